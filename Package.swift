@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// gvmc: a Dockerfile → Golem VM image (.gvmi) compiler. Modules follow the pipeline:
+// DockerfileSyntax → DockerfileInstructions → (Registry → Layers) → RootFS/Sandbox → SquashFS → GVMI.
+import PackageDescription
+
+let package = Package(
+    name: "gvmc",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "gvmc", targets: ["gvmc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages, found through pkg-config.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+
+        // Stage 1: Dockerfile text → syntax nodes (BuildKit's parser layers 1–2) and the shell-word expander.
+        .target(name: "DockerfileSyntax"),
+        // Stage 2: syntax nodes → typed, validated instructions and stages (BuildKit's layer 3).
+        .target(name: "DockerfileInstructions", dependencies: ["DockerfileSyntax"]),
+        // Last stage: the .gvmi container format (squashfs + Golem metadata trailer).
+        .target(name: "GVMI", dependencies: ["CZlib"]),
+
+        .executableTarget(name: "gvmc", dependencies: [
+            "DockerfileSyntax", "DockerfileInstructions", "GVMI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
+        .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
+        .testTarget(name: "GVMITests", dependencies: ["GVMI"]),
+    ]
+)

@@ -1,0 +1,50 @@
+// `gvmc debug`: developer tools to check front-end pieces against BuildKit row by row.
+import ArgumentParser
+import DockerfileSyntax
+import Foundation
+
+struct DebugCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self])
+}
+
+struct ExpandCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "expand",
+        abstract: "Expand shell words read from stdin, one per line: WORD<TAB>k=v;k=v<TAB>ESCAPE.",
+        discussion: """
+        The environment and escape columns are optional (escape defaults to \\). Each output line is \
+        the expanded word, or a line starting with ERROR. With --words the result is split into words \
+        and printed as a JSON array.
+        """)
+
+    @Flag(help: "Split the result into words (as EXPOSE does) and print them as a JSON list.")
+    var words = false
+
+    func run() throws {
+        var output = ""
+        while let line = readLine(strippingNewline: true) {
+            let columns = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            var env: [String: String] = [:]
+            if columns.count > 1, !columns[1].isEmpty {
+                for pair in columns[1].split(separator: ";") {
+                    let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    env[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+                }
+            }
+            let escape: Unicode.Scalar = columns.count > 2 && columns[2] == "`" ? "`" : "\\"
+            let lexer = ShellLexer(escapeToken: escape)
+            do {
+                if words {
+                    let result = try lexer.expandWords(columns[0], lookup: { env[$0] })
+                    output += "[" + result.map(SyntaxJSON.quote).joined(separator: ", ") + "]\n"
+                } else {
+                    output += try lexer.expand(columns[0], lookup: { env[$0] }).value + "\n"
+                }
+            } catch {
+                output += "ERROR \(error.message)\n"
+            }
+        }
+        print(output, terminator: "")
+    }
+}

@@ -1,0 +1,11 @@
+// The gvmc command line: thin wiring over the pipeline modules.
+import ArgumentParser
+
+@main
+struct GVMC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gvmc",
+        abstract: "Compile Dockerfiles into Golem VM images (.gvmi) without a Docker daemon.",
+        version: "0.1.0",
+        subcommands: [ParseCommand.self, DebugCommand.self])
+}
