@@ -109,7 +109,21 @@ func decodeScalar(_ bytes: ArraySlice<UInt8>, at index: Int) -> (Unicode.Scalar,
 
 extension String {
     /// Builds a String from raw Dockerfile bytes, replacing invalid UTF-8 like Go's JSON encoder does.
+    /// Each byte of an invalid sequence becomes one U+FFFD, as in Go.
     init(dockerfileBytes bytes: ArraySlice<UInt8>) {
-        self = String(decoding: bytes, as: UTF8.self)
+        if let valid = String(validating: bytes, as: UTF8.self) {
+            self = valid
+            return
+        }
+        var scalars = String.UnicodeScalarView()
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
+            if let (scalar, width) = decodeScalar(bytes, at: i) {
+                scalars.append(scalar); i += width
+            } else {
+                scalars.append("\u{FFFD}"); i += 1
+            }
+        }
+        self = String(scalars)
     }
 }

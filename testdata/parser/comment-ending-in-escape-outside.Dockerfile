@@ -1,0 +1,3 @@
+FROM a
+# comment \
+RUN echo hi

@@ -1,0 +1,5 @@
+FROM a
+RUN ab\
+cd
+RUN echo 'x' \
+ 'y'

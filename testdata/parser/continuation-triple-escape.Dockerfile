@@ -1,0 +1,3 @@
+FROM a
+RUN echo a\\\
+RUN echo b

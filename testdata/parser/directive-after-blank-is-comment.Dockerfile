@@ -1,0 +1,6 @@
+# syntax=x
+
+# escape=`
+FROM a
+RUN echo \
+  hi

@@ -1,0 +1,5 @@
+# check=skip=all
+# escape=`
+FROM a
+RUN a `
+ b

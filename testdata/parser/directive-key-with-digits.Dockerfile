@@ -1,0 +1,3 @@
+# syntax2=foo
+# escape=`
+FROM a

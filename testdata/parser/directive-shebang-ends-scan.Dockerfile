@@ -1,0 +1,5 @@
+#!/usr/bin/env docker
+# escape=`
+FROM a
+RUN a \
+ b

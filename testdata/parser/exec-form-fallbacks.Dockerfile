@@ -1,0 +1,7 @@
+FROM a
+CMD ['single', 'quotes']
+CMD ["unterminated"
+CMD ["trailing",]
+CMD ["c:\windows"]
+CMD {"object": 1}
+CMD [bare]

@@ -1,0 +1,2 @@
+FROM a
+CMD ["echo", "héllo wörld ✓"]

@@ -1,0 +1,3 @@
+FROM a
+CMD [ "a" ,	"b" ]   
+CMD   ["c"]

@@ -1,0 +1,2 @@
+FROM a
+COPY a --chown=1 b

@@ -1,0 +1,3 @@
+# escape=`
+FROM a
+RUN --mount=type=bind,source=a``b echo

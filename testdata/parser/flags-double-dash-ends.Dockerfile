@@ -1,0 +1,3 @@
+FROM a
+RUN -- --version
+RUN --network=none -- --x

@@ -1,0 +1,3 @@
+FROM a
+RUN --mount="" echo
+RUN --x='' echo

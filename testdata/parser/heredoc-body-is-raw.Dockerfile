@@ -1,0 +1,7 @@
+FROM a
+RUN <<EOF
+# not a comment
+line with \
+
+FROM not-an-instruction
+EOF

@@ -1,0 +1,5 @@
+FROM a
+RUN <<-EOT
+	echo hi
+  EOT
+EOT

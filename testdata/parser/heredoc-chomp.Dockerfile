@@ -1,0 +1,4 @@
+FROM a
+RUN <<-EOT
+	echo indented
+	EOT

@@ -1,0 +1,4 @@
+FROM a
+CMD cat <<EOF
+ENTRYPOINT cat <<EOF
+LABEL x=<<EOF

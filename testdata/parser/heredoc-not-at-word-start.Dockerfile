@@ -1,0 +1,4 @@
+FROM a
+RUN echo a<<EOF
+RUN echo "<<EOF"
+RUN echo '<<EOF'

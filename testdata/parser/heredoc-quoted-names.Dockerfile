@@ -1,0 +1,10 @@
+FROM a
+COPY <<"EOF" /a
+$HOME
+EOF
+COPY <<'EOF' /b
+$HOME
+EOF
+COPY <<E"O"F /c
+x
+EOF

@@ -1,0 +1,6 @@
+FROM a
+RUN <<A cat && <<B cat
+first
+A
+second
+B

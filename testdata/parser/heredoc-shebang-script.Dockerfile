@@ -1,0 +1,5 @@
+FROM python:3.12
+RUN <<EOF
+#!/usr/bin/env python3
+print('hi')
+EOF

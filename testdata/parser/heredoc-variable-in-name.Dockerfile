@@ -1,0 +1,4 @@
+FROM a
+RUN <<$X
+body
+$X

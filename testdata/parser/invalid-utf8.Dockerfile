@@ -1,0 +1,5 @@
+FROM a
+RUN echo ÿþ bad
+ENV A=Ã(
+LABEL x="â‚"
+CMD ["ÿ"]

@@ -1,0 +1,4 @@
+from a
+Run echo hi
+cOpY a b
+Env a=b

@@ -1,0 +1,3 @@
+FROM a
+FOO bar baz
+RUNN echo
