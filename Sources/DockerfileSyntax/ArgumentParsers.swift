@@ -59,7 +59,8 @@ enum ArgumentParsers {
         case .ignore: return ParsedArguments(arguments: [""], isJSON: false)
         case .subCommand: return ParsedArguments(arguments: [], isJSON: false)
         case .keyValue(let label): return ParsedArguments(arguments: try keyValues(rest, escape: escape, label: label), isJSON: false)
-        case .nameOrNameValue: return ParsedArguments(arguments: words(rest, escape: escape), isJSON: false)
+        case .nameOrNameValue:
+            return ParsedArguments(arguments: words(rest, escape: escape).map { String(dockerfileBytes: $0[...]) }, isJSON: false)
         case .whitespaceList: return ParsedArguments(arguments: whitespaceList(rest), isJSON: false)
         case .string: return ParsedArguments(arguments: rest.isEmpty ? [] : [String(dockerfileBytes: rest)], isJSON: false)
         case .jsonOrString: return try jsonOrString(rest)
@@ -123,9 +124,9 @@ enum ArgumentParsers {
 
     /// BuildKit's `parseWords`: blank-separated words where quotes group blanks; quotes and
     /// escapes are kept in the words (they go away at expansion time).
-    static func words(_ rest: ArraySlice<UInt8>, escape: UInt8) -> [String] {
+    static func words(_ rest: ArraySlice<UInt8>, escape: UInt8) -> [[UInt8]] {
         enum Phase { case spaces, word, quote }
-        var words: [String] = []
+        var words: [[UInt8]] = []
         var phase = Phase.spaces
         var quote: UInt8 = 0
         var blankOK = false
@@ -140,7 +141,7 @@ enum ArgumentParsers {
         }
         while true {
             if pos == rest.endIndex {
-                if phase != .spaces && (blankOK || !buffer.isEmpty) { words.append(String(dockerfileBytes: buffer[...])) }
+                if phase != .spaces && (blankOK || !buffer.isEmpty) { words.append(buffer) }
                 break
             }
             var (width, space) = charAt(pos)
@@ -151,7 +152,7 @@ enum ArgumentParsers {
             if phase == .word {
                 if space {
                     phase = .spaces
-                    if blankOK || !buffer.isEmpty { words.append(String(dockerfileBytes: buffer[...])) }
+                    if blankOK || !buffer.isEmpty { words.append(buffer) }
                     buffer = []
                     blankOK = false
                     pos += width
@@ -167,7 +168,7 @@ enum ArgumentParsers {
                     pos += width
                     (width, space) = charAt(pos)
                 }
-                buffer.append(contentsOf: rest[pos..<(pos + width)])
+                if width == 1 { buffer.append(rest[pos]) } else { buffer.append(contentsOf: rest[pos..<(pos + width)]) }
                 pos += width
                 continue
             }
@@ -180,7 +181,7 @@ enum ArgumentParsers {
                 buffer.append(ch)
                 (width, space) = charAt(pos)
             }
-            buffer.append(contentsOf: rest[pos..<(pos + width)])
+            if width == 1 { buffer.append(rest[pos]) } else { buffer.append(contentsOf: rest[pos..<(pos + width)]) }
             pos += width
         }
         return words
@@ -190,7 +191,8 @@ enum ArgumentParsers {
     static func keyValues(_ rest: ArraySlice<UInt8>, escape: UInt8, label: String) throws(LocalError) -> [String] {
         let ws = words(rest, escape: escape)
         guard let first = ws.first else { return [] }
-        if !first.contains("=") {
+        let equals = UInt8(ascii: "=")
+        if !first.contains(equals) {
             var i = rest.startIndex
             while i < rest.endIndex && !GoChars.isRegexBlank(rest[i]) { i += 1 }
             guard i < rest.endIndex else {
@@ -203,12 +205,12 @@ enum ArgumentParsers {
         var out: [String] = []
         out.reserveCapacity(ws.count * 3)
         for w in ws {
-            guard let eq = w.firstIndex(of: "=") else {
-                throw LocalError("Syntax error - can't find = in \(goQuote(w)). Must be of the form: name=value",
+            guard let eq = w.firstIndex(of: equals) else {
+                throw LocalError("Syntax error - can't find = in \(goQuote(String(dockerfileBytes: w[...]))). Must be of the form: name=value",
                                  offset: rest.startIndex)
             }
-            out.append(String(w[..<eq]))
-            out.append(String(w[w.index(after: eq)...]))
+            out.append(String(dockerfileBytes: w[..<eq]))
+            out.append(String(dockerfileBytes: w[(eq + 1)...]))
             out.append("=")
         }
         return out

@@ -140,9 +140,12 @@ private struct ParseRun {
             var (piece, isEnd) = trimContinuation(processed)
             if isEnd && piece.isEmpty { continue }
 
-            var logical: [UInt8] = Array(piece)
-            var map = SourceMap(segments: [(0, piece.startIndex)])
+            // A one-line instruction is used in place (its indices are file offsets); only a
+            // continued one is copied into a joined buffer with a map back to the file.
+            var joined: [UInt8] = []
+            var map = SourceMap(segments: [(piece.startIndex, piece.startIndex)])
             var hasEmptyContinuation = false
+            let firstPiece = piece
             while !isEnd, let next = readLine() {
                 let nextRaw = data[next]
                 let (processedNext, _) = try processLine(nextRaw, stripLeft: false)
@@ -153,21 +156,27 @@ private struct ParseRun {
                     continue
                 }
                 (piece, isEnd) = trimContinuation(processedNext)
-                map.segments.append((logical.count, piece.startIndex))
-                logical.append(contentsOf: piece)
+                if joined.isEmpty && map.segments.count == 1 {
+                    joined.append(contentsOf: firstPiece)
+                    map = SourceMap(segments: [(0, firstPiece.startIndex)])
+                }
+                map.segments.append((joined.count, piece.startIndex))
+                joined.append(contentsOf: piece)
             }
+            let logical: ArraySlice<UInt8> = map.segments.count == 1 && map.segments[0].logical == firstPiece.startIndex
+                ? firstPiece : joined[...]
 
             if hasEmptyContinuation {
                 warnings.append(SyntaxWarning(
                     kind: .emptyContinuation,
-                    message: "Empty continuation line found in: \(String(dockerfileBytes: logical[...]))",
+                    message: "Empty continuation line found in: \(String(dockerfileBytes: logical))",
                     position: SourcePosition(line: currentLine, column: 1)))
             }
 
-            let splitter = InstructionSplitter(line: logical, escape: escape)
+            let splitter = InstructionSplitter(escape: escape)
             let parsed: SplitInstruction
             do {
-                parsed = try splitter.split(logical[...])
+                parsed = try splitter.split(logical)
             } catch let e {
                 let column = e.offset.map { position(absolute: map.absolute($0)).column } ?? 1
                 let line = e.offset.map { position(absolute: map.absolute($0)).line } ?? startLine
@@ -177,7 +186,7 @@ private struct ParseRun {
             var heredocs: [Heredoc] = []
             if parsed.canContainHeredoc && containsHeredocOperator(logical) {
                 let markers: [HeredocMarker]
-                do { markers = try HeredocMarker.find(in: String(dockerfileBytes: logical[...])) } catch let e {
+                do { markers = try HeredocMarker.find(in: String(dockerfileBytes: logical)) } catch let e {
                     throw error(e.message, line: startLine, endLine: currentLine)
                 }
                 for marker in markers {
@@ -212,10 +221,16 @@ private struct ParseRun {
                           warnings: warnings)
     }
 
-    func containsHeredocOperator(_ line: [UInt8]) -> Bool {
-        var i = 1
-        while i < line.count {
-            if line[i] == UInt8(ascii: "<") && line[i - 1] == UInt8(ascii: "<") { return true }
+    /// A cheap necessary condition for a heredoc marker: some `<<` that starts a word (after
+    /// optional digits, at the line start or after a blank). Only then is the line lexed.
+    func containsHeredocOperator(_ line: ArraySlice<UInt8>) -> Bool {
+        var i = line.startIndex + 1
+        while i < line.endIndex {
+            if line[i] == UInt8(ascii: "<") && line[i - 1] == UInt8(ascii: "<") {
+                var j = i - 2
+                while j >= line.startIndex && line[j] >= 0x30 && line[j] <= 0x39 { j -= 1 }
+                if j < line.startIndex || line[j] < 0x21 || line[j] >= 0x80 { return true }
+            }
             i += 1
         }
         return false
@@ -229,7 +244,7 @@ extension SplitInstruction {
         let triggerNode = trigger?.value.node(map: map, run: run, startLine: startLine, endLine: endLine,
                                               heredocs: heredocs, comments: [])
         return SyntaxNode(
-            keyword: keyword, flags: flags, arguments: arguments, isJSON: isJSON, original: original,
+            keyword: keyword, command: command, flags: flags, arguments: arguments, isJSON: isJSON, original: original,
             startLine: startLine, endLine: endLine, heredocs: heredocs, comments: comments,
             trigger: triggerNode, position: pos(keywordOffset),
             flagPositions: flagOffsets.map(pos), argumentsPosition: pos(argumentsOffset))

@@ -111,8 +111,8 @@ extension String {
     /// Builds a String from raw Dockerfile bytes, replacing invalid UTF-8 like Go's JSON encoder does.
     /// Each byte of an invalid sequence becomes one U+FFFD, as in Go.
     init(dockerfileBytes bytes: ArraySlice<UInt8>) {
-        if let valid = String(validating: bytes, as: UTF8.self) {
-            self = valid
+        if isValidUTF8(bytes) {
+            self = String(decoding: bytes, as: UTF8.self)
             return
         }
         var scalars = String.UnicodeScalarView()
@@ -126,4 +126,16 @@ extension String {
         }
         self = String(scalars)
     }
+}
+
+/// True when `bytes` is well-formed UTF-8 (ASCII fast path first).
+@inline(__always)
+func isValidUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
+    var i = bytes.startIndex
+    while i < bytes.endIndex {
+        if bytes[i] < 0x80 { i += 1; continue }
+        guard let (_, width) = decodeScalar(bytes, at: i) else { return false }
+        i += width
+    }
+    return true
 }

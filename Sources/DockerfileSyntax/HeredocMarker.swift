@@ -2,11 +2,11 @@
 // split the whole line into shell words with quotes and escapes kept, and take the words that
 // *start* with `[digits]<<[-]`. Grammar: grammar/dockerfile.ebnf (`heredoc-marker`).
 
-struct HeredocMarker: Equatable {
-    var name: String
-    var fileDescriptor: Int
-    var expand: Bool
-    var chomp: Bool
+public struct HeredocMarker: Equatable, Sendable {
+    public var name: String
+    public var fileDescriptor: Int
+    public var expand: Bool
+    public var chomp: Bool
 
     static func find(in line: String) throws(LocalError) -> [HeredocMarker] {
         var lexer = ShellLexer(escapeToken: "\\")
@@ -24,6 +24,10 @@ struct HeredocMarker: Equatable {
 
     /// Matches `^(\d*)<<(-?)\s*([^<]*)$` and resolves the name (`\s` is Go's `[\t\n\f\r ]`).
     static func parse(_ word: String) throws(LocalError) -> HeredocMarker? {
+        // Cheap rejection first: a marker starts with a digit or "<".
+        guard let first = word.utf8.first, first == UInt8(ascii: "<") || (first >= 0x30 && first <= 0x39) else {
+            return nil
+        }
         let s = Array(word.unicodeScalars)
         var i = 0
         while i < s.count && s[i].value >= 0x30 && s[i].value <= 0x39 { i += 1 }
@@ -32,7 +36,7 @@ struct HeredocMarker: Equatable {
         i += 2
         var chomp = false
         if i < s.count && s[i] == "-" { chomp = true; i += 1 }
-        while i < s.count && ["\t", "\n", "\u{0C}", "\r", " "].contains(s[i]) { i += 1 }
+        while i < s.count, s[i] == "\t" || s[i] == "\n" || s[i] == "\u{0C}" || s[i] == "\r" || s[i] == " " { i += 1 }
         let restScalars = s[i...]
         if restScalars.contains("<") { return nil }
         if restScalars.isEmpty { return nil }
@@ -52,5 +56,12 @@ struct HeredocMarker: Equatable {
         func quotes(_ s: String) -> Int { s.unicodeScalars.filter { $0 == "'" || $0 == "\"" }.count }
         return HeredocMarker(name: names[0], fileDescriptor: Int(digits) ?? 0,
                              expand: quotes(names[0]) == quotes(rawNames[0]), chomp: chomp)
+    }
+}
+
+/// Recognises a single argument word as a heredoc marker (BuildKit's `MustParseHeredoc`).
+public enum HeredocWord {
+    public static func parse(_ word: String) -> HeredocMarker? {
+        (try? HeredocMarker.parse(word)) ?? nil
     }
 }

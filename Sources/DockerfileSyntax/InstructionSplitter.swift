@@ -5,6 +5,8 @@
 /// A logical line split into its parts; offsets are into the logical line.
 struct SplitInstruction {
     var keyword: String
+    /// The keyword with ASCII letters lowercased: the key of every dispatch table.
+    var command: String
     var keywordOffset: Int
     var flags: [String]
     var flagOffsets: [Int]
@@ -21,18 +23,18 @@ struct SplitInstruction {
 
     /// RUN, COPY and ADD (also as ONBUILD triggers) in shell form may carry heredocs.
     var canContainHeredoc: Bool {
-        var target = self
-        if keyword.lowercased() == "onbuild", let t = trigger { target = t.value }
-        guard ["add", "copy", "run"].contains(target.keyword.lowercased()) else { return false }
-        return !target.isJSON
+        if command == "onbuild", let t = trigger { return t.value.canContainHeredoc }
+        switch command {
+        case "add", "copy", "run": return !isJSON
+        default: return false
+        }
     }
 }
 
 struct InstructionSplitter {
-    let line: [UInt8]
     let escape: UInt8
 
-    init(line: [UInt8], escape: UInt8) { self.line = line; self.escape = escape }
+    init(escape: UInt8) { self.escape = escape }
 
     /// BuildKit's `newNodeFromLine` on `text` (a slice of the logical line, for ONBUILD's trigger too).
     func split(_ text: ArraySlice<UInt8>) throws(LocalError) -> SplitInstruction {
@@ -51,11 +53,12 @@ struct InstructionSplitter {
             rest = rest.trimmingGoSpace()
         }
         let keyword = String(dockerfileBytes: keywordBytes)
+        let command = asciiLowercased(keywordBytes)
         var result = SplitInstruction(
-            keyword: keyword, keywordOffset: trimmed.startIndex, flags: flags, flagOffsets: flagOffsets,
+            keyword: keyword, command: command, keywordOffset: trimmed.startIndex, flags: flags, flagOffsets: flagOffsets,
             arguments: [], argumentsOffset: rest.startIndex, isJSON: false,
             original: String(dockerfileBytes: text), trigger: nil)
-        let parser = ArgumentParsers.parser(for: keyword.lowercased())
+        let parser = ArgumentParsers.parser(for: command)
         switch parser {
         case .subCommand:
             if !rest.isEmpty {
@@ -139,4 +142,10 @@ struct InstructionSplitter {
         }
         return (s[s.endIndex...], words, offsets)
     }
+}
+
+/// Lowercases ASCII letters only (keywords are ASCII; anything else never matches the table).
+func asciiLowercased(_ bytes: ArraySlice<UInt8>) -> String {
+    if !bytes.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) { return String(dockerfileBytes: bytes) }
+    return String(dockerfileBytes: bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }[...])
 }

@@ -367,7 +367,11 @@ private struct LexState {
     }
 }
 
-/// Go's `%q` for messages.
+/// Go's `%q`, for messages that quote user text the way BuildKit does.
+public enum GoQuote {
+    public static func quote(_ s: String) -> String { goQuote(s) }
+}
+
 func goQuote(_ s: String) -> String {
     var out = "\""
     for c in s.unicodeScalars {

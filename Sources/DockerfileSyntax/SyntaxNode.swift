@@ -77,22 +77,22 @@ public final class SyntaxNode: Sendable {
     /// Where the argument text (after the flags) starts.
     public let argumentsPosition: SourcePosition
 
-    public init(keyword: String, flags: [String], arguments: [String], isJSON: Bool, original: String,
+    public init(keyword: String, command: String, flags: [String], arguments: [String], isJSON: Bool, original: String,
                 startLine: Int, endLine: Int, heredocs: [Heredoc], comments: [String],
                 trigger: SyntaxNode?, position: SourcePosition, flagPositions: [SourcePosition],
                 argumentsPosition: SourcePosition) {
-        self.keyword = keyword; self.flags = flags; self.arguments = arguments; self.isJSON = isJSON
+        self.keyword = keyword; self.command = command; self.flags = flags; self.arguments = arguments; self.isJSON = isJSON
         self.original = original; self.startLine = startLine; self.endLine = endLine
         self.heredocs = heredocs; self.comments = comments; self.trigger = trigger
         self.position = position; self.flagPositions = flagPositions
         self.argumentsPosition = argumentsPosition
     }
 
-    /// The lowercased keyword, the key every later stage dispatches on.
-    public var command: String { keyword.lowercased() }
+    /// The keyword with ASCII letters lowercased, the key every later stage dispatches on.
+    public let command: String
 
     func withLines(start: Int, end: Int, heredocs: [Heredoc]) -> SyntaxNode {
-        SyntaxNode(keyword: keyword, flags: flags, arguments: arguments, isJSON: isJSON, original: original,
+        SyntaxNode(keyword: keyword, command: command, flags: flags, arguments: arguments, isJSON: isJSON, original: original,
                    startLine: start, endLine: end, heredocs: heredocs, comments: comments,
                    trigger: trigger, position: position, flagPositions: flagPositions,
                    argumentsPosition: argumentsPosition)

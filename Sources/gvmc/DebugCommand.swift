@@ -5,7 +5,7 @@ import Foundation
 
 struct DebugCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self])
+        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self, ParseBenchCommand.self])
 }
 
 struct ExpandCommand: ParsableCommand {
@@ -46,5 +46,40 @@ struct ExpandCommand: ParsableCommand {
             }
         }
         print(output, terminator: "")
+    }
+}
+
+struct ParseBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parse-bench",
+        abstract: "Parse files repeatedly in-process and report throughput (used by `make bench`).")
+
+    @Option(help: "Minimum seconds to run.")
+    var seconds: Double = 2
+
+    @Argument(help: "Dockerfiles to parse.")
+    var files: [String]
+
+    func run() throws {
+        let inputs = try files.map { try readDockerfile($0) }
+        let totalBytes = inputs.reduce(0) { $0 + $1.0.count }
+        var iterations = 0
+        var instructions = 0
+        let clock = ContinuousClock()
+        let start = clock.now
+        var elapsed: Duration = .zero
+        repeat {
+            for (bytes, name) in inputs {
+                let file = try? DockerfileParser.parse(bytes: bytes, path: name)
+                instructions += file?.nodes.count ?? 0
+            }
+            iterations += 1
+            elapsed = clock.now - start
+        } while elapsed < .seconds(seconds)
+        let secondsTaken = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let mb = Double(totalBytes * iterations) / 1_000_000
+        let perFile = secondsTaken / Double(iterations * inputs.count) * 1e6
+        print(String(format: "parse: %d file(s), %d bytes, %d rounds: %.1f MB/s, %.1f µs per file, %d instructions/round",
+                     inputs.count, totalBytes, iterations, mb / secondsTaken, perFile, instructions / iterations))
     }
 }

@@ -1,0 +1,69 @@
+# gvmc — build, demo, tests, fuzzing and benchmarks. See README.md.
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev liblzma-dev pkg-config
+TEST_DEPS := python3-venv python3-pip squashfs-tools
+VENV := .venv
+RELEASE_BIN := .build/release/gvmc
+DEBUG_BIN := .build/debug/gvmc
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps test-deps build release demo test unit-test differential fuzz fuzz-short bench install clean
+
+all: build
+
+# Installs what the build needs (Debian packages); skipped when everything is present.
+deps:
+	@missing=$$(for p in $(BUILD_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+test-deps: deps
+	@missing=$$(for p in $(TEST_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+	@$(VENV)/bin/python -c 'import dockerfile' 2>/dev/null || $(VENV)/bin/pip install -q 'dockerfile==3.4.0'
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The offline demo: parse and validate the shipped example Dockerfile.
+demo: release
+	./scripts/demo.sh $(RELEASE_BIN)
+
+unit-test: deps
+	$(SWIFT) test
+
+differential: test-deps build
+	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
+
+# Everything: unit tests, the BuildKit differential test and a short fuzz run.
+test: test-deps
+	$(SWIFT) build
+	$(SWIFT) test
+	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+
+# libFuzzer on the parser and expander (coverage-guided, with AddressSanitizer).
+fuzz:
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
+bench: release
+	./scripts/bench.sh $(RELEASE_BIN)
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/gvmc
+
+clean:
+	rm -rf .build $(VENV) .build-fuzz
