@@ -51,8 +51,8 @@ differential: test-deps build
 test: test-deps
 	$(SWIFT) build
 	$(SWIFT) test
-	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
 
 # libFuzzer on the parser and expander (coverage-guided, with AddressSanitizer).
 fuzz:
