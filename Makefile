@@ -3,8 +3,8 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev liblzma-dev pkg-config
-TEST_DEPS := python3-venv python3-pip squashfs-tools
+BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
+TEST_DEPS := python3-venv python3-pip squashfs-tools squashfs-tools-ng attr
 VENV := .venv
 RELEASE_BIN := .build/release/gvmc
 DEBUG_BIN := .build/debug/gvmc

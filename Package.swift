@@ -18,21 +18,29 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        .systemLibrary(name: "CLz4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CLzo", pkgConfig: "lzo2", providers: [.apt(["liblzo2-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Stage 1: Dockerfile text → syntax nodes (BuildKit's parser layers 1–2) and the shell-word expander.
         .target(name: "DockerfileSyntax"),
         // Stage 2: syntax nodes → typed, validated instructions and stages (BuildKit's layer 3).
         .target(name: "DockerfileInstructions", dependencies: ["DockerfileSyntax"]),
-        // Last stage: the .gvmi container format (squashfs + Golem metadata trailer).
-        .target(name: "GVMI", dependencies: ["CZlib"]),
+        // System calls Swift's Glibc module lacks (xattrs, SEEK_DATA/SEEK_HOLE).
+        .target(name: "CSystem"),
+        // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
+        .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem"]),
+        // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
+        .target(name: "GVMI", dependencies: ["CZlib", "SquashFS"]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "DockerfileSyntax", "DockerfileInstructions", "GVMI",
+            "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
-        .testTarget(name: "GVMITests", dependencies: ["GVMI"]),
+        .testTarget(name: "SquashFSTests", dependencies: ["SquashFS"]),
+        .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
     ]
 )

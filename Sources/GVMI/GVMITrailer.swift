@@ -56,6 +56,7 @@ public enum GVMIError: Error, Sendable, Equatable, CustomStringConvertible {
     case badLength(offset: Int, text: String)
     case lengthBeyondFile(length: Int, fileSize: Int)
     case crcMismatch(offset: Int, stored: UInt32, computed: UInt32)
+    case badMetadata(String)
 
     public var description: String {
         switch self {
@@ -65,6 +66,7 @@ public enum GVMIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .lengthBeyondFile(let length, let size): return "trailer claims \(length) bytes of JSON, but the file has only \(size) bytes"
         case .crcMismatch(let offset, let stored, let computed):
             return "metadata CRC-32 at offset \(offset) is \(String(stored, radix: 16)), but the JSON hashes to \(String(computed, radix: 16))"
+        case .badMetadata(let m): return "metadata JSON: \(m)"
         }
     }
 }

@@ -1,0 +1,14 @@
+#define _GNU_SOURCE
+#include "CSystem.h"
+#include <sys/xattr.h>
+#include <unistd.h>
+
+ssize_t gvmc_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }
+ssize_t gvmc_lgetxattr(const char *path, const char *name, void *value, size_t size) {
+    return lgetxattr(path, name, value, size);
+}
+int gvmc_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
+    return lsetxattr(path, name, value, size, 0);
+}
+const int gvmc_seek_data = SEEK_DATA;
+const int gvmc_seek_hole = SEEK_HOLE;

@@ -1,0 +1,13 @@
+/* System calls and constants Swift's Glibc module does not expose (xattrs, SEEK_DATA/SEEK_HOLE).
+ * Thin wrappers only: all policy stays in Swift. */
+#ifndef GVMC_CSYSTEM_H
+#define GVMC_CSYSTEM_H
+#include <sys/types.h>
+
+ssize_t gvmc_llistxattr(const char *path, char *list, size_t size);
+ssize_t gvmc_lgetxattr(const char *path, const char *name, void *value, size_t size);
+int gvmc_lsetxattr(const char *path, const char *name, const void *value, size_t size);
+extern const int gvmc_seek_data;
+extern const int gvmc_seek_hole;
+
+#endif

@@ -1,0 +1,185 @@
+// Block compressors squashfs supports, over the C libraries (zlib, liblzma, liblz4, liblzo2,
+// libzstd). Each call is independent, so blocks compress in parallel on any thread.
+import CLz4
+import CLzma
+import CLzo
+import CZlib
+import CZstd
+
+public enum Compression: String, Sendable, CaseIterable {
+    case gzip, xz, lz4, lzo, zstd
+
+    /// The superblock's compression id.
+    var id: UInt16 {
+        switch self { case .gzip: 1; case .lzo: 3; case .xz: 4; case .lz4: 5; case .zstd: 6 }
+    }
+
+    /// mksquashfs's default level for each compressor (nil: the compressor has no level).
+    public var defaultLevel: Int? {
+        switch self { case .gzip: 9; case .xz: nil; case .lz4: nil; case .lzo: 8; case .zstd: 15 }
+    }
+
+    /// Golem's guest kernel (Alpine 5.10 config-virt) has no zstd squashfs support.
+    public var readableByGolem: Bool { self != .zstd }
+
+    init?(id: UInt16) {
+        guard let c = Compression.allCases.first(where: { $0.id == id }) else { return nil }
+        self = c
+    }
+}
+
+/// Compression settings; `level` follows each library's scale (lz4: any value > 0 selects LZ4HC).
+public struct CompressionOptions: Sendable, Equatable {
+    public var algorithm: Compression
+    public var level: Int?
+    public init(_ algorithm: Compression = .gzip, level: Int? = nil) {
+        self.algorithm = algorithm; self.level = level
+    }
+
+    var effectiveLevel: Int? { level ?? algorithm.defaultLevel }
+
+    /// Validates the level against the compressor's range.
+    public func validate() throws(SquashFSError) {
+        guard let level else { return }
+        let range: ClosedRange<Int>
+        switch algorithm {
+        case .gzip: range = 1...9
+        case .xz: range = 0...9
+        case .lz4: range = 1...12
+        case .lzo: range = 1...9
+        case .zstd: range = 1...22
+        }
+        guard range.contains(level) else {
+            throw .badOption("compression level \(level) is out of range \(range.lowerBound)-\(range.upperBound) for \(algorithm.rawValue)")
+        }
+    }
+
+    /// The compressor-options block mksquashfs writes after the superblock (nil: none needed).
+    func optionsBlock(blockSize: Int) -> [UInt8]? {
+        var w = ByteWriter()
+        switch algorithm {
+        case .gzip:
+            guard let level = effectiveLevel, level != 9 else { return nil }
+            w.u32(UInt32(level)); w.u16(15); w.u16(0)
+        case .xz:
+            guard let level, level != 6 else { return nil }
+            // dictionary size, filters; the level itself is not recorded by squashfs.
+            _ = level
+            return nil
+        case .lz4:
+            w.u32(1)  // LZ4_LEGACY: the only version the kernel accepts; options are mandatory.
+            w.u32(level != nil ? 1 : 0)  // LZ4_HC flag
+        case .lzo:
+            guard let level = effectiveLevel, level != 8 else { return nil }
+            w.u32(4); w.u32(UInt32(level))  // algorithm lzo1x_999, level
+        case .zstd:
+            guard let level = effectiveLevel, level != 15 else { return nil }
+            w.u32(UInt32(level))
+        }
+        return w.bytes
+    }
+}
+
+/// Compresses one block. Returns nil when the result would not be smaller (store it raw).
+struct BlockCompressor: Sendable {
+    let options: CompressionOptions
+    let blockSize: Int
+
+    /// An upper bound of the output size for an input of `n` bytes.
+    func bound(_ n: Int) -> Int {
+        switch options.algorithm {
+        case .gzip: return Int(compressBound(uLong(n)))
+        case .xz: return Int(lzma_stream_buffer_bound(n))
+        case .lz4: return Int(LZ4_compressBound(Int32(n)))
+        case .lzo: return n + n / 16 + 64 + 3
+        case .zstd: return Int(ZSTD_compressBound(n))
+        }
+    }
+
+    func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
+                  scratch: UnsafeMutableRawPointer?) -> Int? {
+        let n = input.count
+        guard n > 0 else { return nil }
+        let src = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let dst = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var produced = 0
+        switch options.algorithm {
+        case .gzip:
+            var destLen = uLongf(output.count)
+            let rc = compress2(dst, &destLen, src, uLong(n), Int32(options.effectiveLevel ?? 9))
+            guard rc == Z_OK else { return nil }
+            produced = Int(destLen)
+        case .xz:
+            var filters = [lzma_filter](repeating: lzma_filter(id: gvmc_lzma_vli_unknown(), options: nil), count: 2)
+            var lzmaOptions = lzma_options_lzma()
+            let preset = UInt32(options.level ?? 6)
+            guard lzma_lzma_preset(&lzmaOptions, preset) == 0 else { return nil }
+            lzmaOptions.dict_size = UInt32(max(blockSize, 8192))
+            var outPos = 0
+            let rc = withUnsafeMutablePointer(to: &lzmaOptions) { opt -> lzma_ret in
+                filters[0] = lzma_filter(id: gvmc_lzma_filter_lzma2(), options: UnsafeMutableRawPointer(opt))
+                return lzma_stream_buffer_encode(&filters, LZMA_CHECK_CRC32, nil, src, n, dst, &outPos, output.count)
+            }
+            guard rc == LZMA_OK else { return nil }
+            produced = outPos
+        case .lz4:
+            let r: Int32
+            if let level = options.level {
+                r = LZ4_compress_HC(input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                    output.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                    Int32(n), Int32(output.count), Int32(level))
+            } else {
+                r = LZ4_compress_default(input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                         output.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                         Int32(n), Int32(output.count))
+            }
+            guard r > 0 else { return nil }
+            produced = Int(r)
+        case .lzo:
+            var outLen = lzo_uint(output.count)
+            let rc = lzo1x_999_compress_level(src, lzo_uint(n), dst, &outLen, scratch,
+                                              nil, 0, nil, Int32(options.effectiveLevel ?? 8))
+            guard rc == LZO_E_OK else { return nil }
+            produced = Int(outLen)
+        case .zstd:
+            let r = ZSTD_compress(output.baseAddress, output.count, input.baseAddress, n, Int32(options.effectiveLevel ?? 15))
+            guard ZSTD_isError(r) == 0 else { return nil }
+            produced = r
+        }
+        return produced < n ? produced : nil
+    }
+
+    /// Scratch memory a compressor needs per thread (lzo's work memory).
+    var scratchSize: Int {
+        options.algorithm == .lzo ? Int(gvmc_lzo1x_999_mem_compress()) + 64 : 0
+    }
+
+    /// Decompresses one block (used to verify and by the reader).
+    func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+        let src = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let dst = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        switch options.algorithm {
+        case .gzip:
+            var destLen = uLongf(output.count)
+            guard uncompress(dst, &destLen, src, uLong(input.count)) == Z_OK else { return nil }
+            return Int(destLen)
+        case .xz:
+            var memlimit: UInt64 = UInt64.max
+            var inPos = 0, outPos = 0
+            guard lzma_stream_buffer_decode(&memlimit, 0, nil, src, &inPos, input.count, dst, &outPos, output.count) == LZMA_OK else { return nil }
+            return outPos
+        case .lz4:
+            let r = LZ4_decompress_safe(input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                        output.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                        Int32(input.count), Int32(output.count))
+            return r >= 0 ? Int(r) : nil
+        case .lzo:
+            var outLen = lzo_uint(output.count)
+            guard lzo1x_decompress_safe(src, lzo_uint(input.count), dst, &outLen, nil) == LZO_E_OK else { return nil }
+            return Int(outLen)
+        case .zstd:
+            let r = ZSTD_decompress(output.baseAddress, output.count, input.baseAddress, input.count)
+            return ZSTD_isError(r) == 0 ? r : nil
+        }
+    }
+}

@@ -1,0 +1,104 @@
+// The image file being written: a temporary file beside the target, renamed into place only
+// when complete. An interrupted or failed write leaves neither a partial target nor the
+// temporary file (the CLI's signal handler removes registered temporaries).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class OutputFile: @unchecked Sendable {
+    public let targetPath: String
+    public let temporaryPath: String
+    let fd: Int32
+    private var closed = false
+
+    public init(target: String) throws(SquashFSError) {
+        targetPath = target
+        let slash = target.lastIndex(of: "/")
+        let dir = slash.map { String(target[..<$0]) } ?? "."
+        let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
+        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(base).XXXXXX.tmp".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 4) }
+        guard fd >= 0 else { throw .io(path: target, operation: "create a temporary file beside it", errno: errno) }
+        self.fd = fd
+        temporaryPath = String(cString: template)
+        fchmod(fd, 0o644)
+        TemporaryFiles.shared.register(temporaryPath)
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(SquashFSError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: temporaryPath, operation: "write of \(bytes.count) bytes at offset \(offset)", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    public func write(_ bytes: [UInt8], at offset: UInt64) throws(SquashFSError) {
+        let result: Result<Void, SquashFSError> = bytes.withUnsafeBytes { b in
+            do throws(SquashFSError) { try write(b, at: offset); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    public func truncate(to size: UInt64) throws(SquashFSError) {
+        guard ftruncate(fd, off_t(size)) == 0 else {
+            throw .io(path: temporaryPath, operation: "truncate to \(size) bytes", errno: errno)
+        }
+    }
+
+    /// Reads back `count` bytes (for hashing the finished file).
+    public func read(at offset: UInt64, count: Int) throws(SquashFSError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        guard n == count else { throw .io(path: temporaryPath, operation: "read at offset \(offset)", errno: errno) }
+        return out
+    }
+
+    public var fileDescriptor: Int32 { fd }
+
+    /// Moves the finished file into place.
+    public func commit() throws(SquashFSError) {
+        guard !closed else { return }
+        closed = true
+        close(fd)
+        guard rename(temporaryPath, targetPath) == 0 else {
+            let e = errno
+            unlink(temporaryPath)
+            TemporaryFiles.shared.unregister(temporaryPath)
+            throw .io(path: targetPath, operation: "rename from \(temporaryPath)", errno: e)
+        }
+        TemporaryFiles.shared.unregister(temporaryPath)
+    }
+
+    /// Removes the temporary file.
+    public func discard() {
+        guard !closed else { return }
+        closed = true
+        close(fd)
+        unlink(temporaryPath)
+        TemporaryFiles.shared.unregister(temporaryPath)
+    }
+
+    deinit { discard() }
+}
+
+/// Temporary files in progress, so an interrupt handler can remove them.
+public final class TemporaryFiles: @unchecked Sendable {
+    public static let shared = TemporaryFiles()
+    private let lock = Lock()
+    private var paths = Set<String>()
+
+    func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+    func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+
+    /// Removes every registered temporary file (from a signal handler's point of view: best effort).
+    public func removeAll() {
+        let all = lock.withLock { paths }
+        for p in all { unlink(p) }
+    }
+}

@@ -1,0 +1,25 @@
+// Errors of the squashfs writer and reader, each naming what and where.
+
+public enum SquashFSError: Error, Sendable, Equatable, CustomStringConvertible {
+    case badOption(String)
+    case io(path: String, operation: String, errno: Int32)
+    case invalidTree(path: String, reason: String)
+    case tooLarge(String)
+    case compressionFailed(String)
+    case corrupt(offset: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .badOption(let m): return m
+        case .io(let path, let op, let e): return "\(path): \(op) failed: \(String(cString: strerror(e)))"
+        case .invalidTree(let path, let reason): return "\(path): \(reason)"
+        case .tooLarge(let m): return m
+        case .compressionFailed(let m): return "compression failed: \(m)"
+        case .corrupt(let offset, let reason): return "corrupt squashfs at offset \(offset): \(reason)"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,30 @@
+// `gvmc pack`: a root filesystem directory → .gvmi.
+import ArgumentParser
+import Foundation
+import GVMI
+import SquashFS
+
+struct PackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pack", abstract: "Pack a root filesystem directory into a .gvmi image.")
+
+    @Argument(help: "The root filesystem directory.")
+    var rootfs: String
+
+    @Option(name: .shortAndLong, help: "Output file.")
+    var output: String
+
+    @OptionGroup var image: ImageOptions
+    @OptionGroup var config: ConfigOptions
+
+    func run() throws {
+        let settings = try image.squashFSOptions()
+        let containerConfig = try config.containerConfig()
+        let result = try GVMIImageWriter.write(to: output, options: settings, config: containerConfig) { writer in
+            var reader = DirectoryTreeReader(rootPath: rootfs)
+            reader.warn = { printError("warning: \($0)") }
+            try reader.add(to: writer)
+        }
+        printImageResult(result)
+    }
+}
