@@ -26,12 +26,15 @@ let package = Package(
         .target(name: "DockerfileSyntax"),
         // Stage 2: syntax nodes → typed, validated instructions and stages (BuildKit's layer 3).
         .target(name: "DockerfileInstructions", dependencies: ["DockerfileSyntax"]),
+        // SHA-256 (x86 SHA extensions when present) and SHA3-224, always optimised: every file
+        // and every image is hashed.
+        .target(name: "CDigest", cSettings: [.unsafeFlags(["-O2"])]),
         // System calls Swift's Glibc module lacks (xattrs, SEEK_DATA/SEEK_HOLE).
         .target(name: "CSystem"),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
-        .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem"]),
+        .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
-        .target(name: "GVMI", dependencies: ["CZlib", "SquashFS"]),
+        .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
 
         .executableTarget(name: "gvmc", dependencies: [
             "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI",

@@ -137,8 +137,7 @@ final class BlockPipeline: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        let scratch = compressor.scratchSize > 0 ? UnsafeMutableRawPointer.allocate(byteCount: compressor.scratchSize, alignment: 16) : nil
-        defer { scratch?.deallocate() }
+        let context = compressor.makeContext()
         while true {
             let job: BlockJob? = lock.withLock {
                 while queueHead == queue.count && !stopping { workAvailable.wait(lock) }
@@ -153,7 +152,7 @@ final class BlockPipeline: @unchecked Sendable {
             guard let job else { return }
             let bound = compressor.bound(job.input.count)
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: bound, alignment: 16)
-            let size = compressor.compress(UnsafeRawBufferPointer(job.input), into: out, scratch: scratch)
+            let size = compressor.compress(UnsafeRawBufferPointer(job.input), into: out, context: context)
             lock.withLock {
                 if let size { job.compressed = out; job.compressedSize = size } else { out.deallocate() }
                 job.done = true

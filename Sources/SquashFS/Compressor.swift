@@ -96,8 +96,11 @@ struct BlockCompressor: Sendable {
         }
     }
 
+    /// Per-thread state, reused across blocks (zlib stream, zstd context, lz4 and lzo work memory).
+    func makeContext() -> CompressionContext { CompressionContext(options: options, blockSize: blockSize) }
+
     func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
-                  scratch: UnsafeMutableRawPointer?) -> Int? {
+                  context: CompressionContext) -> Int? {
         let n = input.count
         guard n > 0 else { return nil }
         let src = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -105,18 +108,19 @@ struct BlockCompressor: Sendable {
         var produced = 0
         switch options.algorithm {
         case .gzip:
-            var destLen = uLongf(output.count)
-            let rc = compress2(dst, &destLen, src, uLong(n), Int32(options.effectiveLevel ?? 9))
-            guard rc == Z_OK else { return nil }
-            produced = Int(destLen)
+            // compress2()'s stream (zlib format, window 15, memLevel 8) without re-allocating it.
+            let z = context.zstream!
+            guard deflateReset(z) == Z_OK else { return nil }
+            z.pointee.next_in = UnsafeMutablePointer(mutating: src)
+            z.pointee.avail_in = uInt(n)
+            z.pointee.next_out = dst
+            z.pointee.avail_out = uInt(output.count)
+            guard deflate(z, Z_FINISH) == Z_STREAM_END else { return nil }
+            produced = Int(z.pointee.total_out)
         case .xz:
             var filters = [lzma_filter](repeating: lzma_filter(id: gvmc_lzma_vli_unknown(), options: nil), count: 2)
-            var lzmaOptions = lzma_options_lzma()
-            let preset = UInt32(options.level ?? 6)
-            guard lzma_lzma_preset(&lzmaOptions, preset) == 0 else { return nil }
-            lzmaOptions.dict_size = UInt32(max(blockSize, 8192))
             var outPos = 0
-            let rc = withUnsafeMutablePointer(to: &lzmaOptions) { opt -> lzma_ret in
+            let rc = withUnsafeMutablePointer(to: &context.lzmaOptions) { opt -> lzma_ret in
                 filters[0] = lzma_filter(id: gvmc_lzma_filter_lzma2(), options: UnsafeMutableRawPointer(opt))
                 return lzma_stream_buffer_encode(&filters, LZMA_CHECK_CRC32, nil, src, n, dst, &outPos, output.count)
             }
@@ -125,33 +129,29 @@ struct BlockCompressor: Sendable {
         case .lz4:
             let r: Int32
             if let level = options.level {
-                r = LZ4_compress_HC(input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                    output.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                    Int32(n), Int32(output.count), Int32(level))
+                r = LZ4_compress_HC_extStateHC(context.scratch, input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               output.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               Int32(n), Int32(output.count), Int32(level))
             } else {
-                r = LZ4_compress_default(input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                         output.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                         Int32(n), Int32(output.count))
+                r = LZ4_compress_fast_extState(context.scratch, input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               output.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                               Int32(n), Int32(output.count), 1)
             }
             guard r > 0 else { return nil }
             produced = Int(r)
         case .lzo:
             var outLen = lzo_uint(output.count)
-            let rc = lzo1x_999_compress_level(src, lzo_uint(n), dst, &outLen, scratch,
+            let rc = lzo1x_999_compress_level(src, lzo_uint(n), dst, &outLen, context.scratch,
                                               nil, 0, nil, Int32(options.effectiveLevel ?? 8))
             guard rc == LZO_E_OK else { return nil }
             produced = Int(outLen)
         case .zstd:
-            let r = ZSTD_compress(output.baseAddress, output.count, input.baseAddress, n, Int32(options.effectiveLevel ?? 15))
+            let r = ZSTD_compressCCtx(context.zstd, output.baseAddress, output.count, input.baseAddress, n,
+                                      Int32(options.effectiveLevel ?? 15))
             guard ZSTD_isError(r) == 0 else { return nil }
             produced = r
         }
         return produced < n ? produced : nil
-    }
-
-    /// Scratch memory a compressor needs per thread (lzo's work memory).
-    var scratchSize: Int {
-        options.algorithm == .lzo ? Int(gvmc_lzo1x_999_mem_compress()) + 64 : 0
     }
 
     /// Decompresses one block (used to verify and by the reader).
@@ -181,5 +181,40 @@ struct BlockCompressor: Sendable {
             let r = ZSTD_decompress(output.baseAddress, output.count, input.baseAddress, input.count)
             return ZSTD_isError(r) == 0 ? r : nil
         }
+    }
+}
+
+/// One thread's compressor state. Not shared between threads.
+final class CompressionContext {
+    var zstream: UnsafeMutablePointer<z_stream>?
+    var zstd: OpaquePointer?
+    var scratch: UnsafeMutableRawPointer?
+    var lzmaOptions = lzma_options_lzma()
+
+    init(options: CompressionOptions, blockSize: Int) {
+        switch options.algorithm {
+        case .gzip:
+            let z = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            z.initialize(to: z_stream())
+            deflateInit2_(z, Int32(options.effectiveLevel ?? 9), Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY,
+                          ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+            zstream = z
+        case .xz:
+            _ = lzma_lzma_preset(&lzmaOptions, UInt32(options.level ?? 6))
+            lzmaOptions.dict_size = UInt32(max(blockSize, 8192))
+        case .lz4:
+            let size = options.level != nil ? Int(LZ4_sizeofStateHC()) : Int(LZ4_sizeofState())
+            scratch = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        case .lzo:
+            scratch = UnsafeMutableRawPointer.allocate(byteCount: Int(gvmc_lzo1x_999_mem_compress()) + 64, alignment: 16)
+        case .zstd:
+            zstd = ZSTD_createCCtx()
+        }
+    }
+
+    deinit {
+        if let z = zstream { deflateEnd(z); z.deallocate() }
+        if let zstd { ZSTD_freeCCtx(zstd) }
+        scratch?.deallocate()
     }
 }

@@ -3,6 +3,7 @@
 
 struct MetadataWriter {
     let compressor: BlockCompressor
+    private let context: CompressionContext
     /// Finished (compressed) blocks with their headers.
     private(set) var output: [UInt8] = []
     private var pending: [UInt8] = []
@@ -11,6 +12,7 @@ struct MetadataWriter {
 
     init(compressor: BlockCompressor) {
         self.compressor = compressor
+        context = compressor.makeContext()
         pending.reserveCapacity(Format.metadataSize)
     }
 
@@ -35,7 +37,7 @@ struct MetadataWriter {
         var compressed = [UInt8](repeating: 0, count: compressor.bound(pending.count))
         let size = pending.withUnsafeBytes { src in
             compressed.withUnsafeMutableBytes { dst in
-                compressor.compress(src, into: dst, scratch: MetadataWriter.scratch(for: compressor))
+                compressor.compress(src, into: dst, context: context)
             }
         }
         if let size {
@@ -53,30 +55,5 @@ struct MetadataWriter {
     mutating func finish() -> [UInt8] {
         flushBlock()
         return output
-    }
-
-    /// lzo needs work memory; metadata is compressed on one thread, so one buffer serves.
-    private static func scratch(for compressor: BlockCompressor) -> UnsafeMutableRawPointer? {
-        guard compressor.scratchSize > 0 else { return nil }
-        return ScratchHolder.shared.buffer(size: compressor.scratchSize)
-    }
-}
-
-/// Work memory for lzo on the thread that writes metadata.
-final class ScratchHolder: @unchecked Sendable {
-    static let shared = ScratchHolder()
-    private var pointer: UnsafeMutableRawPointer?
-    private var size = 0
-    private let lock = Lock()
-
-    func buffer(size: Int) -> UnsafeMutableRawPointer {
-        lock.withLock {
-            if self.size < size {
-                pointer?.deallocate()
-                pointer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-                self.size = size
-            }
-            return pointer!
-        }
     }
 }

@@ -235,6 +235,13 @@ public final class SquashFSWriter {
             return filled
         }
 
+        // Files up to this size are read completely before any block is compressed, so a
+        // duplicate costs no compression at all; larger ones stream, and a duplicate's blocks
+        // are taken back after the fact.
+        let holdBack = size <= UInt64(max(blockSize, 1 << 20)) && options.deduplicate
+        var held: [(UnsafeMutableRawBufferPointer, Bool)] = []
+        defer { for (b, _) in held { b.deallocate() } }
+
         for _ in 0..<fullBlocks {
             let length = Int(min(UInt64(blockSize), remaining))
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
@@ -246,16 +253,18 @@ public final class SquashFSWriter {
             }
             remaining -= UInt64(length)
             dataBytes += UInt64(length)
-            if isAllZero(UnsafeRawBufferPointer(buffer)) {
+            let zero = isAllZero(UnsafeRawBufferPointer(buffer))
+            if zero {
                 var marker: [UInt8] = [0]
                 withUnsafeBytes(of: UInt32(length).littleEndian) { marker.append(contentsOf: $0) }
                 key.update(marker)
-                try submit(buffer, tag: .sparse(file: data), compress: false)
             } else {
-                var inner = SHA256()
-                inner.update(UnsafeRawBufferPointer(buffer))
-                key.update([1] + inner.finalize())
-                try submit(buffer, tag: .data(file: data), compress: true)
+                key.update([1] + SHA256.hash(UnsafeRawBufferPointer(buffer)))
+            }
+            if holdBack {
+                held.append((buffer, zero))
+            } else {
+                try submit(buffer, tag: zero ? .sparse(file: data) : .data(file: data), compress: !zero)
             }
         }
 
@@ -291,10 +300,20 @@ public final class SquashFSWriter {
                 dedupTable[k] = data
             }
         }
-        // The end marker goes before any fragment flush, so undoing a duplicate's blocks never
-        // touches a fragment block.
-        let marker = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 1)
-        try submit(marker, tag: .endOfFile(file: data), compress: false)
+        if holdBack {
+            if data.duplicateOf == nil {
+                let blocks = held
+                held = []
+                for (buffer, zero) in blocks {
+                    try submit(buffer, tag: zero ? .sparse(file: data) : .data(file: data), compress: !zero)
+                }
+            }
+        } else {
+            // The end marker goes before any fragment flush, so undoing a duplicate's blocks
+            // never touches a fragment block.
+            let marker = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 1)
+            try submit(marker, tag: .endOfFile(file: data), compress: false)
+        }
 
         if let tail, data.duplicateOf == nil {
             try addToFragment(UnsafeRawBufferPointer(tail), file: data)

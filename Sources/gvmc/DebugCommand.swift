@@ -1,11 +1,13 @@
 // `gvmc debug`: developer tools to check front-end pieces against BuildKit row by row.
 import ArgumentParser
 import DockerfileSyntax
+import GVMI
+import SquashFS
 import Foundation
 
 struct DebugCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self, ParseBenchCommand.self])
+        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self, ParseBenchCommand.self, DigestCommand.self])
 }
 
 struct ExpandCommand: ParsableCommand {
@@ -81,5 +83,22 @@ struct ParseBenchCommand: ParsableCommand {
         let perFile = secondsTaken / Double(iterations * inputs.count) * 1e6
         print(String(format: "parse: %d file(s), %d bytes, %d rounds: %.1f MB/s, %.1f µs per file, %d instructions/round",
                      inputs.count, totalBytes, iterations, mb / secondsTaken, perFile, instructions / iterations))
+    }
+}
+
+struct DigestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "digest", abstract: "Print the SHA-256 and SHA3-224 of files (checks the hash code).")
+
+    @Argument var files: [String]
+
+    func run() throws {
+        for path in files {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            var sha3 = SHA3_224()
+            var sha256 = SHA256()
+            data.withUnsafeBytes { sha3.update($0); sha256.update($0) }
+            print("\(sha256.finalize().hexString) \(sha3.finalize().hexString) \(path)")
+        }
     }
 }

@@ -7,5 +7,5 @@ struct GVMC: ParsableCommand {
         commandName: "gvmc",
         abstract: "Compile Dockerfiles into Golem VM images (.gvmi) without a Docker daemon.",
         version: "0.1.0",
-        subcommands: [ParseCommand.self, PackCommand.self, DebugCommand.self])
+        subcommands: [ParseCommand.self, PackCommand.self, InspectCommand.self, DebugCommand.self])
 }
