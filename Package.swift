@@ -43,7 +43,7 @@ let package = Package(
 
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
-        .testTarget(name: "SquashFSTests", dependencies: ["SquashFS"]),
+        .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
     ]
 )

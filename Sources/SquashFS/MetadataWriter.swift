@@ -21,6 +21,16 @@ struct MetadataWriter {
 
     var reference: UInt64 { UInt64(output.count) << 16 | UInt64(pending.count) }
 
+    /// Bytes appended so far (the uncompressed stream position).
+    var streamPosition: Int { blockStarts.count * Format.metadataSize + pending.count }
+
+    /// Where the metadata block holding stream position `p` starts in the table (the block not
+    /// yet flushed starts at the current end).
+    func blockStart(ofStreamPosition p: Int) -> Int {
+        let k = p / Format.metadataSize
+        return k < blockStarts.count ? blockStarts[k] : output.count
+    }
+
     mutating func append(_ bytes: [UInt8]) {
         var i = 0
         while i < bytes.count {

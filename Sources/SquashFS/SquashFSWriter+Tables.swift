@@ -171,20 +171,31 @@ struct TableLayout {
         }
 
         // The listing: runs of entries sharing one inode metadata block, at most 256 per header,
-        // inode numbers within ±32767 of the header's.
+        // inode numbers within ±32767 of the header's. A run also ends where the listing crosses
+        // into the next directory metadata block, so each block starts with a header that the
+        // directory index (for fast lookups in big directories) can point to.
+        let listingStart = directoryTable.streamPosition
         var listing = ByteWriter()
+        var headerOffsets: [(offset: Int, name: [UInt8])] = []
         var i = 0
         while i < children.count {
             let first = children[i].inode
             let block = UInt32(first.reference! >> 16)
             let base = first.number
+            let headerAt = listing.count
+            let headerBlock = (listingStart + headerAt) / Format.metadataSize
             var run = 1
+            var end = headerAt + 12 + 8 + children[i].name.count
             while i + run < children.count && run < 256 {
-                let c = children[i + run].inode
-                let delta = Int64(c.number) - Int64(base)
-                guard UInt32(c.reference! >> 16) == block, delta >= -32768, delta <= 32767 else { break }
+                let c = children[i + run]
+                let delta = Int64(c.inode.number) - Int64(base)
+                let entryEnd = end + 8 + c.name.count
+                guard UInt32(c.inode.reference! >> 16) == block, delta >= -32768, delta <= 32767,
+                      (listingStart + entryEnd - 1) / Format.metadataSize == headerBlock else { break }
+                end = entryEnd
                 run += 1
             }
+            headerOffsets.append((headerAt, children[i].name))
             listing.u32(UInt32(run - 1)); listing.u32(block); listing.u32(base)
             for child in children[i..<(i + run)] {
                 let inode = child.inode
@@ -198,15 +209,30 @@ struct TableLayout {
         }
         let (dirBlock, dirOffset) = directoryTable.position
         directoryTable.append(listing.bytes)
+        // Index entries: the first header in each later metadata block of the listing.
+        var index = ByteWriter()
+        var indexCount = 0
+        var lastBlock = listingStart / Format.metadataSize
+        for (offset, name) in headerOffsets {
+            let blockNumber = (listingStart + offset) / Format.metadataSize
+            guard blockNumber != lastBlock else { continue }
+            lastBlock = blockNumber
+            index.u32(UInt32(offset))
+            index.u32(UInt32(directoryTable.blockStart(ofStreamPosition: listingStart + offset)))
+            index.u32(UInt32(name.count - 1))
+            index.append(name)
+            indexCount += 1
+        }
 
         let inode = node.inode
         let xattr = xattrIndex(inode.metadata.xattrs)
         let fileSize = listing.count + 3
         var w = ByteWriter(capacity: 40)
-        if xattr != Format.invalidXattr || fileSize > 0xFFFF || dirBlock > Int(UInt32.max) {
+        if xattr != Format.invalidXattr || fileSize > 0xFFFF || dirBlock > Int(UInt32.max) || indexCount > 0 {
             try header(&w, .extendedDirectory, inode)
             w.u32(UInt32(2 + subdirectories)); w.u32(UInt32(fileSize)); w.u32(UInt32(dirBlock))
-            w.u32(parentNumber); w.u16(0); w.u16(UInt16(dirOffset)); w.u32(xattr)
+            w.u32(parentNumber); w.u16(UInt16(indexCount)); w.u16(UInt16(dirOffset)); w.u32(xattr)
+            w.append(index.bytes)
         } else {
             try header(&w, .directory, inode)
             w.u32(UInt32(dirBlock)); w.u32(UInt32(2 + subdirectories)); w.u16(UInt16(fileSize))

@@ -2,6 +2,7 @@
 // streamed without unpacking); file data is compressed in parallel and written at once, so only
 // metadata is kept in memory. `finish()` lays out the inode, directory, fragment, id and xattr
 // tables and the superblock (SquashFSWriter+Tables.swift).
+import CDigest
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -358,14 +359,6 @@ public final class SquashFSWriter {
 
 /// True when every byte is zero (a sparse block).
 func isAllZero(_ buffer: UnsafeRawBufferPointer) -> Bool {
-    let count = buffer.count
-    guard count > 0, let base = buffer.baseAddress else { return true }
-    let words = count / 8
-    var i = 0
-    while i < words {
-        if base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) != 0 { return false }
-        i += 1
-    }
-    for j in (words * 8)..<count where base.load(fromByteOffset: j, as: UInt8.self) != 0 { return false }
-    return true
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return true }
+    return gvmc_is_zero(base, buffer.count) != 0
 }

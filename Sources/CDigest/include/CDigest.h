@@ -28,4 +28,8 @@ void gvmc_sha3_224_init(gvmc_sha3_224_ctx *ctx);
 void gvmc_sha3_224_update(gvmc_sha3_224_ctx *ctx, const void *data, size_t len);
 void gvmc_sha3_224_final(gvmc_sha3_224_ctx *ctx, uint8_t out[28]);
 
+
+
+/* 1 when all `len` bytes are zero (sparse block detection). */
+int gvmc_is_zero(const void *data, size_t len);
 #endif
