@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
-TEST_DEPS := python3-venv python3-pip squashfs-tools squashfs-tools-ng attr
+TEST_DEPS := python3-venv python3-pip squashfs-tools time debootstrap
 VENV := .venv
 RELEASE_BIN := .build/release/gvmc
 DEBUG_BIN := .build/debug/gvmc
@@ -58,8 +58,9 @@ test: test-deps
 fuzz:
 	./scripts/fuzz.sh $(FUZZ_SECONDS)
 
-bench: release
+bench: release test-deps
 	./scripts/bench.sh $(RELEASE_BIN)
+	./scripts/bench-squashfs.sh $(RELEASE_BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "DockerfileInstructions", dependencies: ["DockerfileSyntax"]),
         // SHA-256 (x86 SHA extensions when present) and SHA3-224, always optimised: every file
         // and every image is hashed.
-        .target(name: "CDigest", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
         // System calls Swift's Glibc module lacks (xattrs, SEEK_DATA/SEEK_HOLE).
         .target(name: "CSystem"),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.

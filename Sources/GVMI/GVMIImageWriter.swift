@@ -1,6 +1,9 @@
 // Writing a complete .gvmi: squashfs image, then the metadata trailer, then hashes; all into a
 // temporary file that replaces the target only when everything succeeded.
 import SquashFS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct GVMIResult: Sendable {
     public var path: String
@@ -34,18 +37,39 @@ public enum GVMIImageWriter {
         }
     }
 
-    /// SHA3-224 and SHA-256 of the file, read back in large chunks.
+    /// SHA3-224 and SHA-256 of the file, read back in large chunks; the two run on two threads.
     static func hashes(_ output: OutputFile, size: UInt64) throws -> (String, String) {
+        let fd = output.fileDescriptor
+        final class Box: @unchecked Sendable { var digest: [UInt8] = []; var failed: Int32 = 0 }
+        let box = Box()
+        let sha256Thread = Thread {
+            var sha256 = SHA256()
+            box.failed = forEachChunk(fd: fd, size: size) { sha256.update($0) }
+            box.digest = sha256.finalize()
+        }
+        sha256Thread.start()
         var sha3 = SHA3_224()
-        var sha256 = SHA256()
-        var offset: UInt64 = 0
+        let failed = forEachChunk(fd: fd, size: size) { sha3.update($0) }
+        sha256Thread.join()
+        if failed != 0 || box.failed != 0 {
+            throw SquashFSError.io(path: output.temporaryPath, operation: "read back for hashing", errno: failed != 0 ? failed : box.failed)
+        }
+        return (sha3.finalize().hexString, box.digest.hexString)
+    }
+
+    /// Calls `body` with consecutive chunks of the file; returns 0 or an errno.
+    static func forEachChunk(fd: Int32, size: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> Int32 {
         let chunk = 4 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+        defer { buffer.deallocate() }
+        var offset: UInt64 = 0
         while offset < size {
-            let n = Int(min(UInt64(chunk), size - offset))
-            let bytes = try output.read(at: offset, count: n)
-            bytes.withUnsafeBytes { sha3.update($0); sha256.update($0) }
+            let n = pread(fd, buffer.baseAddress, Int(min(UInt64(chunk), size - offset)), off_t(offset))
+            if n < 0 { if errno == EINTR { continue }; return errno }
+            if n == 0 { return EIO }
+            body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             offset += UInt64(n)
         }
-        return (sha3.finalize().hexString, sha256.finalize().hexString)
+        return 0
     }
 }

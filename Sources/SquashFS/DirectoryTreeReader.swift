@@ -15,7 +15,8 @@ public struct DirectoryTreeReader {
     /// Adds everything under `rootPath` (and the root's own metadata) to `writer`.
     public func add(to writer: SquashFSWriter) throws {
         var st = stat()
-        guard lstat(rootPath, &st) == 0 else { throw SquashFSError.io(path: rootPath, operation: "stat", errno: errno) }
+        // The root itself may be given through a symlink; entries below it are never followed.
+        guard stat(rootPath, &st) == 0 else { throw SquashFSError.io(path: rootPath, operation: "stat", errno: errno) }
         guard st.st_mode & S_IFMT == S_IFDIR else {
             throw SquashFSError.invalidTree(path: rootPath, reason: "not a directory")
         }

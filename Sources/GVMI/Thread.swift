@@ -1,0 +1,29 @@
+// A minimal joinable thread for hashing the image twice in parallel (no Foundation, no Dispatch).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class Thread: @unchecked Sendable {
+    private let body: () -> Void
+    private var thread = pthread_t()
+    private var started = false
+
+    init(_ body: @escaping () -> Void) { self.body = body }
+
+    func start() {
+        let retained = Unmanaged.passRetained(self)
+        started = pthread_create(&thread, nil, { arg in
+            let me = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
+            me.body()
+            return nil
+        }, retained.toOpaque()) == 0
+        if !started {
+            retained.release()
+            body()  // no thread to be had: run inline
+        }
+    }
+
+    func join() {
+        if started { pthread_join(thread, nil) }
+    }
+}

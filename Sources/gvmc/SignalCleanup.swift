@@ -1,0 +1,30 @@
+// Ctrl-C and SIGTERM: remove every temporary file in progress, then exit with 128+signal.
+// Signals are blocked in all threads and taken by one thread with sigwait, so the cleanup runs
+// as ordinary code (no async-signal-safety concerns).
+import SquashFS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum SignalCleanup {
+    static func install() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+        // Must happen before other threads start, so they inherit the mask.
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { _ in
+            var set = sigset_t()
+            sigemptyset(&set)
+            for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+            var signal: Int32 = 0
+            sigwait(&set, &signal)
+            TemporaryFiles.shared.removeAll()
+            let message = "\ngvmc: interrupted (signal \(signal)); removed unfinished output\n"
+            _ = message.withCString { write(2, $0, strlen($0)) }
+            _exit(128 + signal)
+        }, nil)
+        pthread_detach(thread)
+    }
+}

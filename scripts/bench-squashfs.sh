@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make bench`, the image writer: gvmc pack against mksquashfs on the same trees, same compressor
+# and level, both with 2 threads, in the same run. Reports median wall time, time ratio, output
+# size ratio and peak memory. Trees: a Debian minbase rootfs (debootstrap, cached in
+# .build/bench-rootfs) and its /usr/share (many small files).
+set -euo pipefail
+gvmc=${1:-.build/release/gvmc}
+runs=${RUNS:-3}
+cd "$(dirname "$0")/.."
+command -v mksquashfs >/dev/null || { echo "bench: mksquashfs missing (apt-get install squashfs-tools)"; exit 1; }
+command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt-get install time)"; exit 1; }
+rootfs=.build/bench-rootfs
+if [ ! -x "$rootfs/bin/sh" ]; then
+  command -v debootstrap >/dev/null || { echo "bench: debootstrap missing (apt-get install debootstrap)"; exit 1; }
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  echo "bench: creating a Debian minbase rootfs in $rootfs (debootstrap, once)"
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+fi
+rootfs=$(readlink -f "$rootfs")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# median wall seconds and max RSS (KB) of a command over $runs runs
+measure() {
+  local times=() mem=0
+  for _ in $(seq "$runs"); do
+    sync
+    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>&1
+    read -r t m < "$work/time"
+    times+=("$t"); [ "$m" -gt "$mem" ] && mem=$m
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk -v mem="$mem" '{a[NR]=$1} END {print a[int((NR+1)/2)], mem}'
+}
+
+printf '%-12s %-5s %9s %9s %7s %12s %12s %7s %9s %9s\n' tree comp gvmc_s mksq_s ratio gvmc_bytes mksq_bytes size_r gvmc_MB mksq_MB
+for tree in "debian:$rootfs" "small-files:$rootfs/usr/share"; do
+  name=${tree%%:*}; dir=${tree#*:}
+  for comp in gzip xz lz4; do
+    read -r mt mm < <(measure mksquashfs "$dir" "$work/m.sqfs" -noappend -comp "$comp" -processors 2 -quiet -no-progress)
+    read -r gt gm < <(measure "$gvmc" pack "$dir" -o "$work/g.gvmi" --compression "$comp" --jobs 2)
+    gs=$(stat -c %s "$work/g.gvmi"); ms=$(stat -c %s "$work/m.sqfs")
+    awk -v n="$name" -v c="$comp" -v gt="$gt" -v mt="$mt" -v gs="$gs" -v ms="$ms" -v gm="$gm" -v mm="$mm" 'BEGIN {
+      printf "%-12s %-5s %9.2f %9.2f %7.2f %12d %12d %7.3f %9.1f %9.1f\n", n, c, gt, mt, gt/mt, gs, ms, gs/ms, gm/1024, mm/1024 }'
+  done
+done
+echo "(ratio = gvmc time / mksquashfs time, target <= 0.90; size_r = gvmc bytes incl. .gvmi trailer / mksquashfs bytes, target <= 1.01)"
