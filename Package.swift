@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages, found through pkg-config.
@@ -33,16 +34,20 @@ let package = Package(
         .target(name: "CSystem"),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
+        // Golem-compatibility rules and BuildKit's build checks.
+        .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS",
+                                            .product(name: "Yams", package: "Yams")]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI",
+            "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
+        .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
     ]

@@ -1,5 +1,8 @@
 // The gvmc command line: thin wiring over the pipeline modules.
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct GVMC: ParsableCommand {
@@ -9,6 +12,12 @@ struct GVMC: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
+            // Usage errors exit with 2 (as `gvmc lint` documents), not ArgumentParser's 64.
+            let code = exitCode(for: error)
+            if code.rawValue == 64 {
+                printError(fullMessage(for: error))
+                Glibc.exit(2)
+            }
             exit(withError: error)
         }
     }
@@ -17,5 +26,5 @@ struct GVMC: ParsableCommand {
         commandName: "gvmc",
         abstract: "Compile Dockerfiles into Golem VM images (.gvmi) without a Docker daemon.",
         version: "0.1.0",
-        subcommands: [ParseCommand.self, PackCommand.self, InspectCommand.self, DebugCommand.self])
+        subcommands: [LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, DebugCommand.self])
 }

@@ -1,0 +1,109 @@
+// `gvmc lint` on a Dockerfile: parse, validate, run BuildKit's checks and Golem's rules, then
+// apply suppressions (`# gvmc ignore=...`, `# check=skip=...`) and the configuration.
+import DockerfileInstructions
+import DockerfileSyntax
+
+public struct LintOptions: Sendable {
+    /// Rules switched off.
+    public var ignored: Set<String> = []
+    /// Severity overrides (from config or flags).
+    public var severity: [String: Severity] = [:]
+    /// Experimental BuildKit checks to run.
+    public var experimental: Set<String> = []
+    /// The context's .dockerignore, for CopyIgnoredFile.
+    public var dockerIgnore: DockerIgnore?
+    public init() {}
+}
+
+public enum DockerfileLinter {
+    public static func lint(bytes: [UInt8], path: String, options: LintOptions = LintOptions()) -> [Finding] {
+        var findings: [Finding] = []
+        let file: Dockerfile
+        do {
+            file = try DockerfileParser.parse(bytes: bytes, path: path)
+        } catch {
+            return [Finding(rule: "syntax", severity: .error, message: error.message, file: path,
+                            line: error.position.line, column: error.position.column, endLine: error.endLine)]
+        }
+        let staged: StagedDockerfile
+        do {
+            staged = try StagedDockerfile.parse(file)
+        } catch {
+            return [Finding(rule: "syntax", severity: .error, message: error.message, file: path,
+                            line: error.position.line, column: error.position.column, endLine: error.endLine)]
+        }
+        let checkDirective = CheckDirective(file.directives.first { $0.name == "check" }?.value ?? "")
+        func report(_ rule: String, _ node: SyntaxNode, _ message: String) {
+            findings.append(Finding(rule: rule, severity: RuleCatalog.rule(rule).severity, message: message, file: path,
+                                    line: node.startLine, column: node.position.column, endLine: node.endLine))
+        }
+        let walker = StageWalker(file: staged)
+        let stages = walker.walk()
+        var experimental = options.experimental
+        experimental.formUnion(checkDirective.experimental)
+        BuildKitChecks(file: staged, walker: walker, stages: stages, experimental: experimental,
+                       isIgnored: options.dockerIgnore.map { ignore in { ignore.excludes($0) } }, report: report).run()
+        GolemRules(walker: walker, stages: stages, report: report).run()
+
+        // Suppressions: per-instruction comments, the check directive, then the configuration.
+        var commentsByLine: [Int: [String]] = [:]
+        for node in file.nodes { commentsByLine[node.startLine] = node.comments }
+        let buildKitNames = Set(RuleCatalog.buildKit.map(\.id))
+        var result: [Finding] = []
+        for var f in findings {
+            let comments = commentsByLine[f.line] ?? []
+            if Suppression.ignores(comments, rule: f.rule) { continue }
+            if checkDirective.skips(f.rule) { continue }
+            if options.ignored.contains(f.rule) { continue }
+            if buildKitNames.contains(f.rule) && checkDirective.errors { f.severity = .error }
+            if let s = options.severity[f.rule] { f.severity = s }
+            if f.severity == .none { continue }
+            result.append(f)
+        }
+        return result.sorted { ($0.line, $0.column, $0.rule) < ($1.line, $1.column, $1.rule) }
+    }
+}
+
+/// `# gvmc ignore=GVM001,GVM014` (hadolint's shape) and BuildKit's `# check=skip=Rule,...` right
+/// above an instruction.
+enum Suppression {
+    static func ignores(_ comments: [String], rule: String) -> Bool {
+        for c in comments {
+            let text = c.trimmingCharacters(in: " \t")
+            for prefix in ["gvmc ignore=", "gvmc ignore ="] where text.lowercased().hasPrefix(prefix) {
+                let list = text.dropFirst(prefix.count).split(separator: ",").map { $0.trimmingCharacters(in: " \t") }
+                if list.contains(rule) || list.contains("all") { return true }
+            }
+            if text.lowercased().hasPrefix("check=") {
+                if CheckDirective(String(text.dropFirst(6))).skips(rule) { return true }
+            }
+        }
+        return false
+    }
+}
+
+/// BuildKit's `# check=skip=A,B|all;error=true;experimental=C|all`.
+struct CheckDirective {
+    var skip: Set<String> = []
+    var skipAll = false
+    var errors = false
+    var experimental: Set<String> = []
+
+    init(_ value: String) {
+        for part in value.split(separator: ";") {
+            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: " \t") }
+            guard kv.count == 2 else { continue }
+            let items = kv[1].split(separator: ",").map { $0.trimmingCharacters(in: " \t") }
+            switch kv[0].lowercased() {
+            case "skip":
+                if items.contains("all") { skipAll = true } else { skip.formUnion(items) }
+            case "error": errors = kv[1].lowercased() == "true"
+            case "experimental":
+                experimental = items.contains("all") ? Set(RuleCatalog.all.filter(\.experimental).map(\.id)) : Set(items)
+            default: break
+            }
+        }
+    }
+
+    func skips(_ rule: String) -> Bool { skipAll ? rule != "syntax" : skip.contains(rule) }
+}

@@ -1,0 +1,147 @@
+// `gvmc lint`: Golem-compatibility rules and BuildKit's build checks, in formats CI tools read.
+// Exit status: 0 clean (or below the threshold), 1 findings at or above it, 2 usage or I/O error.
+import ArgumentParser
+import Foundation
+import GVMI
+import Lint
+import SquashFS
+
+extension OutputFormat: ExpressibleByArgument {}
+extension Severity: ExpressibleByArgument {}
+
+struct LintCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lint",
+        abstract: "Check Dockerfiles (and .gvmi images) for what breaks or is ignored on Golem.",
+        discussion: "Suppress a rule for one instruction with `# gvmc ignore=GVM001,GVM014` on the line above it, or BuildKit's `# check=skip=...`. A .gvmc.yaml found upward from the Dockerfile can set ignored rules, severity overrides and the failure threshold.")
+
+    @Argument(help: "Dockerfiles to check ('-' reads standard input). Default: ./Dockerfile.")
+    var files: [String] = []
+
+    @Option(name: .shortAndLong, help: "Output format: tty, json, sarif, github, checkstyle, gnu.")
+    var format: OutputFormat = .tty
+
+    @Option(help: "Ignore a rule (repeatable).")
+    var ignore: [String] = []
+    @Option(help: "Report a rule as an error (repeatable).")
+    var error: [String] = []
+    @Option(help: "Report a rule as a warning (repeatable).")
+    var warning: [String] = []
+    @Option(help: "Report a rule as info (repeatable).")
+    var info: [String] = []
+    @Option(help: "Enable an experimental BuildKit check (repeatable; 'all' for every one).")
+    var experimental: [String] = []
+
+    @Option(help: "Exit 1 when a finding is at or above: error, warning (default), info, none.")
+    var failureThreshold: Severity?
+
+    @Flag(help: "Always exit 0 when the files could be checked.")
+    var noFail = false
+
+    @Option(help: "Configuration file (default: the nearest .gvmc.yaml).")
+    var config: String?
+
+    @Flag(help: "Do not read any .gvmc.yaml.")
+    var noConfig = false
+
+    @Option(help: "Also check a built .gvmi image (rules GVM005, GVM018, GVM020, GVM021).")
+    var image: [String] = []
+
+    @Option(help: "Explain a rule: rationale, an example that triggers it, and the fix.")
+    var explain: String?
+
+    @Flag(help: "List every rule.")
+    var listRules = false
+
+    @Flag(help: "No colors in tty output (also: NO_COLOR).")
+    var noColor = false
+
+    func run() throws {
+        if let explain { try printExplanation(explain); return }
+        if listRules {
+            for r in RuleCatalog.all { print("\(r.id.padding(32)) \(r.severity.rawValue.padding(8)) \(r.summary)") }
+            return
+        }
+        let targets = files.isEmpty && image.isEmpty ? ["Dockerfile"] : files
+        var findings: [Finding] = []
+        var sources: [String: [UInt8]] = [:]
+        var threshold = failureThreshold
+        for path in targets {
+            let bytes: [UInt8]
+            let display: String
+            if path == "-" {
+                bytes = Array(FileHandle.standardInput.readDataToEndOfFile()); display = "<stdin>"
+            } else {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    printError("gvmc lint: cannot read \(path)")
+                    throw ExitCode(2)
+                }
+                bytes = Array(data); display = path
+            }
+            sources[display] = bytes
+            let directory = path == "-" ? "." : (path as NSString).deletingLastPathComponent
+            var options = LintOptions()
+            var fileConfig = LintConfig()
+            if !noConfig, let configPath = config ?? LintConfig.find(from: directory.isEmpty ? "." : directory) {
+                guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
+                    printError("gvmc lint: cannot read \(configPath)")
+                    throw ExitCode(2)
+                }
+                do { fileConfig = try LintConfig(path: configPath, text: text) } catch {
+                    printError("gvmc lint: \(error)")
+                    throw ExitCode(2)
+                }
+            }
+            options.ignored = fileConfig.ignored.union(ignore)
+            options.severity = fileConfig.severity
+            for r in error { options.severity[r] = .error }
+            for r in warning { options.severity[r] = .warning }
+            for r in info { options.severity[r] = .info }
+            options.experimental = fileConfig.experimental.union(experimental.contains("all") ? Set(RuleCatalog.all.filter(\.experimental).map(\.id)) : Set(experimental))
+            if threshold == nil { threshold = fileConfig.failureThreshold }
+            for id in options.ignored.union(options.severity.keys) where RuleCatalog.byID[id] == nil && id != "syntax" {
+                printError("gvmc lint: unknown rule \(id) (gvmc lint --list-rules lists them)")
+                throw ExitCode(2)
+            }
+            let ignorePath = (directory.isEmpty ? "." : directory) + "/.dockerignore"
+            if let text = try? String(contentsOfFile: ignorePath, encoding: .utf8) { options.dockerIgnore = DockerIgnore(text: text) }
+            findings += DockerfileLinter.lint(bytes: bytes, path: display, options: options)
+        }
+        for path in image {
+            do {
+                let report = try GVMIInspector.inspect(path: path)
+                let entries = try SquashFSReader(path: path).entries()
+                findings += ImageRules.check(entries: entries, volumes: report.config.volumes ?? [],
+                                             compression: report.superblock.compression, imageSize: report.size, file: path)
+                    .filter { !ignore.contains($0.rule) }
+            } catch {
+                printError("gvmc lint: \(path): \(error)")
+                throw ExitCode(2)
+            }
+        }
+        let color = !noColor && format == .tty && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        let output = FindingFormatter.render(findings, format: format, files: targets.map { $0 == "-" ? "<stdin>" : $0 } + image,
+                                             sources: sources, color: color, version: GVMC.configuration.version)
+        FileHandle.standardOutput.write(Data(output.utf8))
+        let limit = threshold ?? .warning
+        if !noFail && limit != .none && findings.contains(where: { $0.severity >= limit && $0.severity != .none }) {
+            throw ExitCode(1)
+        }
+    }
+
+    func printExplanation(_ id: String) throws {
+        guard let rule = RuleCatalog.byID[id] ?? RuleCatalog.all.first(where: { $0.id.lowercased() == id.lowercased() }) else {
+            printError("gvmc lint: unknown rule \(id) (gvmc lint --list-rules lists them)")
+            throw ExitCode(2)
+        }
+        print("\(rule.id) (\(rule.severity.rawValue)\(rule.needsImage ? ", needs the built image" : "")\(rule.experimental ? ", experimental" : "")): \(rule.summary)\n")
+        print("Why:\n  \(rule.rationale)\n")
+        print("Example that triggers it:\n" + rule.example.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n")
+        print("Fix:\n  \(rule.fix)")
+        if let url = rule.url { print("\nMore: \(url)") }
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
