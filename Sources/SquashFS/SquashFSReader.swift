@@ -66,6 +66,14 @@ public struct ImageEntry: Sendable {
     public var device: (major: UInt32, minor: UInt32)?
     public var nlink: UInt32
     public var inodeNumber: UInt32
+
+    public init(path: String, kind: Kind, permissions: UInt16, uid: UInt32, gid: UInt32, mtime: UInt32, size: UInt64,
+                symlinkTarget: String? = nil, device: (major: UInt32, minor: UInt32)? = nil, nlink: UInt32 = 1,
+                inodeNumber: UInt32 = 0) {
+        self.path = path; self.kind = kind; self.permissions = permissions; self.uid = uid; self.gid = gid
+        self.mtime = mtime; self.size = size; self.symlinkTarget = symlinkTarget; self.device = device
+        self.nlink = nlink; self.inodeNumber = inodeNumber
+    }
 }
 
 public final class SquashFSReader {
