@@ -34,8 +34,12 @@ test-deps: deps
 build: deps
 	$(SWIFT) build
 
+# A fully static executable: it starts in ~3 ms instead of ~17 ms for the dynamically linked
+# build (no loading and relocating of Foundation/ICU), which makes `gvmc lint` cheap per file.
+# Every C library linked so far has a static archive in its Debian -dev package.
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executable
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 # The offline demo: parse and validate the shipped example Dockerfile.
 demo: release
@@ -47,10 +51,12 @@ unit-test: deps
 differential: test-deps build
 	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
 
-# Everything: unit tests, the BuildKit differential test and a short fuzz run.
+# Everything: unit tests, the static release binary's demo, SARIF validation, a short fuzz run,
+# and the BuildKit differential test.
 test: test-deps
 	$(SWIFT) build
 	$(SWIFT) test
+	$(MAKE) --no-print-directory demo
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 	$(VENV)/bin/python scripts/validate_sarif.py $(DEBUG_BIN) testdata/lint/*.Dockerfile
 	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
@@ -61,11 +67,12 @@ fuzz:
 
 bench: release test-deps
 	./scripts/bench.sh $(RELEASE_BIN)
+	./scripts/bench-lint.sh $(RELEASE_BIN)
 	./scripts/bench-squashfs.sh $(RELEASE_BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/gvmc
+	install -m 0755 -s $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/gvmc
 
 clean:
 	rm -rf .build $(VENV) .build-fuzz
