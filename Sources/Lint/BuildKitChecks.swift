@@ -11,12 +11,12 @@ struct BuildKitChecks {
     let experimental: Set<String>
     /// Paths ignored by the context's .dockerignore (for CopyIgnoredFile); nil: no .dockerignore.
     let isIgnored: ((String) -> Bool)?
-    var report: (String, SyntaxNode, String) -> Void
+    var report: (String, SyntaxNode, String, String?) -> Void
 
     func run() {
         for w in file.file.warnings where w.kind == .emptyContinuation {
             if let node = file.file.nodes.last(where: { $0.startLine <= w.position.line }) {
-                report("NoEmptyContinuation", node, "Empty continuation line")
+                report("NoEmptyContinuation", node, "Empty continuation line", nil)
             }
         }
         checkCasing()
@@ -40,9 +40,9 @@ struct BuildKitChecks {
         let majorityLower = lower > upper
         for (k, node) in keywords {
             if majorityLower && k.lowercased() != k {
-                report("ConsistentInstructionCasing", node, "Command '\(k)' should match the case of the command majority (lowercase)")
+                report("ConsistentInstructionCasing", node, "Command '\(k)' should match the case of the command majority (lowercase)", nil)
             } else if !majorityLower && k.uppercased() != k {
-                report("ConsistentInstructionCasing", node, "Command '\(k)' should match the case of the command majority (uppercase)")
+                report("ConsistentInstructionCasing", node, "Command '\(k)' should match the case of the command majority (uppercase)", nil)
             }
         }
     }
@@ -53,22 +53,22 @@ struct BuildKitChecks {
             let node = stage.fromNode
             let args = node.arguments
             if args.count == 3 && args[2] != args[2].lowercased() {
-                report("StageNameCasing", node, "Stage name '\(args[2])' should be lowercase")
+                report("StageNameCasing", node, "Stage name '\(args[2])' should be lowercase", args[2])
             }
             if args.count >= 3 {
                 let from = node.keyword
                 let fromLower = from == from.lowercased(), fromUpper = from == from.uppercased()
                 if fromLower || fromUpper {
                     let asMatches = fromLower ? args[1] == args[1].lowercased() : args[1] == args[1].uppercased()
-                    if !asMatches { report("FromAsCasing", node, "'\(args[1])' and '\(from)' keywords' casing do not match") }
+                    if !asMatches { report("FromAsCasing", node, "'\(args[1])' and '\(from)' keywords' casing do not match", args[1]) }
                 }
             }
             if let name = stage.name {
                 if name == "scratch" || name == "context" {
-                    report("ReservedStageName", node, "Stage name should not use the same name as reserved stage \"\(name)\"")
+                    report("ReservedStageName", node, "Stage name should not use the same name as reserved stage \"\(name)\"", nil)
                 }
                 if names.contains(name) {
-                    report("DuplicateStageName", node, "Duplicate stage name \"\(name)\", stage names should be unique")
+                    report("DuplicateStageName", node, "Duplicate stage name \"\(name)\", stage names should be unique", nil)
                 }
                 names.insert(name)
             }
@@ -87,7 +87,7 @@ struct BuildKitChecks {
         let first = String(last.split(separator: " ", omittingEmptySubsequences: false).first ?? "")
         if keys.contains(first) { return }
         let example = keys.count > 1 ? "<arg_key>" : keys[0]
-        report("InvalidDefinitionDescription", node, "Comment for \(instruction) should follow the format: `# \(example) <description>`")
+        report("InvalidDefinitionDescription", node, "Comment for \(instruction) should follow the format: `# \(example) <description>`", nil)
     }
 
     func checkFromArgs() {
@@ -101,27 +101,27 @@ struct BuildKitChecks {
                 for name in result.unmatched.sorted() where !declared.contains(name) {
                     var message = "FROM argument '\(name)' is not declared"
                     if let s = suggestion(name, Array(declared)) { message += " (did you mean \(s)?)" }
-                    report("UndefinedArgInFrom", node, message)
+                    report("UndefinedArgInFrom", node, message, "$" + name)
                 }
             }
             if let platform = stage.from.platform,
                let result = try? lexer.expand(platform, lookup: { env[$0] ?? nil }) {
                 if result.matched == ["TARGETPLATFORM"] && result.unmatched.isEmpty && result.value == platformArgs["TARGETPLATFORM"] {
-                    report("RedundantTargetPlatform", node, "Setting platform to predefined \(platform) in FROM is redundant as this is the default behavior")
+                    report("RedundantTargetPlatform", node, "Setting platform to predefined \(platform) in FROM is redundant as this is the default behavior", nil)
                 }
                 if result.matched.isEmpty && result.unmatched.isEmpty {
                     let parts = result.value.split(separator: "/").map(String.init)
                     let os = parts.first ?? "", arch = parts.count > 1 ? parts[1] : ""
                     let name = stage.name ?? ""
                     if parts.count >= 2 && !name.contains(os) && !name.contains(arch) {
-                        report("FromPlatformFlagConstDisallowed", node, "FROM --platform flag should not use constant value \"\(result.value)\"")
+                        report("FromPlatformFlagConstDisallowed", node, "FROM --platform flag should not use constant value \"\(result.value)\"", nil)
                     }
                 }
             }
             // With defaults only, the base must be a usable image name.
             let defaultsOnly = env.compactMapValues { $0 }
             if let base = try? lexer.expand(stage.from.baseName, lookup: { defaultsOnly[$0] }).value, !isPlausibleImageName(base) {
-                report("InvalidDefaultArgInFrom", node, "Default value for ARG \(stage.from.baseName) results in empty or invalid base image name")
+                report("InvalidDefaultArgInFrom", node, "Default value for ARG \(stage.from.baseName) results in empty or invalid base image name", nil)
             }
         }
     }
@@ -162,33 +162,33 @@ struct BuildKitChecks {
             switch w.instruction.kind {
             case .cmd(let line), .entrypoint(.some(let line)):
                 if line.prependShell && !shellSet {
-                    report("JSONArgsRecommended", node, "JSON arguments recommended for \(node.keyword) to prevent unintended behavior related to OS signals")
+                    report("JSONArgsRecommended", node, "JSON arguments recommended for \(node.keyword) to prevent unintended behavior related to OS signals", nil)
                 }
             case .entrypoint(.none):
                 if !node.isJSON && !shellSet {
-                    report("JSONArgsRecommended", node, "JSON arguments recommended for \(node.keyword) to prevent unintended behavior related to OS signals")
+                    report("JSONArgsRecommended", node, "JSON arguments recommended for \(node.keyword) to prevent unintended behavior related to OS signals", nil)
                 }
             case .shell:
                 shellSet = true
             case .maintainer:
-                report("MaintainerDeprecated", node, "Maintainer instruction is deprecated in favor of using label")
+                report("MaintainerDeprecated", node, "Maintainer instruction is deprecated in favor of using label", nil)
             case .workdir(let path):
                 if !workdirSet && !path.hasPrefix("/") {
-                    report("WorkdirRelativePath", node, "Relative workdir \"\(path)\" can have unexpected results if the base image changes")
+                    report("WorkdirRelativePath", node, "Relative workdir \"\(path)\" can have unexpected results if the base image changes", path)
                 }
                 workdirSet = true
             case .env(let pairs), .label(let pairs):
                 for p in pairs where p.legacyForm {
-                    report("LegacyKeyValueFormat", node, "\"\(node.keyword) key=value\" should be used instead of legacy \"\(node.keyword) key value\" format")
+                    report("LegacyKeyValueFormat", node, "\"\(node.keyword) key=value\" should be used instead of legacy \"\(node.keyword) key value\" format", nil)
                 }
                 if node.command == "env" {
                     for p in pairs where isSecretKey(p.key) {
-                        report("SecretsUsedInArgOrEnv", node, "Do not use ARG or ENV instructions for sensitive data (ENV \"\(p.key)\")")
+                        report("SecretsUsedInArgOrEnv", node, "Do not use ARG or ENV instructions for sensitive data (ENV \"\(p.key)\")", p.key)
                     }
                 }
             case .arg(let defs):
                 for d in defs where isSecretKey(d.key) {
-                    report("SecretsUsedInArgOrEnv", node, "Do not use ARG or ENV instructions for sensitive data (ARG \"\(d.key)\")")
+                    report("SecretsUsedInArgOrEnv", node, "Do not use ARG or ENV instructions for sensitive data (ARG \"\(d.key)\")", d.key)
                 }
                 if experimental.contains("InvalidDefinitionDescription") { checkDescription("ARG", defs.map(\.key), node) }
             case .expose(let ports):
@@ -198,11 +198,11 @@ struct BuildKitChecks {
                         if let slash = port.lastIndex(of: "/") {
                             let proto = port[port.index(after: slash)...]
                             if proto != proto.lowercased() {
-                                report("ExposeProtoCasing", node, "Defined protocol '\(port)' in EXPOSE instruction should be lowercase")
+                                report("ExposeProtoCasing", node, "Defined protocol '\(port)' in EXPOSE instruction should be lowercase", port)
                             }
                         }
                         if port.contains(":") {
-                            report("ExposeInvalidFormat", node, "EXPOSE instruction should not define an IP address or host-port mapping, found '\(port)'")
+                            report("ExposeInvalidFormat", node, "EXPOSE instruction should not define an IP address or host-port mapping, found '\(port)'", port)
                         }
                     }
                 }
@@ -216,7 +216,7 @@ struct BuildKitChecks {
             let once = ["cmd", "entrypoint", "healthcheck"]
             if once.contains(node.command) {
                 if let earlier = seen[node.command] {
-                    report("MultipleInstructionsDisallowed", earlier, "Multiple \(node.keyword) instructions should not be used in the same stage because only the last one will be used")
+                    report("MultipleInstructionsDisallowed", earlier, "Multiple \(node.keyword) instructions should not be used in the same stage because only the last one will be used", nil)
                 }
                 seen[node.command] = node
             }
@@ -229,7 +229,7 @@ struct BuildKitChecks {
         for source in s.sourcePaths where !source.contains("://") {
             let clean = resolvePath(source, against: "/").dropFirst()
             if isIgnored(String(clean)) {
-                report("CopyIgnoredFile", node, "Attempting to \(command) file \"\(clean.isEmpty ? "." : String(clean))\" that is excluded by .dockerignore")
+                report("CopyIgnoredFile", node, "Attempting to \(command) file \"\(clean.isEmpty ? "." : String(clean))\" that is excluded by .dockerignore", nil)
             }
         }
     }
@@ -255,7 +255,7 @@ struct BuildKitChecks {
                 reported.insert(name)
                 var message = "Usage of undefined variable '$\(name)'"
                 if let s = suggestion(name, options) { message += " (did you mean $\(s)?)" }
-                report("UndefinedVar", w.instruction.node, message)
+                report("UndefinedVar", w.instruction.node, message, "$" + name)
             }
         }
     }

@@ -33,9 +33,10 @@ public enum DockerfileLinter {
                             line: error.position.line, column: error.position.column, endLine: error.endLine)]
         }
         let checkDirective = CheckDirective(file.directives.first { $0.name == "check" }?.value ?? "")
-        func report(_ rule: String, _ node: SyntaxNode, _ message: String) {
+        func report(_ rule: String, _ node: SyntaxNode, _ message: String, _ subject: String?) {
+            let (line, column) = position(of: subject, in: node)
             findings.append(Finding(rule: rule, severity: RuleCatalog.rule(rule).severity, message: message, file: path,
-                                    line: node.startLine, column: node.position.column, endLine: node.endLine))
+                                    line: line, column: column, endLine: node.endLine))
         }
         let walker = StageWalker(file: staged)
         let stages = walker.walk()
@@ -62,6 +63,34 @@ public enum DockerfileLinter {
         }
         return result.sorted { ($0.line, $0.column, $0.rule) < ($1.line, $1.column, $1.rule) }
     }
+}
+
+/// Where `subject` (the offending value) starts: found in the instruction's first line when it
+/// is there; otherwise the start of the arguments, or the keyword.
+func position(of subject: String?, in node: SyntaxNode) -> (Int, Int) {
+    guard let subject, !subject.isEmpty else { return (node.startLine, node.position.column) }
+    let original = node.original
+    // Skip the keyword, then look for the subject as written.
+    let searchStart = original.index(original.startIndex, offsetBy: min(original.count, node.keyword.count))
+    // Prefer an occurrence that ends at a word boundary (so "/golem" is not found inside "/golem/input").
+    var range: Range<String.Index>?
+    var from = searchStart
+    while let r = original[from...].range(of: subject) {
+        if range == nil { range = r }
+        if r.upperBound == original.endIndex || " \t\"',]=".contains(original[r.upperBound]) { range = r; break }
+        from = original.index(after: r.lowerBound)
+    }
+    guard let range else {
+        return (node.argumentsPosition.line, node.argumentsPosition.column)
+    }
+    let offset = original.unicodeScalars.distance(from: original.unicodeScalars.startIndex, to: range.lowerBound)
+    // Only trust the offset on a one-line instruction (continuations shift columns).
+    guard node.startLine == node.endLine || node.heredocs.isEmpty && !original.contains("\n") && node.argumentsPosition.line == node.startLine,
+          node.startLine == node.argumentsPosition.line else {
+        return (node.argumentsPosition.line, node.argumentsPosition.column)
+    }
+    let leading = node.position.column - 1
+    return (node.startLine, leading + offset + 1)
 }
 
 /// `# gvmc ignore=GVM001,GVM014` (hadolint's shape) and BuildKit's `# check=skip=Rule,...` right

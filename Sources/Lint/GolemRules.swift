@@ -5,7 +5,7 @@ import DockerfileSyntax
 struct GolemRules {
     let walker: StageWalker
     let stages: [WalkedStage]
-    var report: (String, SyntaxNode, String) -> Void
+    var report: (String, SyntaxNode, String, String?) -> Void
 
     static let osDirectories: Set<String> = [
         "/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
@@ -25,27 +25,27 @@ struct GolemRules {
         let items = final.instructions
 
         // Volumes of the final stage (raw and normalised), in order.
-        var volumes: [(raw: String, path: String, node: SyntaxNode)] = []
+        var volumes: [(raw: String, path: String, node: SyntaxNode, rawWord: String)] = []
         for w in items {
             guard case .volume(let list) = w.instruction.kind else { continue }
             for raw in list {
                 let value = expand(raw, w) ?? raw
-                volumes.append((value, resolvePath(value, against: "/"), w.instruction.node))
+                volumes.append((value, resolvePath(value, against: "/"), w.instruction.node, raw))
             }
         }
 
         // GVM016 / GVM003 / GVM010 at the final FROM.
         if final.isScratch {
-            report("GVM016", final.stage.fromNode, "final stage is FROM scratch: no /etc and no /bin/sh; the compiler must add /etc, /proc and /sys and requestors cannot use a shell")
+            report("GVM016", final.stage.fromNode, "final stage is FROM scratch: no /etc and no /bin/sh; the compiler must add /etc, /proc and /sys and requestors cannot use a shell", nil)
         }
         if volumes.isEmpty {
-            report("GVM003", final.stage.fromNode, "no VOLUME declared: file transfers have no target and all writes go to RAM")
+            report("GVM003", final.stage.fromNode, "no VOLUME declared: file transfers have no target and all writes go to RAM", nil)
         }
         if let platform = final.stage.from.platform, !platform.contains("$") {
             let p = platform.lowercased()
             let ok = ["linux/amd64", "amd64", "linux/x86_64", "x86_64", "linux/x86-64"].contains(p) || p.hasPrefix("linux/amd64/")
             if !ok {
-                report("GVM010", final.stage.fromNode, "final stage targets \"\(platform)\"; Golem providers run x86_64 (linux/amd64) VMs only")
+                report("GVM010", final.stage.fromNode, "final stage targets \"\(platform)\"; Golem providers run x86_64 (linux/amd64) VMs only", nil)
             }
         }
 
@@ -58,16 +58,16 @@ struct GolemRules {
             let node = w.instruction.node
             switch w.instruction.kind {
             case .cmd(let line):
-                report("GVM001", node, "CMD is not run on Golem unless the requestor starts it with `start-entrypoint`; run your command explicitly")
+                report("GVM001", node, "CMD is not run on Golem unless the requestor starts it with `start-entrypoint`; run your command explicitly", nil)
                 lastCmd = (line, node)
             case .entrypoint(let line):
-                report("GVM001", node, "ENTRYPOINT is not run on Golem unless the requestor starts it with `start-entrypoint`; run your command explicitly")
+                report("GVM001", node, "ENTRYPOINT is not run on Golem unless the requestor starts it with `start-entrypoint`; run your command explicitly", nil)
                 lastEntrypoint = (line, node)
             case .workdir(let path):
                 let resolved = resolvePath(expand(path, w) ?? path, against: w.workdir)
                 lastWorkdir = (resolved, node)
                 if let mount = Self.runtimeMounts.first(where: { isAtOrBelow(resolved, $0) }) {
-                    report("GVM009", node, "WORKDIR \"\(resolved)\" is under \(mount), which the VM remounts at boot; content placed there will be gone")
+                    report("GVM009", node, "WORKDIR \"\(resolved)\" is under \(mount), which the VM remounts at boot; content placed there will be gone", path)
                 }
             case .user(let user):
                 lastUser = (user, node)
@@ -76,25 +76,25 @@ struct GolemRules {
             case .add(let a):
                 checkCopy(a.sources, w: w, node: node, volumes: volumes, isAdd: true)
             case .expose:
-                report("GVM011", node, "EXPOSE has no effect on Golem")
+                report("GVM011", node, "EXPOSE has no effect on Golem", nil)
             case .healthcheck:
-                report("GVM011", node, "HEALTHCHECK has no effect on Golem")
+                report("GVM011", node, "HEALTHCHECK has no effect on Golem", nil)
             case .stopSignal:
-                report("GVM011", node, "STOPSIGNAL has no effect on Golem (processes are killed with SIGKILL)")
+                report("GVM011", node, "STOPSIGNAL has no effect on Golem (processes are killed with SIGKILL)", nil)
             case .onbuild:
-                report("GVM011", node, "ONBUILD has no effect on Golem")
+                report("GVM011", node, "ONBUILD has no effect on Golem", nil)
             case .env(let pairs):
-                report("GVM014", node, "ENV is not applied on current providers (ya-runtime-vm 0.5.x starts processes with an empty environment); pass variables in the command")
+                report("GVM014", node, "ENV is not applied on current providers (ya-runtime-vm 0.5.x starts processes with an empty environment); pass variables in the command", nil)
                 for p in pairs where Self.looksSecret(p.key) {
-                    report("GVM012", node, "\"\(p.key)\" looks like a secret; the image config (ENV, LABEL) is embedded in the publicly downloadable .gvmi")
+                    report("GVM012", node, "\"\(p.key)\" looks like a secret; the image config (ENV, LABEL) is embedded in the publicly downloadable .gvmi", p.key)
                 }
             case .label(let pairs):
                 for p in pairs where Self.looksSecret(p.key) {
-                    report("GVM012", node, "\"\(p.key)\" looks like a secret; the image config (ENV, LABEL) is embedded in the publicly downloadable .gvmi")
+                    report("GVM012", node, "\"\(p.key)\" looks like a secret; the image config (ENV, LABEL) is embedded in the publicly downloadable .gvmi", p.key)
                 }
             case .arg(let defs):
                 for d in defs where (d.defaultValue.map { !$0.isEmpty } ?? false) && Self.looksSecret(d.key) {
-                    report("GVM012", node, "\"\(d.key)\" looks like a secret; its default is visible in the image history and build environment")
+                    report("GVM012", node, "\"\(d.key)\" looks like a secret; its default is visible in the image history and build environment", d.key)
                 }
             case .volume:
                 break
@@ -113,56 +113,56 @@ struct GolemRules {
         if let (user, node) = lastUser {
             let trimmed = user.trimmingCharacters(in: " \t")
             if !Self.isNumericUserGroup(trimmed) {
-                report("GVM008", node, "USER \"\(trimmed)\" is not numeric \"uid:gid\"; gvmkit-build drops USER and ya-runtime-vm runs such images as root (0:0)")
+                report("GVM008", node, "USER \"\(trimmed)\" is not numeric \"uid:gid\"; gvmkit-build drops USER and ya-runtime-vm runs such images as root (0:0)", trimmed)
             }
         }
         // GVM004: where processes start.
         if let (workdir, node) = lastWorkdir, !volumes.isEmpty, !volumes.contains(where: { isAtOrBelow(workdir, $0.path) }) {
-            report("GVM004", node, "WORKDIR \"\(workdir)\" is outside every VOLUME: files written there consume VM RAM (128 MiB cap on older providers)")
+            report("GVM004", node, "WORKDIR \"\(workdir)\" is outside every VOLUME: files written there consume VM RAM (128 MiB cap on older providers)", nil)
         }
         // Volume rules.
         for (i, v) in volumes.enumerated() {
             if !Self.isCleanAbsolute(v.raw) {
-                report("GVM015", v.node, "VOLUME \"\(v.raw)\" is not a clean absolute path; the guest mount and transfer path matching will fail")
+                report("GVM015", v.node, "VOLUME \"\(v.raw)\" is not a clean absolute path; the guest mount and transfer path matching will fail", v.rawWord)
             }
             if Self.osDirectories.contains(v.path) || ["/proc", "/sys", "/dev"].contains(where: { isAtOrBelow(v.path, $0) }) {
-                report("GVM006", v.node, "VOLUME \"\(v.path)\" covers / or an OS directory; the VM will not start or the OS disappears")
+                report("GVM006", v.node, "VOLUME \"\(v.path)\" covers / or an OS directory; the VM will not start or the OS disappears", v.rawWord)
             } else if Self.contentDirectories.contains(v.path) {
-                report("GVM007", v.node, "VOLUME \"\(v.path)\" shadows a directory that usually holds image content")
+                report("GVM007", v.node, "VOLUME \"\(v.path)\" shadows a directory that usually holds image content", v.rawWord)
             }
             if let db = Self.databaseDirectories.first(where: { isAtOrBelow(v.path, $0) }) {
-                report("GVM019", v.node, "VOLUME \"\(v.path)\" looks like a database data dir (\(db)); 9p volumes lack features some databases need")
+                report("GVM019", v.node, "VOLUME \"\(v.path)\" looks like a database data dir (\(db)); 9p volumes lack features some databases need", v.rawWord)
             }
             for earlier in volumes[..<i] where earlier.path != v.path {
                 let (a, b) = (earlier.path, v.path)
                 if (a != "/" && isAtOrBelow(b, a)) || (b != "/" && isAtOrBelow(a, b)) {
-                    report("GVM017", v.node, "nested VOLUMEs \"\(a)\" and \"\(b)\": mount order is unspecified, the parent may hide the child")
+                    report("GVM017", v.node, "nested VOLUMEs \"\(a)\" and \"\(b)\": mount order is unspecified, the parent may hide the child", v.rawWord)
                 }
             }
         }
     }
 
     func checkCopy(_ s: SourcesAndDestination, w: WalkedInstruction, node: SyntaxNode,
-                   volumes: [(raw: String, path: String, node: SyntaxNode)], isAdd: Bool) {
+                   volumes: [(raw: String, path: String, node: SyntaxNode, rawWord: String)], isAdd: Bool) {
         let name = isAdd ? "ADD" : "COPY"
         let destination = resolvePath(expand(s.destination, w) ?? s.destination, against: w.workdir)
         if let v = volumes.first(where: { isAtOrBelow(destination, $0.path) }) {
-            report("GVM005", node, "content placed in \"\(destination)\" is hidden at runtime: VOLUME \"\(v.path)\" is mounted over it as an empty host directory")
+            report("GVM005", node, "content placed in \"\(destination)\" is hidden at runtime: VOLUME \"\(v.path)\" is mounted over it as an empty host directory", s.destination)
         }
         if let mount = Self.runtimeMounts.first(where: { isAtOrBelow(destination, $0) }) {
-            report("GVM009", node, "\"\(destination)\" is under \(mount), which the VM remounts at boot; this content will be gone")
+            report("GVM009", node, "\"\(destination)\" is under \(mount), which the VM remounts at boot; this content will be gone", s.destination)
         }
         for source in s.sourcePaths {
             let base = source.split(separator: "/").last.map(String.init) ?? source
             if Self.isCredentialFile(base) {
-                report("GVM013", node, "\(name) of \"\(source)\" puts a credential/key file into a publicly downloadable image")
+                report("GVM013", node, "\(name) of \"\(source)\" puts a credential/key file into a publicly downloadable image", source)
             }
         }
     }
 
     func checkAbsolute(_ line: CommandLine, node: SyntaxNode, name: String) {
         guard !line.prependShell, let program = line.arguments.first, !program.hasPrefix("/") else { return }
-        report("GVM002", node, "exec-form \(name) program \"\(program)\" is not an absolute path; Golem execs it without PATH lookup")
+        report("GVM002", node, "exec-form \(name) program \"\(program)\" is not an absolute path; Golem execs it without PATH lookup", program)
     }
 
     static func isNumericUserGroup(_ s: String) -> Bool {
