@@ -21,6 +21,14 @@ struct BuildKitChecks {
         }
         checkCasing()
         checkStages()
+        for stage in stages {
+            guard let config = stage.baseConfig, stage.parentIndex == nil, let actual = config.platform else { continue }
+            let arch = config.architecture?.lowercased() ?? ""
+            if config.os?.lowercased() != "linux" || !(arch == "amd64" || arch == "x86_64") {
+                report("InvalidBaseImagePlatform", stage.stage.fromNode,
+                       "Base image \(stage.baseName ?? stage.stage.from.baseName) was pulled with platform \"\(actual)\", expected \"linux/amd64\" for current build", nil)
+            }
+        }
         checkFromArgs()
         for stage in stages { checkInstructions(stage) }
     }

@@ -12,6 +12,8 @@ public struct LintOptions: Sendable {
     public var experimental: Set<String> = []
     /// The context's .dockerignore, for CopyIgnoredFile.
     public var dockerIgnore: DockerIgnore?
+    /// Configurations of base images, by reference as FROM names them ("*" for any external base).
+    public var baseConfigs: [String: BaseImageConfig] = [:]
     public init() {}
 }
 
@@ -38,7 +40,7 @@ public enum DockerfileLinter {
             findings.append(Finding(rule: rule, severity: RuleCatalog.rule(rule).severity, message: message, file: path,
                                     line: line, column: column, endLine: node.endLine))
         }
-        let walker = StageWalker(file: staged)
+        let walker = StageWalker(file: staged, baseConfigs: options.baseConfigs)
         let stages = walker.walk()
         var experimental = options.experimental
         experimental.formUnion(checkDirective.experimental)

@@ -34,6 +34,34 @@ struct GolemRules {
             }
         }
 
+        // What the final stage inherits: VOLUMEs, CMD/ENTRYPOINT and USER of the stages it is
+        // built on, and of the external base image when its configuration is known.
+        var inheritedVolumes: [String] = final.baseConfig?.volumes ?? []
+        var inheritedEntrypoint: [String]? = final.baseConfig?.entrypoint
+        var inheritedCmd: [String]? = final.baseConfig?.cmd
+        var inheritedUser: String? = final.baseConfig?.user
+        var chain: [WalkedStage] = []
+        var cursor = final.parentIndex
+        while let i = cursor { chain.insert(stages[i], at: 0); cursor = stages[i].parentIndex }
+        for ancestor in chain {
+            for w in ancestor.instructions {
+                switch w.instruction.kind {
+                case .volume(let list): inheritedVolumes += list.map { expand($0, w) ?? $0 }
+                case .entrypoint(let line): inheritedEntrypoint = line.map { $0.prependShell ? ["/bin/sh", "-c"] + $0.arguments : $0.arguments }; inheritedCmd = nil
+                case .cmd(let line): inheritedCmd = line.prependShell ? ["/bin/sh", "-c"] + line.arguments : line.arguments
+                case .user(let u): inheritedUser = u
+                default: break
+                }
+            }
+        }
+        for v in inheritedVolumes { volumes.append((v, resolvePath(v, against: "/"), final.stage.fromNode, v)) }
+        if let platform = final.baseConfig?.platform {
+            let arch = final.baseConfig?.architecture?.lowercased() ?? ""
+            if final.baseConfig?.os?.lowercased() != "linux" || !(arch == "amd64" || arch == "x86_64") {
+                report("GVM010", final.stage.fromNode, "final stage's base image is \"\(platform)\"; Golem providers run x86_64 (linux/amd64) VMs only", nil)
+            }
+        }
+
         // GVM016 / GVM003 / GVM010 at the final FROM.
         if final.isScratch {
             report("GVM016", final.stage.fromNode, "final stage is FROM scratch: no /etc and no /bin/sh; the compiler must add /etc, /proc and /sys and requestors cannot use a shell", nil)
@@ -103,11 +131,22 @@ struct GolemRules {
             }
         }
 
-        // GVM002: the effective command.
+        // GVM002: the effective command (ENTRYPOINT in this stage clears an inherited CMD).
         if let (entry, node) = lastEntrypoint, let entry {
             checkAbsolute(entry, node: node, name: "ENTRYPOINT")
         } else if lastEntrypoint == nil, let (cmd, node) = lastCmd {
-            checkAbsolute(cmd, node: node, name: "CMD")
+            if let inherited = inheritedEntrypoint, let program = inherited.first {
+                if !program.hasPrefix("/") {
+                    report("GVM002", final.stage.fromNode, "inherited exec-form ENTRYPOINT program \"\(program)\" is not an absolute path; Golem execs it without PATH lookup", nil)
+                }
+            } else {
+                checkAbsolute(cmd, node: node, name: "CMD")
+            }
+        } else if lastEntrypoint == nil, lastCmd == nil, let program = (inheritedEntrypoint ?? inheritedCmd)?.first, !program.hasPrefix("/") {
+            report("GVM002", final.stage.fromNode, "inherited exec-form \(inheritedEntrypoint != nil ? "ENTRYPOINT" : "CMD") program \"\(program)\" is not an absolute path; Golem execs it without PATH lookup", nil)
+        }
+        if lastUser == nil, let user = inheritedUser, !Self.isNumericUserGroup(user) {
+            report("GVM008", final.stage.fromNode, "inherited USER \"\(user)\" is not numeric \"uid:gid\"; gvmkit-build drops USER and ya-runtime-vm runs such images as root (0:0)", nil)
         }
         // GVM008: the user the VM would run as.
         if let (user, node) = lastUser {

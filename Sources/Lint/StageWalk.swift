@@ -20,6 +20,12 @@ struct WalkedStage {
     /// The resolved base (after expanding global ARGs), when it could be resolved.
     var baseName: String?
     var isScratch: Bool
+    /// The configuration of the external base image, when given.
+    var baseConfig: BaseImageConfig?
+    /// The nearest stage of this file the stage is built on (FROM <stage>), if any.
+    var parentIndex: Int?
+    var initialVariables: [String: String?] = [:]
+    var initialWorkdir = "/"
 }
 
 /// The platform args BuildKit predefines for FROM lines (linux/amd64 is Golem's platform).
@@ -30,12 +36,14 @@ let platformArgs: [String: String] = [
 
 struct StageWalker {
     let file: StagedDockerfile
+    let baseConfigs: [String: BaseImageConfig]
     /// Global ARGs with their defaults (nil: declared without a value).
     var globalArgs: [String: String?] = [:]
     var globalArgOrder: [String] = []
 
-    init(file: StagedDockerfile) {
+    init(file: StagedDockerfile, baseConfigs: [String: BaseImageConfig] = [:]) {
         self.file = file
+        self.baseConfigs = baseConfigs
         var env = platformArgs.mapValues { Optional($0) }
         for instruction in file.metaArgs {
             guard case .arg(let defs) = instruction.kind else { continue }
@@ -71,18 +79,31 @@ struct StageWalker {
             let base = try? expand(stage.from.baseName, globalEnvironment(), escape: escape)
             let isScratch = base?.lowercased() == "scratch"
             if isScratch { known = true }
+            var baseConfig: BaseImageConfig?
+            var parentIndex: Int?
             if let base, let parent = result.first(where: { $0.stage.name == base.lowercased() && $0.stage.index < stage.index }) {
-                variables = parent.instructions.last.map { finalVariables(after: $0) } ?? [:]
-                workdir = parent.instructions.last.map { finalWorkdir(after: $0) } ?? "/"
+                variables = parent.instructions.last.map { finalVariables(after: $0) } ?? parent.initialVariables
+                workdir = parent.instructions.last.map { finalWorkdir(after: $0) } ?? parent.initialWorkdir
                 known = parent.environmentKnown
+                baseConfig = parent.baseConfig
+                parentIndex = parent.stage.index
+            } else if !isScratch, let base, let config = baseConfigs[base] ?? baseConfigs["*"] {
+                // A known external base: its environment and working directory are inherited.
+                baseConfig = config
+                for (k, v) in config.env { variables[k] = .some(v) }
+                workdir = config.workingDir.map { resolvePath($0, against: "/") } ?? "/"
+                known = true
             }
+            let initialVariables = variables
+            let initialWorkdir = workdir
             var walked: [WalkedInstruction] = []
             for instruction in stage.instructions {
                 walked.append(WalkedInstruction(instruction: instruction, variables: variables, workdir: workdir))
                 apply(instruction, to: &variables, workdir: &workdir)
             }
             result.append(WalkedStage(stage: stage, instructions: walked, environmentKnown: known, baseName: base,
-                                      isScratch: isScratch))
+                                      isScratch: isScratch, baseConfig: baseConfig, parentIndex: parentIndex,
+                                      initialVariables: initialVariables, initialWorkdir: initialWorkdir))
         }
         return result
     }

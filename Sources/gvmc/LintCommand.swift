@@ -44,6 +44,9 @@ struct LintCommand: ParsableCommand {
     @Flag(help: "Do not read any .gvmc.yaml.")
     var noConfig = false
 
+    @Option(help: ArgumentHelp("A base image's configuration JSON ([IMAGE=]FILE, as `skopeo inspect --config` prints it); rules then see inherited Env, Cmd/Entrypoint, User, Volumes and platform. Repeatable; without IMAGE= it applies to every external base.", valueName: "[image=]file"))
+    var baseConfig: [String] = []
+
     @Option(help: "Also check a built .gvmi image (rules GVM005, GVM018, GVM020, GVM021).")
     var image: [String] = []
 
@@ -66,6 +69,23 @@ struct LintCommand: ParsableCommand {
         var findings: [Finding] = []
         var sources: [String: [UInt8]] = [:]
         var threshold = failureThreshold
+        var baseConfigs: [String: BaseImageConfig] = [:]
+        for spec in baseConfig {
+            let (image, file): (String, String)
+            if let eq = spec.firstIndex(of: "="), !spec[..<eq].contains("/") || spec[..<eq].contains(":") {
+                (image, file) = (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
+            } else {
+                (image, file) = ("*", spec)
+            }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                printError("gvmc lint: cannot read --base-config \(file)")
+                throw ExitCode(2)
+            }
+            do { baseConfigs[image] = try BaseImageConfig(json: Array(data), source: file) } catch {
+                printError("gvmc lint: \(error)")
+                throw ExitCode(2)
+            }
+        }
         for path in targets {
             let bytes: [UInt8]
             let display: String
@@ -92,6 +112,7 @@ struct LintCommand: ParsableCommand {
                     throw ExitCode(2)
                 }
             }
+            options.baseConfigs = baseConfigs
             options.ignored = fileConfig.ignored.union(ignore)
             options.severity = fileConfig.severity
             for r in error { options.severity[r] = .error }

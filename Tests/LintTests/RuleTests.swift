@@ -189,3 +189,45 @@ private let cases: [RuleCase] = [
         #expect(found[0].rule == "syntax" && found[0].line == 2 && found[0].column == 5)
     }
 }
+
+@Suite struct LintWithBaseImageConfig {
+    func lint(_ text: String, _ configJSON: String, image: String = "*") throws -> [Finding] {
+        var o = LintOptions()
+        o.baseConfigs[image] = try BaseImageConfig(json: Array(configJSON.utf8), source: "config.json")
+        return DockerfileLinter.lint(bytes: Array(text.utf8), path: "Dockerfile", options: o)
+    }
+
+    let python = #"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/bin:/usr/bin","LANG=C.UTF-8"],"Cmd":["python3"],"User":"app","WorkingDir":"/srv","Volumes":{"/golem/output":{}}}}"#
+
+    @Test func inheritedVolumesCommandsAndUserCount() throws {
+        let found = try lint("FROM python:3.11\nCOPY x /golem/output/x\n", python)
+        let rules = found.map(\.rule)
+        #expect(!rules.contains("GVM003"))
+        #expect(found.contains { $0.rule == "GVM005" && $0.line == 2 })
+        #expect(found.contains { $0.rule == "GVM002" && $0.line == 1 && $0.message.contains("\"python3\"") })
+        #expect(found.contains { $0.rule == "GVM008" && $0.line == 1 && $0.message.contains("\"app\"") })
+        // Without the configuration none of that is known.
+        let plain = DockerfileLinter.lint(bytes: Array("FROM python:3.11\nCOPY x /golem/output/x\n".utf8), path: "Dockerfile")
+        #expect(plain.map(\.rule).contains("GVM003") && !plain.map(\.rule).contains("GVM008"))
+    }
+
+    @Test func anEntrypointOrUserInTheStageOverridesTheInheritedOnes() throws {
+        let found = try lint("FROM python:3.11\nENTRYPOINT [\"/usr/local/bin/python3\"]\nUSER 1000:1000\n", python)
+        #expect(!found.contains { $0.rule == "GVM002" || $0.rule == "GVM008" })
+    }
+
+    @Test func foreignPlatformBaseIsReported() throws {
+        let arm = #"{"architecture":"arm64","os":"linux","variant":"v8","config":{}}"#
+        let found = try lint("FROM alpine\nVOLUME /o\n", arm, image: "alpine")
+        #expect(found.contains { $0.rule == "GVM010" && $0.message.contains("linux/arm64/v8") })
+        #expect(found.contains { $0.rule == "InvalidBaseImagePlatform" && $0.message == "Base image alpine was pulled with platform \"linux/arm64/v8\", expected \"linux/amd64\" for current build" })
+        // A configuration for another image does not apply.
+        let other = try lint("FROM alpine\nVOLUME /o\n", arm, image: "debian")
+        #expect(!other.contains { $0.rule == "GVM010" })
+    }
+
+    @Test func knownEnvironmentEnablesUndefinedVar() throws {
+        let found = try lint("FROM python:3.11\nVOLUME /o\nWORKDIR $HOME_DIR/app\nCOPY x $PATH/x\n", python)
+        #expect(found.filter { $0.rule == "UndefinedVar" }.map(\.line) == [3])
+    }
+}
