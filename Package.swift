@@ -24,7 +24,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Stage 1: Dockerfile text → syntax nodes (BuildKit's parser layers 1–2) and the shell-word expander.
-        .target(name: "DockerfileSyntax"),
+        .target(name: "DockerfileSyntax", dependencies: ["CDigest"]),
         // Stage 2: syntax nodes → typed, validated instructions and stages (BuildKit's layer 3).
         .target(name: "DockerfileInstructions", dependencies: ["DockerfileSyntax"]),
         // SHA-256 (x86 SHA extensions when present) and SHA3-224, always optimised: every file

@@ -14,3 +14,16 @@ int gvmc_is_zero(const void *data, size_t len) {
         if (p[i]) return 0;
     return 1;
 }
+
+int gvmc_is_ascii(const void *data, size_t len) {
+    const unsigned char *p = data;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        unsigned long long w;
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080ULL) return 0;
+    }
+    for (; i < len; i++)
+        if (p[i] & 0x80) return 0;
+    return 1;
+}

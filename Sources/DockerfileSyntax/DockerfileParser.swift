@@ -59,7 +59,13 @@ private struct ParseRun {
     }
 
     func position(absolute: Int) -> SourcePosition {
+        // Positions are asked for in file order, almost always on one of the last lines read.
         var lo = 0, hi = lineStarts.count - 1
+        if hi >= 0 && lineStarts[hi] <= absolute {
+            lo = hi
+        } else if hi >= 1 && lineStarts[hi - 1] <= absolute {
+            lo = hi - 1
+        }
         while lo < hi {
             let mid = (lo + hi + 1) / 2
             if lineStarts[mid] <= absolute { lo = mid } else { hi = mid - 1 }

@@ -1,3 +1,5 @@
+import CDigest
+
 // Character classes exactly as Go's `unicode` package and BuildKit's regexps define them.
 // BuildKit's parser mixes two notions of "blank"; matching them is what makes our AST identical.
 
@@ -111,7 +113,8 @@ extension String {
     /// Builds a String from raw Dockerfile bytes, replacing invalid UTF-8 like Go's JSON encoder does.
     /// Each byte of an invalid sequence becomes one U+FFFD, as in Go.
     init(dockerfileBytes bytes: ArraySlice<UInt8>) {
-        if isValidUTF8(bytes) {
+        let ascii = bytes.withUnsafeBytes { $0.isEmpty || gvmc_is_ascii($0.baseAddress!, $0.count) != 0 }
+        if ascii || isValidUTF8(bytes) {
             self = String(decoding: bytes, as: UTF8.self)
             return
         }

@@ -9,6 +9,16 @@ public struct HeredocMarker: Equatable, Sendable {
     public var chomp: Bool
 
     static func find(in line: String) throws(LocalError) -> [HeredocMarker] {
+        // Without `${...}` the raw-mode lexer only splits words (see rawWords); with it, the
+        // lexer's own quirks matter, so it runs in full.
+        if !containsBraceExpansion(line) {
+            guard let words = rawWords(line) else { return [] }
+            var markers: [HeredocMarker] = []
+            for word in words {
+                if let m = try parse(word) { markers.append(m) }
+            }
+            return markers
+        }
         var lexer = ShellLexer(escapeToken: "\\")
         lexer.rawQuotes = true
         lexer.rawEscapes = true
@@ -41,6 +51,10 @@ public struct HeredocMarker: Equatable, Sendable {
         if restScalars.contains("<") { return nil }
         if restScalars.isEmpty { return nil }
         let rest = String(String.UnicodeScalarView(restScalars))
+        if !restScalars.contains(where: { $0 == "'" || $0 == "\"" || $0 == "\\" || $0 == "$" }) {
+            // Nothing to unquote or expand: the word is its own name.
+            return HeredocMarker(name: rest, fileDescriptor: Int(digits) ?? 0, expand: true, chomp: chomp)
+        }
 
         var lexer = ShellLexer(escapeToken: "\\")
         lexer.skipUnsetEnv = true
@@ -56,6 +70,78 @@ public struct HeredocMarker: Equatable, Sendable {
         func quotes(_ s: String) -> Int { s.unicodeScalars.filter { $0 == "'" || $0 == "\"" }.count }
         return HeredocMarker(name: names[0], fileDescriptor: Int(digits) ?? 0,
                              expand: quotes(names[0]) == quotes(rawNames[0]), chomp: chomp)
+    }
+}
+
+/// Whether `line` holds `${` (a byte scan; `String.contains` is far slower here).
+func containsBraceExpansion(_ line: String) -> Bool {
+    var previousDollar = false
+    for b in line.utf8 {
+        if previousDollar && b == UInt8(ascii: "{") { return true }
+        previousDollar = b == UInt8(ascii: "$")
+    }
+    return false
+}
+
+extension HeredocMarker {
+    /// The words ShellLexer (raw quotes, raw escapes, unset variables kept) produces for a line
+    /// without `${`: text is kept as written and split at unquoted, unescaped blanks. nil where
+    /// the lexer would fail (an unterminated quote).
+    static func rawWords(_ line: String) -> [String]? {
+        let s = Array(line.unicodeScalars)
+        var words: [String] = []
+        var current = String.UnicodeScalarView()
+        var inWord = false
+        var i = s.first == "\u{FEFF}" ? 1 : 0
+        func addRaw(_ slice: ArraySlice<Unicode.Scalar>) { current.append(contentsOf: slice); inWord = true }
+        while i < s.count {
+            let c = s[i]
+            switch c {
+            case "'":
+                guard let close = s[(i + 1)...].firstIndex(of: "'") else { return nil }
+                addRaw(s[i...close]); i = close + 1
+            case "\"":
+                // As the lexer does with raw escapes: an escape before `"`, `$` or `\\` keeps both
+                // characters; before anything else it is written twice (a BuildKit quirk).
+                var quoted: [Unicode.Scalar] = ["\""]
+                var j = i + 1
+                var closed = false
+                while j < s.count {
+                    if s[j] == "\"" { closed = true; break }
+                    if s[j] == "\\" {
+                        guard j + 1 < s.count else { return nil }
+                        if s[j + 1] == "\"" || s[j + 1] == "$" || s[j + 1] == "\\" {
+                            quoted += [s[j], s[j + 1]]; j += 2
+                        } else {
+                            quoted += ["\\", "\\"]; j += 1
+                        }
+                        continue
+                    }
+                    quoted.append(s[j]); j += 1
+                }
+                guard closed else { return nil }
+                quoted.append("\"")
+                addRaw(quoted[...]); i = j + 1
+            case "\\":
+                addRaw(s[i..<min(i + 2, s.count)]); i += 2
+            case "<":
+                var j = i + 1
+                if j < s.count && s[j] == "<" {
+                    j += 1
+                    while j < s.count && (s[j] == "\t" || s[j] == "\r" || s[j] == " ") { j += 1 }
+                }
+                addRaw(s[i..<j]); i = j
+            default:
+                if GoChars.isSpace(c) {
+                    if inWord && !current.isEmpty { words.append(String(current)); current = String.UnicodeScalarView(); inWord = false }
+                } else {
+                    current.append(c); inWord = true
+                }
+                i += 1
+            }
+        }
+        if !current.isEmpty { words.append(String(current)) }
+        return words
     }
 }
 

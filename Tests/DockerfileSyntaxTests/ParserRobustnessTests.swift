@@ -92,3 +92,24 @@ enum Corpus {
         }
     }
 }
+
+@Suite struct HeredocFastPath {
+    @Test func rawWordSplittingEqualsTheLexerOnLinesWithoutBraceExpansions() {
+        var rng = SplitMix(state: 7)
+        let alphabet = Array("ab <<-\"'\\$1\t-EOF> ".unicodeScalars)
+        var lexer = ShellLexer(escapeToken: "\\")
+        lexer.rawQuotes = true
+        lexer.rawEscapes = true
+        lexer.skipUnsetEnv = true
+        var compared = 0
+        for _ in 0..<50_000 {
+            var line = ""
+            for _ in 0..<Int.random(in: 0...20, using: &rng) { line.unicodeScalars.append(alphabet.randomElement(using: &rng)!) }
+            if line.contains("${") { continue }
+            let expected = try? lexer.expandWords(line, lookup: { _ in nil })
+            #expect(HeredocMarker.rawWords(line) == expected, "\(line.debugDescription)")
+            compared += 1
+        }
+        #expect(compared > 40_000)
+    }
+}

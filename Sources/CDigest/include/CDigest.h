@@ -30,6 +30,9 @@ void gvmc_sha3_224_final(gvmc_sha3_224_ctx *ctx, uint8_t out[28]);
 
 
 
+/* 1 when every byte is below 0x80 (the parser's fast path for ASCII text). */
+int gvmc_is_ascii(const void *data, size_t len);
+
 /* 1 when all `len` bytes are zero (sparse block detection). */
 int gvmc_is_zero(const void *data, size_t len);
 #endif
