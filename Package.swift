@@ -32,6 +32,9 @@ let package = Package(
         .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
         // System calls Swift's Glibc module lacks (xattrs, SEEK_DATA/SEEK_HOLE).
         .target(name: "CSystem"),
+        // RUN steps in namespaces: the async-signal-safe process side in C, the rest in Swift.
+        .target(name: "CSandbox"),
+        .target(name: "Sandbox", dependencies: ["CSandbox"]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
         // Golem-compatibility rules and BuildKit's build checks.
@@ -41,13 +44,14 @@ let package = Package(
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint",
+            "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem"]),

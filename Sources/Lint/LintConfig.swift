@@ -71,7 +71,7 @@ public struct LintConfig: Sendable {
             }
             var real = [CChar](repeating: 0, count: Int(PATH_MAX))
             guard realpath(dir, &real) != nil else { return nil }
-            let resolved = String(cString: real)
+            let resolved = String(decoding: real.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if resolved == "/" { return nil }
             dir = resolved + "/.."
         }

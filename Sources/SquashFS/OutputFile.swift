@@ -20,7 +20,7 @@ public final class OutputFile: @unchecked Sendable {
         let fd = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 4) }
         guard fd >= 0 else { throw .io(path: target, operation: "create a temporary file beside it", errno: errno) }
         self.fd = fd
-        temporaryPath = String(cString: template)
+        temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         fchmod(fd, 0o644)
         TemporaryFiles.shared.register(temporaryPath)
     }

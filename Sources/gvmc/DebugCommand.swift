@@ -2,12 +2,13 @@
 import ArgumentParser
 import DockerfileSyntax
 import GVMI
+import Sandbox
 import SquashFS
 import Foundation
 
 struct DebugCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self, ParseBenchCommand.self, DigestCommand.self])
+        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self, ParseBenchCommand.self, DigestCommand.self, SandboxRunCommand.self])
 }
 
 struct ExpandCommand: ParsableCommand {
@@ -99,6 +100,35 @@ struct DigestCommand: ParsableCommand {
             var sha256 = SHA256()
             data.withUnsafeBytes { sha3.update($0); sha256.update($0) }
             print("\(sha256.finalize().hexString) \(sha3.finalize().hexString) \(path)")
+        }
+    }
+}
+
+struct SandboxRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a command in the RUN sandbox with ROOTFS as / (needs root).")
+
+    @Argument(help: "The root filesystem directory.") var rootfs: String
+    @Option(help: "Network: default (host) or none.") var network = "default"
+    @Option(help: "User as uid:gid.") var user = "0:0"
+    @Option(help: "Working directory inside the root.") var workdir = "/"
+    @Option(help: "Environment KEY=VALUE (repeatable).") var env: [String] = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    @Argument(parsing: .postTerminator, help: "The command after --.") var command: [String] = []
+
+    func run() throws {
+        let ids = user.split(separator: ":").compactMap { UInt32($0) }
+        guard ids.count == 2 else { throw ValidationError("--user needs numeric uid:gid") }
+        guard network == "default" || network == "none" else { throw ValidationError("--network is default or none") }
+        var spec = SandboxSpec(rootfs: rootfs.hasPrefix("/") ? rootfs : FileManager.default.currentDirectoryPath + "/" + rootfs,
+                               arguments: command.isEmpty ? ["/bin/sh"] : command, environment: env)
+        spec.uid = ids[0]; spec.gid = ids[1]; spec.workingDirectory = workdir
+        spec.isolateNetwork = network == "none"
+        do {
+            let status = try Sandbox.run(spec)
+            if status != 0 { throw ExitCode(status) }
+        } catch let e as SandboxError {
+            printError("error: \(e)")
+            throw ExitCode(125)
         }
     }
 }

@@ -1,6 +1,8 @@
-// Ctrl-C and SIGTERM: remove every temporary file in progress, then exit with 128+signal.
+// Ctrl-C and SIGTERM: kill sandboxed RUN steps, remove every temporary file in progress, then
+// exit with 128+signal.
 // Signals are blocked in all threads and taken by one thread with sigwait, so the cleanup runs
 // as ordinary code (no async-signal-safety concerns).
+import Sandbox
 import SquashFS
 #if canImport(Glibc)
 import Glibc
@@ -20,6 +22,7 @@ enum SignalCleanup {
             for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
             var signal: Int32 = 0
             sigwait(&set, &signal)
+            RunningSandboxes.shared.killAll()
             TemporaryFiles.shared.removeAll()
             let message = "\ngvmc: interrupted (signal \(signal)); removed unfinished output\n"
             _ = message.withCString { write(2, $0, strlen($0)) }

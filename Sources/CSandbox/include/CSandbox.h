@@ -1,0 +1,36 @@
+/* The RUN sandbox's process side: create a child in new mount, PID, IPC, UTS (and optionally
+ * network) namespaces, set up /proc, a minimal /dev, a read-only /sys and the host's
+ * resolv.conf/hosts, chroot into the stage's root filesystem, switch user and exec the command.
+ *
+ * Why C: between clone() and execve() a multi-threaded Swift process may only make
+ * async-signal-safe calls. Everything is prepared by the parent (all strings, all paths); the
+ * child only issues system calls and writes a fixed error record to a pipe if a step fails. */
+#ifndef GVMC_CSANDBOX_H
+#define GVMC_CSANDBOX_H
+#include <sys/types.h>
+
+struct gvmc_sandbox_spec {
+    const char *rootfs;           /* absolute path of the stage's root filesystem */
+    const char *const *argv;      /* NULL-terminated; argv[0] is looked up in PATH if relative */
+    const char *const *envp;      /* NULL-terminated */
+    const char *path_env;         /* the PATH value used to find argv[0] ("" = none) */
+    const char *cwd;              /* working directory inside the rootfs */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;          /* supplementary groups */
+    int ngroups;
+    int new_network;              /* 1: empty network namespace (--network none) */
+    const char *hostname;         /* UTS hostname */
+    const char *host_resolv_conf; /* bind-mounted read-only over <rootfs>/etc/resolv.conf when not NULL */
+    const char *host_hosts;       /* bind-mounted read-only over <rootfs>/etc/hosts when not NULL */
+    int stdin_fd, stdout_fd, stderr_fd;
+};
+
+/* Starts the sandboxed process. Returns its pid (> 0), or -1 with `error` (size `error_len`)
+ * describing the failed step (e.g. "mount /proc: Operation not permitted"). */
+pid_t gvmc_sandbox_spawn(const struct gvmc_sandbox_spec *spec, char *error, size_t error_len);
+
+/* Waits for the process; returns the exit status (0-255), or 128+signal. */
+int gvmc_sandbox_wait(pid_t pid);
+
+#endif

@@ -1,0 +1,130 @@
+// RUN steps: a command run with a stage's root filesystem as `/`, in new mount, PID, IPC and UTS
+// namespaces (and an empty network namespace for `--network=none`), with a fresh /proc, a minimal
+// /dev, a read-only /sys and the host's resolv.conf and hosts for the step only. The process side
+// is in CSandbox (async-signal-safe code between clone and exec); this file prepares and cleans up.
+import CSandbox
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct SandboxSpec: Sendable {
+    public var rootfs: String
+    public var arguments: [String]
+    public var environment: [String]
+    public var workingDirectory: String = "/"
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var supplementaryGroups: [UInt32] = []
+    /// `--network=none`: a new, empty network namespace (only a down loopback).
+    public var isolateNetwork = false
+    public var hostname = "buildkitsandbox"
+    /// Host files bind-mounted read-only for the step; nil leaves the image's own.
+    public var resolvConf: String? = "/etc/resolv.conf"
+    public var hosts: String? = "/etc/hosts"
+
+    public init(rootfs: String, arguments: [String], environment: [String]) {
+        self.rootfs = rootfs; self.arguments = arguments; self.environment = environment
+    }
+}
+
+public struct SandboxError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+public enum Sandbox {
+    /// Runs the command and returns its exit status (128+signal when killed). Standard streams are
+    /// inherited unless descriptors are given.
+    public static func run(_ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1) throws(SandboxError) -> Int32 {
+        guard spec.rootfs.hasPrefix("/") else { throw SandboxError(message: "rootfs \(spec.rootfs) must be an absolute path") }
+        guard !spec.arguments.isEmpty else { throw SandboxError(message: "empty command") }
+        var st = stat()
+        guard stat(spec.rootfs, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw SandboxError(message: "rootfs \(spec.rootfs) is not a directory")
+        }
+
+        // resolv.conf and hosts are mount points for the step only: create what is missing and
+        // take it away afterwards, so nothing leaks into the image.
+        var created: [String] = []
+        defer { for path in created.reversed() { unlink(path) ; rmdir(path) } }
+        if spec.resolvConf != nil || spec.hosts != nil {
+            let etc = spec.rootfs + "/etc"
+            if lstat(etc, &st) != 0 { mkdir(etc, 0o755); created.append(etc) }
+            for (file, source) in [("resolv.conf", spec.resolvConf), ("hosts", spec.hosts)] where source != nil {
+                let path = etc + "/" + file
+                if lstat(path, &st) != 0 {
+                    let fd = open(path, O_CREAT | O_WRONLY | O_EXCL | O_NOFOLLOW, 0o644)
+                    if fd >= 0 { close(fd); created.insert(path, at: created.firstIndex(of: etc).map { $0 + 1 } ?? created.count) }
+                }
+            }
+        }
+
+        let path = spec.environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        let cArgs = spec.arguments.map { strdup($0) } + [nil]
+        let cEnv = spec.environment.map { strdup($0) } + [nil]
+        let cStrings = [strdup(spec.rootfs), strdup(path), strdup(spec.workingDirectory), strdup(spec.hostname),
+                        spec.resolvConf.map { strdup($0) } ?? nil, spec.hosts.map { strdup($0) } ?? nil]
+        defer {
+            for p in cArgs { free(p) }
+            for p in cEnv { free(p) }
+            for p in cStrings { free(p) }
+        }
+        let groups = spec.supplementaryGroups.map { gid_t($0) }
+        var error = [CChar](repeating: 0, count: 1024)
+        let pid: pid_t = cArgs.withUnsafeBufferPointer { argv in
+            cEnv.withUnsafeBufferPointer { envp in
+                groups.withUnsafeBufferPointer { g in
+                    var c = gvmc_sandbox_spec()
+                    c.rootfs = UnsafePointer(cStrings[0])
+                    c.argv = UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                    c.envp = UnsafeRawPointer(envp.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                    c.path_env = UnsafePointer(cStrings[1])
+                    c.cwd = UnsafePointer(cStrings[2])
+                    c.uid = uid_t(spec.uid)
+                    c.gid = gid_t(spec.gid)
+                    c.groups = g.baseAddress
+                    c.ngroups = Int32(g.count)
+                    c.new_network = spec.isolateNetwork ? 1 : 0
+                    c.hostname = UnsafePointer(cStrings[3])
+                    c.host_resolv_conf = UnsafePointer(cStrings[4])
+                    c.host_hosts = UnsafePointer(cStrings[5])
+                    c.stdin_fd = -1
+                    c.stdout_fd = stdout
+                    c.stderr_fd = stderr
+                    return gvmc_sandbox_spawn(&c, &error, error.count)
+                }
+            }
+        }
+        guard pid > 0 else {
+            throw SandboxError(message: "cannot start \(spec.arguments[0]) in \(spec.rootfs): " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        RunningSandboxes.shared.add(pid)
+        defer { RunningSandboxes.shared.remove(pid) }
+        return gvmc_sandbox_wait(pid)
+    }
+}
+
+/// Sandboxed processes still running, so an interrupt can kill them (killing the namespace's
+/// PID 1 kills every process in it; its mounts go with the namespace).
+public final class RunningSandboxes: @unchecked Sendable {
+    public static let shared = RunningSandboxes()
+    private var pids = Set<pid_t>()
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    private init() {}
+
+    func add(_ pid: pid_t) { pthread_mutex_lock(mutex); pids.insert(pid); pthread_mutex_unlock(mutex) }
+    func remove(_ pid: pid_t) { pthread_mutex_lock(mutex); pids.remove(pid); pthread_mutex_unlock(mutex) }
+
+    /// Kills every sandboxed process (the threads running them reap them).
+    public func killAll() {
+        pthread_mutex_lock(mutex)
+        let all = pids
+        pthread_mutex_unlock(mutex)
+        for pid in all { kill(pid, SIGKILL) }
+    }
+}
