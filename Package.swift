@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
         // System calls Swift's Glibc module lacks (xattrs, SEEK_DATA/SEEK_HOLE).
         .target(name: "CSystem"),
+        // Stage 3: the instruction interpreter — stages → expanded steps and image configuration.
+        .target(name: "BuildPlan", dependencies: ["DockerfileSyntax", "DockerfileInstructions"]),
         // RUN steps in namespaces: the async-signal-safe process side in C, the rest in Swift.
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
+        .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem"]),

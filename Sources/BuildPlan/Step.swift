@@ -1,0 +1,60 @@
+// What a stage does to its root filesystem, with every operand already expanded: the executor
+// (RootFS + Sandbox) carries these out without knowing Dockerfile rules.
+import DockerfileInstructions
+import DockerfileSyntax
+
+public struct RunStep: Sendable, Equatable {
+    /// The program and its arguments (shell-form commands already wrapped in the stage's SHELL).
+    public var argv: [String]
+    /// The environment of the process: image Env, build args in scope, proxy args.
+    public var environment: [String]
+    public var workingDirectory: String
+    /// As written in USER (resolved to numbers against the rootfs when run); nil is root.
+    public var user: String?
+    public var network: String
+    public var mounts: [RunMount]
+    /// Scripts to put in the sandbox (`#!` heredocs run as files): path → content.
+    public var files: [String: String]
+}
+
+public struct CopyStep: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        case context
+        case stage(Int)
+        case image(String)
+    }
+    public var source: Source
+    /// Source paths (context-relative, or absolute inside the stage/image), wildcards kept.
+    public var paths: [String]
+    /// Inline files from heredocs: name → content (already expanded when the marker was unquoted).
+    public var inlineFiles: [(name: String, content: String)]
+    /// Absolute destination; a trailing `/` means "a directory".
+    public var destination: String
+    public var chown: String?
+    public var chmod: String?
+    public var link: Bool
+    public var parents: Bool
+    public var excludes: [String]
+    public var isAdd: Bool
+    public var unpack: Bool?
+    public var checksum: String?
+
+    public static func == (a: CopyStep, b: CopyStep) -> Bool {
+        a.source == b.source && a.paths == b.paths && a.inlineFiles.map { $0.name + "\0" + $0.content } == b.inlineFiles.map { $0.name + "\0" + $0.content }
+            && a.destination == b.destination && a.chown == b.chown && a.chmod == b.chmod && a.link == b.link
+            && a.parents == b.parents && a.excludes == b.excludes && a.isAdd == b.isAdd && a.unpack == b.unpack && a.checksum == b.checksum
+    }
+}
+
+public enum StepKind: Sendable, Equatable {
+    case run(RunStep)
+    case copy(CopyStep)
+    /// Create the directory (WORKDIR), owned by the user in effect.
+    case makeDirectory(path: String, user: String?)
+}
+
+public struct Step: Sendable {
+    public var kind: StepKind
+    /// The instruction it comes from (file:line for messages).
+    public var node: SyntaxNode
+}
