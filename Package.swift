@@ -37,16 +37,18 @@ let package = Package(
         // RUN steps in namespaces: the async-signal-safe process side in C, the rest in Swift.
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
+        // The build's working root filesystems: FROM <stage>, COPY, WORKDIR, RUN (through Sandbox).
+        .target(name: "RootFS", dependencies: ["BuildPlan", "Sandbox", "CSystem"]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
         // Golem-compatibility rules and BuildKit's build checks.
-        .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS",
+        .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS", "BuildPlan",
                                             .product(name: "Yams", package: "Yams")]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox",
+            "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan"]),
+        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem"]),

@@ -1,6 +1,7 @@
 // BuildKit's build checks, with BuildKit's conditions and messages (frontend/dockerfile/linter,
 // dockerfile2llb/validations.go). Checks that need the base image (InvalidBaseImagePlatform)
 // or the whole base environment (UndefinedVar under an unknown image) run only when it is known.
+import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
 

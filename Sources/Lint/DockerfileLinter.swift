@@ -1,5 +1,6 @@
 // `gvmc lint` on a Dockerfile: parse, validate, run BuildKit's checks and Golem's rules, then
 // apply suppressions (`# gvmc ignore=...`, `# check=skip=...`) and the configuration.
+import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
 

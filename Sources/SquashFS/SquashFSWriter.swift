@@ -139,6 +139,13 @@ public final class SquashFSWriter {
     /// Whether an entry exists (for consumers that apply layers top-down).
     public func contains(_ path: EntryPath) -> Bool { lookup(path) != nil }
 
+    /// Whether a regular file exists at `path` (a symlink there does not count).
+    public func isRegularFile(_ path: EntryPath) -> Bool {
+        guard let node = lookup(path) else { return false }
+        if case .file = node.inode.kind { return true }
+        return false
+    }
+
     func lookup(_ path: EntryPath) -> TreeNode? {
         var node = root
         for c in path.components {

@@ -2,6 +2,7 @@
 // Exit status: 0 clean (or below the threshold), 1 findings at or above it, 2 usage or I/O error.
 import ArgumentParser
 import Foundation
+import BuildPlan
 import GVMI
 import Lint
 import SquashFS

@@ -2,6 +2,7 @@
 // exit with 128+signal.
 // Signals are blocked in all threads and taken by one thread with sigwait, so the cleanup runs
 // as ordinary code (no async-signal-safety concerns).
+import RootFS
 import Sandbox
 import SquashFS
 #if canImport(Glibc)
@@ -24,6 +25,7 @@ enum SignalCleanup {
             sigwait(&set, &signal)
             RunningSandboxes.shared.killAll()
             TemporaryFiles.shared.removeAll()
+            TemporaryDirectories.shared.removeAll()
             let message = "\ngvmc: interrupted (signal \(signal)); removed unfinished output\n"
             _ = message.withCString { write(2, $0, strlen($0)) }
             _exit(128 + signal)

@@ -1,5 +1,6 @@
 // One Dockerfile per rule that triggers it (the lines asserted exactly) and one near miss that
 // must not.
+import BuildPlan
 import Lint
 import SquashFS
 import Testing

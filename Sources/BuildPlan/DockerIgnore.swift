@@ -16,7 +16,7 @@ public struct DockerIgnore: Sendable {
             if line.isEmpty || line.hasPrefix("#") { continue }
             var exclusion = false
             if line.hasPrefix("!") { exclusion = true; line = String(line.dropFirst()).trimmingCharacters(in: " \t") }
-            let cleaned = resolvePath(line, against: "/").dropFirst()
+            let cleaned = normalize("/" + line).dropFirst()
             if cleaned.isEmpty { continue }
             patterns.append(Pattern(components: cleaned.split(separator: "/").map(String.init), exclusion: exclusion))
         }
@@ -41,7 +41,7 @@ public struct DockerIgnore: Sendable {
         return excluded
     }
 
-    static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
+    public static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
         guard let first = pattern.first else { return path.isEmpty }
         if first == "**" {
             let rest = pattern.dropFirst()
@@ -53,7 +53,7 @@ public struct DockerIgnore: Sendable {
     }
 
     /// filepath.Match for one component.
-    static func glob(_ p: ArraySlice<Unicode.Scalar>, _ s: ArraySlice<Unicode.Scalar>) -> Bool {
+    public static func glob(_ p: ArraySlice<Unicode.Scalar>, _ s: ArraySlice<Unicode.Scalar>) -> Bool {
         var p = p, s = s
         while let c = p.first {
             switch c {

@@ -1,0 +1,310 @@
+// Carries out a BuildPlan: a working root filesystem per stage (in a temporary directory),
+// FROM <stage> copies, WORKDIR directories, COPY from the context or another stage, RUN in the
+// sandbox. The target's root filesystem and configuration come out; the caller packs them.
+import BuildPlan
+import Sandbox
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct BuildContext: Sendable {
+    public var directory: String
+    public var ignore: DockerIgnore
+    public init(directory: String, ignore: DockerIgnore) { self.directory = directory; self.ignore = ignore }
+}
+
+public final class BuildExecutor {
+    let plan: BuildPlan
+    let context: BuildContext
+    let workDirectory: String
+    var stageRoots: [Int: String] = [:]
+    /// Progress lines ("#3 RUN apt-get update").
+    public var log: (String) -> Void = { _ in }
+    public var file: String = "Dockerfile"
+
+    public init(plan: BuildPlan, context: BuildContext) throws(RootFSError) {
+        self.plan = plan
+        self.context = context
+        let base = ProcessInfo_tmp()
+        var template = Array("\(base)/gvmc-build-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw RootFSError.errno("create a build directory in", base)
+        }
+        workDirectory = String(cString: made)
+        TemporaryDirectories.shared.add(workDirectory)
+    }
+
+    deinit {
+        TreeCopy.remove(workDirectory)
+        TemporaryDirectories.shared.remove(workDirectory)
+    }
+
+    /// Runs every stage; returns the target stage's root filesystem directory.
+    public func run() throws(RootFSError) -> String {
+        for stage in plan.stages {
+            let root = workDirectory + "/stage-\(stage.index)"
+            switch stage.base {
+            case .scratch:
+                guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
+            case .stage(let parent):
+                try TreeCopy.copy(stageRoots[parent]!, to: root)
+            case .image(let ref):
+                throw RootFSError("\(file):\(stage.index >= 0 ? "" : "") FROM \(ref): pulling images from a registry is not supported yet; use FROM scratch or a stage of this Dockerfile")
+            }
+            stageRoots[stage.index] = root
+            for (n, step) in stage.steps.enumerated() {
+                log("#\(stage.index).\(n + 1) \(step.node.original.split(separator: "\n").first.map(String.init) ?? "")")
+                do {
+                    try execute(step, in: root)
+                } catch {
+                    throw RootFSError("\(file):\(step.node.startLine): \(error.message)")
+                }
+            }
+        }
+        return stageRoots[plan.target]!
+    }
+
+    func execute(_ step: Step, in root: String) throws(RootFSError) {
+        switch step.kind {
+        case .makeDirectory(let path, let user):
+            let owner = try user.map { u throws(RootFSError) in try UserDatabase(rootfs: root).resolve(u) }
+            try makeDirectories(root, path, owner: owner.map { Ownership(uid: $0.uid, gid: $0.gid) })
+        case .copy(let c):
+            try copy(c, into: root)
+        case .run(let r):
+            try run(r, in: root)
+        }
+    }
+
+    /// mkdir -p inside the root without following symlinks out of it.
+    func makeDirectories(_ root: String, _ path: String, owner: Ownership?) throws(RootFSError) {
+        var current = root
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            var st = stat()
+            if lstat(current, &st) == 0 {
+                if st.st_mode & S_IFMT == S_IFDIR { continue }
+                throw RootFSError("\(path): \(current.dropFirst(root.count)) exists and is not a directory")
+            }
+            guard mkdir(current, 0o755) == 0 else { throw .errno("mkdir", String(current.dropFirst(root.count))) }
+            if let owner { lchown(current, owner.uid, owner.gid) }
+        }
+    }
+
+    func copy(_ c: CopyStep, into root: String) throws(RootFSError) {
+        if c.isAdd && c.paths.contains(where: { $0.contains("://") || $0.hasPrefix("git@") }) {
+            throw RootFSError("ADD of URLs is not supported yet")
+        }
+        let sourceRoot: String
+        switch c.source {
+        case .context: sourceRoot = context.directory
+        case .stage(let i): sourceRoot = stageRoots[i]!
+        case .image(let ref): throw RootFSError("COPY --from=\(ref): images from a registry are not supported yet")
+        }
+        let owner = try c.chown.map { spec throws(RootFSError) in
+            let r = try UserDatabase(rootfs: root).resolve(spec)
+            return Ownership(uid: r.uid, gid: r.gid)
+        } ?? Ownership(uid: 0, gid: 0)
+        let mode = try c.chmod.map { m throws(RootFSError) -> UInt32 in
+            guard let v = UInt32(m, radix: 8), v <= 0o7777 else { throw RootFSError("invalid --chmod \(m): use an octal mode such as 0755") }
+            return v
+        }
+        // Sources: context paths are clamped to the context; wildcards expand per component.
+        var sources: [(path: String, relative: String)] = []
+        for p in c.paths {
+            let clean = normalizePath("/" + p)
+            let matches = expandWildcards(sourceRoot, String(clean.dropFirst()))
+            if matches.isEmpty {
+                throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
+            }
+            for m in matches {
+                if c.source == .context && context.ignore.excludes(m) && !m.isEmpty { continue }
+                sources.append((m.isEmpty ? sourceRoot : sourceRoot + "/" + m, m))
+            }
+        }
+        if sources.isEmpty && c.inlineFiles.isEmpty {
+            throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: every source (\(c.paths.joined(separator: " "))) is excluded by .dockerignore")
+        }
+        let destIsDirectory = c.destination.hasSuffix("/") || sources.count + c.inlineFiles.count > 1
+            || isDirectory(root + c.destination)
+        let destination = normalizePath(c.destination)
+        if destIsDirectory {
+            try makeDirectories(root, destination, owner: nil)
+        } else {
+            try makeDirectories(root, parentOf(destination), owner: nil)
+        }
+        let include: (String) -> Bool = { [ignore = context.ignore, isContext = c.source == .context] rel in
+            !isContext || !ignore.excludes(rel)
+        }
+        for (path, relative) in sources {
+            var st = stat()
+            // The top-level source is followed when it is a symlink (as Docker does), but must stay
+            // inside the source root.
+            guard stat(path, &st) == 0 else { throw .errno("stat", relative.isEmpty ? "." : relative) }
+            var resolvedPath = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            if realpath(path, &resolvedPath) != nil, realpath(sourceRoot, &resolvedRoot) != nil {
+                let p = String(decoding: resolvedPath.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let r = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                guard p == r || p.hasPrefix(r == "/" ? "/" : r + "/") else {
+                    throw RootFSError("\(relative): a symlink that leads outside the \(c.source == .context ? "build context" : "source stage")")
+                }
+            }
+            if st.st_mode & S_IFMT == S_IFDIR {
+                let target = root + destination
+                if !isDirectory(target) { try makeDirectories(root, destination, owner: nil) }
+                try copyContents(of: path, into: target, owner: owner, mode: mode, include: include, relative: relative)
+            } else {
+                let name = String(relative.split(separator: "/").last ?? Substring(relative))
+                let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
+                TreeCopy.remove(target)
+                try TreeCopy.copy(path, to: target, owner: owner, mode: mode)
+            }
+        }
+        for (name, content) in c.inlineFiles {
+            let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
+            TreeCopy.remove(target)
+            let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode_t(mode ?? 0o644))
+            guard fd >= 0 else { throw .errno("create", target.dropFirst(root.count).description) }
+            let bytes = Array(content.utf8)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            fchown(fd, owner.uid, owner.gid)
+            fchmod(fd, mode_t(mode ?? 0o644))
+            close(fd)
+        }
+    }
+
+    func copyContents(of directory: String, into target: String, owner: Ownership, mode: UInt32?,
+                      include: (String) -> Bool, relative: String) throws(RootFSError) {
+        guard let dir = opendir(directory) else { throw .errno("opendir", directory) }
+        var names: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(dir)
+        for name in names.sorted() {
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            guard include(rel) else { continue }
+            let destination = target + "/" + name
+            if isDirectory(destination) && isDirectory(directory + "/" + name, follow: false) {
+                try copyContents(of: directory + "/" + name, into: destination, owner: owner, mode: mode, include: include, relative: rel)
+                continue
+            }
+            TreeCopy.remove(destination)
+            try TreeCopy.copy(directory + "/" + name, to: destination, owner: owner, mode: mode, isIncluded: include, relative: rel)
+        }
+    }
+
+    func run(_ r: RunStep, in root: String) throws(RootFSError) {
+        guard getuid() == 0 else {
+            throw RootFSError("RUN needs root: it runs in new mount and PID namespaces (run gvmc build as root)")
+        }
+        let users = UserDatabase(rootfs: root)
+        let ids = try users.resolve(r.user ?? "0:0")
+        try makeDirectories(root, r.workingDirectory, owner: nil)
+        var scripts: [String] = []
+        var argv = r.argv
+        for (path, content) in r.files.sorted(by: { $0.key < $1.key }) {
+            // Heredoc scripts are put in the root for the step and removed after it.
+            let inRoot = "/.gvmc-heredoc-\(getpid())-\(scripts.count)"
+            let fd = open(root + inRoot, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o755)
+            guard fd >= 0 else { throw .errno("create", inRoot) }
+            let bytes = Array(content.utf8)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            fchmod(fd, 0o755)
+            close(fd)
+            scripts.append(root + inRoot)
+            argv = argv.map { $0 == path ? inRoot : $0 }
+        }
+        defer { for s in scripts { unlink(s) } }
+        guard r.mounts.isEmpty else { throw RootFSError("RUN --mount is not supported yet") }
+        var spec = SandboxSpec(rootfs: root, arguments: argv, environment: r.environment)
+        spec.uid = ids.uid; spec.gid = ids.gid; spec.supplementaryGroups = ids.groups
+        spec.workingDirectory = r.workingDirectory
+        spec.isolateNetwork = r.network == "none"
+        let status: Int32
+        do { status = try Sandbox.run(spec) } catch { throw RootFSError(error.message) }
+        guard status == 0 else {
+            throw RootFSError("RUN \(argv.last ?? "") did not complete successfully: exit code \(status)")
+        }
+    }
+}
+
+func normalizePath(_ path: String) -> String {
+    var parts: [Substring] = []
+    for c in path.split(separator: "/", omittingEmptySubsequences: true) {
+        if c == "." { continue }
+        if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+        parts.append(c)
+    }
+    return "/" + parts.joined(separator: "/")
+}
+
+func parentOf(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+    return String(path[..<slash])
+}
+
+func isDirectory(_ path: String, follow: Bool = true) -> Bool {
+    var st = stat()
+    let rc = follow ? stat(path, &st) : lstat(path, &st)
+    return rc == 0 && st.st_mode & S_IFMT == S_IFDIR
+}
+
+/// Relative paths under `root` matching `pattern` (filepath.Match per component); the pattern
+/// itself when it has no wildcard and exists.
+func expandWildcards(_ root: String, _ pattern: String) -> [String] {
+    let components = pattern.split(separator: "/").map(String.init)
+    if components.isEmpty { return [""] }
+    var current = [""]
+    for component in components {
+        var next: [String] = []
+        let wild = component.contains { "*?[".contains($0) }
+        for base in current {
+            let dir = base.isEmpty ? root : root + "/" + base
+            if !wild {
+                let candidate = base.isEmpty ? component : base + "/" + component
+                var st = stat()
+                if lstat(root + "/" + candidate, &st) == 0 { next.append(candidate) }
+                continue
+            }
+            guard let d = opendir(dir) else { continue }
+            var names: [String] = []
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(d)
+            for name in names.sorted() where DockerIgnore.glob(Array(component.unicodeScalars)[...], Array(name.unicodeScalars)[...]) {
+                next.append(base.isEmpty ? name : base + "/" + name)
+            }
+        }
+        current = next
+    }
+    return current
+}
+
+func ProcessInfo_tmp() -> String {
+    if let t = getenv("TMPDIR") { return String(cString: t) }
+    return "/var/tmp"
+}
+
+/// Build directories in progress, removed on interrupt.
+public final class TemporaryDirectories: @unchecked Sendable {
+    public static let shared = TemporaryDirectories()
+    private var paths = Set<String>()
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    func add(_ p: String) { pthread_mutex_lock(mutex); paths.insert(p); pthread_mutex_unlock(mutex) }
+    func remove(_ p: String) { pthread_mutex_lock(mutex); paths.remove(p); pthread_mutex_unlock(mutex) }
+    public func removeAll() {
+        pthread_mutex_lock(mutex)
+        let all = paths
+        pthread_mutex_unlock(mutex)
+        for p in all { TreeCopy.remove(p) }
+    }
+}

@@ -1,0 +1,131 @@
+// Copying files and trees exactly (types, modes, owners, times, xattrs, hardlinks), without
+// following symlinks below the top: the executor's FROM <stage> and COPY primitives.
+import CSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct RootFSError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+    static func errno(_ op: String, _ path: String) -> RootFSError {
+        RootFSError("\(op) \(path): \(String(cString: strerror(Glibc.errno)))")
+    }
+}
+
+public struct Ownership: Sendable { public var uid: UInt32; public var gid: UInt32 }
+
+public enum TreeCopy {
+    /// Copies `source` (a file, symlink, device or directory tree) to `destination`, which must
+    /// not exist. `owner` and `mode` override every copied entry's when given.
+    public static func copy(_ source: String, to destination: String, owner: Ownership? = nil, mode: UInt32? = nil,
+                            isIncluded: (String) -> Bool = { _ in true }, relative: String = "") throws(RootFSError) {
+        var links: [String: String] = [:]
+        try copyEntry(source, destination, owner: owner, mode: mode, links: &links, isIncluded: isIncluded, relative: relative)
+    }
+
+    static func copyEntry(_ source: String, _ destination: String, owner: Ownership?, mode: UInt32?,
+                          links: inout [String: String], isIncluded: (String) -> Bool, relative: String) throws(RootFSError) {
+        var st = stat()
+        guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
+        let type = st.st_mode & S_IFMT
+        if type != S_IFDIR && st.st_nlink > 1 {
+            let key = "\(st.st_dev):\(st.st_ino)"
+            if let first = links[key] {
+                guard link(first, destination) == 0 else { throw .errno("link", destination) }
+                return
+            }
+            links[key] = destination
+        }
+        let permissions = mode.map { mode_t($0) } ?? (st.st_mode & 0o7777)
+        switch type {
+        case S_IFDIR:
+            guard mkdir(destination, 0o700) == 0 || Glibc.errno == EEXIST else { throw .errno("mkdir", destination) }
+            guard let dir = opendir(source) else { throw .errno("opendir", source) }
+            var names: [String] = []
+            while let e = readdir(dir) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(dir)
+            for name in names.sorted() {
+                let rel = relative.isEmpty ? name : relative + "/" + name
+                guard isIncluded(rel) else { continue }
+                try copyEntry(source + "/" + name, destination + "/" + name, owner: owner, mode: mode, links: &links,
+                              isIncluded: isIncluded, relative: rel)
+            }
+        case S_IFREG:
+            let input = open(source, O_RDONLY | O_NOFOLLOW)
+            guard input >= 0 else { throw .errno("open", source) }
+            defer { close(input) }
+            let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600)
+            guard output >= 0 else { throw .errno("create", destination) }
+            defer { close(output) }
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = read(input, &buffer, buffer.count)
+                if n < 0 { throw .errno("read", source) }
+                if n == 0 { break }
+                var done = 0
+                while done < n {
+                    let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + done, n - done) }
+                    if w < 0 { throw .errno("write", destination) }
+                    done += w
+                }
+            }
+        case S_IFLNK:
+            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(source, &target, Int(PATH_MAX))
+            guard n >= 0 else { throw .errno("readlink", source) }
+            target[n] = 0
+            guard symlink(target, destination) == 0 else { throw .errno("symlink", destination) }
+        case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
+            guard mknod(destination, type | permissions, st.st_rdev) == 0 else { throw .errno("mknod", destination) }
+        default:
+            return
+        }
+        let uid = owner?.uid ?? st.st_uid, gid = owner?.gid ?? st.st_gid
+        guard lchown(destination, uid, gid) == 0 else { throw .errno("chown", destination) }
+        if type != S_IFLNK {
+            guard chmod(destination, permissions) == 0 else { throw .errno("chmod", destination) }
+        }
+        copyXattrs(source, destination)
+        var times = [st.st_atim, st.st_mtim]
+        utimensat(AT_FDCWD, destination, &times, AT_SYMLINK_NOFOLLOW)
+    }
+
+    static func copyXattrs(_ source: String, _ destination: String) {
+        var names = [CChar](repeating: 0, count: 65536)
+        let n = gvmc_llistxattr(source, &names, names.count)
+        guard n > 0 else { return }
+        var start = 0
+        for i in 0..<n where names[i] == 0 {
+            let name = Array(names[start...i])
+            start = i + 1
+            var value = [UInt8](repeating: 0, count: 65536)
+            let v = gvmc_lgetxattr(source, name, &value, value.count)
+            if v >= 0 { _ = gvmc_lsetxattr(destination, name, value, v) }
+        }
+    }
+
+    /// Removes a tree (no symlink is followed).
+    public static func remove(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            if let dir = opendir(path) {
+                var names: [String] = []
+                while let e = readdir(dir) {
+                    let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                    if name != "." && name != ".." { names.append(name) }
+                }
+                closedir(dir)
+                for name in names { remove(path + "/" + name) }
+            }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}

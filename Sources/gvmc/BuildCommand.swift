@@ -1,0 +1,141 @@
+// `gvmc build`: a Dockerfile and its context → a .gvmi, with no Docker daemon.
+import ArgumentParser
+import BuildPlan
+import DockerfileInstructions
+import DockerfileSyntax
+import Foundation
+import GVMI
+import Lint
+import RootFS
+import SquashFS
+
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
+        discussion: "Supported today: FROM scratch and stages of the same Dockerfile, COPY/ADD of local files (with .dockerignore), RUN in a namespace sandbox (as root), and every configuration instruction. Registry base images, RUN --mount and ADD of URLs come with the registry client.")
+
+    @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
+    var file: String?
+
+    @Option(name: .shortAndLong, help: "Output .gvmi (default: <context name>[-<target>].gvmi).")
+    var output: String?
+
+    @Option(name: .customLong("build-arg"), help: "A build argument KEY=VALUE (repeatable; KEY alone takes it from the environment).")
+    var buildArgs: [String] = []
+
+    @Option(help: "The stage to build (default: the last).")
+    var target: String?
+
+    @Option(help: "Target platform; Golem runs linux/amd64.")
+    var platform = "linux/amd64"
+
+    @OptionGroup var image: ImageOptions
+
+    @Argument(help: "The build context directory.")
+    var context: String = "."
+
+    func run() throws {
+        let contextDir = (context as NSString).standardizingPath
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: contextDir, isDirectory: &isDir), isDir.boolValue else {
+            throw ValidationError("build context \(context) is not a directory")
+        }
+        let dockerfilePath = file ?? contextDir + "/Dockerfile"
+        let (bytes, name) = try readDockerfile(dockerfilePath)
+        var options = BuildOptions()
+        options.target = target
+        options.targetPlatform = platform
+        for arg in buildArgs {
+            if let eq = arg.firstIndex(of: "=") {
+                options.buildArgs[String(arg[..<eq])] = String(arg[arg.index(after: eq)...])
+            } else if let value = ProcessInfo.processInfo.environment[arg] {
+                options.buildArgs[arg] = value
+            }
+        }
+        if platform != "linux/amd64" {
+            printError("warning: --platform \(platform): Golem providers run linux/amd64 VMs only")
+        }
+        let squash = try image.squashFSOptions()
+        let ignoreText = (try? String(contentsOfFile: contextDir + "/.dockerignore", encoding: .utf8)) ?? ""
+        let plan: BuildPlan
+        do {
+            let parsed = try DockerfileParser.parse(bytes: bytes, path: name)
+            let staged = try StagedDockerfile.parse(parsed)
+            plan = try BuildPlanner.plan(staged, options: options)
+            // Golem warnings with file:line (lint's rules, as the build sees the Dockerfile).
+            var lintOptions = LintOptions()
+            lintOptions.dockerIgnore = DockerIgnore(text: ignoreText)
+            for f in DockerfileLinter.lint(bytes: bytes, path: name, options: lintOptions) where f.rule.hasPrefix("GVM") && f.severity != .info {
+                printError("\(f.file):\(f.line):\(f.column): \(f.severity.rawValue): \(f.message) [\(f.rule)]")
+            }
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let executor = try BuildExecutor(plan: plan, context: BuildContext(directory: contextDir, ignore: DockerIgnore(text: ignoreText)))
+        executor.file = name
+        executor.log = { printError($0) }
+        let rootfs: String
+        do { rootfs = try executor.run() } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let config = plan.targetStage.config
+        let containerConfig: ContainerConfig
+        do { containerConfig = try makeContainerConfig(config, rootfs: rootfs) } catch {
+            printError("error: \(name): \(error)")
+            throw ExitCode(1)
+        }
+        let base = (contextDir as NSString).lastPathComponent
+        let outputPath = output ?? "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi"
+        let result = try GVMIImageWriter.write(to: outputPath, options: squash, config: containerConfig) { writer in
+            try DirectoryTreeReader(rootPath: rootfs).add(to: writer)
+            try BootFiles.add(to: writer)
+        }
+        printImageResult(result)
+    }
+
+    /// The trailer's ContainerConfig: User becomes numeric uid:gid through the image's passwd/group.
+    func makeContainerConfig(_ c: ImageConfig, rootfs: String) throws -> ContainerConfig {
+        var out = ContainerConfig()
+        out.env = c.envList.isEmpty ? nil : c.envList
+        out.cmd = c.cmd
+        out.entrypoint = c.entrypoint
+        out.workingDir = c.workingDir
+        out.volumes = c.volumes.isEmpty ? nil : c.volumes
+        out.labels = c.labels.isEmpty ? nil : c.labels
+        out.exposedPorts = c.exposedPorts.isEmpty ? nil : c.exposedPorts
+        out.stopSignal = c.stopSignal
+        out.shell = c.shell
+        out.onBuild = c.onBuild.isEmpty ? nil : c.onBuild
+        if let h = c.healthcheck {
+            out.healthcheck = HealthConfig(test: h.test, interval: h.interval == 0 ? nil : h.interval, timeout: h.timeout == 0 ? nil : h.timeout,
+                                           retries: h.retries == 0 ? nil : h.retries, startPeriod: h.startPeriod == 0 ? nil : h.startPeriod,
+                                           startInterval: h.startInterval == 0 ? nil : h.startInterval)
+        }
+        if let user = c.user {
+            let ids = try UserDatabase(rootfs: rootfs).resolve(user)
+            out.user = "\(ids.uid):\(ids.gid)"
+        }
+        return out
+    }
+}
+
+/// What Golem's VM init needs and `docker export` would add: /proc, /sys, /dev, /tmp, /var/tmp,
+/// /etc with regular hosts, resolv.conf and hostname (GOLEM.md §1.3).
+enum BootFiles {
+    static func add(to writer: SquashFSWriter) throws {
+        let dir = EntryMetadata(permissions: 0o755)
+        for path in ["proc", "sys", "dev", "etc", "var", "var/tmp"] where !writer.contains(try EntryPath(path)) {
+            try writer.add(try EntryPath(path), .directory, metadata: path == "var/tmp" ? EntryMetadata(permissions: 0o1777) : dir)
+        }
+        if !writer.contains(try EntryPath("tmp")) {
+            try writer.add(try EntryPath("tmp"), .directory, metadata: EntryMetadata(permissions: 0o1777))
+        }
+        let files: [(String, String)] = [("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+                                         ("etc/resolv.conf", ""), ("etc/hostname", "golem\n")]
+        for (path, content) in files where !writer.isRegularFile(try EntryPath(path)) {
+            try writer.addFile(try EntryPath(path), metadata: EntryMetadata(permissions: 0o644), contents: Array(content.utf8))
+        }
+    }
+}
