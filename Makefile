@@ -4,7 +4,8 @@ PREFIX ?= /usr/local
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
-TEST_DEPS := python3-venv python3-pip squashfs-tools time debootstrap
+DEMO_DEPS := busybox-static
+TEST_DEPS := busybox-static python3-venv python3-pip squashfs-tools time debootstrap
 VENV := .venv
 RELEASE_BIN := .build/release/gvmc
 DEBUG_BIN := .build/debug/gvmc
@@ -41,8 +42,10 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executable
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
-# The offline demo: parse and validate the shipped example Dockerfile.
+# The offline demo: parse the shipped example, build a .gvmi from testdata/demo-build, pack and inspect.
 demo: release
+	@missing=$$(for p in $(DEMO_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 	./scripts/demo.sh $(RELEASE_BIN)
 
 unit-test: deps

@@ -10,10 +10,19 @@ echo "== gvmc parse --format json (BuildKit's AST shape), first instruction"
 "$gvmc" parse --format json testdata/demo/Dockerfile | sed -n 2p
 
 echo
+echo "== gvmc build: testdata/demo-build/Dockerfile → .gvmi (offline, FROM scratch)"
+context=$(mktemp -d)
+out=$(mktemp -d)
+trap 'rm -rf "$context" "$out"' EXIT
+cp -a testdata/demo-build/. "$context/"
+cp "$(command -v busybox)" "$context/busybox"
+SOURCE_DATE_EPOCH=1700000000 "$gvmc" build -o "$out/demo-build.gvmi" "$context"
+"$gvmc" inspect "$out/demo-build.gvmi"
+
+echo
 echo "== gvmc pack: a small root filesystem (made here, offline) → .gvmi"
 rootfs=$(mktemp -d)
-out=$(mktemp -d)
-trap 'rm -rf "$rootfs" "$out"' EXIT
+trap 'rm -rf "$context" "$out" "$rootfs"' EXIT
 chmod 755 "$rootfs"
 mkdir -p "$rootfs"/{bin,etc,proc,sys,dev,tmp,var/tmp,golem/work,golem/output}
 printf '#!/bin/sh\necho "hello from a Golem VM"\n' > "$rootfs/golem/work/hello.sh"
