@@ -6,8 +6,16 @@ seconds=${1:-60}
 cd "$(dirname "$0")/.."
 out=.build-fuzz
 mkdir -p "$out/corpus" "$out/crashes"
-if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name DockerfileSyntax \
-     Sources/DockerfileSyntax/*.swift Fuzz/ParserFuzzTarget.swift -o "$out/parser-fuzzer" 2>"$out/build.log"; then
+# DockerfileSyntax uses the CDigest C target: build it and give swiftc a module map for it.
+mkdir -p "$out/cdigest"
+printf 'module CDigest {\n    header "%s"\n    export *\n}\n' "$PWD/Sources/CDigest/include/CDigest.h" > "$out/cdigest/module.modulemap"
+objects=()
+for c in Sources/CDigest/*.c; do
+  clang -O2 -fsanitize=fuzzer-no-link,address -I Sources/CDigest/include -c "$c" -o "$out/cdigest/$(basename "$c" .c).o"
+  objects+=("$out/cdigest/$(basename "$c" .c).o")
+done
+if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name DockerfileSyntax -I "$out/cdigest" \
+     Sources/DockerfileSyntax/*.swift Fuzz/ParserFuzzTarget.swift "${objects[@]}" -o "$out/parser-fuzzer" 2>"$out/build.log"; then
   cat "$out/build.log" >&2
   echo "fuzz: could not build the libFuzzer target (see above)" >&2
   exit 1

@@ -228,8 +228,8 @@ struct StagePlanner {
     }
 }
 
-/// POSIX normalisation of an absolute path (`.`, `..`, duplicate slashes).
-func normalize(_ path: String) -> String {
+/// POSIX normalisation of an absolute path (`.`, `..`, duplicate slashes; `..` stops at `/`).
+public func normalize(_ path: String) -> String {
     var parts: [Substring] = []
     for c in path.split(separator: "/", omittingEmptySubsequences: true) {
         if c == "." { continue }
@@ -239,12 +239,8 @@ func normalize(_ path: String) -> String {
     return "/" + parts.joined(separator: "/")
 }
 
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        var s = Substring(self)
-        while let c = s.first, chars.contains(c) { s.removeFirst() }
-        while let c = s.last, chars.contains(c) { s.removeLast() }
-        return String(s)
-    }
+
+/// A path resolved against `base` when relative, then normalised.
+public func resolvePath(_ path: String, against base: String) -> String {
+    normalize(path.hasPrefix("/") ? path : base + "/" + path)
 }

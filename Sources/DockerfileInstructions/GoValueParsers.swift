@@ -110,8 +110,8 @@ enum GoValues {
 }
 
 /// "Did you mean": the closest option within Levenshtein distance 2 (BuildKit's util/suggest).
-enum Suggest {
-    static func closest(to value: String, in options: [String], caseSensitive: Bool) -> String? {
+public enum Suggest {
+    public static func closest(to value: String, in options: [String], caseSensitive: Bool) -> String? {
         let val = caseSensitive ? value : value.lowercased()
         var best: String?
         var minDistance = 3
@@ -135,7 +135,7 @@ enum Suggest {
         return best
     }
 
-    static func levenshtein(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> Int {
+    public static func levenshtein(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> Int {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var previous = Array(0...b.count)

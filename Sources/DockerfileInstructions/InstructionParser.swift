@@ -286,12 +286,3 @@ public enum InstructionParser {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set.unicodeScalars)
-        var s = Substring(self)
-        while let c = s.unicodeScalars.first, chars.contains(c) { s = Substring(s.unicodeScalars.dropFirst()) }
-        while let c = s.unicodeScalars.last, chars.contains(c) { s = Substring(s.unicodeScalars.dropLast()) }
-        return String(s)
-    }
-}

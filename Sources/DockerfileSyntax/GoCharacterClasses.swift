@@ -142,3 +142,14 @@ func isValidUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
     }
     return true
 }
+
+extension StringProtocol {
+    /// The text without leading and trailing characters from `set` (no Foundation needed).
+    public func trimmingCharacters(in set: String) -> String {
+        let chars = Set(set)
+        var s = Substring(self)
+        while let c = s.first, chars.contains(c) { s.removeFirst() }
+        while let c = s.last, chars.contains(c) { s.removeLast() }
+        return String(s)
+    }
+}

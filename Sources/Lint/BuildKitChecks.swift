@@ -155,7 +155,7 @@ struct BuildKitChecks {
         var best: String?
         var min = 3
         for o in options.sorted() {
-            let d = levenshtein(Array(name.unicodeScalars), Array(o.unicodeScalars))
+            let d = Suggest.levenshtein(Array(name.unicodeScalars), Array(o.unicodeScalars))
             if d < min { min = d; best = o }
         }
         return best
@@ -279,17 +279,3 @@ struct BuildKitChecks {
     }
 }
 
-func levenshtein(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> Int {
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev = Array(0...b.count)
-    var cur = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-        cur[0] = i
-        for j in 1...b.count {
-            cur[j] = Swift.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        swap(&prev, &cur)
-    }
-    return prev[b.count]
-}

@@ -1,3 +1,4 @@
+import DockerfileSyntax
 // Output formats CI tools and editors read: tty, json, sarif (2.1.0), github, checkstyle, gnu.
 
 public enum OutputFormat: String, CaseIterable, Sendable {
@@ -106,21 +107,7 @@ public enum FindingFormatter {
         return out
     }
 
-    static func q(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 { out += "\\u00" + String(format2: UInt8(c.value)) } else { out.unicodeScalars.append(c) }
-            }
-        }
-        return out + "\""
-    }
+    static func q(_ s: String) -> String { SyntaxJSON.quote(s) }
 }
 
 extension String {

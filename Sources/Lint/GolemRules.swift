@@ -1,4 +1,5 @@
 // The static Golem rules (GVM001–GVM017, GVM019) over the final stage of a Dockerfile.
+import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
 
@@ -239,12 +240,3 @@ struct GolemRules {
     }
 }
 
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        var s = Substring(self)
-        while let c = s.first, chars.contains(c) { s.removeFirst() }
-        while let c = s.last, chars.contains(c) { s.removeLast() }
-        return String(s)
-    }
-}

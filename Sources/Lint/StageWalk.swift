@@ -1,5 +1,6 @@
 // Walks the stages as a build would, statically: the variables each instruction sees (ARG/ENV of
 // the stage, inherited through FROM <stage>), and its working directory. Rules read from here.
+import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
 
@@ -149,17 +150,6 @@ struct StageWalker {
     }
 }
 
-/// POSIX path resolution: relative paths join `base`; `.`/`..`/empty components are folded.
-func resolvePath(_ path: String, against base: String) -> String {
-    let joined = path.hasPrefix("/") ? path : base + "/" + path
-    var parts: [Substring] = []
-    for c in joined.split(separator: "/", omittingEmptySubsequences: true) {
-        if c == "." { continue }
-        if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-        parts.append(c)
-    }
-    return "/" + parts.joined(separator: "/")
-}
 
 /// True when `path` equals `ancestor` or lies below it (component-wise).
 func isAtOrBelow(_ path: String, _ ancestor: String) -> Bool {

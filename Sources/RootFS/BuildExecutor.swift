@@ -112,7 +112,7 @@ public final class BuildExecutor {
         // Sources: context paths are clamped to the context; wildcards expand per component.
         var sources: [(path: String, relative: String)] = []
         for p in c.paths {
-            let clean = normalizePath("/" + p)
+            let clean = normalize("/" + p)
             let matches = expandWildcards(sourceRoot, String(clean.dropFirst()))
             if matches.isEmpty {
                 throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
@@ -127,7 +127,7 @@ public final class BuildExecutor {
         }
         let destIsDirectory = c.destination.hasSuffix("/") || sources.count + c.inlineFiles.count > 1
             || isDirectory(root + c.destination)
-        let destination = normalizePath(c.destination)
+        let destination = normalize(c.destination)
         if destIsDirectory {
             try makeDirectories(root, destination, owner: nil)
         } else {
@@ -176,13 +176,7 @@ public final class BuildExecutor {
 
     func copyContents(of directory: String, into target: String, owner: Ownership, mode: UInt32?,
                       include: (String) -> Bool, relative: String) throws(RootFSError) {
-        guard let dir = opendir(directory) else { throw .errno("opendir", directory) }
-        var names: [String] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(dir)
+        guard let names = listDirectory(directory) else { throw .errno("opendir", directory) }
         for name in names.sorted() {
             let rel = relative.isEmpty ? name : relative + "/" + name
             guard include(rel) else { continue }
@@ -231,16 +225,6 @@ public final class BuildExecutor {
     }
 }
 
-func normalizePath(_ path: String) -> String {
-    var parts: [Substring] = []
-    for c in path.split(separator: "/", omittingEmptySubsequences: true) {
-        if c == "." { continue }
-        if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-        parts.append(c)
-    }
-    return "/" + parts.joined(separator: "/")
-}
-
 func parentOf(_ path: String) -> String {
     guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
     return String(path[..<slash])
@@ -269,13 +253,7 @@ func expandWildcards(_ root: String, _ pattern: String) -> [String] {
                 if lstat(root + "/" + candidate, &st) == 0 { next.append(candidate) }
                 continue
             }
-            guard let d = opendir(dir) else { continue }
-            var names: [String] = []
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(d)
+            guard let names = listDirectory(dir) else { continue }
             for name in names.sorted() where DockerIgnore.glob(Array(component.unicodeScalars)[...], Array(name.unicodeScalars)[...]) {
                 next.append(base.isEmpty ? name : base + "/" + name)
             }

@@ -16,6 +16,18 @@ public struct RootFSError: Error, Sendable, CustomStringConvertible {
 
 public struct Ownership: Sendable { public var uid: UInt32; public var gid: UInt32 }
 
+/// The names in a directory (without `.` and `..`), or nil when it cannot be opened.
+func listDirectory(_ path: String) -> [String]? {
+    guard let dir = opendir(path) else { return nil }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let e = readdir(dir) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
 public enum TreeCopy {
     /// Copies `source` (a file, symlink, device or directory tree) to `destination`, which must
     /// not exist. `owner` and `mode` override every copied entry's when given.
@@ -42,13 +54,7 @@ public enum TreeCopy {
         switch type {
         case S_IFDIR:
             guard mkdir(destination, 0o700) == 0 || Glibc.errno == EEXIST else { throw .errno("mkdir", destination) }
-            guard let dir = opendir(source) else { throw .errno("opendir", source) }
-            var names: [String] = []
-            while let e = readdir(dir) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(dir)
+            guard let names = listDirectory(source) else { throw .errno("opendir", source) }
             for name in names.sorted() {
                 let rel = relative.isEmpty ? name : relative + "/" + name
                 guard isIncluded(rel) else { continue }
@@ -114,15 +120,7 @@ public enum TreeCopy {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         if st.st_mode & S_IFMT == S_IFDIR {
-            if let dir = opendir(path) {
-                var names: [String] = []
-                while let e = readdir(dir) {
-                    let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if name != "." && name != ".." { names.append(name) }
-                }
-                closedir(dir)
-                for name in names { remove(path + "/" + name) }
-            }
+            for name in listDirectory(path) ?? [] { remove(path + "/" + name) }
             rmdir(path)
         } else {
             unlink(path)
