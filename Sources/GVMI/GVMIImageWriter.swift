@@ -42,7 +42,7 @@ public enum GVMIImageWriter {
         let fd = output.fileDescriptor
         final class Box: @unchecked Sendable { var digest: [UInt8] = []; var failed: Int32 = 0 }
         let box = Box()
-        let sha256Thread = Thread {
+        let sha256Thread = HashThread {
             var sha256 = SHA256()
             box.failed = forEachChunk(fd: fd, size: size) { sha256.update($0) }
             box.digest = sha256.finalize()

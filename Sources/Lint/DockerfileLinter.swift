@@ -87,9 +87,9 @@ func position(of subject: String?, in node: SyntaxNode) -> (Int, Int) {
         return (node.argumentsPosition.line, node.argumentsPosition.column)
     }
     let offset = original.unicodeScalars.distance(from: original.unicodeScalars.startIndex, to: range.lowerBound)
-    // Only trust the offset on a one-line instruction (continuations shift columns).
-    guard node.startLine == node.endLine || node.heredocs.isEmpty && !original.contains("\n") && node.argumentsPosition.line == node.startLine,
-          node.startLine == node.argumentsPosition.line else {
+    // The offset is a column only when the logical line is one physical line (a heredoc's body
+    // follows the line and is not part of `original`); continuations shift columns.
+    guard node.startLine == node.endLine || !node.heredocs.isEmpty else {
         return (node.argumentsPosition.line, node.argumentsPosition.column)
     }
     let leading = node.position.column - 1

@@ -25,7 +25,7 @@ public final class BuildExecutor {
     public init(plan: BuildPlan, context: BuildContext) throws(RootFSError) {
         self.plan = plan
         self.context = context
-        let base = ProcessInfo_tmp()
+        let base = temporaryRoot()
         var template = Array("\(base)/gvmc-build-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw RootFSError.errno("create a build directory in", base)
@@ -49,7 +49,7 @@ public final class BuildExecutor {
             case .stage(let parent):
                 try TreeCopy.copy(stageRoots[parent]!, to: root)
             case .image(let ref):
-                throw RootFSError("\(file):\(stage.index >= 0 ? "" : "") FROM \(ref): pulling images from a registry is not supported yet; use FROM scratch or a stage of this Dockerfile")
+                throw RootFSError("FROM \(ref): pulling images from a registry is not supported yet; use FROM scratch or a stage of this Dockerfile")
             }
             stageRoots[stage.index] = root
             for (n, step) in stage.steps.enumerated() {
@@ -263,7 +263,8 @@ func expandWildcards(_ root: String, _ pattern: String) -> [String] {
     return current
 }
 
-func ProcessInfo_tmp() -> String {
+/// Where build directories go: $TMPDIR, else /var/tmp (large, and not a RAM tmpfs).
+func temporaryRoot() -> String {
     if let t = getenv("TMPDIR") { return String(cString: t) }
     return "/var/tmp"
 }

@@ -133,7 +133,7 @@ public final class SquashFSWriter {
         }
         if let existing = lookup(path), existing.inode === node.inode { return }
         node.inode.linkCount += 1
-        try place(path, node.inode, isNewInode: false)
+        try place(path, node.inode)
     }
 
     /// Whether an entry exists (for consumers that apply layers top-down).
@@ -155,7 +155,7 @@ public final class SquashFSWriter {
         return node
     }
 
-    private func place(_ path: EntryPath, _ inode: Inode, isNewInode: Bool = true) throws(SquashFSError) {
+    private func place(_ path: EntryPath, _ inode: Inode) throws(SquashFSError) {
         guard !finished else { throw .invalidTree(path: path.description, reason: "image already finished") }
         guard let name = path.components.last else {
             throw .invalidTree(path: "/", reason: "the root must be a directory")
@@ -181,7 +181,6 @@ public final class SquashFSWriter {
             existing.inode.linkCount -= 1
         }
         parent.children[name] = TreeNode(name: name, inode: inode, parent: parent)
-        _ = isNewInode
     }
 
     // MARK: - Data

@@ -3,7 +3,7 @@
 import Glibc
 #endif
 
-final class Thread: @unchecked Sendable {
+final class HashThread: @unchecked Sendable {
     private let body: () -> Void
     private var thread = pthread_t()
     private var started = false
@@ -13,7 +13,7 @@ final class Thread: @unchecked Sendable {
     func start() {
         let retained = Unmanaged.passRetained(self)
         started = pthread_create(&thread, nil, { arg in
-            let me = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
+            let me = Unmanaged<HashThread>.fromOpaque(arg!).takeRetainedValue()
             me.body()
             return nil
         }, retained.toOpaque()) == 0
