@@ -105,10 +105,7 @@ public final class BuildExecutor {
             let r = try UserDatabase(rootfs: root).resolve(spec)
             return Ownership(uid: r.uid, gid: r.gid)
         } ?? Ownership(uid: 0, gid: 0)
-        let mode = try c.chmod.map { m throws(RootFSError) -> UInt32 in
-            guard let v = UInt32(m, radix: 8), v <= 0o7777 else { throw RootFSError("invalid --chmod \(m): use an octal mode such as 0755") }
-            return v
-        }
+        let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
         // Sources: context paths are clamped to the context; wildcards expand per component.
         var sources: [(path: String, relative: String)] = []
         for p in c.paths {
@@ -164,17 +161,18 @@ public final class BuildExecutor {
         for (name, content) in c.inlineFiles {
             let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeCopy.remove(target)
-            let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode_t(mode ?? 0o644))
+            let permissions = mode_t(mode?.apply(to: 0o644, isDirectory: false) ?? 0o644)
+            let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, permissions)
             guard fd >= 0 else { throw .errno("create", target.dropFirst(root.count).description) }
             let bytes = Array(content.utf8)
             _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             fchown(fd, owner.uid, owner.gid)
-            fchmod(fd, mode_t(mode ?? 0o644))
+            fchmod(fd, permissions)
             close(fd)
         }
     }
 
-    func copyContents(of directory: String, into target: String, owner: Ownership, mode: UInt32?,
+    func copyContents(of directory: String, into target: String, owner: Ownership, mode: ModeChange?,
                       include: (String) -> Bool, relative: String) throws(RootFSError) {
         guard let names = listDirectory(directory) else { throw .errno("opendir", directory) }
         for name in names.sorted() {

@@ -31,13 +31,13 @@ func listDirectory(_ path: String) -> [String]? {
 public enum TreeCopy {
     /// Copies `source` (a file, symlink, device or directory tree) to `destination`, which must
     /// not exist. `owner` and `mode` override every copied entry's when given.
-    public static func copy(_ source: String, to destination: String, owner: Ownership? = nil, mode: UInt32? = nil,
+    public static func copy(_ source: String, to destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
                             isIncluded: (String) -> Bool = { _ in true }, relative: String = "") throws(RootFSError) {
         var links: [String: String] = [:]
         try copyEntry(source, destination, owner: owner, mode: mode, links: &links, isIncluded: isIncluded, relative: relative)
     }
 
-    static func copyEntry(_ source: String, _ destination: String, owner: Ownership?, mode: UInt32?,
+    static func copyEntry(_ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?,
                           links: inout [String: String], isIncluded: (String) -> Bool, relative: String) throws(RootFSError) {
         var st = stat()
         guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
@@ -50,7 +50,8 @@ public enum TreeCopy {
             }
             links[key] = destination
         }
-        let permissions = mode.map { mode_t($0) } ?? (st.st_mode & 0o7777)
+        let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: st.st_mode & S_IFMT == S_IFDIR)) }
+            ?? (st.st_mode & 0o7777)
         switch type {
         case S_IFDIR:
             guard mkdir(destination, 0o700) == 0 || Glibc.errno == EEXIST else { throw .errno("mkdir", destination) }

@@ -93,6 +93,7 @@ struct BuildCommand: ParsableCommand {
             try BootFiles.add(to: writer)
         }
         printImageResult(result)
+        try image.writeInfo(result, source: dockerfilePath)
     }
 
     /// The trailer's ContainerConfig: User becomes numeric uid:gid through the image's passwd/group.

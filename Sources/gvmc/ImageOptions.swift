@@ -22,6 +22,23 @@ struct ImageOptions: ParsableArguments {
     @Option(help: "Compression threads (default: one per core).")
     var jobs: Int?
 
+    @Option(help: "Also write a JSON summary of the image (path, size, sha3_224, sha256, compression, source).")
+    var extraJsonInfoPath: String?
+
+    /// Writes the `--extra-json-info-path` summary (to a temporary file, then renamed).
+    func writeInfo(_ r: GVMIResult, source: String) throws {
+        guard let path = extraJsonInfoPath else { return }
+        let json = "{\"path\":\(jsonString(r.path)),\"size\":\(r.size),\"sha3_224\":\"\(r.sha3_224)\",\"sha256\":\"\(r.sha256)\",\"compression\":\"\(r.compression.rawValue)\",\"source\":\(jsonString(source))}\n"
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(json.utf8)) else {
+            throw ValidationError("cannot write --extra-json-info-path \(path)")
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw ValidationError("cannot write --extra-json-info-path \(path)")
+        }
+    }
+
     func squashFSOptions() throws -> SquashFSOptions {
         var o = SquashFSOptions()
         o.compression = CompressionOptions(compression, level: compressionLevel)

@@ -26,5 +26,6 @@ struct PackCommand: ParsableCommand {
             try reader.add(to: writer)
         }
         printImageResult(result)
+        try image.writeInfo(result, source: rootfs)
     }
 }

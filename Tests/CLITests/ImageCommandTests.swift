@@ -23,6 +23,13 @@ import Testing
         #expect(config["User"] as? String == "1000:1000")
         #expect((config["Volumes"] as? [String: Any])?.keys.sorted() == ["/golem/output"])
         #expect(config["Env"] as? [String] == ["A=1"])
+        let info = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/two.gvmi", "--extra-json-info-path", dir + "/info.json"],
+                                  env: ["SOURCE_DATE_EPOCH": "1700000000"])
+        #expect(info.status == 0)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/info.json"))) as? [String: Any])
+        #expect(summary["path"] as? String == dir + "/two.gvmi" && summary["compression"] as? String == "gzip")
+        #expect((summary["sha3_224"] as? String)?.count == 56 && (summary["sha256"] as? String)?.count == 64)
+        #expect(summary["size"] as? Int == (try FileManager.default.attributesOfItem(atPath: dir + "/two.gvmi")[.size] as? Int))
         let list = GVMCBinary.run(["inspect", "--list", dir + "/out.gvmi"])
         #expect(list.out.contains("-rw-r--r-- 0/0 6 1700000000 /etc/hostname"))
     }
