@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "RootFS", dependencies: ["BuildPlan", "Sandbox", "CSystem"]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
+        // Base images: references (the registry client and layers come with issue 4).
+        .target(name: "Registry"),
         // Golem-compatibility rules and BuildKit's build checks.
         .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS", "BuildPlan",
                                             .product(name: "Yams", package: "Yams")]),
@@ -57,6 +59,7 @@ let package = Package(
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc"]),
