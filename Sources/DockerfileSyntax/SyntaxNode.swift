@@ -90,13 +90,6 @@ public final class SyntaxNode: Sendable {
 
     /// The keyword with ASCII letters lowercased, the key every later stage dispatches on.
     public let command: String
-
-    func withLines(start: Int, end: Int, heredocs: [Heredoc]) -> SyntaxNode {
-        SyntaxNode(keyword: keyword, command: command, flags: flags, arguments: arguments, isJSON: isJSON, original: original,
-                   startLine: start, endLine: end, heredocs: heredocs, comments: comments,
-                   trigger: trigger, position: position, flagPositions: flagPositions,
-                   argumentsPosition: argumentsPosition)
-    }
 }
 
 /// A non-fatal finding of the parser (BuildKit reports empty continuation lines this way).

@@ -57,7 +57,7 @@ public final class BuildExecutor {
                 do {
                     try execute(step, in: root)
                 } catch {
-                    throw RootFSError("\(file):\(step.node.startLine): \(error.message)")
+                    throw RootFSError("\(file):\(step.node.position): \(error.message)")
                 }
             }
         }

@@ -77,7 +77,7 @@ final class BlockPipeline: @unchecked Sendable {
     /// `deliver` meanwhile (called on this thread).
     func submit(_ input: UnsafeMutableRawBufferPointer, tag: BlockTag, compress: Bool,
                 deliver: (BlockJob) throws -> Void) rethrows {
-        let job: BlockJob = lock.withLock {
+        lock.withLock {
             let job = BlockJob(sequence: nextSequence, input: input, tag: tag)
             nextSequence += 1
             inFlight[job.sequence] = job
@@ -87,9 +87,7 @@ final class BlockPipeline: @unchecked Sendable {
             } else {
                 job.done = true
             }
-            return job
         }
-        _ = job
         try drain(blocking: false, deliver: deliver)
         while lock.withLock({ inFlight.count >= maxInFlight }) {
             try drain(blocking: true, deliver: deliver)

@@ -62,9 +62,8 @@ public struct CompressionOptions: Sendable, Equatable {
             guard let level = effectiveLevel, level != 9 else { return nil }
             w.u32(UInt32(level)); w.u16(15); w.u16(0)
         case .xz:
-            guard let level, level != 6 else { return nil }
-            // dictionary size, filters; the level itself is not recorded by squashfs.
-            _ = level
+            // xz options record only dictionary size and filters, both left at the defaults;
+            // squashfs does not record the level, so there is nothing to write.
             return nil
         case .lz4:
             w.u32(1)  // LZ4_LEGACY: the only version the kernel accepts; options are mandatory.

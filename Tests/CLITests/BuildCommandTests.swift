@@ -93,7 +93,7 @@ struct BuildCommand {
         let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/var/tmp")) ?? [])
         let r = GVMCBinary.run(["build", "-o", ctx + "/out.gvmi", ctx])
         #expect(r.status == 1)
-        #expect(r.err.contains("Dockerfile:3: RUN") && r.err.contains("exit code 3"))
+        #expect(r.err.contains("Dockerfile:3:1: RUN") && r.err.contains("exit code 3"))
         #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
         let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/var/tmp")) ?? [])
         #expect(after.subtracting(before).filter { $0.hasPrefix("gvmc-build-") }.isEmpty)
@@ -106,7 +106,7 @@ struct BuildCommand {
         let r = GVMCBinary.run(["build", "-o", ctx + "/out.gvmi", ctx])
         #expect(r.status == 1)
         // `../../etc/passwd` is clamped to the context root, where there is no etc/passwd.
-        #expect(r.err.contains("Dockerfile:2: COPY failed: ../../etc/passwd: no such file"), "\(r.err)")
+        #expect(r.err.contains("Dockerfile:2:1: COPY failed: ../../etc/passwd: no such file"), "\(r.err)")
         let r2 = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: "FROM scratch\nCOPY link /l\n")
         #expect(r2.status == 1 && r2.err.contains("outside the build context"), "\(r2.err)")
     }
