@@ -15,8 +15,6 @@ let package = Package(
     ],
     targets: [
         // C libraries from Debian's -dev packages, found through pkg-config.
-        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CLz4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -41,8 +39,14 @@ let package = Package(
         .target(name: "RootFS", dependencies: ["BuildPlan", "Sandbox", "CSystem"]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
-        // Base images: references (the registry client and layers come with issue 4).
-        .target(name: "Registry"),
+        // libcurl and libarchive (headers from libcurl4-openssl-dev and libarchive-dev) loaded with
+        // dlopen by the commands that pull or read layers: linking them would cost every gvmc start
+        // ~10 ms for 44 shared objects (see Makefile, RELEASE_FLAGS).
+        .target(name: "CDynamic", linkerSettings: [.linkedLibrary("dl")]),
+        // Base images: references, the OCI distribution client (libcurl), the blob cache, OCI layouts.
+        .target(name: "Registry", dependencies: ["CDynamic", "SquashFS"]),
+        // Layer tarballs (libarchive): whiteouts, hardlinks, containment; to a directory or the squashfs writer.
+        .target(name: "Layers", dependencies: ["CDynamic", "SquashFS", "CSystem"]),
         // Golem-compatibility rules and BuildKit's build checks.
         .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS", "BuildPlan",
                                             .product(name: "Yams", package: "Yams")]),
@@ -51,7 +55,7 @@ let package = Package(
 
         .executableTarget(name: "gvmc", dependencies: [
             "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "Layers", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
@@ -59,10 +63,10 @@ let package = Package(
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Layers", "SquashFS", "CSystem"], exclude: ["Fixtures"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
-        .testTarget(name: "CLITests", dependencies: ["gvmc"]),
+        .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
     ]

@@ -26,6 +26,8 @@ public struct PlannedStage: Sendable {
     public var name: String?
     public var base: BaseImage
     public var platform: String?
+    /// Where the stage's FROM is (for errors about the base image).
+    public var fromPosition: SourcePosition
     public var steps: [Step]
     /// The configuration after the stage's last instruction.
     public var config: ImageConfig
@@ -178,7 +180,8 @@ struct Planner {
                 break
             }
             let platform = try stage.from.platform.map { p throws(DockerfileError) in try expand(p, globalEnv, node: stage.fromNode) }
-            var result = PlannedStage(index: i, name: stage.name, base: bases[i], platform: platform, steps: [], config: config)
+            var result = PlannedStage(index: i, name: stage.name, base: bases[i], platform: platform,
+                                      fromPosition: stage.fromNode.position, steps: [], config: config)
             var stagePlanner = StagePlanner(planner: self, globals: globals, vars: vars, declared: declared, config: config)
             for instruction in stage.instructions {
                 try stagePlanner.apply(instruction, stageIndexByName: { file.stage(named: $0)?.index }, into: &result.steps)

@@ -5,6 +5,15 @@ public struct HealthcheckConfig: Sendable, Equatable {
     public var test: [String]
     public var interval: Int64, timeout: Int64, startPeriod: Int64, startInterval: Int64
     public var retries: Int
+
+    public init(test: [String], interval: Int64, timeout: Int64, startPeriod: Int64, startInterval: Int64, retries: Int) {
+        self.test = test
+        self.interval = interval
+        self.timeout = timeout
+        self.startPeriod = startPeriod
+        self.startInterval = startInterval
+        self.retries = retries
+    }
 }
 
 public struct ImageConfig: Sendable, Equatable {

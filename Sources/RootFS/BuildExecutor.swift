@@ -21,6 +21,21 @@ public final class BuildExecutor {
     /// Progress lines ("#3 RUN apt-get update").
     public var log: (String) -> Void = { _ in }
     public var file: String = "Dockerfile"
+    /// Unpacks image `ref` into the (existing, empty) directory: FROM <image>, COPY --from=<image>.
+    public var imageProvider: (String, String) throws -> Void = { ref, _ in
+        throw RootFSError("no image source configured for \(ref)")
+    }
+    var imageRoots: [String: String] = [:]
+
+    /// An image unpacked once per build for COPY --from=<image>.
+    func imageRoot(_ ref: String) throws(RootFSError) -> String {
+        if let r = imageRoots[ref] { return r }
+        let root = workDirectory + "/image-\(imageRoots.count)"
+        guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
+        do { try imageProvider(ref, root) } catch { throw RootFSError("COPY --from=\(ref): \(error)") }
+        imageRoots[ref] = root
+        return root
+    }
 
     public init(plan: BuildPlan, context: BuildContext) throws(RootFSError) {
         self.plan = plan
@@ -49,7 +64,10 @@ public final class BuildExecutor {
             case .stage(let parent):
                 try TreeCopy.copy(stageRoots[parent]!, to: root)
             case .image(let ref):
-                throw RootFSError("FROM \(ref): pulling images from a registry is not supported yet; use FROM scratch or a stage of this Dockerfile")
+                guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
+                do { try imageProvider(ref, root) } catch {
+                    throw RootFSError("\(file):\(stage.fromPosition): FROM \(ref): \(error)")
+                }
             }
             stageRoots[stage.index] = root
             for (n, step) in stage.steps.enumerated() {
@@ -99,7 +117,7 @@ public final class BuildExecutor {
         switch c.source {
         case .context: sourceRoot = context.directory
         case .stage(let i): sourceRoot = stageRoots[i]!
-        case .image(let ref): throw RootFSError("COPY --from=\(ref): images from a registry are not supported yet")
+        case .image(let ref): sourceRoot = try imageRoot(ref)
         }
         let owner = try c.chown.map { spec throws(RootFSError) in
             let r = try UserDatabase(rootfs: root).resolve(spec)

@@ -7,14 +7,19 @@ public struct UserDatabase: Sendable {
     var groups: [(name: String, gid: UInt32, members: [String])] = []
 
     public init(rootfs: String) {
-        if let text = readText(rootfs + "/etc/passwd") {
+        self.init(passwd: readText(rootfs + "/etc/passwd"), group: readText(rootfs + "/etc/group"))
+    }
+
+    /// From the texts of /etc/passwd and /etc/group (nil: the file is missing).
+    public init(passwd: String?, group: String?) {
+        if let text = passwd {
             for line in text.split(separator: "\n") {
                 let f = line.split(separator: ":", omittingEmptySubsequences: false)
                 guard f.count >= 4, let uid = UInt32(f[2]), let gid = UInt32(f[3]) else { continue }
                 users.append(Entry(name: String(f[0]), uid: uid, gid: gid))
             }
         }
-        if let text = readText(rootfs + "/etc/group") {
+        if let text = group {
             for line in text.split(separator: "\n") {
                 let f = line.split(separator: ":", omittingEmptySubsequences: false)
                 guard f.count >= 3, let gid = UInt32(f[2]) else { continue }

@@ -5,14 +5,16 @@ import DockerfileInstructions
 import DockerfileSyntax
 import Foundation
 import GVMI
+import Layers
 import Lint
+import Registry
 import RootFS
 import SquashFS
 
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "Supported today: FROM scratch and stages of the same Dockerfile, COPY/ADD of local files (with .dockerignore), RUN in a namespace sandbox (as root), and every configuration instruction. Registry base images, RUN --mount and ADD of URLs come with the registry client.")
+        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root), and every configuration instruction. Not yet: RUN --mount, ADD of URLs, ONBUILD triggers of base images.")
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -30,6 +32,7 @@ struct BuildCommand: ParsableCommand {
     var platform = "linux/amd64"
 
     @OptionGroup var image: ImageOptions
+    @OptionGroup var registry: RegistryFlags
 
     @Argument(help: "The build context directory.")
     var context: String = "."
@@ -58,16 +61,24 @@ struct BuildCommand: ParsableCommand {
         let squash = try image.squashFSOptions()
         let ignoreText = (try? String(contentsOfFile: contextDir + "/.dockerignore", encoding: .utf8)) ?? ""
         let plan: BuildPlan
+        let bases = BaseImages(puller: try registry.puller(platform: platform))
         do {
             let parsed = try DockerfileParser.parse(bytes: bytes, path: name)
             let staged = try StagedDockerfile.parse(parsed)
-            plan = try BuildPlanner.plan(staged, options: options)
+            plan = try BuildPlanner.plan(staged, options: options, baseConfig: bases.config(for:))
+            if let (ref, failure) = bases.failure {
+                let at = plan.stages.first { $0.base == .image(ref) }.map { "\(name):\($0.fromPosition): " } ?? "\(name): "
+                printError("error: \(at)FROM \(ref): \(failure)")
+                throw ExitCode(1)
+            }
             // Golem warnings with file:line (lint's rules, as the build sees the Dockerfile).
             var lintOptions = LintOptions()
             lintOptions.dockerIgnore = DockerIgnore(text: ignoreText)
             for f in DockerfileLinter.lint(bytes: bytes, path: name, options: lintOptions) where f.rule.hasPrefix("GVM") && f.severity != .info {
                 printError("\(f.file):\(f.line):\(f.column): \(f.severity.rawValue): \(f.message) [\(f.rule)]")
             }
+        } catch let e as ExitCode {
+            throw e
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
@@ -75,6 +86,7 @@ struct BuildCommand: ParsableCommand {
         let executor = try BuildExecutor(plan: plan, context: BuildContext(directory: contextDir, ignore: DockerIgnore(text: ignoreText)))
         executor.file = name
         executor.log = { printError($0) }
+        executor.imageProvider = { ref, root in try bases.extract(ref, to: root) }
         let rootfs: String
         do { rootfs = try executor.run() } catch {
             printError("error: \(error)")
@@ -119,6 +131,69 @@ struct BuildCommand: ParsableCommand {
             out.user = "\(ids.uid):\(ids.gid)"
         }
         return out
+    }
+}
+
+/// Base images of a build: pulled once per reference (during planning, which needs their
+/// configuration), unpacked on demand by the executor.
+final class BaseImages {
+    let puller: ImagePuller
+    var pulled: [String: PulledImage] = [:]
+    var failure: (String, String)?
+
+    init(puller: ImagePuller) { self.puller = puller }
+
+    func pull(_ ref: String) throws -> PulledImage {
+        if let p = pulled[ref] { return p }
+        let image = try puller.pull(try ImageSource(ref))
+        for w in image.warnings { printError("warning: \(w)") }
+        pulled[ref] = image
+        return image
+    }
+
+    /// The planner's view of a base image; a failure is kept and reported with the FROM's position.
+    func config(for ref: String) -> ImageConfig? {
+        do {
+            let c = try containerConfig(of: try pull(ref))
+            if let triggers = c.onBuild, !triggers.isEmpty {
+                printError("warning: \(ref) has ONBUILD triggers; gvmc does not run them yet: \(triggers.joined(separator: "; "))")
+            }
+            return ImageConfig(c)
+        } catch {
+            if failure == nil { failure = (ref, "\(error)") }
+            return nil
+        }
+    }
+
+    func extract(_ ref: String, to root: String) throws {
+        let image = try pull(ref)
+        let flat = try FlattenedImage(layers: image.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
+        try flat.extract(to: root)
+    }
+}
+
+extension ImageConfig {
+    /// A base image's configuration as the planner inherits it.
+    init(_ c: ContainerConfig) {
+        self.init()
+        for item in c.env ?? [] {
+            let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            setEnv(String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
+        }
+        workingDir = c.workingDir.flatMap { $0.isEmpty ? nil : $0 }
+        user = c.user.flatMap { $0.isEmpty ? nil : $0 }
+        volumes = c.volumes ?? []
+        cmd = c.cmd
+        entrypoint = c.entrypoint
+        labels = c.labels ?? [:]
+        exposedPorts = c.exposedPorts ?? []
+        stopSignal = c.stopSignal
+        shell = c.shell
+        onBuild = c.onBuild ?? []
+        if let h = c.healthcheck {
+            healthcheck = HealthcheckConfig(test: h.test, interval: h.interval ?? 0, timeout: h.timeout ?? 0,
+                                            startPeriod: h.startPeriod ?? 0, startInterval: h.startInterval ?? 0, retries: h.retries ?? 0)
+        }
     }
 }
 

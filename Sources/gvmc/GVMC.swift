@@ -26,5 +26,5 @@ struct GVMC: ParsableCommand {
         commandName: "gvmc",
         abstract: "Compile Dockerfiles into Golem VM images (.gvmi) without a Docker daemon.",
         version: "0.1.0",
-        subcommands: [BuildCommand.self, LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, DebugCommand.self])
+        subcommands: [BuildCommand.self, ConvertCommand.self, LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, DebugCommand.self])
 }

@@ -26,9 +26,10 @@ struct ImageOptions: ParsableArguments {
     var extraJsonInfoPath: String?
 
     /// Writes the `--extra-json-info-path` summary (to a temporary file, then renamed).
-    func writeInfo(_ r: GVMIResult, source: String) throws {
+    func writeInfo(_ r: GVMIResult, source: String, extra: [String: String] = [:]) throws {
         guard let path = extraJsonInfoPath else { return }
-        let json = "{\"path\":\(jsonString(r.path)),\"size\":\(r.size),\"sha3_224\":\"\(r.sha3_224)\",\"sha256\":\"\(r.sha256)\",\"compression\":\"\(r.compression.rawValue)\",\"source\":\(jsonString(source))}\n"
+        let more = extra.keys.sorted().map { ",\(jsonString($0)):\(jsonString(extra[$0]!))" }.joined()
+        let json = "{\"path\":\(jsonString(r.path)),\"size\":\(r.size),\"sha3_224\":\"\(r.sha3_224)\",\"sha256\":\"\(r.sha256)\",\"compression\":\"\(r.compression.rawValue)\",\"source\":\(jsonString(source))\(more)}\n"
         let temporary = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(json.utf8)) else {
             throw ValidationError("cannot write --extra-json-info-path \(path)")

@@ -73,7 +73,7 @@ enum TreeSnapshot {
                     if name != [0x2E] && name != [0x2E, 0x2E] { names.append(name) }
                 }
                 closedir(dir)
-                for name in names { try visit(path + [0x2F] + name, rel + [0x2F] + name) }
+                for name in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) { try visit(path + [0x2F] + name, rel + [0x2F] + name) }
             }
         }
         try visit(Array(root.utf8), [])

@@ -1,0 +1,64 @@
+// The content-addressed blob cache: `DIR/blobs/sha256/<hex>`, written through a temporary file
+// in the same directory and renamed only after the digest was verified. A per-blob flock
+// (`DIR/locks/<hex>`, never deleted, so no process can lock a file another just unlinked) makes
+// two gvmc processes wait for each other instead of downloading the same blob twice.
+import Foundation
+
+public struct BlobCache: Sendable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// `$XDG_CACHE_HOME/gvmc`, else `~/.cache/gvmc`.
+    public static func defaultDirectory(environment: [String: String]) -> String {
+        if let x = environment["XDG_CACHE_HOME"], x.hasPrefix("/") { return x + "/gvmc" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.cache/gvmc"
+    }
+
+    var blobDirectory: String { directory + "/blobs/sha256" }
+
+    public func path(for digest: String) -> String { blobDirectory + "/" + digest.dropFirst("sha256:".count) }
+
+    public func contains(_ digest: String) -> Bool { access(path(for: digest), F_OK) == 0 }
+
+    func prepare() throws(RegistryError) {
+        do {
+            try FileManager.default.createDirectory(atPath: blobDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory + "/locks", withIntermediateDirectories: true)
+        } catch {
+            throw RegistryError("cache \(directory): cannot create \(blobDirectory): \(error.localizedDescription)")
+        }
+    }
+
+    /// Ensures the blob is cached: `fetch` writes it into the given descriptor and throws when
+    /// the bytes are wrong; then the file is renamed into place. Returns the blob's path.
+    public func store(_ digest: String, fetch: (Int32) throws -> Void) throws -> String {
+        try validateDigest(digest, what: "blob")
+        let final = path(for: digest)
+        if access(final, F_OK) == 0 { return final }
+        try prepare()
+        let lockPath = directory + "/locks/" + digest.dropFirst("sha256:".count)
+        let lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0 else { throw RegistryError("cache: cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(lockFD) }
+        while flock(lockFD, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw RegistryError("cache: cannot lock \(lockPath): \(String(cString: strerror(errno)))") }
+        }
+        defer { flock(lockFD, LOCK_UN) }
+        if access(final, F_OK) == 0 { return final }   // another process finished it meanwhile
+        let temp = final + ".partial-\(getpid())"
+        let fd = open(temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RegistryError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
+        do {
+            try fetch(fd)
+            guard fsync(fd) == 0 else { throw RegistryError("cache: fsync \(temp) failed: \(String(cString: strerror(errno)))") }
+            close(fd)
+            guard rename(temp, final) == 0 else { throw RegistryError("cache: rename \(temp) failed: \(String(cString: strerror(errno)))") }
+        } catch {
+            close(fd)
+            unlink(temp)
+            throw error
+        }
+        return final
+    }
+}

@@ -1,0 +1,128 @@
+// A thin synchronous HTTP client over libcurl (loaded with dlopen): one handle per client, so
+// connections are reused; bodies either collected (bounded) or streamed to a callback.
+import CDynamic
+import Foundation
+
+public struct RegistryError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+struct HTTPResponse {
+    var status: Int
+    /// Header names lowercased; the last value wins (after redirects, the final response's).
+    var headers: [String: String]
+    var body: [UInt8]
+    var effectiveURL: String
+    func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// A transport failure (no HTTP status): connection refused, reset, TLS, timeout.
+struct TransportError: Error {
+    var code: Int32
+    var message: String
+    var isTLS: Bool { gv_http_error_is_tls(code) != 0 }
+}
+
+final class HTTPClient {
+    private let handle: UnsafeMutableRawPointer
+
+    init() throws(RegistryError) {
+        var err = [CChar](repeating: 0, count: 256)
+        guard gv_curl_load(&err, err.count) == 0 else {
+            let text = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw RegistryError("libcurl is needed to talk to registries: \(text) (Debian: apt-get install libcurl4)")
+        }
+        guard let h = gv_http_new() else { throw RegistryError("curl_easy_init failed") }
+        handle = h
+    }
+
+    deinit { gv_http_free(handle) }
+
+    final class Sink {
+        var headers: [String: String] = [:]
+        var body: [UInt8] = []
+        var limit: Int
+        var overflow = false
+        var stream: ((Int, UnsafeRawBufferPointer) -> Bool)?
+        var streamFailed = false
+        /// Status of the response being received (redirect hops reset it).
+        var status = 0
+        init(limit: Int, stream: ((Int, UnsafeRawBufferPointer) -> Bool)?) { self.limit = limit; self.stream = stream }
+    }
+
+    /// Performs one request. `stream` receives the status and body of 2xx responses (return false
+    /// to abort);
+    /// other bodies are collected up to `limit` bytes (error texts, JSON).
+    func perform(_ method: String, _ url: String, headers: [String], body: [UInt8] = [], resumeFrom: Int64 = 0,
+                 tlsVerify: Bool = true, limit: Int = 4 << 20,
+                 stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
+        let sink = Sink(limit: limit, stream: stream)
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        var cHeaders = headers.map { strdup($0) }
+        defer { cHeaders.forEach { free($0) } }
+        var response = gv_http_response()
+        let rc: Int32 = method.withCString { m in url.withCString { u in
+            cHeaders.withUnsafeMutableBufferPointer { hp in
+                body.withUnsafeBytes { bp in
+                    hp.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: hp.count) { hptr in
+                        var req = gv_http_request()
+                        req.method = m
+                        req.url = u
+                        req.headers = UnsafePointer(hptr)
+                        req.header_count = Int32(hp.count)
+                        req.body = bp.baseAddress
+                        req.body_len = bp.count
+                        req.resume_from = resumeFrom
+                        req.tls_verify = tlsVerify ? 1 : 0
+                        req.follow_redirects = 1
+                        req.connect_timeout_s = 30
+                        req.low_speed_time_s = 60
+                        req.ctx = context
+                        req.on_header = { ctx, data, len in
+                            let s = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
+                            let line = String(decoding: UnsafeRawBufferPointer(start: data, count: len), as: UTF8.self)
+                            if line.hasPrefix("HTTP/") {  // a new response (after a redirect or 100)
+                                s.headers = [:]
+                                let parts = line.split(separator: " ")
+                                s.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+                                return len
+                            }
+                            if let colon = line.firstIndex(of: ":") {
+                                let name = line[..<colon].lowercased()
+                                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                                s.headers[name] = value
+                            }
+                            return len
+                        }
+                        req.on_data = { ctx, data, len in
+                            let s = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
+                            let chunk = UnsafeRawBufferPointer(start: data, count: len)
+                            if let stream = s.stream, (200..<300).contains(s.status) {
+                                if !stream(s.status, chunk) { s.streamFailed = true; return 0 }
+                                return len
+                            }
+                            if s.body.count + len > s.limit { s.overflow = true; return 0 }
+                            s.body.append(contentsOf: chunk)
+                            return len
+                        }
+                        return gv_http_perform(handle, &req, &response)
+                    }
+                }
+            }
+        } }
+        let status = response.status
+        let effective = withUnsafeBytes(of: &response.effective_url) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if rc != 0 {
+            if sink.streamFailed { throw StreamAborted() }
+            if sink.overflow { throw RegistryError("\(url): response larger than \(limit) bytes") }
+            let message = withUnsafeBytes(of: &response.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            throw TransportError(code: response.curl_code, message: message)
+        }
+        return HTTPResponse(status: status, headers: sink.headers, body: sink.body, effectiveURL: effective)
+    }
+}
+
+/// The streaming callback asked to stop (its own error is kept by the caller).
+struct StreamAborted: Error {}

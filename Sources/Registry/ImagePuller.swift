@@ -1,0 +1,241 @@
+// Pulling an image: from a registry (manifest or index → the platform's manifest → config and
+// layers into the blob cache, in parallel) or from an OCI image layout directory on disk.
+// The result names every blob by path and digest; nothing unverified is returned.
+import Foundation
+import SquashFS
+
+public enum ImageSource: Sendable, CustomStringConvertible {
+    case registry(ImageReference)
+    /// An OCI image layout directory and an optional tag (`org.opencontainers.image.ref.name`).
+    case ociLayout(path: String, tag: String?)
+
+    /// `oci-layout://DIR[:TAG]` or `oci:DIR[:TAG]`, `docker://REF`, or a plain reference.
+    public init(_ text: String) throws(RegistryError) {
+        for prefix in ["oci-layout://", "oci:"] where text.hasPrefix(prefix) {
+            let rest = String(text.dropFirst(prefix.count))
+            if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
+                self = .ociLayout(path: String(rest[..<colon]), tag: String(rest[rest.index(after: colon)...]))
+            } else {
+                self = .ociLayout(path: rest, tag: nil)
+            }
+            return
+        }
+        let ref = text.hasPrefix("docker://") ? String(text.dropFirst(9)) : text
+        do { self = .registry(try ImageReference(ref)) } catch { throw RegistryError(error.description) }
+    }
+
+    public var description: String {
+        switch self {
+        case .registry(let r): return r.description
+        case .ociLayout(let p, let t): return "oci-layout://\(p)" + (t.map { ":" + $0 } ?? "")
+        }
+    }
+}
+
+public struct PulledLayer: Sendable {
+    public var path: String
+    public var digest: String
+    public var mediaType: String
+}
+
+public struct PulledImage: Sendable {
+    public var source: String
+    public var manifestDigest: String
+    /// The config blob's digest: Docker's image ID.
+    public var configDigest: String
+    public var config: ImageConfigBlob
+    public var layers: [PulledLayer]
+    public var warnings: [String]
+}
+
+public final class ImagePuller {
+    public let options: RegistryOptions
+    public let cache: BlobCache
+    public let platform: Platform
+    /// Parallel blob downloads.
+    public var parallelism = 3
+
+    public init(options: RegistryOptions, cache: BlobCache, platform: Platform) {
+        self.options = options
+        self.cache = cache
+        self.platform = platform
+    }
+
+    public func pull(_ source: ImageSource) throws -> PulledImage {
+        switch source {
+        case .registry(let ref): return try pullFromRegistry(ref)
+        case .ociLayout(let path, let tag): return try pullFromLayout(path, tag: tag)
+        }
+    }
+
+    // MARK: - Manifests
+
+    /// Picks the manifest for `platform` from an index; errors list what the index has.
+    func select(from index: ManifestDocument, source: String) throws(RegistryError) -> Descriptor {
+        let entries = (index.manifests ?? []).filter { $0.platform != nil && MediaType.accepted.contains($0.mediaType ?? MediaType.ociManifest) }
+        if let exact = entries.first(where: { $0.platform!.matches(platform) }) { return exact }
+        let available = entries.map { $0.platform!.description }.filter { $0 != "unknown/unknown" }
+        throw RegistryError("\(source): no image for platform \(platform) in the index (it has: \(available.isEmpty ? "nothing usable" : available.joined(separator: ", ")))")
+    }
+
+    func decode(_ bytes: [UInt8], source: String) throws(RegistryError) -> ManifestDocument {
+        do { return try JSONDecoder().decode(ManifestDocument.self, from: Data(bytes)) } catch {
+            throw RegistryError("\(source): malformed manifest: \(error)")
+        }
+    }
+
+    /// Layers of a manifest: supported media types only; foreign layers skipped with a warning.
+    func usableLayers(_ manifest: ManifestDocument, source: String, warnings: inout [String]) throws(RegistryError) -> [Descriptor] {
+        var out: [Descriptor] = []
+        for layer in manifest.layers ?? [] {
+            let type = layer.mediaType ?? "application/vnd.oci.image.layer.v1.tar+gzip"
+            let kind = MediaType.layerKind(type)
+            guard kind.supported else { throw RegistryError("\(source): layer \(layer.digest) has unsupported media type \(type)") }
+            if kind.foreign && !(layer.urls ?? []).isEmpty {
+                warnings.append("\(source): skipping foreign (non-distributable) layer \(layer.digest)")
+                continue
+            }
+            try validateDigest(layer.digest, what: "\(source): layer")
+            guard layer.size >= 0 else { throw RegistryError("\(source): layer \(layer.digest) has a negative size") }
+            out.append(layer)
+        }
+        return out
+    }
+
+    func checkPlatform(_ config: ImageConfigBlob, source: String, warnings: inout [String]) {
+        guard let p = config.platform else { return }
+        if !p.matches(Platform(architecture: platform.architecture, os: platform.os)) {
+            warnings.append("\(source): the image is \(p), not the requested \(platform)")
+        }
+        if p.os != "linux" || p.architecture != "amd64" {
+            warnings.append("\(source): the image is \(p); Golem providers run linux/amd64 VMs and cannot run it")
+        }
+    }
+
+    // MARK: - Registry
+
+    func pullFromRegistry(_ ref: ImageReference) throws -> PulledImage {
+        let client = try RegistryClient(reference: ref, options: options)
+        let source = ref.description
+        var (bytes, type, digest) = try client.manifest(ref.manifestReference)
+        if type == MediaType.dockerSchema1 || type == MediaType.dockerSchema1Signed {
+            throw RegistryError("\(source): Docker schema 1 manifests are not supported (deprecated since 2019); re-push the image")
+        }
+        var doc = try decode(bytes, source: source)
+        if type == MediaType.ociIndex || type == MediaType.dockerList || (doc.manifests != nil && doc.layers == nil) {
+            let chosen = try select(from: doc, source: source)
+            (bytes, type, digest) = try client.manifest(chosen.digest)
+            doc = try decode(bytes, source: source)
+        }
+        guard let configDescriptor = doc.config, doc.layers != nil else {
+            throw RegistryError("\(source): manifest \(digest) (\(type)) is not an image manifest")
+        }
+        try validateDigest(configDescriptor.digest, what: "\(source): config")
+        var warnings: [String] = []
+        let layers = try usableLayers(doc, source: source, warnings: &warnings)
+        let configPath = try cache.store(configDescriptor.digest) { fd in try client.blob(configDescriptor, to: fd) }
+        let config = try ImageConfigBlob(raw: Array(try Data(contentsOf: URL(fileURLWithPath: configPath))))
+        checkPlatform(config, source: source, warnings: &warnings)
+        let paths = try download(layers, ref: ref)
+        return PulledImage(source: source, manifestDigest: digest, configDigest: configDescriptor.digest, config: config,
+                           layers: zip(layers, paths).map { PulledLayer(path: $1, digest: $0.digest, mediaType: $0.mediaType ?? "") },
+                           warnings: warnings)
+    }
+
+    /// Downloads missing layers with `parallelism` workers (each with its own connection).
+    func download(_ layers: [Descriptor], ref: ImageReference) throws -> [String] {
+        final class State: @unchecked Sendable {
+            let lock = NSLock()
+            var next = 0
+            var paths: [String?]
+            var error: Error?
+            init(count: Int) { paths = Array(repeating: nil, count: count) }
+        }
+        let state = State(count: layers.count)
+        let missing = layers.indices.filter { !cache.contains(layers[$0].digest) }
+        for i in layers.indices where !missing.contains(i) { state.paths[i] = cache.path(for: layers[i].digest) }
+        let workers = min(parallelism, missing.count)
+        if workers > 0 {
+            let options = self.options
+            let cache = self.cache
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                var client: RegistryClient?
+                while true {
+                    state.lock.lock()
+                    guard state.error == nil, state.next < missing.count else { state.lock.unlock(); return }
+                    let i = missing[state.next]
+                    state.next += 1
+                    state.lock.unlock()
+                    do {
+                        if client == nil { client = try RegistryClient(reference: ref, options: options) }
+                        let layer = layers[i]
+                        options.log("pulling \(layer.digest.prefix(19)) (\(layer.size) bytes)")
+                        let path = try cache.store(layer.digest) { fd in try client!.blob(layer, to: fd) }
+                        state.lock.lock(); state.paths[i] = path; state.lock.unlock()
+                    } catch {
+                        state.lock.lock(); if state.error == nil { state.error = error }; state.lock.unlock()
+                    }
+                }
+            }
+        }
+        if let e = state.error { throw e }
+        return state.paths.map { $0! }
+    }
+
+    // MARK: - OCI image layout
+
+    func pullFromLayout(_ dir: String, tag: String?) throws -> PulledImage {
+        let source = "oci-layout://\(dir)" + (tag.map { ":" + $0 } ?? "")
+        func blobPath(_ digest: String) throws(RegistryError) -> String {
+            try validateDigest(digest, what: source)
+            return dir + "/blobs/sha256/" + digest.dropFirst(7)
+        }
+        func readVerified(_ d: Descriptor) throws -> [UInt8] {
+            let path = try blobPath(d.digest)
+            guard let data = FileManager.default.contents(atPath: path) else { throw RegistryError("\(source): blob \(d.digest) is missing (\(path))") }
+            let bytes = Array(data)
+            guard sha256Digest(bytes) == d.digest else { throw RegistryError("\(source): blob \(d.digest) is corrupt (digest mismatch)") }
+            return bytes
+        }
+        guard let layoutData = FileManager.default.contents(atPath: dir + "/oci-layout"),
+              (try? JSONSerialization.jsonObject(with: layoutData) as? [String: Any])?["imageLayoutVersion"] != nil else {
+            throw RegistryError("\(source): not an OCI image layout (no valid oci-layout file)")
+        }
+        guard let indexData = FileManager.default.contents(atPath: dir + "/index.json") else {
+            throw RegistryError("\(source): index.json is missing")
+        }
+        let index = try decode(Array(indexData), source: source + "/index.json")
+        let entries = index.manifests ?? []
+        var chosen: Descriptor
+        if let tag {
+            guard let m = entries.first(where: { $0.annotations?["org.opencontainers.image.ref.name"] == tag }) else {
+                let tags = entries.compactMap { $0.annotations?["org.opencontainers.image.ref.name"] }
+                throw RegistryError("\(source): no image tagged \"\(tag)\" (tags: \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))")
+            }
+            chosen = m
+        } else {
+            guard entries.count == 1 else { throw RegistryError("\(source): the layout holds \(entries.count) images; name one with :TAG") }
+            chosen = entries[0]
+        }
+        var bytes = try readVerified(chosen)
+        var doc = try decode(bytes, source: source)
+        if doc.manifests != nil && doc.layers == nil {
+            chosen = try select(from: doc, source: source)
+            bytes = try readVerified(chosen)
+            doc = try decode(bytes, source: source)
+        }
+        guard let configDescriptor = doc.config else { throw RegistryError("\(source): \(chosen.digest) is not an image manifest") }
+        let config = try ImageConfigBlob(raw: try readVerified(configDescriptor))
+        var warnings: [String] = []
+        checkPlatform(config, source: source, warnings: &warnings)
+        let layers = try usableLayers(doc, source: source, warnings: &warnings)
+        var pulled: [PulledLayer] = []
+        for l in layers {
+            let path = try blobPath(l.digest)
+            guard access(path, R_OK) == 0 else { throw RegistryError("\(source): layer \(l.digest) is missing (\(path))") }
+            pulled.append(PulledLayer(path: path, digest: l.digest, mediaType: l.mediaType ?? ""))
+        }
+        return PulledImage(source: source, manifestDigest: chosen.digest, configDigest: configDescriptor.digest,
+                           config: config, layers: pulled, warnings: warnings)
+    }
+}

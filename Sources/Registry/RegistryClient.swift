@@ -1,0 +1,233 @@
+// The OCI distribution protocol for one repository: endpoint and scheme selection (HTTPS, or
+// plain HTTP only for localhost and --insecure-registry hosts), bearer-token and basic auth from
+// `WWW-Authenticate` challenges, retries with backoff on 429/5xx/transport errors, manifests
+// with digest checks, and blob downloads that resume with `Range` after an interruption.
+import Foundation
+import SquashFS
+
+public struct RegistryOptions: Sendable {
+    public var credentials = CredentialStore()
+    /// Hosts (host[:port]) where plain HTTP and unverified TLS are allowed; localhost always is.
+    public var insecureRegistries: Set<String> = []
+    public var maxAttempts = 5
+    /// First retry delay in seconds; doubles per attempt.
+    public var backoff = 0.25
+    public var log: @Sendable (String) -> Void = { _ in }
+    public init() {}
+}
+
+final class RegistryClient {
+    let reference: ImageReference
+    let options: RegistryOptions
+    let http: HTTPClient
+    let host: String
+    let insecure: Bool
+    /// Decided on first contact: "https" or (insecure hosts only) "http".
+    var scheme: String?
+    var authorization: String?
+
+    init(reference: ImageReference, options: RegistryOptions) throws(RegistryError) {
+        self.reference = reference
+        self.options = options
+        http = try HTTPClient()
+        host = reference.registry == ImageReference.defaultRegistry ? "registry-1.docker.io" : reference.registry
+        insecure = reference.isLocalhost || options.insecureRegistries.contains(reference.registry)
+    }
+
+    var repositoryURL: String { "\(scheme ?? "https")://\(host)/v2/\(reference.repository)" }
+
+    /// One request with auth and retries. `stream` gets 2xx bodies; `prepare` runs before each
+    /// attempt and returns the Range start (for resumable downloads).
+    func request(_ path: String, accept: [String] = [], limit: Int = 4 << 20, prepare: () throws -> Int64 = { 0 },
+                 stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
+        var attempt = 0
+        var authTried = false
+        while true {
+            attempt += 1
+            if scheme == nil { try chooseScheme() }
+            var headers = accept.isEmpty ? [] : ["Accept: " + accept.joined(separator: ", ")]
+            if let authorization { headers.append("Authorization: " + authorization) }
+            let url = repositoryURL + path
+            let resume = try prepare()
+            let response: HTTPResponse
+            do {
+                response = try http.perform("GET", url, headers: headers, resumeFrom: resume, tlsVerify: !insecure,
+                                            limit: limit, stream: stream)
+            } catch let e as TransportError {
+                if attempt < options.maxAttempts {
+                    options.log("\(reference.registry): \(e.message); retrying (\(attempt)/\(options.maxAttempts - 1))")
+                    sleep(seconds: options.backoff * Double(1 << (attempt - 1)))
+                    continue
+                }
+                throw RegistryError("\(url): \(e.message) (after \(attempt) attempts)")
+            }
+            switch response.status {
+            case 200..<300:
+                return response
+            case 401 where !authTried:
+                authTried = true
+                try authenticate(response, url: url)
+                attempt -= 1
+                continue
+            case 401, 403:
+                throw RegistryError("\(url): \(response.status == 401 ? "authentication failed" : "access denied")\(registryMessage(response)); "
+                    + "give credentials with --registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json")
+            case 429, 500..<600:
+                if attempt < options.maxAttempts {
+                    let retryAfter = response.header("Retry-After").flatMap(Double.init).map { min($0, 30) }
+                    options.log("\(reference.registry): HTTP \(response.status); retrying (\(attempt)/\(options.maxAttempts - 1))")
+                    sleep(seconds: retryAfter ?? options.backoff * Double(1 << (attempt - 1)))
+                    continue
+                }
+                throw RegistryError("\(url): HTTP \(response.status)\(registryMessage(response)) (after \(attempt) attempts)")
+            case 404:
+                throw RegistryError("\(url): not found\(registryMessage(response))")
+            default:
+                throw RegistryError("\(url): HTTP \(response.status)\(registryMessage(response))")
+            }
+        }
+    }
+
+    func sleep(seconds: Double) { usleep(UInt32(max(0, min(seconds, 60)) * 1_000_000)) }
+
+    /// The registry's own error text (`{"errors":[{"code","message"}]}`), if any.
+    func registryMessage(_ r: HTTPResponse) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any],
+              let errors = object["errors"] as? [[String: Any]], let first = errors.first else { return "" }
+        return ": " + [first["code"] as? String, first["message"] as? String].compactMap { $0 }.joined(separator: " ")
+    }
+
+    /// HTTPS first; plain HTTP only for insecure hosts whose HTTPS does not answer (as Docker).
+    func chooseScheme() throws {
+        guard insecure else { scheme = "https"; return }
+        do {
+            _ = try http.perform("GET", "https://\(host)/v2/", headers: [], tlsVerify: false, limit: 1 << 16)
+            scheme = "https"
+        } catch is TransportError {
+            scheme = "http"
+        }
+    }
+
+    /// Answers a 401 challenge: Basic with the stored credential, or a Bearer token from the
+    /// realm (anonymously, or with basic credentials / a refresh token).
+    func authenticate(_ response: HTTPResponse, url: String) throws {
+        guard let header = response.header("WWW-Authenticate"), let challenge = Challenge(header) else {
+            throw RegistryError("\(url): HTTP 401 without a WWW-Authenticate challenge")
+        }
+        let credential = options.credentials.credential(for: reference.registry)
+        switch challenge.scheme {
+        case "basic":
+            guard let credential else {
+                throw RegistryError("\(url): the registry requires a username and password; give them with "
+                    + "--registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json")
+            }
+            authorization = credential.basicHeader
+        case "bearer":
+            guard let realm = challenge.parameters["realm"], realm.hasPrefix("http://") || realm.hasPrefix("https://") else {
+                throw RegistryError("\(url): bearer challenge without a usable realm: \(header)")
+            }
+            var query: [String] = []
+            if let service = challenge.parameters["service"] { query.append("service=" + percentEncode(service)) }
+            let scope = challenge.parameters["scope"] ?? "repository:\(reference.repository):pull"
+            query.append("scope=" + percentEncode(scope))
+            var headers: [String] = []
+            if let credential, credential.identityToken == nil { headers.append("Authorization: " + credential.basicHeader) }
+            let tokenURL = realm + (realm.contains("?") ? "&" : "?") + query.joined(separator: "&")
+            let reply: HTTPResponse
+            do {
+                if let token = credential?.identityToken {
+                    let form = "grant_type=refresh_token&client_id=gvmc&refresh_token=\(percentEncode(token))&"
+                        + query.joined(separator: "&")
+                    reply = try http.perform("POST", realm, headers: ["Content-Type: application/x-www-form-urlencoded"],
+                                             body: Array(form.utf8), tlsVerify: !insecure, limit: 1 << 20)
+                } else {
+                    reply = try http.perform("GET", tokenURL, headers: headers, tlsVerify: !insecure, limit: 1 << 20)
+                }
+            } catch let e as TransportError {
+                throw RegistryError("token server \(realm): \(e.message)")
+            }
+            guard reply.status == 200 else {
+                throw RegistryError("token server \(realm): HTTP \(reply.status)\(reply.status == 401 ? " (wrong credentials?)" : "")")
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
+                  let token = (object["token"] as? String) ?? (object["access_token"] as? String), !token.isEmpty else {
+                throw RegistryError("token server \(realm): the reply has no token")
+            }
+            authorization = "Bearer " + token
+        default:
+            throw RegistryError("\(url): unsupported authentication scheme \"\(challenge.scheme)\"")
+        }
+    }
+
+    func percentEncode(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")) ?? s
+    }
+
+    /// A manifest or index by tag or digest; its digest is checked against the reference's
+    /// digest or the registry's `Docker-Content-Digest`.
+    func manifest(_ reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String) {
+        let response = try request("/manifests/\(reference)", accept: MediaType.accepted + [MediaType.dockerSchema1Signed])
+        let digest = sha256Digest(response.body)
+        if reference.hasPrefix("sha256:") {
+            guard digest == reference else {
+                throw RegistryError("\(self.reference.registry)/\(self.reference.repository)@\(reference): the registry sent a manifest whose digest is \(digest)")
+            }
+        } else if let claimed = response.header("Docker-Content-Digest"), claimed.hasPrefix("sha256:"), claimed != digest {
+            throw RegistryError("\(self.reference.registry)/\(self.reference.repository):\(reference): manifest digest \(digest) does not match the registry's Docker-Content-Digest \(claimed)")
+        }
+        var type = response.header("Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        if let doc = try? JSONDecoder().decode(ManifestDocument.self, from: Data(response.body)), let t = doc.mediaType { type = t }
+        return (response.body, type, digest)
+    }
+
+    /// Downloads a blob into `fd` (a temporary file the caller renames only after success),
+    /// resuming with Range after a dropped connection; size and digest are checked.
+    func blob(_ descriptor: Descriptor, to fd: Int32) throws {
+        var hasher = SHA256()
+        var written: Int64 = 0
+        var attemptStart: Int64 = 0
+        var firstChunk = true
+        var failure: String?
+        do {
+            _ = try request("/blobs/\(descriptor.digest)", prepare: {
+                attemptStart = written
+                firstChunk = true
+                return written
+            }, stream: { status, chunk in
+                if firstChunk {
+                    firstChunk = false
+                    if status != 206 && attemptStart > 0 {
+                        // The server ignored Range and sends the whole blob: start over.
+                        hasher = SHA256(); written = 0; _ = ftruncate(fd, 0)
+                    }
+                }
+                if written + Int64(chunk.count) > descriptor.size {
+                    failure = "the registry sent more than the \(descriptor.size) bytes the manifest declares"
+                    return false
+                }
+                var off = 0
+                while off < chunk.count {
+                    let n = pwrite(fd, chunk.baseAddress! + off, chunk.count - off, off_t(written) + off_t(off))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = "writing to the cache failed: \(String(cString: strerror(errno)))"
+                        return false
+                    }
+                    off += n
+                }
+                hasher.update(chunk)
+                written += Int64(chunk.count)
+                return true
+            })
+        } catch is StreamAborted {
+            throw RegistryError("blob \(descriptor.digest): \(failure ?? "download aborted")")
+        }
+        guard written == descriptor.size else {
+            throw RegistryError("blob \(descriptor.digest): got \(written) of the \(descriptor.size) bytes the manifest declares")
+        }
+        let digest = "sha256:" + hasher.finalize().hexString
+        guard digest == descriptor.digest else {
+            throw RegistryError("blob \(descriptor.digest): the registry sent bytes whose digest is \(digest); nothing was cached")
+        }
+    }
+}

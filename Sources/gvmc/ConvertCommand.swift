@@ -1,0 +1,127 @@
+// `gvmc convert`: a registry image (or an OCI layout) → .gvmi, gvmkit-build's job without Docker.
+// Layers stream straight into the squashfs writer; nothing is unpacked to disk.
+import ArgumentParser
+import Foundation
+import GVMI
+import Layers
+import Lint
+import Registry
+import RootFS
+import SquashFS
+
+/// Where images come from and how to reach registries (shared by convert and build).
+struct RegistryFlags: ParsableArguments {
+    @Option(help: "Blob cache directory (default: $XDG_CACHE_HOME/gvmc or ~/.cache/gvmc).")
+    var cacheDir: String?
+
+    @Option(name: .customLong("registry-auth"), help: "Credentials HOST=USER:PASSWORD (repeatable; also GVMC_REGISTRY_AUTH, ~/.docker/config.json).")
+    var registryAuth: [String] = []
+
+    @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for HOST[:PORT] (repeatable; localhost always is).")
+    var insecureRegistries: [String] = []
+
+    func puller(platform: String, quiet: Bool = false) throws -> ImagePuller {
+        let env = ProcessInfo.processInfo.environment
+        var options = RegistryOptions()
+        options.credentials = try CredentialStore.standard(flags: registryAuth, environment: env)
+        options.insecureRegistries = Set(insecureRegistries)
+        if !quiet { options.log = { printError($0) } }
+        let cache = BlobCache(directory: cacheDir ?? BlobCache.defaultDirectory(environment: env))
+        return ImagePuller(options: options, cache: cache, platform: try Platform(platform))
+    }
+}
+
+/// The pulled image's configuration as a trailer ContainerConfig.
+func containerConfig(of image: PulledImage) throws -> ContainerConfig {
+    guard let json = image.config.containerConfigJSON else { return ContainerConfig() }
+    return try ContainerConfig(json: json)
+}
+
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert", abstract: "Convert a registry image (or an OCI layout) into a .gvmi, without Docker.",
+        discussion: "IMAGE is a reference (alpine:3.19, localhost:5000/app:1, ...@sha256:...), docker://REF, or oci-layout://DIR[:TAG].")
+
+    @Argument(help: "The image to convert.")
+    var imageName: String
+
+    @Option(name: .shortAndLong, help: "Output file (default: <name>-<tag>-<first 10 hex of the image id>.gvmi, like gvmkit-build).")
+    var output: String?
+
+    @Option(help: "Platform to take from a multi-platform index; Golem runs linux/amd64.")
+    var platform = "linux/amd64"
+
+    @Option(help: "User in the trailer: 'resolve' (numeric uid:gid through the image's /etc/passwd and /etc/group) or 'drop' (no User, like gvmkit-build).")
+    var userPolicy: UserPolicy = .resolve
+
+    @OptionGroup var registry: RegistryFlags
+    @OptionGroup var image: ImageOptions
+
+    enum UserPolicy: String, ExpressibleByArgument { case resolve, drop }
+
+    func run() throws {
+        do {
+            try convert()
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    func convert() throws {
+        let source = try ImageSource(imageName)
+        let squash = try image.squashFSOptions()
+        let pulled = try registry.puller(platform: platform).pull(source)
+        for w in pulled.warnings { printError("warning: \(w)") }
+        let flat = try FlattenedImage(layers: pulled.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
+        var config = try containerConfig(of: pulled)
+        if let user = config.user, !user.isEmpty {
+            switch userPolicy {
+            case .drop:
+                config.user = nil
+            case .resolve:
+                let db = UserDatabase(passwd: try flat.readFile("/etc/passwd").map { String(decoding: $0, as: UTF8.self) },
+                                      group: try flat.readFile("/etc/group").map { String(decoding: $0, as: UTF8.self) })
+                do {
+                    let ids = try db.resolve(user)
+                    config.user = "\(ids.uid):\(ids.gid)"
+                } catch {
+                    throw ValidationError("\(pulled.source): USER \(user): \(error.message); use --user-policy drop to write no User")
+                }
+            }
+        }
+        let path = output ?? defaultName(pulled, source: source)
+        let result = try GVMIImageWriter.write(to: path, options: squash, config: config) { writer in
+            try flat.write(to: writer)
+            try BootFiles.add(to: writer)
+        }
+        // Golem's view of the result: the config rules and the image rules lint runs with --image.
+        if config.entrypoint != nil || config.cmd != nil {
+            printError("warning: \(pulled.source): ENTRYPOINT/CMD is not run on Golem unless the requestor starts it with start-entrypoint [GVM001]")
+        }
+        if (config.volumes ?? []).isEmpty {
+            printError("warning: \(pulled.source): no VOLUME declared: file transfers have no target and all writes go to RAM [GVM003]")
+        }
+        let entries = try SquashFSReader(path: result.path).entries()
+        for f in ImageRules.check(entries: entries, volumes: config.volumes ?? [], compression: squash.compression.algorithm,
+                                  imageSize: result.size, file: result.path) where f.severity != .info {
+            printError("\(f.severity.rawValue): \(pulled.source): \(f.message) [\(f.rule)]")
+        }
+        printImageResult(result)
+        try image.writeInfo(result, source: pulled.source, extra: ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest])
+    }
+
+    func defaultName(_ pulled: PulledImage, source: ImageSource) -> String {
+        let id = pulled.configDigest.dropFirst("sha256:".count).prefix(10)
+        switch source {
+        case .registry(let ref):
+            let name = ref.repository.split(separator: "/").last.map(String.init) ?? "image"
+            return "\(name)-\(ref.tag ?? "latest")-\(id).gvmi"
+        case .ociLayout(let dir, let tag):
+            let name = (dir as NSString).lastPathComponent
+            return "\(name.isEmpty ? "image" : name)-\(tag ?? "latest")-\(id).gvmi"
+        }
+    }
+}

@@ -1,0 +1,290 @@
+// `gvmc convert` (and `gvmc build FROM <registry image>`) against real parts: Debian's
+// docker-registry on loopback (plain, htpasswd basic auth, and bearer tokens from a token server
+// of our own), images written by oci_fixtures.py and pushed with skopeo, a fault-injecting proxy,
+// and `umoci unpack` as the reference flattening. Images are read back with unsquashfs and the
+// kernel's squashfs driver.
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum RegistryFixture {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("RegistryTests/Fixtures").path
+    static let missingTools: [String] = ["docker-registry", "skopeo", "umoci", "htpasswd", "openssl", "python3", "busybox", "zstd", "unsquashfs"]
+        .filter { !Tools.exists($0) }
+    static let available = missingTools.isEmpty
+    static let why = Comment(rawValue: "needs \(missingTools.joined(separator: ", ")) (make test-deps installs them)")
+
+    /// Ports of the servers, started once per test process (a watchdog stops them at exit).
+    static let ports: [String: String] = {
+        let work = tempDirectory() + "/registries"
+        let r = Tools.run(["bash", fixtures + "/start_registries.sh", work, "\(getpid())"])
+        guard r.status == 0, let env = try? String(contentsOfFile: work + "/env", encoding: .utf8) else {
+            Issue.record("start_registries.sh failed: \(r.output)")
+            return [:]
+        }
+        var out: [String: String] = ["WORK": work]
+        for line in env.split(separator: "\n") {
+            let kv = line.split(separator: "=", maxSplits: 1)
+            if kv.count == 2 { out[String(kv[0])] = String(kv[1]) }
+        }
+        return out
+    }()
+    static func registry(_ name: String) -> String { "127.0.0.1:\(ports[name] ?? "0")" }
+    static var layout: String { (ports["WORK"] ?? "/nonexistent") + "/layout" }
+
+    /// Files a .gvmi adds when the image lacks them (GOLEM.md §1.3).
+    static let bootPaths: Set<String> = ["/dev", "/proc", "/sys", "/tmp", "/var", "/var/tmp", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
+
+    /// `umoci unpack` of a layout tag, the reference tree.
+    static func umociTree(_ tag: String, scratch: Scratch) -> String {
+        let bundle = scratch.sub("bundle-\(tag)")
+        let r = Tools.run(["umoci", "unpack", "--image", "\(layout):\(tag)", bundle])
+        #expect(r.status == 0, "umoci unpack: \(r.output)")
+        return bundle + "/rootfs"
+    }
+
+    /// The image's tree (through unsquashfs, or the kernel when it can mount) equals `expected`
+    /// plus the boot files.
+    static func expectTree(_ image: String, equals expected: String, scratch: Scratch, kernel: Bool = false,
+                           sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let root: String
+        var mounted = false
+        if kernel {
+            root = scratch.sub("mnt-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            let m = Tools.run(["mount", "-o", "loop,ro", "-t", "squashfs", image, root])
+            #expect(m.status == 0, "kernel mount: \(m.output)", sourceLocation: sourceLocation)
+            guard m.status == 0 else { return }
+            mounted = true
+        } else {
+            root = scratch.sub("unsquashfs-\(UUID().uuidString)")
+            let u = Tools.run(["unsquashfs", "-no-progress", "-d", root, image])
+            #expect(u.status == 0, "unsquashfs: \(u.output)", sourceLocation: sourceLocation)
+        }
+        defer { if mounted { _ = Tools.run(["umount", root]) } }
+        let want = try TreeSnapshot.take(expected)
+        var got = try TreeSnapshot.take(root)
+        for p in bootPaths where want[p] == nil { got[p] = nil }
+        let differences = TreeSnapshot.diff(want, got)
+        #expect(differences.isEmpty, "tree differs from umoci unpack:\n\(differences.prefix(20).joined(separator: "\n"))",
+                sourceLocation: sourceLocation)
+    }
+
+    static func config(_ image: String) throws -> [String: Any] {
+        let inspect = GVMCBinary.run(["inspect", "--json", image])
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(inspect.out.utf8)) as? [String: Any])
+        return try #require(doc["config"] as? [String: Any])
+    }
+
+    static func blobs(_ cache: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: cache + "/blobs/sha256")) ?? []).sorted()
+    }
+}
+
+@Suite(.serialized, .enabled(if: RegistryFixture.available, RegistryFixture.why))
+struct ConvertCommand {
+    @Test func multiLayerImageEqualsUmociUnpackThroughUnsquashfsAndTheKernel() throws {
+        let scratch = Scratch()
+        let out = scratch.sub("multi.gvmi")
+        let r = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", out,
+                                "--cache-dir", scratch.sub("cache"), "--extra-json-info-path", scratch.sub("info.json")])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.hasPrefix(out + "  size "), "prints path, size and sha3-224: \(r.out)")
+        #expect(r.err.contains("[GVM001]"), "the Entrypoint is reported as ignored by Golem: \(r.err)")
+        let expected = RegistryFixture.umociTree("multi", scratch: scratch)
+        try RegistryFixture.expectTree(out, equals: expected, scratch: scratch)
+        if Tools.canLoopMount { try RegistryFixture.expectTree(out, equals: expected, scratch: scratch, kernel: true) }
+        // Spot checks a user would make: whiteouts, opaque dir, replacement, hardlink across layers.
+        let tree = try TreeSnapshot.take(expected)
+        #expect(tree["/gone"] == nil && tree["/opq/a"] == nil && tree["/opq/c"] != nil)
+        #expect(tree["/replaced"]?.type == "dir" && tree["/todir"]?.type == "file")
+        #expect(tree["/usr/lib/through-symlink.so"] != nil)
+        let config = try RegistryFixture.config(out)
+        #expect(config["Env"] as? [String] == ["PATH=/bin"])
+        #expect(config["WorkingDir"] as? String == "/golem")
+        #expect((config["Volumes"] as? [String: Any])?.keys.sorted() == ["/golem/output"])
+        #expect(config["Entrypoint"] as? [String] == ["/bin/sh"])
+        #expect((config["Labels"] as? [String: String])?["org.example"] == "gvmc")
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("info.json")))) as? [String: Any])
+        #expect((info["source_digest"] as? String)?.hasPrefix("sha256:") == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
+    }
+
+    @Test func sameImageFromEveryTransportGivesTheSameBytes() throws {
+        let scratch = Scratch()
+        var hashes: Set<String> = []
+        let sources = [RegistryFixture.registry("PLAIN") + "/test/multi:v1", RegistryFixture.registry("PLAIN") + "/test/schema2:v1",
+                       "oci-layout://" + RegistryFixture.layout + ":multi", RegistryFixture.registry("TOKEN") + "/test/multi:v1"]
+        for (i, source) in sources.enumerated() {
+            let r = GVMCBinary.run(["convert", source, "-o", scratch.sub("\(i).gvmi"), "--cache-dir", scratch.sub("cache-\(i)")])
+            #expect(r.status == 0, "\(source): \(r.err)")
+            if let hash = r.out.split(separator: " ").last { hashes.insert(String(hash)) }
+        }
+        #expect(hashes.count == 1, "Docker schema 2, OCI, a layout and a token-auth registry give one image: \(hashes)")
+    }
+
+    @Test func defaultOutputNameFollowsGvmkitBuild() throws {
+        let scratch = Scratch()
+        let r = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/zstd:v1", "--cache-dir", scratch.sub("cache")], cwd: scratch.path)
+        #expect(r.status == 0, "\(r.err)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".gvmi") }
+        #expect(files.count == 1 && files[0].hasPrefix("zstd-v1-") && files[0].count == "zstd-v1-".count + 10 + 5, "\(files)")
+        // The zstd layer's file made it in.
+        let cat = Tools.run(["unsquashfs", "-cat", scratch.sub(files.first ?? "x"), "zst/hello"])
+        #expect(cat.output.hasPrefix("from a zstd layer\n") && cat.output.count == 18000)
+    }
+
+    @Test func multiArchIndexSelectsThePlatform() throws {
+        let scratch = Scratch()
+        let ref = RegistryFixture.registry("PLAIN") + "/test/multiarch:v1"
+        let amd = GVMCBinary.run(["convert", ref, "-o", scratch.sub("amd.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(amd.status == 0, "\(amd.err)")
+        #expect(Tools.run(["unsquashfs", "-cat", scratch.sub("amd.gvmi"), "arch"]).output == "amd64\n")
+        let arm = GVMCBinary.run(["convert", ref, "--platform", "linux/arm64", "-o", scratch.sub("arm.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(arm.status == 0, "\(arm.err)")
+        #expect(Tools.run(["unsquashfs", "-cat", scratch.sub("arm.gvmi"), "arch"]).output == "arm64\n")
+        #expect(arm.err.contains("linux/arm64; Golem providers run linux/amd64 VMs"))
+        let none = GVMCBinary.run(["convert", ref, "--platform", "linux/s390x", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(none.status == 1 && none.err.contains("no image for platform linux/s390x") && none.err.contains("linux/amd64, linux/arm64"))
+        #expect(!FileManager.default.fileExists(atPath: scratch.sub("x.gvmi")))
+    }
+
+    @Test func userIsResolvedToNumericIdsOrDropped() throws {
+        let scratch = Scratch()
+        let ok = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/user:v1", "-o", scratch.sub("u.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(ok.status == 0, "\(ok.err)")
+        #expect(try RegistryFixture.config(scratch.sub("u.gvmi"))["User"] as? String == "1000:1001")
+        let bad = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/baduser:v1", "-o", scratch.sub("b.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(bad.status == 1 && bad.err.contains("USER nobody-here") && bad.err.contains("--user-policy drop"), "\(bad.err)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.sub("b.gvmi")))
+        let dropped = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/baduser:v1", "--user-policy", "drop",
+                                      "-o", scratch.sub("d.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(dropped.status == 0, "\(dropped.err)")
+        let droppedConfig = try RegistryFixture.config(scratch.sub("d.gvmi"))
+        #expect(droppedConfig["User"] == nil)
+    }
+
+    @Test func basicAuthFromFlagsEnvironmentAndDockerConfig() throws {
+        let scratch = Scratch()
+        let host = RegistryFixture.registry("BASIC")
+        let ref = host + "/test/multi:v1"
+        let anonymous = GVMCBinary.run(["convert", ref, "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")], env: ["HOME": scratch.path])
+        #expect(anonymous.status == 1 && anonymous.err.contains("requires a username and password") && anonymous.err.contains("--registry-auth \(host)="))
+        let wrong = GVMCBinary.run(["convert", ref, "--registry-auth", "\(host)=gvmc:wrong", "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(wrong.status == 1 && wrong.err.contains("authentication failed"), "\(wrong.err)")
+        let flag = GVMCBinary.run(["convert", ref, "--registry-auth", "\(host)=gvmc:s3cret", "-o", scratch.sub("f.gvmi"), "--cache-dir", scratch.sub("c1")])
+        #expect(flag.status == 0, "\(flag.err)")
+        let env = GVMCBinary.run(["convert", ref, "-o", scratch.sub("e.gvmi"), "--cache-dir", scratch.sub("c2")],
+                                 env: ["GVMC_REGISTRY_AUTH": "\(host)=gvmc:s3cret"])
+        #expect(env.status == 0, "\(env.err)")
+        try FileManager.default.createDirectory(atPath: scratch.sub("docker"), withIntermediateDirectories: true)
+        let auth = Data("gvmc:s3cret".utf8).base64EncodedString()
+        write(scratch.sub("docker/config.json"), "{\"auths\":{\"http://\(host)\":{\"auth\":\"\(auth)\"}}}")
+        let config = GVMCBinary.run(["convert", ref, "-o", scratch.sub("d.gvmi"), "--cache-dir", scratch.sub("c3")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
+        #expect(config.status == 0, "\(config.err)")
+    }
+
+    @Test func transientFaultsAreRetriedAndResumed() throws {
+        let scratch = Scratch()
+        let proxy = RegistryFixture.registry("PROXY")
+        for mode in ["reset", "e500", "e429", "redirect"] {
+            let r = GVMCBinary.run(["convert", "\(proxy)/f/\(mode)-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1", "-o", scratch.sub("\(mode).gvmi"),
+                                    "--cache-dir", scratch.sub("cache-\(mode)")])
+            #expect(r.status == 0, "\(mode): \(r.err)")
+            #expect(mode == "redirect" || r.err.contains("retrying"), "\(mode): \(r.err)")
+        }
+        // Interrupted blob downloads continue where they stopped (HTTP Range), not from zero.
+        let log = (try? String(contentsOfFile: RegistryFixture.ports["WORK"]! + "/proxy.log", encoding: .utf8)) ?? ""
+        #expect(log.split(separator: "\n").contains { $0.contains("/f/reset-") && $0.contains("/blobs/") && $0.hasSuffix("bytes=514985-") }, "\(log.suffix(600))")
+        let hashes = Set(["reset", "e500", "e429", "redirect"].map { Tools.run(["sha256sum", scratch.sub("\($0).gvmi")]).output.prefix(64) })
+        #expect(hashes.count == 1)
+    }
+
+    @Test func wrongOrTruncatedBlobsFailAndLeaveNothingInTheCache() throws {
+        let scratch = Scratch()
+        let proxy = RegistryFixture.registry("PROXY")
+        for mode in ["wrong", "truncate"] {
+            let cache = scratch.sub("cache-\(mode)")
+            let r = GVMCBinary.run(["convert", "\(proxy)/f/\(mode)-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1", "-o", scratch.sub("\(mode).gvmi"),
+                                    "--cache-dir", cache])
+            #expect(r.status == 1, "\(mode) must fail")
+            #expect(mode == "wrong" ? r.err.contains("whose digest is sha256:") : r.err.contains("after 5 attempts"), "\(r.err)")
+            #expect(RegistryFixture.blobs(cache).isEmpty, "no blob, not even a partial one: \(RegistryFixture.blobs(cache))")
+            #expect(!FileManager.default.fileExists(atPath: scratch.sub("\(mode).gvmi")))
+        }
+    }
+
+    @Test func warmCacheDownloadsNoBlob() throws {
+        let scratch = Scratch()
+        let nonce = UUID().uuidString.prefix(8).lowercased()
+        let ref = RegistryFixture.registry("PROXY") + "/f/ok-\(nonce)/test/multi:v1"
+        for i in 0..<2 {
+            let r = GVMCBinary.run(["convert", ref, "-o", scratch.sub("\(i).gvmi"), "--cache-dir", scratch.sub("cache")])
+            #expect(r.status == 0, "\(r.err)")
+        }
+        let log = (try? String(contentsOfFile: RegistryFixture.ports["WORK"]! + "/proxy.log", encoding: .utf8)) ?? ""
+        let blobGets = log.split(separator: "\n").filter { $0.contains("/f/ok-\(nonce)/") && $0.contains("/blobs/") }
+        #expect(blobGets.count == 4, "config + 3 layers fetched once across two runs: \(blobGets)")
+    }
+
+    @Test func hostileLayersAreRejectedOrContained() throws {
+        let scratch = Scratch()
+        func convert(_ tag: String) -> (status: Int32, out: String, err: String) {
+            GVMCBinary.run(["convert", "oci-layout://\(RegistryFixture.layout):\(tag)", "-o", scratch.sub("\(tag).gvmi")])
+        }
+        let rejected: [(String, String)] = [
+            ("hostile-dotdot", "entry \"../../../../tmp/gvmc-escape\": path points outside the root filesystem"),
+            ("hostile-hardlink-out", "entry \"hl\": hardlink target \"../../../../etc/passwd\" points outside the root filesystem"),
+            ("hostile-absurd-size", "corrupt or truncated archive"),
+            ("hostile-truncated", "corrupt or truncated archive"),
+        ]
+        for (tag, message) in rejected {
+            let r = convert(tag)
+            #expect(r.status == 1 && r.err.contains("layer sha256:") && r.err.contains(message), "\(tag): \(r.err)")
+            #expect(!FileManager.default.fileExists(atPath: scratch.sub("\(tag).gvmi")), "\(tag): no partial output")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/gvmc-escape"))
+        // Symlinks planted in a layer resolve inside the root, as a chrooted process sees them.
+        let planted = convert("hostile-symlink-parent")
+        #expect(planted.status == 0, "\(planted.err)")
+        let list = Tools.run(["unsquashfs", "-lc", scratch.sub("hostile-symlink-parent.gvmi")]).output
+        #expect(list.contains("squashfs-root/etc-planted") && list.contains("squashfs-root/tmp-planted"), "\(list)")
+        #expect(!FileManager.default.fileExists(atPath: "/etc-planted") && !FileManager.default.fileExists(atPath: "/tmp-planted"))
+        // Replacements and duplicates: the last entry wins.
+        let chain = convert("hostile-replace-chain")
+        #expect(chain.status == 0, "\(chain.err)")
+        #expect(Tools.run(["unsquashfs", "-cat", scratch.sub("hostile-replace-chain.gvmi"), "dup"]).output == "second wins")
+        #expect(Tools.run(["unsquashfs", "-cat", scratch.sub("hostile-replace-chain.gvmi"), "d/g"]).output == "2")
+        #expect(!Tools.run(["unsquashfs", "-lc", scratch.sub("hostile-replace-chain.gvmi")]).output.contains("d/f"))
+    }
+
+    @Test(.enabled(if: BuildFixture.canRun, "needs root for RUN"))
+    func buildFromARegistryImageRunsStepsOnItsTree() throws {
+        let scratch = Scratch()
+        let ctx = scratch.sub("ctx")
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        write(ctx + "/Dockerfile", """
+            FROM \(RegistryFixture.registry("PLAIN"))/test/multi:v1
+            RUN echo "$(cat /etc/motd | wc -l) $(id -u)" > /golem/result && rm /opq/c
+            COPY --from=oci-layout://\(RegistryFixture.layout):zstd /zst/hello /golem/hello
+            USER app
+            """)
+        let r = GVMCBinary.run(["build", "-o", scratch.sub("b.gvmi"), "--cache-dir", scratch.sub("cache"), ctx])
+        #expect(r.status == 0, "\(r.err)")
+        let out = scratch.sub("b.gvmi")
+        #expect(Tools.run(["unsquashfs", "-cat", out, "golem/result"]).output == "1 0\n")
+        #expect(Tools.run(["unsquashfs", "-cat", out, "golem/hello"]).output.count == 18000)
+        let list = Tools.run(["unsquashfs", "-lls", out]).output
+        #expect(!list.contains("opq/c") && list.contains("usr/lib/through-symlink.so") && list.contains("rwsr-xr-x"))
+        let config = try RegistryFixture.config(out)
+        #expect(config["User"] as? String == "1000:1001" && config["WorkingDir"] as? String == "/golem")
+        #expect((config["Volumes"] as? [String: Any])?.keys.sorted() == ["/golem/output"], "inherited from the base image")
+        let missing = scratch.sub("ctx2")
+        try FileManager.default.createDirectory(atPath: missing, withIntermediateDirectories: true)
+        write(missing + "/Dockerfile", "# base\nFROM \(RegistryFixture.registry("PLAIN"))/test/nothere:v1\nRUN true\n")
+        let bad = GVMCBinary.run(["build", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("cache"), missing])
+        #expect(bad.status == 1 && bad.err.contains("Dockerfile:2:1: FROM") && bad.err.contains("not found"), "\(bad.err)")
+    }
+}

@@ -1,0 +1,1 @@
+../SquashFSTests/TreeSnapshot.swift

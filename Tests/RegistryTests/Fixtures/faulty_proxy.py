@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""A registry proxy on loopback that injects faults, for the client's retry and verification
+tests. The fault is chosen by the first two repository path components:
+  /v2/f/<mode>-<nonce>/<repo...>/...  is forwarded to UPSTREAM as /v2/<repo...>/...
+Modes (per nonce, counted per request path):
+  ok        forward unchanged
+  reset     blobs: the first response sends half the body, then the connection is dropped
+  e500      every path: the first two requests get HTTP 500
+  e429      every path: the first request gets 429 with Retry-After: 0
+  wrong     blobs: one byte of every body is flipped (the digest cannot match)
+  truncate  blobs: every response sends half the body, then the connection is dropped
+  redirect  blobs: 307 to /direct/<upstream path> on this proxy (as registries redirect to storage)
+usage: faulty_proxy.py PORT UPSTREAM_PORT LOGFILE
+Each request is logged as "METHOD PATH RANGE" to LOGFILE.
+"""
+import sys, threading, urllib.request, urllib.error
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+port, upstream, logfile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+counts, lock = {}, threading.Lock()
+
+
+def log(line):
+    with lock, open(logfile, "a") as f:
+        f.write(line + "\n")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def fetch(self, path):
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "range", "authorization")}
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (upstream, path), headers=headers, method=self.command)
+        try:
+            r = urllib.request.urlopen(req)
+            return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def reply(self, status, headers, body, send=None):
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body if send is None else body[:send])
+        if send is not None:
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+
+    def handle_one(self):
+        log("%s %s %s" % (self.command, self.path, self.headers.get("Range", "-")))
+        if self.path.startswith("/direct/"):
+            status, headers, body = self.fetch(self.path[len("/direct"):])
+            return self.reply(status, headers, body)
+        parts = self.path.split("/")
+        if len(parts) < 5 or parts[1] != "v2" or parts[2] != "f":
+            status, headers, body = self.fetch(self.path)
+            return self.reply(status, headers, body)
+        mode = parts[3].split("-")[0]
+        real = "/".join(parts[:2] + parts[4:])
+        with lock:
+            key = parts[3] + real
+            counts[key] = counts.get(key, 0) + 1
+            n = counts[key]
+        is_blob = "/blobs/" in real
+        if mode == "e500" and n <= 2:
+            return self.reply(500, {"Content-Type": "application/json"}, b'{"errors":[{"code":"UNKNOWN","message":"injected"}]}')
+        if mode == "e429" and n <= 1:
+            return self.reply(429, {"Retry-After": "0"}, b"")
+        if mode == "redirect" and is_blob:
+            return self.reply(307, {"Location": "http://127.0.0.1:%d/direct%s" % (port, real)}, b"")
+        status, headers, body = self.fetch(real)
+        if is_blob and status in (200, 206) and len(body) > 1:
+            if mode == "wrong":
+                body = body[:-1] + bytes([body[-1] ^ 0xFF])
+            elif (mode == "reset" and n == 1) or mode == "truncate":
+                return self.reply(status, headers, body, send=len(body) // 2)
+        self.reply(status, headers, body)
+
+    do_GET = handle_one
+    do_HEAD = handle_one
+
+
+ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

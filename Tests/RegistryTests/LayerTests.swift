@@ -1,0 +1,137 @@
+// The layer stage on its own: the flattened tree written to a directory (the build's consumer)
+// equals `umoci unpack` and the squashfs consumer's tree; hostile layers never touch anything
+// outside the target; the protocol helpers (challenges, credentials, sources, platforms).
+import Foundation
+@testable import Layers
+@testable import Registry
+import SquashFS
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Fixture {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/oci_fixtures.py").path
+    static let canBuild = Tools.exists("python3") && Tools.exists("busybox") && Tools.exists("zstd")
+    static let layout: String = {
+        let dir = Scratch()
+        _ = Unmanaged.passRetained(dir)  // kept for the whole test process
+        let r = Tools.run(["python3", script, dir.path + "/layout", Tools.run(["sh", "-c", "command -v busybox"]).output.trimmingCharacters(in: .whitespacesAndNewlines)])
+        if r.status != 0 { Issue.record("oci_fixtures.py failed: \(r.output)") }
+        return dir.path + "/layout"
+    }()
+
+    static func image(_ tag: String) throws -> FlattenedImage {
+        let pulled = try ImagePuller(options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
+                                     platform: Platform(architecture: "amd64", os: "linux")).pull(.ociLayout(path: layout, tag: tag))
+        return try FlattenedImage(layers: pulled.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
+    }
+}
+
+@Suite(.serialized, .enabled(if: Fixture.canBuild, "needs python3, busybox and zstd (make test-deps)"))
+struct LayerApplication {
+    @Test(.enabled(if: Tools.exists("umoci") && getuid() == 0, "needs umoci and root (devices, ownership)"))
+    func extractedDirectoryEqualsUmociUnpackAndTheSquashfsConsumer() throws {
+        let scratch = Scratch()
+        let flat = try Fixture.image("multi")
+        try FileManager.default.createDirectory(atPath: scratch.sub("root"), withIntermediateDirectories: true)
+        try flat.extract(to: scratch.sub("root"))
+        let r = Tools.run(["umoci", "unpack", "--image", Fixture.layout + ":multi", scratch.sub("bundle")])
+        #expect(r.status == 0, "\(r.output)")
+        let expected = try TreeSnapshot.take(scratch.sub("bundle/rootfs"))
+        let extracted = try TreeSnapshot.take(scratch.sub("root"))
+        let d1 = TreeSnapshot.diff(expected, extracted)
+        #expect(d1.isEmpty, "directory consumer differs from umoci:\n\(d1.prefix(10).joined(separator: "\n"))")
+        // The streaming consumer gives the same tree.
+        let output = try OutputFile(target: scratch.sub("img.sqfs"))
+        let writer = try SquashFSWriter(output: output)
+        try flat.write(to: writer)
+        _ = try writer.finish()
+        try output.commit()
+        try expectUnsquashfsMatches(scratch.sub("img.sqfs"), scratch.sub("bundle/rootfs"), scratch: scratch)
+    }
+
+    @Test func hostileEntriesNeverLeaveTheTarget() throws {
+        let scratch = Scratch()
+        let outside = scratch.sub("outside-sentinel")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        for tag in ["hostile-dotdot", "hostile-hardlink-out", "hostile-absurd-size", "hostile-truncated"] {
+            #expect(throws: LayerError.self, "\(tag) is rejected") { _ = try Fixture.image(tag) }
+        }
+        var message = "accepted"
+        do { _ = try Fixture.image("hostile-hardlink-out") } catch { message = "\(error)" }
+        #expect(message.hasPrefix("layer sha256:") && message.contains("entry \"hl\""), "\(message)")
+        // Symlinks to / and to ../../.. resolve to the target's own root.
+        let planted = try Fixture.image("hostile-symlink-parent")
+        let root = scratch.sub("root")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try planted.extract(to: root)
+        #expect(FileManager.default.fileExists(atPath: root + "/etc-planted"))
+        #expect(FileManager.default.fileExists(atPath: root + "/tmp-planted"))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/esc") == "/")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: "/etc-planted") && !FileManager.default.fileExists(atPath: "/tmp-planted"))
+    }
+
+    @Test func aCorruptedBlobIsNamedByItsDigest() throws {
+        let scratch = Scratch()
+        let pulled = try ImagePuller(options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
+                                     platform: Platform(architecture: "amd64", os: "linux")).pull(.ociLayout(path: Fixture.layout, tag: "zstd"))
+        let layer = try #require(pulled.layers.last)
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: layer.path)))
+        bytes[bytes.count / 2] ^= 0x55
+        FileManager.default.createFile(atPath: scratch.sub("bad"), contents: Data(bytes))
+        var message = "accepted"
+        do { _ = try FlattenedImage(layers: [LayerFile(path: scratch.sub("bad"), digest: layer.digest)]) } catch { message = "\(error)" }
+        #expect(message.hasPrefix("layer \(layer.digest):"), "\(message)")
+    }
+
+    @Test func readFileFollowsSymlinksInsideTheImage() throws {
+        let flat = try Fixture.image("multi")
+        #expect(try flat.readFile("/etc/passwd").map { String(decoding: $0, as: UTF8.self) }?.contains("new:x:2000") == true)
+        #expect(try flat.readFile("/lib/through-symlink.so") != nil, "lib -> usr/lib is followed")
+        #expect(try flat.readFile("/gone/sub/file") == nil, "whited out")
+    }
+}
+
+@Suite struct ProtocolPieces {
+    @Test func challengesParseLikeDockerHubs() {
+        let c = Challenge(#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#)
+        #expect(c?.scheme == "bearer")
+        #expect(c?.parameters == ["realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:library/alpine:pull"])
+        #expect(Challenge(#"Basic realm="Registry Realm""#)?.parameters["realm"] == "Registry Realm")
+        #expect(Challenge(#"Bearer realm="a\"b", service=x"#)?.parameters == ["realm": "a\"b", "service": "x"])
+        #expect(Challenge("") == nil)
+    }
+
+    @Test func credentialsFromDockerConfigFlagsAndEnvironment() throws {
+        let scratch = Scratch()
+        let auth = Data("alice:pa:ss".utf8).base64EncodedString()
+        FileManager.default.createFile(atPath: scratch.sub("config.json"), contents: Data("""
+            {"auths": {"https://index.docker.io/v1/": {"auth": "\(auth)"}, "ghcr.io": {"username": "bob", "password": "pw"},
+                       "quay.io": {"identitytoken": "refresh-me"}}}
+            """.utf8))
+        let store = try CredentialStore.standard(flags: ["ghcr.io=carol:flag"], environment: ["DOCKER_CONFIG": scratch.path, "GVMC_REGISTRY_AUTH": "localhost:5000=dan:env"])
+        #expect(store.credential(for: "docker.io") == Credential(username: "alice", password: "pa:ss"))
+        #expect(store.credential(for: "ghcr.io")?.username == "carol", "a flag beats config.json")
+        #expect(store.credential(for: "localhost:5000")?.password == "env")
+        #expect(store.credential(for: "quay.io")?.identityToken == "refresh-me")
+        #expect(store.credential(for: "example.com") == nil)
+        FileManager.default.createFile(atPath: scratch.sub("config.json"), contents: Data(#"{"auths": {"x.io": {"auth": "not base64!"}}}"#.utf8))
+        #expect(throws: RegistryError.self) { _ = try CredentialStore.standard(flags: [], environment: ["DOCKER_CONFIG": scratch.path]) }
+        #expect(throws: RegistryError.self) { var s = CredentialStore(); try s.addFlag("no-equals-sign") }
+    }
+
+    @Test func sourcesAndPlatformsParse() throws {
+        guard case .ociLayout(let p, let t) = try ImageSource("oci-layout:///srv/img:v2") else { Issue.record("not a layout"); return }
+        #expect(p == "/srv/img" && t == "v2")
+        guard case .ociLayout(let p2, nil) = try ImageSource("oci:./dir/x") else { Issue.record("not a layout"); return }
+        #expect(p2 == "./dir/x")
+        guard case .registry(let r) = try ImageSource("docker://alpine") else { Issue.record("not a registry ref"); return }
+        #expect(r.description == "docker.io/library/alpine:latest")
+        #expect(try Platform("linux/x86_64") == Platform(architecture: "amd64", os: "linux"))
+        #expect(try Platform("linux/arm64/v8").variant == "v8")
+        #expect(throws: RegistryError.self) { _ = try Platform("linux") }
+        #expect(Platform(architecture: "arm64", os: "linux").matches(try Platform("linux/arm64/v8")))
+    }
+}
