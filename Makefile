@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
+BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
 DEMO_DEPS := busybox-static
 TEST_DEPS := busybox-static python3-venv python3-pip squashfs-tools time debootstrap \
   docker-registry umoci skopeo apache2-utils zstd openssl python3-cryptography

@@ -16,6 +16,9 @@ let package = Package(
     targets: [
         // C libraries from Debian's -dev packages, found through pkg-config.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // gzip blocks are compressed with libdeflate (zlib format, 2.5x faster than zlib at level 9
+        // and smaller); zlib still decompresses.
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CLz4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CLzo", pkgConfig: "lzo2", providers: [.apt(["liblzo2-dev"])]),
@@ -38,7 +41,7 @@ let package = Package(
         // The build's working root filesystems: FROM <stage>, COPY, WORKDIR, RUN (through Sandbox).
         .target(name: "RootFS", dependencies: ["BuildPlan", "Sandbox", "CSystem"]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
-        .target(name: "SquashFS", dependencies: ["CZlib", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
+        .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
         // libcurl and libarchive (headers from libcurl4-openssl-dev and libarchive-dev) loaded with
         // dlopen by the commands that pull or read layers: linking them would cost every gvmc start
         // ~10 ms for 44 shared objects (see Makefile, RELEASE_FLAGS).

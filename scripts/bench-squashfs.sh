@@ -9,15 +9,7 @@ runs=${RUNS:-3}
 cd "$(dirname "$0")/.."
 command -v mksquashfs >/dev/null || { echo "bench: mksquashfs missing (apt-get install squashfs-tools)"; exit 1; }
 command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt-get install time)"; exit 1; }
-rootfs=.build/bench-rootfs
-if [ ! -x "$rootfs/bin/sh" ]; then
-  command -v debootstrap >/dev/null || { echo "bench: debootstrap missing (apt-get install debootstrap)"; exit 1; }
-  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  echo "bench: creating a Debian minbase rootfs in $rootfs (debootstrap, once)"
-  rm -rf "$rootfs"
-  debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
-fi
-rootfs=$(readlink -f "$rootfs")
+rootfs=$(./scripts/bench-rootfs.sh)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -1,5 +1,6 @@
-// Block compressors squashfs supports, over the C libraries (zlib, liblzma, liblz4, liblzo2,
-// libzstd). Each call is independent, so blocks compress in parallel on any thread.
+// Block compressors squashfs supports, over the C libraries (libdeflate and zlib, liblzma,
+// liblz4, liblzo2, libzstd). Each call is independent, so blocks compress in parallel on any thread.
+import CDeflate
 import CLz4
 import CLzma
 import CLzo
@@ -95,7 +96,7 @@ struct BlockCompressor: Sendable {
         }
     }
 
-    /// Per-thread state, reused across blocks (zlib stream, zstd context, lz4 and lzo work memory).
+    /// Per-thread state, reused across blocks (libdeflate compressor, zstd context, lz4 and lzo work memory).
     func makeContext() -> CompressionContext { CompressionContext(options: options, blockSize: blockSize) }
 
     func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
@@ -107,15 +108,10 @@ struct BlockCompressor: Sendable {
         var produced = 0
         switch options.algorithm {
         case .gzip:
-            // compress2()'s stream (zlib format, window 15, memLevel 8) without re-allocating it.
-            let z = context.zstream!
-            guard deflateReset(z) == Z_OK else { return nil }
-            z.pointee.next_in = UnsafeMutablePointer(mutating: src)
-            z.pointee.avail_in = uInt(n)
-            z.pointee.next_out = dst
-            z.pointee.avail_out = uInt(output.count)
-            guard deflate(z, Z_FINISH) == Z_STREAM_END else { return nil }
-            produced = Int(z.pointee.total_out)
+            // A zlib-format stream with a 32 KiB window, as the kernel's zlib inflates it.
+            let r = libdeflate_zlib_compress(context.deflater, input.baseAddress, n, output.baseAddress, output.count)
+            guard r > 0 else { return nil }
+            produced = r
         case .xz:
             var filters = [lzma_filter](repeating: lzma_filter(id: gvmc_lzma_vli_unknown(), options: nil), count: 2)
             var outPos = 0
@@ -185,7 +181,7 @@ struct BlockCompressor: Sendable {
 
 /// One thread's compressor state. Not shared between threads.
 final class CompressionContext {
-    var zstream: UnsafeMutablePointer<z_stream>?
+    var deflater: OpaquePointer?
     var zstd: OpaquePointer?
     var scratch: UnsafeMutableRawPointer?
     var lzmaOptions = lzma_options_lzma()
@@ -193,11 +189,7 @@ final class CompressionContext {
     init(options: CompressionOptions, blockSize: Int) {
         switch options.algorithm {
         case .gzip:
-            let z = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-            z.initialize(to: z_stream())
-            deflateInit2_(z, Int32(options.effectiveLevel ?? 9), Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY,
-                          ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-            zstream = z
+            deflater = libdeflate_alloc_compressor(Int32(options.effectiveLevel ?? 9))
         case .xz:
             _ = lzma_lzma_preset(&lzmaOptions, UInt32(options.level ?? 6))
             lzmaOptions.dict_size = UInt32(max(blockSize, 8192))
@@ -212,7 +204,7 @@ final class CompressionContext {
     }
 
     deinit {
-        if let z = zstream { deflateEnd(z); z.deallocate() }
+        if let deflater { libdeflate_free_compressor(deflater) }
         if let zstd { ZSTD_freeCCtx(zstd) }
         scratch?.deallocate()
     }
