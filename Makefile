@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
 DEMO_DEPS := busybox-static
 TEST_DEPS := busybox-static python3-venv python3-pip squashfs-tools time debootstrap \
-  docker-registry umoci skopeo apache2-utils zstd openssl python3-cryptography
+  docker-registry umoci skopeo apache2-utils zstd openssl python3-cryptography buildah
 VENV := .venv
 RELEASE_BIN := .build/release/gvmc
 DEBUG_BIN := .build/debug/gvmc
@@ -74,6 +74,8 @@ bench: release test-deps
 	./scripts/bench.sh $(RELEASE_BIN)
 	./scripts/bench-lint.sh $(RELEASE_BIN)
 	./scripts/bench-squashfs.sh $(RELEASE_BIN)
+	./scripts/bench-convert.sh $(RELEASE_BIN)
+	./scripts/bench-build.sh $(RELEASE_BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

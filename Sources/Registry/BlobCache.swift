@@ -3,6 +3,7 @@
 // (`DIR/locks/<hex>`, never deleted, so no process can lock a file another just unlinked) makes
 // two gvmc processes wait for each other instead of downloading the same blob twice.
 import Foundation
+import SquashFS
 
 public struct BlobCache: Sendable {
     public let directory: String
@@ -49,6 +50,8 @@ public struct BlobCache: Sendable {
         let temp = final + ".partial-\(getpid())"
         let fd = open(temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RegistryError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
+        TemporaryFiles.shared.register(temp)  // removed on Ctrl-C
+        defer { TemporaryFiles.shared.unregister(temp) }
         do {
             try fetch(fd)
             guard fsync(fd) == 0 else { throw RegistryError("cache: fsync \(temp) failed: \(String(cString: strerror(errno)))") }

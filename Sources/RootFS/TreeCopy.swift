@@ -69,18 +69,7 @@ public enum TreeCopy {
             let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600)
             guard output >= 0 else { throw .errno("create", destination) }
             defer { close(output) }
-            var buffer = [UInt8](repeating: 0, count: 1 << 20)
-            while true {
-                let n = read(input, &buffer, buffer.count)
-                if n < 0 { throw .errno("read", source) }
-                if n == 0 { break }
-                var done = 0
-                while done < n {
-                    let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + done, n - done) }
-                    if w < 0 { throw .errno("write", destination) }
-                    done += w
-                }
-            }
+            try copyData(input, output, source: source, destination: destination)
         case S_IFLNK:
             var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let n = readlink(source, &target, Int(PATH_MAX))
@@ -102,8 +91,37 @@ public enum TreeCopy {
         utimensat(AT_FDCWD, destination, &times, AT_SYMLINK_NOFOLLOW)
     }
 
+    /// File contents: copy_file_range (in the kernel, reflinks where the filesystem can), or
+    /// read/write where it is not supported between these filesystems.
+    static func copyData(_ input: Int32, _ output: Int32, source: String, destination: String) throws(RootFSError) {
+        while true {
+            let n = gvmc_copy_file_range(input, output, 1 << 30)
+            if n > 0 { continue }
+            if n == 0 { return }
+            if errno == EINTR { continue }
+            guard errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP else { throw .errno("copy", destination) }
+            break
+        }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(input, buffer, 1 << 20)
+            if n < 0 { if errno == EINTR { continue }; throw .errno("read", source) }
+            if n == 0 { return }
+            var done = 0
+            while done < n {
+                let w = write(output, buffer + done, n - done)
+                if w < 0 { if errno == EINTR { continue }; throw .errno("write", destination) }
+                done += w
+            }
+        }
+    }
+
     static func copyXattrs(_ source: String, _ destination: String) {
-        var names = [CChar](repeating: 0, count: 65536)
+        var none: CChar = 0
+        let size = gvmc_llistxattr(source, &none, 0)
+        guard size > 0 else { return }
+        var names = [CChar](repeating: 0, count: size + 1)
         let n = gvmc_llistxattr(source, &names, names.count)
         guard n > 0 else { return }
         var start = 0

@@ -93,8 +93,8 @@ public final class TemporaryFiles: @unchecked Sendable {
     private let lock = Lock()
     private var paths = Set<String>()
 
-    func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
-    func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+    public func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+    public func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
 
     /// Removes every registered temporary file (from a signal handler's point of view: best effort).
     public func removeAll() {

@@ -229,6 +229,48 @@ struct ConvertCommand {
         #expect(blobGets.count == 4, "config + 3 layers fetched once across two runs: \(blobGets)")
     }
 
+    @Test func twoProcessesShareOneCache() throws {
+        let scratch = Scratch()
+        let ref = RegistryFixture.registry("PLAIN") + "/test/multi:v1"
+        let processes = (0..<2).map { i -> Process in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: GVMCBinary.path)
+            p.arguments = ["convert", ref, "-o", scratch.sub("\(i).gvmi"), "--cache-dir", scratch.sub("cache")]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            return p
+        }
+        for p in processes { try p.run() }
+        for p in processes { p.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+        let blobs = RegistryFixture.blobs(scratch.sub("cache"))
+        #expect(blobs.count == 4 && blobs.allSatisfy { !$0.contains(".partial") }, "\(blobs)")
+        for blob in blobs {
+            let sum = Tools.run(["sha256sum", scratch.sub("cache/blobs/sha256/" + blob)]).output.prefix(64)
+            #expect(String(sum) == blob, "cached blob \(blob) has the content its name promises")
+        }
+        #expect(Tools.run(["cmp", scratch.sub("0.gvmi"), scratch.sub("1.gvmi")]).status == 0)
+    }
+
+    @Test func ctrlCDuringAPullLeavesNothingBehind() throws {
+        let scratch = Scratch()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: GVMCBinary.path)
+        // Every blob transfer is cut in half: gvmc keeps a partial blob and backs off between retries.
+        p.arguments = ["convert", RegistryFixture.registry("PROXY") + "/f/truncate-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1",
+                       "-o", scratch.sub("out.gvmi"), "--cache-dir", scratch.sub("cache")]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        usleep(1_200_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        #expect(RegistryFixture.blobs(scratch.sub("cache")).isEmpty, "no partial blob: \(RegistryFixture.blobs(scratch.sub("cache")))")
+        let left = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0 != "cache" }
+        #expect(left.isEmpty, "no output or temporary file: \(left)")
+    }
+
     @Test func hostileLayersAreRejectedOrContained() throws {
         let scratch = Scratch()
         func convert(_ tag: String) -> (status: Int32, out: String, err: String) {
@@ -286,5 +328,66 @@ struct ConvertCommand {
         write(missing + "/Dockerfile", "# base\nFROM \(RegistryFixture.registry("PLAIN"))/test/nothere:v1\nRUN true\n")
         let bad = GVMCBinary.run(["build", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("cache"), missing])
         #expect(bad.status == 1 && bad.err.contains("Dockerfile:2:1: FROM") && bad.err.contains("not found"), "\(bad.err)")
+    }
+
+    /// The reference comparison of the build issue: buildah (chroot isolation, vfs storage) builds
+    /// the same Dockerfile from the same registry image; its image unpacked by umoci and gvmc's
+    /// image mounted by the kernel hold the same tree (types, modes, owners, contents, links;
+    /// timestamps aside) and the same config fields.
+    @Test(.enabled(if: BuildFixture.canRun && Tools.exists("buildah"), "needs root, loop devices and buildah (make test-deps)"))
+    func buildMatchesBuildahBud() throws {
+        let scratch = Scratch()
+        let ctx = scratch.sub("ctx")
+        try FileManager.default.createDirectory(atPath: ctx + "/src/sub", withIntermediateDirectories: true)
+        write(ctx + "/src/task.sh", "#!/bin/sh\necho task\n")
+        chmod(ctx + "/src/task.sh", 0o755)
+        write(ctx + "/src/sub/d.txt", "data\n")
+        write(ctx + "/Dockerfile", """
+            FROM \(RegistryFixture.registry("PLAIN"))/test/user:v1
+            USER root
+            RUN ["/bin/busybox", "--install", "-s", "/bin"]
+            RUN mkdir -p /golem/input /golem/output /app && echo hello > /app/hello.txt && ln -s /app/hello.txt /app/link && chmod 600 /app/hello.txt
+            RUN echo "worker:x:1500:1500::/home/worker:/bin/sh" >> /etc/passwd && echo "worker:x:1500:" >> /etc/group \\
+             && chown worker /app/hello.txt && rm /bin/ls /opq/a && ln /app/hello.txt /app/hard
+            COPY src/ /app/src/
+            COPY --chown=1500:1500 src/task.sh /app/owned.sh
+            WORKDIR /app
+            ENV MODE=test
+            VOLUME /golem/output
+            USER worker
+            """)
+        let ours = GVMCBinary.run(["build", "-o", scratch.sub("g.gvmi"), "--cache-dir", scratch.sub("cache"), ctx])
+        #expect(ours.status == 0, "\(ours.err)")
+        let buildah = ["buildah", "--root", scratch.sub("storage"), "--runroot", scratch.sub("run"), "--storage-driver", "vfs"]
+        let bud = Tools.run(["env", "BUILDAH_ISOLATION=chroot"] + buildah + ["bud", "--layers=false", "--tls-verify=false", "-t", "ref", ctx])
+        #expect(bud.status == 0, "buildah bud: \(bud.output.suffix(800))")
+        let push = Tools.run(buildah + ["push", "ref", "oci:\(scratch.sub("oci")):v1"])
+        #expect(push.status == 0, "buildah push: \(push.output.suffix(400))")
+        let unpack = Tools.run(["umoci", "unpack", "--image", scratch.sub("oci") + ":v1", scratch.sub("bundle")])
+        #expect(unpack.status == 0, "umoci unpack: \(unpack.output)")
+        guard ours.status == 0, unpack.status == 0 else { return }
+        let mnt = scratch.sub("mnt")
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        let m = Tools.run(["mount", "-o", "loop,ro", "-t", "squashfs", scratch.sub("g.gvmi"), mnt])
+        #expect(m.status == 0, "\(m.output)")
+        guard m.status == 0 else { return }
+        defer { _ = Tools.run(["umount", mnt]) }
+        var theirs = try TreeSnapshot.take(scratch.sub("bundle/rootfs"), mtimes: false)
+        var mine = try TreeSnapshot.take(mnt, mtimes: false)
+        // Boot files: buildah leaves empty 0755 placeholders and /run; gvmc writes Golem's (GOLEM.md §1.3).
+        for p in RegistryFixture.bootPaths.union(["/run"]) { theirs[p] = nil; mine[p] = nil }
+        let differences = TreeSnapshot.diff(theirs, mine)
+        #expect(differences.isEmpty, "gvmc's tree differs from buildah's:\n\(differences.prefix(20).joined(separator: "\n"))")
+        #expect(mine["/app/hard"]?.linkGroup != 0 && mine["/app/hard"]?.linkGroup == mine["/app/hello.txt"]?.linkGroup)
+        // Config: buildah's runtime view (config.json of the bundle) against gvmc's trailer.
+        let bundle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("bundle/config.json")))) as? [String: Any])
+        let process = try #require(bundle["process"] as? [String: Any])
+        let user = try #require(process["user"] as? [String: Any])
+        let config = try RegistryFixture.config(scratch.sub("g.gvmi"))
+        #expect(config["User"] as? String == "\(user["uid"] as? Int ?? -1):\(user["gid"] as? Int ?? -1)")
+        #expect(config["WorkingDir"] as? String == process["cwd"] as? String)
+        let theirEnv = Set((process["env"] as? [String] ?? []).filter { !$0.hasPrefix("TERM=") && !$0.hasPrefix("HOME=") })
+        #expect(Set(config["Env"] as? [String] ?? []) == theirEnv)
+        #expect((config["Volumes"] as? [String: Any])?.keys.sorted() == ["/golem/output"])
     }
 }

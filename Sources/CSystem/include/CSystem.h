@@ -10,4 +10,6 @@ int gvmc_lsetxattr(const char *path, const char *name, const void *value, size_t
 extern const int gvmc_seek_data;
 extern const int gvmc_seek_hole;
 
+/// copy_file_range(2) without offsets (glibc declares it only with _GNU_SOURCE).
+ssize_t gvmc_copy_file_range(int in, int out, size_t len);
 #endif

@@ -1,0 +1,42 @@
+# Sourced by the benchmarks: a docker-registry on a free loopback port and images made from a
+# directory with umoci and pushed with skopeo. Needs $work (a temp dir the caller removes).
+reg_pid=
+start_registry() {
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$work/reg.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $work/regdata}}
+http: {addr: 127.0.0.1:$port}
+YML
+  docker-registry serve "$work/reg.yml" >"$work/reg.log" 2>&1 &
+  reg_pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  registry=127.0.0.1:$port
+}
+stop_registry() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; reg_pid=; }
+
+# push_dir_image DIR NAME: DIR as a one-layer linux/amd64 image at $registry/NAME:v1
+push_dir_image() {
+  local layout="$work/layout-$2"
+  tar -C "$1" --numeric-owner --xattrs -cf "$work/layer.tar" .
+  umoci init --layout "$layout" >/dev/null
+  umoci new --image "$layout:v1" >/dev/null
+  umoci raw add-layer --image "$layout:v1" "$work/layer.tar" >/dev/null
+  umoci config --image "$layout:v1" --architecture amd64 --os linux --config.env PATH=/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
+  skopeo copy -q --dest-tls-verify=false "oci:$layout:v1" "docker://$registry/$2:v1"
+  rm -rf "$work/layer.tar" "$layout"
+}
+
+# median wall seconds and max RSS (KB) over $runs runs of `bash -c "$*"`; $prepare runs before each
+measure() {
+  local times=() mem=0
+  for _ in $(seq "$runs"); do
+    [ -n "${prepare:-}" ] && bash -c "$prepare" >/dev/null 2>&1
+    sync
+    /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$*" >/dev/null 2>"$work/err" || { echo "bench: '$*' failed:" >&2; tail -5 "$work/err" >&2; exit 1; }
+    read -r t m < "$work/time"
+    times+=("$t"); [ "$m" -gt "$mem" ] && mem=$m
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk -v mem="$mem" '{a[NR]=$1} END {print a[int((NR+1)/2)], mem}'
+}
