@@ -106,6 +106,18 @@ static int child_main(void *arg) {
     }
     bind_file(fd, root, "/etc/resolv.conf", s->host_resolv_conf, "bind /etc/resolv.conf");
     bind_file(fd, root, "/etc/hosts", s->host_hosts, "bind /etc/hosts");
+    for (int i = 0; i < s->nmounts; i++) {
+        const struct gvmc_mount *m = &s->mounts[i];
+        char path[PATH_BUF];
+        if (s_join(path, sizeof path, root, m->target) < 0) { errno = ENAMETOOLONG; fail(fd, "RUN --mount target"); }
+        if (m->fstype) {
+            if (mount(m->fstype, path, m->fstype, MS_NOSUID | MS_NODEV, m->data) < 0) fail(fd, "RUN --mount (tmpfs)");
+        } else {
+            if (mount(m->source, path, NULL, MS_BIND | MS_REC, NULL) < 0) fail(fd, "RUN --mount (bind)");
+            if (m->readonly && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+                fail(fd, "RUN --mount (read-only remount)");
+        }
+    }
     if (s->hostname && sethostname(s->hostname, s_len(s->hostname)) < 0) fail(fd, "sethostname");
 
     if (chroot(root) < 0) fail(fd, "chroot");

@@ -12,8 +12,10 @@ public struct LayerFile: Sendable {
     public var path: String
     /// `sha256:...` of the (compressed) blob; nil when it is not checked.
     public var digest: String?
-    public init(path: String, digest: String?) { self.path = path; self.digest = digest }
-    var name: String { digest.map { "layer \($0)" } ?? "layer \(path)" }
+    /// What errors call it; default "layer <digest or path>".
+    public var label: String?
+    public init(path: String, digest: String?, label: String? = nil) { self.path = path; self.digest = digest; self.label = label }
+    var name: String { label ?? digest.map { "layer \($0)" } ?? "layer \(path)" }
 }
 
 public struct FlattenedImage {

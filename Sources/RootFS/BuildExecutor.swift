@@ -2,6 +2,7 @@
 // FROM <stage> copies, WORKDIR directories, COPY from the context or another stage, RUN in the
 // sandbox. The target's root filesystem and configuration come out; the caller packs them.
 import BuildPlan
+import Layers
 import Sandbox
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,13 @@ public final class BuildExecutor {
         throw RootFSError("no image source configured for \(ref)")
     }
     var imageRoots: [String: String] = [:]
+    /// `--secret id=ID,src=FILE` (or env=VAR): id → the host file holding the secret.
+    public var secrets: [String: String] = [:]
+    /// `gvmc build --network`: "none" gives every RUN step an empty network namespace unless the
+    /// step asks for another network itself.
+    public var defaultNetwork = "default"
+    /// Where `RUN --mount=type=cache` directories persist between builds.
+    public var runCacheDirectory: String?
 
     /// An image unpacked once per build for COPY --from=<image>.
     func imageRoot(_ ref: String) throws(RootFSError) -> String {
@@ -169,6 +177,12 @@ public final class BuildExecutor {
                 let target = root + destination
                 if !isDirectory(target) { try makeDirectories(root, destination, owner: nil) }
                 try copyContents(of: path, into: target, owner: owner, mode: mode, include: include, relative: relative)
+            } else if c.isAdd && c.source == .context && st.st_size > 0, let unpacked = try unpackArchive(path, name: relative) {
+                // ADD of a local tar archive (plain, gzip, bzip2, xz, zstd): its contents are
+                // merged into the destination directory, owners from the archive unless --chown.
+                if !isDirectory(root + destination) { try makeDirectories(root, destination, owner: nil) }
+                try copyContents(of: unpacked, into: root + destination, owner: c.chown == nil ? nil : owner, mode: mode,
+                                 include: { _ in true }, relative: "")
             } else {
                 let name = String(relative.split(separator: "/").last ?? Substring(relative))
                 let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
@@ -190,7 +204,7 @@ public final class BuildExecutor {
         }
     }
 
-    func copyContents(of directory: String, into target: String, owner: Ownership, mode: ModeChange?,
+    func copyContents(of directory: String, into target: String, owner: Ownership?, mode: ModeChange?,
                       include: (String) -> Bool, relative: String) throws(RootFSError) {
         guard let names = listDirectory(directory) else { throw .errno("opendir", directory) }
         for name in names.sorted() {
@@ -204,6 +218,26 @@ public final class BuildExecutor {
             TreeCopy.remove(destination)
             try TreeCopy.copy(directory + "/" + name, to: destination, owner: owner, mode: mode, isIncluded: include, relative: rel)
         }
+    }
+
+    /// Unpacks `path` into a private directory when libarchive reads it as a tar archive; nil
+    /// when it is not one (it is then copied as a file, as Docker does). The unpacking is the
+    /// layer code's: entries cannot leave the directory.
+    func unpackArchive(_ path: String, name: String) throws(RootFSError) -> String? {
+        do {
+            let probe = try TarReader(path: path, name: name)
+            guard try probe.next() != nil else { return nil }
+        } catch {
+            return nil
+        }
+        let dir = try scratchDirectory("add")
+        do {
+            let flat = try FlattenedImage(layers: [LayerFile(path: path, digest: nil, label: "archive \(name)")])
+            try flat.extract(to: dir)
+        } catch {
+            throw RootFSError("ADD failed: \(error)")
+        }
+        return dir
     }
 
     func run(_ r: RunStep, in root: String) throws(RootFSError) {
@@ -228,11 +262,15 @@ public final class BuildExecutor {
             argv = argv.map { $0 == path ? inRoot : $0 }
         }
         defer { for s in scripts { unlink(s) } }
-        guard r.mounts.isEmpty else { throw RootFSError("RUN --mount is not supported yet") }
-        var spec = SandboxSpec(rootfs: root, arguments: argv, environment: r.environment)
+        var environment = r.environment
+        var temporaries: [String] = []
+        defer { for t in temporaries { TreeCopy.remove(t) } }
+        let mounts = try sandboxMounts(r, environment: &environment, temporaries: &temporaries)
+        var spec = SandboxSpec(rootfs: root, arguments: argv, environment: environment)
+        spec.mounts = mounts
         spec.uid = ids.uid; spec.gid = ids.gid; spec.supplementaryGroups = ids.groups
         spec.workingDirectory = r.workingDirectory
-        spec.isolateNetwork = r.network == "none"
+        spec.isolateNetwork = r.network == "none" || (r.network != "host" && defaultNetwork == "none")
         let status: Int32
         do { status = try Sandbox.run(spec) } catch { throw RootFSError(error.message) }
         guard status == 0 else {

@@ -21,9 +21,25 @@ public struct SandboxSpec: Sendable {
     /// Host files bind-mounted read-only for the step; nil leaves the image's own.
     public var resolvConf: String? = "/etc/resolv.conf"
     public var hosts: String? = "/etc/hosts"
+    /// RUN --mount: applied in order after the standard mounts.
+    public var mounts: [SandboxMount] = []
 
     public init(rootfs: String, arguments: [String], environment: [String]) {
         self.rootfs = rootfs; self.arguments = arguments; self.environment = environment
+    }
+}
+
+/// One mount for the step. Missing mount points are created in the rootfs for the step and
+/// removed afterwards (directories, or an empty file when `isFile`), as BuildKit does.
+public struct SandboxMount: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case bind(source: String), tmpfs(options: String) }
+    public var kind: Kind
+    /// Absolute, normalised path inside the rootfs.
+    public var target: String
+    public var readOnly: Bool
+    public var isFile: Bool
+    public init(_ kind: Kind, target: String, readOnly: Bool, isFile: Bool = false) {
+        self.kind = kind; self.target = target; self.readOnly = readOnly; self.isFile = isFile
     }
 }
 
@@ -59,6 +75,8 @@ public enum Sandbox {
             }
         }
 
+        for m in spec.mounts { try prepareMountPoint(spec.rootfs, m, created: &created) }
+
         let path = spec.environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         let cArgs = spec.arguments.map { strdup($0) } + [nil]
@@ -71,10 +89,21 @@ public enum Sandbox {
             for p in cStrings { free(p) }
         }
         let groups = spec.supplementaryGroups.map { gid_t($0) }
+        let mountStrings: [[UnsafeMutablePointer<CChar>?]] = spec.mounts.map { m in
+            switch m.kind {
+            case .bind(let source): return [strdup(source), strdup(m.target), nil, nil]
+            case .tmpfs(let options): return [nil, strdup(m.target), strdup("tmpfs"), strdup(options)]
+            }
+        }
+        defer { for row in mountStrings { for p in row { free(p) } } }
+        let cMounts = zip(spec.mounts, mountStrings).map { m, c in
+            gvmc_mount(source: UnsafePointer(c[0]), target: UnsafePointer(c[1]), fstype: UnsafePointer(c[2]),
+                       data: UnsafePointer(c[3]), readonly: m.readOnly ? 1 : 0)
+        }
         var error = [CChar](repeating: 0, count: 1024)
         let pid: pid_t = cArgs.withUnsafeBufferPointer { argv in
             cEnv.withUnsafeBufferPointer { envp in
-                groups.withUnsafeBufferPointer { g in
+                groups.withUnsafeBufferPointer { g in cMounts.withUnsafeBufferPointer { mounts in
                     var c = gvmc_sandbox_spec()
                     c.rootfs = UnsafePointer(cStrings[0])
                     c.argv = UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
@@ -92,8 +121,10 @@ public enum Sandbox {
                     c.stdin_fd = -1
                     c.stdout_fd = stdout
                     c.stderr_fd = stderr
+                    c.mounts = mounts.baseAddress
+                    c.nmounts = Int32(mounts.count)
                     return gvmc_sandbox_spawn(&c, &error, error.count)
-                }
+                } }
             }
         }
         guard pid > 0 else {
@@ -102,6 +133,43 @@ public enum Sandbox {
         RunningSandboxes.shared.add(pid)
         defer { RunningSandboxes.shared.remove(pid) }
         return gvmc_sandbox_wait(pid)
+    }
+}
+
+extension Sandbox {
+    /// Creates what is missing of a mount target inside the rootfs (recorded in `created`, removed
+    /// after the step). A symlink on the way is refused: it could point anywhere on the host
+    /// while the mounts are made, before the chroot.
+    static func prepareMountPoint(_ root: String, _ m: SandboxMount, created: inout [String]) throws(SandboxError) {
+        let parts = m.target.split(separator: "/").map(String.init)
+        guard !parts.isEmpty, !parts.contains(".."), !parts.contains(".") else {
+            throw SandboxError(message: "RUN --mount target \(m.target): not a usable path")
+        }
+        var path = root
+        var st = stat()
+        for (i, part) in parts.enumerated() {
+            path += "/" + part
+            let last = i == parts.count - 1
+            if lstat(path, &st) == 0 {
+                guard st.st_mode & S_IFMT != S_IFLNK else {
+                    throw SandboxError(message: "RUN --mount target \(m.target): /\(parts[...i].joined(separator: "/")) is a symlink in the image")
+                }
+                if !last && st.st_mode & S_IFMT != S_IFDIR {
+                    throw SandboxError(message: "RUN --mount target \(m.target): /\(parts[...i].joined(separator: "/")) is not a directory")
+                }
+                continue
+            }
+            if last && m.isFile {
+                let fd = open(path, O_CREAT | O_WRONLY | O_EXCL | O_NOFOLLOW, 0o600)
+                guard fd >= 0 else { throw SandboxError(message: "RUN --mount target \(m.target): cannot create it: \(String(cString: strerror(errno)))") }
+                close(fd)
+            } else {
+                guard mkdir(path, 0o755) == 0 else {
+                    throw SandboxError(message: "RUN --mount target \(m.target): cannot create it: \(String(cString: strerror(errno)))")
+                }
+            }
+            created.append(path)
+        }
     }
 }
 

@@ -31,6 +31,12 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Target platform; Golem runs linux/amd64.")
     var platform = "linux/amd64"
 
+    @Option(help: "Network for RUN steps: default (the host's) or none.")
+    var network = "default"
+
+    @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).")
+    var secret: [String] = []
+
     @OptionGroup var image: ImageOptions
     @OptionGroup var registry: RegistryFlags
 
@@ -54,6 +60,9 @@ struct BuildCommand: ParsableCommand {
             } else if let value = ProcessInfo.processInfo.environment[arg] {
                 options.buildArgs[arg] = value
             }
+        }
+        guard ["default", "none", "host"].contains(network) else {
+            throw ValidationError("--network \(network): expected default, none or host")
         }
         if platform != "linux/amd64" {
             printError("warning: --platform \(platform): Golem providers run linux/amd64 VMs only")
@@ -87,6 +96,11 @@ struct BuildCommand: ParsableCommand {
         executor.file = name
         executor.log = { printError($0) }
         executor.imageProvider = { ref, root in try bases.extract(ref, to: root) }
+        executor.defaultNetwork = network
+        executor.runCacheDirectory = bases.puller.cache.directory + "/run-cache"
+        let secretFiles = try SecretFiles(secret)
+        defer { secretFiles.remove() }
+        executor.secrets = secretFiles.paths
         let rootfs: String
         do { rootfs = try executor.run() } catch {
             printError("error: \(error)")
@@ -131,6 +145,47 @@ struct BuildCommand: ParsableCommand {
             out.user = "\(ids.uid):\(ids.gid)"
         }
         return out
+    }
+}
+
+/// `--secret` values: files are used in place; environment values are written to private
+/// temporary files (removed at the end, and on Ctrl-C).
+struct SecretFiles {
+    var paths: [String: String] = [:]
+    var temporary: [String] = []
+
+    init(_ flags: [String]) throws {
+        for flag in flags {
+            var fields: [String: String] = [:]
+            for part in flag.split(separator: ",") {
+                let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { throw ValidationError("--secret \(flag): expected id=ID,src=FILE or id=ID,env=VARIABLE") }
+                fields[kv[0]] = kv[1]
+            }
+            guard let id = fields["id"], !id.isEmpty else { throw ValidationError("--secret \(flag): id= is required") }
+            if let src = fields["src"] ?? fields["source"] {
+                guard access(src, R_OK) == 0 else { throw ValidationError("--secret \(id): cannot read \(src)") }
+                paths[id] = src
+            } else {
+                let variable = fields["env"] ?? id
+                guard let value = ProcessInfo.processInfo.environment[variable] else {
+                    throw ValidationError("--secret \(id): environment variable \(variable) is not set")
+                }
+                var template = Array("/tmp/gvmc-secret-XXXXXX".utf8CString)
+                let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+                guard fd >= 0 else { throw ValidationError("--secret \(id): cannot create a temporary file") }
+                let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                TemporaryFiles.shared.register(path)
+                _ = Array(value.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                close(fd)
+                temporary.append(path)
+                paths[id] = path
+            }
+        }
+    }
+
+    func remove() {
+        for p in temporary { unlink(p); TemporaryFiles.shared.unregister(p) }
     }
 }
 

@@ -110,4 +110,63 @@ struct BuildCommand {
         let r2 = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: "FROM scratch\nCOPY link /l\n")
         #expect(r2.status == 1 && r2.err.contains("outside the build context"), "\(r2.err)")
     }
+
+    @Test func runMountsCacheTmpfsBindAndSecretLeaveNoTrace() throws {
+        let ctx = try BuildFixture.context("""
+            FROM scratch AS tools
+            COPY busybox /bin/busybox
+            RUN ["/bin/busybox", "--install", "-s", "/bin"]
+            RUN mkdir -p /etc && echo made-in-stage > /etc/stagefile
+
+            FROM tools
+            RUN --mount=type=cache,target=/var/cache/app,id=appcache sh -c 'n=$(cat /var/cache/app/count 2>/dev/null || echo 0); echo $((n+1)) > /var/cache/app/count; cp /var/cache/app/count /run-count'
+            RUN --mount=type=tmpfs,target=/scratch sh -c 'echo tmp > /scratch/x && test -f /scratch/x && mount | grep -q "/scratch type tmpfs"'
+            RUN --mount=type=bind,source=ctxdir,target=/mnt/ctx cat /mnt/ctx/f > /from-bind && (touch /mnt/ctx/new 2>/dev/null && echo writable || echo readonly) > /bind-mode
+            RUN --mount=type=bind,source=ctxdir,target=/mnt/rw,rw touch /mnt/rw/discarded
+            RUN --mount=type=bind,from=tools,source=/etc/stagefile,target=/stagefile cat /stagefile > /from-stage
+            RUN --mount=type=secret,id=tok cat /run/secrets/tok | wc -c > /secret-len && stat -c %a /run/secrets/tok > /secret-mode
+            RUN --mount=type=secret,id=tok2,env=TOKEN sh -c 'echo ${#TOKEN} > /env-len'
+            """, files: ["ctxdir/f": "from-context\n", "secret.txt": "s3cr3t-value\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let out = ctx + "/out.gvmi"
+        var counts: [String] = []
+        for _ in 0..<2 {
+            let r = GVMCBinary.run(["build", "-o", out, "--cache-dir", ctx + "/cache", "--secret", "id=tok,src=\(ctx)/secret.txt",
+                                    "--secret", "id=tok2,env=GVMC_TEST_TOKEN", "-f", ctx + "/Dockerfile", ctx], env: ["GVMC_TEST_TOKEN": "abcdef"])
+            #expect(r.status == 0, "\(r.err)")
+            counts.append(Tools.run(["unsquashfs", "-cat", out, "run-count"]).output)
+        }
+        #expect(counts == ["1\n", "2\n"], "the cache mount persists between builds")
+        func cat(_ f: String) -> String { Tools.run(["unsquashfs", "-cat", out, f]).output }
+        #expect(cat("from-bind") == "from-context\n" && cat("bind-mode") == "readonly\n" && cat("from-stage") == "made-in-stage\n")
+        #expect(cat("secret-len") == "13\n" && cat("secret-mode") == "400\n" && cat("env-len") == "6\n")
+        let list = Tools.run(["unsquashfs", "-lc", out]).output
+        for stub in ["scratch", "mnt", "run/secrets", "var/cache", "stagefile\n"] {
+            #expect(!list.contains("squashfs-root/" + stub), "mount point \(stub) left in the image:\n\(list)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/ctxdir/new") && !FileManager.default.fileExists(atPath: ctx + "/ctxdir/discarded"))
+        let missing = GVMCBinary.run(["build", "-o", out, "--cache-dir", ctx + "/cache", "-f", "-", ctx],
+                                     stdin: "FROM scratch\nCOPY busybox /bin/sh\nRUN --mount=type=secret,id=nope,required /bin/sh -c true\n")
+        #expect(missing.status == 1 && missing.err.contains("<stdin>:3:1: secret nope is required but was not given"), "\(missing.err)")
+    }
+
+    @Test func addUnpacksLocalArchivesSafely() throws {
+        let ctx = try BuildFixture.context("FROM scratch\nADD arch.tar.gz /opt/app/\nADD --chown=7:8 arch.tar.gz /owned\nADD notar.txt text.gz /files/\n",
+                                           files: ["src/inner/a.txt": "hi\n", "notar.txt": "plain text\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        #expect(Tools.run(["tar", "--owner=1234", "--group=99", "-czf", ctx + "/arch.tar.gz", "-C", ctx + "/src", "."]).status == 0)
+        #expect(Tools.run(["sh", "-c", "gzip -c \(ctx)/notar.txt > \(ctx)/text.gz"]).status == 0)
+        let out = ctx + "/out.gvmi"
+        let r = GVMCBinary.run(["build", "-o", out, ctx])
+        #expect(r.status == 0, "\(r.err)")
+        let list = Tools.run(["unsquashfs", "-lln", out]).output
+        #expect(list.contains("-rw-r--r-- 1234/99") && list.contains("squashfs-root/opt/app/inner/a.txt"), "owners from the archive:\n\(list)")
+        #expect(list.contains("-rw-r--r-- 7/8") && list.contains("squashfs-root/owned/inner/a.txt"), "--chown applies to unpacked files")
+        #expect(list.contains("squashfs-root/files/notar.txt") && list.contains("squashfs-root/files/text.gz"), "non-archives are copied as files")
+        // A hostile archive is refused with the Dockerfile position, and writes nothing outside.
+        #expect(Tools.run(["python3", "-c", "import tarfile,io,sys; t=tarfile.open(sys.argv[1],'w'); i=tarfile.TarInfo('../../gvmc-add-escape'); i.size=1; t.addfile(i, io.BytesIO(b'x')); t.close()", ctx + "/evil.tar"]).status == 0)
+        let refused = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/e.gvmi", ctx], stdin: "FROM scratch\nADD evil.tar /x/\n")
+        #expect(refused.status == 1 && refused.err.contains("<stdin>:2:1: ADD failed: archive evil.tar: entry \"../../gvmc-add-escape\": path points outside"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/e.gvmi"))
+    }
 }

@@ -9,6 +9,15 @@
 #define GVMC_CSANDBOX_H
 #include <sys/types.h>
 
+/* A mount for one RUN step (RUN --mount): a bind mount of a host path, or a fresh filesystem. */
+struct gvmc_mount {
+    const char *source;           /* host path for bind mounts */
+    const char *target;           /* absolute path inside the rootfs; the parent created it */
+    const char *fstype;           /* NULL: bind mount; else e.g. "tmpfs" */
+    const char *data;             /* mount options for fstype (e.g. "size=65536k") */
+    int readonly;
+};
+
 struct gvmc_sandbox_spec {
     const char *rootfs;           /* absolute path of the stage's root filesystem */
     const char *const *argv;      /* NULL-terminated; argv[0] is looked up in PATH if relative */
@@ -24,6 +33,8 @@ struct gvmc_sandbox_spec {
     const char *host_resolv_conf; /* bind-mounted read-only over <rootfs>/etc/resolv.conf when not NULL */
     const char *host_hosts;       /* bind-mounted read-only over <rootfs>/etc/hosts when not NULL */
     int stdin_fd, stdout_fd, stderr_fd;
+    const struct gvmc_mount *mounts; /* RUN --mount, in order */
+    int nmounts;
 };
 
 /* Starts the sandboxed process. Returns its pid (> 0), or -1 with `error` (size `error_len`)

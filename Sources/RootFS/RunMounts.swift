@@ -1,0 +1,131 @@
+// RUN --mount as BuildKit defines it: cache (persisted under the cache directory, keyed by id),
+// tmpfs, bind (from the context, a stage or an image; read-only unless rw, whose writes are
+// thrown away) and secret (a copy of the host file, read-only, mode 0400 by default, never in
+// the image; `env=` puts the value in the environment instead).
+import BuildPlan
+import DockerfileInstructions
+import Sandbox
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension BuildExecutor {
+    func sandboxMounts(_ r: RunStep, environment: inout [String], temporaries: inout [String]) throws(RootFSError) -> [SandboxMount] {
+        var out: [SandboxMount] = []
+        for m in r.mounts {
+            let defaultTarget = m.type == .secret ? "/run/secrets/" + (m.id ?? "") : nil
+            guard let rawTarget = m.target ?? defaultTarget, !rawTarget.isEmpty else {
+                if m.type == .secret, let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment); continue }
+                throw RootFSError("RUN --mount=type=\(m.type.rawValue): a target is required")
+            }
+            let target = resolvePath(rawTarget, against: r.workingDirectory)
+            guard target != "/" else { throw RootFSError("RUN --mount: cannot mount over /") }
+            switch m.type {
+            case .cache:
+                let dir = try cacheDirectory(m, target: target)
+                out.append(SandboxMount(.bind(source: dir), target: target, readOnly: m.readOnly))
+            case .tmpfs:
+                let size = m.sizeLimit.map { ",size=\($0)" } ?? ""
+                out.append(SandboxMount(.tmpfs(options: "mode=1777" + size), target: target, readOnly: false))
+            case .bind:
+                let source = try bindSource(m)
+                if m.readOnly {
+                    out.append(SandboxMount(.bind(source: source), target: target, readOnly: true, isFile: !isDirectory(source)))
+                } else {
+                    // rw: the step may write, but nothing reaches the context or the other stage.
+                    let scratch = try scratchDirectory("bind")
+                    temporaries.append(scratch)
+                    try TreeCopy.copy(source, to: scratch + "/m")
+                    out.append(SandboxMount(.bind(source: scratch + "/m"), target: target, readOnly: false, isFile: !isDirectory(source)))
+                }
+            case .secret:
+                guard let file = try secretFile(m) else { continue }
+                let scratch = try scratchDirectory("secret")
+                temporaries.append(scratch)
+                let copy = scratch + "/s"
+                try TreeCopy.copy(file, to: copy)
+                chmod(copy, mode_t(m.mode ?? 0o400))
+                lchown(copy, m.uid ?? 0, m.gid ?? 0)
+                out.append(SandboxMount(.bind(source: copy), target: target, readOnly: true, isFile: true))
+                if let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment) }
+            case .ssh:
+                throw RootFSError("RUN --mount=type=ssh is not supported (gvmc has no SSH agent forwarding)")
+            }
+        }
+        return out
+    }
+
+    /// A private directory for one step's mount sources (0700, removed after the step).
+    func scratchDirectory(_ what: String) throws(RootFSError) -> String {
+        var template = Array((workDirectory + "/\(what)-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw .errno("mkdtemp", workDirectory)
+        }
+        return String(cString: made)
+    }
+
+    func cacheDirectory(_ m: RunMount, target: String) throws(RootFSError) -> String {
+        guard let base = runCacheDirectory else { throw RootFSError("RUN --mount=type=cache needs a cache directory") }
+        let id = m.id ?? target
+        // A readable, collision-free directory name: the id's safe characters plus its FNV-1a hash.
+        var hash: UInt64 = 0xcbf29ce484222325
+        for b in id.utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
+        let safe = String(id.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" }.prefix(64))
+        let dir = base + "/" + safe + "-" + String(hash, radix: 16)
+        var st = stat()
+        if stat(dir, &st) != 0 {
+            var current = ""
+            for component in base.split(separator: "/") {  // mkdir -p on the host (symlinks allowed)
+                current += "/" + component
+                if mkdir(current, 0o755) != 0 && errno != EEXIST { throw .errno("mkdir", current) }
+            }
+            guard mkdir(dir, mode_t(m.mode ?? 0o755)) == 0 || errno == EEXIST else { throw .errno("mkdir", dir) }
+            chmod(dir, mode_t(m.mode ?? 0o755))
+            lchown(dir, m.uid ?? 0, m.gid ?? 0)
+        }
+        return dir
+    }
+
+    func bindSource(_ m: RunMount) throws(RootFSError) -> String {
+        let root: String
+        if let from = m.from {
+            if let i = Int(from), let r = stageRoots[i] {
+                root = r
+            } else if let stage = plan.stages.first(where: { $0.name == from.lowercased() }), let r = stageRoots[stage.index] {
+                root = r
+            } else {
+                root = try imageRoot(from)
+            }
+        } else {
+            root = context.directory
+        }
+        // The source stays inside its root: symlinks are resolved and must not lead out of it.
+        let relative = normalize("/" + (m.source ?? "/"))
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard realpath(root + relative, &resolved) != nil, realpath(root, &resolvedRoot) != nil else {
+            throw RootFSError("RUN --mount=type=bind: source \(m.source ?? "/") does not exist\(m.from.map { " in \($0)" } ?? " in the build context")")
+        }
+        let path = String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let top = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard path == top || path.hasPrefix(top + "/") else {
+            throw RootFSError("RUN --mount=type=bind: source \(m.source ?? "/") leads outside \(m.from ?? "the build context")")
+        }
+        return path
+    }
+
+    /// The host file of a secret; nil when it is optional and not given.
+    func secretFile(_ m: RunMount) throws(RootFSError) -> String? {
+        let id = m.id ?? m.target.map { ($0 as String).split(separator: "/").last.map(String.init) ?? "" } ?? ""
+        if let file = secrets[id] { return file }
+        if m.required { throw RootFSError("secret \(id) is required but was not given (--secret id=\(id),src=FILE)") }
+        return nil
+    }
+
+    func secretEnvironment(_ m: RunMount, _ name: String, _ environment: inout [String]) throws(RootFSError) {
+        guard let file = try secretFile(m) else { return }
+        guard let text = readText(file) else { throw RootFSError("secret \(m.id ?? name): cannot read \(file)") }
+        environment.removeAll { $0.hasPrefix(name + "=") }
+        environment.append(name + "=" + text)
+    }
+}
