@@ -8,6 +8,8 @@ public enum ImageSource: Sendable, CustomStringConvertible {
     case registry(ImageReference)
     /// An OCI image layout directory and an optional tag (`org.opencontainers.image.ref.name`).
     case ociLayout(path: String, tag: String?)
+    /// A `docker save` tarball and an optional tag (one of its RepoTags).
+    case dockerArchive(path: String, tag: String?)
 
     /// `oci-layout://DIR[:TAG]` or `oci:DIR[:TAG]`, `docker://REF`, or a plain reference.
     public init(_ text: String) throws(RegistryError) {
@@ -20,6 +22,17 @@ public enum ImageSource: Sendable, CustomStringConvertible {
             }
             return
         }
+        if text.hasPrefix("docker-archive:") {
+            var rest = String(text.dropFirst("docker-archive:".count))
+            if rest.hasPrefix("//") { rest.removeFirst(2) }
+            // FILE[:TAG]: the tag is after the first ':' that follows the file name's ".tar".
+            if let r = rest.range(of: ".tar:") {
+                self = .dockerArchive(path: String(rest[..<r.lowerBound]) + ".tar", tag: String(rest[r.upperBound...]))
+            } else {
+                self = .dockerArchive(path: rest, tag: nil)
+            }
+            return
+        }
         let ref = text.hasPrefix("docker://") ? String(text.dropFirst(9)) : text
         do { self = .registry(try ImageReference(ref)) } catch { throw RegistryError(error.description) }
     }
@@ -28,6 +41,7 @@ public enum ImageSource: Sendable, CustomStringConvertible {
         switch self {
         case .registry(let r): return r.description
         case .ociLayout(let p, let t): return "oci-layout://\(p)" + (t.map { ":" + $0 } ?? "")
+        case .dockerArchive(let p, let t): return "docker-archive://\(p)" + (t.map { ":" + $0 } ?? "")
         }
     }
 }
@@ -65,6 +79,7 @@ public final class ImagePuller {
         switch source {
         case .registry(let ref): return try pullFromRegistry(ref)
         case .ociLayout(let path, let tag): return try pullFromLayout(path, tag: tag)
+        case .dockerArchive(let path, let tag): return try pullFromDockerArchive(path, tag: tag)
         }
     }
 

@@ -40,7 +40,7 @@ func containerConfig(of image: PulledImage) throws -> ContainerConfig {
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert", abstract: "Convert a registry image (or an OCI layout) into a .gvmi, without Docker.",
-        discussion: "IMAGE is a reference (alpine:3.19, localhost:5000/app:1, ...@sha256:...), docker://REF, or oci-layout://DIR[:TAG].")
+        discussion: "IMAGE is a reference (alpine:3.19, localhost:5000/app:1, ...@sha256:...), docker://REF, oci-layout://DIR[:TAG], or docker-archive://FILE.tar[:TAG] (`docker save` output).")
 
     @Argument(help: "The image to convert.")
     var imageName: String
@@ -119,9 +119,9 @@ struct ConvertCommand: ParsableCommand {
         case .registry(let ref):
             let name = ref.repository.split(separator: "/").last.map(String.init) ?? "image"
             return "\(name)-\(ref.tag ?? "latest")-\(id).gvmi"
-        case .ociLayout(let dir, let tag):
-            let name = (dir as NSString).lastPathComponent
-            return "\(name.isEmpty ? "image" : name)-\(tag ?? "latest")-\(id).gvmi"
+        case .ociLayout(let dir, let tag), .dockerArchive(let dir, let tag):
+            let name = ((dir as NSString).lastPathComponent as NSString).deletingPathExtension
+            return "\(name.isEmpty ? "image" : name)-\(tag.map { $0.split(separator: ":").last.map(String.init) ?? $0 } ?? "latest")-\(id).gvmi"
         }
     }
 }

@@ -115,14 +115,20 @@ struct ConvertCommand {
     @Test func sameImageFromEveryTransportGivesTheSameBytes() throws {
         let scratch = Scratch()
         var hashes: Set<String> = []
+        // A `docker save` style tarball of the same image, written by skopeo.
+        let save = Tools.run(["skopeo", "copy", "-q", "oci:\(RegistryFixture.layout):multi", "docker-archive:\(scratch.sub("saved.tar")):test/multi:v1"])
+        #expect(save.status == 0, "\(save.output)")
         let sources = [RegistryFixture.registry("PLAIN") + "/test/multi:v1", RegistryFixture.registry("PLAIN") + "/test/schema2:v1",
-                       "oci-layout://" + RegistryFixture.layout + ":multi", RegistryFixture.registry("TOKEN") + "/test/multi:v1"]
+                       "oci-layout://" + RegistryFixture.layout + ":multi", RegistryFixture.registry("TOKEN") + "/test/multi:v1",
+                       "docker-archive://" + scratch.sub("saved.tar"), "docker-archive:" + scratch.sub("saved.tar") + ":test/multi:v1"]
         for (i, source) in sources.enumerated() {
             let r = GVMCBinary.run(["convert", source, "-o", scratch.sub("\(i).gvmi"), "--cache-dir", scratch.sub("cache-\(i)")])
             #expect(r.status == 0, "\(source): \(r.err)")
             if let hash = r.out.split(separator: " ").last { hashes.insert(String(hash)) }
         }
-        #expect(hashes.count == 1, "Docker schema 2, OCI, a layout and a token-auth registry give one image: \(hashes)")
+        #expect(hashes.count == 1, "Docker schema 2, OCI, a layout, a token-auth registry and docker save give one image: \(hashes)")
+        let wrongTag = GVMCBinary.run(["convert", "docker-archive:" + scratch.sub("saved.tar") + ":nope", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(wrongTag.status == 1 && wrongTag.err.contains("no image tagged nope (tags: docker.io/test/multi:v1)"), "\(wrongTag.err)")
     }
 
     @Test func defaultOutputNameFollowsGvmkitBuild() throws {
