@@ -83,6 +83,22 @@ public final class ImagePuller {
         }
     }
 
+    /// Only the image configuration (no layers are fetched): what `gvmc lint --pull` needs.
+    public func pullConfig(_ source: ImageSource) throws -> ImageConfigBlob {
+        guard case .registry(let ref) = source else { return try pull(source).config }
+        let client = try RegistryClient(reference: ref, options: options)
+        var (bytes, type, _) = try client.manifest(ref.manifestReference)
+        var doc = try decode(bytes, source: ref.description)
+        if type == MediaType.ociIndex || type == MediaType.dockerList || (doc.manifests != nil && doc.layers == nil) {
+            (bytes, type, _) = try client.manifest(try select(from: doc, source: ref.description).digest)
+            doc = try decode(bytes, source: ref.description)
+        }
+        guard let config = doc.config else { throw RegistryError("\(ref): not an image manifest (\(type))") }
+        try validateDigest(config.digest, what: "\(ref): config")
+        let path = try cache.store(config.digest) { fd in try client.blob(config, to: fd) }
+        return try ImageConfigBlob(raw: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+
     // MARK: - Manifests
 
     /// Picks the manifest for `platform` from an index; errors list what the index has.

@@ -1,10 +1,13 @@
 // `gvmc lint`: Golem-compatibility rules and BuildKit's build checks, in formats CI tools read.
 // Exit status: 0 clean (or below the threshold), 1 findings at or above it, 2 usage or I/O error.
 import ArgumentParser
-import Foundation
 import BuildPlan
+import DockerfileInstructions
+import DockerfileSyntax
+import Foundation
 import GVMI
 import Lint
+import Registry
 import SquashFS
 
 extension OutputFormat: ExpressibleByArgument {}
@@ -48,6 +51,11 @@ struct LintCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A base image's configuration JSON ([IMAGE=]FILE, as `skopeo inspect --config` prints it); rules then see inherited Env, Cmd/Entrypoint, User, Volumes and platform. Repeatable; without IMAGE= it applies to every external base.", valueName: "[image=]file"))
     var baseConfig: [String] = []
 
+    @Flag(help: "Fetch the configuration of every external base image (manifest and config only, no layers) so rules see inherited Env, Cmd/Entrypoint, User, Volumes and platform.")
+    var pull = false
+
+    @OptionGroup var registry: RegistryFlags
+
     @Option(help: "Also check a built .gvmi image (rules GVM005, GVM018, GVM020, GVM021).")
     var image: [String] = []
 
@@ -59,6 +67,26 @@ struct LintCommand: ParsableCommand {
 
     @Flag(help: "No colors in tty output (also: NO_COLOR).")
     var noColor = false
+
+    /// `--pull`: the external bases the file names (FROM expanded with the global ARG defaults, as
+    /// the planner does), each fetched once; a failure is a usage/I/O error (exit 2).
+    func pullBaseConfigs(_ bytes: [UInt8], _ display: String, into configs: inout [String: BaseImageConfig]) throws {
+        guard let parsed = try? DockerfileParser.parse(bytes: bytes, path: display),
+              let staged = try? StagedDockerfile.parse(parsed) else { return }
+        final class Refs { var names: [String] = [] }
+        let refs = Refs()
+        _ = try? BuildPlanner.plan(staged, baseConfig: { ref in refs.names.append(ref); return nil })
+        let puller = try registry.puller(platform: "linux/amd64", quiet: true)
+        for ref in refs.names where configs[ref] == nil {
+            do {
+                let blob = try puller.pullConfig(try ImageSource(ref))
+                configs[ref] = try BaseImageConfig(json: blob.raw, source: ref)
+            } catch {
+                printError("gvmc lint: --pull \(ref): \(error)")
+                throw ExitCode(2)
+            }
+        }
+    }
 
     func run() throws {
         if let explain { try printExplanation(explain); return }
@@ -114,6 +142,7 @@ struct LintCommand: ParsableCommand {
                 }
             }
             options.baseConfigs = baseConfigs
+            if pull { try pullBaseConfigs(bytes, display, into: &options.baseConfigs) }
             options.ignored = fileConfig.ignored.union(ignore)
             options.severity = fileConfig.severity
             for r in error { options.severity[r] = .error }

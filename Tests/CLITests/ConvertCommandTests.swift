@@ -277,6 +277,19 @@ struct ConvertCommand {
         #expect(left.isEmpty, "no output or temporary file: \(left)")
     }
 
+    @Test func lintPullReadsTheBaseImagesConfigWithoutLayers() throws {
+        let scratch = Scratch()
+        write(scratch.sub("Dockerfile"), "FROM \(RegistryFixture.registry("PLAIN"))/test/multi:v1\nRUN echo hi\n")
+        let offline = GVMCBinary.run(["lint", "--format", "gnu", scratch.sub("Dockerfile")])
+        #expect(offline.status == 1 && offline.out.contains("[GVM003]"), "without the base config, no VOLUME is known: \(offline.out)")
+        let pulled = GVMCBinary.run(["lint", "--pull", "--cache-dir", scratch.sub("cache"), "--format", "gnu", scratch.sub("Dockerfile")])
+        #expect(pulled.status == 0 && !pulled.out.contains("GVM003"), "the base declares VOLUME /golem/output: \(pulled.out) \(pulled.err)")
+        #expect(RegistryFixture.blobs(scratch.sub("cache")).count == 1, "only the config blob is fetched")
+        write(scratch.sub("Missing"), "FROM \(RegistryFixture.registry("PLAIN"))/test/nothere:v1\n")
+        let missing = GVMCBinary.run(["lint", "--pull", "--cache-dir", scratch.sub("cache"), scratch.sub("Missing")])
+        #expect(missing.status == 2 && missing.err.contains("--pull \(RegistryFixture.registry("PLAIN"))/test/nothere:v1") && missing.err.contains("not found"))
+    }
+
     @Test func hostileLayersAreRejectedOrContained() throws {
         let scratch = Scratch()
         func convert(_ tag: String) -> (status: Int32, out: String, err: String) {
