@@ -60,6 +60,21 @@ struct Planner {
     let baseConfig: BaseConfigLookup
     var escape: Unicode.Scalar { Unicode.Scalar(file.file.escapeToken) }
 
+    /// A base image's ONBUILD trigger as an instruction of this file, placed at the FROM that
+    /// inherits it (errors and the build log point there).
+    func onBuildInstruction(_ text: String, ref: String, from: SyntaxNode) throws(DockerfileError) -> Instruction {
+        func fail(_ why: String) -> DockerfileError { error(from, "ONBUILD trigger \"\(text)\" of \(ref): \(why)") }
+        let parsed: Dockerfile
+        do { parsed = try DockerfileParser.parse(bytes: Array(text.utf8), path: file.file.path) } catch { throw fail(error.message) }
+        guard parsed.nodes.count == 1, let n = parsed.nodes.first else { throw fail("not a single instruction") }
+        guard !["from", "onbuild", "maintainer"].contains(n.command) else { throw fail("\(n.keyword) is not allowed as a trigger") }
+        let node = SyntaxNode(keyword: n.keyword, command: n.command, flags: n.flags, arguments: n.arguments, isJSON: n.isJSON,
+                              original: n.original, startLine: from.startLine, endLine: from.endLine, heredocs: n.heredocs,
+                              comments: [], trigger: nil, position: from.position, flagPositions: n.flagPositions.map { _ in from.position },
+                              argumentsPosition: from.argumentsPosition)
+        do { return try InstructionParser.parse(node, file: file.file.path) } catch { throw fail(error.message) }
+    }
+
     func error(_ node: SyntaxNode, _ message: String) -> DockerfileError {
         DockerfileError(file: file.file.path, position: node.argumentsPosition, endLine: node.endLine, message: message)
     }
@@ -166,6 +181,7 @@ struct Planner {
             var config = ImageConfig()
             var vars: [String: String] = [:]
             var declared = Set<String>()
+            var triggers: [Instruction] = []
             switch bases[i] {
             case .stage(let p):
                 let parent = planned[p]!
@@ -176,6 +192,9 @@ struct Planner {
             case .image(let ref):
                 config = baseConfig(ref) ?? ImageConfig()
                 for (k, v) in config.env { vars[k] = v }
+                // The base image's ONBUILD triggers run first, then are cleared (as BuildKit does).
+                triggers = try config.onBuild.map { t throws(DockerfileError) in try onBuildInstruction(t, ref: ref, from: stage.fromNode) }
+                config.onBuild = []
             case .scratch:
                 break
             }
@@ -183,7 +202,7 @@ struct Planner {
             var result = PlannedStage(index: i, name: stage.name, base: bases[i], platform: platform,
                                       fromPosition: stage.fromNode.position, steps: [], config: config)
             var stagePlanner = StagePlanner(planner: self, globals: globals, vars: vars, declared: declared, config: config)
-            for instruction in stage.instructions {
+            for instruction in triggers + stage.instructions {
                 try stagePlanner.apply(instruction, stageIndexByName: { file.stage(named: $0)?.index }, into: &result.steps)
             }
             result.config = stagePlanner.config

@@ -14,7 +14,7 @@ import SquashFS
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root), and every configuration instruction. Not yet: RUN --mount, ADD of URLs, ONBUILD triggers of base images.")
+        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root), and every configuration instruction. Not yet: ADD of URLs, RUN --mount=type=ssh.")
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -209,11 +209,7 @@ final class BaseImages {
     /// The planner's view of a base image; a failure is kept and reported with the FROM's position.
     func config(for ref: String) -> ImageConfig? {
         do {
-            let c = try containerConfig(of: try pull(ref))
-            if let triggers = c.onBuild, !triggers.isEmpty {
-                printError("warning: \(ref) has ONBUILD triggers; gvmc does not run them yet: \(triggers.joined(separator: "; "))")
-            }
-            return ImageConfig(c)
+            return ImageConfig(try containerConfig(of: try pull(ref)))
         } catch {
             if failure == nil { failure = (ref, "\(error)") }
             return nil

@@ -177,3 +177,29 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
         }
     }
 }
+
+@Suite struct BaseImageTriggers {
+    @Test func onBuildTriggersOfTheBaseRunFirstAndAreCleared() throws {
+        var base = ImageConfig()
+        base.setEnv("FROM_BASE", "yes")
+        base.onBuild = ["ENV TRIGGERED=$FROM_BASE", "RUN echo from-trigger", "COPY . /app"]
+        let p = try plan("# app\nFROM onbuild-base\nRUN echo mine\n", base: { $0 == "onbuild-base" ? base : nil })
+        let stage = p.targetStage
+        #expect(runs(stage).map(\.argv) == [["/bin/sh", "-c", "echo from-trigger"], ["/bin/sh", "-c", "echo mine"]])
+        #expect(copies(stage).first?.destination == "/app")
+        #expect(stage.config.envValue("TRIGGERED") == "yes", "a trigger expands with the base's environment")
+        #expect(stage.config.onBuild.isEmpty, "triggers do not pass on to the next image")
+        #expect(stage.steps.first?.node.position.line == 2, "trigger steps are reported at the FROM")
+    }
+
+    @Test func forbiddenOrBrokenTriggersNameTheFrom() {
+        for (trigger, why) in [("FROM x", "FROM is not allowed as a trigger"), ("ONBUILD RUN x", "ONBUILD is not allowed as a trigger"),
+                               ("RUN --bogus=1 x", "unknown flag")] {
+            var base = ImageConfig()
+            base.onBuild = [trigger]
+            var message = ""
+            do { _ = try plan("FROM b\n", base: { _ in base }) } catch { message = "\(error)" }
+            #expect(message.hasPrefix("Dockerfile:1:6: ONBUILD trigger \"\(trigger)\" of b: ") && message.contains(why), "\(message)")
+        }
+    }
+}
