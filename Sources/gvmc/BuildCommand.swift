@@ -31,6 +31,14 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Target platform; Golem runs linux/amd64.")
     var platform = "linux/amd64"
 
+    @Option(help: "Step output: auto, plain or tty print each step as it starts; quiet prints only warnings, errors and the result.")
+    var progress: Progress = .auto
+
+    @Flag(help: "Accepted for docker build compatibility: gvmc keeps no step cache, so every build runs every step.")
+    var noCache = false
+
+    enum Progress: String, ExpressibleByArgument { case auto, plain, tty, quiet }
+
     @Option(help: "Network for RUN steps: default (the host's) or none.")
     var network = "default"
 
@@ -94,7 +102,7 @@ struct BuildCommand: ParsableCommand {
         }
         let executor = try BuildExecutor(plan: plan, context: BuildContext(directory: contextDir, ignore: DockerIgnore(text: ignoreText)))
         executor.file = name
-        executor.log = { printError($0) }
+        executor.log = progress == .quiet ? { _ in } : { printError($0) }
         executor.imageProvider = { ref, root in try bases.extract(ref, to: root) }
         executor.defaultNetwork = network
         executor.runCacheDirectory = bases.puller.cache.directory + "/run-cache"

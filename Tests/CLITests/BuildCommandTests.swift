@@ -169,4 +169,15 @@ struct BuildCommand {
         #expect(refused.status == 1 && refused.err.contains("<stdin>:2:1: ADD failed: archive evil.tar: entry \"../../gvmc-add-escape\": path points outside"), "\(refused.err)")
         #expect(!FileManager.default.fileExists(atPath: ctx + "/e.gvmi"))
     }
+
+    @Test func dockerBuildFlagsAreAccepted() throws {
+        let ctx = try BuildFixture.context("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let plain = GVMCBinary.run(["build", "--progress=plain", "--no-cache", "--network", "none", "-o", ctx + "/a.gvmi", ctx])
+        #expect(plain.status == 0 && plain.err.contains("#0.2 RUN"), "\(plain.err)")
+        let quiet = GVMCBinary.run(["build", "--progress", "quiet", "-o", ctx + "/b.gvmi", ctx])
+        #expect(quiet.status == 0 && !quiet.err.contains("#0.") && quiet.out.contains("b.gvmi  size "), "\(quiet.err)")
+        let bad = GVMCBinary.run(["build", "--progress", "fancy", "--network", "bridge", "-o", ctx + "/c.gvmi", ctx])
+        #expect(bad.status != 0 && bad.err.contains("fancy"), "\(bad.err)")
+    }
 }
