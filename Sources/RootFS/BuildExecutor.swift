@@ -27,6 +27,10 @@ public final class BuildExecutor {
         throw RootFSError("no image source configured for \(ref)")
     }
     var imageRoots: [String: String] = [:]
+    /// Downloads `url` into the given file; returns its Last-Modified time when known (ADD <url>).
+    public var urlFetcher: (String, Int32) throws -> Int64? = { url, _ in
+        throw RootFSError("no downloader configured for \(url)")
+    }
     /// `--secret id=ID,src=FILE` (or env=VAR): id → the host file holding the secret.
     public var secrets: [String: String] = [:]
     /// `gvmc build --network`: "none" gives every RUN step an empty network namespace unless the
@@ -118,8 +122,12 @@ public final class BuildExecutor {
     }
 
     func copy(_ c: CopyStep, into root: String) throws(RootFSError) {
-        if c.isAdd && c.paths.contains(where: { $0.contains("://") || $0.hasPrefix("git@") }) {
-            throw RootFSError("ADD of URLs is not supported yet")
+        if c.isAdd && c.paths.contains(where: { $0.hasPrefix("git@") || $0.hasSuffix(".git") && $0.contains("://") }) {
+            throw RootFSError("ADD of git repositories is not supported")
+        }
+        if c.isAdd && c.paths.contains(where: { $0.contains("://") }) {
+            try addURLs(c, into: root)
+            return
         }
         let sourceRoot: String
         switch c.source {
@@ -217,6 +225,49 @@ public final class BuildExecutor {
             }
             TreeCopy.remove(destination)
             try TreeCopy.copy(directory + "/" + name, to: destination, owner: owner, mode: mode, isIncluded: include, relative: rel)
+        }
+    }
+
+    /// ADD <url>...: each URL downloaded (never unpacked, as Docker does), checked against
+    /// --checksum, written with mode 0600 (or --chmod) and the server's Last-Modified time.
+    func addURLs(_ c: CopyStep, into root: String) throws(RootFSError) {
+        guard c.paths.allSatisfy({ $0.contains("://") }) else {
+            throw RootFSError("ADD: mixing URLs and local sources in one instruction is not supported")
+        }
+        if c.checksum != nil && c.paths.count != 1 { throw RootFSError("ADD --checksum needs exactly one source") }
+        let owner = try c.chown.map { spec throws(RootFSError) in
+            let r = try UserDatabase(rootfs: root).resolve(spec)
+            return Ownership(uid: r.uid, gid: r.gid)
+        } ?? Ownership(uid: 0, gid: 0)
+        let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
+        let destination = normalize(c.destination)
+        let intoDirectory = c.destination.hasSuffix("/") || c.paths.count > 1 || isDirectory(root + destination)
+        try makeDirectories(root, intoDirectory ? destination : parentOf(destination), owner: nil)
+        let scratch = try scratchDirectory("url")
+        defer { TreeCopy.remove(scratch) }
+        for url in c.paths {
+            let file = scratch + "/download"
+            let fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw .errno("create", file) }
+            let mtime: Int64?
+            do { mtime = try urlFetcher(url, fd) } catch { close(fd); throw RootFSError("ADD \(url): \(error)") }
+            close(fd)
+            if let expected = c.checksum {
+                guard let actual = readDigest(file), "sha256:" + actual == expected else {
+                    throw RootFSError("ADD \(url): checksum mismatch: expected \(expected), got sha256:\(readDigest(file) ?? "?")")
+                }
+            }
+            var name = String(url.split(separator: "?").first?.split(separator: "/").last ?? "")
+            if name.isEmpty || url.split(separator: "/").count <= 2 { name = "index.html" }
+            let target = intoDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
+            TreeCopy.remove(target)
+            guard rename(file, target) == 0 else { throw .errno("rename", target.dropFirst(root.count).description) }
+            lchown(target, owner.uid, owner.gid)
+            chmod(target, mode_t(mode?.apply(to: 0o600, isDirectory: false) ?? 0o600))
+            if let mtime {
+                var times = [timespec(tv_sec: Int(mtime), tv_nsec: 0), timespec(tv_sec: Int(mtime), tv_nsec: 0)]
+                utimensat(AT_FDCWD, target, &times, AT_SYMLINK_NOFOLLOW)
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 import BuildPlan
 import DockerfileInstructions
 import Sandbox
+import SquashFS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -128,4 +129,21 @@ extension BuildExecutor {
         environment.removeAll { $0.hasPrefix(name + "=") }
         environment.append(name + "=" + text)
     }
+}
+
+/// The SHA-256 of a file as lowercase hex (ADD --checksum), or nil when it cannot be read.
+func readDigest(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var hasher = SHA256()
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
+    defer { buffer.deallocate() }
+    while true {
+        let n = read(fd, buffer, 1 << 20)
+        if n < 0 { if errno == EINTR { continue }; return nil }
+        if n == 0 { break }
+        hasher.update(UnsafeRawBufferPointer(start: buffer, count: n))
+    }
+    return hasher.finalize().hexString
 }

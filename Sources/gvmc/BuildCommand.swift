@@ -14,7 +14,7 @@ import SquashFS
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root), and every configuration instruction. Not yet: ADD of URLs, RUN --mount=type=ssh.")
+        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). Not yet: ADD of git repositories, RUN --mount=type=ssh.")
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -105,6 +105,7 @@ struct BuildCommand: ParsableCommand {
         executor.log = progress == .quiet ? { _ in } : { printError($0) }
         executor.imageProvider = { ref, root in try bases.extract(ref, to: root) }
         executor.defaultNetwork = network
+        executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
         executor.runCacheDirectory = bases.puller.cache.directory + "/run-cache"
         let secretFiles = try SecretFiles(secret)
         defer { secretFiles.remove() }

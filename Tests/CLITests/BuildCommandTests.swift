@@ -180,4 +180,36 @@ struct BuildCommand {
         let bad = GVMCBinary.run(["build", "--progress", "fancy", "--network", "bridge", "-o", ctx + "/c.gvmi", ctx])
         #expect(bad.status != 0 && bad.err.contains("fancy"), "\(bad.err)")
     }
+
+    @Test func addDownloadsURLsWithChecksums() throws {
+        let ctx = try BuildFixture.context("", files: ["srv/file.txt": "downloaded content\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        // A real HTTP server on a free loopback port (Python's http.server sends Last-Modified).
+        let port = Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-m", "http.server", port, "--bind", "127.0.0.1", "--directory", ctx + "/srv"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        for _ in 0..<50 where Tools.run(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]).status != 0 { usleep(100_000) }
+        utimes(ctx + "/srv/file.txt", [timeval(tv_sec: 1_600_000_000, tv_usec: 0), timeval(tv_sec: 1_600_000_000, tv_usec: 0)])
+        let sum = String(Tools.run(["sha256sum", ctx + "/srv/file.txt"]).output.prefix(64))
+        let url = "http://127.0.0.1:\(port)/file.txt"
+        write(ctx + "/Dockerfile", "FROM scratch\nADD \(url) /dl/\nADD --checksum=sha256:\(sum) --chmod=644 \(url) /dl/renamed.txt\n")
+        let r = GVMCBinary.run(["build", "-o", ctx + "/o.gvmi", ctx])
+        #expect(r.status == 0, "\(r.err)")
+        let list = Tools.run(["unsquashfs", "-lln", "-UTC", ctx + "/o.gvmi"]).output
+        #expect(list.contains("-rw------- 0/0                      19 2020-09-13 12:26 squashfs-root/dl/file.txt"), "mode 0600 and Last-Modified:\n\(list)")
+        #expect(list.contains("-rw-r--r-- 0/0") && list.contains("squashfs-root/dl/renamed.txt"))
+        #expect(Tools.run(["unsquashfs", "-cat", ctx + "/o.gvmi", "dl/file.txt"]).output == "downloaded content\n")
+        let wrong = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/w.gvmi", ctx],
+                                   stdin: "FROM scratch\nADD --checksum=sha256:\(String(repeating: "0", count: 64)) \(url) /x\n")
+        #expect(wrong.status == 1 && wrong.err.contains("<stdin>:2:1: ADD \(url): checksum mismatch"), "\(wrong.err)")
+        let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nADD http://127.0.0.1:\(port)/nope /x\n")
+        #expect(missing.status == 1 && missing.err.contains("HTTP 404"), "\(missing.err)")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/w.gvmi") && !FileManager.default.fileExists(atPath: ctx + "/m.gvmi"))
+    }
 }

@@ -5,7 +5,8 @@
 #   token      the same with `auth: token`, signed by token_server.py (anonymous pull/push)
 #   proxy      faulty_proxy.py in front of `plain`
 # and pushes the fixture images (oci_fixtures.py) with skopeo. Writes WORKDIR/env (shell
-# variables) when ready. Everything is killed when PARENT_PID exits.
+# variables) when ready. Everything is killed when PARENT_PID exits (with SIGKILL: a test process
+# may hand its children a mask that blocks SIGTERM, which Python servers then never see).
 # usage: start_registries.sh WORKDIR PARENT_PID
 set -euo pipefail
 W=$1; PARENT=$2
@@ -16,7 +17,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$W"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 python3 "$HERE/oci_fixtures.py" "$W/layout" "$(command -v busybox)"
@@ -62,5 +63,5 @@ ENV
 mv "$W/env.tmp" "$W/env"
 trap - EXIT
 # Watchdog: the servers live as long as the test process.
-( while kill -0 "$PARENT" 2>/dev/null; do sleep 1; done; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$W" ) >/dev/null 2>&1 &
+( while kill -0 "$PARENT" 2>/dev/null; do sleep 1; done; for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$W" ) >/dev/null 2>&1 &
 disown
