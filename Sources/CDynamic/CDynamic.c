@@ -16,8 +16,8 @@ FN(curl_global_init); FN(curl_easy_init); FN(curl_easy_cleanup); FN(curl_easy_re
 FN(curl_easy_setopt); FN(curl_easy_perform); FN(curl_easy_getinfo); FN(curl_easy_strerror);
 FN(curl_slist_append); FN(curl_slist_free_all);
 FN(archive_read_new); FN(archive_read_support_filter_all); FN(archive_read_support_format_tar);
-FN(archive_read_open); FN(archive_read_next_header); FN(archive_read_data); FN(archive_read_data_skip);
-FN(archive_read_free); FN(archive_error_string); FN(archive_filter_name); FN(archive_filter_count);
+FN(archive_read_open); FN(archive_read_next_header); FN(archive_read_data);
+FN(archive_read_free); FN(archive_error_string);
 FN(archive_entry_pathname); FN(archive_entry_hardlink); FN(archive_entry_symlink); FN(archive_entry_filetype);
 FN(archive_entry_perm); FN(archive_entry_uid); FN(archive_entry_gid); FN(archive_entry_mtime);
 FN(archive_entry_size); FN(archive_entry_size_is_set); FN(archive_entry_rdevmajor); FN(archive_entry_rdevminor);
@@ -71,16 +71,15 @@ int gv_archive_load(char *err, size_t errlen) {
         static const char *const libs[] = {"libarchive.so.13", "libarchive.so", NULL};
         static const char *const names[] = {"archive_read_new", "archive_read_support_filter_all",
             "archive_read_support_format_tar", "archive_read_open", "archive_read_next_header", "archive_read_data",
-            "archive_read_data_skip", "archive_read_free", "archive_error_string", "archive_filter_name",
-            "archive_filter_count", "archive_entry_pathname", "archive_entry_hardlink", "archive_entry_symlink",
+            "archive_read_free", "archive_error_string", "archive_entry_pathname", "archive_entry_hardlink", "archive_entry_symlink",
             "archive_entry_filetype", "archive_entry_perm", "archive_entry_uid", "archive_entry_gid",
             "archive_entry_mtime", "archive_entry_size", "archive_entry_size_is_set", "archive_entry_rdevmajor",
             "archive_entry_rdevminor", "archive_entry_xattr_reset", "archive_entry_xattr_next",
             "archive_read_support_format_empty"};
         void **slots[] = {SLOT(archive_read_new), SLOT(archive_read_support_filter_all),
             SLOT(archive_read_support_format_tar), SLOT(archive_read_open), SLOT(archive_read_next_header),
-            SLOT(archive_read_data), SLOT(archive_read_data_skip), SLOT(archive_read_free), SLOT(archive_error_string),
-            SLOT(archive_filter_name), SLOT(archive_filter_count), SLOT(archive_entry_pathname),
+            SLOT(archive_read_data), SLOT(archive_read_free), SLOT(archive_error_string),
+            SLOT(archive_entry_pathname),
             SLOT(archive_entry_hardlink), SLOT(archive_entry_symlink), SLOT(archive_entry_filetype),
             SLOT(archive_entry_perm), SLOT(archive_entry_uid), SLOT(archive_entry_gid), SLOT(archive_entry_mtime),
             SLOT(archive_entry_size), SLOT(archive_entry_size_is_set), SLOT(archive_entry_rdevmajor),
@@ -154,9 +153,6 @@ int gv_http_perform(void *handle, const gv_http_request *req, gv_http_response *
     }
     CURLcode rc = p_curl_easy_perform(c);
     p_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    char *eff = NULL;
-    if (p_curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
-        snprintf(resp->effective_url, sizeof resp->effective_url, "%s", eff);
     resp->curl_code = (int)rc;
     if (rc != CURLE_OK)
         snprintf(resp->error, sizeof resp->error, "%s", errbuf[0] ? errbuf : p_curl_easy_strerror(rc));
@@ -164,20 +160,6 @@ int gv_http_perform(void *handle, const gv_http_request *req, gv_http_response *
     return rc == CURLE_OK ? 0 : -1;
 }
 
-int gv_http_error_is_transport(int code) {
-    switch (code) {
-    case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST: case CURLE_RECV_ERROR: case CURLE_SEND_ERROR:
-    case CURLE_OPERATION_TIMEDOUT: case CURLE_PARTIAL_FILE: case CURLE_GOT_NOTHING: case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: case CURLE_SSL_CONNECT_ERROR:
-        return 1;
-    default:
-        return 0;
-    }
-}
-int gv_http_error_is_tls(int code) {
-    return code == CURLE_SSL_CONNECT_ERROR || code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CERTPROBLEM
-        || code == CURLE_SSL_CACERT_BADFILE || code == CURLE_UNSUPPORTED_PROTOCOL;
-}
 
 // ---- tar ----
 
@@ -238,18 +220,9 @@ ssize_t gv_tar_read(void *reader, void *buffer, size_t len) {
     return p_archive_read_data(((tar_reader *)reader)->a, buffer, len);
 }
 
-int gv_tar_skip(void *reader) {
-    return p_archive_read_data_skip(((tar_reader *)reader)->a) == ARCHIVE_OK ? 0 : -1;
-}
-
 const char *gv_tar_error(void *reader) {
     const char *e = p_archive_error_string(((tar_reader *)reader)->a);
     return e ? e : "unknown archive error";
-}
-
-const char *gv_tar_filter(void *reader) {
-    tar_reader *r = reader;
-    return p_archive_filter_count(r->a) > 1 ? p_archive_filter_name(r->a, 0) : "none";
 }
 
 void gv_tar_close(void *reader) {

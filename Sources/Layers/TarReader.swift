@@ -42,7 +42,6 @@ public final class TarReader {
     let buffer: UnsafeMutableRawPointer
     static let bufferSize = 1 << 20
     var sha256 = SHA256()
-    public private(set) var compressedBytes: UInt64 = 0
     var readErrno: Int32 = 0
 
     /// Opens `path`; `name` is what errors call the archive (a layer digest, a file name).
@@ -79,15 +78,11 @@ public final class TarReader {
             if n < 0 { readErrno = errno; return -1 }
             if n > 0 {
                 sha256.update(UnsafeRawBufferPointer(start: buffer, count: n))
-                compressedBytes += UInt64(n)
             }
             out.pointee = UnsafeRawPointer(buffer)
             return n
         }
     }
-
-    /// The compression libarchive detected ("gzip", "zstd", "none", ...).
-    public var compression: String { String(cString: gv_tar_filter(handle)) }
 
     private func failure(_ what: String) -> LayerError {
         if readErrno != 0 { return LayerError("\(name): read failed: \(String(cString: strerror(readErrno)))") }

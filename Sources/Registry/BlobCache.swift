@@ -53,12 +53,11 @@ public struct BlobCache: Sendable {
         TemporaryFiles.shared.register(temp)  // removed on Ctrl-C
         defer { TemporaryFiles.shared.unregister(temp) }
         do {
+            defer { close(fd) }
             try fetch(fd)
             guard fsync(fd) == 0 else { throw RegistryError("cache: fsync \(temp) failed: \(String(cString: strerror(errno)))") }
-            close(fd)
             guard rename(temp, final) == 0 else { throw RegistryError("cache: rename \(temp) failed: \(String(cString: strerror(errno)))") }
         } catch {
-            close(fd)
             unlink(temp)
             throw error
         }

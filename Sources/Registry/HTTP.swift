@@ -14,7 +14,6 @@ struct HTTPResponse {
     /// Header names lowercased; the last value wins (after redirects, the final response's).
     var headers: [String: String]
     var body: [UInt8]
-    var effectiveURL: String
     func header(_ name: String) -> String? { headers[name.lowercased()] }
 }
 
@@ -22,7 +21,6 @@ struct HTTPResponse {
 struct TransportError: Error {
     var code: Int32
     var message: String
-    var isTLS: Bool { gv_http_error_is_tls(code) != 0 }
 }
 
 final class HTTPClient {
@@ -113,14 +111,13 @@ final class HTTPClient {
             }
         } }
         let status = response.status
-        let effective = withUnsafeBytes(of: &response.effective_url) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         if rc != 0 {
             if sink.streamFailed { throw StreamAborted() }
             if sink.overflow { throw RegistryError("\(url): response larger than \(limit) bytes") }
             let message = withUnsafeBytes(of: &response.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             throw TransportError(code: response.curl_code, message: message)
         }
-        return HTTPResponse(status: status, headers: sink.headers, body: sink.body, effectiveURL: effective)
+        return HTTPResponse(status: status, headers: sink.headers, body: sink.body)
     }
 }
 

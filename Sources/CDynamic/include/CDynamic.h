@@ -35,16 +35,12 @@ typedef struct {
     long status;
     int curl_code;               // CURLE_*; 0 when the transfer completed
     char error[256];
-    char effective_url[2048];
 } gv_http_response;
 
 void *gv_http_new(void);
 void gv_http_free(void *handle);
 /// Runs one request on a reusable handle (keeps connections alive between calls).
 int gv_http_perform(void *handle, const gv_http_request *req, gv_http_response *resp);
-/// 1 when the error was at connection/TLS level (worth retrying over plain HTTP or later).
-int gv_http_error_is_transport(int curl_code);
-int gv_http_error_is_tls(int curl_code);
 
 // ---- tar reading (libarchive) ----
 typedef ssize_t (*gv_read_cb)(void *ctx, const void **buffer);
@@ -67,10 +63,7 @@ int gv_tar_next(void *reader, gv_tar_entry *out);
 /// Next extended attribute of the current entry; 0 when there are no more.
 int gv_tar_xattr_next(void *reader, const char **name, const void **value, size_t *size);
 ssize_t gv_tar_read(void *reader, void *buffer, size_t len);
-int gv_tar_skip(void *reader);
 const char *gv_tar_error(void *reader);
-/// Name of the compression filter in use ("gzip", "zstd", "none", ...).
-const char *gv_tar_filter(void *reader);
 void gv_tar_close(void *reader);
 
 #endif
