@@ -15,7 +15,7 @@ done
 [ "$(id -u)" = 0 ] || { echo "bench: build needs root (RUN steps)"; exit 1; }
 rootfs=$(./scripts/bench-rootfs.sh)
 work=$(mktemp -d)
-source scripts/bench-registry.sh
+source scripts/bench-common.sh
 trap 'stop_registry; rm -rf "$work"' EXIT
 start_registry
 mkdir -p "$work/bb/bin" "$work/bb/etc" "$work/bb/tmp"

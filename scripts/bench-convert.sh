@@ -13,7 +13,7 @@ for tool in docker-registry skopeo umoci mksquashfs /usr/bin/time; do
 done
 rootfs=$(./scripts/bench-rootfs.sh)
 work=$(mktemp -d)
-source scripts/bench-registry.sh
+source scripts/bench-common.sh
 trap 'stop_registry; rm -rf "$work"' EXIT
 start_registry
 push_dir_image "$rootfs" bench/debian

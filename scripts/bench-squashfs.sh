@@ -13,17 +13,7 @@ rootfs=$(./scripts/bench-rootfs.sh)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# median wall seconds and max RSS (KB) of a command over $runs runs
-measure() {
-  local times=() mem=0
-  for _ in $(seq "$runs"); do
-    sync
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>&1
-    read -r t m < "$work/time"
-    times+=("$t"); [ "$m" -gt "$mem" ] && mem=$m
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk -v mem="$mem" '{a[NR]=$1} END {print a[int((NR+1)/2)], mem}'
-}
+source scripts/bench-common.sh
 
 printf '%-12s %-5s %9s %9s %7s %12s %12s %7s %9s %9s\n' tree comp gvmc_s mksq_s ratio gvmc_bytes mksq_bytes size_r gvmc_MB mksq_MB
 for tree in "debian:$rootfs" "small-files:$rootfs/usr/share"; do

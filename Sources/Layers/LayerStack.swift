@@ -199,38 +199,59 @@ public struct FlattenedImage {
 }
 
 extension FlattenedImage {
-    /// The content of a regular file of the final tree (symlinks followed inside the root), or
-    /// nil when there is none. Reads one layer up to the entry; meant for small files such as
-    /// /etc/passwd.
-    public func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8]? {
-        let parts = try LayerTree.components(Array(path.utf8), layer: "", entry: Array(path.utf8))
-        guard let name = parts.last,
-              let parent = try? tree.resolveParent(Array(parts.dropLast()), create: false, layer: 0, context: path) else { return nil }
-        var node = parent.children[name]
-        var hops = 0
-        while let n = node, case .symlink(let target) = n.kind, hops < LayerTree.maxSymlinkHops {
-            hops += 1
-            let base = target.first == UInt8(ascii: "/") ? [] : Array(parts.dropLast())
-            let joined = base + target.split(separator: UInt8(ascii: "/")).map(Array.init)
-            guard let last = joined.last, last != [UInt8(ascii: ".")], last != [UInt8(ascii: "."), UInt8(ascii: ".")],
-                  let p = try? tree.resolveParent(Array(joined.dropLast()), create: false, layer: 0, context: path) else { return nil }
-            node = p.children[last]
+    /// The contents of regular files of the final tree (symlinks followed inside the root); a
+    /// path that is missing, not a regular file or larger than `limit` is absent from the result.
+    /// Each layer involved is read once, up to the last entry needed; meant for small files such
+    /// as /etc/passwd and /etc/group.
+    public func readFiles(_ paths: [String], limit: Int = 16 << 20) throws -> [String: [UInt8]] {
+        var wanted: [DataSource: (paths: [String], size: Int64)] = [:]
+        for path in paths {
+            guard let (source, size) = try regularFile(path), size <= Int64(limit) else { continue }
+            wanted[source, default: ([], size)].paths.append(path)
         }
-        guard let n = node, case .file(let source, let size) = n.kind, size <= Int64(limit) else { return nil }
-        let layer = layers[source.layer]
-        let reader = try TarReader(path: layer.path, name: layer.name)
-        var ordinal = -1
-        while try reader.next() != nil {
-            ordinal += 1
-            guard ordinal == source.entry else { continue }
-            var out = [UInt8](repeating: 0, count: Int(size))
-            var filled = 0
-            while filled < out.count {
-                let n = try out.withUnsafeMutableBytes { try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
-                if n == 0 { break }
-                filled += n
+        var out: [String: [UInt8]] = [:]
+        for layerIndex in Set(wanted.keys.map(\.layer)).sorted() {
+            let last = wanted.keys.filter { $0.layer == layerIndex }.map(\.entry).max()!
+            let layer = layers[layerIndex]
+            let reader = try TarReader(path: layer.path, name: layer.name)
+            var ordinal = -1
+            while ordinal < last, try reader.next() != nil {
+                ordinal += 1
+                guard let (names, size) = wanted[DataSource(layer: layerIndex, entry: ordinal)] else { continue }
+                var bytes = [UInt8](repeating: 0, count: Int(size))
+                var filled = 0
+                while filled < bytes.count {
+                    let n = try bytes.withUnsafeMutableBytes { try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+                    if n == 0 { break }
+                    filled += n
+                }
+                for name in names { out[name] = Array(bytes[0..<filled]) }
             }
-            return Array(out[0..<filled])
+        }
+        return out
+    }
+
+    public func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8]? {
+        try readFiles([path], limit: limit)[path]
+    }
+
+    /// Where a path's regular file is, following symlinks (relative to the link's directory).
+    func regularFile(_ path: String) throws -> (DataSource, Int64)? {
+        var parts = try LayerTree.components(Array(path.utf8), layer: "", entry: Array(path.utf8))
+        for _ in 0...LayerTree.maxSymlinkHops {
+            guard let name = parts.last,
+                  let parent = try? tree.resolveParent(Array(parts.dropLast()), create: false, layer: 0, context: path),
+                  let node = parent.children[name] else { return nil }
+            switch node.kind {
+            case .file(let source, let size):
+                return (source, size)
+            case .symlink(let target):
+                let base = target.first == UInt8(ascii: "/") ? [] : Array(parts.dropLast())
+                parts = base + target.split(separator: UInt8(ascii: "/")).map(Array.init)
+                guard let last = parts.last, last != [UInt8(ascii: ".")], last != [UInt8(ascii: "."), UInt8(ascii: ".")] else { return nil }
+            default:
+                return nil
+            }
         }
         return nil
     }

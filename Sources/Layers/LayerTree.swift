@@ -38,9 +38,6 @@ public final class LayerNode {
 
 public struct LayerTree {
     public let root = LayerNode(kind: .directory, metadata: EntryMetadata(permissions: 0o755), layer: -1)
-    /// Names used in errors, one per layer (digests).
-    var layerNames: [String] = []
-    public private(set) var entryCount = 0
 
     public init() {}
 
@@ -69,12 +66,9 @@ public struct LayerTree {
 
     /// Applies one layer's headers. `index` orders layers bottom (0) to top.
     public mutating func apply(_ reader: TarReader, layer index: Int, name: String) throws(LayerError) {
-        if layerNames.count <= index { layerNames.append(contentsOf: Array(repeating: "", count: index + 1 - layerNames.count)) }
-        layerNames[index] = name
         var ordinal = -1
         while let entry = try reader.next() {
             ordinal += 1
-            entryCount += 1
             try apply(entry, layer: index, ordinal: ordinal, name: name)
         }
     }

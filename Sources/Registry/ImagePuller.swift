@@ -111,7 +111,12 @@ public final class ImagePuller {
 
     func decode(_ bytes: [UInt8], source: String) throws(RegistryError) -> ManifestDocument {
         do { return try JSONDecoder().decode(ManifestDocument.self, from: Data(bytes)) } catch {
-            throw RegistryError("\(source): malformed manifest: \(error)")
+            // What the registry sent instead (often an HTML error page from a proxy), briefly.
+            let head = String(decoding: bytes.prefix(64), as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ")
+            var why = "not JSON"
+            if case DecodingError.keyNotFound(let key, _) = error { why = "no \"\(key.stringValue)\" field" }
+            if case DecodingError.typeMismatch(_, let context) = error { why = "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))" }
+            throw RegistryError("\(source): the registry sent a malformed manifest (\(why); \(bytes.count) bytes: \"\(head)\")")
         }
     }
 
@@ -167,14 +172,17 @@ public final class ImagePuller {
         let configPath = try cache.store(configDescriptor.digest) { fd in try client.blob(configDescriptor, to: fd) }
         let config = try ImageConfigBlob(raw: Array(try Data(contentsOf: URL(fileURLWithPath: configPath))))
         checkPlatform(config, source: source, warnings: &warnings)
-        let paths = try download(layers, ref: ref)
+        let paths = try download(layers, using: client)
         return PulledImage(source: source, manifestDigest: digest, configDigest: configDescriptor.digest, config: config,
                            layers: zip(layers, paths).map { PulledLayer(path: $1, digest: $0.digest, mediaType: $0.mediaType ?? "") },
                            warnings: warnings)
     }
 
-    /// Downloads missing layers with `parallelism` workers (each with its own connection).
-    func download(_ layers: [Descriptor], ref: ImageReference) throws -> [String] {
+    /// Downloads missing layers with `parallelism` workers, each with its own connection but
+    /// the scheme and credentials `main` already negotiated.
+    func download(_ layers: [Descriptor], using main: RegistryClient) throws -> [String] {
+        let ref = main.reference
+        let (scheme, authorization) = (main.scheme, main.authorization)
         final class State: @unchecked Sendable {
             let lock = NSLock()
             var next = 0
@@ -198,7 +206,11 @@ public final class ImagePuller {
                     state.next += 1
                     state.lock.unlock()
                     do {
-                        if client == nil { client = try RegistryClient(reference: ref, options: options) }
+                        if client == nil {
+                            client = try RegistryClient(reference: ref, options: options)
+                            client!.scheme = scheme
+                            client!.authorization = authorization
+                        }
                         let layer = layers[i]
                         options.log("pulling \(layer.digest.prefix(19)) (\(layer.size) bytes)")
                         let path = try cache.store(layer.digest) { fd in try client!.blob(layer, to: fd) }

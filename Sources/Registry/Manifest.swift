@@ -104,9 +104,9 @@ public struct ImageConfigBlob: Sendable {
 
 func sha256Digest(_ bytes: [UInt8]) -> String { "sha256:" + SHA256.hash(bytes).hexString }
 
-/// Checks a digest string's form before it is used as a file name.
+/// Checks a digest's form (as a reference's digest is checked) before it names a file; only
+/// sha256 content is stored.
 func validateDigest(_ d: String, what: String) throws(RegistryError) {
-    guard d.hasPrefix("sha256:"), d.count == 71, d.dropFirst(7).allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
-        throw RegistryError("\(what): unsupported or malformed digest \"\(d)\" (sha256 expected)")
-    }
+    do { try ImageReference.validateDigest(d, d) } catch { throw RegistryError("\(what): \(error.reason)") }
+    guard d.hasPrefix("sha256:") else { throw RegistryError("\(what): digest \(d): only sha256 is supported") }
 }

@@ -78,7 +78,7 @@ struct BuildCommand: ParsableCommand {
         let squash = try image.squashFSOptions()
         let ignoreText = (try? String(contentsOfFile: contextDir + "/.dockerignore", encoding: .utf8)) ?? ""
         let plan: BuildPlan
-        let bases = BaseImages(puller: try registry.puller(platform: platform))
+        let bases = BaseImages { [registry, platform] in try registry.puller(platform: platform) }
         do {
             let parsed = try DockerfileParser.parse(bytes: bytes, path: name)
             let staged = try StagedDockerfile.parse(parsed)
@@ -106,7 +106,7 @@ struct BuildCommand: ParsableCommand {
         executor.imageProvider = { ref, root in try bases.extract(ref, to: root) }
         executor.defaultNetwork = network
         executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
-        executor.runCacheDirectory = bases.puller.cache.directory + "/run-cache"
+        executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
         let secretFiles = try SecretFiles(secret)
         defer { secretFiles.remove() }
         executor.secrets = secretFiles.paths
@@ -201,15 +201,18 @@ struct SecretFiles {
 /// Base images of a build: pulled once per reference (during planning, which needs their
 /// configuration), unpacked on demand by the executor.
 final class BaseImages {
-    let puller: ImagePuller
+    /// Made on first use: a build from scratch needs no credentials and no cache directory.
+    lazy var puller: Result<ImagePuller, Error> = Result { try makePuller() }
+    let makePuller: () throws -> ImagePuller
     var pulled: [String: PulledImage] = [:]
+    var flattened: [String: FlattenedImage] = [:]
     var failure: (String, String)?
 
-    init(puller: ImagePuller) { self.puller = puller }
+    init(_ makePuller: @escaping () throws -> ImagePuller) { self.makePuller = makePuller }
 
     func pull(_ ref: String) throws -> PulledImage {
         if let p = pulled[ref] { return p }
-        let image = try puller.pull(try ImageSource(ref))
+        let image = try puller.get().pull(try ImageSource(ref))
         for w in image.warnings { printError("warning: \(w)") }
         pulled[ref] = image
         return image
@@ -225,10 +228,13 @@ final class BaseImages {
         }
     }
 
+    /// Unpacks the image; its layers' headers are read (and digests checked) once per build.
     func extract(_ ref: String, to root: String) throws {
-        let image = try pull(ref)
-        let flat = try FlattenedImage(layers: image.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
-        try flat.extract(to: root)
+        if flattened[ref] == nil {
+            let image = try pull(ref)
+            flattened[ref] = try FlattenedImage(layers: image.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
+        }
+        try flattened[ref]!.extract(to: root)
     }
 }
 

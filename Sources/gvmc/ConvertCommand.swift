@@ -20,14 +20,15 @@ struct RegistryFlags: ParsableArguments {
     @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for HOST[:PORT] (repeatable; localhost always is).")
     var insecureRegistries: [String] = []
 
+    var cacheDirectory: String { cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment) }
+
     func puller(platform: String, quiet: Bool = false) throws -> ImagePuller {
         let env = ProcessInfo.processInfo.environment
         var options = RegistryOptions()
         options.credentials = try CredentialStore.standard(flags: registryAuth, environment: env)
         options.insecureRegistries = Set(insecureRegistries)
         if !quiet { options.log = { printError($0) } }
-        let cache = BlobCache(directory: cacheDir ?? BlobCache.defaultDirectory(environment: env))
-        return ImagePuller(options: options, cache: cache, platform: try Platform(platform))
+        return ImagePuller(options: options, cache: BlobCache(directory: cacheDirectory), platform: try Platform(platform))
     }
 }
 
@@ -82,8 +83,9 @@ struct ConvertCommand: ParsableCommand {
             case .drop:
                 config.user = nil
             case .resolve:
-                let db = UserDatabase(passwd: try flat.readFile("/etc/passwd").map { String(decoding: $0, as: UTF8.self) },
-                                      group: try flat.readFile("/etc/group").map { String(decoding: $0, as: UTF8.self) })
+                let files = try flat.readFiles(["/etc/passwd", "/etc/group"])
+                let db = UserDatabase(passwd: files["/etc/passwd"].map { String(decoding: $0, as: UTF8.self) },
+                                      group: files["/etc/group"].map { String(decoding: $0, as: UTF8.self) })
                 do {
                     let ids = try db.resolve(user)
                     config.user = "\(ids.uid):\(ids.gid)"

@@ -1,5 +1,6 @@
 // Options shared by every command that writes an image (pack, convert, build).
 import ArgumentParser
+import DockerfileSyntax
 import Foundation
 import GVMI
 import SquashFS
@@ -28,8 +29,8 @@ struct ImageOptions: ParsableArguments {
     /// Writes the `--extra-json-info-path` summary (to a temporary file, then renamed).
     func writeInfo(_ r: GVMIResult, source: String, extra: [String: String] = [:]) throws {
         guard let path = extraJsonInfoPath else { return }
-        let more = extra.keys.sorted().map { ",\(jsonString($0)):\(jsonString(extra[$0]!))" }.joined()
-        let json = "{\"path\":\(jsonString(r.path)),\"size\":\(r.size),\"sha3_224\":\"\(r.sha3_224)\",\"sha256\":\"\(r.sha256)\",\"compression\":\"\(r.compression.rawValue)\",\"source\":\(jsonString(source))\(more)}\n"
+        let more = extra.keys.sorted().map { ",\(SyntaxJSON.quote($0)):\(SyntaxJSON.quote(extra[$0]!))" }.joined()
+        let json = "{\"path\":\(SyntaxJSON.quote(r.path)),\"size\":\(r.size),\"sha3_224\":\"\(r.sha3_224)\",\"sha256\":\"\(r.sha256)\",\"compression\":\"\(r.compression.rawValue)\",\"source\":\(SyntaxJSON.quote(source))\(more)}\n"
         let temporary = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(json.utf8)) else {
             throw ValidationError("cannot write --extra-json-info-path \(path)")

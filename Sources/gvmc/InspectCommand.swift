@@ -1,5 +1,6 @@
 // `gvmc inspect`: validate a .gvmi as Golem's runtime reads it and show what is inside.
 import ArgumentParser
+import DockerfileSyntax
 import Foundation
 import GVMI
 import SquashFS
@@ -31,7 +32,7 @@ struct InspectCommand: ParsableCommand {
         let files = entries.filter { $0.kind == .file }.count
         if json {
             var o: [String] = []
-            o.append("\"path\":\(jsonString(report.path))")
+            o.append("\"path\":\(SyntaxJSON.quote(report.path))")
             o.append("\"size\":\(report.size)")
             o.append("\"sha3_224\":\"\(report.sha3_224)\"")
             o.append("\"sha256\":\"\(report.sha256)\"")
@@ -56,11 +57,6 @@ struct InspectCommand: ParsableCommand {
             for e in entries { print(listLine(e)) }
         }
     }
-}
-
-func jsonString(_ s: String) -> String {
-    String(decoding: try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]), as: UTF8.self)
-        .dropFirst().dropLast().description
 }
 
 /// One line in the style of `unsquashfs -lls`.

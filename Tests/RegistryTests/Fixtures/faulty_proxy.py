@@ -10,6 +10,7 @@ Modes (per nonce, counted per request path):
   wrong     blobs: one byte of every body is flipped (the digest cannot match)
   truncate  blobs: every response sends half the body, then the connection is dropped
   redirect  blobs: 307 to /direct/<upstream path> on this proxy (as registries redirect to storage)
+  html      manifests: 200 with an HTML page (a captive portal or a misconfigured proxy)
 usage: faulty_proxy.py PORT UPSTREAM_PORT LOGFILE
 Each request is logged as "METHOD PATH RANGE" to LOGFILE.
 """
@@ -74,6 +75,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(500, {"Content-Type": "application/json"}, b'{"errors":[{"code":"UNKNOWN","message":"injected"}]}')
         if mode == "e429" and n <= 1:
             return self.reply(429, {"Retry-After": "0"}, b"")
+        if mode == "html" and "/manifests/" in real:
+            return self.reply(200, {"Content-Type": "text/html"}, b"<html>\n<body>Please log in to the proxy</body></html>")
         if mode == "redirect" and is_blob:
             return self.reply(307, {"Location": "http://127.0.0.1:%d/direct%s" % (port, real)}, b"")
         status, headers, body = self.fetch(real)

@@ -1,5 +1,6 @@
-# Sourced by the benchmarks: a docker-registry on a free loopback port and images made from a
-# directory with umoci and pushed with skopeo. Needs $work (a temp dir the caller removes).
+# Sourced by the benchmarks: timing (median wall time and peak RSS), a docker-registry on a free
+# loopback port, and images made from a directory with umoci and pushed with skopeo. Needs $work
+# (a temp dir the caller removes) and $runs.
 reg_pid=
 start_registry() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
