@@ -23,7 +23,37 @@ public struct DockerIgnore: Sendable {
         self.patterns = patterns
     }
 
+    /// Patterns given one by one (COPY --exclude, the --parents source pattern): no comments.
+    public init(patterns list: [String]) {
+        var patterns: [Pattern] = []
+        for raw in list {
+            var line = raw
+            var exclusion = false
+            if line.hasPrefix("!") { exclusion = true; line = String(line.dropFirst()) }
+            let cleaned = normalize("/" + line).dropFirst()
+            if cleaned.isEmpty { continue }
+            patterns.append(Pattern(components: cleaned.split(separator: "/").map(String.init), exclusion: exclusion))
+        }
+        self.patterns = patterns
+    }
+
     public var isEmpty: Bool { patterns.isEmpty }
+
+    /// Whether some pattern could match a path below the directory `path`: an exception (`!`)
+    /// pattern when `exceptions`, else an ordinary one. An excluded directory is still read
+    /// when an exception may re-include something inside it (as Docker does).
+    public func mayMatch(below path: String, exceptions: Bool) -> Bool {
+        let parts = path.split(separator: "/").map(String.init)
+        return patterns.contains { $0.exclusion == exceptions && DockerIgnore.matchesBelow($0.components[...], parts[...]) }
+    }
+
+    static func matchesBelow(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
+        guard let head = path.first else { return !pattern.isEmpty }
+        guard let first = pattern.first else { return false }
+        if first == "**" { return true }
+        guard glob(Array(first.unicodeScalars)[...], Array(head.unicodeScalars)[...]) else { return false }
+        return matchesBelow(pattern.dropFirst(), path.dropFirst())
+    }
 
     /// Whether `path` (relative to the context, `/`-separated) is excluded.
     public func excludes(_ path: String) -> Bool {
@@ -40,6 +70,9 @@ public struct DockerIgnore: Sendable {
         }
         return excluded
     }
+
+    /// Whether `path` or one of its parent directories matches a pattern (include patterns).
+    public func matches(_ path: String) -> Bool { excludes(path) }
 
     public static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
         guard let first = pattern.first else { return path.isEmpty }

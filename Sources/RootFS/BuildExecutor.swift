@@ -140,6 +140,10 @@ public final class BuildExecutor {
             return Ownership(uid: r.uid, gid: r.gid)
         } ?? Ownership(uid: 0, gid: 0)
         let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
+        if c.parents {
+            try copyWithParents(c, from: sourceRoot, into: root, owner: owner, mode: mode)
+            return
+        }
         // Sources: context paths are clamped to the context; wildcards expand per component.
         var sources: [(path: String, relative: String)] = []
         for p in c.paths {
@@ -149,7 +153,7 @@ public final class BuildExecutor {
                 throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
             }
             for m in matches {
-                if c.source == .context && context.ignore.excludes(m) && !m.isEmpty { continue }
+                if c.source == .context && !m.isEmpty && context.ignore.excludes(m) && !context.ignore.mayMatch(below: m, exceptions: true) { continue }
                 sources.append((m.isEmpty ? sourceRoot : sourceRoot + "/" + m, m))
             }
         }
@@ -164,34 +168,25 @@ public final class BuildExecutor {
         } else {
             try makeDirectories(root, parentOf(destination), owner: nil)
         }
-        let include: (String) -> Bool = { [ignore = context.ignore, isContext = c.source == .context] rel in
-            !isContext || !ignore.excludes(rel)
-        }
         for (path, relative) in sources {
             var st = stat()
             // The top-level source is followed when it is a symlink (as Docker does), but must stay
             // inside the source root.
             guard stat(path, &st) == 0 else { throw .errno("stat", relative.isEmpty ? "." : relative) }
-            var resolvedPath = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            if realpath(path, &resolvedPath) != nil, realpath(sourceRoot, &resolvedRoot) != nil {
-                let p = String(decoding: resolvedPath.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                let r = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                guard p == r || p.hasPrefix(r == "/" ? "/" : r + "/") else {
-                    throw RootFSError("\(relative): a symlink that leads outside the \(c.source == .context ? "build context" : "source stage")")
-                }
-            }
+            try checkInside(path, sourceRoot, relative: relative, c)
             if st.st_mode & S_IFMT == S_IFDIR {
                 let target = root + destination
                 if !isDirectory(target) { try makeDirectories(root, destination, owner: nil) }
-                try copyContents(of: path, into: target, owner: owner, mode: mode, include: include, relative: relative)
+                try TreeCopy.copyContents(of: path, into: target, owner: owner, mode: mode,
+                                          filter: copyFilter(c, sourceRelative: relative, includes: nil))
             } else if c.isAdd && c.source == .context && st.st_size > 0, let unpacked = try unpackArchive(path, name: relative) {
                 // ADD of a local tar archive (plain, gzip, bzip2, xz, zstd): its contents are
                 // merged into the destination directory, owners from the archive unless --chown.
                 if !isDirectory(root + destination) { try makeDirectories(root, destination, owner: nil) }
-                try copyContents(of: unpacked, into: root + destination, owner: c.chown == nil ? nil : owner, mode: mode,
-                                 include: { _ in true }, relative: "")
+                try TreeCopy.copyContents(of: unpacked, into: root + destination, owner: c.chown == nil ? nil : owner, mode: mode)
             } else {
+                // A file named by the source (a wildcard match included): --exclude patterns apply
+                // below a copied directory only, as in BuildKit.
                 let name = String(relative.split(separator: "/").last ?? Substring(relative))
                 let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
                 TreeCopy.remove(target)
@@ -212,19 +207,68 @@ public final class BuildExecutor {
         }
     }
 
-    func copyContents(of directory: String, into target: String, owner: Ownership?, mode: ModeChange?,
-                      include: (String) -> Bool, relative: String) throws(RootFSError) {
-        guard let names = listDirectory(directory) else { throw .errno("opendir", directory) }
-        for name in names.sorted() {
-            let rel = relative.isEmpty ? name : relative + "/" + name
-            guard include(rel) else { continue }
-            let destination = target + "/" + name
-            if isDirectory(destination) && isDirectory(directory + "/" + name, follow: false) {
-                try copyContents(of: directory + "/" + name, into: destination, owner: owner, mode: mode, include: include, relative: rel)
-                continue
+    /// The filter for copying one source: `.dockerignore` (context sources, paths relative to
+    /// the context), --exclude patterns (relative to the source) and, for --parents, the source
+    /// pattern as an include pattern.
+    func copyFilter(_ c: CopyStep, sourceRelative: String, includes: DockerIgnore?) -> CopyFilter {
+        let ignore = c.source == .context ? context.ignore : DockerIgnore(patterns: [])
+        let excludes = DockerIgnore(patterns: c.excludes)
+        return { rel in
+            let full = sourceRelative.isEmpty ? rel : sourceRelative + "/" + rel
+            if ignore.excludes(full) || excludes.excludes(rel) {
+                let reincluded = ignore.mayMatch(below: full, exceptions: true) || excludes.mayMatch(below: rel, exceptions: true)
+                return reincluded ? .descend : .skip
             }
-            TreeCopy.remove(destination)
-            try TreeCopy.copy(directory + "/" + name, to: destination, owner: owner, mode: mode, isIncluded: include, relative: rel)
+            guard let includes else { return .include }
+            if includes.matches(rel) { return .include }
+            return includes.mayMatch(below: rel, exceptions: false) ? .descend : .skip
+        }
+    }
+
+    /// A top-level source may be a symlink (followed, as Docker does) but must stay inside its root.
+    func checkInside(_ path: String, _ sourceRoot: String, relative: String, _ c: CopyStep) throws(RootFSError) {
+        var resolvedPath = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard realpath(path, &resolvedPath) != nil, realpath(sourceRoot, &resolvedRoot) != nil else { return }
+        let p = String(decoding: resolvedPath.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let r = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard p == r || p.hasPrefix(r == "/" ? "/" : r + "/") else {
+            throw RootFSError("\(relative): a symlink that leads outside the \(c.source == .context ? "build context" : "source stage")")
+        }
+    }
+
+    /// COPY --parents: each source keeps its path relative to the source root, or to a `/./`
+    /// pivot in it (`COPY --parents ./src/./app/*.py /dst/` gives /dst/app/x.py). The source is
+    /// an include pattern over the tree below the pivot (`**` for any depth); a source without
+    /// wildcards must exist.
+    func copyWithParents(_ c: CopyStep, from sourceRoot: String, into root: String, owner: Ownership, mode: ModeChange?) throws(RootFSError) {
+        let destination = normalize(c.destination)
+        try makeDirectories(root, destination, owner: nil)
+        for p in c.paths {
+            var pivot = "/", pattern = String(normalize("/" + p).dropFirst())
+            let parts = p.split(separator: "/", omittingEmptySubsequences: false)
+            if let dot = parts.dropFirst().firstIndex(of: "."), dot < parts.count - 1 {
+                pivot = normalize("/" + parts[..<dot].joined(separator: "/"))
+                pattern = String(normalize("/" + parts[(dot + 1)...].joined(separator: "/")).dropFirst())
+            }
+            let pivotRelative = String(pivot.dropFirst())
+            let base = pivotRelative.isEmpty ? sourceRoot : sourceRoot + "/" + pivotRelative
+            guard isDirectory(base) else {
+                throw RootFSError("COPY --parents failed: \(p): \(pivot) is not a directory in the \(c.source == .context ? "build context" : "source stage")")
+            }
+            try checkInside(base, sourceRoot, relative: pivotRelative, c)
+            let wild = p.contains { "*?[".contains($0) }
+            if !wild {
+                var st = stat()
+                guard lstat(base + "/" + pattern, &st) == 0 else {
+                    throw RootFSError("COPY failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
+                }
+            }
+            let copied = try TreeCopy.copyContents(of: base, into: root + destination, owner: owner, mode: mode,
+                                                   filter: copyFilter(c, sourceRelative: pivotRelative, includes: DockerIgnore(patterns: [pattern])))
+            if !copied && !wild {
+                throw RootFSError("COPY failed: \(p): excluded (by .dockerignore or --exclude)")
+            }
         }
     }
 

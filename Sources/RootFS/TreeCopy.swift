@@ -28,17 +28,71 @@ func listDirectory(_ path: String) -> [String]? {
     return names
 }
 
+/// What a filtered copy does with one entry, given its path relative to the copy's source:
+/// copy it (a directory with everything the filter lets through below it), leave it out, or
+/// leave a directory itself out but look inside (it is created only when something inside is
+/// copied, as BuildKit's include/exclude patterns and `.dockerignore` exceptions work).
+public enum CopyDecision: Sendable { case include, skip, descend }
+public typealias CopyFilter = (String) -> CopyDecision
+
 public enum TreeCopy {
     /// Copies `source` (a file, symlink, device or directory tree) to `destination`, which must
     /// not exist. `owner` and `mode` override every copied entry's when given.
     public static func copy(_ source: String, to destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
-                            isIncluded: (String) -> Bool = { _ in true }, relative: String = "") throws(RootFSError) {
+                            filter: CopyFilter = { _ in .include }, relative: String = "") throws(RootFSError) {
         var links: [String: String] = [:]
-        try copyEntry(source, destination, owner: owner, mode: mode, links: &links, isIncluded: isIncluded, relative: relative)
+        try copyEntry(source, destination, owner: owner, mode: mode, links: &links, filter: filter, relative: relative)
+    }
+
+    /// Copies what is inside the directory `source` into the existing directory `destination`,
+    /// merging with the directories already there (their owner, mode and times become the
+    /// source's, as BuildKit's copy does). Returns whether anything was copied.
+    @discardableResult
+    public static func copyContents(of source: String, into destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
+                                    filter: CopyFilter = { _ in .include }, relative: String = "") throws(RootFSError) -> Bool {
+        var links: [String: String] = [:]
+        return try mergeChildren(source, destination, owner: owner, mode: mode, links: &links, filter: filter, relative: relative)
+    }
+
+    static func mergeChildren(_ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?,
+                              links: inout [String: String], filter: CopyFilter, relative: String) throws(RootFSError) -> Bool {
+        guard let names = listDirectory(source) else { throw .errno("opendir", source) }
+        var copied = false
+        for name in names.sorted() {
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            let decision = filter(rel)
+            if decision == .skip { continue }
+            let from = source + "/" + name, to = destination + "/" + name
+            let sourceIsDirectory = isDirectory(from, follow: false)
+            if decision == .descend && !sourceIsDirectory { continue }
+            if sourceIsDirectory && isDirectory(to, follow: false) {
+                let inner = try mergeChildren(from, to, owner: owner, mode: mode, links: &links, filter: filter, relative: rel)
+                if decision == .include || inner {
+                    try copyMetadata(from, to, owner: owner, mode: mode)
+                    copied = true
+                }
+            } else if decision == .include {
+                remove(to)
+                try copyEntry(from, to, owner: owner, mode: mode, links: &links, filter: filter, relative: rel)
+                copied = true
+            } else {
+                // A directory left out itself: made only if something inside is copied.
+                var st = stat()
+                if lstat(to, &st) == 0 { throw RootFSError("copy \(rel): \(to) exists and is not a directory") }
+                guard mkdir(to, 0o700) == 0 else { throw .errno("mkdir", to) }
+                if try mergeChildren(from, to, owner: owner, mode: mode, links: &links, filter: filter, relative: rel) {
+                    try copyMetadata(from, to, owner: owner, mode: mode)
+                    copied = true
+                } else {
+                    rmdir(to)
+                }
+            }
+        }
+        return copied
     }
 
     static func copyEntry(_ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?,
-                          links: inout [String: String], isIncluded: (String) -> Bool, relative: String) throws(RootFSError) {
+                          links: inout [String: String], filter: CopyFilter, relative: String) throws(RootFSError) {
         var st = stat()
         guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
         let type = st.st_mode & S_IFMT
@@ -50,18 +104,10 @@ public enum TreeCopy {
             }
             links[key] = destination
         }
-        let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: st.st_mode & S_IFMT == S_IFDIR)) }
-            ?? (st.st_mode & 0o7777)
         switch type {
         case S_IFDIR:
             guard mkdir(destination, 0o700) == 0 || Glibc.errno == EEXIST else { throw .errno("mkdir", destination) }
-            guard let names = listDirectory(source) else { throw .errno("opendir", source) }
-            for name in names.sorted() {
-                let rel = relative.isEmpty ? name : relative + "/" + name
-                guard isIncluded(rel) else { continue }
-                try copyEntry(source + "/" + name, destination + "/" + name, owner: owner, mode: mode, links: &links,
-                              isIncluded: isIncluded, relative: rel)
-            }
+            _ = try mergeChildren(source, destination, owner: owner, mode: mode, links: &links, filter: filter, relative: relative)
         case S_IFREG:
             let input = open(source, O_RDONLY | O_NOFOLLOW)
             guard input >= 0 else { throw .errno("open", source) }
@@ -77,10 +123,25 @@ public enum TreeCopy {
             target[n] = 0
             guard symlink(target, destination) == 0 else { throw .errno("symlink", destination) }
         case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
+            let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: false)) } ?? (st.st_mode & 0o7777)
             guard mknod(destination, type | permissions, st.st_rdev) == 0 else { throw .errno("mknod", destination) }
         default:
             return
         }
+        try applyMetadata(st, source, destination, owner: owner, mode: mode)
+    }
+
+    /// Owner, mode, xattrs and times of `source` (or the overrides) onto `destination`.
+    static func copyMetadata(_ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?) throws(RootFSError) {
+        var st = stat()
+        guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
+        try applyMetadata(st, source, destination, owner: owner, mode: mode)
+    }
+
+    static func applyMetadata(_ st: stat, _ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?) throws(RootFSError) {
+        let type = st.st_mode & S_IFMT
+        let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: type == S_IFDIR)) }
+            ?? (st.st_mode & 0o7777)
         let uid = owner?.uid ?? st.st_uid, gid = owner?.gid ?? st.st_gid
         guard lchown(destination, uid, gid) == 0 else { throw .errno("chown", destination) }
         if type != S_IFLNK {

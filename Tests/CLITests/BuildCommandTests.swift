@@ -170,6 +170,103 @@ struct BuildCommand {
         #expect(!FileManager.default.fileExists(atPath: ctx + "/e.gvmi"))
     }
 
+    /// BuildKit's own integration test for COPY/ADD --exclude (frontend/dockerfile/
+    /// exclude_patterns_test.go), the same tree and Dockerfile, with its expected results.
+    @Test func excludePatternsFilterAsInBuildKit() throws {
+        let files = ["dir1/file-101.png": "2", "dir1/file-102.txt": "3", "dir1/file-103.jpeg": "4",
+                     "dir2/file-201.pdf": "6", "dir2/file-202.jpeg": "7", "dir2/file-203.png": "8",
+                     "dir3/file-301.mp3": "9", "dir3/file-302.mpeg": "10", "dir4/file-401.txt": "11"]
+        let ctx = try BuildFixture.context("""
+        FROM scratch AS builder1
+        COPY --exclude=*/*.png --exclude=*/*.jpeg . /1
+        FROM scratch AS builder2
+        COPY --exclude=*/*.pdf --exclude=*/*.txt . /2
+        FROM scratch AS builder3
+        ADD --exclude=*.mp3 dir3/ /3/
+        FROM scratch AS builder4
+        COPY --exclude=*.mp3 --exclude=*.jpeg --exclude=*.png --exclude=*.pdf --exclude=*.txt dir* /4/
+        FROM scratch AS builder5
+        ADD --exclude=*.mp* --exclude=*.jpeg --exclude=*.png --exclude=*.pdf dir* /5
+        FROM scratch AS builder6
+        ADD --exclude=* dir* /6
+        FROM scratch
+        COPY --from=builder1 / /builder1
+        COPY --from=builder2 / /builder2
+        COPY --from=builder3 / /builder3
+        COPY --from=builder4 / /builder4
+        COPY --from=builder5 / /builder5
+        COPY --from=builder6 / /builder6
+        """, files: files)
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        try FileManager.default.removeItem(atPath: ctx + "/busybox")
+        symlink("file-401.txt", ctx + "/dir4/file-402.txt")
+        symlink("file-404.txt", ctx + "/dir4/file-403.txt")
+        let out = ctx + "/out.gvmi"
+        let r = GVMCBinary.run(["build", "-f", ctx + "/Dockerfile", "-o", out, ctx])
+        #expect(r.status == 0, "\(r.err)")
+        let x = ctx + "/x"
+        #expect(Tools.run(["unsquashfs", "-d", x, out]).status == 0)
+        let cases: [(String, String?)] = [
+            ("builder1/1/dir1/file-101.png", nil), ("builder1/1/dir1/file-102.txt", "3"), ("builder1/1/dir1/file-103.jpeg", nil),
+            ("builder1/1/dir2/file-201.pdf", "6"), ("builder1/1/dir2/file-202.jpeg", nil), ("builder1/1/dir2/file-203.png", nil),
+            ("builder1/1/dir3/file-301.mp3", "9"), ("builder1/1/dir3/file-302.mpeg", "10"), ("builder1/1/dir4/file-401.txt", "11"),
+            ("builder1/1/dir4/file-402.txt", "->file-401.txt"), ("builder1/1/dir4/file-403.txt", "->file-404.txt"),
+            ("builder2/2/dir1/file-101.png", "2"), ("builder2/2/dir1/file-102.txt", nil), ("builder2/2/dir1/file-103.jpeg", "4"),
+            ("builder2/2/dir2/file-201.pdf", nil), ("builder2/2/dir2/file-202.jpeg", "7"), ("builder2/2/dir2/file-203.png", "8"),
+            ("builder2/2/dir3/file-301.mp3", "9"), ("builder2/2/dir3/file-302.mpeg", "10"), ("builder2/2/dir4/file-401.txt", nil),
+            ("builder2/2/dir4/file-402.txt", nil), ("builder2/2/dir4/file-403.txt", nil),
+            ("builder3/3/file-301.mp3", nil), ("builder3/3/file-302.mpeg", "10"),
+            ("builder4/4/file-101.png", nil), ("builder4/4/file-102.txt", nil), ("builder4/4/file-103.jpeg", nil),
+            ("builder4/4/file-201.pdf", nil), ("builder4/4/file-202.jpeg", nil), ("builder4/4/file-203.png", nil),
+            ("builder4/4/file-301.mp3", nil), ("builder4/4/file-302.mpeg", "10"), ("builder4/4/dir4/file-401.txt", nil),
+            ("builder5/5/file-101.png", nil), ("builder5/5/file-102.txt", "3"), ("builder5/5/file-103.jpeg", nil),
+            ("builder5/5/file-201.pdf", nil), ("builder5/5/file-202.jpeg", nil), ("builder5/5/file-203.png", nil),
+            ("builder5/5/file-301.mp3", nil), ("builder5/5/file-302.mpeg", nil), ("builder5/5/file-401.txt", "11"),
+            ("builder5/5/file-402.txt", "->file-401.txt"), ("builder5/5/file-403.txt", "->file-404.txt"),
+        ]
+        for (path, expected) in cases {
+            let full = x + "/" + path
+            var st = stat()
+            guard lstat(full, &st) == 0 else { #expect(expected == nil, "\(path) should exist"); continue }
+            if st.st_mode & S_IFMT == S_IFLNK {
+                #expect(expected == "->" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: full)) ?? "?"), "\(path)")
+            } else {
+                #expect(expected == (try? String(contentsOfFile: full, encoding: .utf8)), "\(path)")
+            }
+        }
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: x + "/builder6/6")) == [], "--exclude=* leaves an empty directory")
+    }
+
+    @Test func parentsKeepSourcePathsAndDockerignoreExceptionsReinclude() throws {
+        let ctx = try BuildFixture.context("""
+        FROM scratch
+        COPY --parents x/a.txt y/a.txt /no_pivot/
+        COPY --parents ./x/./y/*.txt /pivot/
+        COPY --parents **/*.md /docs/
+        COPY --parents --exclude=**/skip.md **/*.md /docs2/
+        COPY docs /plain/
+        """, files: ["x/a.txt": "xa", "y/a.txt": "ya", "x/y/b.txt": "xyb", "x/y/c.md": "md", "x/y/skip.md": "s",
+                     "docs/README.md": "readme", "docs/internal.txt": "secret", "top.md": "top",
+                     ".dockerignore": "docs\n!docs/README.md\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let out = ctx + "/out.gvmi"
+        let r = GVMCBinary.run(["build", "-o", out, ctx])
+        #expect(r.status == 0, "\(r.err)")
+        let x = ctx + "/x-out"
+        #expect(Tools.run(["unsquashfs", "-d", x, out]).status == 0)
+        func read(_ p: String) -> String? { try? String(contentsOfFile: x + "/" + p, encoding: .utf8) }
+        #expect(read("no_pivot/x/a.txt") == "xa" && read("no_pivot/y/a.txt") == "ya")
+        #expect(read("pivot/y/b.txt") == "xyb" && !FileManager.default.fileExists(atPath: x + "/pivot/x"))
+        #expect(read("docs/top.md") == "top" && read("docs/x/y/c.md") == "md" && read("docs/x/y/skip.md") == "s")
+        #expect(read("docs/docs/README.md") == "readme", "an exception in .dockerignore re-includes a file of an ignored directory")
+        #expect(!FileManager.default.fileExists(atPath: x + "/docs/x/a.txt") && !FileManager.default.fileExists(atPath: x + "/docs/y"),
+                "only matching files and their parents are copied")
+        #expect(read("docs2/x/y/c.md") == "md" && read("docs2/x/y/skip.md") == nil)
+        #expect(read("plain/README.md") == "readme" && read("plain/internal.txt") == nil)
+        let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nCOPY --parents nope/a.txt /d/\n")
+        #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: COPY failed: nope/a.txt: no such file"), "\(missing.err)")
+    }
+
     @Test func dockerBuildFlagsAreAccepted() throws {
         let ctx = try BuildFixture.context("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n")
         defer { try? FileManager.default.removeItem(atPath: ctx) }
