@@ -2,6 +2,7 @@
 // FROM <stage> copies, WORKDIR directories, COPY from the context or another stage, RUN in the
 // sandbox. The target's root filesystem and configuration come out; the caller packs them.
 import BuildPlan
+import CSystem
 import Layers
 import Sandbox
 #if canImport(Glibc)
@@ -27,6 +28,12 @@ public final class BuildExecutor {
         throw RootFSError("no image source configured for \(ref)")
     }
     var imageRoots: [String: String] = [:]
+    /// The image's root filesystem, unpacked once and shared between builds (read-only); nil
+    /// when the caller has none. As root, a FROM <image> stage is then an overlay mount over it
+    /// (nothing is unpacked or copied per build) and COPY --from=<image> reads it directly.
+    public var imageTree: ((String) throws -> String)?
+    /// Overlay mounts made for stages, unmounted (lazily) before the work directory goes.
+    var mounts: [String] = []
     /// Downloads `url` into the given file; returns its Last-Modified time when known (ADD <url>).
     public var urlFetcher: (String, Int32) throws -> Int64? = { url, _ in
         throw RootFSError("no downloader configured for \(url)")
@@ -42,6 +49,10 @@ public final class BuildExecutor {
     /// An image unpacked once per build for COPY --from=<image>.
     func imageRoot(_ ref: String) throws(RootFSError) -> String {
         if let r = imageRoots[ref] { return r }
+        if let imageTree {
+            do { imageRoots[ref] = try imageTree(ref) } catch { throw RootFSError("COPY --from=\(ref): \(error)") }
+            return imageRoots[ref]!
+        }
         let root = workDirectory + "/image-\(imageRoots.count)"
         guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
         do { try imageProvider(ref, root) } catch { throw RootFSError("COPY --from=\(ref): \(error)") }
@@ -62,6 +73,10 @@ public final class BuildExecutor {
     }
 
     deinit {
+        for m in mounts.reversed() {
+            gvmc_umount_detach(m)
+            TemporaryDirectories.shared.removeMount(m)
+        }
         TreeCopy.remove(workDirectory)
         TemporaryDirectories.shared.remove(workDirectory)
     }
@@ -77,7 +92,9 @@ public final class BuildExecutor {
                 try TreeCopy.copy(stageRoots[parent]!, to: root)
             case .image(let ref):
                 guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
-                do { try imageProvider(ref, root) } catch {
+                do {
+                    if !(try mountImage(ref, at: root)) { try imageProvider(ref, root) }
+                } catch {
                     throw RootFSError("\(file):\(stage.fromPosition): FROM \(ref): \(error)")
                 }
             }
@@ -104,6 +121,25 @@ public final class BuildExecutor {
         case .run(let r):
             try run(r, in: root)
         }
+    }
+
+    /// FROM <image> as root: an overlay mount with the shared unpacked image as its read-only
+    /// lower layer and a fresh upper directory for this build's changes. False when there is no
+    /// shared tree, gvmc is not root, or the kernel refuses the mount (then the caller unpacks).
+    func mountImage(_ ref: String, at root: String) throws -> Bool {
+        guard getuid() == 0, let imageTree else { return false }
+        let lower = try imageTree(ref)
+        guard !lower.contains(where: { ",:\\".contains($0) }) else { return false }  // not expressible in overlay options
+        let upper = root + ".upper", work = root + ".work"
+        guard mkdir(upper, 0o755) == 0, mkdir(work, 0o700) == 0 else { throw RootFSError.errno("mkdir", upper) }
+        TemporaryDirectories.shared.addMount(root)
+        guard gvmc_mount_overlay(root, "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)") == 0 else {
+            TemporaryDirectories.shared.removeMount(root)
+            rmdir(upper); rmdir(work)
+            return false
+        }
+        mounts.append(root)
+        return true
     }
 
     /// mkdir -p inside the root without following symlinks out of it.
@@ -427,12 +463,17 @@ public final class TemporaryDirectories: @unchecked Sendable {
         pthread_mutex_init(m, nil)
         return m
     }()
-    func add(_ p: String) { pthread_mutex_lock(mutex); paths.insert(p); pthread_mutex_unlock(mutex) }
-    func remove(_ p: String) { pthread_mutex_lock(mutex); paths.remove(p); pthread_mutex_unlock(mutex) }
+    private var mountPoints: [String] = []
+    public func add(_ p: String) { pthread_mutex_lock(mutex); paths.insert(p); pthread_mutex_unlock(mutex) }
+    public func remove(_ p: String) { pthread_mutex_lock(mutex); paths.remove(p); pthread_mutex_unlock(mutex) }
+    func addMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.append(p); pthread_mutex_unlock(mutex) }
+    func removeMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.removeAll { $0 == p }; pthread_mutex_unlock(mutex) }
+    /// Unmounts the build's overlays, then removes the directories (Ctrl-C, fatal errors).
     public func removeAll() {
         pthread_mutex_lock(mutex)
-        let all = paths
+        let all = paths, mounted = mountPoints
         pthread_mutex_unlock(mutex)
+        for m in mounted.reversed() { gvmc_umount_detach(m) }
         for p in all { TreeCopy.remove(p) }
     }
 }

@@ -104,6 +104,7 @@ struct BuildCommand: ParsableCommand {
         executor.file = name
         executor.log = progress == .quiet ? { _ in } : { printError($0) }
         executor.imageProvider = { ref, root in try bases.extract(ref, to: root) }
+        executor.imageTree = { ref in try bases.tree(ref) }
         executor.defaultNetwork = network
         executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
         executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
@@ -123,9 +124,12 @@ struct BuildCommand: ParsableCommand {
         }
         let base = (contextDir as NSString).lastPathComponent
         let outputPath = output ?? "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi"
-        let result = try GVMIImageWriter.write(to: outputPath, options: squash, config: containerConfig) { writer in
-            try DirectoryTreeReader(rootPath: rootfs).add(to: writer)
-            try BootFiles.add(to: writer)
+        // The executor owns the root filesystem (its directory and overlay mounts) until packed.
+        let result = try withExtendedLifetime(executor) {
+            try GVMIImageWriter.write(to: outputPath, options: squash, config: containerConfig) { writer in
+                try DirectoryTreeReader(rootPath: rootfs).add(to: writer)
+                try BootFiles.add(to: writer)
+            }
         }
         printImageResult(result)
         try image.writeInfo(result, source: dockerfilePath)
@@ -235,6 +239,39 @@ final class BaseImages {
             flattened[ref] = try FlattenedImage(layers: image.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
         }
         try flattened[ref]!.extract(to: root)
+    }
+
+    /// The image's root filesystem unpacked once into the cache (`rootfs/<image id>`), shared by
+    /// every build as a read-only overlay layer. The image id (config digest) names the layers'
+    /// uncompressed digests, so equal ids mean equal trees. A per-image lock makes concurrent
+    /// builds wait for one unpacking; the tree appears by rename only when complete.
+    func tree(_ ref: String) throws -> String {
+        let image = try pull(ref)
+        let cache = try puller.get().cache
+        let id = String(image.configDigest.dropFirst("sha256:".count))
+        let final = cache.directory + "/rootfs/" + id
+        if access(final, F_OK) == 0 { return final }
+        try FileManager.default.createDirectory(atPath: cache.directory + "/rootfs", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: cache.directory + "/locks", withIntermediateDirectories: true)
+        let lockFD = open(cache.directory + "/locks/rootfs-" + id, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0 else { throw ValidationError("cache: cannot open a lock in \(cache.directory)/locks: \(String(cString: strerror(errno)))") }
+        defer { close(lockFD) }
+        while flock(lockFD, LOCK_EX) != 0 && errno == EINTR {}
+        defer { flock(lockFD, LOCK_UN) }
+        if access(final, F_OK) == 0 { return final }
+        let temp = final + ".partial-\(getpid())"
+        TreeCopy.remove(temp)
+        guard mkdir(temp, 0o755) == 0 else { throw ValidationError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
+        TemporaryDirectories.shared.add(temp)
+        defer { TemporaryDirectories.shared.remove(temp) }
+        do {
+            try extract(ref, to: temp)
+            guard rename(temp, final) == 0 else { throw ValidationError("cache: rename \(temp): \(String(cString: strerror(errno)))") }
+        } catch {
+            TreeCopy.remove(temp)
+            throw error
+        }
+        return final
     }
 }
 

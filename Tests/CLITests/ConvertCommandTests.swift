@@ -370,6 +370,7 @@ struct ConvertCommand {
             RUN mkdir -p /golem/input /golem/output /app && echo hello > /app/hello.txt && ln -s /app/hello.txt /app/link && chmod 600 /app/hello.txt
             RUN echo "worker:x:1500:1500::/home/worker:/bin/sh" >> /etc/passwd && echo "worker:x:1500:" >> /etc/group \\
              && chown worker /app/hello.txt && rm /bin/ls /opq/a && ln /app/hello.txt /app/hard
+            RUN rm -rf /opq && mkdir /opq && echo new > /opq/new
             COPY src/ /app/src/
             COPY --chown=1500:1500 src/task.sh /app/owned.sh
             WORKDIR /app
@@ -379,6 +380,11 @@ struct ConvertCommand {
             """)
         let ours = GVMCBinary.run(["build", "-o", scratch.sub("g.gvmi"), "--cache-dir", scratch.sub("cache"), ctx])
         #expect(ours.status == 0, "\(ours.err)")
+        // The base image is unpacked once into the cache and mounted as an overlay's lower layer;
+        // after the build no mount is left.
+        let trees = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache") + "/rootfs")) ?? []
+        #expect(trees.count == 1 && trees[0].count == 64, "\(trees)")
+        #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains("gvmc-build-"))
         let buildah = ["buildah", "--root", scratch.sub("storage"), "--runroot", scratch.sub("run"), "--storage-driver", "vfs"]
         let bud = Tools.run(["env", "BUILDAH_ISOLATION=chroot"] + buildah + ["bud", "--layers=false", "--tls-verify=false", "-t", "ref", ctx])
         #expect(bud.status == 0, "buildah bud: \(bud.output.suffix(800))")

@@ -12,4 +12,10 @@ extern const int gvmc_seek_hole;
 
 /// copy_file_range(2) without offsets (glibc declares it only with _GNU_SOURCE).
 ssize_t gvmc_copy_file_range(int in, int out, size_t len);
+
+/// An overlay mount of `lower` (read-only) under `upper` at `target`; `options` is the mount
+/// data ("lowerdir=...,upperdir=...,workdir=..."). Returns 0 or -1 with errno.
+int gvmc_mount_overlay(const char *target, const char *options);
+/// umount2(target, MNT_DETACH).
+int gvmc_umount_detach(const char *target);
 #endif
