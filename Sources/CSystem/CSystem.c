@@ -3,6 +3,14 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 ssize_t gvmc_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }
 ssize_t gvmc_lgetxattr(const char *path, const char *name, void *value, size_t size) {
@@ -18,3 +26,110 @@ int gvmc_mount_overlay(const char *target, const char *options) {
     return mount("overlay", target, "overlay", MS_NOATIME, options);
 }
 int gvmc_umount_detach(const char *target) { return umount2(target, MNT_DETACH); }
+
+struct relay {
+    int listen_fd;
+    int stop[2];
+    struct sockaddr_un agent;
+    pthread_t thread;
+};
+
+static int write_all(int fd, const char *p, ssize_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, (size_t)n);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; n -= w;
+    }
+    return 0;
+}
+
+static void *relay_pump(void *arg) {
+    int *fds = arg;
+    struct pollfd p[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
+    char buffer[16384];
+    for (int open = 1; open;) {
+        if (poll(p, 2, -1) < 0) { if (errno == EINTR) continue; break; }
+        for (int i = 0; i < 2 && open; i++) {
+            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t n = read(p[i].fd, buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0 || write_all(p[1 - i].fd, buffer, n) < 0) open = 0;
+        }
+    }
+    close(fds[0]);
+    close(fds[1]);
+    free(fds);
+    return NULL;
+}
+
+static void *relay_accept(void *arg) {
+    struct relay *r = arg;
+    struct pollfd p[2] = {{.fd = r->listen_fd, .events = POLLIN}, {.fd = r->stop[0], .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) { if (errno == EINTR) continue; break; }
+        if (p[1].revents) break;
+        if (!(p[0].revents & POLLIN)) continue;
+        int client = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (client < 0) continue;
+        int agent = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (agent < 0 || connect(agent, (struct sockaddr *)&r->agent, sizeof r->agent) < 0) {
+            close(client);
+            if (agent >= 0) close(agent);
+            continue;
+        }
+        int *fds = malloc(2 * sizeof(int));
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (!fds || (fds[0] = client, fds[1] = agent, pthread_create(&t, &attr, relay_pump, fds)) != 0) {
+            close(client);
+            close(agent);
+            free(fds);
+        }
+        pthread_attr_destroy(&attr);
+    }
+    return NULL;
+}
+
+void *gvmc_relay_start(const char *listen_path, const char *agent_path) {
+    struct sockaddr_un here = {.sun_family = AF_UNIX};
+    if (strlen(listen_path) >= sizeof here.sun_path || strlen(agent_path) >= sizeof here.sun_path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    struct relay *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->agent.sun_family = AF_UNIX;
+    strcpy(r->agent.sun_path, agent_path);
+    strcpy(here.sun_path, listen_path);
+    r->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (r->listen_fd < 0) { free(r); return NULL; }
+    if (bind(r->listen_fd, (struct sockaddr *)&here, sizeof here) < 0 || listen(r->listen_fd, 16) < 0
+        || pipe2(r->stop, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(r->listen_fd);
+        free(r);
+        errno = e;
+        return NULL;
+    }
+    int e = pthread_create(&r->thread, NULL, relay_accept, r);
+    if (e != 0) {
+        close(r->listen_fd); close(r->stop[0]); close(r->stop[1]);
+        free(r);
+        errno = e;
+        return NULL;
+    }
+    return r;
+}
+
+void gvmc_relay_stop(void *handle) {
+    struct relay *r = handle;
+    if (!r) return;
+    (void)!write(r->stop[1], "x", 1);
+    pthread_join(r->thread, NULL);
+    close(r->listen_fd);
+    close(r->stop[0]);
+    close(r->stop[1]);
+    free(r);
+}

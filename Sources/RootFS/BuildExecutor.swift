@@ -43,6 +43,10 @@ public final class BuildExecutor {
     /// `gvmc build --network`: "none" gives every RUN step an empty network namespace unless the
     /// step asks for another network itself.
     public var defaultNetwork = "default"
+    /// `gvmc build --ssh ID=SOCKET`: id → the host's SSH agent socket.
+    public var sshAgents: [String: String] = [:]
+    /// Agent relays of the running step, stopped after it.
+    var relays: [UnsafeMutableRawPointer] = []
     /// Where `RUN --mount=type=cache` directories persist between builds.
     public var runCacheDirectory: String?
 
@@ -395,7 +399,11 @@ public final class BuildExecutor {
         defer { for s in scripts { unlink(s) } }
         var environment = r.environment
         var temporaries: [String] = []
-        defer { for t in temporaries { TreeCopy.remove(t) } }
+        defer {
+            for relay in relays { gvmc_relay_stop(relay) }
+            relays.removeAll()
+            for t in temporaries { TreeCopy.remove(t) }
+        }
         let mounts = try sandboxMounts(r, environment: &environment, temporaries: &temporaries)
         var spec = SandboxSpec(rootfs: root, arguments: argv, environment: environment)
         spec.mounts = mounts

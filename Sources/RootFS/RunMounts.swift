@@ -1,8 +1,9 @@
 // RUN --mount as BuildKit defines it: cache (persisted under the cache directory, keyed by id),
 // tmpfs, bind (from the context, a stage or an image; read-only unless rw, whose writes are
 // thrown away) and secret (a copy of the host file, read-only, mode 0400 by default, never in
-// the image; `env=` puts the value in the environment instead).
+// the image; `env=` puts the value in the environment instead) and ssh (a relayed agent socket).
 import BuildPlan
+import CSystem
 import DockerfileInstructions
 import Sandbox
 import SquashFS
@@ -13,8 +14,10 @@ import Glibc
 extension BuildExecutor {
     func sandboxMounts(_ r: RunStep, environment: inout [String], temporaries: inout [String]) throws(RootFSError) -> [SandboxMount] {
         var out: [SandboxMount] = []
+        var sshMounts = 0
         for m in r.mounts {
-            let defaultTarget = m.type == .secret ? "/run/secrets/" + (m.id ?? "") : nil
+            let defaultTarget = m.type == .secret ? "/run/secrets/" + (m.id ?? "")
+                : m.type == .ssh ? "/run/buildkit/ssh_agent.\(sshMounts)" : nil
             guard let rawTarget = m.target ?? defaultTarget, !rawTarget.isEmpty else {
                 if m.type == .secret, let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment); continue }
                 throw RootFSError("RUN --mount=type=\(m.type.rawValue): a target is required")
@@ -50,7 +53,25 @@ extension BuildExecutor {
                 out.append(SandboxMount(.bind(source: copy), target: target, readOnly: true, isFile: true))
                 if let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment) }
             case .ssh:
-                throw RootFSError("RUN --mount=type=ssh is not supported (gvmc has no SSH agent forwarding)")
+                // BuildKit's socket forwarding: a socket of our own (owner and mode as asked,
+                // default root 0600) relayed to the agent given with `gvmc build --ssh`.
+                sshMounts += 1
+                let id = m.id ?? "default"
+                guard let agent = sshAgents[id] else {
+                    if m.required { throw RootFSError("ssh agent \(id) is required but was not given (gvmc build --ssh \(id)=SOCKET)") }
+                    continue
+                }
+                let scratch = try scratchDirectory("ssh")
+                temporaries.append(scratch)
+                let socket = scratch + "/agent.sock"
+                guard let relay = gvmc_relay_start(socket, agent) else { throw .errno("listen on", socket) }
+                relays.append(relay)
+                lchown(socket, m.uid ?? 0, m.gid ?? 0)
+                chmod(socket, mode_t(m.mode ?? 0o600))
+                out.append(SandboxMount(.bind(source: socket), target: target, readOnly: true, isFile: true))
+                if sshMounts == 1 && !environment.contains(where: { $0.hasPrefix("SSH_AUTH_SOCK=") }) {
+                    environment.append("SSH_AUTH_SOCK=" + target)
+                }
             }
         }
         return out

@@ -14,7 +14,7 @@ import SquashFS
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). Not yet: ADD of git repositories, RUN --mount=type=ssh.")
+        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh. Not yet: ADD of git repositories.")
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -44,6 +44,9 @@ struct BuildCommand: ParsableCommand {
 
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).")
     var secret: [String] = []
+
+    @Option(help: "An SSH agent for RUN --mount=type=ssh: default (= $SSH_AUTH_SOCK), ID (= $SSH_AUTH_SOCK) or ID=SOCKET (repeatable).")
+    var ssh: [String] = []
 
     @OptionGroup var image: ImageOptions
     @OptionGroup var registry: RegistryFlags
@@ -111,6 +114,7 @@ struct BuildCommand: ParsableCommand {
         let secretFiles = try SecretFiles(secret)
         defer { secretFiles.remove() }
         executor.secrets = secretFiles.paths
+        executor.sshAgents = try sshAgents(ssh)
         let rootfs: String
         do { rootfs = try executor.run() } catch {
             printError("error: \(error)")
@@ -159,6 +163,28 @@ struct BuildCommand: ParsableCommand {
         }
         return out
     }
+}
+
+/// `--ssh` values as docker build takes them: `ID` or `ID=SOCKET`; the socket must be an SSH
+/// agent's. Key files (which docker build loads into an agent of its own) are refused with the
+/// way to get an agent socket instead.
+func sshAgents(_ flags: [String]) throws -> [String: String] {
+    var agents: [String: String] = [:]
+    for flag in flags {
+        let kv = flag.split(separator: "=", maxSplits: 1).map(String.init)
+        let id = kv[0]
+        guard !id.isEmpty else { throw ValidationError("--ssh \(flag): expected ID or ID=SOCKET") }
+        guard let path = kv.count == 2 ? kv[1] : ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"], !path.isEmpty else {
+            throw ValidationError("--ssh \(id): SSH_AUTH_SOCK is not set; start an agent (eval $(ssh-agent); ssh-add) or give --ssh \(id)=SOCKET")
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ValidationError("--ssh \(id): \(path): \(String(cString: strerror(errno)))") }
+        guard st.st_mode & S_IFMT == S_IFSOCK else {
+            throw ValidationError("--ssh \(id): \(path) is not an agent socket; gvmc forwards SSH agents only: ssh-add \(path), then --ssh \(id)=$SSH_AUTH_SOCK")
+        }
+        agents[id] = path
+    }
+    return agents
 }
 
 /// `--secret` values: files are used in place; environment values are written to private

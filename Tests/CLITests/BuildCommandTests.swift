@@ -267,6 +267,70 @@ struct BuildCommand {
         #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: COPY failed: nope/a.txt: no such file"), "\(missing.err)")
     }
 
+    /// RUN --mount=type=ssh against a real ssh-agent holding a real key: a static client (built
+    /// here from C) asks the forwarded socket for the agent's identities inside the sandbox.
+    @Test(.enabled(if: Tools.exists("ssh-agent") && Tools.exists("ssh-keygen") && Tools.exists("clang"),
+                   "needs openssh-client (make test-deps) and clang (the Swift toolchain's)"))
+    func sshMountsForwardTheAgent() throws {
+        let ctx = try BuildFixture.context("""
+        FROM scratch
+        COPY busybox /bin/busybox
+        COPY agentc /agentc
+        RUN --mount=type=ssh ["/agentc", "", "/default.txt"]
+        RUN --mount=type=ssh,id=other,target=/tmp/sock,uid=1000,mode=0660 ["/agentc", "/tmp/sock", "/other.txt"]
+        RUN --mount=type=ssh,id=absent ["/bin/busybox", "sh", "-c", "echo [$SSH_AUTH_SOCK] > /absent.txt; /bin/busybox ls /run/buildkit 2>/dev/null | /bin/busybox wc -l >> /absent.txt"]
+        """)
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        write(ctx + "/agentc.c", """
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include <sys/socket.h>
+            #include <sys/stat.h>
+            #include <sys/un.h>
+            #include <unistd.h>
+            int main(int argc, char **argv) {
+                const char *path = argv[1][0] ? argv[1] : getenv("SSH_AUTH_SOCK");
+                FILE *out = fopen(argv[2], "w");
+                struct stat st; stat(path, &st);
+                struct sockaddr_un a = {.sun_family = AF_UNIX}; strcpy(a.sun_path, path);
+                int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { fprintf(out, "connect failed\\n"); return 1; }
+                unsigned char req[5] = {0, 0, 0, 1, 11}, rsp[9];
+                write(fd, req, 5);
+                size_t got = 0; while (got < 9) { ssize_t n = read(fd, rsp + got, 9 - got); if (n <= 0) break; got += n; }
+                fprintf(out, "sock=%s type=%d keys=%d mode=%o uid=%d\\n", path, rsp[4], (rsp[5] << 24) | (rsp[6] << 16) | (rsp[7] << 8) | rsp[8],
+                        (unsigned)(st.st_mode & 07777), (int)st.st_uid);
+                return 0;
+            }
+            """)
+        #expect(Tools.run(["clang", "-static", "-O1", "-o", ctx + "/agentc", ctx + "/agentc.c"]).status == 0)
+        let socket = ctx + "/agent.sock"
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
+        agent.arguments = ["-D", "-a", socket]
+        agent.standardOutput = FileHandle.nullDevice
+        try agent.run()
+        defer { kill(agent.processIdentifier, SIGKILL); agent.waitUntilExit() }  // SIGTERM may be blocked in the test process's children
+        for _ in 0..<50 where !FileManager.default.fileExists(atPath: socket) { usleep(100_000) }
+        #expect(Tools.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ctx + "/key"]).status == 0)
+        #expect(Tools.run(["env", "SSH_AUTH_SOCK=" + socket, "ssh-add", "-q", ctx + "/key"]).status == 0)
+        let out = ctx + "/out.gvmi"
+        let r = GVMCBinary.run(["build", "--ssh", "default=" + socket, "--ssh", "other=" + socket, "-o", out, ctx])
+        #expect(r.status == 0, "\(r.err)")
+        func cat(_ f: String) -> String { Tools.run(["unsquashfs", "-cat", out, f]).output }
+        #expect(cat("default.txt") == "sock=/run/buildkit/ssh_agent.0 type=12 keys=1 mode=600 uid=0\n", "SSH_AUTH_SOCK set, one key listed")
+        #expect(cat("other.txt") == "sock=/tmp/sock type=12 keys=1 mode=660 uid=1000\n", "target, uid and mode honoured")
+        #expect(cat("absent.txt") == "[]\n0\n", "an optional agent that was not given mounts nothing")
+        let list = Tools.run(["unsquashfs", "-lls", out]).output
+        #expect(!list.contains("ssh_agent") && !list.contains("tmp/sock"), "no socket or mount point lands in the image:\n\(list)")
+        let required = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/r.gvmi", ctx],
+                                      stdin: "FROM scratch\nCOPY busybox /bin/busybox\nRUN --mount=type=ssh,required [\"/bin/busybox\", \"true\"]\n")
+        #expect(required.status == 1 && required.err.contains("<stdin>:3:1: ssh agent default is required but was not given"), "\(required.err)")
+        let keyFile = GVMCBinary.run(["build", "--ssh", "default=" + ctx + "/key", "-o", ctx + "/k.gvmi", ctx])
+        #expect(keyFile.status != 0 && keyFile.err.contains("is not an agent socket"), "\(keyFile.err)")
+    }
+
     @Test func dockerBuildFlagsAreAccepted() throws {
         let ctx = try BuildFixture.context("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n")
         defer { try? FileManager.default.removeItem(atPath: ctx) }

@@ -18,4 +18,12 @@ ssize_t gvmc_copy_file_range(int in, int out, size_t len);
 int gvmc_mount_overlay(const char *target, const char *options);
 /// umount2(target, MNT_DETACH).
 int gvmc_umount_detach(const char *target);
+
+/// RUN --mount=type=ssh: a Unix socket listening at `listen_path` whose every connection is
+/// relayed, byte for byte in both directions, to the SSH agent socket at `agent_path`. One
+/// thread accepts, one thread per connection copies. Returns a handle, or NULL with errno.
+void *gvmc_relay_start(const char *listen_path, const char *agent_path);
+/// Stops accepting and closes the listening socket; connections end when either side closes
+/// (the sandbox's processes are gone after the step).
+void gvmc_relay_stop(void *handle);
 #endif
