@@ -65,13 +65,14 @@ ours() { "$gvmc" build -o "$work/g.gvmi" --cache-dir "$work/cache" --compression
 export -f peer ours
 export work gvmc comp
 
-printf '%-8s %-5s %9s %9s %7s %9s\n' base comp gvmc_s peer_s ratio gvmc_MB
+printf '%-8s %-5s %9s %9s %7s %9s %7s\n' base comp gvmc_s peer_s ratio gvmc_MB size_r
 for ctx in busybox debian; do
   # Base images pulled once by both beforehand (the steady state of a CI runner with a cache).
   bash -c "peer $ctx" >/dev/null 2>&1; bash -c "ours $ctx" >/dev/null 2>&1
   read -r pt _ < <(measure peer "$ctx")
   read -r gt gm < <(measure ours "$ctx")
-  awk -v c="$ctx" -v z="$comp" -v gt="$gt" -v pt="$pt" -v gm="$gm" 'BEGIN {
-    printf "%-8s %-5s %9.2f %9.2f %7.2f %9.1f\n", c, z, gt, pt, gt/pt, gm/1024 }'
+  gs=$(stat -c %s "$work/g.gvmi"); ps=$(stat -c %s "$work/p.sqfs")
+  awk -v c="$ctx" -v z="$comp" -v gt="$gt" -v pt="$pt" -v gm="$gm" -v gs="$gs" -v ps="$ps" 'BEGIN {
+    printf "%-8s %-5s %9.2f %9.2f %7.2f %9.1f %7.3f\n", c, z, gt, pt, gt/pt, gm/1024, gs/ps }'
 done
-echo "(peer = buildah bud + buildah push oci: + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.5)"
+echo -e "(peer = buildah bud + buildah push oci: + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.5;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default level: gzip 6 (libdeflate) vs 9 (zlib), lzo 8 vs 8)"

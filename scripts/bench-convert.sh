@@ -30,14 +30,15 @@ ours() { "$gvmc" convert "$ref" -o "$work/g.gvmi" --cache-dir "$work/cache" --co
 export -f peer ours
 export work ref gvmc
 
-printf '%-5s %-5s %9s %9s %7s %9s\n' cache comp gvmc_s peer_s ratio gvmc_MB
+printf '%-5s %-5s %9s %9s %7s %9s %7s\n' cache comp gvmc_s peer_s ratio gvmc_MB size_r
 for comp in gzip lzo; do
   for cache in cold warm; do
     if [ "$cache" = cold ]; then pp="rm -rf $work/peer"; op="rm -rf $work/cache"; else pp="peer $comp"; op="ours $comp"; fi
     read -r pt _ < <(prepare=$pp measure peer "$comp")
     read -r gt gm < <(prepare=$op measure ours "$comp")
-    awk -v c="$cache" -v z="$comp" -v gt="$gt" -v pt="$pt" -v gm="$gm" 'BEGIN {
-      printf "%-5s %-5s %9.2f %9.2f %7.2f %9.1f\n", c, z, gt, pt, gt/pt, gm/1024 }'
+    gs=$(stat -c %s "$work/g.gvmi"); ps=$(stat -c %s "$work/p.sqfs")
+    awk -v c="$cache" -v z="$comp" -v gt="$gt" -v pt="$pt" -v gm="$gm" -v gs="$gs" -v ps="$ps" 'BEGIN {
+      printf "%-5s %-5s %9.2f %9.2f %7.2f %9.1f %7.3f\n", c, z, gt, pt, gt/pt, gm/1024, gs/ps }'
   done
 done
-echo "(peer = skopeo copy + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.33; gvmc_MB = peak RSS, target <= 256)"
+echo -e "(peer = skopeo copy + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.33; gvmc_MB = peak RSS, target <= 256;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default level: gzip 6 (libdeflate) vs 9 (zlib), lzo 8 vs 8)"
