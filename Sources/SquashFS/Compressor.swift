@@ -6,6 +6,9 @@ import CLzma
 import CLzo
 import CZlib
 import CZstd
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum Compression: String, Sendable, CaseIterable {
     case gzip, xz, lz4, lzo, zstd
@@ -108,6 +111,7 @@ struct BlockCompressor: Sendable {
         guard n > 0 else { return nil }
         let src = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let dst = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        if options.algorithm != .lz4 && isIncompressible(input, context: context) { return nil }
         var produced = 0
         switch options.algorithm {
         case .gzip:
@@ -152,6 +156,40 @@ struct BlockCompressor: Sendable {
         return produced < n ? produced : nil
     }
 
+    /// Already-compressed data (.deb packages, .gz manual pages, images): an order-0 entropy
+    /// above 7.9 bits per byte and nothing LZ4 finds to match. xz, zlib and lzo1x_999 spend as
+    /// long on such a block as on any other and gain next to nothing (on a Debian minbase rootfs
+    /// these blocks are a fifth of the bytes, and xz shrinks them by 0.015% in all), so they are
+    /// stored as they are, which squashfs does anyway for a block that does not shrink. The LZ4
+    /// probe catches high-entropy data that repeats itself within the block.
+    func isIncompressible(_ input: UnsafeRawBufferPointer, context: CompressionContext) -> Bool {
+        let n = input.count
+        guard n >= 4096 else { return false }
+        var counts = [Int](repeating: 0, count: 1024)
+        counts.withUnsafeMutableBufferPointer { c in
+            var i = 0
+            while i + 4 <= n {
+                c[Int(input[i])] += 1
+                c[256 + Int(input[i + 1])] += 1
+                c[512 + Int(input[i + 2])] += 1
+                c[768 + Int(input[i + 3])] += 1
+                i += 4
+            }
+            while i < n { c[Int(input[i])] += 1; i += 1 }
+        }
+        var sum = 0.0
+        for b in 0..<256 {
+            let c = Double(counts[b] + counts[256 + b] + counts[512 + b] + counts[768 + b])
+            if c > 0 { sum += c * log2(c) }
+        }
+        let entropy = log2(Double(n)) - sum / Double(n)
+        guard entropy > 7.9 else { return false }
+        let probe = context.probe(capacity: Int(LZ4_compressBound(Int32(n))))
+        let r = LZ4_compress_fast_extState(probe.state, input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                           probe.output.assumingMemoryBound(to: CChar.self), Int32(n), probe.capacity, 1)
+        return r <= 0 || Double(r) > Double(n) * 0.98
+    }
+
     /// Decompresses one block (used to verify and by the reader).
     func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
         let src = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -188,6 +226,20 @@ final class CompressionContext {
     var zstd: OpaquePointer?
     var scratch: UnsafeMutableRawPointer?
     var lzmaOptions = lzma_options_lzma()
+    private var probeState: UnsafeMutableRawPointer?
+    private var probeOutput: UnsafeMutableRawPointer?
+    private var probeCapacity: Int32 = 0
+
+    /// LZ4 state and output for the incompressibility probe, made on first use.
+    func probe(capacity: Int) -> (state: UnsafeMutableRawPointer, output: UnsafeMutableRawPointer, capacity: Int32) {
+        if probeState == nil { probeState = UnsafeMutableRawPointer.allocate(byteCount: Int(LZ4_sizeofState()), alignment: 16) }
+        if Int(probeCapacity) < capacity {
+            probeOutput?.deallocate()
+            probeOutput = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            probeCapacity = Int32(capacity)
+        }
+        return (probeState!, probeOutput!, probeCapacity)
+    }
 
     init(options: CompressionOptions, blockSize: Int) {
         switch options.algorithm {
@@ -210,5 +262,7 @@ final class CompressionContext {
         if let deflater { libdeflate_free_compressor(deflater) }
         if let zstd { ZSTD_freeCCtx(zstd) }
         scratch?.deallocate()
+        probeState?.deallocate()
+        probeOutput?.deallocate()
     }
 }

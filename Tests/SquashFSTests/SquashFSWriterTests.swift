@@ -111,6 +111,29 @@ func makeEverythingTree(_ root: String) throws {
         try expectKernelMountMatches(scratch.sub("b.sqfs"), tree, scratch: scratch)
     }
 
+    /// Random data is stored without running xz over it; random data that repeats itself within
+    /// a block is still compressed (the LZ4 probe finds the repeats); both read back exactly.
+    @Test(.enabled(if: Tools.hasUnsquashfs, "needs unsquashfs (apt-get install squashfs-tools)"))
+    func incompressibleBlocksAreStoredAndRepeatsStillCompress() throws {
+        let scratch = Scratch()
+        let tree = scratch.sub("tree")
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        var random = SystemRandomNumberGenerator()
+        let noise = Data((0..<524_288).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let chunk = Data((0..<16_384).map { _ in UInt8.random(in: 0...255, using: &random) })
+        var repeated = Data()
+        while repeated.count < 524_288 { repeated.append(chunk) }
+        FileManager.default.createFile(atPath: tree + "/noise", contents: noise)
+        FileManager.default.createFile(atPath: tree + "/repeated", contents: repeated)
+        try pack(tree, to: scratch.sub("a.sqfs")) { $0.compression = CompressionOptions(.xz) }
+        let size = try FileManager.default.attributesOfItem(atPath: scratch.sub("a.sqfs"))[.size] as? Int ?? 0
+        // noise: 512 KiB stored; repeated: four blocks of one 16 KiB chunk, each a few KiB compressed.
+        #expect(size > 524_288 && size < 524_288 + 100_000, "image of \(size) bytes")
+        #expect(Tools.run(["unsquashfs", "-d", scratch.sub("x"), scratch.sub("a.sqfs")]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.sub("x/noise"))) == noise)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.sub("x/repeated"))) == repeated)
+    }
+
     @Test func sameTreeGivesByteIdenticalImages() throws {
         let scratch = Scratch()
         let tree = scratch.sub("tree")
