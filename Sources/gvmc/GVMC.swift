@@ -9,6 +9,14 @@ struct GVMC: ParsableCommand {
     static func main() {
         SignalCleanup.install()
         do {
+            // `gvmc lint FILE` with plain options skips ArgumentParser (see LintRequest.fastParse);
+            // GVMC_NO_FAST_PATH=1 turns that off (the tests compare both paths).
+            let args = CommandLine.arguments
+            if args.count > 1, args[1] == "lint", getenv("GVMC_NO_FAST_PATH") == nil,
+               let request = LintRequest.fastParse(args.dropFirst(2)) {
+                try request.run(puller: { throw ExitCode(2) })
+                return
+            }
             var command = try parseAsRoot()
             try command.run()
         } catch {

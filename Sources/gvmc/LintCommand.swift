@@ -68,24 +68,11 @@ struct LintCommand: ParsableCommand {
     @Flag(help: "No colors in tty output (also: NO_COLOR).")
     var noColor = false
 
-    /// `--pull`: the external bases the file names (FROM expanded with the global ARG defaults, as
-    /// the planner does), each fetched once; a failure is a usage/I/O error (exit 2).
-    func pullBaseConfigs(_ bytes: [UInt8], _ display: String, into configs: inout [String: BaseImageConfig]) throws {
-        guard let parsed = try? DockerfileParser.parse(bytes: bytes, path: display),
-              let staged = try? StagedDockerfile.parse(parsed) else { return }
-        final class Refs { var names: [String] = [] }
-        let refs = Refs()
-        _ = try? BuildPlanner.plan(staged, baseConfig: { ref in refs.names.append(ref); return nil })
-        let puller = try registry.puller(platform: "linux/amd64", quiet: true)
-        for ref in refs.names where configs[ref] == nil {
-            do {
-                let blob = try puller.pullConfig(try ImageSource(ref))
-                configs[ref] = try BaseImageConfig(json: blob.raw, source: ref)
-            } catch {
-                printError("gvmc lint: --pull \(ref): \(error)")
-                throw ExitCode(2)
-            }
-        }
+    /// The parsed options as plain values.
+    var request: LintRequest {
+        LintRequest(files: files, format: format, ignore: ignore, error: error, warning: warning, info: info,
+                    experimental: experimental, failureThreshold: failureThreshold, noFail: noFail, config: config,
+                    noConfig: noConfig, baseConfig: baseConfig, pull: pull, image: image, noColor: noColor)
     }
 
     func run() throws {
@@ -94,6 +81,87 @@ struct LintCommand: ParsableCommand {
             for r in RuleCatalog.all { print("\(r.id.padding(32)) \(r.severity.rawValue.padding(8)) \(r.summary)") }
             return
         }
+        try request.run(puller: { [registry] in try registry.puller(platform: "linux/amd64", quiet: true) })
+    }
+
+    func printExplanation(_ id: String) throws {
+        guard let rule = RuleCatalog.byID[id] ?? RuleCatalog.all.first(where: { $0.id.lowercased() == id.lowercased() }) else {
+            printError("gvmc lint: unknown rule \(id) (gvmc lint --list-rules lists them)")
+            throw ExitCode(2)
+        }
+        print("\(rule.id) (\(rule.severity.rawValue)\(rule.needsImage ? ", needs the built image" : "")\(rule.experimental ? ", experimental" : "")): \(rule.summary)\n")
+        print("Why:\n  \(rule.rationale)\n")
+        print("Example that triggers it:\n" + rule.example.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n")
+        print("Fix:\n  \(rule.fix)")
+        if let url = rule.url { print("\nMore: \(url)") }
+    }
+}
+
+/// Lint's inputs as plain values, from ArgumentParser (`LintCommand`) or from `fastParse`.
+struct LintRequest: Equatable {
+    var files: [String] = []
+    var format: OutputFormat = .tty
+    var ignore: [String] = []
+    var error: [String] = []
+    var warning: [String] = []
+    var info: [String] = []
+    var experimental: [String] = []
+    var failureThreshold: Severity?
+    var noFail = false
+    var config: String?
+    var noConfig = false
+    var baseConfig: [String] = []
+    var pull = false
+    var image: [String] = []
+    var noColor = false
+
+    /// The arguments after `lint`, when they use only file names and the plain options (each
+    /// as `--name value` or `--name=value`); nil sends them to ArgumentParser, which handles
+    /// everything else (help, errors, --pull, registry flags, --explain, ...). ArgumentParser
+    /// builds its argument sets by reflection, which costs a lint of one file about half of
+    /// its run time; editors and pre-commit hooks start gvmc once per file.
+    static func fastParse(_ args: ArraySlice<String>) -> LintRequest? {
+        var r = LintRequest()
+        var i = args.startIndex
+        while i < args.endIndex {
+            let arg = args[i]
+            i += 1
+            if arg == "-" || !arg.hasPrefix("-") { r.files.append(arg); continue }
+            var name = arg, value: String?
+            if arg.hasPrefix("--"), let eq = arg.firstIndex(of: "=") {
+                name = String(arg[..<eq]); value = String(arg[arg.index(after: eq)...])
+            }
+            switch name {
+            case "--no-fail": guard value == nil else { return nil }; r.noFail = true; continue
+            case "--no-config": guard value == nil else { return nil }; r.noConfig = true; continue
+            case "--no-color": guard value == nil else { return nil }; r.noColor = true; continue
+            case "-f", "--format", "--ignore", "--error", "--warning", "--info", "--experimental", "--failure-threshold",
+                 "--config", "--base-config":
+                break
+            default: return nil
+            }
+            if value == nil {
+                guard i < args.endIndex, !args[i].hasPrefix("-") else { return nil }
+                value = args[i]
+                i += 1
+            }
+            let v = value!
+            switch name {
+            case "-f", "--format": guard let f = OutputFormat(rawValue: v) else { return nil }; r.format = f
+            case "--ignore": r.ignore.append(v)
+            case "--error": r.error.append(v)
+            case "--warning": r.warning.append(v)
+            case "--info": r.info.append(v)
+            case "--experimental": r.experimental.append(v)
+            case "--failure-threshold": guard let t = Severity(rawValue: v) else { return nil }; r.failureThreshold = t
+            case "--config": r.config = v
+            default: r.baseConfig.append(v)
+            }
+        }
+        return r
+    }
+
+    func run(puller: () throws -> ImagePuller) throws {
         let targets = files.isEmpty && image.isEmpty ? ["Dockerfile"] : files
         var findings: [Finding] = []
         var sources: [String: [UInt8]] = [:]
@@ -142,7 +210,7 @@ struct LintCommand: ParsableCommand {
                 }
             }
             options.baseConfigs = baseConfigs
-            if pull { try pullBaseConfigs(bytes, display, into: &options.baseConfigs) }
+            if pull { try pullBaseConfigs(bytes, display, into: &options.baseConfigs, puller: try puller()) }
             options.ignored = fileConfig.ignored.union(ignore)
             options.severity = fileConfig.severity
             for r in error { options.severity[r] = .error }
@@ -180,16 +248,23 @@ struct LintCommand: ParsableCommand {
         }
     }
 
-    func printExplanation(_ id: String) throws {
-        guard let rule = RuleCatalog.byID[id] ?? RuleCatalog.all.first(where: { $0.id.lowercased() == id.lowercased() }) else {
-            printError("gvmc lint: unknown rule \(id) (gvmc lint --list-rules lists them)")
-            throw ExitCode(2)
+    /// `--pull`: the external bases the file names (FROM expanded with the global ARG defaults, as
+    /// the planner does), each fetched once; a failure is a usage/I/O error (exit 2).
+    func pullBaseConfigs(_ bytes: [UInt8], _ display: String, into configs: inout [String: BaseImageConfig], puller: ImagePuller) throws {
+        guard let parsed = try? DockerfileParser.parse(bytes: bytes, path: display),
+              let staged = try? StagedDockerfile.parse(parsed) else { return }
+        final class Refs { var names: [String] = [] }
+        let refs = Refs()
+        _ = try? BuildPlanner.plan(staged, baseConfig: { ref in refs.names.append(ref); return nil })
+        for ref in refs.names where configs[ref] == nil {
+            do {
+                let blob = try puller.pullConfig(try ImageSource(ref))
+                configs[ref] = try BaseImageConfig(json: blob.raw, source: ref)
+            } catch {
+                printError("gvmc lint: --pull \(ref): \(error)")
+                throw ExitCode(2)
+            }
         }
-        print("\(rule.id) (\(rule.severity.rawValue)\(rule.needsImage ? ", needs the built image" : "")\(rule.experimental ? ", experimental" : "")): \(rule.summary)\n")
-        print("Why:\n  \(rule.rationale)\n")
-        print("Example that triggers it:\n" + rule.example.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n")
-        print("Fix:\n  \(rule.fix)")
-        if let url = rule.url { print("\nMore: \(url)") }
     }
 }
 

@@ -61,6 +61,33 @@ func write(_ path: String, _ text: String) { FileManager.default.createFile(atPa
         #expect(GVMCBinary.run(["lint", "--format", "yaml", dir + "/bad"]).status == 2)
     }
 
+    /// `gvmc lint` with plain options skips ArgumentParser; every argument list must give the
+    /// same output and exit status both ways (GVMC_NO_FAST_PATH=1 forces ArgumentParser).
+    @Test func fastPathAndArgumentParserAgree() {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        write(dir + "/bad", bad)
+        write(dir + "/clean", clean)
+        write(dir + "/base.json", #"{"config": {"User": "1000", "Volumes": {"/golem/output": {}}}}"#)
+        write(dir + "/.gvmc.yaml", "ignore: [GVM003]\n")
+        let lists: [[String]] = [
+            [dir + "/bad"], [dir + "/clean", dir + "/bad"], ["--no-fail", dir + "/bad"], [dir + "/bad", "--no-fail"],
+            ["-f", "json", dir + "/bad"], ["--format=sarif", dir + "/bad"], ["--format", "gnu", "--no-config", dir + "/bad"],
+            ["--ignore", "GVM001", "--ignore=GVM002", dir + "/bad"], ["--error", "GVM003", "--warning", "GVM001", dir + "/bad"],
+            ["--info", "GVM001", "--failure-threshold", "info", dir + "/bad"], ["--failure-threshold=error", dir + "/bad"],
+            ["--experimental", "all", "--format", "checkstyle", dir + "/bad"], ["--config", dir + "/.gvmc.yaml", dir + "/bad"],
+            ["--base-config", dir + "/base.json", dir + "/bad"], ["--no-color", "--format", "github", dir + "/bad"],
+            [dir + "/missing"], ["--ignore", "NOPE42", dir + "/bad"], ["--format", "yaml", dir + "/bad"], ["--format"],
+            ["--no-fail=true", dir + "/bad"], ["--", dir + "/bad"], ["-"], [],
+        ]
+        for args in lists {
+            let fast = GVMCBinary.run(["lint"] + args, stdin: bad, cwd: dir)
+            let slow = GVMCBinary.run(["lint"] + args, stdin: bad, cwd: dir, env: ["GVMC_NO_FAST_PATH": "1"])
+            #expect(fast.status == slow.status && fast.out == slow.out && fast.err == slow.err,
+                    "lint \(args): fast \(fast.status) \(fast.out.prefix(200)) \(fast.err.prefix(200)); ArgumentParser \(slow.status) \(slow.out.prefix(200)) \(slow.err.prefix(200))")
+        }
+    }
+
     @Test func readsStandardInputAndSeveralFiles() {
         let dir = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
