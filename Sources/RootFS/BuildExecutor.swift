@@ -219,7 +219,7 @@ public final class BuildExecutor {
                 if !isDirectory(target) { try makeDirectories(root, destination, owner: nil) }
                 try TreeCopy.copyContents(of: path, into: target, owner: owner, mode: mode,
                                           filter: copyFilter(c, sourceRelative: relative, includes: nil))
-            } else if c.isAdd && c.source == .context && st.st_size > 0, let unpacked = try unpackArchive(path, name: relative) {
+            } else if c.isAdd && c.unpack != false && c.source == .context && st.st_size > 0, let unpacked = try unpackArchive(path, name: relative) {
                 // ADD of a local tar archive (plain, gzip, bzip2, xz, zstd): its contents are
                 // merged into the destination directory, owners from the archive unless --chown.
                 if !isDirectory(root + destination) { try makeDirectories(root, destination, owner: nil) }
@@ -312,8 +312,9 @@ public final class BuildExecutor {
         }
     }
 
-    /// ADD <url>...: each URL downloaded (never unpacked, as Docker does), checked against
-    /// --checksum, written with mode 0600 (or --chmod) and the server's Last-Modified time.
+    /// ADD <url>...: each URL downloaded, checked against --checksum, written with mode 0600 (or
+    /// --chmod) and the server's Last-Modified time; not unpacked unless --unpack=true, which
+    /// extracts a downloaded tar archive into the destination directory, as BuildKit does.
     func addURLs(_ c: CopyStep, into root: String) throws(RootFSError) {
         guard c.paths.allSatisfy({ $0.contains("://") }) else {
             throw RootFSError("ADD: mixing URLs and local sources in one instruction is not supported")
@@ -340,6 +341,11 @@ public final class BuildExecutor {
                 guard let actual = readDigest(file), "sha256:" + actual == expected else {
                     throw RootFSError("ADD \(url): checksum mismatch: expected \(expected), got sha256:\(readDigest(file) ?? "?")")
                 }
+            }
+            if c.unpack == true, let unpacked = try unpackArchive(file, name: url) {
+                try makeDirectories(root, destination, owner: nil)
+                try TreeCopy.copyContents(of: unpacked, into: root + destination, owner: c.chown == nil ? nil : owner, mode: mode)
+                continue
             }
             var name = String(url.split(separator: "?").first?.split(separator: "/").last ?? "")
             if name.isEmpty || url.split(separator: "/").count <= 2 { name = "index.html" }

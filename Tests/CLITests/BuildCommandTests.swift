@@ -359,10 +359,24 @@ struct BuildCommand {
         utimes(ctx + "/srv/file.txt", [timeval(tv_sec: 1_600_000_000, tv_usec: 0), timeval(tv_sec: 1_600_000_000, tv_usec: 0)])
         let sum = String(Tools.run(["sha256sum", ctx + "/srv/file.txt"]).output.prefix(64))
         let url = "http://127.0.0.1:\(port)/file.txt"
-        write(ctx + "/Dockerfile", "FROM scratch\nADD \(url) /dl/\nADD --checksum=sha256:\(sum) --chmod=644 \(url) /dl/renamed.txt\n")
+        try FileManager.default.createDirectory(atPath: ctx + "/tree/inner", withIntermediateDirectories: true)
+        write(ctx + "/tree/inner/a.txt", "in the archive\n")
+        #expect(Tools.run(["tar", "-czf", ctx + "/srv/arch.tar.gz", "-C", ctx + "/tree", "."]).status == 0)
+        #expect(Tools.run(["cp", ctx + "/srv/arch.tar.gz", ctx + "/local.tar.gz"]).status == 0)
+        write(ctx + "/Dockerfile", """
+            FROM scratch
+            ADD \(url) /dl/
+            ADD --checksum=sha256:\(sum) --chmod=644 \(url) /dl/renamed.txt
+            ADD http://127.0.0.1:\(port)/arch.tar.gz /remote-kept/
+            ADD --unpack=true http://127.0.0.1:\(port)/arch.tar.gz /remote-unpacked/
+            ADD --unpack=false local.tar.gz /local-kept/
+            """)
         let r = GVMCBinary.run(["build", "-o", ctx + "/o.gvmi", ctx])
         #expect(r.status == 0, "\(r.err)")
         let list = Tools.run(["unsquashfs", "-lln", "-UTC", ctx + "/o.gvmi"]).output
+        #expect(list.contains("squashfs-root/remote-kept/arch.tar.gz") && list.contains("squashfs-root/remote-unpacked/inner/a.txt")
+                && list.contains("squashfs-root/local-kept/local.tar.gz") && !list.contains("squashfs-root/local-kept/inner"),
+                "remote archives are kept unless --unpack=true, local ones unpacked unless --unpack=false:\n\(list)")
         #expect(list.contains("-rw------- 0/0                      19 2020-09-13 12:26 squashfs-root/dl/file.txt"), "mode 0600 and Last-Modified:\n\(list)")
         #expect(list.contains("-rw-r--r-- 0/0") && list.contains("squashfs-root/dl/renamed.txt"))
         #expect(Tools.run(["unsquashfs", "-cat", ctx + "/o.gvmi", "dl/file.txt"]).output == "downloaded content\n")
