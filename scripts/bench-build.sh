@@ -75,4 +75,4 @@ for ctx in busybox debian; do
   awk -v c="$ctx" -v z="$comp" -v gt="$gt" -v pt="$pt" -v gm="$gm" -v gs="$gs" -v ps="$ps" 'BEGIN {
     printf "%-8s %-5s %9.2f %9.2f %7.2f %9.1f %7.3f\n", c, z, gt, pt, gt/pt, gm/1024, gs/ps }'
 done
-echo -e "(peer = buildah bud + buildah push oci: + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.5;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default level: gzip 6 (libdeflate) vs 9 (zlib), lzo 8 vs 8)"
+echo -e "(peer = buildah bud + buildah push oci: + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.5;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default level: gzip 9, lzo 8)"

@@ -41,4 +41,4 @@ for comp in gzip lzo; do
       printf "%-5s %-5s %9.2f %9.2f %7.2f %9.1f %7.3f\n", c, z, gt, pt, gt/pt, gm/1024, gs/ps }'
   done
 done
-echo -e "(peer = skopeo copy + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.33; gvmc_MB = peak RSS, target <= 256;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default level: gzip 6 (libdeflate) vs 9 (zlib), lzo 8 vs 8)"
+echo -e "(peer = skopeo copy + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.33; gvmc_MB = peak RSS, target <= 256;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default level: gzip 9, lzo 8)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`, the image writer: gvmc pack against mksquashfs on the same trees, same compressor
-# and level (gzip 9 on both sides), both with 2 threads, in the same run. Reports median wall time, time ratio, output
+# and level (the defaults: gzip 9), both with 2 threads, in the same run. Reports median wall time, time ratio, output
 # size ratio and peak memory. Trees: a Debian minbase rootfs (debootstrap, cached in
 # .build/bench-rootfs) and its /usr/share (many small files).
 set -euo pipefail
@@ -20,9 +20,7 @@ for tree in "debian:$rootfs" "small-files:$rootfs/usr/share"; do
   name=${tree%%:*}; dir=${tree#*:}
   for comp in gzip xz lz4; do
     read -r mt mm < <(measure mksquashfs "$dir" "$work/m.sqfs" -noappend -comp "$comp" -processors 2 -quiet -no-progress)
-    # The same level on both sides: mksquashfs's gzip default is 9 (gvmc's is 6).
-    level=(); [ "$comp" = gzip ] && level=(--compression-level 9)
-    read -r gt gm < <(measure "$gvmc" pack "$dir" -o "$work/g.gvmi" --compression "$comp" "${level[@]}" --jobs 2)
+    read -r gt gm < <(measure "$gvmc" pack "$dir" -o "$work/g.gvmi" --compression "$comp" --jobs 2)
     gs=$(stat -c %s "$work/g.gvmi"); ms=$(stat -c %s "$work/m.sqfs")
     awk -v n="$name" -v c="$comp" -v gt="$gt" -v mt="$mt" -v gs="$gs" -v ms="$ms" -v gm="$gm" -v mm="$mm" 'BEGIN {
       printf "%-12s %-5s %9.2f %9.2f %7.2f %12d %12d %7.3f %9.1f %9.1f\n", n, c, gt, mt, gt/mt, gs, ms, gs/ms, gm/1024, mm/1024 }'
