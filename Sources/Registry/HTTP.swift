@@ -21,6 +21,19 @@ struct HTTPResponse {
 struct TransportError: Error {
     var code: Int32
     var message: String
+
+    /// TLS failures that no retry mends, with what the user can do; nil for the others.
+    func tlsHint(registry: String) -> String? {
+        switch code {
+        case 58, 59, 60, 77, 83, 90, 91:  // certificate problem, cipher, peer verification, CA file, issuer, pinning, status
+            return "the registry's certificate is not trusted: add its CA to the system's store, or pass "
+                + "--insecure-registry \(registry) to skip verification"
+        case 35 where message.contains("wrong version number"):
+            return "the registry answers plain HTTP, not HTTPS: pass --insecure-registry \(registry) to allow plain HTTP"
+        default:
+            return nil
+        }
+    }
 }
 
 final class HTTPClient {

@@ -54,6 +54,7 @@ final class RegistryClient {
                 response = try http.perform("GET", url, headers: headers, resumeFrom: resume, tlsVerify: !insecure,
                                             limit: limit, stream: stream)
             } catch let e as TransportError {
+                if let hint = e.tlsHint(registry: reference.registry) { throw RegistryError("\(url): \(e.message); \(hint)") }
                 if attempt < options.maxAttempts {
                     options.log("\(reference.registry): \(e.message); retrying (\(attempt)/\(options.maxAttempts - 1))")
                     sleep(seconds: options.backoff * Double(1 << (attempt - 1)))

@@ -192,6 +192,60 @@ struct ConvertCommand {
         #expect(config.status == 0, "\(config.err)")
     }
 
+    /// A registry that is not on loopback: HTTPS with a certificate gvmc must verify (a
+    /// self-signed one fails), `--insecure-registry` accepts it, and a plain-HTTP registry is
+    /// reached only with `--insecure-registry` (never a silent downgrade).
+    @Test func tlsAndPlainRegistriesOffLoopbackNeedInsecureRegistry() throws {
+        let ip = Tools.run(["bash", "-c", "hostname -I | tr ' ' '\\n' | grep -E '^[0-9.]+$' | grep -v '^127\\.' | head -1"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !ip.isEmpty else {
+            print("skipped: tlsAndPlainRegistriesOffLoopbackNeedInsecureRegistry needs a non-loopback IPv4 address")
+            return
+        }
+        let scratch = Scratch()
+        func port() -> String {
+            Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('\(ip)',0)); print(s.getsockname()[1])"]).output
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(Tools.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", scratch.sub("tls.key"), "-out", scratch.sub("tls.crt"),
+                           "-days", "2", "-subj", "/CN=gvmc-tls", "-addext", "subjectAltName=IP:\(ip)"]).status == 0)
+        var servers: [Process] = []
+        defer { for p in servers { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        func start(_ name: String, _ port: String, tls: Bool) throws -> String {
+            let tlsYAML = tls ? ", tls: {certificate: \(scratch.sub("tls.crt")), key: \(scratch.sub("tls.key"))}" : ""
+            write(scratch.sub(name + ".yml"), """
+                version: 0.1
+                log: {level: error}
+                storage: {filesystem: {rootdirectory: \(scratch.sub(name + "-data"))}}
+                http: {addr: "\(ip):\(port)"\(tlsYAML)}
+                """)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
+            p.arguments = ["serve", scratch.sub(name + ".yml")]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            servers.append(p)
+            for _ in 0..<100 where Tools.run(["bash", "-c", "exec 3<>/dev/tcp/\(ip)/\(port)"]).status != 0 { usleep(100_000) }
+            let push = Tools.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:\(RegistryFixture.layout):multi", "docker://\(ip):\(port)/test/multi:v1"])
+            #expect(push.status == 0, "skopeo: \(push.output)")
+            return "\(ip):\(port)"
+        }
+        let tlsHost = try start("tls", port(), tls: true)
+        let plainHost = try start("plain", port(), tls: false)
+        let verified = GVMCBinary.run(["convert", tlsHost + "/test/multi:v1", "-o", scratch.sub("v.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(verified.status == 1 && verified.err.contains("certificate is not trusted") && verified.err.contains("--insecure-registry \(tlsHost)")
+                && !verified.err.contains("retrying"), "a certificate error is final, with the way out: \(verified.err)")
+        let insecure = GVMCBinary.run(["convert", tlsHost + "/test/multi:v1", "--insecure-registry", tlsHost, "-o", scratch.sub("i.gvmi"), "--cache-dir", scratch.sub("c")])
+        #expect(insecure.status == 0, "\(insecure.err)")
+        let plain = GVMCBinary.run(["convert", plainHost + "/test/multi:v1", "-o", scratch.sub("p.gvmi"), "--cache-dir", scratch.sub("c2")])
+        #expect(plain.status == 1 && plain.err.contains("answers plain HTTP") && plain.err.contains("--insecure-registry \(plainHost)")
+                && !plain.err.contains("retrying"), "no fallback to plain HTTP without --insecure-registry: \(plain.err)")
+        let allowed = GVMCBinary.run(["convert", plainHost + "/test/multi:v1", "--insecure-registry", plainHost, "-o", scratch.sub("q.gvmi"), "--cache-dir", scratch.sub("c2")])
+        #expect(allowed.status == 0, "\(allowed.err)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.sub("v.gvmi")) && !FileManager.default.fileExists(atPath: scratch.sub("p.gvmi")))
+    }
+
     @Test func transientFaultsAreRetriedAndResumed() throws {
         let scratch = Scratch()
         let proxy = RegistryFixture.registry("PROXY")
