@@ -148,7 +148,13 @@ final class RegistryClient {
                 throw RegistryError("token server \(realm): \(e.message)")
             }
             guard reply.status == 200 else {
-                throw RegistryError("token server \(realm): HTTP \(reply.status)\(reply.status == 401 ? " (wrong credentials?)" : "")")
+                var why = ""
+                if reply.status == 401 || reply.status == 403 {
+                    why = credential == nil
+                        ? ": the registry requires a username and password; give them with --registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json"
+                        : " (wrong credentials or an expired identity token?)"
+                }
+                throw RegistryError("token server \(realm): HTTP \(reply.status)\(why)")
             }
             guard let object = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
                   let token = (object["token"] as? String) ?? (object["access_token"] as? String), !token.isEmpty else {

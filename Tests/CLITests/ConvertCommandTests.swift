@@ -246,6 +246,27 @@ struct ConvertCommand {
         #expect(!FileManager.default.fileExists(atPath: scratch.sub("v.gvmi")) && !FileManager.default.fileExists(atPath: scratch.sub("p.gvmi")))
     }
 
+    /// A token server that hands out tokens only for basic credentials, or for a posted refresh
+    /// token (the `identitytoken` docker login stores for OAuth registries).
+    @Test func bearerTokensForCredentialsAndIdentityTokens() throws {
+        let scratch = Scratch()
+        let host = RegistryFixture.registry("TOKAUTH")
+        let ref = host + "/test/multi:v1"
+        let anonymous = GVMCBinary.run(["convert", ref, "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")], env: ["HOME": scratch.path])
+        #expect(anonymous.status == 1 && anonymous.err.contains("HTTP 401") && anonymous.err.contains("--registry-auth \(host)="), "\(anonymous.err)")
+        let flag = GVMCBinary.run(["convert", ref, "--registry-auth", "\(host)=gvmc:s3cret", "-o", scratch.sub("f.gvmi"), "--cache-dir", scratch.sub("c1")])
+        #expect(flag.status == 0, "\(flag.err)")
+        try FileManager.default.createDirectory(atPath: scratch.sub("docker"), withIntermediateDirectories: true)
+        write(scratch.sub("docker/config.json"), "{\"auths\":{\"\(host)\":{\"identitytoken\":\"gvmc-refresh\"}}}")
+        let identity = GVMCBinary.run(["convert", ref, "-o", scratch.sub("i.gvmi"), "--cache-dir", scratch.sub("c2")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
+        #expect(identity.status == 0, "\(identity.err)")
+        write(scratch.sub("docker/config.json"), "{\"auths\":{\"\(host)\":{\"identitytoken\":\"expired\"}}}")
+        let stale = GVMCBinary.run(["convert", ref, "-o", scratch.sub("s.gvmi"), "--cache-dir", scratch.sub("c3")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
+        #expect(stale.status == 1 && stale.err.contains("HTTP 401"), "\(stale.err)")
+        let log = (try? String(contentsOfFile: (RegistryFixture.ports["WORK"] ?? "") + "/tokenauth-server.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("token Basic repository:test/multi:pull") && log.contains("token refresh repository:test/multi:pull"), "\(log)")
+    }
+
     @Test func transientFaultsAreRetriedAndResumed() throws {
         let scratch = Scratch()
         let proxy = RegistryFixture.registry("PROXY")

@@ -3,6 +3,8 @@
 #   plain      the CNCF distribution registry (Debian's docker-registry), no auth
 #   basic      the same with htpasswd basic auth (user gvmc / password s3cret)
 #   token      the same with `auth: token`, signed by token_server.py (anonymous pull/push)
+#   tokenauth  `auth: token` whose token server wants basic auth (gvmc / s3cret) or, posted,
+#              the refresh token gvmc-refresh (a docker config's identitytoken)
 #   proxy      faulty_proxy.py in front of `plain`
 # and pushes the fixture images (oci_fixtures.py) with skopeo. Writes WORKDIR/env (shell
 # variables) when ready. Everything is killed when PARENT_PID exits (with SIGKILL: a test process
@@ -34,6 +36,7 @@ YML
     PIDS+=($!)
 }
 PLAIN=$(free_port); BASIC=$(free_port); TOKEN=$(free_port); TOKSRV=$(free_port); PROXY=$(free_port)
+TOKAUTH=$(free_port); TOKAUTHSRV=$(free_port)
 htpasswd -Bbn gvmc s3cret > "$W/htpasswd"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/token.key" -out "$W/token.crt" -days 2 -subj /CN=gvmc-token >/dev/null 2>&1
 registry plain "$PLAIN" ""
@@ -41,9 +44,12 @@ registry basic "$BASIC" "auth: {htpasswd: {realm: gvmc-test, path: $W/htpasswd}}
 registry token "$TOKEN" "auth: {token: {realm: 'http://127.0.0.1:$TOKSRV/token', service: gvmc-registry, issuer: gvmc-issuer, rootcertbundle: $W/token.crt}}"
 python3 "$HERE/token_server.py" "$TOKSRV" "$W/token.key" "$W/token.crt" gvmc-issuer > "$W/token-server.log" 2>&1 &
 PIDS+=($!)
+registry tokenauth "$TOKAUTH" "auth: {token: {realm: 'http://127.0.0.1:$TOKAUTHSRV/token', service: gvmc-registry, issuer: gvmc-issuer, rootcertbundle: $W/token.crt}}"
+python3 "$HERE/token_server.py" "$TOKAUTHSRV" "$W/token.key" "$W/token.crt" gvmc-issuer gvmc:s3cret gvmc-refresh > "$W/tokenauth-server.log" 2>&1 &
+PIDS+=($!)
 python3 "$HERE/faulty_proxy.py" "$PROXY" "$PLAIN" "$W/proxy.log" > "$W/proxy.out" 2>&1 &
 PIDS+=($!)
-for port in $PLAIN $BASIC $TOKEN $TOKSRV $PROXY; do
+for port in $PLAIN $BASIC $TOKEN $TOKSRV $PROXY $TOKAUTH $TOKAUTHSRV; do
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -53,12 +59,14 @@ push --multi-arch all "oci:$W/layout:multiarch" "docker://127.0.0.1:$PLAIN/test/
 push --format v2s2 "oci:$W/layout:multi" "docker://127.0.0.1:$PLAIN/test/schema2:v1"
 push --dest-creds gvmc:s3cret "oci:$W/layout:multi" "docker://127.0.0.1:$BASIC/test/multi:v1"
 push "oci:$W/layout:multi" "docker://127.0.0.1:$TOKEN/test/multi:v1"
+push --dest-creds gvmc:s3cret "oci:$W/layout:multi" "docker://127.0.0.1:$TOKAUTH/test/multi:v1"
 
 cat > "$W/env.tmp" <<ENV
 PLAIN=$PLAIN
 BASIC=$BASIC
 TOKEN=$TOKEN
 PROXY=$PROXY
+TOKAUTH=$TOKAUTH
 ENV
 mv "$W/env.tmp" "$W/env"
 trap - EXIT

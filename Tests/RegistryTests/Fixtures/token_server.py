@@ -3,9 +3,11 @@
 auth.docker.io): GET /token?service=...&scope=... returns {"token": JWT}, an RS256 JWT whose x5c
 header carries the self-signed certificate the registry trusts.
 
-usage: token_server.py PORT KEY.pem CERT.pem ISSUER [USER:PASSWORD]
+usage: token_server.py PORT KEY.pem CERT.pem ISSUER [USER:PASSWORD [REFRESH_TOKEN]]
 With USER:PASSWORD, requests must carry that basic auth (wrong credentials get 401); without it,
-anonymous requests get pull/push tokens. Writes a line per token request to stdout.
+anonymous requests get pull/push tokens. With REFRESH_TOKEN, POST /token with the OAuth2 form
+grant_type=refresh_token&refresh_token=REFRESH_TOKEN&service=...&scope=... (what Docker does with
+an identitytoken) also gets a token. Writes a line per token request to stdout.
 """
 import base64, json, sys, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 port, key_path, cert_path, issuer = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 required = sys.argv[5] if len(sys.argv) > 5 else None
+refresh = sys.argv[6] if len(sys.argv) > 6 else None
 key = serialization.load_pem_private_key(open(key_path, "rb").read(), password=None)
 cert = x509.load_pem_x509_certificate(open(cert_path, "rb").read())
 x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
@@ -29,6 +32,16 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def do_POST(self):
+        url = urlparse(self.path)
+        form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode())
+        if url.path != "/token" or not refresh or form.get("grant_type") != ["refresh_token"] \
+                or form.get("refresh_token") != [refresh]:
+            self.send_response(401)
+            self.end_headers()
+            return
+        self.issue(form, "refresh")
+
     def do_GET(self):
         url = urlparse(self.path)
         q = parse_qs(url.query)
@@ -41,6 +54,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_response(401)
                 self.end_headers()
                 return
+        self.issue(q, self.headers.get("Authorization", "anonymous").split(" ")[0])
+
+    def issue(self, q, how):
         access = []
         for scope in q.get("scope", []):
             parts = scope.split(":")
@@ -53,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
         signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
         signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         body = json.dumps({"token": signing_input + "." + b64(signature), "expires_in": 600}).encode()
-        print("token", self.headers.get("Authorization", "anonymous").split(" ")[0], q.get("scope", [""])[0], flush=True)
+        print("token", how, q.get("scope", [""])[0], flush=True)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
