@@ -157,6 +157,16 @@ struct ConvertCommand {
         #expect(!FileManager.default.fileExists(atPath: scratch.sub("x.gvmi")))
     }
 
+    @Test func foreignLayersAreSkippedWithAWarning() throws {
+        let scratch = Scratch()
+        let out = scratch.sub("f.gvmi")
+        let r = GVMCBinary.run(["convert", "oci-layout://" + RegistryFixture.layout + ":foreign", "-o", out, "--cache-dir", scratch.sub("c")])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("skipping foreign (non-distributable) layer sha256:"), "\(r.err)")
+        let list = Tools.run(["unsquashfs", "-lls", out]).output
+        #expect(list.contains("squashfs-root/bin/busybox") && !list.contains("foreign-file"), "\(list)")
+    }
+
     @Test func userIsResolvedToNumericIdsOrDropped() throws {
         let scratch = Scratch()
         let ok = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/user:v1", "-o", scratch.sub("u.gvmi"), "--cache-dir", scratch.sub("c")])

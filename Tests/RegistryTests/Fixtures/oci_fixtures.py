@@ -170,6 +170,24 @@ for name, layer in hostile.items():
 full = gzip.compress(base, mtime=0)
 image([(full[: len(full) // 2], "none")], tag="hostile-truncated")
 
+# A non-distributable (foreign) layer, as Windows base images carry: a descriptor with URLs and
+# a blob that is not in the layout (nor in any registry).
+foreign_raw = Layer().add("foreign-file", data=b"never shipped\n").raw()
+foreign_data = gzip.compress(foreign_raw, mtime=0)
+desc = image([(base, "gzip")], tag=None)
+manifest = json.load(open(os.path.join(layout, "blobs", "sha256", desc["digest"][7:])))
+cfg = json.load(open(os.path.join(layout, "blobs", "sha256", manifest["config"]["digest"][7:])))
+cfg["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(foreign_raw).hexdigest())
+cd, cn = blob(json.dumps(cfg, sort_keys=True).encode())
+manifest["config"].update(digest=cd, size=cn)
+manifest["layers"].append({"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                           "digest": "sha256:" + hashlib.sha256(foreign_data).hexdigest(), "size": len(foreign_data),
+                           "urls": ["https://example.invalid/foreign-layer"]})
+md, mn = blob(json.dumps(manifest, sort_keys=True).encode())
+index["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mn,
+                           "platform": {"architecture": "amd64", "os": "linux"},
+                           "annotations": {"org.opencontainers.image.ref.name": "foreign"}})
+
 with open(os.path.join(layout, "index.json"), "w") as f:
     json.dump(index, f, sort_keys=True)
 with open(os.path.join(layout, "oci-layout"), "w") as f:
