@@ -47,6 +47,8 @@ public final class BuildExecutor {
     public var sshAgents: [String: String] = [:]
     /// Agent relays of the running step, stopped after it.
     var relays: [UnsafeMutableRawPointer] = []
+    /// Cache-mount locks (sharing=locked|private) the running step holds.
+    var heldLocks: [Int32] = []
     /// Where `RUN --mount=type=cache` directories persist between builds.
     public var runCacheDirectory: String?
 
@@ -408,6 +410,8 @@ public final class BuildExecutor {
         defer {
             for relay in relays { gvmc_relay_stop(relay) }
             relays.removeAll()
+            for fd in heldLocks { close(fd) }
+            heldLocks.removeAll()
             for t in temporaries { TreeCopy.remove(t) }
         }
         let mounts = try sandboxMounts(r, environment: &environment, temporaries: &temporaries)

@@ -26,7 +26,26 @@ extension BuildExecutor {
             guard target != "/" else { throw RootFSError("RUN --mount: cannot mount over /") }
             switch m.type {
             case .cache:
-                let dir = try cacheDirectory(m, target: target)
+                var dir = try cacheDirectory(m, target: target)
+                // sharing=locked: one step at a time uses the directory (other gvmc processes
+                // wait); private: a step that finds it in use gets a fresh directory of its own,
+                // thrown away afterwards; shared (default): no lock.
+                if let sharing = m.sharing, sharing != .shared {
+                    let fd = open(dir + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+                    guard fd >= 0 else { throw .errno("open", dir + ".lock") }
+                    heldLocks.append(fd)
+                    if sharing == .locked {
+                        while flock(fd, LOCK_EX) != 0 {
+                            guard errno == EINTR else { throw .errno("lock", dir) }
+                        }
+                    } else if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                        let scratch = try scratchDirectory("cache")
+                        temporaries.append(scratch)
+                        dir = scratch + "/c"
+                        guard mkdir(dir, mode_t(m.mode ?? 0o755)) == 0 else { throw .errno("mkdir", dir) }
+                        lchown(dir, m.uid ?? 0, m.gid ?? 0)
+                    }
+                }
                 out.append(SandboxMount(.bind(source: dir), target: target, readOnly: m.readOnly))
             case .tmpfs:
                 let size = m.sizeLimit.map { ",size=\($0)" } ?? ""

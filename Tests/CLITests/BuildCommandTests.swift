@@ -150,6 +150,43 @@ struct BuildCommand {
         #expect(missing.status == 1 && missing.err.contains("<stdin>:3:1: secret nope is required but was not given"), "\(missing.err)")
     }
 
+    /// Two builds at once on one cache directory: sharing=locked makes the second step wait for
+    /// the first; sharing=private gives the step that finds the cache busy a directory of its own.
+    @Test func cacheSharingLockedWaitsAndPrivateGetsItsOwnDirectory() throws {
+        func dockerfile(_ sharing: String) -> String {
+            """
+            FROM scratch
+            COPY busybox /bin/busybox
+            ARG WHO
+            RUN --mount=type=cache,target=/c,id=shared-\(sharing),sharing=\(sharing) ["/bin/busybox", "sh", "-c", "echo start $WHO >> /c/log; /bin/busybox sleep 2; echo end $WHO >> /c/log"]
+            """
+        }
+        for sharing in ["locked", "private"] {
+            let ctx = try BuildFixture.context(dockerfile(sharing))
+            defer { try? FileManager.default.removeItem(atPath: ctx) }
+            var builds: [Process] = []
+            for who in ["a", "b"] {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: GVMCBinary.path)
+                p.arguments = ["build", "--build-arg", "WHO=\(who)", "--progress", "quiet", "-o", ctx + "/\(who).gvmi", "--cache-dir", ctx + "/cache", ctx]
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle.nullDevice
+                try p.run()
+                builds.append(p)
+                usleep(300_000)
+            }
+            for p in builds { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+            let dirs = (try? FileManager.default.contentsOfDirectory(atPath: ctx + "/cache/run-cache")) ?? []
+            let log = dirs.first { $0.hasPrefix("shared-\(sharing)-") && !$0.hasSuffix(".lock") }
+                .flatMap { try? String(contentsOfFile: ctx + "/cache/run-cache/" + $0 + "/log", encoding: .utf8) } ?? ""
+            if sharing == "locked" {
+                #expect(log == "start a\nend a\nstart b\nend b\n", "one step at a time: \(log)")
+            } else {
+                #expect(log == "start a\nend a\n", "the second step used a directory of its own: \(log)")
+            }
+        }
+    }
+
     @Test func addUnpacksLocalArchivesSafely() throws {
         let ctx = try BuildFixture.context("FROM scratch\nADD arch.tar.gz /opt/app/\nADD --chown=7:8 arch.tar.gz /owned\nADD notar.txt text.gz /files/\n",
                                            files: ["src/inner/a.txt": "hi\n", "notar.txt": "plain text\n"])
