@@ -285,8 +285,13 @@ final class BaseImages {
         while flock(lockFD, LOCK_EX) != 0 && errno == EINTR {}
         defer { flock(lockFD, LOCK_UN) }
         if access(final, F_OK) == 0 { return final }
+        // Under the lock no other process is unpacking this image: partial trees are leftovers
+        // of a killed gvmc.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: cache.directory + "/rootfs")) ?? []
+        where name.hasPrefix(id + ".partial-") {
+            TreeCopy.remove(cache.directory + "/rootfs/" + name)
+        }
         let temp = final + ".partial-\(getpid())"
-        TreeCopy.remove(temp)
         guard mkdir(temp, 0o755) == 0 else { throw ValidationError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
         TemporaryDirectories.shared.add(temp)
         defer { TemporaryDirectories.shared.remove(temp) }
