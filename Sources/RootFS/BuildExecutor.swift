@@ -137,7 +137,8 @@ public final class BuildExecutor {
         let lower = try imageTree(ref)
         guard !lower.contains(where: { ",:\\".contains($0) }) else { return false }  // not expressible in overlay options
         let upper = root + ".upper", work = root + ".work"
-        guard mkdir(upper, 0o755) == 0, mkdir(work, 0o700) == 0 else { throw RootFSError.errno("mkdir", upper) }
+        guard mkdir(upper, 0o755) == 0 else { throw RootFSError.errno("mkdir", upper) }
+        guard mkdir(work, 0o700) == 0 else { throw RootFSError.errno("mkdir", work) }
         TemporaryDirectories.shared.addMount(root)
         guard gvmc_mount_overlay(root, "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)") == 0 else {
             TemporaryDirectories.shared.removeMount(root)
@@ -195,7 +196,10 @@ public final class BuildExecutor {
                 throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
             }
             for m in matches {
-                if c.source == .context && !m.isEmpty && context.ignore.excludes(m) && !context.ignore.mayMatch(below: m, exceptions: true) { continue }
+                // An ignored source is left out; an ignored directory is still read when an
+                // exception may re-include something inside it.
+                if c.source == .context && !m.isEmpty && context.ignore.excludes(m)
+                    && !(isDirectory(sourceRoot + "/" + m, follow: false) && context.ignore.mayMatch(below: m, exceptions: true)) { continue }
                 sources.append((m.isEmpty ? sourceRoot : sourceRoot + "/" + m, m))
             }
         }

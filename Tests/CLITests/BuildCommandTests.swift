@@ -282,9 +282,10 @@ struct BuildCommand {
         COPY --parents **/*.md /docs/
         COPY --parents --exclude=**/skip.md **/*.md /docs2/
         COPY docs /plain/
+        COPY *.txt *.md /txt/
         """, files: ["x/a.txt": "xa", "y/a.txt": "ya", "x/y/b.txt": "xyb", "x/y/c.md": "md", "x/y/skip.md": "s",
                      "docs/README.md": "readme", "docs/internal.txt": "secret", "top.md": "top",
-                     ".dockerignore": "docs\n!docs/README.md\n"])
+                     "secret.txt": "never copied", ".dockerignore": "docs\n!docs/README.md\nsecret.txt\n!**/keep\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let out = ctx + "/out.gvmi"
         let r = GVMCBinary.run(["build", "-o", out, ctx])
@@ -300,6 +301,7 @@ struct BuildCommand {
                 "only matching files and their parents are copied")
         #expect(read("docs2/x/y/c.md") == "md" && read("docs2/x/y/skip.md") == nil)
         #expect(read("plain/README.md") == "readme" && read("plain/internal.txt") == nil)
+        #expect(read("txt/secret.txt") == nil && read("txt/top.md") == "top", "an ignored file stays out even when an exception pattern has **")
         let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nCOPY --parents nope/a.txt /d/\n")
         #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: COPY failed: nope/a.txt: no such file"), "\(missing.err)")
     }
