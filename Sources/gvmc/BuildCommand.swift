@@ -86,6 +86,15 @@ struct BuildCommand: ParsableCommand {
             let parsed = try DockerfileParser.parse(bytes: bytes, path: name)
             let staged = try StagedDockerfile.parse(parsed)
             plan = try BuildPlanner.plan(staged, options: options, baseConfig: bases.config(for:))
+            // Every image is pulled for --platform; a stage asking for another platform would
+            // silently get the wrong image, so it is refused.
+            func osArch(_ p: String) -> String { p.lowercased().split(separator: "/").prefix(2).joined(separator: "/") }
+            for stage in plan.stages {
+                if case .image = stage.base, let p = stage.platform, osArch(p) != osArch(platform) {
+                    printError("error: \(name):\(stage.fromPosition): FROM --platform=\(p): gvmc builds every stage for --platform \(platform); stages for another platform are not supported")
+                    throw ExitCode(1)
+                }
+            }
             if let (ref, failure) = bases.failure {
                 let at = plan.stages.first { $0.base == .image(ref) }.map { "\(name):\($0.fromPosition): " } ?? "\(name): "
                 printError("error: \(at)FROM \(ref): \(failure)")

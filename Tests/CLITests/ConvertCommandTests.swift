@@ -432,6 +432,10 @@ struct ConvertCommand {
         let missing = scratch.sub("ctx2")
         try FileManager.default.createDirectory(atPath: missing, withIntermediateDirectories: true)
         write(missing + "/Dockerfile", "# base\nFROM \(RegistryFixture.registry("PLAIN"))/test/nothere:v1\nRUN true\n")
+        let otherPlatform = GVMCBinary.run(["build", "-f", "-", "-o", scratch.sub("p.gvmi"), "--cache-dir", scratch.sub("cache"), missing],
+                                           stdin: "FROM --platform=linux/arm64 \(RegistryFixture.registry("PLAIN"))/test/user:v1 AS x\nFROM scratch\nCOPY --from=x /bin/busybox /b\n")
+        #expect(otherPlatform.status == 1 && otherPlatform.err.contains("<stdin>:1:1: FROM --platform=linux/arm64: gvmc builds every stage for --platform linux/amd64"),
+                "a stage for another platform is refused, not built from the wrong image: \(otherPlatform.err)")
         let bad = GVMCBinary.run(["build", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("cache"), missing])
         #expect(bad.status == 1 && bad.err.contains("Dockerfile:2:1: FROM") && bad.err.contains("not found"), "\(bad.err)")
     }
