@@ -37,8 +37,17 @@ public struct BlobCache: Sendable {
         try validateDigest(digest, what: "blob")
         let final = path(for: digest)
         if access(final, F_OK) == 0 { return final }
+        return try withLock(String(digest.dropFirst("sha256:".count))) {
+            if access(final, F_OK) == 0 { return final }   // another process finished it meanwhile
+            try fill(final, fetch: fetch)
+            return final
+        }
+    }
+
+    /// Runs `body` holding the cache's exclusive lock `locks/NAME` (other gvmc processes wait).
+    public func withLock<T>(_ name: String, _ body: () throws -> T) throws -> T {
         try prepare()
-        let lockPath = directory + "/locks/" + digest.dropFirst("sha256:".count)
+        let lockPath = directory + "/locks/" + name
         let lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockFD >= 0 else { throw RegistryError("cache: cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(lockFD) }
@@ -46,7 +55,11 @@ public struct BlobCache: Sendable {
             guard errno == EINTR else { throw RegistryError("cache: cannot lock \(lockPath): \(String(cString: strerror(errno)))") }
         }
         defer { flock(lockFD, LOCK_UN) }
-        if access(final, F_OK) == 0 { return final }   // another process finished it meanwhile
+        return try body()
+    }
+
+    /// Writes the blob through a temporary file renamed to `final` once `fetch` succeeded.
+    private func fill(_ final: String, fetch: (Int32) throws -> Void) throws {
         let temp = final + ".partial-\(getpid())"
         let fd = open(temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RegistryError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
@@ -61,6 +74,5 @@ public struct BlobCache: Sendable {
             unlink(temp)
             throw error
         }
-        return final
     }
 }

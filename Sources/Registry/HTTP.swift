@@ -22,17 +22,23 @@ struct TransportError: Error {
     var code: Int32
     var message: String
 
-    /// TLS failures that no retry mends, with what the user can do; nil for the others.
-    func tlsHint(registry: String) -> String? {
+    /// TLS failures that no retry mends: the peer's certificate is not trusted (certificate
+    /// problem, cipher, verification, CA file, issuer, pinning, status), or an HTTPS request was
+    /// answered in plain HTTP. Every retry loop stops on these.
+    var isPermanent: Bool {
         switch code {
-        case 58, 59, 60, 77, 83, 90, 91:  // certificate problem, cipher, peer verification, CA file, issuer, pinning, status
-            return "the registry's certificate is not trusted: add its CA to the system's store, or pass "
-                + "--insecure-registry \(registry) to skip verification"
-        case 35 where message.contains("wrong version number"):
-            return "the registry answers plain HTTP, not HTTPS: pass --insecure-registry \(registry) to allow plain HTTP"
-        default:
-            return nil
+        case 58, 59, 60, 77, 83, 90, 91: return true
+        case 35: return message.contains("wrong version number")
+        default: return false
         }
+    }
+
+    /// For a permanent failure talking to a registry: what the user can do; nil for the others.
+    func tlsHint(registry: String) -> String? {
+        guard isPermanent else { return nil }
+        if code == 35 { return "the registry answers plain HTTP, not HTTPS: pass --insecure-registry \(registry) to allow plain HTTP" }
+        return "the registry's certificate is not trusted: add its CA to the system's store, or pass "
+            + "--insecure-registry \(registry) to skip verification"
     }
 }
 
@@ -169,6 +175,7 @@ public enum URLDownload {
             } catch is StreamAborted {
                 throw RegistryError("\(url): writing the download failed: \(failure ?? "aborted")")
             } catch let e as TransportError {
+                if e.isPermanent { throw RegistryError("\(url): \(e.message)") }
                 if attempt < attempts { usleep(UInt32(250_000 << (attempt - 1))); continue }
                 throw RegistryError("\(url): \(e.message) (after \(attempt) attempts)")
             }

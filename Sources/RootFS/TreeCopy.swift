@@ -41,7 +41,9 @@ public enum TreeCopy {
     public static func copy(_ source: String, to destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
                             filter: CopyFilter = { _ in .include }, relative: String = "") throws(RootFSError) {
         var links: [String: String] = [:]
-        try copyEntry(source, destination, owner: owner, mode: mode, links: &links, filter: filter, relative: relative)
+        var st = stat()
+        guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
+        try copyEntry(source, st, destination, owner: owner, mode: mode, links: &links, filter: filter, relative: relative)
     }
 
     /// Copies what is inside the directory `source` into the existing directory `destination`,
@@ -63,25 +65,28 @@ public enum TreeCopy {
             let decision = filter(rel)
             if decision == .skip { continue }
             let from = source + "/" + name, to = destination + "/" + name
-            let sourceIsDirectory = isDirectory(from, follow: false)
+            var st = stat()
+            guard lstat(from, &st) == 0 else { throw .errno("stat", from) }
+            let sourceIsDirectory = st.st_mode & S_IFMT == S_IFDIR
             if decision == .descend && !sourceIsDirectory { continue }
-            if sourceIsDirectory && isDirectory(to, follow: false) {
+            var target = stat()
+            let targetExists = lstat(to, &target) == 0
+            if sourceIsDirectory && targetExists && target.st_mode & S_IFMT == S_IFDIR {
                 let inner = try mergeChildren(from, to, owner: owner, mode: mode, links: &links, filter: filter, relative: rel)
                 if decision == .include || inner {
-                    try copyMetadata(from, to, owner: owner, mode: mode)
+                    try applyMetadata(st, from, to, owner: owner, mode: mode)
                     copied = true
                 }
             } else if decision == .include {
-                remove(to)
-                try copyEntry(from, to, owner: owner, mode: mode, links: &links, filter: filter, relative: rel)
+                if targetExists { remove(to) }
+                try copyEntry(from, st, to, owner: owner, mode: mode, links: &links, filter: filter, relative: rel)
                 copied = true
             } else {
                 // A directory left out itself: made only if something inside is copied.
-                var st = stat()
-                if lstat(to, &st) == 0 { throw RootFSError("copy \(rel): \(to) exists and is not a directory") }
+                if targetExists { throw RootFSError("copy \(rel): \(to) exists and is not a directory") }
                 guard mkdir(to, 0o700) == 0 else { throw .errno("mkdir", to) }
                 if try mergeChildren(from, to, owner: owner, mode: mode, links: &links, filter: filter, relative: rel) {
-                    try copyMetadata(from, to, owner: owner, mode: mode)
+                    try applyMetadata(st, from, to, owner: owner, mode: mode)
                     copied = true
                 } else {
                     rmdir(to)
@@ -91,10 +96,9 @@ public enum TreeCopy {
         return copied
     }
 
-    static func copyEntry(_ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?,
+    /// Copies one entry whose `lstat` is `st`.
+    static func copyEntry(_ source: String, _ st: stat, _ destination: String, owner: Ownership?, mode: ModeChange?,
                           links: inout [String: String], filter: CopyFilter, relative: String) throws(RootFSError) {
-        var st = stat()
-        guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
         let type = st.st_mode & S_IFMT
         if type != S_IFDIR && st.st_nlink > 1 {
             let key = "\(st.st_dev):\(st.st_ino)"
@@ -131,13 +135,7 @@ public enum TreeCopy {
         try applyMetadata(st, source, destination, owner: owner, mode: mode)
     }
 
-    /// Owner, mode, xattrs and times of `source` (or the overrides) onto `destination`.
-    static func copyMetadata(_ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?) throws(RootFSError) {
-        var st = stat()
-        guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
-        try applyMetadata(st, source, destination, owner: owner, mode: mode)
-    }
-
+    /// Owner, mode, xattrs and times of `source` (whose `lstat` is `st`, or the overrides) onto `destination`.
     static func applyMetadata(_ st: stat, _ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?) throws(RootFSError) {
         let type = st.st_mode & S_IFMT
         let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: type == S_IFDIR)) }

@@ -284,34 +284,30 @@ final class BaseImages {
         let image = try pull(ref)
         let cache = try puller.get().cache
         let id = String(image.configDigest.dropFirst("sha256:".count))
-        let final = cache.directory + "/rootfs/" + id
+        let trees = cache.directory + "/rootfs"
+        let final = trees + "/" + id
         if access(final, F_OK) == 0 { return final }
-        try FileManager.default.createDirectory(atPath: cache.directory + "/rootfs", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: cache.directory + "/locks", withIntermediateDirectories: true)
-        let lockFD = open(cache.directory + "/locks/rootfs-" + id, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lockFD >= 0 else { throw ValidationError("cache: cannot open a lock in \(cache.directory)/locks: \(String(cString: strerror(errno)))") }
-        defer { close(lockFD) }
-        while flock(lockFD, LOCK_EX) != 0 && errno == EINTR {}
-        defer { flock(lockFD, LOCK_UN) }
-        if access(final, F_OK) == 0 { return final }
-        // Under the lock no other process is unpacking this image: partial trees are leftovers
-        // of a killed gvmc.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: cache.directory + "/rootfs")) ?? []
-        where name.hasPrefix(id + ".partial-") {
-            TreeCopy.remove(cache.directory + "/rootfs/" + name)
+        try FileManager.default.createDirectory(atPath: trees, withIntermediateDirectories: true)
+        return try cache.withLock("rootfs-" + id) {
+            if access(final, F_OK) == 0 { return final }
+            // Under the lock no other process is unpacking this image: partial trees are
+            // leftovers of a killed gvmc.
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: trees)) ?? [] where name.hasPrefix(id + ".partial-") {
+                TreeCopy.remove(trees + "/" + name)
+            }
+            let temp = final + ".partial-\(getpid())"
+            guard mkdir(temp, 0o755) == 0 else { throw RegistryError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
+            TemporaryDirectories.shared.add(temp)
+            defer { TemporaryDirectories.shared.remove(temp) }
+            do {
+                try extract(ref, to: temp)
+                guard rename(temp, final) == 0 else { throw RegistryError("cache: rename \(temp): \(String(cString: strerror(errno)))") }
+            } catch {
+                TreeCopy.remove(temp)
+                throw error
+            }
+            return final
         }
-        let temp = final + ".partial-\(getpid())"
-        guard mkdir(temp, 0o755) == 0 else { throw ValidationError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
-        TemporaryDirectories.shared.add(temp)
-        defer { TemporaryDirectories.shared.remove(temp) }
-        do {
-            try extract(ref, to: temp)
-            guard rename(temp, final) == 0 else { throw ValidationError("cache: rename \(temp): \(String(cString: strerror(errno)))") }
-        } catch {
-            TreeCopy.remove(temp)
-            throw error
-        }
-        return final
     }
 }
 
