@@ -58,8 +58,17 @@ static void mount_in(int fd, const char *root, const char *target, const char *s
 static void make_device(int fd, const char *root, const char *name, mode_t mode, unsigned major, unsigned minor) {
     char path[PATH_BUF];
     if (s_join(path, sizeof path, root, name) < 0) { errno = ENAMETOOLONG; fail(fd, name); }
-    if (mknod(path, S_IFCHR | mode, makedev(major, minor)) < 0 && errno != EEXIST) fail(fd, "mknod in /dev");
-    chmod(path, mode);
+    if (mknod(path, S_IFCHR | mode, makedev(major, minor)) == 0 || errno == EEXIST) {
+        chmod(path, mode);
+        return;
+    }
+    /* In a user namespace devices cannot be made: the host's own node is bound instead, as
+     * rootless runtimes do (`name` is the host path too). */
+    if (errno != EPERM) fail(fd, "mknod in /dev");
+    int f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (f < 0) fail(fd, "create a /dev node");
+    close(f);
+    if (mount(name, path, NULL, MS_BIND, NULL) < 0) fail(fd, "bind a /dev node");
 }
 
 static void bind_file(int fd, const char *root, const char *target, const char *source, const char *step) {
@@ -125,7 +134,8 @@ static int child_main(void *arg) {
 
     /* Raw system calls: glibc's wrappers would try to synchronise the parent's other threads
      * (its setxid broadcast), which do not exist in this clone() child, and hang. */
-    if (syscall(SYS_setgroups, (size_t)s->ngroups, s->groups) < 0) fail(fd, "setgroups");
+    if (syscall(SYS_setgroups, (size_t)s->ngroups, s->groups) < 0 && !(errno == EPERM && s->setgroups_denied))
+        fail(fd, "setgroups");
     if (syscall(SYS_setgid, s->gid) < 0) fail(fd, "setgid");
     if (syscall(SYS_setuid, s->uid) < 0) fail(fd, "setuid");
 
@@ -219,4 +229,78 @@ int gvmc_sandbox_wait(pid_t pid) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 255;
+}
+
+/* The re-executed build: a child in new user and mount namespaces that waits for its id maps. */
+struct userns_args {
+    const char *path;
+    const char *const *argv;
+    const char *const *envp;
+    int go_fd;
+    int error_fd;
+};
+
+static int userns_main(void *arg) {
+    struct userns_args *a = arg;
+    char go;
+    ssize_t n;
+    do { n = read(a->go_fd, &go, 1); } while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(127); /* the parent gave up */
+    /* Drop the caller's supplementary groups (unmapped inside); refused with a single mapping,
+     * where setgroups is denied. */
+    syscall(SYS_setgroups, (size_t)0, (const gid_t *)0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(a->path, (char *const *)a->argv, (char *const *)a->envp);
+    fail(a->error_fd, "exec");
+    return 127;
+}
+
+int gvmc_userns_spawn(const char *path, const char *const *argv, const char *const *envp, struct gvmc_userns *out) {
+    int go[2], err[2];
+    if (pipe2(go, O_CLOEXEC) < 0) return -1;
+    if (pipe2(err, O_CLOEXEC) < 0) { int e = errno; close(go[0]); close(go[1]); errno = e; return -1; }
+    void *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        int e = errno;
+        close(go[0]); close(go[1]); close(err[0]); close(err[1]);
+        errno = e;
+        return -1;
+    }
+    struct userns_args args = {path, argv, envp, go[0], err[1]};
+    pid_t pid = clone(userns_main, (char *)stack + STACK_SIZE, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD, &args);
+    int e = errno;
+    munmap(stack, STACK_SIZE);
+    close(go[0]);
+    close(err[1]);
+    if (pid < 0) {
+        close(go[1]); close(err[0]);
+        errno = e;
+        return -1;
+    }
+    out->pid = pid;
+    out->go_fd = go[1];
+    out->error_fd = err[0];
+    return 0;
+}
+
+int gvmc_userns_start(struct gvmc_userns *u, int go) {
+    int e = 0;
+    if (go) {
+        char byte = 1;
+        (void)!write(u->go_fd, &byte, 1);
+    }
+    close(u->go_fd);
+    char record[512];
+    ssize_t n;
+    do { n = read(u->error_fd, record, sizeof record); } while (n < 0 && errno == EINTR);
+    close(u->error_fd);
+    if (n >= (ssize_t)sizeof(int)) memcpy(&e, record, sizeof e);
+    else if (!go) e = ECANCELED;
+    if (e) {
+        int status;
+        while (waitpid(u->pid, &status, 0) < 0 && errno == EINTR) {}
+    }
+    return e;
 }

@@ -19,6 +19,7 @@ ssize_t gvmc_lgetxattr(const char *path, const char *name, void *value, size_t s
 int gvmc_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
     return lsetxattr(path, name, value, size, 0);
 }
+int gvmc_lremovexattr(const char *path, const char *name) { return lremovexattr(path, name); }
 const int gvmc_seek_data = SEEK_DATA;
 const int gvmc_seek_hole = SEEK_HOLE;
 ssize_t gvmc_copy_file_range(int in, int out, size_t len) { return copy_file_range(in, NULL, out, NULL, len, 0); }

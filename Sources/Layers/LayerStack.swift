@@ -158,21 +158,23 @@ public struct FlattenedImage {
                 case .symlink(let target):
                     guard symlink(String(decoding: target, as: UTF8.self), cpath) == 0 else { throw fail("symlink", path) }
                 case .characterDevice(let a, let b):
-                    guard mknod(cpath, S_IFCHR | 0o600, FlattenedImage.device(a, b)) == 0 else { throw fail("mknod", path) }
+                    guard mknod(cpath, S_IFCHR | 0o600, FlattenedImage.device(a, b)) == 0
+                            || (errno == EPERM && RecordedOwner.makeDevice(cpath, block: false, major: a, minor: b) == 0) else { throw fail("mknod", path) }
                 case .blockDevice(let a, let b):
-                    guard mknod(cpath, S_IFBLK | 0o600, FlattenedImage.device(a, b)) == 0 else { throw fail("mknod", path) }
+                    guard mknod(cpath, S_IFBLK | 0o600, FlattenedImage.device(a, b)) == 0
+                            || (errno == EPERM && RecordedOwner.makeDevice(cpath, block: true, major: a, minor: b) == 0) else { throw fail("mknod", path) }
                 case .fifo: guard mkfifo(cpath, 0o600) == 0 else { throw fail("mkfifo", path) }
                 case .socket: guard mknod(cpath, S_IFSOCK | 0o600, 0) == 0 else { throw fail("mknod", path) }
                 }
                 try FlattenedImage.setAttributes(cpath, m, symlink: { if case .symlink = node.kind { return true }; return false }(),
-                                                 chown: isRoot, path: path, fail: fail)
+                                                 chown: true, strictXattrs: isRoot, path: path, fail: fail)
             }
         }
         for (path, node) in directories.reversed() {
             let h = host(path)
             try h.withUnsafeBufferPointer { hb throws in
                 try FlattenedImage.setAttributes(UnsafeRawPointer(hb.baseAddress!).assumingMemoryBound(to: CChar.self), node.metadata,
-                                                 symlink: false, chown: isRoot, path: path, fail: fail)
+                                                 symlink: false, chown: true, strictXattrs: isRoot, path: path, fail: fail)
             }
         }
     }
@@ -183,15 +185,15 @@ public struct FlattenedImage {
         return dev_t(((ma & 0xfffff000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffffff00) << 12) | (mi & 0xff))
     }
 
-    static func setAttributes(_ cpath: UnsafePointer<CChar>, _ m: EntryMetadata, symlink: Bool, chown: Bool, path: [[UInt8]],
+    static func setAttributes(_ cpath: UnsafePointer<CChar>, _ m: EntryMetadata, symlink: Bool, chown: Bool, strictXattrs: Bool, path: [[UInt8]],
                               fail: (String, [[UInt8]]) -> LayerError) throws {
-        if chown { guard lchown(cpath, m.uid, m.gid) == 0 else { throw fail("chown", path) } }
+        if chown { guard RecordedOwner.set(cpath, uid: m.uid, gid: m.gid) == 0 else { throw fail("chown", path) } }
         if !symlink { guard chmod(cpath, mode_t(m.permissions)) == 0 else { throw fail("chmod", path) } }
         for x in m.xattrs {
             let rc = x.value.withUnsafeBytes { v in
                 String(decoding: x.name, as: UTF8.self).withCString { gvmc_lsetxattr(cpath, $0, v.baseAddress, v.count) }
             }
-            if rc != 0 && chown { throw fail("setxattr \(String(decoding: x.name, as: UTF8.self))", path) }
+            if rc != 0 && strictXattrs { throw fail("setxattr \(String(decoding: x.name, as: UTF8.self))", path) }
         }
         var times = [timespec(tv_sec: Int(m.mtime), tv_nsec: 0), timespec(tv_sec: Int(m.mtime), tv_nsec: 0)]
         guard utimensat(AT_FDCWD, cpath, &times, AT_SYMLINK_NOFOLLOW) == 0 else { throw fail("utimensat", path) }

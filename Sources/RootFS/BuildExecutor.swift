@@ -5,6 +5,7 @@ import BuildPlan
 import CSystem
 import Layers
 import Sandbox
+import SquashFS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -140,7 +141,10 @@ public final class BuildExecutor {
         guard mkdir(upper, 0o755) == 0 else { throw RootFSError.errno("mkdir", upper) }
         guard mkdir(work, 0o700) == 0 else { throw RootFSError.errno("mkdir", work) }
         TemporaryDirectories.shared.addMount(root)
-        guard gvmc_mount_overlay(root, "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)") == 0 else {
+        // In a user namespace overlayfs cannot use trusted.* xattrs (opaque directories,
+        // redirects): it keeps them as user.overlay.* instead.
+        let userxattr = UserNamespace.current != nil ? ",userxattr" : ""
+        guard gvmc_mount_overlay(root, "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)" + userxattr) == 0 else {
             TemporaryDirectories.shared.removeMount(root)
             rmdir(upper); rmdir(work)
             return false
@@ -160,7 +164,7 @@ public final class BuildExecutor {
                 throw RootFSError("\(path): \(current.dropFirst(root.count)) exists and is not a directory")
             }
             guard mkdir(current, 0o755) == 0 else { throw .errno("mkdir", String(current.dropFirst(root.count))) }
-            if let owner { lchown(current, owner.uid, owner.gid) }
+            if let owner { _ = RecordedOwner.set(current, uid: owner.uid, gid: owner.gid) }
         }
     }
 
@@ -247,9 +251,9 @@ public final class BuildExecutor {
             guard fd >= 0 else { throw .errno("create", target.dropFirst(root.count).description) }
             let bytes = Array(content.utf8)
             _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            fchown(fd, owner.uid, owner.gid)
-            fchmod(fd, permissions)
             close(fd)
+            _ = RecordedOwner.set(target, uid: owner.uid, gid: owner.gid)
+            chmod(target, permissions)
         }
     }
 
@@ -358,7 +362,7 @@ public final class BuildExecutor {
             let target = intoDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeCopy.remove(target)
             guard rename(file, target) == 0 else { throw .errno("rename", target.dropFirst(root.count).description) }
-            lchown(target, owner.uid, owner.gid)
+            _ = RecordedOwner.set(target, uid: owner.uid, gid: owner.gid)
             chmod(target, mode_t(mode?.apply(to: 0o600, isDirectory: false) ?? 0o600))
             if let mtime {
                 var times = [timespec(tv_sec: Int(mtime), tv_nsec: 0), timespec(tv_sec: Int(mtime), tv_nsec: 0)]
@@ -389,7 +393,8 @@ public final class BuildExecutor {
 
     func run(_ r: RunStep, in root: String) throws(RootFSError) {
         guard getuid() == 0 else {
-            throw RootFSError("RUN needs root: it runs in new mount and PID namespaces (run gvmc build as root)")
+            throw RootFSError("RUN needs root or a user namespace (it runs in new mount and PID namespaces), and none could be made: "
+                              + (UserNamespace.unavailableReason ?? "run gvmc build as root"))
         }
         let users = UserDatabase(rootfs: root)
         let ids = try users.resolve(r.user ?? "0:0")
@@ -427,7 +432,10 @@ public final class BuildExecutor {
         let status: Int32
         do { status = try Sandbox.run(spec) } catch { throw RootFSError(error.message) }
         guard status == 0 else {
-            throw RootFSError("RUN \(argv.last ?? "") did not complete successfully: exit code \(status)")
+            // In an unprivileged build with only root mapped, chown and setuid to any other id
+            // fail: say why, since the step's own message ("Invalid argument") does not.
+            let hint = UserNamespace.current == .single ? "\nnote: " + UserNamespace.singleMappingHint : ""
+            throw RootFSError("RUN \(argv.last ?? "") did not complete successfully: exit code \(status)" + hint)
         }
     }
 }

@@ -1,6 +1,7 @@
 // Copying files and trees exactly (types, modes, owners, times, xattrs, hardlinks), without
 // following symlinks below the top: the executor's FROM <stage> and COPY primitives.
 import CSystem
+import SquashFS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -128,7 +129,11 @@ public enum TreeCopy {
             guard symlink(target, destination) == 0 else { throw .errno("symlink", destination) }
         case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
             let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: false)) } ?? (st.st_mode & 0o7777)
-            guard mknod(destination, type | permissions, st.st_rdev) == 0 else { throw .errno("mknod", destination) }
+            guard mknod(destination, type | permissions, st.st_rdev) == 0
+                    || (errno == EPERM && (type == S_IFCHR || type == S_IFBLK)
+                        && RecordedOwner.makeDevice(destination, block: type == S_IFBLK, major: UInt32((st.st_rdev >> 8) & 0xFFF) | UInt32((st.st_rdev >> 32) & ~0xFFF),
+                                                     minor: UInt32(st.st_rdev & 0xFF) | UInt32((st.st_rdev >> 12) & ~0xFF)) == 0)
+            else { throw .errno("mknod", destination) }
         default:
             return
         }
@@ -140,8 +145,10 @@ public enum TreeCopy {
         let type = st.st_mode & S_IFMT
         let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: type == S_IFDIR)) }
             ?? (st.st_mode & 0o7777)
-        let uid = owner?.uid ?? st.st_uid, gid = owner?.gid ?? st.st_gid
-        guard lchown(destination, uid, gid) == 0 else { throw .errno("chown", destination) }
+        // The source's owner, as recorded when an unprivileged build could not set it.
+        let recorded = owner == nil && RecordedOwner.isRecording ? RecordedOwner.read(source) : nil
+        let uid = owner?.uid ?? recorded?.uid ?? st.st_uid, gid = owner?.gid ?? recorded?.gid ?? st.st_gid
+        guard RecordedOwner.set(destination, uid: uid, gid: gid) == 0 else { throw .errno("chown", destination) }
         if type != S_IFLNK {
             guard chmod(destination, permissions) == 0 else { throw .errno("chmod", destination) }
         }
@@ -187,6 +194,8 @@ public enum TreeCopy {
         for i in 0..<n where names[i] == 0 {
             let name = Array(names[start...i])
             start = i + 1
+            // An owner record is the destination's own (set with its owner).
+            if name.dropLast().elementsEqual(RecordedOwner.xattrName.utf8.map { CChar(bitPattern: $0) }) { continue }
             var value = [UInt8](repeating: 0, count: 65536)
             let v = gvmc_lgetxattr(source, name, &value, value.count)
             if v >= 0 { _ = gvmc_lsetxattr(destination, name, value, v) }

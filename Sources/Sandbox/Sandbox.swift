@@ -54,6 +54,12 @@ public enum Sandbox {
     public static func run(_ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1) throws(SandboxError) -> Int32 {
         guard spec.rootfs.hasPrefix("/") else { throw SandboxError(message: "rootfs \(spec.rootfs) must be an absolute path") }
         guard !spec.arguments.isEmpty else { throw SandboxError(message: "empty command") }
+        guard geteuid() == 0 else {
+            throw SandboxError(message: "RUN steps need root or a user namespace: " + (UserNamespace.unavailableReason ?? "run gvmc as root"))
+        }
+        if UserNamespace.current == .single && (spec.uid != 0 || spec.gid != 0) {
+            throw SandboxError(message: "uid \(spec.uid), gid \(spec.gid): " + UserNamespace.singleMappingHint)
+        }
         var st = stat()
         guard stat(spec.rootfs, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
             throw SandboxError(message: "rootfs \(spec.rootfs) is not a directory")
@@ -123,6 +129,7 @@ public enum Sandbox {
                     c.stderr_fd = stderr
                     c.mounts = mounts.baseAddress
                     c.nmounts = Int32(mounts.count)
+                    c.setgroups_denied = UserNamespace.current == .single ? 1 : 0
                     return gvmc_sandbox_spawn(&c, &error, error.count)
                 } }
             }
@@ -184,6 +191,21 @@ public final class RunningSandboxes: @unchecked Sendable {
         return m
     }()
     private init() {}
+
+    private var forwardTarget: pid_t = 0
+
+    /// The re-executed build (`UserNamespace.reexec`): signals go to it, and it cleans up.
+    func forward(to pid: pid_t?) { pthread_mutex_lock(mutex); forwardTarget = pid ?? 0; pthread_mutex_unlock(mutex) }
+
+    /// Passes `signal` on to the re-executed build, if there is one.
+    public func forwardSignal(_ signal: Int32) -> Bool {
+        pthread_mutex_lock(mutex)
+        let target = forwardTarget
+        pthread_mutex_unlock(mutex)
+        guard target > 0 else { return false }
+        kill(target, signal)
+        return true
+    }
 
     func add(_ pid: pid_t) { pthread_mutex_lock(mutex); pids.insert(pid); pthread_mutex_unlock(mutex) }
     func remove(_ pid: pid_t) { pthread_mutex_lock(mutex); pids.remove(pid); pthread_mutex_unlock(mutex) }

@@ -9,6 +9,11 @@ public struct DirectoryTreeReader {
     public let rootPath: String
     /// Called for entries that cannot be stored exactly (e.g. xattrs outside user./trusted./security.).
     public var warn: (String) -> Void = { _ in }
+    /// Owners recorded by an unprivileged build (`RecordedOwner`) replace the files' own.
+    public var ownerRecords = false
+    /// The owner of entries without a record (an unprivileged build outside a user namespace
+    /// owns every file itself; in the image they are root's unless recorded otherwise).
+    public var unrecordedOwner: (uid: UInt32, gid: UInt32)?
 
     public init(rootPath: String) { self.rootPath = rootPath }
 
@@ -65,7 +70,13 @@ public struct DirectoryTreeReader {
                 }
                 links[key] = path
             }
-            let meta = try metadata(cpath, st)
+            var device: (block: Bool, major: UInt32, minor: UInt32)?
+            let meta = try metadata(cpath, st, device: &device)
+            if type == S_IFREG, let device {
+                try writer.add(path, device.block ? .blockDevice(major: device.major, minor: device.minor)
+                                                  : .characterDevice(major: device.major, minor: device.minor), metadata: meta)
+                continue
+            }
             switch type {
             case S_IFDIR:
                 try writer.add(path, .directory, metadata: meta)
@@ -98,12 +109,25 @@ public struct DirectoryTreeReader {
     }
 
     private func metadata(_ path: String, _ st: stat) throws -> EntryMetadata {
-        try metadata(Array(path.utf8) + [0], st)
+        var device: (block: Bool, major: UInt32, minor: UInt32)?
+        return try metadata(Array(path.utf8) + [0], st, device: &device)
     }
 
-    private func metadata(_ cpath: [UInt8], _ st: stat) throws -> EntryMetadata {
-        EntryMetadata(permissions: UInt16(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
-                      mtime: Int64(st.st_mtim.tv_sec), xattrs: try xattrs(cpath))
+    private func metadata(_ cpath: [UInt8], _ st: stat, device: inout (block: Bool, major: UInt32, minor: UInt32)?) throws -> EntryMetadata {
+        var m = EntryMetadata(permissions: UInt16(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
+                              mtime: Int64(st.st_mtim.tv_sec), xattrs: try xattrs(cpath))
+        if let owner = unrecordedOwner { m.uid = owner.uid; m.gid = owner.gid }
+        if ownerRecords && !m.xattrs.isEmpty {
+            if let i = m.xattrs.firstIndex(where: { $0.name.elementsEqual(RecordedOwner.xattrName.utf8) }) {
+                if let owner = RecordedOwner.parse(m.xattrs[i].value) { m.uid = owner.uid; m.gid = owner.gid }
+                m.xattrs.remove(at: i)
+            }
+            if let i = m.xattrs.firstIndex(where: { $0.name.elementsEqual(RecordedOwner.deviceXattrName.utf8) }) {
+                if st.st_mode & S_IFMT == S_IFREG && st.st_size == 0 { device = RecordedOwner.parseDevice(m.xattrs[i].value) }
+                m.xattrs.remove(at: i)
+            }
+        }
+        return m
     }
 
     private func xattrs(_ cpath: [UInt8]) throws -> [ExtendedAttribute] {

@@ -9,12 +9,13 @@ import Layers
 import Lint
 import Registry
 import RootFS
+import Sandbox
 import SquashFS
 
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh. Not yet: ADD of git repositories.")
+        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh. Not yet: ADD of git repositories.")
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -55,6 +56,14 @@ struct BuildCommand: ParsableCommand {
     var context: String = "."
 
     func run() throws {
+        // Unprivileged: the whole build runs again in a user namespace, as root inside (see
+        // UserNamespace). When none can be made, a build without RUN steps goes on here.
+        if geteuid() != 0 && UserNamespace.current == nil {
+            switch UserNamespace.reexec(arguments: Swift.CommandLine.arguments, log: { printError($0) }) {
+            case .exited(let status): throw ExitCode(status)
+            case .unavailable(let reason): UserNamespace.unavailableReason = reason
+            }
+        }
         let contextDir = (context as NSString).standardizingPath
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: contextDir, isDirectory: &isDir), isDir.boolValue else {
@@ -140,7 +149,10 @@ struct BuildCommand: ParsableCommand {
         // The executor owns the root filesystem (its directory and overlay mounts) until packed.
         let result = try withExtendedLifetime(executor) {
             try GVMIImageWriter.write(to: outputPath, options: squash, config: containerConfig) { writer in
-                try DirectoryTreeReader(rootPath: rootfs).add(to: writer)
+                var reader = DirectoryTreeReader(rootPath: rootfs)
+                reader.ownerRecords = true
+                if geteuid() != 0 { reader.unrecordedOwner = (0, 0) }
+                try reader.add(to: writer)
                 try BootFiles.add(to: writer)
             }
         }
@@ -284,7 +296,7 @@ final class BaseImages {
         let image = try pull(ref)
         let cache = try puller.get().cache
         let id = String(image.configDigest.dropFirst("sha256:".count))
-        let trees = cache.directory + "/rootfs"
+        let trees = cache.directory + "/rootfs" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
         let final = trees + "/" + id
         if access(final, F_OK) == 0 { return final }
         try FileManager.default.createDirectory(atPath: trees, withIntermediateDirectories: true)

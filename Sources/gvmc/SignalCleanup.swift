@@ -22,7 +22,9 @@ enum SignalCleanup {
             sigemptyset(&set)
             for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
             var signal: Int32 = 0
-            sigwait(&set, &signal)
+            // An unprivileged build's parent passes signals to the build it re-executed (which
+            // cleans up and exits), and goes on waiting for it.
+            repeat { sigwait(&set, &signal) } while RunningSandboxes.shared.forwardSignal(signal)
             RunningSandboxes.shared.killAll()
             TemporaryFiles.shared.removeAll()
             TemporaryDirectories.shared.removeAll()

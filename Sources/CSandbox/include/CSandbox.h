@@ -35,6 +35,7 @@ struct gvmc_sandbox_spec {
     int stdin_fd, stdout_fd, stderr_fd;
     const struct gvmc_mount *mounts; /* RUN --mount, in order */
     int nmounts;
+    int setgroups_denied;         /* 1: a user namespace with one mapped id, where setgroups is refused */
 };
 
 /* Starts the sandboxed process. Returns its pid (> 0), or -1 with `error` (size `error_len`)
@@ -43,5 +44,22 @@ pid_t gvmc_sandbox_spawn(const struct gvmc_sandbox_spec *spec, char *error, size
 
 /* Waits for the process; returns the exit status (0-255), or 128+signal. */
 int gvmc_sandbox_wait(pid_t pid);
+
+/* Unprivileged builds: `path` (the gvmc binary) re-executed in new user and mount namespaces.
+ * The child waits until the parent has written its uid/gid maps (as root inside, the caller
+ * outside), then execs. */
+struct gvmc_userns {
+    pid_t pid;
+    int go_fd;      /* one byte written here releases the child */
+    int error_fd;   /* an errno record if the exec fails; closed by a successful exec */
+};
+
+/* Starts the waiting child. Returns 0, or -1 with errno (EPERM, ENOSPC, EINVAL: user namespaces
+ * are refused or missing). */
+int gvmc_userns_spawn(const char *path, const char *const *argv, const char *const *envp, struct gvmc_userns *out);
+
+/* Releases the child (`go` = 1) or makes it exit (`go` = 0). Returns 0 once it has exec'd, or
+ * the errno of the failed exec (ECANCELED when not released); the child is reaped then. */
+int gvmc_userns_start(struct gvmc_userns *u, int go);
 
 #endif

@@ -7,6 +7,7 @@
 ssize_t gvmc_llistxattr(const char *path, char *list, size_t size);
 ssize_t gvmc_lgetxattr(const char *path, const char *name, void *value, size_t size);
 int gvmc_lsetxattr(const char *path, const char *name, const void *value, size_t size);
+int gvmc_lremovexattr(const char *path, const char *name);
 extern const int gvmc_seek_data;
 extern const int gvmc_seek_hole;
 
