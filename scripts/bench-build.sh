@@ -61,7 +61,7 @@ peer() {  # context name
   umoci unpack --image "$work/oci:v1" "$work/bundle" >/dev/null &&
   mksquashfs "$work/bundle/rootfs" "$work/p.sqfs" -noappend -comp "$comp" -processors 2 -quiet -no-progress >/dev/null
 }
-ours() { "$gvmc" build -o "$work/g.gvmi" --cache-dir "$work/cache" --compression "$comp" --jobs 2 "$work/ctx-$1"; }
+ours() { "$gvmc" build --no-cache -o "$work/g.gvmi" --cache-dir "$work/cache" --compression "$comp" --jobs 2 "$work/ctx-$1"; }
 export -f peer ours
 export work gvmc comp
 

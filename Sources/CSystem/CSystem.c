@@ -27,6 +27,7 @@ int gvmc_mount_overlay(const char *target, const char *options) {
     return mount("overlay", target, "overlay", MS_NOATIME, options);
 }
 int gvmc_umount_detach(const char *target) { return umount2(target, MNT_DETACH); }
+int gvmc_umount(const char *target) { return umount2(target, 0); }
 
 struct relay {
     int listen_fd;

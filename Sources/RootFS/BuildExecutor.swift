@@ -52,6 +52,15 @@ public final class BuildExecutor {
     var heldLocks: [Int32] = []
     /// Where `RUN --mount=type=cache` directories persist between builds.
     public var runCacheDirectory: String?
+    /// The step cache (see StepCache.swift); nil turns it off.
+    public var stepCacheDirectory: String?
+    /// False (`--no-cache`): every step runs; results not in the cache yet are stored.
+    public var useStepCache = true
+    /// This build's upper and work directories inside the step cache.
+    var layerDirectory: String?
+    var layerCount = 0
+    /// Stages mounted as layers, by index.
+    var layered: [Int: StageLayers] = [:]
 
     /// An image unpacked once per build for COPY --from=<image>.
     func imageRoot(_ ref: String) throws(RootFSError) -> String {
@@ -86,34 +95,61 @@ public final class BuildExecutor {
         }
         TreeCopy.remove(workDirectory)
         TemporaryDirectories.shared.remove(workDirectory)
+        if let layerDirectory {
+            TreeCopy.remove(layerDirectory)
+            TemporaryDirectories.shared.remove(layerDirectory)
+        }
     }
 
     /// Runs every stage; returns the target stage's root filesystem directory.
     public func run() throws(RootFSError) -> String {
         for stage in plan.stages {
             let root = workDirectory + "/stage-\(stage.index)"
+            var layers: StageLayers?
             switch stage.base {
             case .scratch:
-                guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
+                layers = try startLayers(root, lowers: nil, key: "scratch")
+                if layers == nil { guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) } }
             case .stage(let parent):
-                try TreeCopy.copy(stageRoots[parent]!, to: root)
+                // A cached parent's layers are shared; otherwise its tree is copied.
+                if let p = layered[parent], let key = p.key { layers = try startLayers(root, lowers: p.lowers, key: "stage " + key) }
+                if layers == nil { try TreeCopy.copy(stageRoots[parent]!, to: root) }
             case .image(let ref):
-                guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
                 do {
-                    if !(try mountImage(ref, at: root)) { try imageProvider(ref, root) }
+                    if stepCacheDirectory != nil, getuid() == 0, let imageTree {
+                        let tree = try imageTree(ref)
+                        layers = try startLayers(root, lowers: [tree], key: "image " + (tree.split(separator: "/").last.map(String.init) ?? tree))
+                    }
+                    if layers == nil {
+                        guard mkdir(root, 0o755) == 0 else { throw RootFSError.errno("mkdir", root) }
+                        if !(try mountImage(ref, at: root)) { try imageProvider(ref, root) }
+                    }
                 } catch {
                     throw RootFSError("\(file):\(stage.fromPosition): FROM \(ref): \(error)")
                 }
             }
             stageRoots[stage.index] = root
             for (n, step) in stage.steps.enumerated() {
-                log("#\(stage.index).\(n + 1) \(step.node.original.split(separator: "\n").first.map(String.init) ?? "")")
+                let title = "#\(stage.index).\(n + 1) \(step.node.original.split(separator: "\n").first.map(String.init) ?? "")"
                 do {
+                    guard let l = layers, let previous = l.key else {
+                        log(title)
+                        try execute(step, in: root)
+                        continue
+                    }
+                    let key = try stepKey(previous, step)
+                    if let key, useStepCache, let cached = cachedLayer(key), try stack(l, cached, key: key) {
+                        log(title + " (cached)")
+                        continue
+                    }
+                    log(title)
                     try execute(step, in: root)
+                    if let key { try freeze(l, key: key) } else { l.key = nil }
                 } catch {
                     throw RootFSError("\(file):\(step.node.position): \(error.message)")
                 }
             }
+            layered[stage.index] = layers
         }
         return stageRoots[plan.target]!
     }
@@ -361,7 +397,11 @@ public final class BuildExecutor {
             if name.isEmpty || url.split(separator: "/").count <= 2 { name = "index.html" }
             let target = intoDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeCopy.remove(target)
-            guard rename(file, target) == 0 else { throw .errno("rename", target.dropFirst(root.count).description) }
+            // The stage may be an overlay mount: another filesystem than the download's.
+            if rename(file, target) != 0 {
+                guard errno == EXDEV else { throw .errno("rename", target.dropFirst(root.count).description) }
+                try TreeCopy.copy(file, to: target)
+            }
             _ = RecordedOwner.set(target, uid: owner.uid, gid: owner.gid)
             chmod(target, mode_t(mode?.apply(to: 0o600, isDirectory: false) ?? 0o600))
             if let mtime {

@@ -35,7 +35,7 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Step output: auto, plain or tty print each step as it starts; quiet prints only warnings, errors and the result.")
     var progress: Progress = .auto
 
-    @Flag(help: "Accepted for docker build compatibility: gvmc keeps no step cache, so every build runs every step.")
+    @Flag(help: "Run every step, even those whose result is in the step cache (results not in the cache yet are stored).")
     var noCache = false
 
     enum Progress: String, ExpressibleByArgument { case auto, plain, tty, quiet }
@@ -129,6 +129,8 @@ struct BuildCommand: ParsableCommand {
         executor.defaultNetwork = network
         executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
         executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
+        executor.stepCacheDirectory = registry.cacheDirectory + "/steps" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
+        executor.useStepCache = !noCache
         let secretFiles = try SecretFiles(secret)
         defer { secretFiles.remove() }
         executor.secrets = secretFiles.paths

@@ -130,8 +130,9 @@ struct BuildCommand {
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let out = ctx + "/out.gvmi"
         var counts: [String] = []
-        for _ in 0..<2 {
-            let r = GVMCBinary.run(["build", "-o", out, "--cache-dir", ctx + "/cache", "--secret", "id=tok,src=\(ctx)/secret.txt",
+        for round in 0..<2 {
+            // The second build runs its steps again (--no-cache) to see the cache mount's count.
+            let r = GVMCBinary.run(["build"] + (round == 1 ? ["--no-cache"] : []) + ["-o", out, "--cache-dir", ctx + "/cache", "--secret", "id=tok,src=\(ctx)/secret.txt",
                                     "--secret", "id=tok2,env=GVMC_TEST_TOKEN", "-f", ctx + "/Dockerfile", ctx], env: ["GVMC_TEST_TOKEN": "abcdef"])
             #expect(r.status == 0, "\(r.err)")
             counts.append(Tools.run(["unsquashfs", "-cat", out, "run-count"]).output)
@@ -379,6 +380,63 @@ struct BuildCommand {
         #expect(quiet.status == 0 && !quiet.err.contains("#0.") && quiet.out.contains("b.gvmi  size "), "\(quiet.err)")
         let bad = GVMCBinary.run(["build", "--progress", "fancy", "--network", "bridge", "-o", ctx + "/c.gvmi", ctx])
         #expect(bad.status != 0 && bad.err.contains("fancy"), "\(bad.err)")
+    }
+
+    /// The step cache: a step whose inputs are unchanged is not run again (its layer is
+    /// stacked), and the image is the same bytes; a change re-runs that step and every later one.
+    @Test func stepCacheReusesUnchangedStepsOnly() throws {
+        let ctx = try BuildFixture.context("""
+            FROM scratch AS tools
+            COPY busybox /bin/busybox
+            RUN ["/bin/busybox", "--install", "-s", "/bin"]
+            FROM tools
+            ARG FLAVOR=a
+            COPY deps.txt /app/
+            RUN cat /proc/sys/kernel/random/uuid > /app/deps-stamp
+            COPY . /src/
+            RUN cat /proc/sys/kernel/random/uuid > /app/src-stamp && echo $FLAVOR > /app/flavor
+            FROM scratch
+            COPY --from=1 /app /app
+            """, files: ["deps.txt": "flask\n", "main.py": "print(1)\n", "debug.log": "x\n", ".dockerignore": "*.log\n*.gvmi\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let cache = ctx + "/../" + (ctx as NSString).lastPathComponent + "-cache"
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        var n = 0
+        func build(_ extra: [String] = []) throws -> (cached: [String], ran: [String], image: String) {
+            n += 1
+            let out = ctx + "/out\(n).gvmi"
+            let r = GVMCBinary.run(["build", "--cache-dir", cache, "-o", out] + extra + [ctx])
+            try #require(r.status == 0, "\(r.err)")
+            let steps = r.err.split(separator: "\n").filter { $0.hasPrefix("#") }.map(String.init)
+            func id(_ line: String) -> String { String(line.split(separator: " ")[0]) }
+            return (steps.filter { $0.hasSuffix(" (cached)") }.map(id), steps.filter { !$0.hasSuffix(" (cached)") }.map(id), out)
+        }
+        func cat(_ image: String, _ path: String) -> String { Tools.run(["unsquashfs", "-cat", image, path]).output }
+        let all = ["#0.1", "#0.2", "#1.1", "#1.2", "#1.3", "#1.4", "#2.1"]
+        let first = try build()
+        #expect(first.cached.isEmpty && first.ran == all)
+        let again = try build()
+        #expect(again.cached == all && again.ran.isEmpty, "\(again)")
+        #expect(FileManager.default.contentsEqual(atPath: first.image, andPath: again.image), "a cached build gives the same bytes")
+        // An ignored file is not part of the context's content.
+        write(ctx + "/debug.log", "changed\n")
+        #expect(try build().ran.isEmpty)
+        // A changed source re-runs its COPY and what follows, nothing before.
+        write(ctx + "/main.py", "print(2)\n")
+        let edited = try build()
+        #expect(edited.cached == ["#0.1", "#0.2", "#1.1", "#1.2"] && edited.ran == ["#1.3", "#1.4", "#2.1"], "\(edited)")
+        #expect(cat(edited.image, "app/deps-stamp") == cat(first.image, "app/deps-stamp"))
+        #expect(cat(edited.image, "app/src-stamp") != cat(first.image, "app/src-stamp"))
+        // A build argument is in the environment of every RUN after its ARG.
+        let flavored = try build(["--build-arg", "FLAVOR=b"])
+        #expect(flavored.cached == ["#0.1", "#0.2", "#1.1"] && cat(flavored.image, "app/flavor") == "b\n", "\(flavored)")
+        // --no-cache runs everything again.
+        let fresh = try build(["--no-cache"])
+        #expect(fresh.cached.isEmpty && fresh.ran == all)
+        #expect(cat(fresh.image, "app/deps-stamp") != cat(first.image, "app/deps-stamp"))
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/steps")) ?? []
+        #expect(!left.isEmpty && !left.contains { $0.hasPrefix(".") }, "only layers are left in the cache: \(left)")
+        #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(cache))
     }
 
     @Test func addDownloadsURLsWithChecksums() throws {

@@ -19,6 +19,9 @@ enum GVMCBinary {
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         var environment = ProcessInfo.processInfo.environment
         environment["NO_COLOR"] = "1"
+        // A cache of this test process's own (blobs, unpacked images, build steps), so no test
+        // finds a step cached by an earlier run.
+        environment["XDG_CACHE_HOME"] = testCacheHome
         for (k, v) in env { environment[k] = v }
         p.environment = environment
         let out = Pipe(), err = Pipe(), input = Pipe()
@@ -32,6 +35,13 @@ enum GVMCBinary {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 }
+
+/// XDG_CACHE_HOME for the gvmc processes of this test run; removed at exit.
+let testCacheHome: String = {
+    let dir = tempDirectory()
+    atexit { _ = try? FileManager.default.removeItem(atPath: testCacheHome) }
+    return dir
+}()
 
 func tempDirectory() -> String {
     var template = Array("/tmp/gvmc-cli-XXXXXX".utf8CString)

@@ -19,6 +19,8 @@ ssize_t gvmc_copy_file_range(int in, int out, size_t len);
 int gvmc_mount_overlay(const char *target, const char *options);
 /// umount2(target, MNT_DETACH).
 int gvmc_umount_detach(const char *target);
+/// umount2(target, 0): fails with EBUSY while anything uses the mount.
+int gvmc_umount(const char *target);
 
 /// RUN --mount=type=ssh: a Unix socket listening at `listen_path` whose every connection is
 /// relayed, byte for byte in both directions, to the SSH agent socket at `agent_path`. One

@@ -1,0 +1,264 @@
+// The step cache. Each step of a stage runs in an overlay upper directory of its own; when it
+// succeeds, that directory is renamed into the cache as a read-only layer named by a key chaining
+// the stage's base (the image id, scratch, or the parent stage's key) and every step's inputs:
+// the expanded instruction (command, environment, user, working directory, mounts) and, for
+// COPY/ADD and RUN bind mounts, the content of their sources (context files by path, type, mode,
+// size and SHA-256; other stages by their keys; images by id). A later build whose step has the
+// same key stacks that layer instead of running the step; nothing is copied either way.
+//
+// Not cached (the steps after them in the stage run every time): ADD of URLs without --checksum
+// (only a download would tell), sources from stages that are not cached themselves, and stages
+// without overlay mounts (an unprivileged build outside a user namespace, a cache directory on a
+// filesystem that cannot hold overlay upper directories). Secrets, SSH agents and cache mounts are
+// not part of a key, as in BuildKit. `--no-cache` runs every step (and stores results the cache
+// does not have yet).
+import BuildPlan
+import CSystem
+import Sandbox
+import SquashFS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A stage mounted as an overlay of layers (topmost first) with a private upper directory.
+final class StageLayers {
+    let root: String
+    var lowers: [String]
+    var upper: String
+    var work: String
+    /// The key of everything in `lowers`; nil once a step could not be cached (the upper then
+    /// keeps collecting the stage's changes).
+    var key: String?
+
+    init(root: String, lowers: [String], upper: String, work: String, key: String?) {
+        self.root = root; self.lowers = lowers; self.upper = upper; self.work = work; self.key = key
+    }
+}
+
+extension BuildExecutor {
+    /// The page-sized limit of mount options, with room for the upper and work directories.
+    static let maximumLowerOptions = 3500
+
+    /// Mounts a stage as layers when the step cache is on; false leaves `root` untouched.
+    func startLayers(_ root: String, lowers: [String]?, key: String) throws(RootFSError) -> StageLayers? {
+        guard stepCacheDirectory != nil, getuid() == 0, let dir = try layerScratch() else { return nil }
+        var base = lowers ?? []
+        if base.isEmpty {
+            // Overlay needs a lower layer: an empty one for FROM scratch.
+            let empty = dir + "/empty"
+            if access(empty, F_OK) != 0 { guard mkdir(empty, 0o755) == 0 else { throw .errno("mkdir", empty) } }
+            base = [empty]
+        }
+        let (upper, work) = try freshUpper(dir)
+        let layers = StageLayers(root: root, lowers: base, upper: upper, work: work, key: key)
+        guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
+        guard mountLayers(layers) else {
+            rmdir(root)
+            return nil
+        }
+        return layers
+    }
+
+    /// The build's private directory inside the step cache (upper and work directories live on
+    /// the cache's filesystem, so a finished step is renamed into the cache). Leftovers of
+    /// killed builds are removed.
+    func layerScratch() throws(RootFSError) -> String? {
+        if let layerDirectory { return layerDirectory }
+        guard let cache = stepCacheDirectory else { return nil }
+        guard makePath(cache) else { return nil }
+        for name in listDirectory(cache) ?? [] where name.hasPrefix(".build-") {
+            let pid = name.dropFirst(".build-".count).split(separator: "-").first.flatMap { pid_t($0) } ?? 0
+            if pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { TreeCopy.remove(cache + "/" + name) }
+        }
+        var template = Array("\(cache)/.build-\(getpid())-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
+        let dir = String(cString: made)
+        TemporaryDirectories.shared.add(dir)
+        layerDirectory = dir
+        return dir
+    }
+
+    func freshUpper(_ dir: String) throws(RootFSError) -> (String, String) {
+        layerCount += 1
+        let upper = dir + "/u\(layerCount)", work = dir + "/w\(layerCount)"
+        guard mkdir(upper, 0o755) == 0 else { throw .errno("mkdir", upper) }
+        guard mkdir(work, 0o700) == 0 else { throw .errno("mkdir", work) }
+        return (upper, work)
+    }
+
+    func mountLayers(_ l: StageLayers) -> Bool {
+        let lowers = l.lowers.joined(separator: ":")
+        guard lowers.utf8.count <= Self.maximumLowerOptions,
+              !(l.lowers + [l.upper, l.work]).contains(where: { $0.contains(where: { ",:\\".contains($0) }) }) else { return false }
+        // In a user namespace overlayfs keeps its xattrs as user.overlay.* (see mountImage).
+        let userxattr = UserNamespace.current != nil ? ",userxattr" : ""
+        TemporaryDirectories.shared.addMount(l.root)
+        guard gvmc_mount_overlay(l.root, "lowerdir=\(lowers),upperdir=\(l.upper),workdir=\(l.work)" + userxattr) == 0 else {
+            TemporaryDirectories.shared.removeMount(l.root)
+            return false
+        }
+        mounts.append(l.root)
+        return true
+    }
+
+    func unmountLayers(_ l: StageLayers) -> Bool {
+        guard gvmc_umount(l.root) == 0 else { return false }
+        mounts.removeAll { $0 == l.root }
+        TemporaryDirectories.shared.removeMount(l.root)
+        return true
+    }
+
+    /// Whether one more layer still fits in the mount options.
+    func canStack(_ l: StageLayers, _ layer: String) -> Bool {
+        (l.lowers + [layer]).joined(separator: ":").utf8.count <= Self.maximumLowerOptions
+    }
+
+    /// A cached step: its layer goes on top (the upper is empty, every earlier step being a layer).
+    func stack(_ l: StageLayers, _ layer: String, key: String) throws(RootFSError) -> Bool {
+        guard canStack(l, layer), unmountLayers(l) else { return false }
+        l.lowers.insert(layer, at: 0)
+        guard mountLayers(l) else { throw RootFSError("cannot mount the stage's layers again at \(l.root)") }
+        l.key = key
+        return true
+    }
+
+    /// After a step ran: its upper directory becomes the cached layer for `key` (or, when another
+    /// build stored the same key first, that one), and a fresh upper takes its place.
+    func freeze(_ l: StageLayers, key: String) throws(RootFSError) {
+        guard let cache = stepCacheDirectory, let dir = layerDirectory else { l.key = nil; return }
+        let final = cache + "/" + key.prefix(32)
+        guard canStack(l, final), unmountLayers(l) else { l.key = nil; return }
+        // The step's own result is used; when the cache has the key already (another build
+        // stored it meanwhile, or --no-cache ran the step again) the entry is left as it is,
+        // since other builds may be using it, and this build's layer stays private.
+        var layer = l.upper
+        if rename(l.upper, final) == 0 { layer = final }
+        TreeCopy.remove(l.work)
+        l.lowers.insert(layer, at: 0)
+        (l.upper, l.work) = try freshUpper(dir)
+        guard mountLayers(l) else { throw RootFSError("cannot mount the stage's layers again at \(l.root)") }
+        l.key = key
+    }
+
+    /// The cached layer for `key`, if a build stored one.
+    func cachedLayer(_ key: String) -> String? {
+        guard let cache = stepCacheDirectory else { return nil }
+        let path = cache + "/" + key.prefix(32)
+        return isDirectory(path, follow: false) ? path : nil
+    }
+
+    /// The key of `step` after a stage whose layers have key `previous`; nil when the step's
+    /// result cannot be known from its inputs.
+    func stepKey(_ previous: String, _ step: Step) throws(RootFSError) -> String? {
+        var h = SHA256()
+        func add(_ s: String) { h.update(Array(s.utf8) + [0]) }
+        add("gvmc step cache 1")
+        add(previous)
+        switch step.kind {
+        case .makeDirectory(let path, let user):
+            add("WORKDIR"); add(path); add(user ?? "")
+        case .run(let r):
+            var described = r
+            described.files = [:]
+            add("RUN"); add(String(describing: described)); add(defaultNetwork)
+            for (path, content) in r.files.sorted(by: { $0.key < $1.key }) { add(path); add(content) }
+            for m in r.mounts where m.type == .bind {
+                guard let identity = try sourceIdentity(m.from.map { from in
+                    if let i = Int(from) { return .stage(i) }
+                    if let stage = plan.stages.first(where: { $0.name == from.lowercased() }) { return .stage(stage.index) }
+                    return .image(from)
+                } ?? .context, paths: [m.source ?? "/"], parents: false) else { return nil }
+                add(identity)
+            }
+        case .copy(let c):
+            let urls = c.isAdd && c.paths.contains { $0.contains("://") }
+            if urls && c.checksum == nil { return nil }
+            add(c.isAdd ? "ADD" : "COPY"); add(String(describing: c))
+            if !urls {
+                guard let identity = try sourceIdentity(c.source, paths: c.paths, parents: c.parents) else { return nil }
+                add(identity)
+            }
+        }
+        return h.finalize().hexString
+    }
+
+    /// What a COPY or bind mount reads: context files by content, a stage by its key, an image
+    /// by id; nil when unknown (a stage that is not cached, an image without a shared tree).
+    func sourceIdentity(_ source: CopyStep.Source, paths: [String], parents: Bool) throws(RootFSError) -> String? {
+        switch source {
+        case .stage(let i):
+            guard let key = layered[i]?.key else { return nil }
+            return "stage " + key
+        case .image(let ref):
+            guard imageTree != nil else { return nil }
+            let tree = try imageRoot(ref)
+            return "image " + (tree.split(separator: "/").last.map(String.init) ?? tree)
+        case .context:
+            var h = SHA256()
+            for p in paths {
+                var pattern = String(normalize("/" + p).dropFirst())
+                if parents {
+                    // --parents patterns (with `/./` pivots and `**`): the tree they start in.
+                    let fixed = pattern.split(separator: "/").prefix { !$0.contains(where: { "*?[\\".contains($0) }) }
+                    pattern = fixed.joined(separator: "/")
+                }
+                let matches = expandWildcards(context.directory, pattern).sorted()
+                h.update(Array("source \(p) \(matches.count)".utf8) + [0])
+                for m in matches { try digestTree(m, top: true, into: &h) }
+            }
+            return "context " + h.finalize().hexString
+        }
+    }
+
+    /// Path, type, mode, size and content of a context entry and everything below it that
+    /// `.dockerignore` leaves in (owners and times are not copied by COPY, so not hashed).
+    func digestTree(_ relative: String, top: Bool, into h: inout SHA256) throws(RootFSError) {
+        if !relative.isEmpty && context.ignore.excludes(relative)
+            && !(isDirectory(context.directory + "/" + relative, follow: top) && context.ignore.mayMatch(below: relative, exceptions: true)) { return }
+        let path = relative.isEmpty ? context.directory : context.directory + "/" + relative
+        var st = stat()
+        guard (top ? stat(path, &st) : lstat(path, &st)) == 0 else {
+            h.update(Array("missing \(relative)".utf8) + [0])
+            return
+        }
+        let type = st.st_mode & S_IFMT
+        h.update(Array("\(relative) \(type) \(st.st_mode & 0o7777) \(type == S_IFREG ? st.st_size : 0)".utf8) + [0])
+        switch type {
+        case S_IFREG:
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 || top else { throw .errno("open", relative) }
+            let file = fd >= 0 ? fd : open(path, O_RDONLY | O_CLOEXEC)
+            guard file >= 0 else { throw .errno("open", relative) }
+            defer { close(file) }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                let n = read(file, buffer.baseAddress, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { throw .errno("read", relative) }
+                if n == 0 { break }
+                h.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            }
+        case S_IFLNK:
+            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(path, &target, Int(PATH_MAX))
+            h.update(target[0..<max(0, n)].map { UInt8(bitPattern: $0) } + [0])
+        case S_IFDIR:
+            for name in (listDirectory(path) ?? []).sorted() {
+                try digestTree(relative.isEmpty ? name : relative + "/" + name, top: false, into: &h)
+            }
+        default:
+            break
+        }
+    }
+}
+
+/// mkdir -p (0755); false when a component cannot be made.
+func makePath(_ path: String) -> Bool {
+    var current = ""
+    for component in path.split(separator: "/") {
+        current += "/" + component
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
+    }
+    return isDirectory(path)
+}
