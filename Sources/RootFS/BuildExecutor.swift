@@ -137,6 +137,7 @@ public final class BuildExecutor {
                         try execute(step, in: root)
                         continue
                     }
+                    if case .copy(let c) = step.kind, c.link, try copyLinked(c, step, title: title, onto: l, after: previous) { continue }
                     let key = try stepKey(previous, step)
                     if let key, useStepCache, let cached = cachedLayer(key), try stack(l, cached, key: key) {
                         log(title + " (cached)")
@@ -189,10 +190,10 @@ public final class BuildExecutor {
         return true
     }
 
-    /// mkdir -p inside the root without following symlinks out of it.
+    /// mkdir -p inside the root; symlinks on the way are followed inside it (`scopedPath`).
     func makeDirectories(_ root: String, _ path: String, owner: Ownership?) throws(RootFSError) {
         var current = root
-        for component in path.split(separator: "/") {
+        for component in scopedPath(root, path).split(separator: "/") {
             current += "/" + component
             var st = stat()
             if lstat(current, &st) == 0 {
@@ -204,12 +205,14 @@ public final class BuildExecutor {
         }
     }
 
-    func copy(_ c: CopyStep, into root: String) throws(RootFSError) {
+    /// `users`: the root whose /etc/passwd and /etc/group resolve --chown names (COPY --link
+    /// copies into a layer of its own, the stage's tree being elsewhere).
+    func copy(_ c: CopyStep, into root: String, users: String? = nil) throws(RootFSError) {
         if c.isAdd && c.paths.contains(where: { $0.hasPrefix("git@") || $0.hasSuffix(".git") && $0.contains("://") }) {
             throw RootFSError("ADD of git repositories is not supported")
         }
         if c.isAdd && c.paths.contains(where: { $0.contains("://") }) {
-            try addURLs(c, into: root)
+            try addURLs(c, into: root, users: users)
             return
         }
         let sourceRoot: String
@@ -219,7 +222,7 @@ public final class BuildExecutor {
         case .image(let ref): sourceRoot = try imageRoot(ref)
         }
         let owner = try c.chown.map { spec throws(RootFSError) in
-            let r = try UserDatabase(rootfs: root).resolve(spec)
+            let r = try UserDatabase(rootfs: users ?? root).resolve(spec)
             return Ownership(uid: r.uid, gid: r.gid)
         } ?? Ownership(uid: 0, gid: 0)
         let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
@@ -246,9 +249,9 @@ public final class BuildExecutor {
         if sources.isEmpty && c.inlineFiles.isEmpty {
             throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: every source (\(c.paths.joined(separator: " "))) is excluded by .dockerignore")
         }
+        let destination = scopedPath(root, normalize(c.destination))
         let destIsDirectory = c.destination.hasSuffix("/") || sources.count + c.inlineFiles.count > 1
-            || isDirectory(root + c.destination)
-        let destination = normalize(c.destination)
+            || isDirectory(root + destination)
         if destIsDirectory {
             try makeDirectories(root, destination, owner: nil)
         } else {
@@ -328,7 +331,7 @@ public final class BuildExecutor {
     /// an include pattern over the tree below the pivot (`**` for any depth); a source without
     /// wildcards must exist.
     func copyWithParents(_ c: CopyStep, from sourceRoot: String, into root: String, owner: Ownership, mode: ModeChange?) throws(RootFSError) {
-        let destination = normalize(c.destination)
+        let destination = scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
         for p in c.paths {
             var pivot = "/", pattern = String(normalize("/" + p).dropFirst())
@@ -361,17 +364,17 @@ public final class BuildExecutor {
     /// ADD <url>...: each URL downloaded, checked against --checksum, written with mode 0600 (or
     /// --chmod) and the server's Last-Modified time; not unpacked unless --unpack=true, which
     /// extracts a downloaded tar archive into the destination directory, as BuildKit does.
-    func addURLs(_ c: CopyStep, into root: String) throws(RootFSError) {
+    func addURLs(_ c: CopyStep, into root: String, users: String? = nil) throws(RootFSError) {
         guard c.paths.allSatisfy({ $0.contains("://") }) else {
             throw RootFSError("ADD: mixing URLs and local sources in one instruction is not supported")
         }
         if c.checksum != nil && c.paths.count != 1 { throw RootFSError("ADD --checksum needs exactly one source") }
         let owner = try c.chown.map { spec throws(RootFSError) in
-            let r = try UserDatabase(rootfs: root).resolve(spec)
+            let r = try UserDatabase(rootfs: users ?? root).resolve(spec)
             return Ownership(uid: r.uid, gid: r.gid)
         } ?? Ownership(uid: 0, gid: 0)
         let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
-        let destination = normalize(c.destination)
+        let destination = scopedPath(root, normalize(c.destination))
         let intoDirectory = c.destination.hasSuffix("/") || c.paths.count > 1 || isDirectory(root + destination)
         try makeDirectories(root, intoDirectory ? destination : parentOf(destination), owner: nil)
         let scratch = try scratchDirectory("url")
@@ -478,6 +481,41 @@ public final class BuildExecutor {
             throw RootFSError("RUN \(argv.last ?? "") did not complete successfully: exit code \(status)" + hint)
         }
     }
+}
+
+/// `path` inside `root` with the symlinks on the way resolved as they would be after a chroot to
+/// `root` (absolute targets start again at the root, `..` stops at it), as BuildKit resolves COPY
+/// destinations and WORKDIR. The last component is followed only when it leads to a directory
+/// (a symlink to a file is a name to replace).
+func scopedPath(_ root: String, _ path: String, hops: Int = 0) -> String {
+    var resolved: [String] = []
+    var pending = Array(path.split(separator: "/").map(String.init).reversed())
+    var hops = hops
+    while let component = pending.popLast() {
+        if component == "." { continue }
+        if component == ".." { _ = resolved.popLast(); continue }
+        let candidate = resolved + [component]
+        let full = root + "/" + candidate.joined(separator: "/")
+        var st = stat()
+        guard hops < 40, lstat(full, &st) == 0, st.st_mode & S_IFMT == S_IFLNK else {
+            resolved = candidate
+            continue
+        }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(full, &buffer, Int(PATH_MAX))
+        guard n > 0 else { resolved = candidate; continue }
+        let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        hops += 1
+        if pending.isEmpty {
+            let through = scopedPath(root, target.hasPrefix("/") ? target : "/" + (resolved + [target]).joined(separator: "/"), hops: hops)
+            if isDirectory(root + through, follow: false) { return through }
+            resolved = candidate
+            continue
+        }
+        if target.hasPrefix("/") { resolved = [] }
+        pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
+    }
+    return "/" + resolved.joined(separator: "/")
 }
 
 func parentOf(_ path: String) -> String {

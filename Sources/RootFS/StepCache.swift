@@ -46,7 +46,11 @@ extension BuildExecutor {
         if base.isEmpty {
             // Overlay needs a lower layer: an empty one for FROM scratch.
             let empty = dir + "/empty"
-            if access(empty, F_OK) != 0 { guard mkdir(empty, 0o755) == 0 else { throw .errno("mkdir", empty) } }
+            if access(empty, F_OK) != 0 {
+                guard mkdir(empty, 0o755) == 0 else { throw .errno("mkdir", empty) }
+                var epoch = [timespec(tv_sec: 0, tv_nsec: 0), timespec(tv_sec: 0, tv_nsec: 0)]
+                utimensat(AT_FDCWD, empty, &epoch, 0)
+            }
             base = [empty]
         }
         let (upper, work) = try freshUpper(dir)
@@ -90,6 +94,16 @@ extension BuildExecutor {
         let lowers = l.lowers.joined(separator: ":")
         guard lowers.utf8.count <= Self.maximumLowerOptions,
               !(l.lowers + [l.upper, l.work]).contains(where: { $0.contains(where: { ",:\\".contains($0) }) }) else { return false }
+        // The merged root directory is the upper directory itself: a fresh one takes the owner,
+        // mode and times of the layer below, so a build from cached layers gives the same image.
+        var st = stat()
+        if stat(l.lowers[0], &st) == 0, (listDirectory(l.upper) ?? ["?"]).isEmpty {
+            _ = RecordedOwner.set(l.upper, uid: st.st_uid, gid: st.st_gid)
+            if let owner = RecordedOwner.read(l.lowers[0]) { _ = RecordedOwner.set(l.upper, uid: owner.uid, gid: owner.gid) }
+            chmod(l.upper, st.st_mode & 0o7777)
+            var times = [st.st_atim, st.st_mtim]
+            utimensat(AT_FDCWD, l.upper, &times, 0)
+        }
         // In a user namespace overlayfs keeps its xattrs as user.overlay.* (see mountImage).
         let userxattr = UserNamespace.current != nil ? ",userxattr" : ""
         TemporaryDirectories.shared.addMount(l.root)
@@ -138,6 +152,36 @@ extension BuildExecutor {
         (l.upper, l.work) = try freshUpper(dir)
         guard mountLayers(l) else { throw RootFSError("cannot mount the stage's layers again at \(l.root)") }
         l.key = key
+    }
+
+    /// COPY --link (BuildKit's semantics): the files are copied into an empty layer of their
+    /// own, not onto the stage's tree (the destination is not resolved through the tree's
+    /// symlinks; directories made on the way are new, 0755 and root's), and the layer is stacked
+    /// on the stage. Its key leaves out the steps before it (unless --chown names need the
+    /// stage's user database), so the layer is reused when they change. False when the layer cannot be stacked (the caller copies as without --link).
+    func copyLinked(_ c: CopyStep, _ step: Step, title: String, onto l: StageLayers, after previous: String) throws(RootFSError) -> Bool {
+        // --chown names are resolved through the stage's /etc/passwd and /etc/group: then the
+        // layer depends on the steps before it after all.
+        let byName = c.chown.map { $0.split(separator: ":").contains { UInt32($0) == nil } } ?? false
+        guard let linkKey = try stepKey(byName ? previous : "COPY --link", step), let cache = stepCacheDirectory, let dir = layerDirectory else { return false }
+        var layer: String
+        if useStepCache, let cached = cachedLayer(linkKey) {
+            guard canStack(l, cached) else { return false }
+            log(title + " (cached)")
+            layer = cached
+        } else {
+            let temp = dir + "/link\(layerCount)"
+            layerCount += 1
+            guard canStack(l, cache + "/" + linkKey.prefix(32)) else { return false }
+            log(title)
+            guard mkdir(temp, 0o755) == 0 else { throw .errno("mkdir", temp) }
+            try copy(c, into: temp, users: l.root)
+            layer = temp
+            if rename(temp, cache + "/" + linkKey.prefix(32)) == 0 { layer = cache + "/" + linkKey.prefix(32) }
+        }
+        var h = SHA256()
+        h.update(Array("\(previous)\0\(linkKey)".utf8))
+        return try stack(l, layer, key: h.finalize().hexString)
     }
 
     /// The cached layer for `key`, if a build stored one.

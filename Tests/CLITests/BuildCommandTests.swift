@@ -439,6 +439,42 @@ struct BuildCommand {
         #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(cache))
     }
 
+    /// COPY --link as BuildKit defines it: the files go into a layer of their own, so the
+    /// destination is not resolved through the stage's symlinks and directories made on the way
+    /// are new (0755, root's); the layer is reused when steps before it change.
+    @Test func copyLinkCopiesIntoALayerOfItsOwn() throws {
+        let ctx = try BuildFixture.context("""
+            FROM scratch AS tools
+            COPY busybox /bin/busybox
+            RUN ["/bin/busybox", "--install", "-s", "/bin"]
+            FROM tools
+            ARG V=1
+            RUN mkdir /real /plain && ln -s /real /linkdir && ln -s /real /plainlink && echo $V > /v && mkdir -m 700 /app && chown 5:5 /app
+            COPY --link data /linkdir/
+            COPY --link data /app/data
+            COPY data /plainlink/
+            RUN ls /real > /real-list
+            """, files: ["data/a": "one\n", ".dockerignore": "*.gvmi\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let cache = ctx + "/cache"
+        let first = GVMCBinary.run(["build", "--cache-dir", cache, "-o", ctx + "/1.gvmi", ctx])
+        try #require(first.status == 0, "\(first.err)")
+        let second = GVMCBinary.run(["build", "--build-arg", "V=2", "--cache-dir", cache, "-o", ctx + "/2.gvmi", ctx])
+        try #require(second.status == 0, "\(second.err)")
+        let lines = second.err.split(separator: "\n").filter { $0.hasPrefix("#1.") }
+        #expect(lines.map { $0.hasSuffix("(cached)") } == [false, true, true, false, false], "\(lines)")
+        let list = Tools.run(["unsquashfs", "-lln", ctx + "/2.gvmi"]).output
+        func entry(_ path: String) -> String? {
+            list.split(separator: "\n").first { $0.hasSuffix(" squashfs-root" + path) || $0.contains(" squashfs-root" + path + " -> ") }.map(String.init)
+        }
+        #expect(entry("/linkdir")?.hasPrefix("drwxr-xr-x 0/0") == true, "the symlink is replaced by the layer's directory: \(entry("/linkdir") ?? "-")")
+        #expect(entry("/linkdir/a") != nil)
+        #expect(entry("/plainlink")?.hasPrefix("lrwxrwxrwx") == true && entry("/real/a") != nil, "without --link the symlink is followed")
+        #expect(Tools.run(["unsquashfs", "-cat", ctx + "/2.gvmi", "real-list"]).output == "a\n")
+        #expect(entry("/app")?.hasPrefix("drwxr-xr-x 0/0") == true && entry("/app/data/a") != nil, "\(entry("/app") ?? "-")")
+        #expect(Tools.run(["unsquashfs", "-cat", ctx + "/2.gvmi", "v"]).output == "2\n")
+    }
+
     @Test func addDownloadsURLsWithChecksums() throws {
         let ctx = try BuildFixture.context("", files: ["srv/file.txt": "downloaded content\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
