@@ -167,14 +167,14 @@ public struct FlattenedImage {
                 case .socket: guard mknod(cpath, S_IFSOCK | 0o600, 0) == 0 else { throw fail("mknod", path) }
                 }
                 try FlattenedImage.setAttributes(cpath, m, symlink: { if case .symlink = node.kind { return true }; return false }(),
-                                                 chown: true, strictXattrs: isRoot, path: path, fail: fail)
+                                                 strictXattrs: isRoot, path: path, fail: fail)
             }
         }
         for (path, node) in directories.reversed() {
             let h = host(path)
             try h.withUnsafeBufferPointer { hb throws in
                 try FlattenedImage.setAttributes(UnsafeRawPointer(hb.baseAddress!).assumingMemoryBound(to: CChar.self), node.metadata,
-                                                 symlink: false, chown: true, strictXattrs: isRoot, path: path, fail: fail)
+                                                 symlink: false, strictXattrs: isRoot, path: path, fail: fail)
             }
         }
     }
@@ -185,9 +185,9 @@ public struct FlattenedImage {
         return dev_t(((ma & 0xfffff000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffffff00) << 12) | (mi & 0xff))
     }
 
-    static func setAttributes(_ cpath: UnsafePointer<CChar>, _ m: EntryMetadata, symlink: Bool, chown: Bool, strictXattrs: Bool, path: [[UInt8]],
+    static func setAttributes(_ cpath: UnsafePointer<CChar>, _ m: EntryMetadata, symlink: Bool, strictXattrs: Bool, path: [[UInt8]],
                               fail: (String, [[UInt8]]) -> LayerError) throws {
-        if chown { guard RecordedOwner.set(cpath, uid: m.uid, gid: m.gid) == 0 else { throw fail("chown", path) } }
+        guard RecordedOwner.set(cpath, uid: m.uid, gid: m.gid) == 0 else { throw fail("chown", path) }
         if !symlink { guard chmod(cpath, mode_t(m.permissions)) == 0 else { throw fail("chmod", path) } }
         for x in m.xattrs {
             let rc = x.value.withUnsafeBytes { v in

@@ -173,20 +173,13 @@ public final class BuildExecutor {
     func mountImage(_ ref: String, at root: String) throws -> Bool {
         guard getuid() == 0, let imageTree else { return false }
         let lower = try imageTree(ref)
-        guard !lower.contains(where: { ",:\\".contains($0) }) else { return false }  // not expressible in overlay options
         let upper = root + ".upper", work = root + ".work"
         guard mkdir(upper, 0o755) == 0 else { throw RootFSError.errno("mkdir", upper) }
         guard mkdir(work, 0o700) == 0 else { throw RootFSError.errno("mkdir", work) }
-        TemporaryDirectories.shared.addMount(root)
-        // In a user namespace overlayfs cannot use trusted.* xattrs (opaque directories,
-        // redirects): it keeps them as user.overlay.* instead.
-        let userxattr = UserNamespace.current != nil ? ",userxattr" : ""
-        guard gvmc_mount_overlay(root, "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)" + userxattr) == 0 else {
-            TemporaryDirectories.shared.removeMount(root)
+        guard mountLayers(StageLayers(root: root, lowers: [lower], upper: upper, work: work, key: nil)) else {
             rmdir(upper); rmdir(work)
             return false
         }
-        mounts.append(root)
         return true
     }
 
@@ -435,10 +428,7 @@ public final class BuildExecutor {
     }
 
     func run(_ r: RunStep, in root: String) throws(RootFSError) {
-        guard getuid() == 0 else {
-            throw RootFSError("RUN needs root or a user namespace (it runs in new mount and PID namespaces), and none could be made: "
-                              + (UserNamespace.unavailableReason ?? "run gvmc build as root"))
-        }
+        do { try Sandbox.requirePrivileges() } catch { throw RootFSError(error.message) }
         let users = UserDatabase(rootfs: root)
         let ids = try users.resolve(r.user ?? "0:0")
         try makeDirectories(root, r.workingDirectory, owner: nil)

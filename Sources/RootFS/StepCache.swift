@@ -104,7 +104,8 @@ extension BuildExecutor {
             var times = [st.st_atim, st.st_mtim]
             utimensat(AT_FDCWD, l.upper, &times, 0)
         }
-        // In a user namespace overlayfs keeps its xattrs as user.overlay.* (see mountImage).
+        // In a user namespace overlayfs cannot use trusted.* xattrs (opaque directories,
+        // redirects): it keeps them as user.overlay.* instead.
         let userxattr = UserNamespace.current != nil ? ",userxattr" : ""
         TemporaryDirectories.shared.addMount(l.root)
         guard gvmc_mount_overlay(l.root, "lowerdir=\(lowers),upperdir=\(l.upper),workdir=\(l.work)" + userxattr) == 0 else {

@@ -54,9 +54,7 @@ public enum Sandbox {
     public static func run(_ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1) throws(SandboxError) -> Int32 {
         guard spec.rootfs.hasPrefix("/") else { throw SandboxError(message: "rootfs \(spec.rootfs) must be an absolute path") }
         guard !spec.arguments.isEmpty else { throw SandboxError(message: "empty command") }
-        guard geteuid() == 0 else {
-            throw SandboxError(message: "RUN steps need root or a user namespace: " + (UserNamespace.unavailableReason ?? "run gvmc as root"))
-        }
+        try requirePrivileges()
         if UserNamespace.current == .single && (spec.uid != 0 || spec.gid != 0) {
             throw SandboxError(message: "uid \(spec.uid), gid \(spec.gid): " + UserNamespace.singleMappingHint)
         }
@@ -144,6 +142,14 @@ public enum Sandbox {
 }
 
 extension Sandbox {
+    /// Root, or root of our user namespace (UserNamespace): what new namespaces need.
+    public static func requirePrivileges() throws(SandboxError) {
+        guard geteuid() == 0 else {
+            throw SandboxError(message: "RUN needs root or a user namespace (it runs in new mount and PID namespaces), and none could be made: "
+                               + (UserNamespace.unavailableReason ?? "run gvmc as root"))
+        }
+    }
+
     /// Creates what is missing of a mount target inside the rootfs (recorded in `created`, removed
     /// after the step). A symlink on the way is refused: it could point anywhere on the host
     /// while the mounts are made, before the chroot.

@@ -467,13 +467,14 @@ struct ConvertCommand {
             VOLUME /golem/output
             USER worker
             """)
-        let ours = GVMCBinary.run(["build", "-o", scratch.sub("g.gvmi"), "--cache-dir", scratch.sub("cache"), ctx])
+        try FileManager.default.createDirectory(atPath: scratch.sub("tmp"), withIntermediateDirectories: true)
+        let ours = GVMCBinary.run(["build", "-o", scratch.sub("g.gvmi"), "--cache-dir", scratch.sub("cache"), ctx], env: ["TMPDIR": scratch.sub("tmp")])
         #expect(ours.status == 0, "\(ours.err)")
         // The base image is unpacked once into the cache and mounted as an overlay's lower layer;
         // after the build no mount is left.
         let trees = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache") + "/rootfs")) ?? []
         #expect(trees.count == 1 && trees[0].count == 64, "\(trees)")
-        #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains("gvmc-build-"))
+        #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(scratch.path))
         let buildah = ["buildah", "--root", scratch.sub("storage"), "--runroot", scratch.sub("run"), "--storage-driver", "vfs"]
         let bud = Tools.run(["env", "BUILDAH_ISOLATION=chroot"] + buildah + ["bud", "--layers=false", "--tls-verify=false", "-t", "ref", ctx])
         #expect(bud.status == 0, "buildah bud: \(bud.output.suffix(800))")
