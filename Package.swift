@@ -31,6 +31,8 @@ let package = Package(
         // SHA-256 (x86 SHA extensions when present) and SHA3-224, always optimised: every file
         // and every image is hashed.
         .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
+        // gvmc's LZO1X encoder (optimal parsing): lzo's default, faster than liblzo2's lzo1x_999.
+        .target(name: "CLzoEncoder", cSettings: [.unsafeFlags(["-O3"])]),
         // System calls Swift's Glibc module lacks (xattrs, SEEK_DATA/SEEK_HOLE).
         .target(name: "CSystem"),
         // Stage 3: the instruction interpreter — stages → expanded steps and image configuration.
@@ -41,7 +43,7 @@ let package = Package(
         // The build's working root filesystems: FROM <stage>, COPY, WORKDIR, RUN (through Sandbox).
         .target(name: "RootFS", dependencies: ["BuildPlan", "Sandbox", "CSystem", "Layers", "SquashFS"]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
-        .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CZstd", "CSystem", "CDigest"]),
+        .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CLzoEncoder", "CZstd", "CSystem", "CDigest"]),
         // libcurl and libarchive (headers from libcurl4-openssl-dev and libarchive-dev) loaded with
         // dlopen by the commands that pull or read layers: linking them would cost every gvmc start
         // ~10 ms for 44 shared objects (see Makefile, RELEASE_FLAGS).
@@ -70,7 +72,7 @@ let package = Package(
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem"]),
-        .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem"]),
+        .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
     ]
 )

@@ -16,7 +16,8 @@ done
 rootfs=$(./scripts/bench-rootfs.sh)
 work=$(mktemp -d)
 source scripts/bench-common.sh
-trap 'stop_registry; rm -rf "$work"' EXIT
+trap cleanup_work EXIT
+fresh_work_fs
 start_registry
 mkdir -p "$work/bb/bin" "$work/bb/etc" "$work/bb/tmp"
 cp "$(command -v busybox)" "$work/bb/bin/busybox"
@@ -75,4 +76,4 @@ for ctx in busybox debian; do
   awk -v c="$ctx" -v z="$comp" -v gt="$gt" -v pt="$pt" -v gm="$gm" -v gs="$gs" -v ps="$ps" 'BEGIN {
     printf "%-8s %-5s %9.2f %9.2f %7.2f %9.1f %7.3f\n", c, z, gt, pt, gt/pt, gm/1024, gs/ps }'
 done
-echo -e "(peer = buildah bud + buildah push oci: + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.5;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default level: gzip 9, lzo 8)"
+echo -e "(peer = buildah bud + buildah push oci: + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.5;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default: gzip level 9; lzo: mksquashfs lzo1x_999 level 8, gvmc its own LZO1X encoder)"

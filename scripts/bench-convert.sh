@@ -14,7 +14,8 @@ done
 rootfs=$(./scripts/bench-rootfs.sh)
 work=$(mktemp -d)
 source scripts/bench-common.sh
-trap 'stop_registry; rm -rf "$work"' EXIT
+trap cleanup_work EXIT
+fresh_work_fs
 start_registry
 push_dir_image "$rootfs" bench/debian
 ref=$registry/bench/debian:v1
@@ -41,4 +42,4 @@ for comp in gzip lzo; do
       printf "%-5s %-5s %9.2f %9.2f %7.2f %9.1f %7.3f\n", c, z, gt, pt, gt/pt, gm/1024, gs/ps }'
   done
 done
-echo -e "(peer = skopeo copy + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.33; gvmc_MB = peak RSS, target <= 256;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default level: gzip 9, lzo 8)"
+echo -e "(peer = skopeo copy + umoci unpack + mksquashfs -processors 2; ratio = gvmc / peer, target <= 0.33; gvmc_MB = peak RSS, target <= 256;\n size_r = gvmc .gvmi bytes / mksquashfs bytes; each tool at its default: gzip level 9; lzo: mksquashfs lzo1x_999 level 8, gvmc its own LZO1X encoder)"

@@ -40,15 +40,16 @@ public struct BuildPlan: Sendable {
     public var targetStage: PlannedStage { stages.first { $0.index == target }! }
 }
 
-/// A base image's configuration, when known (nil: treat as empty).
-public typealias BaseConfigLookup = (String) -> ImageConfig?
+/// A base image's configuration for a platform (nil: the build's target platform), when known
+/// (nil: treat as empty).
+public typealias BaseConfigLookup = (_ ref: String, _ platform: String?) -> ImageConfig?
 
 public enum BuildPlanner {
     static let proxyArgs: Set<String> = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",
                                          "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"]
 
     public static func plan(_ file: StagedDockerfile, options: BuildOptions = BuildOptions(),
-                            baseConfig: @escaping BaseConfigLookup = { _ in nil }) throws(DockerfileError) -> BuildPlan {
+                            baseConfig: @escaping BaseConfigLookup = { _, _ in nil }) throws(DockerfileError) -> BuildPlan {
         var planner = Planner(file: file, options: options, baseConfig: baseConfig)
         return try planner.run()
     }
@@ -182,6 +183,7 @@ struct Planner {
             var vars: [String: String] = [:]
             var declared = Set<String>()
             var triggers: [Instruction] = []
+            let platform = try stage.from.platform.map { p throws(DockerfileError) in try expand(p, globalEnv, node: stage.fromNode) }
             switch bases[i] {
             case .stage(let p):
                 let parent = planned[p]!
@@ -190,7 +192,7 @@ struct Planner {
                 declared = parent.declared
                 config.onBuild = []
             case .image(let ref):
-                config = baseConfig(ref) ?? ImageConfig()
+                config = baseConfig(ref, platform) ?? ImageConfig()
                 for (k, v) in config.env { vars[k] = v }
                 // The base image's ONBUILD triggers run first, then are cleared (as BuildKit does).
                 triggers = try config.onBuild.map { t throws(DockerfileError) in try onBuildInstruction(t, ref: ref, from: stage.fromNode) }
@@ -198,7 +200,6 @@ struct Planner {
             case .scratch:
                 break
             }
-            let platform = try stage.from.platform.map { p throws(DockerfileError) in try expand(p, globalEnv, node: stage.fromNode) }
             var result = PlannedStage(index: i, name: stage.name, base: bases[i], platform: platform,
                                       fromPosition: stage.fromNode.position, steps: [], config: config)
             var stagePlanner = StagePlanner(planner: self, globals: globals, vars: vars, declared: declared, config: config)

@@ -24,15 +24,20 @@ public final class BuildExecutor {
     /// Progress lines ("#3 RUN apt-get update").
     public var log: (String) -> Void = { _ in }
     public var file: String = "Dockerfile"
-    /// Unpacks image `ref` into the (existing, empty) directory: FROM <image>, COPY --from=<image>.
-    public var imageProvider: (String, String) throws -> Void = { ref, _ in
+    /// Unpacks image `ref` for a platform (nil: the build's target) into the (existing, empty)
+    /// directory: FROM <image>, COPY --from=<image>.
+    public var imageProvider: (_ ref: String, _ platform: String?, _ root: String) throws -> Void = { ref, _, _ in
         throw RootFSError("no image source configured for \(ref)")
     }
     var imageRoots: [String: String] = [:]
     /// The image's root filesystem, unpacked once and shared between builds (read-only); nil
     /// when the caller has none. As root, a FROM <image> stage is then an overlay mount over it
     /// (nothing is unpacked or copied per build) and COPY --from=<image> reads it directly.
-    public var imageTree: ((String) throws -> String)?
+    public var imageTree: ((_ ref: String, _ platform: String?) throws -> String)?
+    /// `gvmc build --platform`: what stages without FROM --platform are for.
+    public var targetPlatform = Sandbox.hostPlatform
+    /// The platform of the stage being built.
+    var stagePlatform = Sandbox.hostPlatform
     /// Overlay mounts made for stages, unmounted (lazily) before the work directory goes.
     var mounts: [String] = []
     /// Downloads `url` into the given file; returns its Last-Modified time when known (ADD <url>).
@@ -66,12 +71,12 @@ public final class BuildExecutor {
     func imageRoot(_ ref: String) throws(RootFSError) -> String {
         if let r = imageRoots[ref] { return r }
         if let imageTree {
-            do { imageRoots[ref] = try imageTree(ref) } catch { throw RootFSError("COPY --from=\(ref): \(error)") }
+            do { imageRoots[ref] = try imageTree(ref, nil) } catch { throw RootFSError("COPY --from=\(ref): \(error)") }
             return imageRoots[ref]!
         }
         let root = workDirectory + "/image-\(imageRoots.count)"
         guard mkdir(root, 0o755) == 0 else { throw .errno("mkdir", root) }
-        do { try imageProvider(ref, root) } catch { throw RootFSError("COPY --from=\(ref): \(error)") }
+        do { try imageProvider(ref, nil, root) } catch { throw RootFSError("COPY --from=\(ref): \(error)") }
         imageRoots[ref] = root
         return root
     }
@@ -105,6 +110,7 @@ public final class BuildExecutor {
     public func run() throws(RootFSError) -> String {
         for stage in plan.stages {
             let root = workDirectory + "/stage-\(stage.index)"
+            stagePlatform = stage.platform ?? targetPlatform
             var layers: StageLayers?
             switch stage.base {
             case .scratch:
@@ -117,12 +123,12 @@ public final class BuildExecutor {
             case .image(let ref):
                 do {
                     if stepCacheDirectory != nil, getuid() == 0, let imageTree {
-                        let tree = try imageTree(ref)
+                        let tree = try imageTree(ref, stage.platform)
                         layers = try startLayers(root, lowers: [tree], key: "image " + (tree.split(separator: "/").last.map(String.init) ?? tree))
                     }
                     if layers == nil {
                         guard mkdir(root, 0o755) == 0 else { throw RootFSError.errno("mkdir", root) }
-                        if !(try mountImage(ref, at: root)) { try imageProvider(ref, root) }
+                        if !(try mountImage(ref, platform: stage.platform, at: root)) { try imageProvider(ref, stage.platform, root) }
                     }
                 } catch {
                     throw RootFSError("\(file):\(stage.fromPosition): FROM \(ref): \(error)")
@@ -170,9 +176,9 @@ public final class BuildExecutor {
     /// FROM <image> as root: an overlay mount with the shared unpacked image as its read-only
     /// lower layer and a fresh upper directory for this build's changes. False when there is no
     /// shared tree, gvmc is not root, or the kernel refuses the mount (then the caller unpacks).
-    func mountImage(_ ref: String, at root: String) throws -> Bool {
+    func mountImage(_ ref: String, platform: String?, at root: String) throws -> Bool {
         guard getuid() == 0, let imageTree else { return false }
-        let lower = try imageTree(ref)
+        let lower = try imageTree(ref, platform)
         let upper = root + ".upper", work = root + ".work"
         guard mkdir(upper, 0o755) == 0 else { throw RootFSError.errno("mkdir", upper) }
         guard mkdir(work, 0o700) == 0 else { throw RootFSError.errno("mkdir", work) }
@@ -463,7 +469,14 @@ public final class BuildExecutor {
         spec.workingDirectory = r.workingDirectory
         spec.isolateNetwork = r.network == "none" || (r.network != "host" && defaultNetwork == "none")
         let status: Int32
-        do { status = try Sandbox.run(spec) } catch { throw RootFSError(error.message) }
+        do { status = try Sandbox.run(spec) } catch {
+            // A program for another architecture: the kernel says only "Exec format error" (or
+            // "No such file" for a handler whose interpreter is not in the root).
+            func arch(_ p: String) -> Substring { p.split(separator: "/").dropFirst().first ?? "" }
+            let foreign = arch(stagePlatform) == arch(Sandbox.hostPlatform) ? "" :
+                "\nnote: this stage is for \(stagePlatform) and this machine runs \(Sandbox.hostPlatform): running its programs needs a binfmt_misc handler for that architecture registered with the F flag (Debian: apt-get install qemu-user-static)"
+            throw RootFSError(error.message + foreign)
+        }
         guard status == 0 else {
             // In an unprivileged build with only root mapped, chown and setuid to any other id
             // fail: say why, since the step's own message ("Invalid argument") does not.

@@ -124,6 +124,7 @@ extension BuildExecutor {
             chmod(dir, mode_t(m.mode ?? 0o755))
             lchown(dir, m.uid ?? 0, m.gid ?? 0)
         }
+        CacheUse.touch(dir)
         return dir
     }
 

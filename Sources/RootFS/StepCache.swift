@@ -147,7 +147,10 @@ extension BuildExecutor {
         // stored it meanwhile, or --no-cache ran the step again) the entry is left as it is,
         // since other builds may be using it, and this build's layer stays private.
         var layer = l.upper
-        if rename(l.upper, final) == 0 { layer = final }
+        if rename(l.upper, final) == 0 {
+            layer = final
+            CacheUse.touch(final)
+        }
         TreeCopy.remove(l.work)
         l.lowers.insert(layer, at: 0)
         (l.upper, l.work) = try freshUpper(dir)
@@ -178,7 +181,10 @@ extension BuildExecutor {
             guard mkdir(temp, 0o755) == 0 else { throw .errno("mkdir", temp) }
             try copy(c, into: temp, users: l.root)
             layer = temp
-            if rename(temp, cache + "/" + linkKey.prefix(32)) == 0 { layer = cache + "/" + linkKey.prefix(32) }
+            if rename(temp, cache + "/" + linkKey.prefix(32)) == 0 {
+                layer = cache + "/" + linkKey.prefix(32)
+                CacheUse.touch(layer)
+            }
         }
         var h = SHA256()
         h.update(Array("\(previous)\0\(linkKey)".utf8))
@@ -189,7 +195,9 @@ extension BuildExecutor {
     func cachedLayer(_ key: String) -> String? {
         guard let cache = stepCacheDirectory else { return nil }
         let path = cache + "/" + key.prefix(32)
-        return isDirectory(path, follow: false) ? path : nil
+        guard isDirectory(path, follow: false) else { return nil }
+        CacheUse.touch(path)
+        return path
     }
 
     /// The key of `step` after a stage whose layers have key `previous`; nil when the step's
@@ -300,7 +308,7 @@ extension BuildExecutor {
 
 /// mkdir -p (0755); false when a component cannot be made.
 func makePath(_ path: String) -> Bool {
-    var current = ""
+    var current = path.hasPrefix("/") ? "" : "."
     for component in path.split(separator: "/") {
         current += "/" + component
         if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }

@@ -49,6 +49,16 @@ public struct SandboxError: Error, Sendable, CustomStringConvertible {
 }
 
 public enum Sandbox {
+    /// This machine's platform as an OCI `os/arch[/variant]` (BUILDPLATFORM; what RUN executes).
+    public static let hostPlatform: String = {
+        var u = utsname()
+        uname(&u)
+        let machine = withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let oci: [String: String] = ["x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7", "armv6l": "arm/v6",
+                                     "i686": "386", "i386": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"]
+        return "linux/" + (oci[machine] ?? machine)
+    }()
+
     /// Runs the command and returns its exit status (128+signal when killed). Standard streams are
     /// inherited unless descriptors are given.
     public static func run(_ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1) throws(SandboxError) -> Int32 {

@@ -1,9 +1,11 @@
 // Block compressors squashfs supports, over the C libraries (libdeflate and zlib, liblzma,
-// liblz4, liblzo2, libzstd). Each call is independent, so blocks compress in parallel on any thread.
+// liblz4, liblzo2, libzstd) and gvmc's own LZO1X encoder (CLzoEncoder: lzo without a level).
+// Each call is independent, so blocks compress in parallel on any thread.
 import CDeflate
 import CLz4
 import CLzma
 import CLzo
+import CLzoEncoder
 import CZlib
 import CZstd
 #if canImport(Glibc)
@@ -141,11 +143,15 @@ struct BlockCompressor: Sendable {
             guard r > 0 else { return nil }
             produced = Int(r)
         case .lzo:
-            var outLen = lzo_uint(output.count)
-            let rc = lzo1x_999_compress_level(src, lzo_uint(n), dst, &outLen, context.scratch,
-                                              nil, 0, nil, Int32(options.effectiveLevel ?? 8))
-            guard rc == LZO_E_OK else { return nil }
-            produced = Int(outLen)
+            if let level = options.level {
+                var outLen = lzo_uint(output.count)
+                let rc = lzo1x_999_compress_level(src, lzo_uint(n), dst, &outLen, context.scratch, nil, 0, nil, Int32(level))
+                guard rc == LZO_E_OK else { return nil }
+                produced = Int(outLen)
+            } else {
+                produced = gvmc_lzo_encode(context.lzoEncoder!, src, n, dst, min(output.count, n))
+                guard produced > 0 else { return nil }
+            }
         case .zstd:
             let r = ZSTD_compressCCtx(context.zstd, output.baseAddress, output.count, input.baseAddress, n,
                                       Int32(options.effectiveLevel ?? 15))
@@ -223,6 +229,7 @@ struct BlockCompressor: Sendable {
 final class CompressionContext {
     var deflater: OpaquePointer?
     var zstd: OpaquePointer?
+    var lzoEncoder: OpaquePointer?
     var scratch: UnsafeMutableRawPointer?
     var lzmaOptions = lzma_options_lzma()
     private var probeState: UnsafeMutableRawPointer?
@@ -251,7 +258,11 @@ final class CompressionContext {
             let size = options.level != nil ? Int(LZ4_sizeofStateHC()) : Int(LZ4_sizeofState())
             scratch = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         case .lzo:
-            scratch = UnsafeMutableRawPointer.allocate(byteCount: Int(gvmc_lzo1x_999_mem_compress()) + 64, alignment: 16)
+            if options.level != nil {
+                scratch = UnsafeMutableRawPointer.allocate(byteCount: Int(gvmc_lzo1x_999_mem_compress()) + 64, alignment: 16)
+            } else {
+                lzoEncoder = gvmc_lzo_encoder_new()
+            }
         case .zstd:
             zstd = ZSTD_createCCtx()
         }
@@ -260,6 +271,7 @@ final class CompressionContext {
     deinit {
         if let deflater { libdeflate_free_compressor(deflater) }
         if let zstd { ZSTD_freeCCtx(zstd) }
+        if let lzoEncoder { gvmc_lzo_encoder_free(lzoEncoder) }
         scratch?.deallocate()
         probeState?.deallocate()
         probeOutput?.deallocate()

@@ -64,6 +64,8 @@ struct BuildCommand: ParsableCommand {
             case .unavailable(let reason): UserNamespace.unavailableReason = reason
             }
         }
+        // `gvmc prune` waits while builds use the cache.
+        CacheUse.holdShared(registry.cacheDirectory)
         let contextDir = (context as NSString).standardizingPath
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: contextDir, isDirectory: &isDir), isDir.boolValue else {
@@ -74,6 +76,7 @@ struct BuildCommand: ParsableCommand {
         var options = BuildOptions()
         options.target = target
         options.targetPlatform = platform
+        options.buildPlatform = Sandbox.hostPlatform
         for arg in buildArgs {
             if let eq = arg.firstIndex(of: "=") {
                 options.buildArgs[String(arg[..<eq])] = String(arg[arg.index(after: eq)...])
@@ -90,20 +93,23 @@ struct BuildCommand: ParsableCommand {
         let squash = try image.squashFSOptions()
         let ignoreText = (try? String(contentsOfFile: contextDir + "/.dockerignore", encoding: .utf8)) ?? ""
         let plan: BuildPlan
-        let bases = BaseImages { [registry, platform] in try registry.puller(platform: platform) }
+        let bases = BaseImages(platform: platform) { [registry] p in try registry.puller(platform: p) }
         do {
             let parsed = try DockerfileParser.parse(bytes: bytes, path: name)
             let staged = try StagedDockerfile.parse(parsed)
-            plan = try BuildPlanner.plan(staged, options: options, baseConfig: bases.config(for:))
-            // Every image is pulled for --platform; a stage asking for another platform would
-            // silently get the wrong image, so it is refused.
-            func osArch(_ p: String) -> String { p.lowercased().split(separator: "/").prefix(2).joined(separator: "/") }
-            for stage in plan.stages {
-                if case .image = stage.base, let p = stage.platform, osArch(p) != osArch(platform) {
-                    printError("error: \(name):\(stage.fromPosition): FROM --platform=\(p): gvmc builds every stage for --platform \(platform); stages for another platform are not supported")
+            // A stage's FROM --platform picks the image for that platform (the cross-compiling
+            // `FROM --platform=$BUILDPLATFORM`); the same platform as --platform is no platform.
+            var planned = try BuildPlanner.plan(staged, options: options) { ref, p in
+                bases.config(for: ref, platform: p.flatMap { try? bases.normalized($0) })
+            }
+            for i in planned.stages.indices {
+                guard let p = planned.stages[i].platform else { continue }
+                do { planned.stages[i].platform = try bases.normalized(p) } catch {
+                    printError("error: \(name):\(planned.stages[i].fromPosition): FROM --platform=\(p): \(error)")
                     throw ExitCode(1)
                 }
             }
+            plan = planned
             if let (ref, failure) = bases.failure {
                 let at = plan.stages.first { $0.base == .image(ref) }.map { "\(name):\($0.fromPosition): " } ?? "\(name): "
                 printError("error: \(at)FROM \(ref): \(failure)")
@@ -124,8 +130,9 @@ struct BuildCommand: ParsableCommand {
         let executor = try BuildExecutor(plan: plan, context: BuildContext(directory: contextDir, ignore: DockerIgnore(text: ignoreText)))
         executor.file = name
         executor.log = progress == .quiet ? { _ in } : { printError($0) }
-        executor.imageProvider = { ref, root in try bases.extract(ref, to: root) }
-        executor.imageTree = { ref in try bases.tree(ref) }
+        executor.imageProvider = { ref, platform, root in try bases.extract(ref, platform: platform, to: root) }
+        executor.imageTree = { ref, platform in try bases.tree(ref, platform: platform) }
+        executor.targetPlatform = platform
         executor.defaultNetwork = network
         executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
         executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
@@ -254,27 +261,49 @@ struct SecretFiles {
 /// Base images of a build: pulled once per reference (during planning, which needs their
 /// configuration), unpacked on demand by the executor.
 final class BaseImages {
+    /// `--platform`: the images of stages without FROM --platform.
+    let platform: String
+    let makePuller: (String) throws -> ImagePuller
     /// Made on first use: a build from scratch needs no credentials and no cache directory.
-    lazy var puller: Result<ImagePuller, Error> = Result { try makePuller() }
-    let makePuller: () throws -> ImagePuller
+    var pullers: [String: Result<ImagePuller, Error>] = [:]
     var pulled: [String: PulledImage] = [:]
     var flattened: [String: FlattenedImage] = [:]
     var failure: (String, String)?
 
-    init(_ makePuller: @escaping () throws -> ImagePuller) { self.makePuller = makePuller }
+    init(platform: String, _ makePuller: @escaping (String) throws -> ImagePuller) {
+        self.platform = platform
+        self.makePuller = makePuller
+    }
 
-    func pull(_ ref: String) throws -> PulledImage {
-        if let p = pulled[ref] { return p }
-        let image = try puller.get().pull(try ImageSource(ref))
+    func puller(_ platform: String?) throws -> ImagePuller {
+        let p = platform ?? self.platform
+        if let r = pullers[p] { return try r.get() }
+        let r = Result { try makePuller(p) }
+        pullers[p] = r
+        return try r.get()
+    }
+
+    /// A FROM --platform value checked; nil when it is --platform's (os/arch compared, as
+    /// linux/amd64 and linux/x86_64 name one platform).
+    func normalized(_ p: String) throws -> String? {
+        let wanted = try Platform(p.lowercased())
+        let target = try Platform(platform.lowercased())
+        return wanted.os == target.os && wanted.architecture == target.architecture && (wanted.variant == nil || wanted.variant == target.variant) ? nil : wanted.description
+    }
+
+    func pull(_ ref: String, platform: String?) throws -> PulledImage {
+        let key = (platform ?? self.platform) + " " + ref
+        if let p = pulled[key] { return p }
+        let image = try puller(platform).pull(try ImageSource(ref))
         for w in image.warnings { printError("warning: \(w)") }
-        pulled[ref] = image
+        pulled[key] = image
         return image
     }
 
     /// The planner's view of a base image; a failure is kept and reported with the FROM's position.
-    func config(for ref: String) -> ImageConfig? {
+    func config(for ref: String, platform: String?) -> ImageConfig? {
         do {
-            return ImageConfig(try containerConfig(of: try pull(ref)))
+            return ImageConfig(try containerConfig(of: try pull(ref, platform: platform)))
         } catch {
             if failure == nil { failure = (ref, "\(error)") }
             return nil
@@ -282,25 +311,29 @@ final class BaseImages {
     }
 
     /// Unpacks the image; its layers' headers are read (and digests checked) once per build.
-    func extract(_ ref: String, to root: String) throws {
-        if flattened[ref] == nil {
-            let image = try pull(ref)
-            flattened[ref] = try FlattenedImage(layers: image.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
+    func extract(_ ref: String, platform: String?, to root: String) throws {
+        let key = (platform ?? self.platform) + " " + ref
+        if flattened[key] == nil {
+            let image = try pull(ref, platform: platform)
+            flattened[key] = try FlattenedImage(layers: image.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
         }
-        try flattened[ref]!.extract(to: root)
+        try flattened[key]!.extract(to: root)
     }
 
     /// The image's root filesystem unpacked once into the cache (`rootfs/<image id>`), shared by
     /// every build as a read-only overlay layer. The image id (config digest) names the layers'
     /// uncompressed digests, so equal ids mean equal trees. A per-image lock makes concurrent
     /// builds wait for one unpacking; the tree appears by rename only when complete.
-    func tree(_ ref: String) throws -> String {
-        let image = try pull(ref)
-        let cache = try puller.get().cache
+    func tree(_ ref: String, platform: String?) throws -> String {
+        let image = try pull(ref, platform: platform)
+        let cache = try puller(platform).cache
         let id = String(image.configDigest.dropFirst("sha256:".count))
         let trees = cache.directory + "/rootfs" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
         let final = trees + "/" + id
-        if access(final, F_OK) == 0 { return final }
+        if access(final, F_OK) == 0 {
+            CacheUse.touch(final)
+            return final
+        }
         try FileManager.default.createDirectory(atPath: trees, withIntermediateDirectories: true)
         return try cache.withLock("rootfs-" + id) {
             if access(final, F_OK) == 0 { return final }
@@ -314,8 +347,9 @@ final class BaseImages {
             TemporaryDirectories.shared.add(temp)
             defer { TemporaryDirectories.shared.remove(temp) }
             do {
-                try extract(ref, to: temp)
+                try extract(ref, platform: platform, to: temp)
                 guard rename(temp, final) == 0 else { throw RegistryError("cache: rename \(temp): \(String(cString: strerror(errno)))") }
+                CacheUse.touch(final)
             } catch {
                 TreeCopy.remove(temp)
                 throw error

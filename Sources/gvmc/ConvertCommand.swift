@@ -20,7 +20,8 @@ struct RegistryFlags: ParsableArguments {
     @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for HOST[:PORT] (repeatable; localhost always is).")
     var insecureRegistries: [String] = []
 
-    var cacheDirectory: String { cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment) }
+    /// Absolute: the build's overlay options and the sandbox need absolute paths.
+    var cacheDirectory: String { absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment)) }
 
     func puller(platform: String, quiet: Bool = false) throws -> ImagePuller {
         let env = ProcessInfo.processInfo.environment
@@ -72,6 +73,7 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func convert() throws {
+        CacheUse.holdShared(registry.cacheDirectory)
         let source = try ImageSource(imageName)
         let squash = try image.squashFSOptions()
         let pulled = try registry.puller(platform: platform).pull(source)

@@ -11,7 +11,7 @@ struct ImageOptions: ParsableArguments {
     @Option(help: "Squashfs compressor: gzip (default), xz, lz4, lzo, zstd (zstd cannot be read by Golem providers).")
     var compression: Compression = .gzip
 
-    @Option(help: "Compression level (gzip 1-9, default 9 like mksquashfs, 6 is about 2x faster; xz 0-9; lz4 1-12 = LZ4HC; lzo 1-9, default 8 like mksquashfs, 5 is about 3x faster for ~1.5% more bytes; zstd 1-22).")
+    @Option(help: "Compression level (gzip 1-9, default 9 like mksquashfs, 6 is about 2x faster; xz 0-9; lz4 1-12 = LZ4HC; lzo 1-9 = liblzo2's lzo1x_999 at that level, as mksquashfs; without a level lzo uses gvmc's own encoder, faster than lzo1x_999 level 8 and not larger; zstd 1-22).")
     var compressionLevel: Int?
 
     @Option(help: "Squashfs block size in bytes or with K/M suffix (4K-1M, power of two).")

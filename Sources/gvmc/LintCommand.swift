@@ -7,6 +7,7 @@ import DockerfileSyntax
 import Foundation
 import GVMI
 import Lint
+import RootFS
 import Registry
 import SquashFS
 
@@ -81,7 +82,10 @@ struct LintCommand: ParsableCommand {
             for r in RuleCatalog.all { print("\(r.id.padding(32)) \(r.severity.rawValue.padding(8)) \(r.summary)") }
             return
         }
-        try request.run(puller: { [registry] in try registry.puller(platform: "linux/amd64", quiet: true) })
+        try request.run(puller: { [registry] in
+            CacheUse.holdShared(registry.cacheDirectory)
+            return try registry.puller(platform: "linux/amd64", quiet: true)
+        })
     }
 
     func printExplanation(_ id: String) throws {
@@ -255,7 +259,7 @@ struct LintRequest: Equatable {
               let staged = try? StagedDockerfile.parse(parsed) else { return }
         final class Refs { var names: [String] = [] }
         let refs = Refs()
-        _ = try? BuildPlanner.plan(staged, baseConfig: { ref in refs.names.append(ref); return nil })
+        _ = try? BuildPlanner.plan(staged, baseConfig: { ref, _ in refs.names.append(ref); return nil })
         for ref in refs.names where configs[ref] == nil {
             do {
                 let blob = try puller.pullConfig(try ImageSource(ref))

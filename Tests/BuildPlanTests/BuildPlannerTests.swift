@@ -5,7 +5,7 @@ import DockerfileSyntax
 import Testing
 
 func plan(_ text: String, args: [String: String] = [:], target: String? = nil,
-          base: @escaping BaseConfigLookup = { _ in nil }) throws -> BuildPlan {
+          base: @escaping BaseConfigLookup = { _, _ in nil }) throws -> BuildPlan {
     var o = BuildOptions()
     o.buildArgs = args
     o.target = target
@@ -63,11 +63,29 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
         #expect(q.targetStage.config.labels == ["v": "none"])
     }
 
+    /// FROM --platform is expanded with the global args (BUILDPLATFORM among them) and the base
+    /// image's configuration is asked for that platform; TARGETARCH stays the build's target.
+    @Test func fromPlatformReachesTheBaseLookup() throws {
+        final class Asked: @unchecked Sendable { var calls: [String] = [] }
+        let asked = Asked()
+        var o = BuildOptions()
+        o.targetPlatform = "linux/arm64"
+        o.buildPlatform = "linux/amd64"
+        let text = "ARG P=linux/riscv64\nFROM --platform=$BUILDPLATFORM golang AS build\nARG TARGETARCH\nRUN echo $TARGETARCH\nFROM --platform=$P tool AS t\nFROM alpine\nCOPY --from=build /x /x\nCOPY --from=t /y /y\n"
+        let p = try BuildPlanner.plan(try StagedDockerfile.parse(try DockerfileParser.parse(text, path: "Dockerfile")), options: o) { ref, platform in
+            asked.calls.append("\(ref) \(platform ?? "-")")
+            return nil
+        }
+        #expect(asked.calls == ["golang linux/amd64", "tool linux/riscv64", "alpine -"])
+        #expect(p.stages.map(\.platform) == ["linux/amd64", "linux/riscv64", nil])
+        #expect(runs(p.stages[0]).first?.environment.contains("TARGETARCH=arm64") == true)
+    }
+
     @Test func baseImageEnvironmentIsVisible() throws {
         var config = ImageConfig()
         config.setEnv("PATH", "/usr/local/bin:/usr/bin")
         config.workingDir = "/srv"
-        let p = try plan("FROM python:3.11\nENV PATH=/opt/venv/bin:$PATH\nCOPY app.py .\n", base: { $0 == "python:3.11" ? config : nil })
+        let p = try plan("FROM python:3.11\nENV PATH=/opt/venv/bin:$PATH\nCOPY app.py .\n", base: { r, _ in r == "python:3.11" ? config : nil })
         #expect(p.targetStage.config.envValue("PATH") == "/opt/venv/bin:/usr/local/bin:/usr/bin")
         #expect(copies(p.targetStage)[0].destination == "/srv/")
     }
@@ -183,7 +201,7 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
         var base = ImageConfig()
         base.setEnv("FROM_BASE", "yes")
         base.onBuild = ["ENV TRIGGERED=$FROM_BASE", "RUN echo from-trigger", "COPY . /app"]
-        let p = try plan("# app\nFROM onbuild-base\nRUN echo mine\n", base: { $0 == "onbuild-base" ? base : nil })
+        let p = try plan("# app\nFROM onbuild-base\nRUN echo mine\n", base: { r, _ in r == "onbuild-base" ? base : nil })
         let stage = p.targetStage
         #expect(runs(stage).map(\.argv) == [["/bin/sh", "-c", "echo from-trigger"], ["/bin/sh", "-c", "echo mine"]])
         #expect(copies(stage).first?.destination == "/app")
@@ -198,7 +216,7 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
             var base = ImageConfig()
             base.onBuild = [trigger]
             var message = ""
-            do { _ = try plan("FROM b\n", base: { _ in base }) } catch { message = "\(error)" }
+            do { _ = try plan("FROM b\n", base: { _, _ in base }) } catch { message = "\(error)" }
             #expect(message.hasPrefix("Dockerfile:1:6: ONBUILD trigger \"\(trigger)\" of b: ") && message.contains(why), "\(message)")
         }
     }

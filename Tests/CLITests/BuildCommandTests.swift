@@ -187,7 +187,7 @@ struct BuildCommand {
             }
             for p in builds { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
             let dirs = (try? FileManager.default.contentsOfDirectory(atPath: ctx + "/cache/run-cache")) ?? []
-            let log = dirs.first { $0.hasPrefix("shared-\(sharing)-") && !$0.hasSuffix(".lock") }
+            let log = dirs.first { $0.hasPrefix("shared-\(sharing)-") && !$0.hasSuffix(".lock") && !$0.hasSuffix(".used") }
                 .flatMap { try? String(contentsOfFile: ctx + "/cache/run-cache/" + $0 + "/log", encoding: .utf8) } ?? ""
             if sharing == "locked" {
                 #expect(log == "start a\nend a\nstart b\nend b\n", "one step at a time: \(log)")
@@ -444,6 +444,76 @@ struct BuildCommand {
         let left = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/steps")) ?? []
         #expect(!left.isEmpty && !left.contains { $0.hasPrefix(".") }, "only layers are left in the cache: \(left)")
         #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(cache))
+    }
+
+    /// `gvmc prune`: least recently used first, `--filter until=`, `--keep-storage`, `--all`,
+    /// `--dry-run`; it waits for a build that is using the cache.
+    @Test func pruneRemovesLeastRecentlyUsedCacheAndWaitsForBuilds() throws {
+        let ctx = try BuildFixture.context("""
+            \(BuildFixture.toolsStage)
+            FROM tools
+            ARG V
+            RUN echo $V > /v && head -c 3000000 /dev/urandom > /big
+            RUN --mount=type=cache,target=/c echo $V >> /c/log
+            """, files: [".dockerignore": "*.gvmi\ncache\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let cache = ctx + "/cache"
+        func build(_ v: String) throws -> [String] {
+            let r = GVMCBinary.run(["build", "--build-arg", "V=\(v)", "--cache-dir", cache, "-o", ctx + "/\(v).gvmi", ctx])
+            try #require(r.status == 0, "\(r.err)")
+            return r.err.split(separator: "\n").filter { $0.hasPrefix("#1.") }.map { $0.hasSuffix("(cached)") ? "cached" : "ran" }
+        }
+        func prune(_ flags: [String]) -> (status: Int32, out: String, err: String) {
+            GVMCBinary.run(["prune", "--cache-dir", cache] + flags)
+        }
+        func layers() -> Set<String> {
+            Set(((try? FileManager.default.contentsOfDirectory(atPath: cache + "/steps")) ?? []).filter { !$0.hasSuffix(".used") })
+        }
+        #expect(try build("a") == ["ran", "ran"])
+        let layersA = layers()
+        #expect(try build("b") == ["ran", "ran"])
+        let layersB = layers().subtracting(layersA)
+        #expect(layersA.count == 4 && layersB.count == 2, "tools' 2 steps and a's 2 RUNs, then b's 2 RUNs: \(layersA) \(layersB)")
+        // Everything a's build used was last used two days ago; b's build (all cached) then uses
+        // the tools stage's layers again.
+        for l in layersA { #expect(Tools.run(["touch", "-d", "2 days ago", cache + "/steps/" + l + ".used"]).status == 0) }
+        #expect(try build("b") == ["cached", "cached"])
+        let dry = prune(["--dry-run", "--filter", "until=24h"])
+        #expect(dry.status == 0 && dry.out.contains("Reclaimable: ") && dry.out.contains("in 2 entries") && dry.out.contains("2d ago"), "\(dry.out)")
+        #expect(layers().count == 6, "a dry run removes nothing")
+        #expect(prune(["--filter", "until=72h"]).out.contains("in 0 entries"))
+        let old = prune(["--filter", "until=24h"])
+        #expect(old.status == 0 && old.out.contains("in 2 entries") && layers() == layersB.union(layersA.filter { layers().contains($0) }) && layers().count == 4,
+                "\(old.out) \(layers())")
+        // b is still cached; a runs again (tools stage included).
+        #expect(try build("b") == ["cached", "cached"])
+        #expect(try build("a") == ["ran", "ran"])
+        // --keep-storage keeps the most recently used (a's, 3 MB of /big) and removes the rest.
+        let kept = prune(["--keep-storage", "4M", "-v"])
+        #expect(kept.status == 0 && kept.out.contains("removed steps/"), "\(kept.out)")
+        #expect(try build("a") == ["cached", "cached"])
+        #expect(try build("b") == ["ran", "ran"])
+        // --all: blobs and cache mounts too; without it they stay.
+        #expect(FileManager.default.fileExists(atPath: cache + "/run-cache"))
+        _ = prune([])
+        #expect(layers().isEmpty && !((try? FileManager.default.contentsOfDirectory(atPath: cache + "/run-cache")) ?? []).isEmpty)
+        _ = prune(["--all"])
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: cache + "/run-cache")) ?? []).allSatisfy { $0.hasSuffix(".lock") })
+        // A prune started while a build runs waits for it; the build completes.
+        write(ctx + "/Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"3\"]\n")
+        let running = Process()
+        running.executableURL = URL(fileURLWithPath: GVMCBinary.path)
+        running.arguments = ["build", "--progress", "quiet", "-o", ctx + "/slow.gvmi", "--cache-dir", cache, ctx]
+        running.standardError = FileHandle.nullDevice
+        try running.run()
+        usleep(1_000_000)
+        let started = Date()
+        let waited = prune([])
+        running.waitUntilExit()
+        #expect(running.terminationStatus == 0)
+        #expect(waited.status == 0 && waited.err.contains("waiting for the gvmc builds using") && Date().timeIntervalSince(started) > 1, "\(waited.err)")
+        #expect(layers().isEmpty, "the slow build's layers, stored after the prune began waiting, are removed")
+        #expect(prune(["--filter", "until=soon"]).status != 0 && prune(["--keep-storage", "lots"]).status != 0)
     }
 
     /// COPY --link as BuildKit defines it: the files go into a layer of their own, so the

@@ -408,6 +408,49 @@ struct ConvertCommand {
         #expect(!Tools.run(["unsquashfs", "-lc", scratch.sub("hostile-replace-chain.gvmi")]).output.contains("d/f"))
     }
 
+    /// FROM --platform: each stage gets the image for its platform from a multi-platform index
+    /// (/arch holds amd64 or arm64; the arm64 image's /bin/sh is an aarch64 executable).
+    @Test(.enabled(if: BuildFixture.canRun, "needs root for RUN"))
+    func stagesForOtherPlatformsGetTheirImages() throws {
+        let scratch = Scratch()
+        let ref = RegistryFixture.registry("PLAIN") + "/test/multiarch:v1"
+        func build(_ dockerfile: String, _ flags: [String] = []) -> (status: Int32, out: String, err: String) {
+            GVMCBinary.run(["build", "-f", "-", "-o", scratch.sub("p.gvmi"), "--cache-dir", scratch.sub("cache")] + flags + [scratch.path],
+                           stdin: dockerfile)
+        }
+        func cat(_ path: String) -> String { Tools.run(["unsquashfs", "-cat", scratch.sub("p.gvmi"), path]).output }
+        // An amd64 image that copies from an arm64 stage (a stage for another platform, no RUN in it).
+        let mixed = build("FROM --platform=linux/arm64 \(ref) AS arm\nFROM \(ref)\nCOPY --from=arm /arch /arm-arch\nRUN cat /arch /arm-arch > /both\n")
+        #expect(mixed.status == 0, "\(mixed.err)")
+        #expect(cat("both") == "amd64\narm64\n")
+        // Cross-compiling: --platform linux/arm64, a build stage on the build platform that runs
+        // (natively) and sees TARGETARCH, and a final arm64 stage without RUN.
+        let cross = build("""
+            FROM --platform=$BUILDPLATFORM \(ref) AS build
+            ARG TARGETARCH
+            RUN echo "$TARGETARCH from $(cat /arch)" > /out
+            FROM \(ref)
+            COPY --from=build /out /out
+            """, ["--platform", "linux/arm64"])
+        #expect(cross.status == 0, "\(cross.err)")
+        #expect(cat("out") == "arm64 from amd64\n" && cat("arch") == "arm64\n", "the final stage is the arm64 image")
+        #expect(cross.err.contains("--platform linux/arm64: Golem providers run linux/amd64 VMs only"))
+        // A RUN in an arm64 stage on this amd64 machine: the kernel refuses the aarch64 /bin/sh;
+        // the error has the line and says what is needed. (With an emulator registered for
+        // aarch64 the fixture's header-only executable would fail differently.)
+        if !FileManager.default.fileExists(atPath: "/proc/sys/fs/binfmt_misc/qemu-aarch64") {
+            let foreign = build("FROM --platform=linux/arm64 \(ref)\nRUN true\n")
+            #expect(foreign.status == 1 && foreign.err.contains("<stdin>:2:1: ") && foreign.err.contains("Exec format error")
+                    && foreign.err.contains("this stage is for linux/arm64 and this machine runs linux/amd64")
+                    && foreign.err.contains("qemu-user-static"), "\(foreign.err)")
+        }
+        // A platform no index entry has, and one that is not a platform: the FROM line.
+        let none = build("# c\nFROM --platform=linux/s390x \(ref) AS x\nFROM scratch\nCOPY --from=x /arch /a\n")
+        #expect(none.status == 1 && none.err.contains("<stdin>:2:1: FROM") && none.err.contains("no image for platform linux/s390x"), "\(none.err)")
+        let bad = build("FROM --platform=windows \(ref)\n")
+        #expect(bad.status == 1 && bad.err.contains("<stdin>:1:1: FROM --platform=windows: invalid platform"), "\(bad.err)")
+    }
+
     @Test(.enabled(if: BuildFixture.canRun, "needs root for RUN"))
     func buildFromARegistryImageRunsStepsOnItsTree() throws {
         let scratch = Scratch()
@@ -432,10 +475,6 @@ struct ConvertCommand {
         let missing = scratch.sub("ctx2")
         try FileManager.default.createDirectory(atPath: missing, withIntermediateDirectories: true)
         write(missing + "/Dockerfile", "# base\nFROM \(RegistryFixture.registry("PLAIN"))/test/nothere:v1\nRUN true\n")
-        let otherPlatform = GVMCBinary.run(["build", "-f", "-", "-o", scratch.sub("p.gvmi"), "--cache-dir", scratch.sub("cache"), missing],
-                                           stdin: "FROM --platform=linux/arm64 \(RegistryFixture.registry("PLAIN"))/test/user:v1 AS x\nFROM scratch\nCOPY --from=x /bin/busybox /b\n")
-        #expect(otherPlatform.status == 1 && otherPlatform.err.contains("<stdin>:1:1: FROM --platform=linux/arm64: gvmc builds every stage for --platform linux/amd64"),
-                "a stage for another platform is refused, not built from the wrong image: \(otherPlatform.err)")
         let bad = GVMCBinary.run(["build", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("cache"), missing])
         #expect(bad.status == 1 && bad.err.contains("Dockerfile:2:1: FROM") && bad.err.contains("not found"), "\(bad.err)")
     }
@@ -472,7 +511,7 @@ struct ConvertCommand {
         #expect(ours.status == 0, "\(ours.err)")
         // The base image is unpacked once into the cache and mounted as an overlay's lower layer;
         // after the build no mount is left.
-        let trees = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache") + "/rootfs")) ?? []
+        let trees = ((try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache") + "/rootfs")) ?? []).filter { !$0.hasSuffix(".used") }
         #expect(trees.count == 1 && trees[0].count == 64, "\(trees)")
         #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(scratch.path))
         let buildah = ["buildah", "--root", scratch.sub("storage"), "--runroot", scratch.sub("run"), "--storage-driver", "vfs"]

@@ -147,7 +147,11 @@ image([(base, "gzip")], tag="baduser", config={"User": "nobody-here"})
 
 # A multi-platform index: amd64 and arm64 images (the arm64 one carries a marker file).
 amd = image([(base, "gzip"), (Layer().add("arch", data=b"amd64\n").raw(), "gzip")], tag=None)
-arm = image([(Layer().dir("bin").add("arch", data=b"arm64\n").raw(), "gzip")], arch="arm64", tag=None)
+# Its /bin/sh is the header of an aarch64 executable (ELF64, EM_AARCH64 = 183): the kernel of
+# another machine refuses it with ENOEXEC unless an emulator is registered.
+aarch64_elf = b"\x7fELF\x02\x01\x01" + bytes(9) + (2).to_bytes(2, "little") + (183).to_bytes(2, "little") + bytes(44)
+arm = image([(Layer().dir("bin").add("arch", data=b"arm64\n").add("bin/sh", data=aarch64_elf, mode=0o755).raw(), "gzip")],
+            arch="arm64", tag=None)
 idx = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [amd, arm]}
 idd, idn = blob(json.dumps(idx, sort_keys=True).encode())
 index["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": idd, "size": idn,
