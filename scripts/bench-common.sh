@@ -12,6 +12,7 @@ bench_fs=
 # measure what the previous run deleted. Call before anything is written to $work.
 fresh_work_fs() {
   [ "${BENCH_FS:-fresh}" = host ] && { echo "bench: \$work on the host filesystem (BENCH_FS=host)"; return; }
+  [ "$(id -u)" = 0 ] || { echo "bench: \$work on the host filesystem (a fresh ext4 needs root to mount)"; return; }
   bench_fs="$work.ext4"
   trap 'exit 130' INT TERM  # so that the EXIT trap unmounts
   truncate -s "${BENCH_FS_SIZE:-16G}" "$bench_fs" && mkfs.ext4 -q "$bench_fs" && mount -o loop "$bench_fs" "$work" ||

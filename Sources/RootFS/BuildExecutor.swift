@@ -36,8 +36,9 @@ public final class BuildExecutor {
     public var imageTree: ((_ ref: String, _ platform: String?) throws -> String)?
     /// `gvmc build --platform`: what stages without FROM --platform are for.
     public var targetPlatform = Sandbox.hostPlatform
-    /// The platform of the stage being built.
+    /// The platform of the stage being built (FROM <stage> inherits its parent's).
     var stagePlatform = Sandbox.hostPlatform
+    var stagePlatforms: [Int: String] = [:]
     /// Overlay mounts made for stages, unmounted (lazily) before the work directory goes.
     var mounts: [String] = []
     /// Downloads `url` into the given file; returns its Last-Modified time when known (ADD <url>).
@@ -93,24 +94,35 @@ public final class BuildExecutor {
         TemporaryDirectories.shared.add(workDirectory)
     }
 
-    deinit {
+    deinit { finish() }
+
+    /// Unmounts the stages and removes the build's directories (the root filesystem is gone
+    /// afterwards). Called by deinit; explicitly before the cache is pruned.
+    public func finish() {
         for m in mounts.reversed() {
             gvmc_umount_detach(m)
             TemporaryDirectories.shared.removeMount(m)
         }
+        mounts = []
         TreeCopy.remove(workDirectory)
         TemporaryDirectories.shared.remove(workDirectory)
         if let layerDirectory {
             TreeCopy.remove(layerDirectory)
             TemporaryDirectories.shared.remove(layerDirectory)
         }
+        layerDirectory = nil
     }
 
     /// Runs every stage; returns the target stage's root filesystem directory.
     public func run() throws(RootFSError) -> String {
         for stage in plan.stages {
             let root = workDirectory + "/stage-\(stage.index)"
-            stagePlatform = stage.platform ?? targetPlatform
+            if case .stage(let parent) = stage.base, stage.platform == nil {
+                stagePlatform = stagePlatforms[parent] ?? targetPlatform
+            } else {
+                stagePlatform = stage.platform ?? targetPlatform
+            }
+            stagePlatforms[stage.index] = stagePlatform
             var layers: StageLayers?
             switch stage.base {
             case .scratch:

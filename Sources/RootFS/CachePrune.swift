@@ -17,16 +17,23 @@ import Glibc
 #endif
 
 public enum CacheUse {
-    static let held = Mutex<Set<String>>([])
+    /// Cache directories this process holds shared, with the lock's descriptor.
+    static let held = Mutex<[String: Int32]>([:])
 
     /// Holds the cache's in-use lock shared until the process exits (the descriptor is never
     /// closed). Best effort: a cache directory that cannot be created is reported by its users.
     public static func holdShared(_ cacheDirectory: String) {
-        guard held.withLock({ $0.insert(cacheDirectory).inserted }) else { return }
+        guard held.withLock({ $0[cacheDirectory] == nil }) else { return }
         guard makePath(cacheDirectory + "/locks") else { return }
         let fd = open(cacheDirectory + "/locks/in-use", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         while flock(fd, LOCK_SH) != 0 && errno == EINTR {}
+        held.withLock { $0[cacheDirectory] = fd }
+    }
+
+    /// Gives up the shared lock (before this process prunes the cache itself).
+    public static func releaseShared(_ cacheDirectory: String) {
+        if let fd = held.withLock({ $0.removeValue(forKey: cacheDirectory) }) { close(fd) }
     }
 
     /// Records a use of a cache entry (`entry.used`'s mtime).
@@ -37,9 +44,22 @@ public enum CacheUse {
             if fd >= 0 { close(fd) }
         }
     }
+
+    /// A new cache entry: its use, and its size (so that pruning need not walk it again).
+    public static func stored(_ entry: String) {
+        var seen = Set<[UInt64]>()
+        let text = "size=\(CachePrune.diskUsage(entry, &seen))\n"
+        let marker = entry + ".used"
+        let fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
+    }
 }
 
 public struct PruneOptions: Sendable {
+    /// Give up (remove nothing) when builds are using the cache instead of waiting for them.
+    public var onlyIfIdle = false
     /// Also downloaded blobs and RUN cache mounts.
     public var all = false
     /// Only entries unused for at least this many seconds.
@@ -69,6 +89,7 @@ public enum CachePrune {
         guard fd >= 0 else { throw .errno("open", cache + "/locks/in-use") }
         defer { close(fd) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            if options.onlyIfIdle { return [] }
             waiting()
             while flock(fd, LOCK_EX) != 0 {
                 guard errno == EINTR else { throw .errno("flock", cache + "/locks/in-use") }
@@ -135,16 +156,53 @@ public enum CachePrune {
                 var used = ns(st.st_ctim)
                 if area.hasPrefix("blobs") { used = max(ns(st.st_mtim), ns(st.st_atim)) }
                 var marker = stat()
-                if lstat(path + ".used", &marker) == 0 { used = area.hasPrefix("blobs") ? max(used, ns(marker.st_mtim)) : ns(marker.st_mtim) }
-                var seen = Set<[UInt64]>()
-                out.append(PrunedEntry(path: area + "/" + name, bytes: diskUsage(path, &seen), lastUsed: used / 1_000_000_000, usedNanoseconds: used))
+                var bytes: Int64?
+                if lstat(path + ".used", &marker) == 0 {
+                    used = area.hasPrefix("blobs") ? max(used, ns(marker.st_mtim)) : ns(marker.st_mtim)
+                    if marker.st_size > 0, marker.st_size < 64, let text = readSmallFile(path + ".used"), text.hasPrefix("size=") {
+                        bytes = Int64(text.dropFirst("size=".count).prefix { $0.isNumber })
+                    }
+                }
+                if bytes == nil {
+                    var seen = Set<[UInt64]>()
+                    bytes = diskUsage(path, &seen)
+                }
+                out.append(PrunedEntry(path: area + "/" + name, bytes: bytes ?? 0, lastUsed: used / 1_000_000_000, usedNanoseconds: used))
             }
         }
         return out
     }
 
+    /// The automatic collection after a build (BuildKit's daemon does the same): when the
+    /// build cache (step layers, unpacked images) holds more than `keepBytes`, the least recently
+    /// used entries go. Skipped while other builds use the cache; the next build to finish does it.
+    public static func collect(_ cache: String, keepBytes: Int64) -> [PrunedEntry] {
+        CacheUse.releaseShared(cache)
+        var options = PruneOptions()
+        options.keepBytes = keepBytes
+        options.onlyIfIdle = true
+        return (try? prune(cache, options)) ?? []
+    }
+
+    /// BuildKit's default: 10% of the size of the filesystem holding the cache, 2 GiB when that
+    /// is unknown.
+    public static func defaultKeepBytes(_ cache: String) -> Int64 {
+        var s = statvfs()
+        guard statvfs(cache, &s) == 0, s.f_blocks > 0 else { return 2 << 30 }
+        return Int64(s.f_blocks) * Int64(s.f_frsize) / 10
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = read(fd, &buffer, 64)
+        return n > 0 ? String(decoding: buffer.prefix(n), as: UTF8.self) : nil
+    }
+
     /// Allocated bytes under `path` (hardlinks counted once), as du does.
-    static func diskUsage(_ path: String, _ seen: inout Set<[UInt64]>) -> Int64 {
+    public static func diskUsage(_ path: String, _ seen: inout Set<[UInt64]>) -> Int64 {
         var st = stat()
         guard lstat(path, &st) == 0 else { return 0 }
         if st.st_nlink > 1 && st.st_mode & S_IFMT != S_IFDIR {

@@ -149,7 +149,7 @@ extension BuildExecutor {
         var layer = l.upper
         if rename(l.upper, final) == 0 {
             layer = final
-            CacheUse.touch(final)
+            CacheUse.stored(final)
         }
         TreeCopy.remove(l.work)
         l.lowers.insert(layer, at: 0)
@@ -183,7 +183,7 @@ extension BuildExecutor {
             layer = temp
             if rename(temp, cache + "/" + linkKey.prefix(32)) == 0 {
                 layer = cache + "/" + linkKey.prefix(32)
-                CacheUse.touch(layer)
+                CacheUse.stored(layer)
             }
         }
         var h = SHA256()

@@ -167,6 +167,29 @@ struct BuildCommand: ParsableCommand {
         }
         printImageResult(result)
         try image.writeInfo(result, source: dockerfilePath)
+        executor.finish()
+        collectCache()
+    }
+
+    /// BuildKit's automatic garbage collection: past GVMC_CACHE_KEEP_STORAGE (default 10% of
+    /// the cache's filesystem; "off" disables it) the least recently used layers and unpacked
+    /// images go, unless other builds are running.
+    func collectCache() {
+        let cache = registry.cacheDirectory
+        var keep = CachePrune.defaultKeepBytes(cache)
+        if let setting = ProcessInfo.processInfo.environment["GVMC_CACHE_KEEP_STORAGE"], !setting.isEmpty {
+            if setting == "off" { return }
+            guard let bytes = parseStorage(setting) else {
+                printError("warning: GVMC_CACHE_KEEP_STORAGE=\(setting) is not a size; the cache was not collected")
+                return
+            }
+            keep = bytes
+        }
+        let removed = CachePrune.collect(cache, keepBytes: keep)
+        if !removed.isEmpty && progress != .quiet {
+            let total = removed.reduce(Int64(0)) { $0 + $1.bytes }
+            printError("cache: removed \(removed.count) least recently used \(removed.count == 1 ? "entry" : "entries") (\(formatStorage(total))) to keep \(cache) under \(formatStorage(keep)) (GVMC_CACHE_KEEP_STORAGE)")
+        }
     }
 
     /// The trailer's ContainerConfig: User becomes numeric uid:gid through the image's passwd/group.
@@ -349,7 +372,7 @@ final class BaseImages {
             do {
                 try extract(ref, platform: platform, to: temp)
                 guard rename(temp, final) == 0 else { throw RegistryError("cache: rename \(temp): \(String(cString: strerror(errno)))") }
-                CacheUse.touch(final)
+                CacheUse.stored(final)
             } catch {
                 TreeCopy.remove(temp)
                 throw error

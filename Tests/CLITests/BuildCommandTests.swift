@@ -458,9 +458,12 @@ struct BuildCommand {
             """, files: [".dockerignore": "*.gvmi\ncache\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let cache = ctx + "/cache"
-        func build(_ v: String) throws -> [String] {
-            let r = GVMCBinary.run(["build", "--build-arg", "V=\(v)", "--cache-dir", cache, "-o", ctx + "/\(v).gvmi", ctx])
+        var lastErr = ""
+        func build(_ v: String, keep: String = "off") throws -> [String] {
+            let r = GVMCBinary.run(["build", "--build-arg", "V=\(v)", "--cache-dir", cache, "-o", ctx + "/\(v).gvmi", ctx],
+                                   env: ["GVMC_CACHE_KEEP_STORAGE": keep])
             try #require(r.status == 0, "\(r.err)")
+            lastErr = r.err
             return r.err.split(separator: "\n").filter { $0.hasPrefix("#1.") }.map { $0.hasSuffix("(cached)") ? "cached" : "ran" }
         }
         func prune(_ flags: [String]) -> (status: Int32, out: String, err: String) {
@@ -499,6 +502,16 @@ struct BuildCommand {
         #expect(layers().isEmpty && !((try? FileManager.default.contentsOfDirectory(atPath: cache + "/run-cache")) ?? []).isEmpty)
         _ = prune(["--all"])
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: cache + "/run-cache")) ?? []).allSatisfy { $0.hasSuffix(".lock") })
+        // The automatic collection after a build (GVMC_CACHE_KEEP_STORAGE, 4 MiB here): a's
+        // 3 MB layer fits, the tools stage's busybox (2 MB), used before it, does not.
+        #expect(try build("a", keep: "4M") == ["ran", "ran"])
+        #expect(lastErr.contains("cache: removed 1 least recently used entry") && layers().count == 3, "\(lastErr) \(layers())")
+        // b's build redoes busybox's COPY, and then a's layers (less recent) and busybox go.
+        #expect(try build("b", keep: "4M") == ["ran", "ran"])
+        #expect(lastErr.contains("cache: removed 3 least recently used entries") && layers().count == 3, "\(lastErr) \(layers())")
+        #expect(try build("b") == ["cached", "cached"])
+        #expect(try build("a") == ["ran", "ran"])
+        #expect(!lastErr.contains("cache: removed"))
         // A prune started while a build runs waits for it; the build completes.
         write(ctx + "/Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"3\"]\n")
         let running = Process()

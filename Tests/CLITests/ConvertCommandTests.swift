@@ -443,6 +443,9 @@ struct ConvertCommand {
             #expect(foreign.status == 1 && foreign.err.contains("<stdin>:2:1: ") && foreign.err.contains("Exec format error")
                     && foreign.err.contains("this stage is for linux/arm64 and this machine runs linux/amd64")
                     && foreign.err.contains("qemu-user-static"), "\(foreign.err)")
+            // A stage FROM that stage is arm64 too.
+            let child = build("FROM --platform=linux/arm64 \(ref) AS arm\nFROM arm\nRUN true\n")
+            #expect(child.status == 1 && child.err.contains("<stdin>:3:1: ") && child.err.contains("this stage is for linux/arm64"), "\(child.err)")
         }
         // A platform no index entry has, and one that is not a platform: the FROM line.
         let none = build("# c\nFROM --platform=linux/s390x \(ref) AS x\nFROM scratch\nCOPY --from=x /arch /a\n")
