@@ -38,6 +38,10 @@ final class StageLayers {
 extension BuildExecutor {
     /// The page-sized limit of mount options, with room for the upper and work directories.
     static let maximumLowerOptions = 3500
+    /// Overlay's own limit (OVL_MAX_STACK), reachable where layers are added one by one.
+    static let maximumLayers = 500
+    /// Whether the kernel's overlay takes layers one by one ("lowerdir+", Linux 6.8).
+    static let appendsLayers = gvmc_overlay_appends_layers() != 0
 
     /// Mounts a stage as layers when the step cache is on; false leaves `root` untouched.
     func startLayers(_ root: String, lowers: [String]?, key: String) throws(RootFSError) -> StageLayers? {
@@ -92,8 +96,10 @@ extension BuildExecutor {
 
     func mountLayers(_ l: StageLayers) -> Bool {
         let lowers = l.lowers.joined(separator: ":")
-        guard lowers.utf8.count <= Self.maximumLowerOptions,
-              !(l.lowers + [l.upper, l.work]).contains(where: { $0.contains(where: { ",:\\".contains($0) }) }) else { return false }
+        // Past the option string's limit (or with paths it cannot carry) the layers go one by one.
+        let oneByOne = lowers.utf8.count > Self.maximumLowerOptions
+            || (l.lowers + [l.upper, l.work]).contains(where: { $0.contains(where: { ",:\\".contains($0) }) })
+        guard !oneByOne || (Self.appendsLayers && l.lowers.count <= Self.maximumLayers) else { return false }
         // The merged root directory is the upper directory itself: a fresh one takes the owner,
         // mode and times of the layer below, so a build from cached layers gives the same image.
         var st = stat()
@@ -108,7 +114,19 @@ extension BuildExecutor {
         // redirects): it keeps them as user.overlay.* instead.
         let userxattr = UserNamespace.current != nil ? ",userxattr" : ""
         TemporaryDirectories.shared.addMount(l.root)
-        guard gvmc_mount_overlay(l.root, "lowerdir=\(lowers),upperdir=\(l.upper),workdir=\(l.work)" + userxattr) == 0 else {
+        let mounted: Bool
+        if oneByOne {
+            var paths = l.lowers.map { strdup($0) }
+            defer { for p in paths { free(p) } }
+            mounted = paths.withUnsafeMutableBufferPointer { b in
+                b.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: b.count) {
+                    gvmc_mount_overlay_layers(l.root, $0, Int32(b.count), l.upper, l.work, userxattr.isEmpty ? 0 : 1) == 0
+                }
+            }
+        } else {
+            mounted = gvmc_mount_overlay(l.root, "lowerdir=\(lowers),upperdir=\(l.upper),workdir=\(l.work)" + userxattr) == 0
+        }
+        guard mounted else {
             TemporaryDirectories.shared.removeMount(l.root)
             return false
         }
@@ -123,9 +141,11 @@ extension BuildExecutor {
         return true
     }
 
-    /// Whether one more layer still fits in the mount options.
+    /// Whether one more layer can be mounted: within the option string's limit, or, where the
+    /// kernel takes layers one by one, within overlay's.
     func canStack(_ l: StageLayers, _ layer: String) -> Bool {
-        (l.lowers + [layer]).joined(separator: ":").utf8.count <= Self.maximumLowerOptions
+        if Self.appendsLayers { return l.lowers.count + 1 <= Self.maximumLayers }
+        return (l.lowers + [layer]).joined(separator: ":").utf8.count <= Self.maximumLowerOptions
     }
 
     /// A cached step: its layer goes on top (the upper is empty, every earlier step being a layer).

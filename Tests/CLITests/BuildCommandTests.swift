@@ -446,6 +446,38 @@ struct BuildCommand {
         #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(cache))
     }
 
+    /// A stage of more steps than the overlay mount options have room for (about 60 layers at
+    /// the cache's path length): with the kernel's layer-by-layer mount API every step is cached
+    /// and the tree is whole; without it the steps past the limit run uncached, still correctly.
+    @Test func longStagesAreCachedStepByStep() throws {
+        let steps = (1...90).map { "WORKDIR /d\($0)" }.joined(separator: "\n")
+        let ctx = try BuildFixture.context("""
+            \(BuildFixture.toolsStage)
+            FROM tools
+            \(steps)
+            RUN ls -d /d[0-9]* | wc -l > /count && echo $(cat /proc/sys/kernel/random/uuid) > /stamp
+            """, files: [".dockerignore": "*.gvmi\ncache\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        func build(_ n: Int) throws -> (cached: Int, ran: Int, image: String) {
+            let r = GVMCBinary.run(["build", "--cache-dir", ctx + "/cache", "-o", ctx + "/\(n).gvmi", ctx])
+            try #require(r.status == 0, "\(r.err)")
+            let lines = r.err.split(separator: "\n").filter { $0.hasPrefix("#1.") }
+            return (lines.filter { $0.hasSuffix("(cached)") }.count, lines.filter { !$0.hasSuffix("(cached)") }.count, ctx + "/\(n).gvmi")
+        }
+        let first = try build(1)
+        #expect(first.ran == 91 && first.cached == 0)
+        #expect(Tools.run(["unsquashfs", "-cat", first.image, "count"]).output == "90\n")
+        let second = try build(2)
+        let appends = (Tools.run(["uname", "-r"]).output.split(separator: ".").prefix(2).compactMap { Int($0) })
+        if appends.count == 2 && (appends[0], appends[1]) >= (6, 8) {
+            #expect(second.cached == 91 && second.ran == 0, "\(second)")
+            #expect(FileManager.default.contentsEqual(atPath: first.image, andPath: second.image))
+        } else {
+            #expect(second.cached > 30 && second.cached < 91, "\(second)")
+        }
+        #expect(Tools.run(["unsquashfs", "-cat", second.image, "count"]).output == "90\n")
+    }
+
     /// `gvmc prune`: least recently used first, `--filter until=`, `--keep-storage`, `--all`,
     /// `--dry-run`; it waits for a build that is using the cache.
     @Test func pruneRemovesLeastRecentlyUsedCacheAndWaitsForBuilds() throws {

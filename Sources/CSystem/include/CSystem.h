@@ -17,6 +17,9 @@ ssize_t gvmc_copy_file_range(int in, int out, size_t len);
 /// An overlay mount of `lower` (read-only) under `upper` at `target`; `options` is the mount
 /// data ("lowerdir=...,upperdir=...,workdir=..."). Returns 0 or -1 with errno.
 int gvmc_mount_overlay(const char *target, const char *options);
+int gvmc_mount_overlay_layers(const char *target, const char *const *lowers, int count,
+                              const char *upper, const char *work, int userxattr);
+int gvmc_overlay_appends_layers(void);
 /// umount2(target, MNT_DETACH).
 int gvmc_umount_detach(const char *target);
 /// umount2(target, 0): fails with EBUSY while anything uses the mount.
