@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian's -dev packages, found through pkg-config.
@@ -33,6 +34,9 @@ let package = Package(
         .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
         // gvmc's LZO1X encoder (optimal parsing): lzo's default, faster than liblzo2's lzo1x_999.
         .target(name: "CLzoEncoder", cSettings: [.unsafeFlags(["-O3"])]),
+        // `--ssh ID=KEYFILE`: an in-process SSH agent serving key files (swift-crypto signs).
+        .target(name: "SSHAgent", dependencies: [.product(name: "Crypto", package: "swift-crypto"),
+                                                 .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // System calls Swift's Glibc module lacks (xattrs, SEEK_DATA/SEEK_HOLE).
         .target(name: "CSystem"),
         // Stage 3: the instruction interpreter — stages → expanded steps and image configuration.
@@ -60,7 +64,7 @@ let package = Package(
 
         .executableTarget(name: "gvmc", dependencies: [
             "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            "Registry", "Layers", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "Layers", "SSHAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),

@@ -10,12 +10,13 @@ import Lint
 import Registry
 import RootFS
 import Sandbox
+import SSHAgent
 import SquashFS
 
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh. Not yet: ADD of git repositories.")
+        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh (sockets, or key files served by an agent of gvmc's own). Not yet: ADD of git repositories.")
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -46,7 +47,7 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).")
     var secret: [String] = []
 
-    @Option(help: "An SSH agent for RUN --mount=type=ssh: default (= $SSH_AUTH_SOCK), ID (= $SSH_AUTH_SOCK) or ID=SOCKET (repeatable).")
+    @Option(help: "An SSH agent for RUN --mount=type=ssh: default (= $SSH_AUTH_SOCK), ID (= $SSH_AUTH_SOCK), ID=SOCKET, or ID=KEYFILE[,KEYFILE...] (keys served by an agent of gvmc's own) (repeatable).")
     var ssh: [String] = []
 
     @OptionGroup var image: ImageOptions
@@ -141,7 +142,9 @@ struct BuildCommand: ParsableCommand {
         let secretFiles = try SecretFiles(secret)
         defer { secretFiles.remove() }
         executor.secrets = secretFiles.paths
-        executor.sshAgents = try sshAgents(ssh)
+        let (agentSockets, keyAgents) = try sshAgents(ssh)
+        defer { for a in keyAgents { a.stop() } }
+        executor.sshAgents = agentSockets
         let rootfs: String
         do { rootfs = try executor.run() } catch {
             printError("error: \(error)")
@@ -218,11 +221,11 @@ struct BuildCommand: ParsableCommand {
     }
 }
 
-/// `--ssh` values as docker build takes them: `ID` or `ID=SOCKET`; the socket must be an SSH
-/// agent's. Key files (which docker build loads into an agent of its own) are refused with the
-/// way to get an agent socket instead.
-func sshAgents(_ flags: [String]) throws -> [String: String] {
+/// `--ssh` values as docker build takes them: `ID`, `ID=SOCKET` (an SSH agent's socket) or
+/// `ID=KEYFILE[,KEYFILE...]`, whose keys an agent of gvmc's own serves for the build.
+func sshAgents(_ flags: [String]) throws -> ([String: String], [SSHKeyAgent]) {
     var agents: [String: String] = [:]
+    var started: [SSHKeyAgent] = []
     for flag in flags {
         let kv = flag.split(separator: "=", maxSplits: 1).map(String.init)
         let id = kv[0]
@@ -231,13 +234,22 @@ func sshAgents(_ flags: [String]) throws -> [String: String] {
             throw ValidationError("--ssh \(id): SSH_AUTH_SOCK is not set; start an agent (eval $(ssh-agent); ssh-add) or give --ssh \(id)=SOCKET")
         }
         var st = stat()
-        guard stat(path, &st) == 0 else { throw ValidationError("--ssh \(id): \(path): \(String(cString: strerror(errno)))") }
-        guard st.st_mode & S_IFMT == S_IFSOCK else {
-            throw ValidationError("--ssh \(id): \(path) is not an agent socket; gvmc forwards SSH agents only: ssh-add \(path), then --ssh \(id)=$SSH_AUTH_SOCK")
+        if stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK {
+            agents[id] = path
+            continue
         }
-        agents[id] = path
+        do {
+            let keys = try path.split(separator: ",").flatMap { try SSHPrivateKey.load(String($0)) }
+            let agent = try SSHKeyAgent(keys: keys)
+            TemporaryDirectories.shared.add(agent.directory)  // removed on Ctrl-C
+            started.append(agent)
+            agents[id] = agent.socketPath
+        } catch {
+            for a in started { a.stop() }
+            throw ValidationError("--ssh \(id): \(error)")
+        }
     }
-    return agents
+    return (agents, started)
 }
 
 /// `--secret` values: files are used in place; environment values are written to private

@@ -3,12 +3,46 @@ import ArgumentParser
 import DockerfileSyntax
 import GVMI
 import Sandbox
+import SSHAgent
 import SquashFS
 import Foundation
 
 struct DebugCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self, ParseBenchCommand.self, DigestCommand.self, SandboxRunCommand.self])
+        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self, ParseBenchCommand.self, DigestCommand.self, SandboxRunCommand.self, SSHAgentCommand.self])
+}
+
+/// The agent `--ssh ID=KEYFILE` starts, for a command on the host (tests use ssh-add and
+/// ssh-keygen -Y sign against it).
+struct SSHAgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ssh-agent", abstract: "Run COMMAND with SSH_AUTH_SOCK set to gvmc's agent for the key files.")
+
+    @Option(name: .customLong("key"), help: "A private key file (repeatable).")
+    var keys: [String] = []
+
+    @Argument(parsing: .captureForPassthrough, help: "The command.")
+    var command: [String] = []
+
+    func run() throws {
+        let args = command.first == "--" ? Array(command.dropFirst()) : command
+        guard !args.isEmpty else { throw ValidationError("a command is needed") }
+        let agent: SSHKeyAgent
+        do { agent = try SSHKeyAgent(keys: try keys.flatMap { try SSHPrivateKey.load($0) }) } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        defer { agent.stop() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        environment["SSH_AUTH_SOCK"] = agent.socketPath
+        p.environment = environment
+        try p.run()
+        p.waitUntilExit()
+        if p.terminationStatus != 0 { throw ExitCode(p.terminationStatus) }
+    }
 }
 
 struct ExpandCommand: ParsableCommand {
