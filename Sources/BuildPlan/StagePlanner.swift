@@ -125,6 +125,7 @@ struct StagePlanner {
             var step = try copyStep(a.sources, source: .context, chown: a.chown, chmod: a.chmod, link: a.link,
                                     parents: false, excludes: a.excludes, isAdd: true, node)
             step.unpack = a.unpack
+            step.keepGitDir = a.keepGitDir ?? false
             step.checksum = try a.checksum.map { v throws(DockerfileError) in try expand(v, node) }
             steps.append(Step(kind: .copy(step), node: node))
         case .from:

@@ -38,11 +38,13 @@ public struct CopyStep: Sendable, Equatable {
     public var isAdd: Bool
     public var unpack: Bool?
     public var checksum: String?
+    /// ADD --keep-git-dir (git sources).
+    public var keepGitDir = false
 
     public static func == (a: CopyStep, b: CopyStep) -> Bool {
         a.source == b.source && a.paths == b.paths && a.inlineFiles.map { $0.name + "\0" + $0.content } == b.inlineFiles.map { $0.name + "\0" + $0.content }
             && a.destination == b.destination && a.chown == b.chown && a.chmod == b.chmod && a.link == b.link
-            && a.parents == b.parents && a.excludes == b.excludes && a.isAdd == b.isAdd && a.unpack == b.unpack && a.checksum == b.checksum
+            && a.parents == b.parents && a.excludes == b.excludes && a.isAdd == b.isAdd && a.unpack == b.unpack && a.checksum == b.checksum && a.keepGitDir == b.keepGitDir
     }
 }
 

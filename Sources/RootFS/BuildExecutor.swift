@@ -41,6 +41,11 @@ public final class BuildExecutor {
     var stagePlatforms: [Int: String] = [:]
     /// Overlay mounts made for stages, unmounted (lazily) before the work directory goes.
     var mounts: [String] = []
+    /// ADD <git repository URL>: checks the commit out into the (existing) directory; returns
+    /// the commit id and time. Nil: git sources are refused.
+    public var gitFetcher: ((_ url: String, _ directory: String) throws -> (commit: String, time: Int64))?
+    /// Whether an ADD source is a git repository (set with gitFetcher).
+    public var isGitSource: (String) -> Bool = { $0.hasPrefix("git@") || $0.hasSuffix(".git") && $0.contains("://") }
     /// Downloads `url` into the given file; returns its Last-Modified time when known (ADD <url>).
     public var urlFetcher: (String, Int32) throws -> Int64? = { url, _ in
         throw RootFSError("no downloader configured for \(url)")
@@ -219,8 +224,9 @@ public final class BuildExecutor {
     /// `users`: the root whose /etc/passwd and /etc/group resolve --chown names (COPY --link
     /// copies into a layer of its own, the stage's tree being elsewhere).
     func copy(_ c: CopyStep, into root: String, users: String? = nil) throws(RootFSError) {
-        if c.isAdd && c.paths.contains(where: { $0.hasPrefix("git@") || $0.hasSuffix(".git") && $0.contains("://") }) {
-            throw RootFSError("ADD of git repositories is not supported")
+        if c.isAdd && c.paths.contains(where: isGitSource) {
+            try addGit(c, into: root, users: users)
+            return
         }
         if c.isAdd && c.paths.contains(where: { $0.contains("://") }) {
             try addURLs(c, into: root, users: users)
@@ -370,6 +376,31 @@ public final class BuildExecutor {
                 throw RootFSError("COPY failed: \(p): excluded (by .dockerignore or --exclude)")
             }
         }
+    }
+
+    /// ADD <git URL>[#ref[:subdir]] <dir>: the commit's tree (or the subdirectory's) is copied
+    /// into the destination directory, owned by root (or --chown), as BuildKit does.
+    func addGit(_ c: CopyStep, into root: String, users: String? = nil) throws(RootFSError) {
+        guard c.paths.count == 1, let url = c.paths.first, isGitSource(url) else {
+            throw RootFSError("ADD: a git repository must be the only source of its instruction")
+        }
+        guard let gitFetcher else { throw RootFSError("ADD \(url): git sources are not available here") }
+        if url.hasPrefix("git@") || url.hasPrefix("ssh://") {
+            throw RootFSError("ADD \(url): git over SSH is not supported; use the repository's https:// URL")
+        }
+        if c.keepGitDir { throw RootFSError("ADD --keep-git-dir=true \(url): keeping the .git directory is not supported") }
+        if c.checksum != nil { throw RootFSError("ADD --checksum \(url): pin a git source with #<commit id> instead") }
+        let owner = try c.chown.map { spec throws(RootFSError) in
+            let r = try UserDatabase(rootfs: users ?? root).resolve(spec)
+            return Ownership(uid: r.uid, gid: r.gid)
+        }
+        let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
+        let scratch = try scratchDirectory("git")
+        defer { TreeCopy.remove(scratch) }
+        do { _ = try gitFetcher(url, scratch) } catch { throw RootFSError("ADD \(url): \(error)") }
+        let destination = scopedPath(root, normalize(c.destination))
+        try makeDirectories(root, destination, owner: nil)
+        try TreeCopy.copyContents(of: scratch, into: root + (destination == "/" ? "" : destination), owner: owner, mode: mode)
     }
 
     /// ADD <url>...: each URL downloaded, checked against --checksum, written with mode 0600 (or

@@ -244,8 +244,16 @@ extension BuildExecutor {
                 add(identity)
             }
         case .copy(let c):
-            let urls = c.isAdd && c.paths.contains { $0.contains("://") }
-            if urls && c.checksum == nil { return nil }
+            let urls = c.isAdd && c.paths.contains { $0.contains("://") || isGitSource($0) }
+            // A git source is known by its commit id only when the URL pins one (#<40 hex>).
+            func pinned(_ source: String) -> Bool {
+                let parts = source.split(separator: "#", maxSplits: 1)
+                guard isGitSource(source), parts.count == 2 else { return false }
+                let ref = parts[1].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                return ref.count == 40 && ref.allSatisfy(\.isHexDigit)
+            }
+            let pinnedGit = c.isAdd && c.paths.allSatisfy(pinned)
+            if urls && c.checksum == nil && !pinnedGit { return nil }
             add(c.isAdd ? "ADD" : "COPY"); add(String(describing: c))
             if !urls {
                 guard let identity = try sourceIdentity(c.source, paths: c.paths, parents: c.parents) else { return nil }

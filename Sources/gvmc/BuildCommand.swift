@@ -16,7 +16,7 @@ import SquashFS
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh (sockets, or key files served by an agent of gvmc's own). Not yet: ADD of git repositories.")
+        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh (sockets, or key files served by an agent of gvmc's own). ADD of git repositories over https (#ref:subdir).")
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -136,6 +136,8 @@ struct BuildCommand: ParsableCommand {
         executor.targetPlatform = platform
         executor.defaultNetwork = network
         executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
+        executor.gitFetcher = { url, directory in try GitFetch.checkout(url, into: directory) }
+        executor.isGitSource = { GitFetch.isGitURL($0) || $0.hasPrefix("git@") || $0.hasPrefix("ssh://") }
         executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
         executor.stepCacheDirectory = registry.cacheDirectory + "/steps" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
         executor.useStepCache = !noCache

@@ -488,6 +488,105 @@ struct BuildCommand {
         #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(cache))
     }
 
+    /// ADD of git repositories over smart HTTP, served by git's own `git http-backend`: the
+    /// default branch, an annotated tag, a branch's subdirectory and a pinned commit (with
+    /// --chown) hold exactly what `git archive` of the same refs holds (types, exec bits,
+    /// symlinks, contents), times are the commit's, and the pinned source is cached (a branch
+    /// is not, nor, as for any uncached step, what follows it).
+    @Test(.enabled(if: Tools.exists("git") && Tools.exists("python3"), "needs git and python3"))
+    func addGitRepositoriesAsGitArchivesThem() throws {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let repo = dir + "/work"
+        let env = "GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.com"
+        func git(_ args: String, date: Int = 1_700_000_000) {
+            let r = Tools.run(["sh", "-c", "cd \(repo) && \(env) GIT_AUTHOR_DATE=@\(date) GIT_COMMITTER_DATE=@\(date) git \(args)"])
+            #expect(r.status == 0, "git \(args): \(r.output)")
+        }
+        try FileManager.default.createDirectory(atPath: repo + "/dir/sub", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: repo + "/bin", withIntermediateDirectories: true)
+        git("init -q -b main")
+        write(repo + "/README", "hello\n")
+        write(repo + "/bin/tool", "#!/bin/sh\necho tool\n")
+        chmod(repo + "/bin/tool", 0o755)
+        symlink("README", repo + "/link")
+        write(repo + "/dir/sub/deep.txt", "deep\n")
+        // Two similar large files: the server's pack stores one as a delta of the other.
+        let big = (0..<4000).map { "line \($0) of a file that git will delta-compress\n" }.joined()
+        write(repo + "/dir/a.txt", big)
+        write(repo + "/dir/b.txt", big + "one more line\n")
+        git("add -A")
+        git("commit -q -m one")
+        git("tag -a v1 -m release")
+        let pinned = Tools.run(["git", "-C", repo, "rev-parse", "HEAD"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        write(repo + "/README", "hello again\n")
+        git("commit -q -am two", date: 1_700_000_100)
+        git("checkout -q -b feature")
+        write(repo + "/dir/sub/feature.txt", "feature\n")
+        git("add -A")
+        git("commit -q -m three", date: 1_700_000_200)
+        git("checkout -q main")
+        #expect(Tools.run(["git", "clone", "-q", "--bare", repo, dir + "/served/repo.git"]).status == 0)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", RegistryFixture.fixtures + "/git_http.py", dir + "/served", dir + "/port"]
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }  // SIGTERM is blocked in the test process's children
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: dir + "/port") { usleep(50_000) }
+        let url = "http://127.0.0.1:\((try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? "0")/repo.git"
+        let ctx = try BuildFixture.context("""
+            FROM scratch
+            ADD --chown=5:6 \(url)#\(pinned) /src/pinned/
+            ADD \(url) /src/main/
+            ADD \(url)#v1 /src/v1
+            ADD \(url)#feature:dir /src/featdir/
+            """)
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        func build() throws -> (image: String, cached: [Bool]) {
+            let out = ctx + "/\(UUID().uuidString).gvmi"
+            let r = GVMCBinary.run(["build", "--cache-dir", ctx + "/cache", "-o", out, ctx])
+            try #require(r.status == 0, "\(r.err)")
+            return (out, r.err.split(separator: "\n").filter { $0.hasPrefix("#0.") }.map { $0.hasSuffix("(cached)") })
+        }
+        let first = try build()
+        #expect(first.cached == [false, false, false, false])
+        #expect(Tools.run(["unsquashfs", "-q", "-d", ctx + "/x", first.image]).status == 0)
+        func reference(_ ref: String, _ name: String) throws -> [String: EntrySnapshot] {
+            let target = ctx + "/ref-" + name
+            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+            #expect(Tools.run(["sh", "-c", "git -C \(repo) -c tar.umask=022 archive \(ref) | tar -x -C \(target)"]).status == 0)
+            return try TreeSnapshot.take(target, mtimes: false)
+        }
+        func normalized(_ s: [String: EntrySnapshot], owner: (UInt32, UInt32) = (0, 0)) -> [String: EntrySnapshot] {
+            s.filter { $0.key != "/" }.mapValues { e in
+                var e = e
+                if e.type == "dir" { e.size = 0 }
+                e.uid = owner.0; e.gid = owner.1; e.mtime = 0
+                return e
+            }
+        }
+        let cases: [(String, String, String, (UInt32, UInt32))] = [("main", "main", "main", (0, 0)), ("v1", "v1", "v1", (0, 0)),
+                                                                    ("feature:dir", "featdir", "featdir", (0, 0)), (pinned, "pinned", "pinned", (5, 6))]
+        for (ref, name, sub, owner) in cases {
+            let got = try TreeSnapshot.take(ctx + "/x/src/" + sub, mtimes: false)
+            #expect(got.filter { $0.key != "/" }.values.allSatisfy { $0.uid == owner.0 && $0.gid == owner.1 }, "\(name): owners")
+            let expected = try reference(ref, name)
+            let diff = TreeSnapshot.diff(normalized(expected), normalized(got))
+            #expect(diff.isEmpty, "\(name): \(diff.prefix(5))")
+        }
+        // Every time is the commit's committer time.
+        let times = try TreeSnapshot.take(ctx + "/x/src/featdir")
+        #expect(times.filter { $0.key != "/" }.values.allSatisfy { $0.mtime == 1_700_000_200 }, "\(times.values.map(\.mtime).prefix(3))")
+        // Only the source pinned to a commit is known without fetching it.
+        let second = try build()
+        #expect(second.cached == [true, false, false, false], "\(second.cached)")
+        // Errors name the line and what is wrong.
+        let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nADD \(url)#nope /x/\n")
+        #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: ") && missing.err.contains("no branch or tag nope"), "\(missing.err)")
+        let keep = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/k.gvmi", ctx], stdin: "FROM scratch\nADD --keep-git-dir=true \(url) /x/\n")
+        #expect(keep.status == 1 && keep.err.contains("<stdin>:2:1: ") && keep.err.contains("keep-git-dir"), "\(keep.err)")
+    }
+
     /// A stage of more steps than the overlay mount options have room for (about 60 layers at
     /// the cache's path length): with the kernel's layer-by-layer mount API every step is cached
     /// and the tree is whole; without it the steps past the limit run uncached, still correctly.
