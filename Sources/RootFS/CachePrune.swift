@@ -48,11 +48,22 @@ public enum CacheUse {
     /// A new cache entry: its use, and its size (so that pruning need not walk it again).
     public static func stored(_ entry: String) {
         var seen = Set<[UInt64]>()
-        let text = "size=\(CachePrune.diskUsage(entry, &seen))\n"
+        recordSize(entry, CachePrune.diskUsage(entry, &seen), lastUsed: nil)
+    }
+
+    /// Writes `size=N` into the entry's marker; its time becomes `lastUsed` (nanoseconds since
+    /// the epoch) or now.
+    static func recordSize(_ entry: String, _ bytes: Int64, lastUsed: Int64?) {
+        let text = "size=\(bytes)\n"
         let marker = entry + ".used"
         let fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        if let lastUsed {
+            let t = timespec(tv_sec: Int(lastUsed / 1_000_000_000), tv_nsec: Int(lastUsed % 1_000_000_000))
+            var times = [t, t]
+            futimens(fd, &times)
+        }
         close(fd)
     }
 }
@@ -166,6 +177,9 @@ public enum CachePrune {
                 if bytes == nil {
                     var seen = Set<[UInt64]>()
                     bytes = diskUsage(path, &seen)
+                    // Layers and trees do not change: their size is kept in the marker (with the
+                    // marker's time), so the collection after every build walks each only once.
+                    if area.hasPrefix("steps") || area.hasPrefix("rootfs") { CacheUse.recordSize(path, bytes!, lastUsed: used) }
                 }
                 out.append(PrunedEntry(path: area + "/" + name, bytes: bytes ?? 0, lastUsed: used / 1_000_000_000, usedNanoseconds: used))
             }
