@@ -8,8 +8,9 @@
 // The packfile's objects (zlib streams; OFS_DELTA and REF_DELTA resolved against their bases)
 // are named by their SHA-1 as git names them, so the commit the ref names is found and every
 // tree and blob is checked against its id. The checkout writes regular files (0644, or 0755
-// when executable), symlinks and directories (0755); submodules become empty directories, as
-// in a checkout without them. Every time is the commit's committer time.
+// when executable), symlinks and directories (0755); submodules are fetched the same way at
+// the commits the tree records. Every time is the commit's committer time. `.git` itself, for
+// --keep-git-dir, is GitDirectory's.
 import CZlib
 import Crypto
 import Foundation
@@ -28,68 +29,129 @@ public enum GitFetch {
         return (base.hasPrefix("https://") || base.hasPrefix("http://")) && base.hasSuffix(".git")
     }
 
-    /// Fetches the commit `url`'s fragment names (a branch, tag or full commit id; the default
-    /// branch when absent) and writes its tree, or the fragment's subdirectory, into the
-    /// existing directory `destination`. Returns the commit id and its committer time.
-    public static func checkout(_ url: String, into destination: String) throws -> (commit: String, time: Int64) {
-        let parts = url.split(separator: "#", maxSplits: 1).map(String.init)
-        let repository = parts[0]
-        var ref: String?, subdir: String?
-        if parts.count == 2 {
-            let f = parts[1].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            ref = f[0].isEmpty ? nil : f[0]
-            subdir = f.count == 2 && !f[1].isEmpty ? f[1] : nil
+    /// An ADD source split as BuildKit splits it: `<repository>#<ref>:<subdir>`.
+    public struct Source: Sendable {
+        public var repository: String
+        /// A branch, a tag or a full commit id; nil for the default branch.
+        public var ref: String?
+        public var subdir: String?
+
+        public init(_ url: String) throws {
+            let parts = url.split(separator: "#", maxSplits: 1).map(String.init)
+            repository = parts[0]
+            if parts.count == 2 {
+                let f = parts[1].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                ref = f[0].isEmpty ? nil : f[0]
+                subdir = f.count == 2 && !f[1].isEmpty && !f[1].split(separator: "/").allSatisfy({ $0 == "." }) ? f[1] : nil
+            }
+            guard repository.hasPrefix("https://") || repository.hasPrefix("http://") else {
+                throw GitError("\(redacted(repository)): only git's smart HTTP transport (http:// and https://) is supported")
+            }
         }
-        guard repository.hasPrefix("https://") || repository.hasPrefix("http://") else {
-            throw GitError("\(repository): only git's smart HTTP transport (http:// and https://) is supported")
-        }
-        let http = try HTTPClient()
-        // The refs.
-        let refsURL = repository + "/info/refs?service=git-upload-pack"
-        let advert = try http.perform("GET", refsURL, headers: ["User-Agent: git/2.39-gvmc"], limit: 64 << 20)
-        guard advert.status == 200 else { throw GitError("\(refsURL): HTTP \(advert.status)") }
+
+        /// Whether the ref is a full commit id (known without asking the server).
+        public var pinned: Bool { ref.map { $0.count == 40 && $0.allSatisfy(\.isHexDigit) } ?? false }
+    }
+
+    /// What the server advertises: its refs (name → object id), capabilities, and the branch
+    /// HEAD points to.
+    struct Advertisement {
         var refs: [String: String] = [:]
         var capabilities: Set<String> = []
+        var head: String? { capabilities.first { $0.hasPrefix("symref=HEAD:") }.map { String($0.dropFirst("symref=HEAD:".count)) } }
+
+        /// The full name and object id `ref` names: a branch, then a tag, then a full ref name
+        /// (git's order); the default branch for nil. A commit id names itself (no name).
+        func resolve(_ ref: String?, _ repository: String) throws -> (name: String?, id: String) {
+            guard let ref else {
+                guard let id = refs["HEAD"] else { throw GitError("\(redacted(repository)): the repository has no HEAD") }
+                return (head.flatMap { refs[$0] == id ? $0 : nil }, id)
+            }
+            if ref.count == 40, ref.allSatisfy(\.isHexDigit) { return (nil, ref.lowercased()) }
+            for name in ["refs/heads/" + ref, "refs/tags/" + ref, ref] {
+                if let id = refs[name] { return (name, id) }
+            }
+            throw GitError("\(redacted(repository)): no branch or tag \(ref) (the repository has \(refs.keys.filter { $0.hasPrefix("refs/heads/") || $0.hasPrefix("refs/tags/") }.count) branches and tags)")
+        }
+    }
+
+    static func advertisement(_ http: HTTPClient, _ repository: String, _ authorization: String?) throws -> Advertisement {
+        let refsURL = repository + "/info/refs?service=git-upload-pack"
+        let advert = try http.perform("GET", refsURL, headers: ["User-Agent: git/2.39-gvmc"] + authorizationHeader(authorization), limit: 64 << 20)
+        if advert.status == 401 || advert.status == 403 {
+            let host = repository.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map { String($0.split(separator: "@").last ?? $0) } ?? ""
+            throw GitError("\(redacted(repository)): HTTP \(advert.status): " + (authorization == nil
+                ? "the repository needs credentials: give a token as the build secret GIT_AUTH_TOKEN.\(host) (or GIT_AUTH_HEADER.\(host) for a whole Authorization value), e.g. --secret id=GIT_AUTH_TOKEN.\(host),env=TOKEN"
+                : "the server refused the credentials from the GIT_AUTH_TOKEN / GIT_AUTH_HEADER secret"))
+        }
+        guard advert.status == 200 else { throw GitError("\(redacted(refsURL)): HTTP \(advert.status)") }
+        var a = Advertisement()
         for line in try pktLines(advert.body) {
             guard let line, !line.hasPrefix("#") else { continue }
             var text = line.hasSuffix("\n") ? String(line.dropLast()) : line
             if let nul = text.firstIndex(of: "\0") {
-                capabilities = Set(text[text.index(after: nul)...].split(separator: " ").map(String.init))
+                a.capabilities = Set(text[text.index(after: nul)...].split(separator: " ").map(String.init))
                 text = String(text[..<nul])
             }
             let kv = text.split(separator: " ", maxSplits: 1).map(String.init)
-            if kv.count == 2 { refs[kv[1]] = kv[0] }
+            if kv.count == 2 { a.refs[kv[1]] = kv[0] }
         }
-        let want: String
-        if let ref {
-            if ref.count == 40, ref.allSatisfy({ $0.isHexDigit }) {
-                want = ref.lowercased()
-            } else if let sha = refs["refs/heads/" + ref] ?? refs["refs/tags/" + ref] ?? refs[ref] {
-                want = sha
-            } else {
-                throw GitError("\(repository): no branch or tag \(ref) (the repository has \(refs.keys.filter { $0.hasPrefix("refs/heads/") || $0.hasPrefix("refs/tags/") }.count) branches and tags)")
-            }
-        } else {
-            guard let head = refs["HEAD"] else { throw GitError("\(repository): the repository has no HEAD") }
-            want = head
-        }
+        return a
+    }
+
+    /// The object id `url`'s fragment names now (a commit, or an annotated tag): the commit id
+    /// itself when the URL pins one, else one request for the server's refs (`git ls-remote`).
+    /// A build keys the step on it, as BuildKit does, so an unchanged branch is not fetched again.
+    public static func resolve(_ url: String, authorization: String? = nil) throws -> String {
+        let source = try Source(url)
+        if source.pinned, let ref = source.ref { return ref.lowercased() }
+        return try advertisement(try HTTPClient(), source.repository, authorization).resolve(source.ref, source.repository).id
+    }
+
+    static func authorizationHeader(_ value: String?) -> [String] { value.map { ["Authorization: " + $0] } ?? [] }
+
+    /// Where credentials for `repository` also apply (BuildKit's scope): every repository on
+    /// github.com, else the repository itself.
+    static func credentialScope(_ repository: String) -> String {
+        for prefix in ["https://github.com/", "https://www.github.com/"] where repository.hasPrefix(prefix) { return prefix }
+        return repository
+    }
+
+    /// Fetches the commit `url`'s fragment names (a branch, tag or full commit id; the default
+    /// branch when absent), or the object `id` when given (what `resolve` returned), and writes
+    /// its tree, or the fragment's subdirectory, into the existing directory `destination`.
+    /// `keepGitDir` (without a subdirectory) adds the `.git` directory BuildKit's
+    /// `--keep-git-dir` leaves: a shallow repository with HEAD detached at the commit, the
+    /// fetched branch or tag as a local ref, `origin` set to the URL and an index matching the
+    /// checkout. Returns the commit id and its committer time.
+    /// Submodules are checked out too (`submodule`: how deep this one is).
+    public static func checkout(_ url: String, id: String? = nil, into destination: String, keepGitDir: Bool = false,
+                                authorization: String? = nil, submodule: Int = 0) throws -> (commit: String, time: Int64) {
+        let source = try Source(url)
+        let repository = source.repository
+        let http = try HTTPClient()
+        let advert = try advertisement(http, repository, authorization)
+        let resolved = try advert.resolve(source.ref, repository)
+        let want = id ?? resolved.id
         // The pack.
         var request: [UInt8] = []
         let wanted = ["side-band-64k", "ofs-delta", "shallow", "no-progress", "agent=git/2.39-gvmc"].filter { c in
-            capabilities.contains(c) || (c.hasPrefix("agent=") && capabilities.contains { $0.hasPrefix("agent=") })
+            advert.capabilities.contains(c) || (c.hasPrefix("agent=") && advert.capabilities.contains { $0.hasPrefix("agent=") })
         }
         request += pkt("want \(want) \(wanted.joined(separator: " "))\n")
-        if capabilities.contains("shallow") { request += pkt("deepen 1\n") }
+        if advert.capabilities.contains("shallow") { request += pkt("deepen 1\n") }
         request += Array("0000".utf8) + pkt("done\n")
         let response = try http.perform("POST", repository + "/git-upload-pack",
                                         headers: ["Content-Type: application/x-git-upload-pack-request",
-                                                  "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"],
+                                                  "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
+                                            + authorizationHeader(authorization),
                                         body: request, limit: 2 << 30)
         guard response.status == 200 else {
-            throw GitError("\(repository)/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+            throw GitError("\(redacted(repository))/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
         }
-        let pack = try packBytes(response.body, sideBand: wanted.contains("side-band-64k"))
-        let objects = try PackReader(pack).objects()
+        let (pack, shallow) = try packBytes(response.body, sideBand: wanted.contains("side-band-64k"))
+        let reader = PackReader(pack)
+        let (objects, entries) = try reader.objects()
         // Commit (through an annotated tag), tree, subdirectory.
         var commitID = want
         var commit = try object(objects, commitID, what: "commit")
@@ -105,16 +167,117 @@ public enum GitFetch {
             if fields.count >= 2 { time = Int64(fields[fields.count - 2]) ?? 0 }
         }
         var tree = treeID
-        if let subdir {
+        if let subdir = source.subdir {
             for component in subdir.split(separator: "/") where !component.isEmpty && component != "." {
                 guard let entry = try treeEntries(objects, tree).first(where: { $0.name == component }), entry.mode == "40000" else {
-                    throw GitError("\(repository): no directory \(subdir) in \(commitID)")
+                    throw GitError("\(redacted(repository)): no directory \(subdir) in \(commitID)")
                 }
                 tree = entry.id
             }
         }
         try write(objects, tree: tree, to: destination, time: time)
+        try checkoutSubmodules(objects, tree: treeID, subdir: source.subdir, repository: repository, into: destination,
+                               depth: submodule, authorization: authorization)
+        if keepGitDir && source.subdir == nil {
+            // The local ref BuildKit's `git fetch origin <ref>:<ref>` makes (none for a commit id).
+            try GitDirectory(objects: objects, pack: pack, entries: entries, shallow: shallow, commit: commitID, tree: treeID,
+                             ref: resolved.name.map { ($0, want) }, remote: redacted(repository), time: time)
+                .write(to: destination + "/.git")
+        }
         return (commitID, time)
+    }
+
+    /// Submodules, as BuildKit's `git submodule update --init --recursive --depth=1` after its
+    /// checkout: each gitlink in the checked-out tree is fetched from the URL .gitmodules gives
+    /// for its path (a relative URL against the repository's) at the commit the gitlink records,
+    /// and checked out in its place, recursively. Only http(s) URLs are followed.
+    static func checkoutSubmodules(_ objects: [String: Object], tree: String, subdir: String?, repository: String,
+                                   into destination: String, depth: Int, authorization: String?) throws {
+        var links: [(path: String, id: String)] = []
+        func walk(_ t: String, _ prefix: String) throws {
+            for e in try treeEntries(objects, t) {
+                if e.mode == "40000" { try walk(e.id, prefix + e.name + "/") }
+                if e.mode == "160000" { links.append((prefix + e.name, e.id)) }
+            }
+        }
+        try walk(tree, "")
+        let base = subdir.map { $0.split(separator: "/").filter { !$0.isEmpty && $0 != "." }.joined(separator: "/") + "/" } ?? ""
+        links = links.filter { $0.path.hasPrefix(base) }
+        guard !links.isEmpty else { return }
+        guard depth < 8 else { throw GitError("\(redacted(repository)): submodules nested more than 8 deep") }
+        guard let modules = try treeEntries(objects, tree).first(where: { $0.name == ".gitmodules" }) else {
+            throw GitError("\(redacted(repository)): \(links[0].path) is a submodule, but the repository has no .gitmodules")
+        }
+        let configured = parseGitModules(try object(objects, modules.id, what: ".gitmodules").data)
+        for link in links {
+            guard let url = configured.last(where: { $0.path == link.path })?.url else {
+                throw GitError("\(redacted(repository)): .gitmodules has no url for the submodule \(link.path)")
+            }
+            let resolved = submoduleURL(url, of: repository)
+            do {
+                let scope = credentialScope(repository)
+                _ = try checkout(resolved + "#" + link.id, into: destination + "/" + link.path.dropFirst(base.count),
+                                 authorization: resolved.hasPrefix(scope.hasSuffix("/") ? scope : scope + "/") || resolved == scope ? authorization : nil,
+                                 submodule: depth + 1)
+            } catch {
+                throw GitError("submodule \(link.path) (\(redacted(resolved)) at \(link.id.prefix(12))): \(error)")
+            }
+        }
+    }
+
+    /// The path and url of every `[submodule "name"]` section of a .gitmodules file (git's
+    /// config syntax: sections, `key = value`, quoted values, # and ; comments).
+    static func parseGitModules(_ data: [UInt8]) -> [(path: String, url: String)] {
+        var out: [(path: String, url: String)] = []
+        var path: String?, url: String?, inSection = false
+        func flush() {
+            if inSection, let path, let url { out.append((path, url)) }
+            path = nil; url = nil
+        }
+        for raw in String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("[") {
+                flush()
+                inSection = line.dropFirst().trimmingCharacters(in: .whitespaces).hasPrefix("submodule")
+                continue
+            }
+            guard inSection, let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            if key == "path" { path = value.hasSuffix("/") ? String(value.dropLast()) : value }
+            if key == "url" { url = value }
+        }
+        flush()
+        return out
+    }
+
+    /// A submodule URL: absolute as is; `./x` and `../x` relative to the repository's URL, as
+    /// git resolves them (each `../` drops one path component, never the host).
+    static func submoduleURL(_ url: String, of repository: String) -> String {
+        guard url.hasPrefix("./") || url.hasPrefix("../") else { return url }
+        var base = repository
+        while base.hasSuffix("/") { base.removeLast() }
+        var rest = Substring(url)
+        while true {
+            if rest.hasPrefix("./") {
+                rest = rest.dropFirst(2)
+            } else if rest.hasPrefix("../") {
+                rest = rest.dropFirst(3)
+                if let slash = base.lastIndex(of: "/"), !base[..<slash].hasSuffix("/") { base = String(base[..<slash]) }
+            } else {
+                break
+            }
+        }
+        return base + "/" + rest
+    }
+
+    /// The URL without user:password@, as BuildKit writes it into the kept repository's config.
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@"),
+              !url[scheme.upperBound..<at].contains("/") else { return url }
+        return String(url[..<scheme.upperBound]) + url[url.index(after: at)...]
     }
 
     // MARK: pkt-lines
@@ -138,19 +301,25 @@ public enum GitFetch {
     }
 
     /// The packfile inside an upload-pack response: after the shallow lines and NAK, either
-    /// side-band packets (band 1: data, 2: progress, 3: error) or the raw pack.
-    static func packBytes(_ data: [UInt8], sideBand: Bool) throws -> [UInt8] {
+    /// side-band packets (band 1: data, 2: progress, 3: error) or the raw pack. Also returns
+    /// the commits the server made shallow (whose parents it did not send).
+    static func packBytes(_ data: [UInt8], sideBand: Bool) throws -> (pack: [UInt8], shallow: [String]) {
         var i = 0
         var pack: [UInt8] = []
+        var shallow: [String] = []
         while i + 4 <= data.count {
-            if !sideBand && data[i..<i + 4].elementsEqual(Array("PACK".utf8)) { return Array(data[i...]) }
+            if !sideBand && data[i..<i + 4].elementsEqual(Array("PACK".utf8)) { return (Array(data[i...]), shallow) }
             guard let n = Int(String(decoding: data[i..<i + 4], as: UTF8.self), radix: 16) else { throw GitError("malformed upload-pack response") }
             if n == 0 { i += 4; continue }
             guard n >= 5, i + n <= data.count else { throw GitError("malformed upload-pack response") }
             let payload = data[i + 4..<i + n]
             i += n
-            if sideBand, let band = payload.first, !payload.starts(with: Array("shallow".utf8)), !payload.starts(with: Array("NAK".utf8)),
-               !payload.starts(with: Array("ACK".utf8)) {
+            if payload.starts(with: Array("shallow ".utf8)) {
+                let id = String(decoding: payload.dropFirst(8), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard id.count == 40, id.allSatisfy(\.isHexDigit) else { throw GitError("malformed upload-pack response") }
+                shallow.append(id)
+            } else if sideBand, let band = payload.first, !payload.starts(with: Array("NAK".utf8)), !payload.starts(with: Array("ACK".utf8)),
+                      !payload.starts(with: Array("unshallow".utf8)) {
                 if band == 1 { pack += payload.dropFirst() }
                 if band == 3 { throw GitError("the server: \(String(decoding: payload.dropFirst(), as: UTF8.self))") }
             } else if String(decoding: payload, as: UTF8.self).hasPrefix("ERR ") {
@@ -158,7 +327,7 @@ public enum GitFetch {
             }
         }
         guard pack.starts(with: Array("PACK".utf8)) else { throw GitError("the server sent no packfile") }
-        return pack
+        return (pack, shallow)
     }
 
     // MARK: objects
@@ -250,7 +419,11 @@ struct PackReader {
     let data: [UInt8]
     init(_ d: [UInt8]) { data = d }
 
-    func objects() throws -> [String: GitFetch.Object] {
+    /// An object's place in the pack, as a pack index (.idx) records it.
+    struct Entry { var id: String; var offset: Int; var crc: UInt32 }
+
+    /// Every object by id, and every object's id, offset and CRC-32 of its packed bytes.
+    func objects() throws -> (objects: [String: GitFetch.Object], entries: [Entry]) {
         guard data.count >= 32, data.starts(with: Array("PACK".utf8)) else { throw GitError("not a packfile") }
         let version = be32(4), count = Int(be32(8))
         guard version == 2 || version == 3 else { throw GitError("packfile version \(version)") }
@@ -260,9 +433,12 @@ struct PackReader {
         var byOffset: [Int: GitFetch.Object] = [:]
         var byID: [String: GitFetch.Object] = [:]
         var pendingRef: [(offset: Int, base: String, delta: [UInt8])] = []
+        var idAt: [Int: String] = [:]
+        var starts: [Int] = []
         var i = 12
         for _ in 0..<count {
             let start = i
+            starts.append(start)
             guard i < data.count else { throw GitError("truncated packfile") }
             var c = Int(data[i]); i += 1
             let type = (c >> 4) & 7
@@ -278,7 +454,8 @@ struct PackReader {
                 i += used
                 let o = GitFetch.Object(type: type, data: content)
                 byOffset[start] = o
-                byID[Self.id(o)] = o
+                idAt[start] = Self.id(o)
+                byID[idAt[start]!] = o
             case 6:  // OFS_DELTA: the base is `offset` bytes before this object
                 guard i < data.count else { throw GitError("truncated packfile") }
                 c = Int(data[i]); i += 1
@@ -293,7 +470,8 @@ struct PackReader {
                 guard let base = byOffset[start - offset] else { throw GitError("a delta's base is missing from the packfile") }
                 let o = GitFetch.Object(type: base.type, data: try Self.apply(delta, to: base.data))
                 byOffset[start] = o
-                byID[Self.id(o)] = o
+                idAt[start] = Self.id(o)
+                byID[idAt[start]!] = o
             case 7:  // REF_DELTA: the base named by id (maybe later in the pack)
                 guard i + 20 <= data.count else { throw GitError("truncated packfile") }
                 let base = data[i..<i + 20].map { String(format: "%02x", $0) }.joined()
@@ -312,13 +490,22 @@ struct PackReader {
                 guard let base = byID[p.base] else { return true }
                 let o = GitFetch.Object(type: base.type, data: try Self.apply(p.delta, to: base.data))
                 byOffset[p.offset] = o
-                byID[Self.id(o)] = o
+                idAt[p.offset] = Self.id(o)
+                byID[idAt[p.offset]!] = o
                 progress = true
                 return false
             }
         }
         guard pendingRef.isEmpty else { throw GitError("a delta's base is missing from the packfile") }
-        return byID
+        guard i == data.count - 20 else { throw GitError("the packfile has \(data.count - 20 - i) bytes after its last object") }
+        var entries: [Entry] = []
+        entries.reserveCapacity(starts.count)
+        for (n, start) in starts.enumerated() {
+            let end = n + 1 < starts.count ? starts[n + 1] : i
+            let crc = data.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress! + start, uInt(end - start))) }
+            entries.append(Entry(id: idAt[start]!, offset: start, crc: crc))
+        }
+        return (byID, entries)
     }
 
     func be32(_ at: Int) -> UInt32 {

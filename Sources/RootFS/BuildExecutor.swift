@@ -41,9 +41,18 @@ public final class BuildExecutor {
     var stagePlatforms: [Int: String] = [:]
     /// Overlay mounts made for stages, unmounted (lazily) before the work directory goes.
     var mounts: [String] = []
-    /// ADD <git repository URL>: checks the commit out into the (existing) directory; returns
-    /// the commit id and time. Nil: git sources are refused.
-    public var gitFetcher: ((_ url: String, _ directory: String) throws -> (commit: String, time: Int64))?
+    /// ADD <git repository URL>: checks out the object `id` (what gitResolver returned) into the
+    /// (existing) directory, with the `.git` directory when asked; returns the commit id and
+    /// time. Nil: git sources are refused.
+    /// `authorization`: the Authorization header value from the build secrets (gitAuthorization).
+    public var gitFetcher: ((_ url: String, _ id: String, _ directory: String, _ keepGitDir: Bool,
+                             _ authorization: String?) throws -> (commit: String, time: Int64))?
+    /// The object id a git URL's branch, tag or commit names now (`git ls-remote`); the step is
+    /// keyed on it, so an unchanged branch is not fetched again.
+    public var gitResolver: ((_ url: String, _ authorization: String?) throws -> String)?
+    /// What gitResolver said about each URL in this build (one answer per build, used for the
+    /// key and the checkout alike).
+    var gitIDs: [String: String] = [:]
     /// Whether an ADD source is a git repository (set with gitFetcher).
     public var isGitSource: (String) -> Bool = { $0.hasPrefix("git@") || $0.hasSuffix(".git") && $0.contains("://") }
     /// Downloads `url` into the given file; returns its Last-Modified time when known (ADD <url>).
@@ -385,10 +394,6 @@ public final class BuildExecutor {
             throw RootFSError("ADD: a git repository must be the only source of its instruction")
         }
         guard let gitFetcher else { throw RootFSError("ADD \(url): git sources are not available here") }
-        if url.hasPrefix("git@") || url.hasPrefix("ssh://") {
-            throw RootFSError("ADD \(url): git over SSH is not supported; use the repository's https:// URL")
-        }
-        if c.keepGitDir { throw RootFSError("ADD --keep-git-dir=true \(url): keeping the .git directory is not supported") }
         if c.checksum != nil { throw RootFSError("ADD --checksum \(url): pin a git source with #<commit id> instead") }
         let owner = try c.chown.map { spec throws(RootFSError) in
             let r = try UserDatabase(rootfs: users ?? root).resolve(spec)
@@ -397,10 +402,61 @@ public final class BuildExecutor {
         let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
         let scratch = try scratchDirectory("git")
         defer { TreeCopy.remove(scratch) }
-        do { _ = try gitFetcher(url, scratch) } catch { throw RootFSError("ADD \(url): \(error)") }
+        let id = try gitID(url)
+        do { _ = try gitFetcher(url, id, scratch, c.keepGitDir, try gitAuthorization(url)) } catch { throw RootFSError("ADD \(url): \(error)") }
         let destination = scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
         try TreeCopy.copyContents(of: scratch, into: root + (destination == "/" ? "" : destination), owner: owner, mode: mode)
+    }
+
+    /// The object id `url` names, asked once per build.
+    func gitID(_ url: String) throws(RootFSError) -> String {
+        if let id = gitIDs[url] { return id }
+        if url.hasPrefix("git@") || url.hasPrefix("ssh://") {
+            throw RootFSError("ADD \(url): git over SSH is not supported; use the repository's https:// URL")
+        }
+        guard let gitResolver else { throw RootFSError("ADD \(url): git sources are not available here") }
+        let authorization = try gitAuthorization(url)
+        do {
+            let id = try gitResolver(url, authorization)
+            gitIDs[url] = id
+            return id
+        } catch {
+            throw RootFSError("ADD \(url): \(error)")
+        }
+    }
+
+    /// Credentials for a git repository from the build secrets, as BuildKit looks them up: the
+    /// first of GIT_AUTH_HEADER.<host>, GIT_AUTH_TOKEN.<host>, GIT_AUTH_HEADER, GIT_AUTH_TOKEN
+    /// (<host> with its port). A header secret is the whole Authorization value; a token is sent
+    /// as basic x-access-token:<token>, which GitHub, GitLab and Gitea accept.
+    func gitAuthorization(_ url: String) throws(RootFSError) -> String? {
+        var host = ""
+        let parts = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        if parts.count >= 3, parts[0].hasSuffix(":"), parts[1].isEmpty {  // scheme://authority/...
+            var authority = parts[2].prefix { $0 != "#" }
+            if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+            host = String(authority)
+        }
+        for (id, token) in [("GIT_AUTH_HEADER." + host, false), ("GIT_AUTH_TOKEN." + host, true), ("GIT_AUTH_HEADER", false), ("GIT_AUTH_TOKEN", true)] {
+            guard let file = secrets[id] else { continue }
+            guard let text = readText(file) else { throw RootFSError("secret \(id): cannot read \(file)") }
+            let value = String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+            guard !value.isEmpty, !value.contains(where: \.isNewline) else { throw RootFSError("secret \(id): not a single line") }
+            return token ? "basic " + Self.base64(Array("x-access-token:\(value)".utf8)) : value
+        }
+        return nil
+    }
+
+    static func base64(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        for i in stride(from: 0, to: bytes.count, by: 3) {
+            let n = min(3, bytes.count - i)
+            let v = Int(bytes[i]) << 16 | (n > 1 ? Int(bytes[i + 1]) << 8 : 0) | (n > 2 ? Int(bytes[i + 2]) : 0)
+            for k in 0..<4 { out.append(k <= n ? alphabet[(v >> (18 - 6 * k)) & 63] : UInt8(ascii: "=")) }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// ADD <url>...: each URL downloaded, checked against --checksum, written with mode 0600 (or

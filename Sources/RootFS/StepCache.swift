@@ -6,6 +6,9 @@
 // size and SHA-256; other stages by their keys; images by id). A later build whose step has the
 // same key stacks that layer instead of running the step; nothing is copied either way.
 //
+// ADD of a git repository is keyed on the object id its branch, tag or commit names when the
+// build starts (one `ls-remote` request, as in BuildKit), so an unchanged ref is not fetched.
+//
 // Not cached (the steps after them in the stage run every time): ADD of URLs without --checksum
 // (only a download would tell), sources from stages that are not cached themselves, and stages
 // without overlay mounts (an unprivileged build outside a user namespace, a cache directory on a
@@ -244,17 +247,13 @@ extension BuildExecutor {
                 add(identity)
             }
         case .copy(let c):
+            let git = c.isAdd && !c.paths.isEmpty && c.paths.allSatisfy(isGitSource) && gitResolver != nil
             let urls = c.isAdd && c.paths.contains { $0.contains("://") || isGitSource($0) }
-            // A git source is known by its commit id only when the URL pins one (#<40 hex>).
-            func pinned(_ source: String) -> Bool {
-                let parts = source.split(separator: "#", maxSplits: 1)
-                guard isGitSource(source), parts.count == 2 else { return false }
-                let ref = parts[1].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0]
-                return ref.count == 40 && ref.allSatisfy(\.isHexDigit)
-            }
-            let pinnedGit = c.isAdd && c.paths.allSatisfy(pinned)
-            if urls && c.checksum == nil && !pinnedGit { return nil }
+            if urls && c.checksum == nil && !git { return nil }
             add(c.isAdd ? "ADD" : "COPY"); add(String(describing: c))
+            // A git source is known by the object id its ref names now (BuildKit asks
+            // `git ls-remote` for it too): a branch that has not moved is not fetched again.
+            if git { for url in c.paths { add(try gitID(url)) } }
             if !urls {
                 guard let identity = try sourceIdentity(c.source, paths: c.paths, parents: c.parents) else { return nil }
                 add(identity)

@@ -136,7 +136,10 @@ struct BuildCommand: ParsableCommand {
         executor.targetPlatform = platform
         executor.defaultNetwork = network
         executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
-        executor.gitFetcher = { url, directory in try GitFetch.checkout(url, into: directory) }
+        executor.gitFetcher = { url, id, directory, keep, authorization in
+            try GitFetch.checkout(url, id: id, into: directory, keepGitDir: keep, authorization: authorization)
+        }
+        executor.gitResolver = { url, authorization in try GitFetch.resolve(url, authorization: authorization) }
         executor.isGitSource = { GitFetch.isGitURL($0) || $0.hasPrefix("git@") || $0.hasPrefix("ssh://") }
         executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
         executor.stepCacheDirectory = registry.cacheDirectory + "/steps" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")

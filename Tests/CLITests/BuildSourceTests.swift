@@ -116,8 +116,9 @@ extension BuildCommand {
     /// ADD of git repositories over smart HTTP, served by git's own `git http-backend`: the
     /// default branch, an annotated tag, a branch's subdirectory and a pinned commit (with
     /// --chown) hold exactly what `git archive` of the same refs holds (types, exec bits,
-    /// symlinks, contents), times are the commit's, and the pinned source is cached (a branch
-    /// is not, nor, as for any uncached step, what follows it).
+    /// symlinks, contents), times are the commit's; --keep-git-dir leaves a repository git
+    /// itself finds clean and consistent; every step is cached while the refs stay put, and a
+    /// branch that moves is fetched again.
     @Test(.enabled(if: Tools.exists("git") && Tools.exists("python3"), "needs git and python3"))
     func addGitRepositoriesAsGitArchivesThem() throws {
         let dir = tempDirectory()
@@ -151,10 +152,25 @@ extension BuildCommand {
         git("add -A")
         git("commit -q -m three", date: 1_700_000_200)
         git("checkout -q main")
+        // A branch with a submodule (a relative URL, as most repositories write it).
+        let lib = dir + "/lib"
+        try FileManager.default.createDirectory(atPath: lib + "/inc", withIntermediateDirectories: true)
+        write(lib + "/inc/lib.h", "int lib(void);\n")
+        let inLib = "cd \(lib) && \(env) GIT_AUTHOR_DATE=@1600000000 GIT_COMMITTER_DATE=@1600000000 git"
+        #expect(Tools.run(["sh", "-c", "\(inLib) init -q -b main && \(inLib) add -A && \(inLib) commit -q -m lib"]).status == 0)
+        let libHead = Tools.run(["git", "-C", lib, "rev-parse", "HEAD"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        git("checkout -q -b withsub main")
+        write(repo + "/.gitmodules", "[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = ../lib.git\n")
+        git("add .gitmodules")
+        git("update-index --add --cacheinfo 160000,\(libHead),vendor/lib")
+        git("commit -q -m submodule", date: 1_700_000_250)
+        git("checkout -q main")
         #expect(Tools.run(["git", "clone", "-q", "--bare", repo, dir + "/served/repo.git"]).status == 0)
+        #expect(Tools.run(["git", "clone", "-q", "--bare", lib, dir + "/served/lib.git"]).status == 0)
+        #expect(Tools.run(["git", "clone", "-q", "--bare", repo, dir + "/served/private/repo.git"]).status == 0)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", RegistryFixture.fixtures + "/git_http.py", dir + "/served", dir + "/port"]
+        server.arguments = ["GIT_TEST_TOKEN=s3cret-token", "python3", RegistryFixture.fixtures + "/git_http.py", dir + "/served", dir + "/port"]
         try server.run()
         defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }  // SIGTERM is blocked in the test process's children
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: dir + "/port") { usleep(50_000) }
@@ -165,6 +181,10 @@ extension BuildCommand {
             ADD \(url) /src/main/
             ADD \(url)#v1 /src/v1
             ADD \(url)#feature:dir /src/featdir/
+            ADD --keep-git-dir=true \(url)#v1 /kept/tag/
+            ADD --keep-git-dir=true \(url) /kept/main/
+            ADD --keep-git-dir=true \(url)#feature:dir /kept/featdir/
+            ADD \(url)#withsub /src/withsub/
             """)
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         func build() throws -> (image: String, cached: [Bool]) {
@@ -174,7 +194,7 @@ extension BuildCommand {
             return (out, r.err.split(separator: "\n").filter { $0.hasPrefix("#0.") }.map { $0.hasSuffix("(cached)") })
         }
         let first = try build()
-        #expect(first.cached == [false, false, false, false])
+        #expect(first.cached == [false, false, false, false, false, false, false, false])
         #expect(Tools.run(["unsquashfs", "-q", "-d", ctx + "/x", first.image]).status == 0)
         func reference(_ ref: String, _ name: String) throws -> [String: EntrySnapshot] {
             let target = ctx + "/ref-" + name
@@ -199,17 +219,75 @@ extension BuildCommand {
             let diff = TreeSnapshot.diff(normalized(expected), normalized(got))
             #expect(diff.isEmpty, "\(name): \(diff.prefix(5))")
         }
+        // The submodule is checked out at the commit the branch records, with its own time.
+        _ = try reference("withsub", "withsub")
+        #expect(Tools.run(["sh", "-c", "mkdir -p \(ctx)/ref-withsub/vendor/lib && git -C \(lib) -c tar.umask=022 archive main | tar -x -C \(ctx)/ref-withsub/vendor/lib"]).status == 0)
+        let withSub = try TreeSnapshot.take(ctx + "/ref-withsub", mtimes: false)
+        let gotSub = try TreeSnapshot.take(ctx + "/x/src/withsub")
+        #expect(TreeSnapshot.diff(normalized(withSub), normalized(gotSub)).isEmpty, "\(TreeSnapshot.diff(normalized(withSub), normalized(gotSub)).prefix(5))")
+        #expect(gotSub["/vendor/lib/inc/lib.h"]?.mtime == 1_600_000_000 && gotSub["/README"]?.mtime == 1_700_000_250)
         // Every time is the commit's committer time.
         let times = try TreeSnapshot.take(ctx + "/x/src/featdir")
         #expect(times.filter { $0.key != "/" }.values.allSatisfy { $0.mtime == 1_700_000_200 }, "\(times.values.map(\.mtime).prefix(3))")
-        // Only the source pinned to a commit is known without fetching it.
+        // --keep-git-dir: git finds a clean, consistent shallow repository at the commit, with
+        // the fetched tag or branch as a local ref and origin set to the URL.
+        func inKept(_ sub: String, _ args: String) -> (status: Int32, output: String) {
+            let r = Tools.run(["sh", "-c", "cd \(ctx)/x/kept/\(sub) && git -c safe.directory='*' \(args) 2>&1"])
+            return (r.status, r.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let mainHead = Tools.run(["git", "-C", repo, "rev-parse", "main"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        for (sub, head) in [("tag", pinned), ("main", mainHead)] {
+            #expect(inKept(sub, "rev-parse HEAD").output == head, "\(sub): HEAD")
+            #expect(inKept(sub, "status --porcelain") == (0, ""), "\(sub): \(inKept(sub, "status --porcelain"))")
+            #expect(inKept(sub, "fsck --no-progress --strict").status == 0, "\(sub): \(inKept(sub, "fsck --no-progress --strict"))")
+            #expect(inKept(sub, "log --format=%H") == (0, head), "\(sub): one commit, its parents cut off (shallow)")
+            #expect(inKept(sub, "config remote.origin.url").output == url)
+            #expect(inKept(sub, "rev-parse --is-shallow-repository").output == "true", "\(sub): shallow, as git's own --depth=1 leaves it")
+            let verify = inKept(sub, "verify-pack -v .git/objects/pack/*.idx")
+            #expect(verify.status == 0 && verify.output.contains("ok"), "\(sub): \(verify.output.suffix(300))")
+        }
+        #expect(inKept("tag", "describe --tags --dirty").output == "v1")
+        #expect(inKept("tag", "cat-file -t refs/tags/v1").output == "tag")
+        #expect(inKept("main", "rev-parse refs/heads/main").output == mainHead)
+        #expect(inKept("main", "symbolic-ref -q HEAD").status != 0, "HEAD is detached, as BuildKit leaves it")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/x/kept/featdir/.git"), "a subdirectory keeps no .git (BuildKit)")
+        // The same tree as without --keep-git-dir, plus .git.
+        let keptTree = try TreeSnapshot.take(ctx + "/x/kept/tag", mtimes: false).filter { !$0.key.hasPrefix("/.git") }
+        #expect(TreeSnapshot.diff(normalized(try TreeSnapshot.take(ctx + "/x/src/v1", mtimes: false)), normalized(keptTree)).isEmpty)
+        // While no ref moves, every step is cached: the ref is resolved to its commit for the key.
         let second = try build()
-        #expect(second.cached == [true, false, false, false], "\(second.cached)")
+        #expect(second.cached == [true, true, true, true, true, true, true, true], "\(second.cached)")
+        // A new commit on main: the default-branch step and those after it run again.
+        write(repo + "/README", "hello three\n")
+        git("commit -q -am four", date: 1_700_000_300)
+        #expect(Tools.run(["git", "-C", repo, "push", "-q", dir + "/served/repo.git", "main"]).status == 0)
+        let third = try build()
+        #expect(third.cached == [true, false, false, false, false, false, false, false], "\(third.cached)")
+        #expect(Tools.run(["unsquashfs", "-cat", third.image, "src/main/README"]).output == "hello three\n")
+        #expect(Tools.run(["unsquashfs", "-cat", third.image, "src/v1/README"]).output == "hello\n")
         // Errors name the line and what is wrong.
         let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nADD \(url)#nope /x/\n")
         #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: ") && missing.err.contains("no branch or tag nope"), "\(missing.err)")
-        let keep = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/k.gvmi", ctx], stdin: "FROM scratch\nADD --keep-git-dir=true \(url) /x/\n")
-        #expect(keep.status == 1 && keep.err.contains("<stdin>:2:1: ") && keep.err.contains("keep-git-dir"), "\(keep.err)")
+        // A private repository: credentials come from the GIT_AUTH_TOKEN.<host> build secret
+        // (BuildKit's name) and land nowhere in the image.
+        let host = String(url.dropFirst("http://".count).prefix { $0 != "/" })
+        let privateURL = url.replacingOccurrences(of: "/repo.git", with: "/private/repo.git")
+        let privateFile = "FROM scratch\nADD --keep-git-dir=true \(privateURL)#v1 /p/\n"
+        let denied = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/p.gvmi", ctx], stdin: privateFile)
+        #expect(denied.status == 1 && denied.err.contains("<stdin>:2:1: ") && denied.err.contains("HTTP 401")
+                && denied.err.contains("--secret id=GIT_AUTH_TOKEN.\(host),env=TOKEN"), "\(denied.err)")
+        write(ctx + "/token", "s3cret-token\n")
+        write(ctx + "/wrong", "guess\n")
+        let refused = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/p.gvmi", "--secret", "id=GIT_AUTH_TOKEN,src=\(ctx)/wrong", ctx], stdin: privateFile)
+        #expect(refused.status == 1 && refused.err.contains("refused the credentials"), "\(refused.err)")
+        let allowed = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/p.gvmi", "--secret", "id=GIT_AUTH_TOKEN.\(host),src=\(ctx)/token", ctx],
+                                     stdin: privateFile)
+        #expect(allowed.status == 0, "\(allowed.err)")
+        #expect(Tools.run(["unsquashfs", "-q", "-d", ctx + "/p", ctx + "/p.gvmi"]).status == 0)
+        #expect(Tools.run(["git", "-C", ctx + "/p/p", "-c", "safe.directory=*", "rev-parse", "HEAD"]).output.hasPrefix(pinned))
+        #expect(Tools.run(["grep", "-r", "-l", "s3cret", ctx + "/p"]).output.isEmpty, "the token is not in the image")
+        let ssh = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/k.gvmi", ctx], stdin: "FROM scratch\nADD git@example.com:a/b.git /x/\n")
+        #expect(ssh.status == 1 && ssh.err.contains("<stdin>:2:1: ") && ssh.err.contains("use the repository's https:// URL"), "\(ssh.err)")
     }
 
     @Test func addDownloadsURLsWithChecksums() throws {

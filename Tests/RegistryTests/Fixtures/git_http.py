@@ -1,17 +1,30 @@
 """A git smart-HTTP server for tests: `git http-backend` (git's own server side) behind a small
 HTTP server on 127.0.0.1. Usage: git_http.py PROJECT_ROOT PORT_FILE. Serves every repository
 under PROJECT_ROOT; writes the port it listens on to PORT_FILE."""
+import base64
 import http.server
 import os
 import subprocess
 import sys
 
 root, port_file = sys.argv[1], sys.argv[2]
+# Repositories under /private/ need `Authorization: basic base64(x-access-token:<token>)`
+# (the scheme case-insensitive), the token taken from GIT_TEST_TOKEN.
+token = os.environ.get("GIT_TEST_TOKEN", "")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def handle_one(self):
         path, _, query = self.path.partition("?")
+        if path.startswith("/private/"):
+            scheme, _, value = self.headers.get("Authorization", "").partition(" ")
+            expected = base64.b64encode(("x-access-token:" + token).encode()).decode()
+            if not token or scheme.lower() != "basic" or value != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         env = {"GIT_PROJECT_ROOT": root, "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path, "QUERY_STRING": query,
