@@ -78,5 +78,6 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
+        .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
     ]
 )

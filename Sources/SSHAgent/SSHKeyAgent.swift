@@ -153,13 +153,22 @@ public struct SSHPrivateKey: @unchecked Sendable {
     }
 }
 
-/// The agent: a Unix socket in a private directory, served by a thread of its own.
+/// The agent: a Unix socket in a private directory, served by a thread of its own and one
+/// thread per connection. `stop()` shuts the listening socket and every open connection down,
+/// waits for all those threads to finish, and only then closes the descriptors, so no thread
+/// can use a descriptor number the process has meanwhile reused for something else.
 public final class SSHKeyAgent: @unchecked Sendable {
     public let socketPath: String
     /// The agent's private directory (for cleanup on a signal).
     public let directory: String
     let keys: [SSHPrivateKey]
     let listener: Int32
+    /// Guards `clients` and `stopped`.
+    let lock = NSLock()
+    var clients: Set<Int32> = []
+    var stopped = false
+    /// The accept loop and every connection's thread.
+    let running = DispatchGroup()
 
     public init(keys: [SSHPrivateKey]) throws {
         self.keys = keys
@@ -187,13 +196,26 @@ public final class SSHKeyAgent: @unchecked Sendable {
             throw SSHKeyError("cannot listen on \(path): \(why)")
         }
         listener = fd
-        let thread = Thread { [self] in acceptLoop() }
+        running.enter()
+        let thread = Thread { [self] in
+            defer { running.leave() }
+            acceptLoop()
+        }
         thread.start()
     }
 
-    /// Stops serving and removes the socket and its directory.
+    /// Stops serving (a request being answered is finished first; idle connections see the end
+    /// of the stream) and removes the socket and its directory. Safe to call more than once.
     public func stop() {
+        lock.lock()
+        let first = !stopped
+        stopped = true
+        for c in clients { shutdown(c, Int32(SHUT_RDWR)) }
+        lock.unlock()
+        guard first else { return }
+        // Wakes a blocked accept(2) (EINVAL on Linux); the loop then sees `stopped`.
         shutdown(listener, Int32(SHUT_RDWR))
+        running.wait()
         Glibc.close(listener)
         unlink(socketPath)
         rmdir(directory)
@@ -202,17 +224,36 @@ public final class SSHKeyAgent: @unchecked Sendable {
     func acceptLoop() {
         while true {
             let client = accept(listener, nil, nil)
-            if client < 0 {
-                if errno == EINTR { continue }
+            if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
+            lock.lock()
+            defer { lock.unlock() }
+            if stopped {
+                if client >= 0 { Glibc.close(client) }
                 return
             }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            Thread { [self] in serve(client) }.start()
+            if client < 0 {
+                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE {
+                    if errno == EMFILE || errno == ENFILE { usleep(10_000) }
+                    continue
+                }
+                return
+            }
+            clients.insert(client)
+            running.enter()
+            Thread { [self] in
+                defer {
+                    lock.lock()
+                    clients.remove(client)
+                    Glibc.close(client)
+                    lock.unlock()
+                    running.leave()
+                }
+                serve(client)
+            }.start()
         }
     }
 
     func serve(_ fd: Int32) {
-        defer { Glibc.close(fd) }
         while let request = readMessage(fd) {
             guard writeMessage(fd, answer(request)) else { return }
         }
@@ -264,7 +305,8 @@ public final class SSHKeyAgent: @unchecked Sendable {
         let all = w.data + message
         var sent = 0
         while sent < all.count {
-            let r = all.withUnsafeBytes { write(fd, $0.baseAddress! + sent, all.count - sent) }
+            // MSG_NOSIGNAL: a client that went away is an error here, not SIGPIPE for gvmc.
+            let r = all.withUnsafeBytes { send(fd, $0.baseAddress! + sent, all.count - sent, Int32(MSG_NOSIGNAL)) }
             if r < 0 && errno == EINTR { continue }
             guard r > 0 else { return false }
             sent += r
