@@ -73,6 +73,8 @@ public struct PruneOptions: Sendable {
     public var onlyIfIdle = false
     /// Also downloaded blobs and RUN cache mounts.
     public var all = false
+    /// Only RUN cache mounts.
+    public var cacheMountsOnly = false
     /// Only entries unused for at least this many seconds.
     public var unusedFor: Int64?
     /// Keep the most recently used entries up to this many bytes.
@@ -114,7 +116,8 @@ public enum CachePrune {
                 }
             }
         }
-        var entries = candidates(cache, all: options.all)
+        var entries = candidates(cache, all: options.all || options.cacheMountsOnly)
+        if options.cacheMountsOnly { entries.removeAll { !$0.path.hasPrefix("run-cache/") } }
         entries.sort { ($0.usedNanoseconds, $0.path) > ($1.usedNanoseconds, $1.path) }   // most recent first
         // The most recently used entries are kept while they fit in keepBytes; everything used
         // less recently than the first that does not fit goes.
@@ -187,15 +190,26 @@ public enum CachePrune {
         return out
     }
 
-    /// The automatic collection after a build (BuildKit's daemon does the same): when the
-    /// build cache (step layers, unpacked images) holds more than `keepBytes`, the least recently
-    /// used entries go. Skipped while other builds use the cache; the next build to finish does it.
-    public static func collect(_ cache: String, keepBytes: Int64) -> [PrunedEntry] {
+    /// The automatic collection after a build, with BuildKit's default policies in its order:
+    /// RUN cache mounts unused for 48 hours; anything unused for 60 days; the build cache (step
+    /// layers, unpacked images) down to `keepBytes`, least recently used first; then, if blobs
+    /// and cache mounts still take the whole past `keepBytes`, everything the same way.
+    /// Skipped while other builds use the cache; the next build to finish does it. Returns what
+    /// each policy removed, with its reason.
+    public static func collect(_ cache: String, keepBytes: Int64, now: Int64 = Int64(time(nil))) -> [(reason: String, entries: [PrunedEntry])] {
         CacheUse.releaseShared(cache)
-        var options = PruneOptions()
-        options.keepBytes = keepBytes
-        options.onlyIfIdle = true
-        return (try? prune(cache, options)) ?? []
+        var out: [(reason: String, entries: [PrunedEntry])] = []
+        func pass(_ reason: String, _ configure: (inout PruneOptions) -> Void) {
+            var options = PruneOptions()
+            options.onlyIfIdle = true
+            configure(&options)
+            if let removed = try? prune(cache, options, now: now), !removed.isEmpty { out.append((reason, removed)) }
+        }
+        pass("RUN cache mounts unused for 48 hours") { $0.cacheMountsOnly = true; $0.unusedFor = 48 * 3600 }
+        pass("unused for 60 days") { $0.all = true; $0.unusedFor = 60 * 86400 }
+        pass("least recently used build cache") { $0.keepBytes = keepBytes }
+        pass("least recently used blobs and cache mounts") { $0.all = true; $0.keepBytes = keepBytes }
+        return out
     }
 
     /// BuildKit's default: 10% of the size of the filesystem holding the cache, 2 GiB when that

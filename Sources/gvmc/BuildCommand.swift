@@ -179,9 +179,9 @@ struct BuildCommand: ParsableCommand {
         collectCache()
     }
 
-    /// BuildKit's automatic garbage collection: past GVMC_CACHE_KEEP_STORAGE (default 10% of
-    /// the cache's filesystem; "off" disables it) the least recently used layers and unpacked
-    /// images go, unless other builds are running.
+    /// BuildKit's automatic garbage collection (CachePrune.collect): old cache mounts and
+    /// entries, then past GVMC_CACHE_KEEP_STORAGE (default 10% of the cache's filesystem; "off"
+    /// disables it all) the least recently used, unless other builds are running.
     func collectCache() {
         let cache = registry.cacheDirectory
         var keep = CachePrune.defaultKeepBytes(cache)
@@ -193,10 +193,14 @@ struct BuildCommand: ParsableCommand {
             }
             keep = bytes
         }
-        let removed = CachePrune.collect(cache, keepBytes: keep)
-        if !removed.isEmpty && progress != .quiet {
+        for (reason, removed) in CachePrune.collect(cache, keepBytes: keep) where progress != .quiet {
             let total = removed.reduce(Int64(0)) { $0 + $1.bytes }
-            printError("cache: removed \(removed.count) least recently used \(removed.count == 1 ? "entry" : "entries") (\(formatStorage(total))) to keep \(cache) under \(formatStorage(keep)) (GVMC_CACHE_KEEP_STORAGE)")
+            let what = "\(removed.count) \(removed.count == 1 ? "entry" : "entries") (\(formatStorage(total)))"
+            if reason.hasPrefix("least recently used") {
+                printError("cache: removed \(what), \(reason), to keep \(cache) under \(formatStorage(keep)) (GVMC_CACHE_KEEP_STORAGE)")
+            } else {
+                printError("cache: removed \(what): \(reason)")
+            }
         }
     }
 

@@ -153,10 +153,10 @@ extension BuildCommand {
         // The automatic collection after a build (GVMC_CACHE_KEEP_STORAGE, 4 MiB here): a's
         // 3 MB layer fits, the tools stage's busybox (2 MB), used before it, does not.
         #expect(try build("a", keep: "4M") == ["ran", "ran"])
-        #expect(lastErr.contains("cache: removed 1 least recently used entry") && layers().count == 3, "\(lastErr) \(layers())")
+        #expect(lastErr.contains("cache: removed 1 entry") && lastErr.contains("least recently used build cache") && layers().count == 3, "\(lastErr) \(layers())")
         // b's build redoes busybox's COPY, and then a's layers (less recent) and busybox go.
         #expect(try build("b", keep: "4M") == ["ran", "ran"])
-        #expect(lastErr.contains("cache: removed 3 least recently used entries") && layers().count == 3, "\(lastErr) \(layers())")
+        #expect(lastErr.contains("cache: removed 3 entries") && lastErr.contains("least recently used build cache") && layers().count == 3, "\(lastErr) \(layers())")
         #expect(try build("b") == ["cached", "cached"])
         #expect(try build("a") == ["ran", "ran"])
         #expect(!lastErr.contains("cache: removed"))

@@ -1,0 +1,60 @@
+// The automatic collection after a build, on a cache directory laid out as builds leave it:
+// BuildKit's default policies, in its order, each removing exactly what it should.
+import Foundation
+import RootFS
+import Testing
+
+@Suite struct CacheCollectTests {
+    func file(_ path: String, bytes: Int) {
+        FileManager.default.createFile(atPath: path, contents: Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) }))
+    }
+
+    func setTime(_ path: String, _ t: Int64) {
+        var times = [timespec(tv_sec: Int(t), tv_nsec: 0), timespec(tv_sec: Int(t), tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0, "\(path)")
+    }
+
+    @Test func buildKitsDefaultPoliciesInOrder() throws {
+        let cache = NSTemporaryDirectory() + "/collect-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let now = Int64(time(nil))
+        let mib = 1 << 20
+        for d in ["steps/k1", "steps/k2", "rootfs/img", "blobs/sha256", "run-cache/m1", "run-cache/m2"] {
+            try FileManager.default.createDirectory(atPath: cache + "/" + d, withIntermediateDirectories: true)
+        }
+        // Layers and an unpacked image, last used (their .used markers) at various times.
+        for (entry, age) in [("steps/k1", 10), ("steps/k2", 3600), ("rootfs/img", 70 * 86400)] as [(String, Int64)] {
+            file(cache + "/" + entry + "/data", bytes: mib)
+            file(cache + "/" + entry + ".used", bytes: 0)
+            setTime(cache + "/" + entry + ".used", now - age)
+        }
+        // Blobs: last use is the file's own time.
+        for (blob, age) in [("b1", 100), ("b2", 7200)] as [(String, Int64)] {
+            file(cache + "/blobs/sha256/" + blob, bytes: mib)
+            setTime(cache + "/blobs/sha256/" + blob, now - age)
+        }
+        // Cache mounts: one unused for three days, one used now.
+        for (mount, age) in [("m1", 3 * 86400), ("m2", 0)] as [(String, Int64)] {
+            file(cache + "/run-cache/" + mount + "/x", bytes: 100)
+            file(cache + "/run-cache/" + mount + ".used", bytes: 0)
+            setTime(cache + "/run-cache/" + mount + ".used", now - age)
+        }
+        let removed = CachePrune.collect(cache, keepBytes: Int64(2 * mib + mib / 2), now: now)
+        let byReason = Dictionary(uniqueKeysWithValues: removed.map { ($0.reason, $0.entries.map(\.path).sorted()) })
+        #expect(byReason["RUN cache mounts unused for 48 hours"] == ["run-cache/m1"])
+        #expect(byReason["unused for 60 days"] == ["rootfs/img"])
+        // k1 and k2 (2 MiB and their directories) fit in 2.5 MiB: the build cache alone is kept.
+        #expect(byReason["least recently used build cache"] == nil)
+        // With blobs and cache mounts the whole does not: most recent first, m2, k1 and b1
+        // fit; k2 and b2, used less recently, go.
+        #expect(byReason["least recently used blobs and cache mounts"] == ["blobs/sha256/b2", "steps/k2"], "\(byReason)")
+        for gone in ["run-cache/m1", "rootfs/img", "steps/k2", "blobs/sha256/b2", "steps/k2.used"] {
+            #expect(!FileManager.default.fileExists(atPath: cache + "/" + gone), "\(gone)")
+        }
+        for kept in ["run-cache/m2/x", "steps/k1/data", "blobs/sha256/b1"] {
+            #expect(FileManager.default.fileExists(atPath: cache + "/" + kept), "\(kept)")
+        }
+        // Nothing left to do: a second collection removes nothing.
+        #expect(CachePrune.collect(cache, keepBytes: Int64(2 * mib + mib / 2), now: now).isEmpty)
+    }
+}
