@@ -21,9 +21,7 @@ import Crypto
 import Foundation
 
 struct GitDirectory {
-    let objects: [String: GitFetch.Object]
-    let pack: [UInt8]
-    let entries: [PackReader.Entry]
+    let pack: PackFile
     let shallow: [String]
     let commit: String
     let tree: String
@@ -33,10 +31,10 @@ struct GitDirectory {
     let time: Int64
 
     func write(to gitDir: String) throws {
-        let packName = "pack-" + hex(pack.suffix(20))
-        var files: [(String, [UInt8], mode_t)] = [
-            ("HEAD", Array((commit + "\n").utf8), 0o644),
-            ("config", Array("""
+        let packName = "pack-" + hex(pack.checksum)
+        var files: [(String, UnsafeBufferPointer<UInt8>?, [UInt8], mode_t)] = [
+            ("HEAD", nil, Array((commit + "\n").utf8), 0o644),
+            ("config", nil, Array("""
                 [core]
                 \trepositoryformatversion = 0
                 \tfilemode = true
@@ -47,19 +45,19 @@ struct GitDirectory {
                 \tfetch = +refs/heads/*:refs/remotes/origin/*
 
                 """.utf8), 0o644),
-            ("objects/pack/" + packName + ".pack", pack, 0o444),
-            ("objects/pack/" + packName + ".idx", try packIndex(), 0o444),
-            ("index", try stagingIndex(), 0o644),
+            ("objects/pack/" + packName + ".pack", pack.bytes, [], 0o444),
+            ("objects/pack/" + packName + ".idx", nil, try packIndex(), 0o444),
+            ("index", nil, try stagingIndex(), 0o644),
         ]
-        if !shallow.isEmpty { files.append(("shallow", Array(shallow.sorted().map { $0 + "\n" }.joined().utf8), 0o644)) }
+        if !shallow.isEmpty { files.append(("shallow", nil, Array(shallow.sorted().map { $0 + "\n" }.joined().utf8), 0o644)) }
         if let ref {
             guard ref.name.hasPrefix("refs/"), !ref.name.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
                 throw GitError("the ref \(ref.name) cannot be written into .git")
             }
-            files.append((ref.name, Array((ref.id + "\n").utf8), 0o644))
+            files.append((ref.name, nil, Array((ref.id + "\n").utf8), 0o644))
         }
         var directories = ["", "objects", "objects/info", "objects/pack", "refs", "refs/heads", "refs/tags"]
-        for (path, _, _) in files {
+        for (path, _, _, _) in files {
             var parent = (path as NSString).deletingLastPathComponent
             while !parent.isEmpty && !directories.contains(parent) {
                 directories.append(parent)
@@ -72,17 +70,15 @@ struct GitDirectory {
             guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
         }
         var times = [timespec(tv_sec: Int(time), tv_nsec: 0), timespec(tv_sec: Int(time), tv_nsec: 0)]
-        for (path, bytes, mode) in files {
+        for (path, mapped, array, mode) in files {
             let full = gitDir + "/" + path
             let fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw GitError("create \(full): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
-            var written = 0
-            while written < bytes.count {
-                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-                guard n > 0 else { throw GitError("write \(full): \(String(cString: strerror(errno)))") }
-                written += n
+            func put(_ bytes: UnsafeRawBufferPointer) throws {
+                if let problem = writeAll(fd, bytes) { throw GitError("write \(full): \(problem)") }
             }
+            if let mapped { try put(UnsafeRawBufferPointer(mapped)) } else { try array.withUnsafeBytes { try put($0) } }
             fchmod(fd, mode)
             futimens(fd, &times)
         }
@@ -95,7 +91,7 @@ struct GitDirectory {
     /// offsets (31-bit, or an index into a table of 64-bit ones), the pack's checksum and the
     /// index's own SHA-1.
     func packIndex() throws -> [UInt8] {
-        let sorted = try entries.map { e in (name: try raw(e.id), e) }.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+        let sorted = try pack.entries().map { e in (name: try raw(e.id), e) }.sorted { $0.name.lexicographicallyPrecedes($1.name) }
         var out: [UInt8] = [0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]
         var fanout = [UInt32](repeating: 0, count: 256)
         for s in sorted { fanout[Int(s.name[0])] += 1 }
@@ -113,7 +109,7 @@ struct GitDirectory {
             }
         }
         for l in large { be32(&out, UInt32(l >> 32)); be32(&out, UInt32(l & 0xffff_ffff)) }
-        out += pack.suffix(20)
+        out += pack.checksum
         out += Array(Insecure.SHA1.hash(data: out))
         return out
     }
@@ -123,14 +119,14 @@ struct GitDirectory {
     func stagingIndex() throws -> [UInt8] {
         var items: [(path: [UInt8], mode: UInt32, id: String, size: Int)] = []
         func walk(_ tree: String, _ prefix: String) throws {
-            for e in try GitFetch.treeEntries(objects, tree) {
+            for e in try GitFetch.treeEntries(pack, tree) {
                 let path = prefix + e.name
                 switch e.mode {
                 case "40000": try walk(e.id, path + "/")
                 case "160000": items.append((Array(path.utf8), 0o160000, e.id, 0))
-                case "120000": items.append((Array(path.utf8), 0o120000, e.id, try GitFetch.object(objects, e.id, what: "symlink").data.count))
-                default: items.append((Array(path.utf8), e.mode == "100755" ? 0o100755 : 0o100644, e.id,
-                                       try GitFetch.object(objects, e.id, what: "file").data.count))
+                default:
+                    guard let info = pack.info(e.id) else { throw GitError("the server's pack lacks \(e.id)") }
+                    items.append((Array(path.utf8), e.mode == "120000" ? 0o120000 : e.mode == "100755" ? 0o100755 : 0o100644, e.id, info.size))
                 }
             }
         }
@@ -165,7 +161,6 @@ struct GitDirectory {
         }
     }
 
-    func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 { bytes.map { String(format: "%02x", $0) }.joined() }
 
     func be32(_ out: inout [UInt8], _ v: UInt32) { out += [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
 }

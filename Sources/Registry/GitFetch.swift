@@ -1,6 +1,7 @@
 // `ADD https://host/repo.git#ref:subdir /dest`: a shallow fetch of one commit over git's smart
-// HTTP protocol (protocol v0/v1, as `git http-backend` and every forge serve it), unpacked
-// in memory and checked out into a directory, with no git binary (BuildKit's git source).
+// HTTP protocol (protocol v0/v1, as `git http-backend` and every forge serve it), the packfile
+// kept in an unnamed file (GitPack) and checked out into a directory, with no git binary
+// (BuildKit's git source).
 //
 //   GET  <repo>/info/refs?service=git-upload-pack   the refs (pkt-lines)
 //   POST <repo>/git-upload-pack                     want <commit>, deepen 1, done → a packfile
@@ -141,17 +142,28 @@ public enum GitFetch {
         request += pkt("want \(want) \(wanted.joined(separator: " "))\n")
         if advert.capabilities.contains("shallow") { request += pkt("deepen 1\n") }
         request += Array("0000".utf8) + pkt("done\n")
-        let response = try http.perform("POST", repository + "/git-upload-pack",
+        // The pack goes to an unnamed file beside the checkout, not into memory.
+        let packFD = try unnamedFile(in: destination)
+        var demux = UploadPackStream(fd: packFD, sideBand: wanted.contains("side-band-64k"))
+        let response: HTTPResponse
+        do {
+            response = try http.perform("POST", repository + "/git-upload-pack",
                                         headers: ["Content-Type: application/x-git-upload-pack-request",
                                                   "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
                                             + authorizationHeader(authorization),
-                                        body: request, limit: 2 << 30)
+                                        body: request) { status, chunk in status == 200 ? demux.feed(chunk) : true }
+        } catch {
+            close(packFD)
+            throw demux.failure ?? error
+        }
+        if let failure = demux.failure { close(packFD); throw failure }
         guard response.status == 200 else {
+            close(packFD)
             throw GitError("\(redacted(repository))/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
         }
-        let (pack, shallow) = try packBytes(response.body, sideBand: wanted.contains("side-band-64k"))
-        let reader = PackReader(pack)
-        let (objects, entries) = try reader.objects()
+        guard demux.packBytes > 0 else { close(packFD); throw GitError("the server sent no packfile") }
+        let shallow = demux.shallow
+        let objects = try PackFile(fd: packFD)  // owns packFD from here on
         // Commit (through an annotated tag), tree, subdirectory.
         var commitID = want
         var commit = try object(objects, commitID, what: "commit")
@@ -180,18 +192,35 @@ public enum GitFetch {
                                depth: submodule, authorization: authorization)
         if keepGitDir && source.subdir == nil {
             // The local ref BuildKit's `git fetch origin <ref>:<ref>` makes (none for a commit id).
-            try GitDirectory(objects: objects, pack: pack, entries: entries, shallow: shallow, commit: commitID, tree: treeID,
+            try GitDirectory(pack: objects, shallow: shallow, commit: commitID, tree: treeID,
                              ref: resolved.name.map { ($0, want) }, remote: redacted(repository), time: time)
                 .write(to: destination + "/.git")
         }
         return (commitID, time)
     }
 
+    /// A file with no name in `directory` (O_TMPFILE; on filesystems without it, a file made and
+    /// unlinked at once), gone with its last descriptor.
+    static func unnamedFile(in directory: String) throws -> Int32 {
+        let tmpfile: Int32 = 0o20200000  // O_TMPFILE (__O_TMPFILE | O_DIRECTORY) on Linux
+        var fd = open(directory, tmpfile | O_RDWR | O_CLOEXEC, 0o600)
+        if fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+            var template = Array((directory + "/.gvmc-pack-XXXXXX").utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            if fd >= 0 {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+            }
+        }
+        guard fd >= 0 else { throw GitError("a temporary file in \(directory): \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
     /// Submodules, as BuildKit's `git submodule update --init --recursive --depth=1` after its
     /// checkout: each gitlink in the checked-out tree is fetched from the URL .gitmodules gives
     /// for its path (a relative URL against the repository's) at the commit the gitlink records,
     /// and checked out in its place, recursively. Only http(s) URLs are followed.
-    static func checkoutSubmodules(_ objects: [String: Object], tree: String, subdir: String?, repository: String,
+    static func checkoutSubmodules(_ objects: PackFile, tree: String, subdir: String?, repository: String,
                                    into destination: String, depth: Int, authorization: String?) throws {
         var links: [(path: String, id: String)] = []
         func walk(_ t: String, _ prefix: String) throws {
@@ -300,36 +329,6 @@ public enum GitFetch {
         return out
     }
 
-    /// The packfile inside an upload-pack response: after the shallow lines and NAK, either
-    /// side-band packets (band 1: data, 2: progress, 3: error) or the raw pack. Also returns
-    /// the commits the server made shallow (whose parents it did not send).
-    static func packBytes(_ data: [UInt8], sideBand: Bool) throws -> (pack: [UInt8], shallow: [String]) {
-        var i = 0
-        var pack: [UInt8] = []
-        var shallow: [String] = []
-        while i + 4 <= data.count {
-            if !sideBand && data[i..<i + 4].elementsEqual(Array("PACK".utf8)) { return (Array(data[i...]), shallow) }
-            guard let n = Int(String(decoding: data[i..<i + 4], as: UTF8.self), radix: 16) else { throw GitError("malformed upload-pack response") }
-            if n == 0 { i += 4; continue }
-            guard n >= 5, i + n <= data.count else { throw GitError("malformed upload-pack response") }
-            let payload = data[i + 4..<i + n]
-            i += n
-            if payload.starts(with: Array("shallow ".utf8)) {
-                let id = String(decoding: payload.dropFirst(8), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                guard id.count == 40, id.allSatisfy(\.isHexDigit) else { throw GitError("malformed upload-pack response") }
-                shallow.append(id)
-            } else if sideBand, let band = payload.first, !payload.starts(with: Array("NAK".utf8)), !payload.starts(with: Array("ACK".utf8)),
-                      !payload.starts(with: Array("unshallow".utf8)) {
-                if band == 1 { pack += payload.dropFirst() }
-                if band == 3 { throw GitError("the server: \(String(decoding: payload.dropFirst(), as: UTF8.self))") }
-            } else if String(decoding: payload, as: UTF8.self).hasPrefix("ERR ") {
-                throw GitError("the server: \(String(decoding: payload, as: UTF8.self))")
-            }
-        }
-        guard pack.starts(with: Array("PACK".utf8)) else { throw GitError("the server sent no packfile") }
-        return (pack, shallow)
-    }
-
     // MARK: objects
 
     struct Object {
@@ -337,8 +336,8 @@ public enum GitFetch {
         var data: [UInt8]
     }
 
-    static func object(_ objects: [String: Object], _ id: String, what: String) throws -> Object {
-        guard let o = objects[id] else { throw GitError("the server's pack lacks \(what) \(id)") }
+    static func object(_ objects: PackFile, _ id: String, what: String) throws -> Object {
+        guard let o = try objects.object(id) else { throw GitError("the server's pack lacks \(what) \(id)") }
         return o
     }
 
@@ -352,7 +351,7 @@ public enum GitFetch {
 
     struct TreeEntry { var mode: String; var name: String; var id: String }
 
-    static func treeEntries(_ objects: [String: Object], _ id: String) throws -> [TreeEntry] {
+    static func treeEntries(_ objects: PackFile, _ id: String) throws -> [TreeEntry] {
         let tree = try object(objects, id, what: "tree")
         guard tree.type == 2 else { throw GitError("\(id) is not a tree") }
         var out: [TreeEntry] = []
@@ -374,7 +373,7 @@ public enum GitFetch {
         return out
     }
 
-    static func write(_ objects: [String: Object], tree: String, to directory: String, time: Int64) throws {
+    static func write(_ objects: PackFile, tree: String, to directory: String, time: Int64) throws {
         var times = [timespec(tv_sec: Int(time), tv_nsec: 0), timespec(tv_sec: Int(time), tv_nsec: 0)]
         for e in try treeEntries(objects, tree) {
             let path = directory + "/" + e.name
@@ -391,195 +390,19 @@ public enum GitFetch {
                     throw GitError("symlink \(path): \(String(cString: strerror(errno)))")
                 }
             case "100644", "100755", "100664":
-                let blob = try object(objects, e.id, what: "file")
-                guard blob.type == 3 else { throw GitError("\(e.id) is not a blob") }
+                guard let info = objects.info(e.id) else { throw GitError("the server's pack lacks file \(e.id)") }
+                guard info.type == 3 else { throw GitError("\(e.id) is not a blob") }
                 unlink(path)
                 let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode == "100755" ? 0o755 : 0o644)
                 guard fd >= 0 else { throw GitError("create \(path): \(String(cString: strerror(errno)))") }
-                var written = 0
-                while written < blob.data.count {
-                    let n = blob.data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, blob.data.count - written) }
-                    guard n > 0 else { close(fd); throw GitError("write \(path): \(String(cString: strerror(errno)))") }
-                    written += n
-                }
+                defer { close(fd) }
+                try objects.writeBlob(e.id, to: fd, path: path)
                 fchmod(fd, e.mode == "100755" ? 0o755 : 0o644)
-                close(fd)
             default:
                 throw GitError("tree \(tree): entry \(e.name) has mode \(e.mode)")
             }
             utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
         }
         utimensat(AT_FDCWD, directory, &times, AT_SYMLINK_NOFOLLOW)
-    }
-}
-
-/// A packfile (version 2) read into memory: every object inflated, deltas applied, named by
-/// git's SHA-1 of "<type> <size>\0<content>".
-struct PackReader {
-    let data: [UInt8]
-    init(_ d: [UInt8]) { data = d }
-
-    /// An object's place in the pack, as a pack index (.idx) records it.
-    struct Entry { var id: String; var offset: Int; var crc: UInt32 }
-
-    /// Every object by id, and every object's id, offset and CRC-32 of its packed bytes.
-    func objects() throws -> (objects: [String: GitFetch.Object], entries: [Entry]) {
-        guard data.count >= 32, data.starts(with: Array("PACK".utf8)) else { throw GitError("not a packfile") }
-        let version = be32(4), count = Int(be32(8))
-        guard version == 2 || version == 3 else { throw GitError("packfile version \(version)") }
-        // The trailer is the SHA-1 of everything before it.
-        let body = data[..<(data.count - 20)]
-        guard Array(Insecure.SHA1.hash(data: body)) == Array(data.suffix(20)) else { throw GitError("the packfile's checksum does not match") }
-        var byOffset: [Int: GitFetch.Object] = [:]
-        var byID: [String: GitFetch.Object] = [:]
-        var pendingRef: [(offset: Int, base: String, delta: [UInt8])] = []
-        var idAt: [Int: String] = [:]
-        var starts: [Int] = []
-        var i = 12
-        for _ in 0..<count {
-            let start = i
-            starts.append(start)
-            guard i < data.count else { throw GitError("truncated packfile") }
-            var c = Int(data[i]); i += 1
-            let type = (c >> 4) & 7
-            var size = c & 15, shift = 4
-            while c & 0x80 != 0 {
-                guard i < data.count, shift < 60 else { throw GitError("truncated packfile") }
-                c = Int(data[i]); i += 1
-                size |= (c & 0x7f) << shift; shift += 7
-            }
-            switch type {
-            case 1, 2, 3, 4:
-                let (content, used) = try inflate(at: i, size: size)
-                i += used
-                let o = GitFetch.Object(type: type, data: content)
-                byOffset[start] = o
-                idAt[start] = Self.id(o)
-                byID[idAt[start]!] = o
-            case 6:  // OFS_DELTA: the base is `offset` bytes before this object
-                guard i < data.count else { throw GitError("truncated packfile") }
-                c = Int(data[i]); i += 1
-                var offset = c & 0x7f
-                while c & 0x80 != 0 {
-                    guard i < data.count else { throw GitError("truncated packfile") }
-                    c = Int(data[i]); i += 1
-                    offset = ((offset + 1) << 7) | (c & 0x7f)
-                }
-                let (delta, used) = try inflate(at: i, size: size)
-                i += used
-                guard let base = byOffset[start - offset] else { throw GitError("a delta's base is missing from the packfile") }
-                let o = GitFetch.Object(type: base.type, data: try Self.apply(delta, to: base.data))
-                byOffset[start] = o
-                idAt[start] = Self.id(o)
-                byID[idAt[start]!] = o
-            case 7:  // REF_DELTA: the base named by id (maybe later in the pack)
-                guard i + 20 <= data.count else { throw GitError("truncated packfile") }
-                let base = data[i..<i + 20].map { String(format: "%02x", $0) }.joined()
-                i += 20
-                let (delta, used) = try inflate(at: i, size: size)
-                i += used
-                pendingRef.append((start, base, delta))
-            default:
-                throw GitError("packfile object of type \(type)")
-            }
-        }
-        var progress = true
-        while !pendingRef.isEmpty && progress {
-            progress = false
-            pendingRef = try pendingRef.filter { p in
-                guard let base = byID[p.base] else { return true }
-                let o = GitFetch.Object(type: base.type, data: try Self.apply(p.delta, to: base.data))
-                byOffset[p.offset] = o
-                idAt[p.offset] = Self.id(o)
-                byID[idAt[p.offset]!] = o
-                progress = true
-                return false
-            }
-        }
-        guard pendingRef.isEmpty else { throw GitError("a delta's base is missing from the packfile") }
-        guard i == data.count - 20 else { throw GitError("the packfile has \(data.count - 20 - i) bytes after its last object") }
-        var entries: [Entry] = []
-        entries.reserveCapacity(starts.count)
-        for (n, start) in starts.enumerated() {
-            let end = n + 1 < starts.count ? starts[n + 1] : i
-            let crc = data.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress! + start, uInt(end - start))) }
-            entries.append(Entry(id: idAt[start]!, offset: start, crc: crc))
-        }
-        return (byID, entries)
-    }
-
-    func be32(_ at: Int) -> UInt32 {
-        UInt32(data[at]) << 24 | UInt32(data[at + 1]) << 16 | UInt32(data[at + 2]) << 8 | UInt32(data[at + 3])
-    }
-
-    static func id(_ o: GitFetch.Object) -> String {
-        let name = ["", "commit", "tree", "blob", "tag"][o.type]
-        var h = Insecure.SHA1()
-        h.update(data: Array("\(name) \(o.data.count)\0".utf8))
-        h.update(data: o.data)
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// Inflates the zlib stream at `at`, which must give `size` bytes; returns them and the
-    /// compressed length.
-    func inflate(at: Int, size: Int) throws -> ([UInt8], Int) {
-        guard size <= 1 << 31 else { throw GitError("packfile object of \(size) bytes") }
-        var out = [UInt8](repeating: 0, count: max(size, 1))
-        var stream = z_stream()
-        guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { throw GitError("zlib") }
-        defer { inflateEnd(&stream) }
-        let rc: Int32 = data.withUnsafeBytes { input in
-            out.withUnsafeMutableBytes { output in
-                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: Bytef.self) + at)
-                stream.avail_in = uInt(input.count - at)
-                stream.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                stream.avail_out = uInt(max(size, 1))
-                return CZlib.inflate(&stream, Z_FINISH)
-            }
-        }
-        guard rc == Z_STREAM_END, Int(stream.total_out) == size else { throw GitError("a packfile object does not inflate to its size") }
-        return (Array(out.prefix(size)), Int(stream.total_in))
-    }
-
-    /// git's delta format: source and target sizes, then copy (offset, length) and insert ops.
-    static func apply(_ delta: [UInt8], to base: [UInt8]) throws -> [UInt8] {
-        var i = 0
-        func varint() throws -> Int {
-            var v = 0, shift = 0
-            while true {
-                guard i < delta.count, shift < 60 else { throw GitError("malformed delta") }
-                let c = Int(delta[i]); i += 1
-                v |= (c & 0x7f) << shift; shift += 7
-                if c & 0x80 == 0 { return v }
-            }
-        }
-        guard try varint() == base.count else { throw GitError("a delta does not fit its base") }
-        let size = try varint()
-        var out: [UInt8] = []
-        out.reserveCapacity(size)
-        while i < delta.count {
-            let op = Int(delta[i]); i += 1
-            if op & 0x80 != 0 {
-                var offset = 0, length = 0
-                for bit in 0..<4 where op & (1 << bit) != 0 {
-                    guard i < delta.count else { throw GitError("malformed delta") }
-                    offset |= Int(delta[i]) << (8 * bit); i += 1
-                }
-                for bit in 0..<3 where op & (0x10 << bit) != 0 {
-                    guard i < delta.count else { throw GitError("malformed delta") }
-                    length |= Int(delta[i]) << (8 * bit); i += 1
-                }
-                if length == 0 { length = 0x10000 }
-                guard offset + length <= base.count else { throw GitError("malformed delta") }
-                out += base[offset..<offset + length]
-            } else if op != 0 {
-                guard i + op <= delta.count else { throw GitError("malformed delta") }
-                out += delta[i..<i + op]; i += op
-            } else {
-                throw GitError("malformed delta")
-            }
-        }
-        guard out.count == size else { throw GitError("a delta gives the wrong size") }
-        return out
     }
 }

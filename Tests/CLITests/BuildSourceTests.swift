@@ -290,6 +290,45 @@ extension BuildCommand {
         #expect(ssh.status == 1 && ssh.err.contains("<stdin>:2:1: ") && ssh.err.contains("use the repository's https:// URL"), "\(ssh.err)")
     }
 
+    /// A repository's pack goes to disk, not memory: ADD of a 40 MB repository (incompressible
+    /// files) peaks at about the resident memory of a COPY of the same files, far below the
+    /// pack's size, and the files arrive intact.
+    @Test(.enabled(if: Tools.exists("git") && Tools.exists("python3"), "needs git and python3"))
+    func addGitKeepsThePackOnDiskNotInMemory() throws {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let setup = Tools.run(["sh", "-c", """
+            cd \(dir) && git init -q -b main w && cd w && for i in $(seq 1 16); do head -c 2500000 /dev/urandom > f$i.bin; done &&
+            git add -A && git -c user.name=t -c user.email=t@e commit -q -m big && cd .. && git clone -q --bare w served/repo.git &&
+            mkdir copy && cp w/*.bin copy/
+            """])
+        try #require(setup.status == 0, "\(setup.output)")
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", RegistryFixture.fixtures + "/git_http.py", dir + "/served", dir + "/port"]
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }  // SIGTERM is blocked in the test process's children
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: dir + "/port") { usleep(50_000) }
+        let url = "http://127.0.0.1:\((try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? "0")/repo.git"
+        try FileManager.default.createDirectory(atPath: dir + "/git", withIntermediateDirectories: true)
+        write(dir + "/git/Dockerfile", "FROM scratch\nADD \(url) /src/\n")
+        write(dir + "/copy/Dockerfile", "FROM scratch\nCOPY . /src/\n")
+        /// gvmc's peak resident memory in MiB (getrusage of python's only child).
+        func peak(_ context: String) throws -> Double {
+            let r = Tools.run(["python3", "-c", "import resource,subprocess,sys; r=subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+                               + "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                               GVMCBinary.path, "build", "--no-cache", "--cache-dir", dir + "/cache", "-o", context + ".gvmi", context])
+            let fields = r.output.split(separator: " ")
+            try #require(fields.count == 2 && fields[0] == "0", "\(r.output)")
+            return (Double(fields[1].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) / 1024
+        }
+        let copied = try peak(dir + "/copy"), fetched = try peak(dir + "/git")
+        let pack = Double(Tools.run(["du", "-sm", dir + "/served/repo.git"]).output.split(separator: "\t").first.flatMap { Double($0) } ?? 0)
+        #expect(pack >= 38, "\(pack) MiB")
+        #expect(fetched < copied + pack / 2, "ADD of git peaked at \(fetched) MiB, COPY of the same files at \(copied) MiB, the pack is \(pack) MiB")
+        #expect(Tools.run(["sh", "-c", "unsquashfs -cat \(dir)/git.gvmi src/f9.bin | cmp - \(dir)/w/f9.bin"]).status == 0)
+    }
+
     @Test func addDownloadsURLsWithChecksums() throws {
         let ctx = try BuildFixture.context("", files: ["srv/file.txt": "downloaded content\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
