@@ -45,10 +45,13 @@ public enum GitFetch {
                 ref = f[0].isEmpty ? nil : f[0]
                 subdir = f.count == 2 && !f[1].isEmpty && !f[1].split(separator: "/").allSatisfy({ $0 == "." }) ? f[1] : nil
             }
-            guard repository.hasPrefix("https://") || repository.hasPrefix("http://") else {
-                throw GitError("\(redacted(repository)): only git's smart HTTP transport (http:// and https://) is supported")
+            guard repository.hasPrefix("https://") || repository.hasPrefix("http://") || ssh != nil else {
+                throw GitError("\(redacted(repository)): only git's smart HTTP transport (http://, https://) and SSH (ssh://, user@host:path) are supported")
             }
         }
+
+        /// Where an SSH URL points; nil for http(s).
+        var ssh: SSHRemote? { repository.hasPrefix("http://") || repository.hasPrefix("https://") ? nil : SSHRemote(repository) }
 
         /// Whether the ref is a full commit id (known without asking the server).
         public var pinned: Bool { ref.map { $0.count == 40 && $0.allSatisfy(\.isHexDigit) } ?? false }
@@ -86,8 +89,13 @@ public enum GitFetch {
                 : "the server refused the credentials from the GIT_AUTH_TOKEN / GIT_AUTH_HEADER secret"))
         }
         guard advert.status == 200 else { throw GitError("\(redacted(refsURL)): HTTP \(advert.status)") }
+        return try parseAdvertisement(advert.body)
+    }
+
+    /// The refs and capabilities in pkt-lines (HTTP's start with a `# service=` line).
+    static func parseAdvertisement(_ body: [UInt8]) throws -> Advertisement {
         var a = Advertisement()
-        for line in try pktLines(advert.body) {
+        for line in try pktLines(body) {
             guard let line, !line.hasPrefix("#") else { continue }
             var text = line.hasSuffix("\n") ? String(line.dropLast()) : line
             if let nul = text.firstIndex(of: "\0") {
@@ -103,10 +111,66 @@ public enum GitFetch {
     /// The object id `url`'s fragment names now (a commit, or an annotated tag): the commit id
     /// itself when the URL pins one, else one request for the server's refs (`git ls-remote`).
     /// A build keys the step on it, as BuildKit does, so an unchanged branch is not fetched again.
-    public static func resolve(_ url: String, authorization: String? = nil) throws -> String {
+    public static func resolve(_ url: String, authorization: String? = nil, sshAgent: String? = nil) throws -> String {
         let source = try Source(url)
         if source.pinned, let ref = source.ref { return ref.lowercased() }
-        return try advertisement(try HTTPClient(), source.repository, authorization).resolve(source.ref, source.repository).id
+        let connection = try connect(source, authorization: authorization, sshAgent: sshAgent)
+        return try connection.advertisement.resolve(source.ref, source.repository).id
+    }
+
+    /// A server's refs, and then the upload-pack request answered into a stream.
+    struct Connection {
+        var advertisement: Advertisement
+        var fetch: (_ request: [UInt8], _ into: inout UploadPackStream) throws -> Void
+    }
+
+    static func connect(_ source: Source, authorization: String?, sshAgent: String?) throws -> Connection {
+        let repository = source.repository
+        guard let remote = source.ssh else {
+            let http = try HTTPClient()
+            return Connection(advertisement: try advertisement(http, repository, authorization)) { request, demux in
+                var stream = demux
+                defer { demux = stream }
+                let response = try http.perform("POST", repository + "/git-upload-pack",
+                                                headers: ["Content-Type: application/x-git-upload-pack-request",
+                                                          "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
+                                                    + authorizationHeader(authorization),
+                                                body: request) { status, chunk in status == 200 ? stream.feed(chunk) : true }
+                guard response.status == 200 else {
+                    throw GitError("\(redacted(repository))/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+                }
+            }
+        }
+        guard let sshAgent else {
+            throw GitError("git over SSH signs in with an SSH agent: build with --ssh default (the agent in $SSH_AUTH_SOCK) or --ssh default=KEYFILE")
+        }
+        // git's SSH transport: the server speaks first (the refs, up to a flush packet), then
+        // reads the request and answers on the same connection.
+        let session = try SSHSession(remote, agent: sshAgent, command: remote.uploadPack)
+        var received: [UInt8] = []
+        var end = -1
+        while end < 0 {
+            guard let chunk = try session.read() else {
+                let said = session.serverMessage
+                throw GitError("\(repository): \(said.isEmpty ? "the server closed the connection" : said)")
+            }
+            received += chunk
+            var i = 0
+            while i + 4 <= received.count, let n = Int(String(decoding: received[i..<i + 4], as: UTF8.self), radix: 16) {
+                if n == 0 { end = i + 4; break }
+                guard n >= 4, i + n <= received.count else { break }
+                i += n
+            }
+        }
+        let leftover = Array(received[end...])
+        return Connection(advertisement: try parseAdvertisement(Array(received[..<end]))) { request, demux in
+            try session.write(request)
+            if !leftover.isEmpty, !leftover.withUnsafeBytes({ demux.feed($0) }) { return }
+            while let chunk = try session.read() {
+                if !chunk.withUnsafeBytes({ demux.feed($0) }) { return }
+            }
+            if demux.packBytes == 0, !session.serverMessage.isEmpty { throw GitError("\(repository): \(session.serverMessage)") }
+        }
     }
 
     static func authorizationHeader(_ value: String?) -> [String] { value.map { ["Authorization: " + $0] } ?? [] }
@@ -127,11 +191,11 @@ public enum GitFetch {
     /// checkout. Returns the commit id and its committer time.
     /// Submodules are checked out too (`submodule`: how deep this one is).
     public static func checkout(_ url: String, id: String? = nil, into destination: String, keepGitDir: Bool = false,
-                                authorization: String? = nil, submodule: Int = 0) throws -> (commit: String, time: Int64) {
+                                authorization: String? = nil, sshAgent: String? = nil, submodule: Int = 0) throws -> (commit: String, time: Int64) {
         let source = try Source(url)
         let repository = source.repository
-        let http = try HTTPClient()
-        let advert = try advertisement(http, repository, authorization)
+        let connection = try connect(source, authorization: authorization, sshAgent: sshAgent)
+        let advert = connection.advertisement
         let resolved = try advert.resolve(source.ref, repository)
         let want = id ?? resolved.id
         // The pack.
@@ -145,22 +209,13 @@ public enum GitFetch {
         // The pack goes to an unnamed file beside the checkout, not into memory.
         let packFD = try unnamedFile(in: destination)
         var demux = UploadPackStream(fd: packFD, sideBand: wanted.contains("side-band-64k"))
-        let response: HTTPResponse
         do {
-            response = try http.perform("POST", repository + "/git-upload-pack",
-                                        headers: ["Content-Type: application/x-git-upload-pack-request",
-                                                  "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
-                                            + authorizationHeader(authorization),
-                                        body: request) { status, chunk in status == 200 ? demux.feed(chunk) : true }
+            try connection.fetch(request, &demux)
         } catch {
             close(packFD)
             throw demux.failure ?? error
         }
         if let failure = demux.failure { close(packFD); throw failure }
-        guard response.status == 200 else {
-            close(packFD)
-            throw GitError("\(redacted(repository))/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
-        }
         guard demux.packBytes > 0 else { close(packFD); throw GitError("the server sent no packfile") }
         let shallow = demux.shallow
         let objects = try PackFile(fd: packFD)  // owns packFD from here on
@@ -189,7 +244,7 @@ public enum GitFetch {
         }
         try write(objects, tree: tree, to: destination, time: time)
         try checkoutSubmodules(objects, tree: treeID, subdir: source.subdir, repository: repository, into: destination,
-                               depth: submodule, authorization: authorization)
+                               depth: submodule, authorization: authorization, sshAgent: sshAgent)
         if keepGitDir && source.subdir == nil {
             // The local ref BuildKit's `git fetch origin <ref>:<ref>` makes (none for a commit id).
             try GitDirectory(pack: objects, shallow: shallow, commit: commitID, tree: treeID,
@@ -219,9 +274,9 @@ public enum GitFetch {
     /// Submodules, as BuildKit's `git submodule update --init --recursive --depth=1` after its
     /// checkout: each gitlink in the checked-out tree is fetched from the URL .gitmodules gives
     /// for its path (a relative URL against the repository's) at the commit the gitlink records,
-    /// and checked out in its place, recursively. Only http(s) URLs are followed.
+    /// and checked out in its place, recursively. Only http(s) and SSH URLs are followed.
     static func checkoutSubmodules(_ objects: PackFile, tree: String, subdir: String?, repository: String,
-                                   into destination: String, depth: Int, authorization: String?) throws {
+                                   into destination: String, depth: Int, authorization: String?, sshAgent: String?) throws {
         var links: [(path: String, id: String)] = []
         func walk(_ t: String, _ prefix: String) throws {
             for e in try treeEntries(objects, t) {
@@ -247,7 +302,7 @@ public enum GitFetch {
                 let scope = credentialScope(repository)
                 _ = try checkout(resolved + "#" + link.id, into: destination + "/" + link.path.dropFirst(base.count),
                                  authorization: resolved.hasPrefix(scope.hasSuffix("/") ? scope : scope + "/") || resolved == scope ? authorization : nil,
-                                 submodule: depth + 1)
+                                 sshAgent: sshAgent, submodule: depth + 1)
             } catch {
                 throw GitError("submodule \(link.path) (\(redacted(resolved)) at \(link.id.prefix(12))): \(error)")
             }
@@ -286,7 +341,13 @@ public enum GitFetch {
     /// git resolves them (each `../` drops one path component, never the host).
     static func submoduleURL(_ url: String, of repository: String) -> String {
         guard url.hasPrefix("./") || url.hasPrefix("../") else { return url }
+        // scp-like `user@host:path`: only the path after the colon is walked up.
+        var prefix = ""
         var base = repository
+        if !repository.contains("://"), let colon = repository.firstIndex(of: ":"), !repository[..<colon].contains("/") {
+            prefix = String(repository[...colon])
+            base = String(repository[repository.index(after: colon)...])
+        }
         while base.hasSuffix("/") { base.removeLast() }
         var rest = Substring(url)
         while true {
@@ -294,12 +355,16 @@ public enum GitFetch {
                 rest = rest.dropFirst(2)
             } else if rest.hasPrefix("../") {
                 rest = rest.dropFirst(3)
-                if let slash = base.lastIndex(of: "/"), !base[..<slash].hasSuffix("/") { base = String(base[..<slash]) }
+                if let slash = base.lastIndex(of: "/") {
+                    if !base[..<slash].hasSuffix("/") { base = String(base[..<slash]) }
+                } else if !prefix.isEmpty {
+                    base = ""
+                }
             } else {
                 break
             }
         }
-        return base + "/" + rest
+        return prefix + (base.isEmpty ? "" : base + "/") + rest
     }
 
     /// The URL without user:password@, as BuildKit writes it into the kept repository's config.

@@ -44,12 +44,12 @@ public final class BuildExecutor {
     /// ADD <git repository URL>: checks out the object `id` (what gitResolver returned) into the
     /// (existing) directory, with the `.git` directory when asked; returns the commit id and
     /// time. Nil: git sources are refused.
-    /// `authorization`: the Authorization header value from the build secrets (gitAuthorization).
+    /// `access`: credentials from the build's secrets and SSH agents (gitAccess).
     public var gitFetcher: ((_ url: String, _ id: String, _ directory: String, _ keepGitDir: Bool,
-                             _ authorization: String?) throws -> (commit: String, time: Int64))?
+                             _ access: GitAccess) throws -> (commit: String, time: Int64))?
     /// The object id a git URL's branch, tag or commit names now (`git ls-remote`); the step is
     /// keyed on it, so an unchanged branch is not fetched again.
-    public var gitResolver: ((_ url: String, _ authorization: String?) throws -> String)?
+    public var gitResolver: ((_ url: String, _ access: GitAccess) throws -> String)?
     /// What gitResolver said about each URL in this build (one answer per build, used for the
     /// key and the checkout alike).
     var gitIDs: [String: String] = [:]
@@ -403,7 +403,7 @@ public final class BuildExecutor {
         let scratch = try scratchDirectory("git")
         defer { TreeCopy.remove(scratch) }
         let id = try gitID(url)
-        do { _ = try gitFetcher(url, id, scratch, c.keepGitDir, try gitAuthorization(url)) } catch { throw RootFSError("ADD \(url): \(error)") }
+        do { _ = try gitFetcher(url, id, scratch, c.keepGitDir, try gitAccess(url)) } catch { throw RootFSError("ADD \(url): \(error)") }
         let destination = scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
         try TreeCopy.copyContents(of: scratch, into: root + (destination == "/" ? "" : destination), owner: owner, mode: mode)
@@ -412,18 +412,21 @@ public final class BuildExecutor {
     /// The object id `url` names, asked once per build.
     func gitID(_ url: String) throws(RootFSError) -> String {
         if let id = gitIDs[url] { return id }
-        if url.hasPrefix("git@") || url.hasPrefix("ssh://") {
-            throw RootFSError("ADD \(url): git over SSH is not supported; use the repository's https:// URL")
-        }
         guard let gitResolver else { throw RootFSError("ADD \(url): git sources are not available here") }
-        let authorization = try gitAuthorization(url)
+        let access = try gitAccess(url)
         do {
-            let id = try gitResolver(url, authorization)
+            let id = try gitResolver(url, access)
             gitIDs[url] = id
             return id
         } catch {
             throw RootFSError("ADD \(url): \(error)")
         }
+    }
+
+    /// What a git source may use: the Authorization header from the secrets (http), and the
+    /// build's default SSH agent (`--ssh default`, as BuildKit's git source uses it).
+    func gitAccess(_ url: String) throws(RootFSError) -> GitAccess {
+        GitAccess(authorization: try gitAuthorization(url), sshAgent: sshAgents["default"])
     }
 
     /// Credentials for a git repository from the build secrets, as BuildKit looks them up: the
@@ -686,4 +689,12 @@ public final class TemporaryDirectories: @unchecked Sendable {
         for m in mounted.reversed() { gvmc_umount_detach(m) }
         for p in all { TreeCopy.remove(p) }
     }
+}
+
+/// Credentials a git source may use.
+public struct GitAccess: Sendable {
+    /// An Authorization header value for http(s) remotes.
+    public var authorization: String?
+    /// The SSH agent socket for SSH remotes.
+    public var sshAgent: String?
 }

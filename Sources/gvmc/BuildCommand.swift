@@ -136,10 +136,12 @@ struct BuildCommand: ParsableCommand {
         executor.targetPlatform = platform
         executor.defaultNetwork = network
         executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
-        executor.gitFetcher = { url, id, directory, keep, authorization in
-            try GitFetch.checkout(url, id: id, into: directory, keepGitDir: keep, authorization: authorization)
+        executor.gitFetcher = { url, id, directory, keep, access in
+            try GitFetch.checkout(url, id: id, into: directory, keepGitDir: keep, authorization: access.authorization, sshAgent: access.sshAgent)
         }
-        executor.gitResolver = { url, authorization in try GitFetch.resolve(url, authorization: authorization) }
+        executor.gitResolver = { url, access in
+            try GitFetch.resolve(url, authorization: access.authorization, sshAgent: access.sshAgent)
+        }
         executor.isGitSource = { GitFetch.isGitURL($0) || $0.hasPrefix("git@") || $0.hasPrefix("ssh://") }
         executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
         executor.stepCacheDirectory = registry.cacheDirectory + "/steps" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")

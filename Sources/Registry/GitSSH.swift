@@ -1,0 +1,666 @@
+// git over SSH (`ADD git@host:org/repo.git`, `ssh://[user@]host[:port]/path`) without an ssh
+// binary: an SSH-2 client just large enough to run `git-upload-pack` on the server, signing
+// in through an SSH agent (the build's `--ssh default`), as BuildKit's git source does.
+//
+//   transport (RFC 4253)  version exchange; curve25519-sha256 key exchange (RFC 8731); host keys
+//                         ssh-ed25519 and ecdsa-sha2-nistp256/384/521 (RFC 5656), checked
+//                         against known_hosts when the host is listed there; packets sealed
+//                         with aes256-gcm@openssh.com or aes128-gcm@openssh.com (RFC 5647 as
+//                         OpenSSH implements it)
+//   user auth (RFC 4252)  publickey, every agent key in turn (RSA keys as rsa-sha2-512)
+//   connection (RFC 4254) one session channel, `exec git-upload-pack '<path>'`, flow control
+//
+// Unknown hosts are accepted, as BuildKit does (it runs ssh with StrictHostKeyChecking=no); a
+// host listed in ~/.ssh/known_hosts or /etc/ssh/ssh_known_hosts with a different key is refused.
+import Crypto
+import Foundation
+
+/// Where an SSH git URL points.
+struct SSHRemote: Equatable {
+    var user: String
+    var host: String
+    var port: Int
+    var path: String
+
+    init(user: String, host: String, port: Int, path: String) {
+        self.user = user; self.host = host; self.port = port; self.path = path
+    }
+
+    /// `ssh://[user@]host[:port]/path` or scp-like `[user@]host:path`; nil for other URLs.
+    init?(_ repository: String) {
+        var rest: Substring
+        if repository.hasPrefix("ssh://") || repository.hasPrefix("git+ssh://") {
+            rest = repository[repository.range(of: "://")!.upperBound...]
+            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            var authority = rest[..<slash]
+            path = String(rest[slash...])
+            if path.hasPrefix("/~") { path = String(path.dropFirst()) }
+            user = ""
+            if let at = authority.lastIndex(of: "@") { user = String(authority[..<at]); authority = authority[authority.index(after: at)...] }
+            port = 22
+            if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+                host = String(authority[authority.index(after: authority.startIndex)..<close])
+                let after = authority[authority.index(after: close)...]
+                if after.hasPrefix(":") { guard let p = Int(after.dropFirst()) else { return nil }; port = p }
+            } else if let colon = authority.lastIndex(of: ":") {
+                host = String(authority[..<colon])
+                guard let p = Int(authority[authority.index(after: colon)...]) else { return nil }
+                port = p
+            } else {
+                host = String(authority)
+            }
+        } else {
+            // scp-like: no scheme, a colon before any slash.
+            guard !repository.contains("://"), let colon = repository.firstIndex(of: ":"),
+                  !repository[..<colon].contains("/") else { return nil }
+            rest = repository[..<colon]
+            path = String(repository[repository.index(after: colon)...])
+            user = ""
+            if let at = rest.lastIndex(of: "@") { user = String(rest[..<at]); rest = rest[rest.index(after: at)...] }
+            host = String(rest)
+            port = 22
+        }
+        if user.isEmpty { user = ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "root" }
+        guard !host.isEmpty, !path.isEmpty, (1...65535).contains(port) else { return nil }
+    }
+
+    /// The command the server runs: git-upload-pack with the path single-quoted, as git sends it.
+    var uploadPack: String { "git-upload-pack '" + path.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+}
+
+/// SSH's wire encodings.
+struct SSHWire {
+    var data: [UInt8] = []
+    mutating func byte(_ b: UInt8) { data.append(b) }
+    mutating func bool(_ b: Bool) { data.append(b ? 1 : 0) }
+    mutating func u32(_ v: UInt32) { data += [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+    mutating func string<C: Collection>(_ b: C) where C.Element == UInt8 { u32(UInt32(b.count)); data += b }
+    mutating func string(_ s: String) { string(Array(s.utf8)) }
+    /// A non-negative integer from its big-endian bytes.
+    mutating func mpint(_ unsigned: [UInt8]) {
+        var b = Array(unsigned.drop { $0 == 0 })
+        if let first = b.first, first & 0x80 != 0 { b.insert(0, at: 0) }
+        string(b)
+    }
+}
+
+struct SSHReader {
+    let data: [UInt8]
+    var i = 0
+    init(_ d: [UInt8]) { data = d }
+    mutating func byte() throws -> UInt8 {
+        guard i < data.count else { throw GitError("SSH: a short message") }
+        i += 1
+        return data[i - 1]
+    }
+    mutating func u32() throws -> UInt32 {
+        guard i + 4 <= data.count else { throw GitError("SSH: a short message") }
+        defer { i += 4 }
+        return UInt32(data[i]) << 24 | UInt32(data[i + 1]) << 16 | UInt32(data[i + 2]) << 8 | UInt32(data[i + 3])
+    }
+    mutating func string() throws -> [UInt8] {
+        let n = Int(try u32())
+        guard i + n <= data.count else { throw GitError("SSH: a short message") }
+        defer { i += n }
+        return Array(data[i..<i + n])
+    }
+    mutating func text() throws -> String { String(decoding: try string(), as: UTF8.self) }
+}
+
+/// One SSH connection running one command.
+final class SSHSession {
+    let remote: SSHRemote
+    let fd: Int32
+    var sessionID: [UInt8] = []
+    /// Sealing state per direction once keys are in use: AES-GCM key and the 12-byte nonce
+    /// (4 fixed bytes, then a 64-bit counter incremented per packet).
+    var outgoing: (key: SymmetricKey, nonce: [UInt8])?
+    var incoming: (key: SymmetricKey, nonce: [UInt8])?
+    var buffered: [UInt8] = []
+    // The channel.
+    var remoteChannel: UInt32 = 0
+    var remoteWindow: Int = 0
+    var remoteMaxPacket = 32768
+    var consumed = 0
+    var stderr: [UInt8] = []
+    var exitStatus: UInt32?
+    var closed = false
+    static let window: UInt32 = 4 << 20
+
+    /// Connects, agrees on keys, signs in with the agent's keys and starts `command`.
+    init(_ remote: SSHRemote, agent: String, command: String) throws {
+        self.remote = remote
+        fd = try Self.connect(remote.host, remote.port)
+        do {
+            try handshake()
+            try authenticate(agent)
+            try start(command)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { close(fd) }
+
+    var name: String { "\(remote.user)@\(remote.host)\(remote.port == 22 ? "" : ":\(remote.port)")" }
+
+    static func connect(_ host: String, _ port: Int) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0, let first = list else { throw GitError("\(host): cannot resolve the host (\(String(cString: gai_strerror(rc))))") }
+        defer { freeaddrinfo(first) }
+        var why = "no address"
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let a = entry {
+            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
+            if fd >= 0 {
+                var timeout = timeval(tv_sec: 120, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return fd }
+                why = String(cString: strerror(errno))
+                close(fd)
+            }
+            entry = a.pointee.ai_next
+        }
+        throw GitError("\(host):\(port): cannot connect: \(why)")
+    }
+
+    // MARK: bytes
+
+    func readExactly(_ n: Int) throws -> [UInt8] {
+        while buffered.count < n {
+            var chunk = [UInt8](repeating: 0, count: max(65536, n - buffered.count))
+            let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { throw GitError("SSH \(name): the connection closed" + (got < 0 ? " (\(String(cString: strerror(errno))))" : "")) }
+            buffered += chunk[..<got]
+        }
+        defer { buffered.removeFirst(n) }
+        return Array(buffered[..<n])
+    }
+
+    func writeAllBytes(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw GitError("SSH \(name): sending: \(String(cString: strerror(errno)))") }
+            sent += n
+        }
+    }
+
+    static func advance(_ nonce: inout [UInt8]) {
+        for k in stride(from: 11, through: 4, by: -1) {
+            nonce[k] &+= 1
+            if nonce[k] != 0 { break }
+        }
+    }
+
+    // MARK: packets
+
+    func send(_ payload: [UInt8]) throws {
+        let block = outgoing == nil ? 8 : 16
+        // Unsealed, the length field counts towards the block; sealed, it travels in the clear.
+        let counted = outgoing == nil ? 5 : 1
+        var padding = block - (counted + payload.count) % block
+        if padding < 4 { padding += block }
+        var w = SSHWire()
+        w.u32(UInt32(1 + payload.count + padding))
+        let length = w.data
+        var body: [UInt8] = [UInt8(padding)] + payload
+        body += (0..<padding).map { _ in UInt8.random(in: 0...255) }
+        if var sealing = outgoing {
+            let box = try AES.GCM.seal(body, using: sealing.key, nonce: try AES.GCM.Nonce(data: sealing.nonce), authenticating: length)
+            Self.advance(&sealing.nonce)
+            outgoing = sealing
+            try writeAllBytes(length + Array(box.ciphertext) + Array(box.tag))
+        } else {
+            try writeAllBytes(length + body)
+        }
+    }
+
+    /// The next message, skipping SSH_MSG_IGNORE, DEBUG and the like; DISCONNECT is an error.
+    func receive() throws -> [UInt8] {
+        while true {
+            let lengthBytes = try readExactly(4)
+            let length = Int(try SSHReader(lengthBytes).u32WithoutState())
+            guard length >= 5, length <= 1 << 20 else { throw GitError("SSH \(name): a packet of \(length) bytes") }
+            var body: [UInt8]
+            if var opening = incoming {
+                let sealed = try readExactly(length + 16)
+                let box = try AES.GCM.SealedBox(nonce: try AES.GCM.Nonce(data: opening.nonce), ciphertext: sealed[..<length], tag: sealed[length...])
+                do { body = Array(try AES.GCM.open(box, using: opening.key, authenticating: lengthBytes)) } catch {
+                    throw GitError("SSH \(name): a packet failed authentication")
+                }
+                Self.advance(&opening.nonce)
+                incoming = opening
+            } else {
+                body = try readExactly(length)
+            }
+            let padding = Int(body[0])
+            guard padding + 1 < body.count else { throw GitError("SSH \(name): malformed packet") }
+            let payload = Array(body[1..<(body.count - padding)])
+            switch payload.first {
+            case 2, 4, 7:  // IGNORE, DEBUG, EXT_INFO
+                continue
+            case 1:  // DISCONNECT
+                var r = SSHReader(payload); _ = try r.byte(); _ = try r.u32()
+                throw GitError("SSH \(name): the server disconnected: \((try? r.text()) ?? "")")
+            case 80:  // GLOBAL_REQUEST: refused when it wants a reply
+                var r = SSHReader(payload); _ = try r.byte(); _ = try r.string()
+                if try r.byte() != 0 { try send([82]) }
+                continue
+            default:
+                return payload
+            }
+        }
+    }
+
+    // MARK: key exchange
+
+    static let kexAlgorithms = ["curve25519-sha256", "curve25519-sha256@libssh.org"]
+    static let hostKeyAlgorithms = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"]
+    static let ciphers = ["aes256-gcm@openssh.com", "aes128-gcm@openssh.com"]
+
+    func handshake() throws {
+        let clientVersion = "SSH-2.0-gvmc_1.0"
+        try writeAllBytes(Array((clientVersion + "\r\n").utf8))
+        var serverVersion = ""
+        for _ in 0..<64 {
+            var line: [UInt8] = []
+            while line.last != 0x0a {
+                line += try readExactly(1)
+                guard line.count < 256 else { throw GitError("SSH \(name): not an SSH server") }
+            }
+            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .newlines)
+            if text.hasPrefix("SSH-") { serverVersion = text; break }
+        }
+        guard serverVersion.hasPrefix("SSH-2.0-") || serverVersion.hasPrefix("SSH-1.99-") else {
+            throw GitError("SSH \(name): not an SSH-2 server (\(serverVersion))")
+        }
+        var kexinit = SSHWire()
+        kexinit.byte(20)
+        kexinit.data += (0..<16).map { _ in UInt8.random(in: 0...255) }
+        for list in [Self.kexAlgorithms, Self.hostKeyAlgorithms, Self.ciphers, Self.ciphers, ["hmac-sha2-256"], ["hmac-sha2-256"],
+                     ["none"], ["none"], [], []] {
+            kexinit.string(list.joined(separator: ","))
+        }
+        kexinit.bool(false)
+        kexinit.u32(0)
+        try send(kexinit.data)
+        let serverInit = try receive()
+        guard serverInit.first == 20 else { throw GitError("SSH \(name): expected the key exchange, got message \(serverInit.first ?? 0)") }
+        var r = SSHReader(serverInit)
+        r.i = 17
+        var offered: [[String]] = []
+        for _ in 0..<10 { offered.append(try r.text().split(separator: ",").map(String.init)) }
+        func pick(_ ours: [String], _ theirs: [String], _ what: String) throws -> String {
+            guard let chosen = ours.first(where: theirs.contains) else {
+                throw GitError("SSH \(name): no common \(what) (the server offers \(theirs.joined(separator: ", ")); gvmc supports \(ours.joined(separator: ", ")))")
+            }
+            return chosen
+        }
+        _ = try pick(Self.kexAlgorithms, offered[0], "key exchange")
+        let hostKeyAlgorithm = try pick(Self.hostKeyAlgorithms, offered[1], "host key type")
+        let outCipher = try pick(Self.ciphers, offered[2], "cipher")
+        let inCipher = try pick(Self.ciphers, offered[3], "cipher")
+        _ = try pick(["none"], offered[6], "compression")
+        _ = try pick(["none"], offered[7], "compression")
+
+        let ephemeral = Curve25519.KeyAgreement.PrivateKey()
+        var ecdhInit = SSHWire()
+        ecdhInit.byte(30)
+        ecdhInit.string(Array(ephemeral.publicKey.rawRepresentation))
+        try send(ecdhInit.data)
+        let reply = try receive()
+        guard reply.first == 31 else { throw GitError("SSH \(name): expected the key exchange reply, got message \(reply.first ?? 0)") }
+        var rr = SSHReader(reply)
+        _ = try rr.byte()
+        let hostKey = try rr.string(), serverPublic = try rr.string(), signature = try rr.string()
+        let shared = try ephemeral.sharedSecretFromKeyAgreement(with: .init(rawRepresentation: serverPublic))
+        var secret = SSHWire()
+        secret.mpint(shared.withUnsafeBytes { Array($0) })
+        var exchange = SSHWire()
+        exchange.string(clientVersion); exchange.string(serverVersion)
+        exchange.string(kexinit.data); exchange.string(serverInit)
+        exchange.string(hostKey); exchange.string(Array(ephemeral.publicKey.rawRepresentation)); exchange.string(serverPublic)
+        let h = Array(SHA256.hash(data: exchange.data + secret.data))
+        try verifyHostKey(hostKey, algorithm: hostKeyAlgorithm, signature: signature, over: h)
+        try KnownHosts.check(host: remote.host, port: remote.port, key: hostKey)
+
+        try send([21])  // NEWKEYS
+        guard try receive().first == 21 else { throw GitError("SSH \(name): the key exchange did not finish") }
+        sessionID = h
+        func derive(_ letter: Character, _ count: Int) -> [UInt8] {
+            Array(SHA256.hash(data: secret.data + h + [letter.asciiValue!] + sessionID).prefix(count))
+        }
+        let outKey = outCipher.hasPrefix("aes256") ? 32 : 16, inKey = inCipher.hasPrefix("aes256") ? 32 : 16
+        outgoing = (SymmetricKey(data: derive("C", outKey)), derive("A", 12))
+        incoming = (SymmetricKey(data: derive("D", inKey)), derive("B", 12))
+    }
+
+    func verifyHostKey(_ blob: [UInt8], algorithm: String, signature: [UInt8], over h: [UInt8]) throws {
+        var k = SSHReader(blob), s = SSHReader(signature)
+        let keyType = try k.text(), signatureType = try s.text()
+        let raw = try s.string()
+        guard keyType == algorithm, signatureType == algorithm else {
+            throw GitError("SSH \(name): the server's host key is \(keyType), signed as \(signatureType)")
+        }
+        let valid: Bool
+        switch algorithm {
+        case "ssh-ed25519":
+            valid = try Curve25519.Signing.PublicKey(rawRepresentation: try k.string()).isValidSignature(raw, for: h)
+        default:
+            _ = try k.string()  // the curve's name
+            let point = try k.string()
+            var rs = SSHReader(raw)
+            let r = Array(try rs.string().drop { $0 == 0 }), sv = Array(try rs.string().drop { $0 == 0 })
+            func padded(_ b: [UInt8], _ n: Int) -> [UInt8] { [UInt8](repeating: 0, count: max(0, n - b.count)) + b.suffix(n) }
+            switch algorithm {
+            case "ecdsa-sha2-nistp256":
+                valid = try P256.Signing.PublicKey(x963Representation: point)
+                    .isValidSignature(try P256.Signing.ECDSASignature(rawRepresentation: padded(r, 32) + padded(sv, 32)), for: h)
+            case "ecdsa-sha2-nistp384":
+                valid = try P384.Signing.PublicKey(x963Representation: point)
+                    .isValidSignature(try P384.Signing.ECDSASignature(rawRepresentation: padded(r, 48) + padded(sv, 48)), for: h)
+            default:
+                valid = try P521.Signing.PublicKey(x963Representation: point)
+                    .isValidSignature(try P521.Signing.ECDSASignature(rawRepresentation: padded(r, 66) + padded(sv, 66)), for: h)
+            }
+        }
+        guard valid else { throw GitError("SSH \(name): the server's signature of the key exchange is not valid") }
+    }
+
+    // MARK: user authentication
+
+    func authenticate(_ agentPath: String) throws {
+        var request = SSHWire()
+        request.byte(5)
+        request.string("ssh-userauth")
+        try send(request.data)
+        guard try receive().first == 6 else { throw GitError("SSH \(name): the server refused user authentication") }
+        let agent = try SSHAgentClient(agentPath)
+        let keys = try agent.identities()
+        guard !keys.isEmpty else { throw GitError("SSH \(name): the SSH agent (--ssh default) holds no keys") }
+        for key in keys {
+            var kr = SSHReader(key)
+            let type = try kr.text()
+            let algorithm = type == "ssh-rsa" ? "rsa-sha2-512" : type
+            var signed = SSHWire()
+            signed.string(sessionID)
+            signed.byte(50)
+            signed.string(remote.user); signed.string("ssh-connection"); signed.string("publickey")
+            signed.bool(true)
+            signed.string(algorithm); signed.string(key)
+            let signature = try agent.sign(key, signed.data, flags: type == "ssh-rsa" ? 4 : 0)
+            var message = SSHWire()
+            message.data = Array(signed.data.dropFirst(4 + sessionID.count))
+            message.string(signature)
+            try send(message.data)
+            while true {
+                let answer = try receive()
+                switch answer.first {
+                case 52: return
+                case 53: continue  // a banner
+                case 51: break
+                default: throw GitError("SSH \(name): unexpected message \(answer.first ?? 0) during authentication")
+                }
+                break
+            }
+        }
+        throw GitError("SSH \(name): permission denied: the server accepted none of the agent's \(keys.count) \(keys.count == 1 ? "key" : "keys")")
+    }
+
+    // MARK: the channel
+
+    func start(_ command: String) throws {
+        var open = SSHWire()
+        open.byte(90); open.string("session"); open.u32(0); open.u32(Self.window); open.u32(32768)
+        try send(open.data)
+        let confirm = try receive()
+        var r = SSHReader(confirm)
+        switch try r.byte() {
+        case 91:
+            _ = try r.u32()
+            remoteChannel = try r.u32()
+            remoteWindow = Int(try r.u32())
+            remoteMaxPacket = max(1024, min(Int(try r.u32()), 32768))
+        case 92:
+            _ = try r.u32(); _ = try r.u32()
+            throw GitError("SSH \(name): the server refused a session: \((try? r.text()) ?? "")")
+        default:
+            throw GitError("SSH \(name): unexpected message \(confirm.first ?? 0) opening a session")
+        }
+        var exec = SSHWire()
+        exec.byte(98); exec.u32(remoteChannel); exec.string("exec"); exec.bool(true); exec.string(command)
+        try send(exec.data)
+        while true {
+            let m = try receive()
+            switch m.first {
+            case 99: return
+            case 100: throw GitError("SSH \(name): the server refused to run \(command)")
+            case 93:
+                var w = SSHReader(m); _ = try w.byte(); _ = try w.u32()
+                remoteWindow += Int(try w.u32())
+            default:
+                throw GitError("SSH \(name): unexpected message \(m.first ?? 0) starting \(command)")
+            }
+        }
+    }
+
+    /// The command's next output; nil once it has finished (its stderr is kept in `stderr`).
+    func read() throws -> [UInt8]? {
+        while !closed {
+            let m = try receive()
+            var r = SSHReader(m)
+            switch try r.byte() {
+            case 94:  // DATA
+                _ = try r.u32()
+                let data = try r.string()
+                try credit(data.count)
+                return data
+            case 95:  // EXTENDED_DATA (stderr)
+                _ = try r.u32(); _ = try r.u32()
+                let data = try r.string()
+                try credit(data.count)
+                if stderr.count < 65536 { stderr += data }
+            case 93:
+                _ = try r.u32()
+                remoteWindow += Int(try r.u32())
+            case 98:  // exit-status and the like
+                _ = try r.u32()
+                if try r.text() == "exit-status" { _ = try r.byte(); exitStatus = try r.u32() }
+            case 96:  // EOF
+                continue
+            case 97:  // CLOSE
+                closed = true
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+
+    /// Opens the window again once half of it is used.
+    func credit(_ n: Int) throws {
+        consumed += n
+        guard consumed >= Int(Self.window) / 2 else { return }
+        var adjust = SSHWire()
+        adjust.byte(93); adjust.u32(remoteChannel); adjust.u32(UInt32(consumed))
+        consumed = 0
+        try send(adjust.data)
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        var at = 0
+        while at < bytes.count {
+            while remoteWindow <= 0 {
+                let m = try receive()
+                var r = SSHReader(m)
+                guard try r.byte() == 93 else { throw GitError("SSH \(name): the server stopped reading") }
+                _ = try r.u32()
+                remoteWindow += Int(try r.u32())
+            }
+            let n = min(bytes.count - at, remoteMaxPacket - 64, remoteWindow)
+            var data = SSHWire()
+            data.byte(94); data.u32(remoteChannel); data.string(bytes[at..<at + n])
+            try send(data.data)
+            remoteWindow -= n
+            at += n
+        }
+    }
+
+    /// What the server said on stderr, for error messages.
+    var serverMessage: String { String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+}
+
+extension SSHReader {
+    func u32WithoutState() throws -> UInt32 {
+        var copy = self
+        return try copy.u32()
+    }
+}
+
+/// The client side of the SSH agent protocol: list keys, sign.
+struct SSHAgentClient {
+    let fd: Int32
+    let path: String
+
+    init(_ path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw GitError("the SSH agent socket path \(path) is too long") }
+        withUnsafeMutableBytes(of: &address.sun_path) { b in for (i, c) in bytes.enumerated() { b[i] = c } }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, rc == 0 else {
+            let why = String(cString: strerror(errno))
+            if fd >= 0 { close(fd) }
+            throw GitError("the SSH agent at \(path): \(why)")
+        }
+    }
+
+    func call(_ message: [UInt8]) throws -> [UInt8] {
+        defer {}
+        var w = SSHWire()
+        w.string(message)
+        var sent = 0
+        while sent < w.data.count {
+            let n = w.data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, w.data.count - sent, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw GitError("the SSH agent: \(String(cString: strerror(errno)))") }
+            sent += n
+        }
+        func exactly(_ n: Int) throws -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: n)
+            var got = 0
+            while got < n {
+                let r = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, n - got, 0) }
+                if r < 0 && errno == EINTR { continue }
+                guard r > 0 else { throw GitError("the SSH agent closed the connection") }
+                got += r
+            }
+            return out
+        }
+        let length = Int(try SSHReader(try exactly(4)).u32WithoutState())
+        guard length > 0, length < 1 << 20 else { throw GitError("the SSH agent sent a malformed answer") }
+        return try exactly(length)
+    }
+
+    /// The public key blobs the agent holds.
+    func identities() throws -> [[UInt8]] {
+        let answer = try call([11])
+        var r = SSHReader(answer)
+        guard try r.byte() == 12 else { throw GitError("the SSH agent refused to list its keys") }
+        return try (0..<Int(try r.u32())).map { _ in
+            let key = try r.string()
+            _ = try r.string()
+            return key
+        }
+    }
+
+    func sign(_ key: [UInt8], _ data: [UInt8], flags: UInt32) throws -> [UInt8] {
+        var w = SSHWire()
+        w.byte(13); w.string(key); w.string(data); w.u32(flags)
+        var r = SSHReader(try call(w.data))
+        guard try r.byte() == 14 else { throw GitError("the SSH agent refused to sign") }
+        return try r.string()
+    }
+}
+
+/// known_hosts (OpenSSH's format: plain and hashed host names, [host]:port, * and ? patterns,
+/// !negation, @revoked): a host listed with keys of the server's type but not the server's key
+/// is refused; a revoked key is refused; a host not listed is accepted (as BuildKit does).
+enum KnownHosts {
+    static func check(host: String, port: Int, key: [UInt8]) throws {
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
+        let files = (home.isEmpty ? [] : [home + "/.ssh/known_hosts"]) + ["/etc/ssh/ssh_known_hosts"]
+        var reader = SSHReader(key)
+        let type = (try? reader.text()) ?? ""
+        var listedWithOtherKey: String?
+        for file in files {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for (n, raw) in text.split(separator: "\n").enumerated() {
+                var fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                guard !fields.isEmpty, !fields[0].hasPrefix("#") else { continue }
+                var revoked = false
+                if fields[0].hasPrefix("@") {
+                    if fields[0] == "@revoked" { revoked = true } else { continue }  // @cert-authority
+                    fields.removeFirst()
+                }
+                guard fields.count >= 3, fields[1] == type, matches(fields[0], host: host, port: port) else { continue }
+                let listed = Data(base64Encoded: fields[2]).map(Array.init) ?? []
+                if listed == key {
+                    if revoked { throw GitError("SSH \(host): the server's host key is revoked in \(file):\(n + 1)") }
+                    return
+                }
+                if !revoked { listedWithOtherKey = "\(file):\(n + 1)" }
+            }
+        }
+        if let where_ = listedWithOtherKey {
+            throw GitError("SSH \(host): the server's \(type) host key is not the one \(where_) lists for it: refused (the host key changed, or someone is in the middle)")
+        }
+    }
+
+    static func matches(_ patterns: String, host: String, port: Int) -> Bool {
+        let name = port == 22 ? host : "[\(host)]:\(port)"
+        if patterns.hasPrefix("|1|") {
+            let parts = patterns.split(separator: "|")
+            guard parts.count == 3, let salt = Data(base64Encoded: String(parts[1])), let hash = Data(base64Encoded: String(parts[2])) else { return false }
+            let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(name.utf8), using: SymmetricKey(data: salt))
+            return Data(mac) == hash
+        }
+        var matched = false
+        for pattern in patterns.split(separator: ",") {
+            let negated = pattern.hasPrefix("!")
+            let p = negated ? String(pattern.dropFirst()) : String(pattern)
+            if glob(Array(p.lowercased().utf8)[...], Array(name.lowercased().utf8)[...]) {
+                if negated { return false }
+                matched = true
+            }
+        }
+        return matched
+    }
+
+    /// OpenSSH's host patterns: `*` and `?` are the only wildcards (`[` is literal).
+    static func glob(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
+        guard let first = p.first else { return s.isEmpty }
+        if first == UInt8(ascii: "*") {
+            var rest = s
+            while true {
+                if glob(p.dropFirst(), rest) { return true }
+                guard !rest.isEmpty else { return false }
+                rest = rest.dropFirst()
+            }
+        }
+        guard let c = s.first, first == UInt8(ascii: "?") || first == c else { return false }
+        return glob(p.dropFirst(), s.dropFirst())
+    }
+}
