@@ -109,8 +109,16 @@ struct SSHReader {
 
 /// One SSH connection running one command.
 final class SSHSession {
+    /// Closes its descriptor when the last reference goes, whether or not init finished.
+    final class Descriptor {
+        let fd: Int32
+        init(_ fd: Int32) { self.fd = fd }
+        deinit { close(fd) }
+    }
+
     let remote: SSHRemote
-    let fd: Int32
+    let socket: Descriptor
+    var fd: Int32 { socket.fd }
     var sessionID: [UInt8] = []
     /// Sealing state per direction once keys are in use: AES-GCM key and the 12-byte nonce
     /// (4 fixed bytes, then a 64-bit counter incremented per packet).
@@ -130,18 +138,11 @@ final class SSHSession {
     /// Connects, agrees on keys, signs in with the agent's keys and starts `command`.
     init(_ remote: SSHRemote, agent: String, command: String) throws {
         self.remote = remote
-        fd = try Self.connect(remote.host, remote.port)
-        do {
-            try handshake()
-            try authenticate(agent)
-            try start(command)
-        } catch {
-            close(fd)
-            throw error
-        }
+        socket = Descriptor(try Self.connect(remote.host, remote.port))
+        try handshake()
+        try authenticate(agent)
+        try start(command)
     }
-
-    deinit { close(fd) }
 
     var name: String { "\(remote.user)@\(remote.host)\(remote.port == 22 ? "" : ":\(remote.port)")" }
 
@@ -155,7 +156,7 @@ final class SSHSession {
         var why = "no address"
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let a = entry {
-            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
+            let fd = Glibc.socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
             if fd >= 0 {
                 var timeout = timeval(tv_sec: 120, tv_usec: 0)
                 setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -384,6 +385,7 @@ final class SSHSession {
         try send(request.data)
         guard try receive().first == 6 else { throw GitError("SSH \(name): the server refused user authentication") }
         let agent = try SSHAgentClient(agentPath)
+        defer { agent.close() }
         let keys = try agent.identities()
         guard !keys.isEmpty else { throw GitError("SSH \(name): the SSH agent (--ssh default) holds no keys") }
         for key in keys {
@@ -543,13 +545,14 @@ struct SSHAgentClient {
         }
         guard fd >= 0, rc == 0 else {
             let why = String(cString: strerror(errno))
-            if fd >= 0 { close(fd) }
+            if fd >= 0 { Glibc.close(fd) }
             throw GitError("the SSH agent at \(path): \(why)")
         }
     }
 
+    func close() { Glibc.close(fd) }
+
     func call(_ message: [UInt8]) throws -> [UInt8] {
-        defer {}
         var w = SSHWire()
         w.string(message)
         var sent = 0
