@@ -3,7 +3,8 @@
 // in through an SSH agent (the build's `--ssh default`), as BuildKit's git source does.
 //
 //   transport (RFC 4253)  version exchange; curve25519-sha256 key exchange (RFC 8731); host keys
-//                         ssh-ed25519 and ecdsa-sha2-nistp256/384/521 (RFC 5656), checked
+//                         ssh-ed25519, ecdsa-sha2-nistp256/384/521 (RFC 5656) and RSA signed
+//                         as rsa-sha2-512/256 (RFC 8332), checked
 //                         against known_hosts when the host is listed there; packets sealed
 //                         with aes256-gcm@openssh.com or aes128-gcm@openssh.com (RFC 5647 as
 //                         OpenSSH implements it)
@@ -13,6 +14,7 @@
 // Unknown hosts are accepted, as BuildKit does (it runs ssh with StrictHostKeyChecking=no); a
 // host listed in ~/.ssh/known_hosts or /etc/ssh/ssh_known_hosts with a different key is refused.
 import Crypto
+import _CryptoExtras
 import Foundation
 
 /// Where an SSH git URL points.
@@ -264,7 +266,8 @@ final class SSHSession {
     // MARK: key exchange
 
     static let kexAlgorithms = ["curve25519-sha256", "curve25519-sha256@libssh.org"]
-    static let hostKeyAlgorithms = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"]
+    static let hostKeyAlgorithms = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                                    "rsa-sha2-512", "rsa-sha2-256"]
     static let ciphers = ["aes256-gcm@openssh.com", "aes128-gcm@openssh.com"]
 
     func handshake() throws {
@@ -348,11 +351,18 @@ final class SSHSession {
         var k = SSHReader(blob), s = SSHReader(signature)
         let keyType = try k.text(), signatureType = try s.text()
         let raw = try s.string()
-        guard keyType == algorithm, signatureType == algorithm else {
+        guard keyType == (algorithm.hasPrefix("rsa-sha2-") ? "ssh-rsa" : algorithm), signatureType == algorithm else {
             throw GitError("SSH \(name): the server's host key is \(keyType), signed as \(signatureType)")
         }
         let valid: Bool
         switch algorithm {
+        case "rsa-sha2-512", "rsa-sha2-256":
+            let e = try k.string(), n = try k.string()
+            let key = try _RSA.Signing.PublicKey(n: Array(n.drop { $0 == 0 }), e: Array(e.drop { $0 == 0 }))
+            let rsa = _RSA.Signing.RSASignature(rawRepresentation: raw)
+            valid = algorithm == "rsa-sha2-512"
+                ? key.isValidSignature(rsa, for: SHA512.hash(data: h), padding: .insecurePKCS1v1_5)
+                : key.isValidSignature(rsa, for: SHA256.hash(data: h), padding: .insecurePKCS1v1_5)
         case "ssh-ed25519":
             valid = try Curve25519.Signing.PublicKey(rawRepresentation: try k.string()).isValidSignature(raw, for: h)
         default:

@@ -291,7 +291,8 @@ extension BuildCommand {
     /// ADD over SSH against OpenSSH's own sshd on loopback, signing in with the build's agent
     /// (`--ssh default=KEYS`: an unauthorized ed25519 key first, then the authorized RSA key,
     /// signed as rsa-sha2-512): the files arrive; known_hosts is honoured in its plain and hashed
-    /// forms and a changed host key is refused; a missing agent or key is a clear error.
+    /// forms and a changed host key is refused; an RSA-only server works too; a missing agent or
+    /// key is a clear error.
     @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && Tools.exists("git"),
                    "needs root, git and sshd (openssh-server)"))
     func addGitOverSSHSignsInWithTheAgent() throws {
@@ -301,7 +302,7 @@ extension BuildCommand {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let setup = Tools.run(["sh", "-c", """
             set -e; cd \(dir); mkdir -p /run/sshd home/.ssh
-            ssh-keygen -q -t ed25519 -N '' -f host; ssh-keygen -q -t ed25519 -N '' -f other_host
+            ssh-keygen -q -t ed25519 -N '' -f host; ssh-keygen -q -t ed25519 -N '' -f other_host; ssh-keygen -q -t rsa -b 2048 -N '' -f host_rsa
             ssh-keygen -q -t ed25519 -N '' -f client; ssh-keygen -q -t rsa -b 2048 -N '' -f client_rsa
             cp client_rsa.pub authorized_keys
             git init -q -b main w; cd w; echo over ssh > README; mkdir -p bin; printf '#!/bin/sh\n' > bin/run; chmod 755 bin/run
@@ -313,9 +314,19 @@ extension BuildCommand {
         // sshd as a daemon of its own (run by Foundation's Process, its forks for each
         // connection stall Process's child monitoring); stopped through its pid file.
         try #require(Tools.run(["/usr/sbin/sshd", "-f", dir + "/sshd_config"]).status == 0)
+        // A second server with only an RSA host key (Azure DevOps and older servers offer no other).
+        let rsaPort = Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let rsaConfig = try String(contentsOfFile: dir + "/sshd_config", encoding: .utf8)
+            .replacingOccurrences(of: "Port \(port)", with: "Port \(rsaPort)").replacingOccurrences(of: "HostKey \(dir)/host\n", with: "HostKey \(dir)/host_rsa\n")
+            .replacingOccurrences(of: "sshd.pid", with: "sshd_rsa.pid")
+        write(dir + "/sshd_rsa_config", rsaConfig)
+        try #require(Tools.run(["/usr/sbin/sshd", "-f", dir + "/sshd_rsa_config"]).status == 0)
         defer {
-            if let pid = (try? String(contentsOfFile: dir + "/sshd.pid", encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
-                kill(pid, SIGKILL)
+            for file in ["sshd.pid", "sshd_rsa.pid"] {
+                if let pid = (try? String(contentsOfFile: dir + "/" + file, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                    kill(pid, SIGKILL)
+                }
             }
         }
         for _ in 0..<100 where Tools.run(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]).status != 0 { usleep(50_000) }
@@ -345,6 +356,16 @@ extension BuildCommand {
         let changed = build(keys)
         #expect(changed.status == 1 && changed.err.contains("<stdin>") == false && changed.err.contains(":2:1: ")
                 && changed.err.contains("is not the one") && changed.err.contains("known_hosts:1"), "\(changed.err)")
+        try FileManager.default.removeItem(atPath: knownHosts)
+        // The RSA-only server: its rsa-sha2-512 signature verifies, and known_hosts applies to it.
+        let rsaURL = "ssh://root@127.0.0.1:\(rsaPort)\(dir)/served/repo.git"
+        for _ in 0..<100 where Tools.run(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(rsaPort)"]).status != 0 { usleep(50_000) }
+        let rsaKey = try String(contentsOfFile: dir + "/host_rsa.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+        write(knownHosts, "[127.0.0.1]:\(rsaPort) \(rsaKey)\n")
+        let viaRSA = GVMCBinary.run(["build", "--no-cache", "-f", "-", "-o", ctx + "/r.gvmi", "--ssh", keys, ctx],
+                                    stdin: "FROM scratch\nADD \(rsaURL)#v1 /x/\n", env: ["HOME": dir + "/home"])
+        #expect(viaRSA.status == 0, "\(viaRSA.err)")
+        #expect(Tools.run(["unsquashfs", "-cat", ctx + "/r.gvmi", "x/README"]).output == "over ssh\n")
         try FileManager.default.removeItem(atPath: knownHosts)
         // No agent, or an agent whose key the server does not accept.
         let noAgent = build(nil)
