@@ -420,6 +420,7 @@ public enum GitFetch {
         let tree = try object(objects, id, what: "tree")
         guard tree.type == 2 else { throw GitError("\(id) is not a tree") }
         var out: [TreeEntry] = []
+        var names = Set<String>()
         let d = tree.data
         var i = 0
         while i < d.count {
@@ -432,32 +433,35 @@ public enum GitFetch {
             guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), name != ".git" else {
                 throw GitError("tree \(id) has an entry named \"\(name)\", which no checkout writes")
             }
+            // A name twice (say a symlink `a` and a directory `a`) would let the checkout write
+            // through the symlink; git fsck refuses such trees too.
+            guard names.insert(name).inserted else { throw GitError("tree \(id) has the entry \"\(name)\" twice") }
             out.append(TreeEntry(mode: mode, name: name, id: oid))
             i = nul + 21
         }
         return out
     }
 
+    /// Writes a tree into `directory`. Every entry is created new (mkdir, O_EXCL, symlink fail on
+    /// anything already there), so no directory written into can be a symlink the tree planted.
     static func write(_ objects: PackFile, tree: String, to directory: String, time: Int64) throws {
         var times = [timespec(tv_sec: Int(time), tv_nsec: 0), timespec(tv_sec: Int(time), tv_nsec: 0)]
         for e in try treeEntries(objects, tree) {
             let path = directory + "/" + e.name
             switch e.mode {
             case "40000":
-                guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
+                guard mkdir(path, 0o755) == 0 else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
                 try write(objects, tree: e.id, to: path, time: time)
             case "160000":
-                guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
+                guard mkdir(path, 0o755) == 0 else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
             case "120000":
                 let blob = try object(objects, e.id, what: "symlink")
-                unlink(path)
                 guard symlink(String(decoding: blob.data, as: UTF8.self), path) == 0 else {
                     throw GitError("symlink \(path): \(String(cString: strerror(errno)))")
                 }
             case "100644", "100755", "100664":
                 guard let info = objects.info(e.id) else { throw GitError("the server's pack lacks file \(e.id)") }
                 guard info.type == 3 else { throw GitError("\(e.id) is not a blob") }
-                unlink(path)
                 let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode == "100755" ? 0o755 : 0o644)
                 guard fd >= 0 else { throw GitError("create \(path): \(String(cString: strerror(errno)))") }
                 defer { close(fd) }

@@ -168,13 +168,9 @@ extension BuildCommand {
         #expect(Tools.run(["git", "clone", "-q", "--bare", repo, dir + "/served/repo.git"]).status == 0)
         #expect(Tools.run(["git", "clone", "-q", "--bare", lib, dir + "/served/lib.git"]).status == 0)
         #expect(Tools.run(["git", "clone", "-q", "--bare", repo, dir + "/served/private/repo.git"]).status == 0)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["GIT_TEST_TOKEN=s3cret-token", "python3", RegistryFixture.fixtures + "/git_http.py", dir + "/served", dir + "/port"]
-        try server.run()
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }  // SIGTERM is blocked in the test process's children
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: dir + "/port") { usleep(50_000) }
-        let url = "http://127.0.0.1:\((try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? "0")/repo.git"
+        let server = try GitHTTPServer(root: dir + "/served", token: "s3cret-token")
+        defer { server.stop() }
+        let url = server.base + "/repo.git"
         let ctx = try BuildFixture.context("""
             FROM scratch
             ADD --chown=5:6 \(url)#\(pinned) /src/pinned/
@@ -378,6 +374,37 @@ extension BuildCommand {
         #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: ") && missing.err.contains("does not appear to be a git repository"), "\(missing.err)")
     }
 
+    /// A hostile repository cannot write outside the checkout: a tree holding both a symlink
+    /// `a` (to a host directory) and a directory `a` — which git itself never writes and git
+    /// fsck refuses — is an error naming the tree, and nothing appears on the host.
+    @Test(.enabled(if: Tools.exists("git") && Tools.exists("python3"), "needs git and python3"))
+    func addGitRefusesTreesThatWriteThroughSymlinks() throws {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/outside", withIntermediateDirectories: true)
+        #expect(Tools.run(["git", "init", "-q", "--bare", dir + "/served/evil.git"]).status == 0)
+        let forge = Tools.run(["python3", "-c", """
+            import os, subprocess, sys
+            g, target = sys.argv[1], sys.argv[2]
+            env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@e")
+            def put(kind, data):
+                return subprocess.run(["git", "--git-dir", g, "hash-object", "--literally", "-w", "-t", kind, "--stdin"],
+                                      input=data, capture_output=True, check=True).stdout.strip().decode()
+            inner = put("tree", b"100644 x\\0" + bytes.fromhex(put("blob", b"pwned\\n")))
+            outer = put("tree", b"120000 a\\0" + bytes.fromhex(put("blob", target.encode())) + b"40000 a\\0" + bytes.fromhex(inner))
+            commit = subprocess.run(["git", "--git-dir", g, "commit-tree", outer, "-m", "evil"], capture_output=True, check=True, env=env).stdout.strip().decode()
+            subprocess.run(["git", "--git-dir", g, "update-ref", "refs/heads/main", commit], check=True)
+            subprocess.run(["git", "--git-dir", g, "symbolic-ref", "HEAD", "refs/heads/main"], check=True)
+            """, dir + "/served/evil.git", dir + "/outside"])
+        try #require(forge.status == 0, "\(forge.output)")
+        let server = try GitHTTPServer(root: dir + "/served")
+        defer { server.stop() }
+        let r = GVMCBinary.run(["build", "--no-cache", "-f", "-", "-o", dir + "/o.gvmi", dir], stdin: "FROM scratch\nADD \(server.base)/evil.git /src/\n")
+        #expect(r.status == 1 && r.err.contains("<stdin>:2:1: ") && r.err.contains("has the entry \"a\" twice"), "\(r.err)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: dir + "/outside")) == [], "nothing written through the symlink")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o.gvmi"))
+    }
+
     /// A repository's pack goes to disk, not memory: ADD of a 40 MB repository (incompressible
     /// files) peaks at about the resident memory of a COPY of the same files, far below the
     /// pack's size, and the files arrive intact.
@@ -391,13 +418,9 @@ extension BuildCommand {
             mkdir copy && cp w/*.bin copy/
             """])
         try #require(setup.status == 0, "\(setup.output)")
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", RegistryFixture.fixtures + "/git_http.py", dir + "/served", dir + "/port"]
-        try server.run()
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }  // SIGTERM is blocked in the test process's children
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: dir + "/port") { usleep(50_000) }
-        let url = "http://127.0.0.1:\((try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? "0")/repo.git"
+        let server = try GitHTTPServer(root: dir + "/served")
+        defer { server.stop() }
+        let url = server.base + "/repo.git"
         try FileManager.default.createDirectory(atPath: dir + "/git", withIntermediateDirectories: true)
         write(dir + "/git/Dockerfile", "FROM scratch\nADD \(url) /src/\n")
         write(dir + "/copy/Dockerfile", "FROM scratch\nCOPY . /src/\n")
@@ -464,5 +487,28 @@ extension BuildCommand {
         let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nADD http://127.0.0.1:\(port)/nope /x\n")
         #expect(missing.status == 1 && missing.err.contains("HTTP 404"), "\(missing.err)")
         #expect(!FileManager.default.fileExists(atPath: ctx + "/w.gvmi") && !FileManager.default.fileExists(atPath: ctx + "/m.gvmi"))
+    }
+}
+
+/// git's own server side (`git http-backend`) behind Fixtures/git_http.py on a free loopback
+/// port, serving every repository under `root`; repositories under /private/ need `token`.
+final class GitHTTPServer {
+    let process = Process()
+    let base: String
+
+    init(root: String, token: String? = nil) throws {
+        let portFile = root + "/.port-" + UUID().uuidString
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = (token.map { ["GIT_TEST_TOKEN=" + $0] } ?? []) + ["python3", RegistryFixture.fixtures + "/git_http.py", root, portFile]
+        try process.run()
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: portFile) { usleep(50_000) }
+        base = "http://127.0.0.1:" + ((try? String(contentsOfFile: portFile, encoding: .utf8)) ?? "0")
+        try? FileManager.default.removeItem(atPath: portFile)
+    }
+
+    /// SIGKILL: SIGTERM is blocked in the test process's children.
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 }
