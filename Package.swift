@@ -53,7 +53,7 @@ let package = Package(
         // ~10 ms for 44 shared objects (see Makefile, RELEASE_FLAGS).
         .target(name: "CDynamic", linkerSettings: [.linkedLibrary("dl")]),
         // Base images: references, the OCI distribution client (libcurl), the blob cache, OCI layouts.
-        .target(name: "Registry", dependencies: ["CDynamic", "SquashFS", "Layers", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "Registry", dependencies: ["CDynamic", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // Layer tarballs (libarchive): whiteouts, hardlinks, containment; to a directory or the squashfs writer.
         .target(name: "Layers", dependencies: ["CDynamic", "SquashFS", "CSystem"]),

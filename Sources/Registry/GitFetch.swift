@@ -175,6 +175,12 @@ public enum GitFetch {
 
     static func authorizationHeader(_ value: String?) -> [String] { value.map { ["Authorization: " + $0] } ?? [] }
 
+    /// The Authorization value for a git remote: the header secret as is, or a token as basic
+    /// `x-access-token:<token>` (BuildKit's form, which GitHub, GitLab and Gitea accept).
+    public static func authorization(header: String?, token: String?) -> String? {
+        header ?? token.map { Credential(username: "x-access-token", password: $0).basicHeader }
+    }
+
     /// Where credentials for `repository` also apply (BuildKit's scope): every repository on
     /// github.com, else the repository itself.
     static func credentialScope(_ repository: String) -> String {

@@ -16,6 +16,7 @@
 import Crypto
 import _CryptoExtras
 import Foundation
+import SSHAgent
 
 /// Where an SSH git URL points.
 struct SSHRemote: Equatable {
@@ -68,45 +69,6 @@ struct SSHRemote: Equatable {
 
     /// The command the server runs: git-upload-pack with the path single-quoted, as git sends it.
     var uploadPack: String { "git-upload-pack '" + path.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-}
-
-/// SSH's wire encodings.
-struct SSHWire {
-    var data: [UInt8] = []
-    mutating func byte(_ b: UInt8) { data.append(b) }
-    mutating func bool(_ b: Bool) { data.append(b ? 1 : 0) }
-    mutating func u32(_ v: UInt32) { data += [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
-    mutating func string<C: Collection>(_ b: C) where C.Element == UInt8 { u32(UInt32(b.count)); data += b }
-    mutating func string(_ s: String) { string(Array(s.utf8)) }
-    /// A non-negative integer from its big-endian bytes.
-    mutating func mpint(_ unsigned: [UInt8]) {
-        var b = Array(unsigned.drop { $0 == 0 })
-        if let first = b.first, first & 0x80 != 0 { b.insert(0, at: 0) }
-        string(b)
-    }
-}
-
-struct SSHReader {
-    let data: [UInt8]
-    var i = 0
-    init(_ d: [UInt8]) { data = d }
-    mutating func byte() throws -> UInt8 {
-        guard i < data.count else { throw GitError("SSH: a short message") }
-        i += 1
-        return data[i - 1]
-    }
-    mutating func u32() throws -> UInt32 {
-        guard i + 4 <= data.count else { throw GitError("SSH: a short message") }
-        defer { i += 4 }
-        return UInt32(data[i]) << 24 | UInt32(data[i + 1]) << 16 | UInt32(data[i + 2]) << 8 | UInt32(data[i + 3])
-    }
-    mutating func string() throws -> [UInt8] {
-        let n = Int(try u32())
-        guard i + n <= data.count else { throw GitError("SSH: a short message") }
-        defer { i += n }
-        return Array(data[i..<i + n])
-    }
-    mutating func text() throws -> String { String(decoding: try string(), as: UTF8.self) }
 }
 
 /// One SSH connection running one command.
@@ -211,7 +173,7 @@ final class SSHSession {
         let counted = outgoing == nil ? 5 : 1
         var padding = block - (counted + payload.count) % block
         if padding < 4 { padding += block }
-        var w = SSHWire()
+        var w = SSHWriter()
         w.u32(UInt32(1 + payload.count + padding))
         let length = w.data
         var body: [UInt8] = [UInt8(padding)] + payload
@@ -230,7 +192,8 @@ final class SSHSession {
     func receive() throws -> [UInt8] {
         while true {
             let lengthBytes = try readExactly(4)
-            let length = Int(try SSHReader(lengthBytes).u32WithoutState())
+            var lengthReader = SSHReader(lengthBytes)
+            let length = Int(try lengthReader.u32())
             guard length >= 5, length <= 1 << 20 else { throw GitError("SSH \(name): a packet of \(length) bytes") }
             var body: [UInt8]
             if var opening = incoming {
@@ -254,7 +217,7 @@ final class SSHSession {
                 var r = SSHReader(payload); _ = try r.byte(); _ = try r.u32()
                 throw GitError("SSH \(name): the server disconnected: \((try? r.text()) ?? "")")
             case 80:  // GLOBAL_REQUEST: refused when it wants a reply
-                var r = SSHReader(payload); _ = try r.byte(); _ = try r.string()
+                var r = SSHReader(payload); _ = try r.byte(); _ = try r.bytes()
                 if try r.byte() != 0 { try send([82]) }
                 continue
             default:
@@ -286,7 +249,7 @@ final class SSHSession {
         guard serverVersion.hasPrefix("SSH-2.0-") || serverVersion.hasPrefix("SSH-1.99-") else {
             throw GitError("SSH \(name): not an SSH-2 server (\(serverVersion))")
         }
-        var kexinit = SSHWire()
+        var kexinit = SSHWriter()
         kexinit.byte(20)
         kexinit.data += (0..<16).map { _ in UInt8.random(in: 0...255) }
         for list in [Self.kexAlgorithms, Self.hostKeyAlgorithms, Self.ciphers, Self.ciphers, ["hmac-sha2-256"], ["hmac-sha2-256"],
@@ -316,7 +279,7 @@ final class SSHSession {
         _ = try pick(["none"], offered[7], "compression")
 
         let ephemeral = Curve25519.KeyAgreement.PrivateKey()
-        var ecdhInit = SSHWire()
+        var ecdhInit = SSHWriter()
         ecdhInit.byte(30)
         ecdhInit.string(Array(ephemeral.publicKey.rawRepresentation))
         try send(ecdhInit.data)
@@ -324,11 +287,11 @@ final class SSHSession {
         guard reply.first == 31 else { throw GitError("SSH \(name): expected the key exchange reply, got message \(reply.first ?? 0)") }
         var rr = SSHReader(reply)
         _ = try rr.byte()
-        let hostKey = try rr.string(), serverPublic = try rr.string(), signature = try rr.string()
+        let hostKey = try rr.bytes(), serverPublic = try rr.bytes(), signature = try rr.bytes()
         let shared = try ephemeral.sharedSecretFromKeyAgreement(with: .init(rawRepresentation: serverPublic))
-        var secret = SSHWire()
+        var secret = SSHWriter()
         secret.mpint(shared.withUnsafeBytes { Array($0) })
-        var exchange = SSHWire()
+        var exchange = SSHWriter()
         exchange.string(clientVersion); exchange.string(serverVersion)
         exchange.string(kexinit.data); exchange.string(serverInit)
         exchange.string(hostKey); exchange.string(Array(ephemeral.publicKey.rawRepresentation)); exchange.string(serverPublic)
@@ -350,26 +313,26 @@ final class SSHSession {
     func verifyHostKey(_ blob: [UInt8], algorithm: String, signature: [UInt8], over h: [UInt8]) throws {
         var k = SSHReader(blob), s = SSHReader(signature)
         let keyType = try k.text(), signatureType = try s.text()
-        let raw = try s.string()
+        let raw = try s.bytes()
         guard keyType == (algorithm.hasPrefix("rsa-sha2-") ? "ssh-rsa" : algorithm), signatureType == algorithm else {
             throw GitError("SSH \(name): the server's host key is \(keyType), signed as \(signatureType)")
         }
         let valid: Bool
         switch algorithm {
         case "rsa-sha2-512", "rsa-sha2-256":
-            let e = try k.string(), n = try k.string()
+            let e = try k.bytes(), n = try k.bytes()
             let key = try _RSA.Signing.PublicKey(n: Array(n.drop { $0 == 0 }), e: Array(e.drop { $0 == 0 }))
             let rsa = _RSA.Signing.RSASignature(rawRepresentation: raw)
             valid = algorithm == "rsa-sha2-512"
                 ? key.isValidSignature(rsa, for: SHA512.hash(data: h), padding: .insecurePKCS1v1_5)
                 : key.isValidSignature(rsa, for: SHA256.hash(data: h), padding: .insecurePKCS1v1_5)
         case "ssh-ed25519":
-            valid = try Curve25519.Signing.PublicKey(rawRepresentation: try k.string()).isValidSignature(raw, for: h)
+            valid = try Curve25519.Signing.PublicKey(rawRepresentation: try k.bytes()).isValidSignature(raw, for: h)
         default:
-            _ = try k.string()  // the curve's name
-            let point = try k.string()
+            _ = try k.bytes()  // the curve's name
+            let point = try k.bytes()
             var rs = SSHReader(raw)
-            let r = Array(try rs.string().drop { $0 == 0 }), sv = Array(try rs.string().drop { $0 == 0 })
+            let r = Array(try rs.bytes().drop { $0 == 0 }), sv = Array(try rs.bytes().drop { $0 == 0 })
             func padded(_ b: [UInt8], _ n: Int) -> [UInt8] { [UInt8](repeating: 0, count: max(0, n - b.count)) + b.suffix(n) }
             switch algorithm {
             case "ecdsa-sha2-nistp256":
@@ -389,27 +352,26 @@ final class SSHSession {
     // MARK: user authentication
 
     func authenticate(_ agentPath: String) throws {
-        var request = SSHWire()
+        var request = SSHWriter()
         request.byte(5)
         request.string("ssh-userauth")
         try send(request.data)
         guard try receive().first == 6 else { throw GitError("SSH \(name): the server refused user authentication") }
         let agent = try SSHAgentClient(agentPath)
-        defer { agent.close() }
         let keys = try agent.identities()
         guard !keys.isEmpty else { throw GitError("SSH \(name): the SSH agent (--ssh default) holds no keys") }
         for key in keys {
             var kr = SSHReader(key)
             let type = try kr.text()
             let algorithm = type == "ssh-rsa" ? "rsa-sha2-512" : type
-            var signed = SSHWire()
+            var signed = SSHWriter()
             signed.string(sessionID)
             signed.byte(50)
             signed.string(remote.user); signed.string("ssh-connection"); signed.string("publickey")
             signed.bool(true)
             signed.string(algorithm); signed.string(key)
             let signature = try agent.sign(key, signed.data, flags: type == "ssh-rsa" ? 4 : 0)
-            var message = SSHWire()
+            var message = SSHWriter()
             message.data = Array(signed.data.dropFirst(4 + sessionID.count))
             message.string(signature)
             try send(message.data)
@@ -430,7 +392,7 @@ final class SSHSession {
     // MARK: the channel
 
     func start(_ command: String) throws {
-        var open = SSHWire()
+        var open = SSHWriter()
         open.byte(90); open.string("session"); open.u32(0); open.u32(Self.window); open.u32(32768)
         try send(open.data)
         let confirm = try receive()
@@ -447,7 +409,7 @@ final class SSHSession {
         default:
             throw GitError("SSH \(name): unexpected message \(confirm.first ?? 0) opening a session")
         }
-        var exec = SSHWire()
+        var exec = SSHWriter()
         exec.byte(98); exec.u32(remoteChannel); exec.string("exec"); exec.bool(true); exec.string(command)
         try send(exec.data)
         while true {
@@ -472,12 +434,12 @@ final class SSHSession {
             switch try r.byte() {
             case 94:  // DATA
                 _ = try r.u32()
-                let data = try r.string()
+                let data = try r.bytes()
                 try credit(data.count)
                 return data
             case 95:  // EXTENDED_DATA (stderr)
                 _ = try r.u32(); _ = try r.u32()
-                let data = try r.string()
+                let data = try r.bytes()
                 try credit(data.count)
                 if stderr.count < 65536 { stderr += data }
             case 93:
@@ -501,7 +463,7 @@ final class SSHSession {
     func credit(_ n: Int) throws {
         consumed += n
         guard consumed >= Int(Self.window) / 2 else { return }
-        var adjust = SSHWire()
+        var adjust = SSHWriter()
         adjust.byte(93); adjust.u32(remoteChannel); adjust.u32(UInt32(consumed))
         consumed = 0
         try send(adjust.data)
@@ -518,7 +480,7 @@ final class SSHSession {
                 remoteWindow += Int(try r.u32())
             }
             let n = min(bytes.count - at, remoteMaxPacket - 64, remoteWindow)
-            var data = SSHWire()
+            var data = SSHWriter()
             data.byte(94); data.u32(remoteChannel); data.string(bytes[at..<at + n])
             try send(data.data)
             remoteWindow -= n
@@ -528,84 +490,6 @@ final class SSHSession {
 
     /// What the server said on stderr, for error messages.
     var serverMessage: String { String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-}
-
-extension SSHReader {
-    func u32WithoutState() throws -> UInt32 {
-        var copy = self
-        return try copy.u32()
-    }
-}
-
-/// The client side of the SSH agent protocol: list keys, sign.
-struct SSHAgentClient {
-    let fd: Int32
-    let path: String
-
-    init(_ path: String) throws {
-        self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw GitError("the SSH agent socket path \(path) is too long") }
-        withUnsafeMutableBytes(of: &address.sun_path) { b in for (i, c) in bytes.enumerated() { b[i] = c } }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard fd >= 0, rc == 0 else {
-            let why = String(cString: strerror(errno))
-            if fd >= 0 { Glibc.close(fd) }
-            throw GitError("the SSH agent at \(path): \(why)")
-        }
-    }
-
-    func close() { Glibc.close(fd) }
-
-    func call(_ message: [UInt8]) throws -> [UInt8] {
-        var w = SSHWire()
-        w.string(message)
-        var sent = 0
-        while sent < w.data.count {
-            let n = w.data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, w.data.count - sent, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw GitError("the SSH agent: \(String(cString: strerror(errno)))") }
-            sent += n
-        }
-        func exactly(_ n: Int) throws -> [UInt8] {
-            var out = [UInt8](repeating: 0, count: n)
-            var got = 0
-            while got < n {
-                let r = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, n - got, 0) }
-                if r < 0 && errno == EINTR { continue }
-                guard r > 0 else { throw GitError("the SSH agent closed the connection") }
-                got += r
-            }
-            return out
-        }
-        let length = Int(try SSHReader(try exactly(4)).u32WithoutState())
-        guard length > 0, length < 1 << 20 else { throw GitError("the SSH agent sent a malformed answer") }
-        return try exactly(length)
-    }
-
-    /// The public key blobs the agent holds.
-    func identities() throws -> [[UInt8]] {
-        let answer = try call([11])
-        var r = SSHReader(answer)
-        guard try r.byte() == 12 else { throw GitError("the SSH agent refused to list its keys") }
-        return try (0..<Int(try r.u32())).map { _ in
-            let key = try r.string()
-            _ = try r.string()
-            return key
-        }
-    }
-
-    func sign(_ key: [UInt8], _ data: [UInt8], flags: UInt32) throws -> [UInt8] {
-        var w = SSHWire()
-        w.byte(13); w.string(key); w.string(data); w.u32(flags)
-        var r = SSHReader(try call(w.data))
-        guard try r.byte() == 14 else { throw GitError("the SSH agent refused to sign") }
-        return try r.string()
-    }
 }
 
 /// known_hosts (OpenSSH's format: plain and hashed host names, [host]:port, * and ? patterns,

@@ -423,17 +423,20 @@ public final class BuildExecutor {
         }
     }
 
-    /// What a git source may use: the Authorization header from the secrets (http), and the
-    /// build's default SSH agent (`--ssh default`, as BuildKit's git source uses it).
+    /// What a git source may use: credentials from the build secrets (http), and the build's
+    /// default SSH agent (`--ssh default`, as BuildKit's git source uses it).
     func gitAccess(_ url: String) throws(RootFSError) -> GitAccess {
-        GitAccess(authorization: try gitAuthorization(url), sshAgent: sshAgents["default"])
+        var access = GitAccess(sshAgent: sshAgents["default"])
+        try gitCredentials(url, into: &access)
+        return access
     }
 
     /// Credentials for a git repository from the build secrets, as BuildKit looks them up: the
     /// first of GIT_AUTH_HEADER.<host>, GIT_AUTH_TOKEN.<host>, GIT_AUTH_HEADER, GIT_AUTH_TOKEN
     /// (<host> with its port). A header secret is the whole Authorization value; a token is sent
-    /// as basic x-access-token:<token>, which GitHub, GitLab and Gitea accept.
-    func gitAuthorization(_ url: String) throws(RootFSError) -> String? {
+    /// as basic x-access-token:<token> (the transport's business), which GitHub, GitLab and Gitea
+    /// accept.
+    func gitCredentials(_ url: String, into access: inout GitAccess) throws(RootFSError) {
         var host = ""
         let parts = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
         if parts.count >= 3, parts[0].hasSuffix(":"), parts[1].isEmpty {  // scheme://authority/...
@@ -441,25 +444,14 @@ public final class BuildExecutor {
             if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
             host = String(authority)
         }
-        for (id, token) in [("GIT_AUTH_HEADER." + host, false), ("GIT_AUTH_TOKEN." + host, true), ("GIT_AUTH_HEADER", false), ("GIT_AUTH_TOKEN", true)] {
+        for (id, isToken) in [("GIT_AUTH_HEADER." + host, false), ("GIT_AUTH_TOKEN." + host, true), ("GIT_AUTH_HEADER", false), ("GIT_AUTH_TOKEN", true)] {
             guard let file = secrets[id] else { continue }
             guard let text = readText(file) else { throw RootFSError("secret \(id): cannot read \(file)") }
             let value = String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
             guard !value.isEmpty, !value.contains(where: \.isNewline) else { throw RootFSError("secret \(id): not a single line") }
-            return token ? "basic " + Self.base64(Array("x-access-token:\(value)".utf8)) : value
+            if isToken { access.token = value } else { access.header = value }
+            return
         }
-        return nil
-    }
-
-    static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var out: [UInt8] = []
-        for i in stride(from: 0, to: bytes.count, by: 3) {
-            let n = min(3, bytes.count - i)
-            let v = Int(bytes[i]) << 16 | (n > 1 ? Int(bytes[i + 1]) << 8 : 0) | (n > 2 ? Int(bytes[i + 2]) : 0)
-            for k in 0..<4 { out.append(k <= n ? alphabet[(v >> (18 - 6 * k)) & 63] : UInt8(ascii: "=")) }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// ADD <url>...: each URL downloaded, checked against --checksum, written with mode 0600 (or
@@ -693,8 +685,9 @@ public final class TemporaryDirectories: @unchecked Sendable {
 
 /// Credentials a git source may use.
 public struct GitAccess: Sendable {
-    /// An Authorization header value for http(s) remotes.
-    public var authorization: String?
+    /// For http(s) remotes: a whole Authorization header value, or a token.
+    public var header: String?
+    public var token: String?
     /// The SSH agent socket for SSH remotes.
     public var sshAgent: String?
 }

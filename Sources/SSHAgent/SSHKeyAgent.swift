@@ -254,8 +254,8 @@ public final class SSHKeyAgent: @unchecked Sendable {
     }
 
     func serve(_ fd: Int32) {
-        while let request = readMessage(fd) {
-            guard writeMessage(fd, answer(request)) else { return }
+        while let request = AgentFraming.readMessage(fd) {
+            guard AgentFraming.writeMessage(fd, answer(request)) else { return }
         }
     }
 
@@ -279,15 +279,18 @@ public final class SSHKeyAgent: @unchecked Sendable {
             return [5]  // SSH_AGENT_FAILURE
         }
     }
+}
 
-    func readMessage(_ fd: Int32) -> [UInt8]? {
+/// The agent protocol's framing: each message a uint32 length and its bytes.
+enum AgentFraming {
+    static func readMessage(_ fd: Int32) -> [UInt8]? {
         guard let header = readExactly(fd, 4) else { return nil }
         let n = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
         guard n > 0, n <= 256 * 1024 else { return nil }
         return readExactly(fd, n)
     }
 
-    func readExactly(_ fd: Int32, _ n: Int) -> [UInt8]? {
+    static func readExactly(_ fd: Int32, _ n: Int) -> [UInt8]? {
         var out = [UInt8](repeating: 0, count: n)
         var got = 0
         while got < n {
@@ -299,7 +302,7 @@ public final class SSHKeyAgent: @unchecked Sendable {
         return out
     }
 
-    func writeMessage(_ fd: Int32, _ message: [UInt8]) -> Bool {
+    static func writeMessage(_ fd: Int32, _ message: [UInt8]) -> Bool {
         var w = SSHWriter()
         w.u32(UInt32(message.count))
         let all = w.data + message
@@ -315,38 +318,49 @@ public final class SSHKeyAgent: @unchecked Sendable {
     }
 }
 
-struct SSHWriter {
-    var data: [UInt8] = []
-    mutating func byte(_ b: UInt8) { data.append(b) }
-    mutating func u32(_ v: UInt32) { data += [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
-    mutating func bytes(_ b: [UInt8]) { u32(UInt32(b.count)); data += b }
-    mutating func string(_ s: String) { bytes(Array(s.utf8)) }
+/// SSH's wire encodings (RFC 4251 §5), for the agent protocol and SSH transport alike.
+public struct SSHWriter {
+    public var data: [UInt8] = []
+    public init() {}
+    public mutating func byte(_ b: UInt8) { data.append(b) }
+    public mutating func bool(_ b: Bool) { data.append(b ? 1 : 0) }
+    public mutating func u32(_ v: UInt32) { data += [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+    public mutating func bytes(_ b: [UInt8]) { u32(UInt32(b.count)); data += b }
+    /// A `string` of bytes.
+    public mutating func string<C: Collection>(_ b: C) where C.Element == UInt8 { bytes(Array(b)) }
+    public mutating func string(_ s: String) { bytes(Array(s.utf8)) }
     /// An mpint: big-endian, no leading zeros, a zero byte first when the top bit is set.
-    mutating func mpint(_ b: [UInt8]) {
+    public mutating func mpint(_ b: [UInt8]) {
         let trimmed = Array(b.drop { $0 == 0 })
         bytes(trimmed.first.map { $0 & 0x80 != 0 } == true ? [0] + trimmed : trimmed)
     }
 }
 
-struct SSHReader {
-    let data: [UInt8]
-    var i = 0
-    init(_ d: [UInt8]) { data = d }
+public struct SSHReader {
+    public let data: [UInt8]
+    /// The read position.
+    public var i = 0
+    public init(_ d: [UInt8]) { data = d }
     mutating func take(_ n: Int) -> [UInt8] {
         let end = min(i + n, data.count)
         defer { i = end }
         return Array(data[i..<end])
     }
-    mutating func u32() throws -> UInt32 {
+    public mutating func byte() throws -> UInt8 {
+        guard i < data.count else { throw SSHKeyError("a truncated SSH message") }
+        i += 1
+        return data[i - 1]
+    }
+    public mutating func u32() throws -> UInt32 {
         let b = take(4)
-        guard b.count == 4 else { throw SSHKeyError("truncated") }
+        guard b.count == 4 else { throw SSHKeyError("a truncated SSH message") }
         return UInt32(b[0]) << 24 | UInt32(b[1]) << 16 | UInt32(b[2]) << 8 | UInt32(b[3])
     }
-    mutating func bytes() throws -> [UInt8] {
+    public mutating func bytes() throws -> [UInt8] {
         let n = Int(try u32())
-        guard n <= data.count - i else { throw SSHKeyError("truncated") }
+        guard n <= data.count - i else { throw SSHKeyError("a truncated SSH message") }
         return take(n)
     }
-    mutating func text() throws -> String { String(decoding: try bytes(), as: UTF8.self) }
-    mutating func mpint() throws -> [UInt8] { Array(try bytes().drop { $0 == 0 }) }
+    public mutating func text() throws -> String { String(decoding: try bytes(), as: UTF8.self) }
+    public mutating func mpint() throws -> [UInt8] { Array(try bytes().drop { $0 == 0 }) }
 }

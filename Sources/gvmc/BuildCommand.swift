@@ -137,10 +137,11 @@ struct BuildCommand: ParsableCommand {
         executor.defaultNetwork = network
         executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
         executor.gitFetcher = { url, id, directory, keep, access in
-            try GitFetch.checkout(url, id: id, into: directory, keepGitDir: keep, authorization: access.authorization, sshAgent: access.sshAgent)
+            try GitFetch.checkout(url, id: id, into: directory, keepGitDir: keep,
+                                  authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
         }
         executor.gitResolver = { url, access in
-            try GitFetch.resolve(url, authorization: access.authorization, sshAgent: access.sshAgent)
+            try GitFetch.resolve(url, authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
         }
         executor.isGitSource = { GitFetch.isGitURL($0) || $0.hasPrefix("git@") || $0.hasPrefix("ssh://") }
         executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
