@@ -96,31 +96,59 @@ public enum CachePrune {
     /// Removes what the options select (least recently used first); returns it.
     public static func prune(_ cache: String, _ options: PruneOptions, now: Int64 = Int64(time(nil)),
                              waiting: () -> Void = {}) throws(RootFSError) -> [PrunedEntry] {
-        guard isDirectory(cache) else { return [] }
+        try prune(cache, [options], now: now, waiting: waiting).first ?? []
+    }
+
+    /// Several selections applied in order, under one lock and over one listing of the cache
+    /// (sizes walked once); returns what each removed. The lock policy (`onlyIfIdle`) and
+    /// `dryRun` are the first selection's.
+    static func prune(_ cache: String, _ passes: [PruneOptions], now: Int64,
+                      waiting: () -> Void = {}) throws(RootFSError) -> [[PrunedEntry]] {
+        guard let first = passes.first, isDirectory(cache) else { return passes.map { _ in [] } }
         guard makePath(cache + "/locks") else { throw .errno("mkdir", cache + "/locks") }
         let fd = open(cache + "/locks/in-use", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .errno("open", cache + "/locks/in-use") }
         defer { close(fd) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            if options.onlyIfIdle { return [] }
+            if first.onlyIfIdle { return passes.map { _ in [] } }
             waiting()
             while flock(fd, LOCK_EX) != 0 {
                 guard errno == EINTR else { throw .errno("flock", cache + "/locks/in-use") }
             }
         }
         // Leftovers of killed builds (no build runs now): scratch directories and partial trees.
-        if !options.dryRun {
+        if !first.dryRun {
             for area in areas(cache, all: true) {
                 for name in listDirectory(cache + "/" + area) ?? [] where name.hasPrefix(".build-") || name.contains(".partial-") {
                     TreeCopy.remove(cache + "/" + area + "/" + name)
                 }
             }
         }
-        var entries = candidates(cache, all: options.all || options.cacheMountsOnly)
-        if options.cacheMountsOnly { entries.removeAll { !$0.path.hasPrefix("run-cache/") } }
+        var entries = candidates(cache, all: passes.contains { $0.all || $0.cacheMountsOnly })
         entries.sort { ($0.usedNanoseconds, $0.path) > ($1.usedNanoseconds, $1.path) }   // most recent first
-        // The most recently used entries are kept while they fit in keepBytes; everything used
-        // less recently than the first that does not fit goes.
+        var results: [[PrunedEntry]] = []
+        for options in passes {
+            let removed = select(entries.filter { e in
+                if options.cacheMountsOnly { return e.path.hasPrefix("run-cache/") }
+                return options.all || e.path.hasPrefix("steps") || e.path.hasPrefix("rootfs")
+            }, options, now: now)
+            if !first.dryRun {
+                for e in removed {
+                    TreeCopy.remove(cache + "/" + e.path)
+                    unlink(cache + "/" + e.path + ".used")
+                }
+            }
+            let gone = Set(removed.map(\.path))
+            entries.removeAll { gone.contains($0.path) }
+            results.append(removed.sorted { ($0.usedNanoseconds, $0.path) < ($1.usedNanoseconds, $1.path) })
+        }
+        return results
+    }
+
+    /// What one selection removes from entries sorted most recent first: the most recently used
+    /// are kept while they fit in keepBytes; everything used less recently than the first that
+    /// does not fit goes (only entries unused for `unusedFor`, when given).
+    static func select(_ entries: [PrunedEntry], _ options: PruneOptions, now: Int64) -> [PrunedEntry] {
         var kept: Int64 = 0
         var full = false
         var removed: [PrunedEntry] = []
@@ -136,13 +164,7 @@ public enum CachePrune {
             }
             removed.append(e)
         }
-        if !options.dryRun {
-            for e in removed {
-                TreeCopy.remove(cache + "/" + e.path)
-                unlink(cache + "/" + e.path + ".used")
-            }
-        }
-        return removed.sorted { ($0.usedNanoseconds, $0.path) < ($1.usedNanoseconds, $1.path) }
+        return removed
     }
 
     /// The directories of the cache that hold entries.
@@ -195,21 +217,19 @@ public enum CachePrune {
     /// layers, unpacked images) down to `keepBytes`, least recently used first; then, if blobs
     /// and cache mounts still take the whole past `keepBytes`, everything the same way.
     /// Skipped while other builds use the cache; the next build to finish does it. Returns what
-    /// each policy removed, with its reason.
+    /// each policy removed, with its reason; the cache is listed and measured once for all four.
     public static func collect(_ cache: String, keepBytes: Int64, now: Int64 = Int64(time(nil))) -> [(reason: String, entries: [PrunedEntry])] {
         CacheUse.releaseShared(cache)
-        var out: [(reason: String, entries: [PrunedEntry])] = []
-        func pass(_ reason: String, _ configure: (inout PruneOptions) -> Void) {
-            var options = PruneOptions()
-            options.onlyIfIdle = true
-            configure(&options)
-            if let removed = try? prune(cache, options, now: now), !removed.isEmpty { out.append((reason, removed)) }
-        }
-        pass("RUN cache mounts unused for 48 hours") { $0.cacheMountsOnly = true; $0.unusedFor = 48 * 3600 }
-        pass("unused for 60 days") { $0.all = true; $0.unusedFor = 60 * 86400 }
-        pass("least recently used build cache") { $0.keepBytes = keepBytes }
-        pass("least recently used blobs and cache mounts") { $0.all = true; $0.keepBytes = keepBytes }
-        return out
+        var mounts = PruneOptions(), old = PruneOptions(), build = PruneOptions(), everything = PruneOptions()
+        mounts.onlyIfIdle = true
+        mounts.cacheMountsOnly = true; mounts.unusedFor = 48 * 3600
+        old.all = true; old.unusedFor = 60 * 86400
+        build.keepBytes = keepBytes
+        everything.all = true; everything.keepBytes = keepBytes
+        let reasons = ["RUN cache mounts unused for 48 hours", "unused for 60 days", "least recently used build cache",
+                       "least recently used blobs and cache mounts"]
+        let removed = (try? prune(cache, [mounts, old, build, everything], now: now)) ?? []
+        return zip(reasons, removed).filter { !$0.1.isEmpty }.map { (reason: $0.0, entries: $0.1) }
     }
 
     /// BuildKit's default: 10% of the size of the filesystem holding the cache, 2 GiB when that
