@@ -19,6 +19,7 @@
 import CZlib
 import Crypto
 import Foundation
+import SquashFS
 
 struct GitDirectory {
     let pack: PackFile
@@ -31,7 +32,7 @@ struct GitDirectory {
     let time: Int64
 
     func write(to gitDir: String) throws {
-        let packName = "pack-" + hex(pack.checksum)
+        let packName = "pack-" + pack.checksum.hexString
         var files: [(String, UnsafeBufferPointer<UInt8>?, [UInt8], mode_t)] = [
             ("HEAD", nil, Array((commit + "\n").utf8), 0o644),
             ("config", nil, Array("""

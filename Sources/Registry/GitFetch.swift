@@ -15,6 +15,7 @@
 import CZlib
 import Crypto
 import Foundation
+import SquashFS
 
 public struct GitError: Error, CustomStringConvertible {
     public var description: String
@@ -22,11 +23,12 @@ public struct GitError: Error, CustomStringConvertible {
 }
 
 public enum GitFetch {
-    /// Whether an ADD source is a git repository (BuildKit's rule for URLs: the git:// scheme,
-    /// or an http(s) path ending in .git, with an optional #ref:subdir).
+    /// Whether an ADD source is a git repository (BuildKit's rule for URLs: the git:// and
+    /// ssh:// schemes, scp-like git@host:path, or an http(s) path ending in .git; with an
+    /// optional #ref:subdir).
     public static func isGitURL(_ source: String) -> Bool {
         let base = source.split(separator: "#", maxSplits: 1).first.map(String.init) ?? source
-        if base.hasPrefix("git://") { return true }
+        if base.hasPrefix("git://") || base.hasPrefix("ssh://") || base.hasPrefix("git@") { return true }
         return (base.hasPrefix("https://") || base.hasPrefix("http://")) && base.hasSuffix(".git")
     }
 
@@ -435,7 +437,7 @@ public enum GitFetch {
             }
             let mode = String(decoding: d[i..<space], as: UTF8.self)
             let name = String(decoding: d[space + 1..<nul], as: UTF8.self)
-            let oid = d[nul + 1..<nul + 21].map { String(format: "%02x", $0) }.joined()
+            let oid = Array(d[nul + 1..<nul + 21]).hexString
             guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), name != ".git" else {
                 throw GitError("tree \(id) has an entry named \"\(name)\", which no checkout writes")
             }

@@ -10,6 +10,7 @@
 import CZlib
 import Crypto
 import Foundation
+import SquashFS
 
 /// The upload-pack response as it arrives: pkt-lines (shallow, NAK/ACK), then either side-band
 /// packets (band 1: pack data, 2: progress, 3: an error) or, without side-band, the raw pack.
@@ -171,7 +172,7 @@ final class PackFile {
                 record.baseOffset = start - offset
             case 7:  // REF_DELTA: the base named by id (maybe later in the pack)
                 guard i + 20 <= limit else { throw GitError("truncated packfile") }
-                record.baseID = hex(bytes[i..<i + 20])
+                record.baseID = Array(bytes[i..<i + 20]).hexString
                 i += 20
             default:
                 throw GitError("packfile object of type \(kind)")
@@ -183,7 +184,7 @@ final class PackFile {
                 var hash = Insecure.SHA1()
                 hash.update(data: Array("\(Self.typeName(kind)) \(objectSize)\0".utf8))
                 let used = try inflate(at: i, expected: objectSize) { hash.update(bufferPointer: $0) }
-                let id = hex(hash.finalize())
+                let id = Array(hash.finalize()).hexString
                 infos[id] = Info(offset: start, type: kind, size: objectSize)
                 idAt[start] = id
                 i += used
@@ -310,7 +311,7 @@ final class PackFile {
         var h = Insecure.SHA1()
         h.update(data: Array("\(typeName(type)) \(data.count)\0".utf8))
         h.update(data: data)
-        return hex(h.finalize())
+        return Array(h.finalize()).hexString
     }
 
     // MARK: zlib
@@ -400,13 +401,6 @@ final class PackFile {
         guard out.count == size else { throw GitError("a delta gives the wrong size") }
         return out
     }
-}
-
-func hex<C: Sequence>(_ bytes: C) -> String where C.Element == UInt8 {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// Writes all of `bytes` to `fd` (short writes and EINTR retried); nil, or what went wrong.

@@ -16,7 +16,7 @@ import SquashFS
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh (sockets, or key files served by an agent of gvmc's own). ADD of git repositories over https (#ref:subdir).")
+        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh (sockets, or key files served by an agent of gvmc's own). ADD of git repositories over https or SSH (#ref:subdir, --keep-git-dir, submodules; credentials from the GIT_AUTH_TOKEN secret or the --ssh default agent).")
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -143,7 +143,7 @@ struct BuildCommand: ParsableCommand {
         executor.gitResolver = { url, access in
             try GitFetch.resolve(url, authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
         }
-        executor.isGitSource = { GitFetch.isGitURL($0) || $0.hasPrefix("git@") || $0.hasPrefix("ssh://") }
+        executor.isGitSource = GitFetch.isGitURL
         executor.runCacheDirectory = registry.cacheDirectory + "/run-cache"
         executor.stepCacheDirectory = registry.cacheDirectory + "/steps" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
         executor.useStepCache = !noCache
