@@ -1,6 +1,8 @@
-// RUN steps: a command run with a stage's root filesystem as `/`, in new mount, PID, IPC and UTS
-// namespaces (and an empty network namespace for `--network=none`), with a fresh /proc, a minimal
-// /dev, a read-only /sys and the host's resolv.conf and hosts for the step only. The process side
+// RUN steps: a command run with a stage's root filesystem as `/` (pivot_root), in new mount, PID,
+// IPC and UTS namespaces (and an empty network namespace for `--network=none`), with a fresh /proc
+// (kernel files masked or read-only as runc does), a minimal /dev, a read-only /sys and the host's
+// resolv.conf and hosts for the step only, confined as Docker confines a container by default:
+// its capability set, its seccomp profile, no device nodes usable outside /dev. The process side
 // is in CSandbox (async-signal-safe code between clone and exec); this file prepares and cleans up.
 import CSandbox
 #if canImport(Glibc)
@@ -77,18 +79,13 @@ public enum Sandbox {
         // take it away afterwards, so nothing leaks into the image.
         var created: [String] = []
         defer { for path in created.reversed() { unlink(path) ; rmdir(path) } }
-        if spec.resolvConf != nil || spec.hosts != nil {
-            let etc = spec.rootfs + "/etc"
-            if lstat(etc, &st) != 0 { mkdir(etc, 0o755); created.append(etc) }
-            for (file, source) in [("resolv.conf", spec.resolvConf), ("hosts", spec.hosts)] where source != nil {
-                let path = etc + "/" + file
-                if lstat(path, &st) != 0 {
-                    let fd = open(path, O_CREAT | O_WRONLY | O_EXCL | O_NOFOLLOW, 0o644)
-                    if fd >= 0 { close(fd); created.insert(path, at: created.firstIndex(of: etc).map { $0 + 1 } ?? created.count) }
-                }
-            }
+        // Only through real directories: an image whose /etc (or resolv.conf) is a symlink gets no
+        // mount point made, since a symlink could lead the parent, which runs on the host, to a
+        // host directory. The step then resolves the files inside its root.
+        for (file, source) in [("resolv.conf", spec.resolvConf), ("hosts", spec.hosts)] where source != nil {
+            try? prepareMountPoint(spec.rootfs, SandboxMount(.tmpfs(options: ""), target: "/etc/" + file, readOnly: true, isFile: true),
+                                   created: &created)
         }
-
         for m in spec.mounts { try prepareMountPoint(spec.rootfs, m, created: &created) }
 
         let path = spec.environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }

@@ -43,19 +43,10 @@ public enum UserNamespace {
         var mode: Mode = .single
         if ranges.0 != nil, ranges.1 != nil, helpers.0 != nil, helpers.1 != nil { mode = .subordinateIDs }
         while true {
-            var child = gvmc_userns()
             let environment = environ(adding: ["\(environmentKey)=\(mode.rawValue)", "\(environmentKey)_USER=\(name ?? String(uid))"])
-            let cArgs = arguments.map { strdup($0) } + [nil]
-            let cEnv = environment.map { strdup($0) } + [nil]
-            defer { for p in cArgs { free(p) }; for p in cEnv { free(p) } }
-            let rc = cArgs.withUnsafeBufferPointer { argv in
-                cEnv.withUnsafeBufferPointer { envp in
-                    gvmc_userns_spawn("/proc/self/exe",
-                                      UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
-                                      UnsafeRawPointer(envp.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self), &child)
-                }
+            guard var child = spawnSelf(arguments: arguments, environment: environment, newUser: true) else {
+                return .unavailable(refusal(errno))
             }
-            guard rc == 0 else { return .unavailable(refusal(errno)) }
             let mapped: String?
             if mode == .subordinateIDs, let r = ranges.0, let g = ranges.1, let newuidmap = helpers.0, let newgidmap = helpers.1 {
                 mapped = run(newuidmap, ["\(child.pid)", "0", "\(uid)", "1", "1", "\(r.start)", "\(r.count)"])
@@ -76,11 +67,33 @@ public enum UserNamespace {
             }
             let e = gvmc_userns_start(&child, 1)
             guard e == 0 else { return .unavailable("cannot re-execute gvmc in a user namespace: \(String(cString: strerror(e)))") }
-            RunningSandboxes.shared.forward(to: child.pid)
-            let status = gvmc_sandbox_wait(child.pid)
-            RunningSandboxes.shared.forward(to: nil)
-            return .exited(status)
+            return .exited(waitForwardingSignals(child.pid))
         }
+    }
+
+    /// Starts `/proc/self/exe` with `arguments` in a new mount (and user) namespace, waiting to be
+    /// released by `gvmc_userns_start`; nil with errno when the kernel refuses.
+    static func spawnSelf(arguments: [String], environment: [String], newUser: Bool) -> gvmc_userns? {
+        var child = gvmc_userns()
+        let cArgs = arguments.map { strdup($0) } + [nil]
+        let cEnv = environment.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) }; for p in cEnv { free(p) } }
+        let rc = cArgs.withUnsafeBufferPointer { argv in
+            cEnv.withUnsafeBufferPointer { envp in
+                gvmc_userns_spawn("/proc/self/exe",
+                                  UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
+                                  UnsafeRawPointer(envp.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
+                                  newUser ? 1 : 0, &child)
+            }
+        }
+        return rc == 0 ? child : nil
+    }
+
+    /// Waits for the re-executed build, passing it the signals this process gets.
+    static func waitForwardingSignals(_ pid: pid_t) -> Int32 {
+        RunningSandboxes.shared.forward(to: pid)
+        defer { RunningSandboxes.shared.forward(to: nil) }
+        return gvmc_sandbox_wait(pid)
     }
 
     /// Names the id mapping files are unpacked under: nil as root of the initial namespace,
@@ -175,7 +188,7 @@ public enum UserNamespace {
         var p = Glibc.environ
         while let s = p.pointee {
             let e = String(cString: s)
-            if !e.hasPrefix(environmentKey) { out.append(e) }
+            if !e.hasPrefix(environmentKey) && !e.hasPrefix(MountNamespace.environmentKey) { out.append(e) }
             p += 1
         }
         return out + entries

@@ -64,6 +64,12 @@ struct BuildCommand: ParsableCommand {
             case .exited(let status): throw ExitCode(status)
             case .unavailable(let reason): UserNamespace.unavailableReason = reason
             }
+        } else if geteuid() == 0 && !MountNamespace.isPrivate {
+            // As root: the build runs again in a mount namespace of its own (see MountNamespace).
+            switch MountNamespace.reexec(arguments: Swift.CommandLine.arguments) {
+            case .exited(let status): throw ExitCode(status)
+            case .unavailable(let reason): printError("warning: \(reason); the build's mounts are made in the host's mount namespace")
+            }
         }
         // `gvmc prune` waits while builds use the cache.
         CacheUse.holdShared(registry.cacheDirectory)

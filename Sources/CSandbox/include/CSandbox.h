@@ -1,6 +1,8 @@
 /* The RUN sandbox's process side: create a child in new mount, PID, IPC, UTS (and optionally
- * network) namespaces, set up /proc, a minimal /dev, a read-only /sys and the host's
- * resolv.conf/hosts, chroot into the stage's root filesystem, switch user and exec the command.
+ * network) namespaces, set up /proc (masked and read-only kernel files as runc does), a minimal
+ * /dev, a read-only /sys and the host's resolv.conf/hosts, every mount target resolved inside the
+ * root; pivot_root into the stage's root filesystem (nodev) and detach the host's; close gvmc's
+ * descriptors; drop to Docker's default capabilities and seccomp profile; switch user and exec.
  *
  * Why C: between clone() and execve() a multi-threaded Swift process may only make
  * async-signal-safe calls. Everything is prepared by the parent (all strings, all paths); the
@@ -45,9 +47,9 @@ pid_t gvmc_sandbox_spawn(const struct gvmc_sandbox_spec *spec, char *error, size
 /* Waits for the process; returns the exit status (0-255), or 128+signal. */
 int gvmc_sandbox_wait(pid_t pid);
 
-/* Unprivileged builds: `path` (the gvmc binary) re-executed in new user and mount namespaces.
- * The child waits until the parent has written its uid/gid maps (as root inside, the caller
- * outside), then execs. */
+/* Builds: `path` (the gvmc binary) re-executed in a new mount namespace (its mounts die with it;
+ * it dies with the caller), and for unprivileged builds a new user namespace. The child waits
+ * until the parent has written its uid/gid maps (as root inside, the caller outside), then execs. */
 struct gvmc_userns {
     pid_t pid;
     int go_fd;      /* one byte written here releases the child */
@@ -56,7 +58,7 @@ struct gvmc_userns {
 
 /* Starts the waiting child. Returns 0, or -1 with errno (EPERM, ENOSPC, EINVAL: user namespaces
  * are refused or missing). */
-int gvmc_userns_spawn(const char *path, const char *const *argv, const char *const *envp, struct gvmc_userns *out);
+int gvmc_userns_spawn(const char *path, const char *const *argv, const char *const *envp, int new_user, struct gvmc_userns *out);
 
 /* Releases the child (`go` = 1) or makes it exit (`go` = 0). Returns 0 once it has exec'd, or
  * the errno of the failed exec (ECANCELED when not released); the child is reaped then. */

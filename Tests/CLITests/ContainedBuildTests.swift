@@ -1,0 +1,152 @@
+// gvmc build against a hostile base image and an unlucky user: a base image whose ONBUILD triggers
+// attack the host, and a build killed with SIGKILL in the middle of a RUN step (tests of the
+// serialized BuildCommand suite).
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension BuildCommand {
+    /// `FROM evil` alone runs the image's ONBUILD triggers: one of them is a static program that
+    /// tries the chroot escape and then writes a file on the host. It must land inside the stage.
+    @Test func aHostileBaseImagesOnbuildTriggersStayInsideTheBuild() throws {
+        guard let compiler = EscapeFixture.compiler else {
+            Issue.record("skipped: no C compiler with a static libc (clang or cc, libc6-dev) to build the escape program")
+            return
+        }
+        let scratch = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let marker = "/tmp/gvmc-onbuild-escape-\(getpid())"
+        defer { unlink(marker) }
+        let rootfs = scratch + "/rootfs"
+        try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: rootfs + "/tmp", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: BuildFixture.busybox!, toPath: rootfs + "/bin/busybox")
+        symlink("busybox", rootfs + "/bin/sh")
+        try EscapeFixture.compileEscape(with: compiler, to: rootfs + "/bin/escape", scratch: scratch)
+        try EscapeFixture.makeLayout(scratch + "/oci", tag: "evil", rootfs: rootfs, onBuild: ["RUN [\"/bin/escape\", \"\(marker)\"]"])
+
+        let ctx = try BuildFixture.context("FROM oci-layout://\(scratch)/oci:evil\nRUN [\"/bin/busybox\", \"cat\", \"\(marker)\"]\n")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let r = GVMCBinary.run(["build", "--progress", "plain", "-o", ctx + "/out.gvmi", ctx])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "the base image's ONBUILD RUN wrote \(marker) on the host")
+        // The escape landed inside the stage (the next step read it there).
+        #expect((r.out + r.err).contains("escaped from"), "\(r.out)\(r.err)")
+    }
+
+    /// SIGKILL leaves no cleanup code a chance: the stage's overlay must still go (the build's
+    /// mount namespace dies with it) and the RUN step's processes with it (parent-death signals).
+    @Test func aKilledBuildLeavesNoMountOrProcessBehind() throws {
+        let tag = "9\(getpid() % 10000)\(Int.random(in: 100...999))"
+        let ctx = try BuildFixture.context("\(BuildFixture.toolsStage)\nFROM tools\nRUN sleep \(tag)\n")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let tmp = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        // posix_spawn and waitpid, not Foundation's Process, whose wait also waits for every
+        // holder of its descriptors: an orphaned step would hang the test instead of failing it.
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CACHE_HOME"] = testCacheHome
+        environment["TMPDIR"] = tmp
+        let arguments: [String] = [GVMCBinary.path, "build", "--progress", "quiet", "-o", ctx + "/out.gvmi", ctx]
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in argv + envp { free(p) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        var pid = pid_t()
+        #expect(posix_spawn(&pid, GVMCBinary.path, &actions, nil, argv, envp) == 0)
+        func running() -> Bool { var status: Int32 = 0; return waitpid(pid, &status, WNOHANG) == 0 }
+        func stepProcesses() -> [String] { EscapeFixture.processes().filter { $0.contains("sleep \(tag)") } }
+        let deadline = Date().addingTimeInterval(60)
+        while stepProcesses().isEmpty && Date() < deadline && running() { usleep(50_000) }
+        #expect(!stepProcesses().isEmpty, "the RUN step never started")
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let gone = Date().addingTimeInterval(10)
+        while !stepProcesses().isEmpty && Date() < gone { usleep(50_000) }
+        let orphans = stepProcesses()
+        #expect(orphans.isEmpty, "the RUN step outlived gvmc: \(orphans)")
+        if !orphans.isEmpty { _ = Tools.run(["pkill", "-9", "-f", "sleep \(tag)"]) }
+        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let left = mounts.split(separator: "\n").filter { $0.contains(tmp) || $0.contains(testCacheHome) }
+        #expect(left.isEmpty, "mounts left on the host: \(left)")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
+    }
+}
+
+enum EscapeFixture {
+    static let compiler: String? = {
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/opt/swift/usr/bin", "/usr/bin"]
+        guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libc.a") else { return nil }
+        return ["clang", "cc"].lazy.flatMap { name in dirs.map { "\($0)/\(name)" } }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    /// A static program that tries the chroot escape (chroot into a subdirectory, climb with "..",
+    /// chroot again) and writes argv[1]; it prints where it wrote.
+    static func compileEscape(with compiler: String, to output: String, scratch: String) throws {
+        let source = """
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <sys/stat.h>
+        #include <unistd.h>
+        int main(int argc, char **argv) {
+            if (argc < 2) return 1;
+            mkdir("/jail", 0755);
+            if (chroot("/jail") != 0) { perror("chroot"); return 2; }
+            for (int i = 0; i < 64; i++) chdir("..");
+            if (chroot(".") != 0) { perror("chroot ."); return 3; }
+            int fd = open(argv[1], O_CREAT | O_WRONLY, 0644);
+            if (fd < 0) { perror(argv[1]); return 4; }
+            dprintf(fd, "escaped from the build\\n");
+            return 0;
+        }
+        """
+        try source.write(toFile: scratch + "/escape.c", atomically: true, encoding: .utf8)
+        let r = Tools.run([compiler, "-static", "-O1", "-o", output, scratch + "/escape.c"])
+        guard r.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: r.output]) }
+    }
+
+    /// An OCI layout with one image: `rootfs` as its only layer, ONBUILD triggers in its config.
+    static func makeLayout(_ layout: String, tag: String, rootfs: String, onBuild: [String]) throws {
+        let script = """
+        import hashlib, io, json, os, sys, tarfile
+        layout, tag, rootfs, triggers = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+        os.makedirs(layout + "/blobs/sha256", exist_ok=True)
+        def blob(data):
+            d = hashlib.sha256(data).hexdigest()
+            open(layout + "/blobs/sha256/" + d, "wb").write(data)
+            return "sha256:" + d, len(data)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for name in sorted(os.listdir(rootfs)):
+                t.add(os.path.join(rootfs, name), arcname=name)
+        layer, layer_size = blob(buf.getvalue())
+        config = {"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"], "OnBuild": triggers},
+                  "rootfs": {"type": "layers", "diff_ids": [layer]}}
+        cfg, cfg_size = blob(json.dumps(config).encode())
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": cfg_size},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}]}
+        man, man_size = blob(json.dumps(manifest).encode())
+        json.dump({"imageLayoutVersion": "1.0.0"}, open(layout + "/oci-layout", "w"))
+        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man,
+                   "size": man_size, "annotations": {"org.opencontainers.image.ref.name": tag}}]}, open(layout + "/index.json", "w"))
+        """
+        let triggers = String(decoding: try JSONSerialization.data(withJSONObject: onBuild), as: UTF8.self)
+        let r = Tools.run(["python3", "-c", script, layout, tag, rootfs, triggers])
+        guard r.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: r.output]) }
+    }
+
+    /// Every process's command line.
+    static func processes() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid -> String? in
+            guard Int(pid) != nil, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        }
+    }
+}
