@@ -95,8 +95,20 @@ public final class ImagePuller {
         }
         guard let config = doc.config else { throw RegistryError("\(ref): not an image manifest (\(type))") }
         try validateDigest(config.digest, what: "\(ref): config")
-        let path = try cache.store(config.digest) { fd in try client.blob(config, to: fd) }
-        return try ImageConfigBlob(raw: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        return try imageConfig(config, of: ref.description) {
+            let path = try cache.store(config.digest) { fd in try client.blob(config, to: fd) }
+            return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+    }
+
+    /// Reads and parses an image's config blob; a failure (a descriptor that lies about the
+    /// size, a blob that is not a config) names the image and the config's digest.
+    func imageConfig(_ d: Descriptor, of source: String, read: () throws -> [UInt8]) throws -> ImageConfigBlob {
+        do {
+            return try ImageConfigBlob(raw: try read())
+        } catch let e as RegistryError {
+            throw RegistryError(e.message.hasPrefix(source) ? e.message : "\(source): config \(d.digest): \(e.message)")
+        }
     }
 
     // MARK: - Manifests
@@ -169,8 +181,10 @@ public final class ImagePuller {
         try validateDigest(configDescriptor.digest, what: "\(source): config")
         var warnings: [String] = []
         let layers = try usableLayers(doc, source: source, warnings: &warnings)
-        let configPath = try cache.store(configDescriptor.digest) { fd in try client.blob(configDescriptor, to: fd) }
-        let config = try ImageConfigBlob(raw: Array(try Data(contentsOf: URL(fileURLWithPath: configPath))))
+        let config = try imageConfig(configDescriptor, of: source) {
+            let configPath = try cache.store(configDescriptor.digest) { fd in try client.blob(configDescriptor, to: fd) }
+            return Array(try Data(contentsOf: URL(fileURLWithPath: configPath)))
+        }
         checkPlatform(config, source: source, warnings: &warnings)
         let paths = try download(layers, using: client)
         return PulledImage(source: source, manifestDigest: digest, configDigest: configDescriptor.digest, config: config,
@@ -268,7 +282,7 @@ public final class ImagePuller {
             doc = try decode(bytes, source: source)
         }
         guard let configDescriptor = doc.config else { throw RegistryError("\(source): \(chosen.digest) is not an image manifest") }
-        let config = try ImageConfigBlob(raw: try readVerified(configDescriptor))
+        let config = try imageConfig(configDescriptor, of: source) { try readVerified(configDescriptor) }
         var warnings: [String] = []
         checkPlatform(config, source: source, warnings: &warnings)
         let layers = try usableLayers(doc, source: source, warnings: &warnings)

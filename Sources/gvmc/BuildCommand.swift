@@ -73,6 +73,7 @@ struct BuildCommand: ParsableCommand {
         }
         // `gvmc prune` waits while builds use the cache.
         CacheUse.holdShared(registry.cacheDirectory)
+        try image.checkInfoPath()
         let contextDir = (context as NSString).standardizingPath
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: contextDir, isDirectory: &isDir), isDir.boolValue else {
@@ -182,8 +183,8 @@ struct BuildCommand: ParsableCommand {
                 try BootFiles.add(to: writer)
             }
         }
+        try image.completing(result) { try image.writeInfo(result, source: dockerfilePath) }
         printImageResult(result)
-        try image.writeInfo(result, source: dockerfilePath)
         executor.finish()
         collectCache()
     }

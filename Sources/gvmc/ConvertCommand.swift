@@ -74,6 +74,7 @@ struct ConvertCommand: ParsableCommand {
 
     func convert() throws {
         CacheUse.holdShared(registry.cacheDirectory)
+        try image.checkInfoPath()
         let source = try ImageSource(imageName)
         let squash = try image.squashFSOptions()
         let pulled = try registry.puller(platform: platform).pull(source)
@@ -101,20 +102,22 @@ struct ConvertCommand: ParsableCommand {
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
         }
-        // Golem's view of the result: the config rules and the image rules lint runs with --image.
-        if config.entrypoint != nil || config.cmd != nil {
-            printError("warning: \(pulled.source): ENTRYPOINT/CMD is not run on Golem unless the requestor starts it with start-entrypoint [GVM001]")
+        try image.completing(result) {
+            // Golem's view of the result: the config rules and the image rules lint runs with --image.
+            if config.entrypoint != nil || config.cmd != nil {
+                printError("warning: \(pulled.source): ENTRYPOINT/CMD is not run on Golem unless the requestor starts it with start-entrypoint [GVM001]")
+            }
+            if (config.volumes ?? []).isEmpty {
+                printError("warning: \(pulled.source): no VOLUME declared: file transfers have no target and all writes go to RAM [GVM003]")
+            }
+            let entries = try SquashFSReader(path: result.path).entries()
+            for f in ImageRules.check(entries: entries, volumes: config.volumes ?? [], compression: squash.compression.algorithm,
+                                      imageSize: result.size, file: result.path) where f.severity != .info {
+                printError("\(f.severity.rawValue): \(pulled.source): \(f.message) [\(f.rule)]")
+            }
+            try image.writeInfo(result, source: pulled.source, extra: ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest])
+            printImageResult(result)
         }
-        if (config.volumes ?? []).isEmpty {
-            printError("warning: \(pulled.source): no VOLUME declared: file transfers have no target and all writes go to RAM [GVM003]")
-        }
-        let entries = try SquashFSReader(path: result.path).entries()
-        for f in ImageRules.check(entries: entries, volumes: config.volumes ?? [], compression: squash.compression.algorithm,
-                                  imageSize: result.size, file: result.path) where f.severity != .info {
-            printError("\(f.severity.rawValue): \(pulled.source): \(f.message) [\(f.rule)]")
-        }
-        printImageResult(result)
-        try image.writeInfo(result, source: pulled.source, extra: ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest])
     }
 
     func defaultName(_ pulled: PulledImage, source: ImageSource) -> String {

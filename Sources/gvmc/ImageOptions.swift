@@ -27,17 +27,37 @@ struct ImageOptions: ParsableArguments {
     var extraJsonInfoPath: String?
 
     /// Writes the `--extra-json-info-path` summary (to a temporary file, then renamed).
+    /// Fails before any work when --extra-json-info-path cannot be written (a missing or
+    /// read-only directory), instead of after the image is made.
+    func checkInfoPath() throws {
+        guard let path = extraJsonInfoPath else { return }
+        let probe = path + ".tmp-\(getpid())"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ValidationError("cannot write --extra-json-info-path \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// Runs what follows a written image (checks, the info file); when any of it fails the image
+    /// is removed, so a failed command leaves no output behind.
+    func completing(_ r: GVMIResult, _ body: () throws -> Void) throws {
+        do { try body() } catch { unlink(r.path); throw error }
+    }
+
     func writeInfo(_ r: GVMIResult, source: String, extra: [String: String] = [:]) throws {
         guard let path = extraJsonInfoPath else { return }
         let more = extra.keys.sorted().map { ",\(SyntaxJSON.quote($0)):\(SyntaxJSON.quote(extra[$0]!))" }.joined()
         let json = "{\"path\":\(SyntaxJSON.quote(r.path)),\"size\":\(r.size),\"sha3_224\":\"\(r.sha3_224)\",\"sha256\":\"\(r.sha256)\",\"compression\":\"\(r.compression.rawValue)\",\"source\":\(SyntaxJSON.quote(source))\(more)}\n"
         let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(json.utf8)) else {
-            throw ValidationError("cannot write --extra-json-info-path \(path)")
-        }
-        guard rename(temporary, path) == 0 else {
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ValidationError("cannot write --extra-json-info-path \(path): \(String(cString: strerror(errno)))") }
+        let bytes = Array(json.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let writeErrno = errno
+        guard close(fd) == 0, written == bytes.count, rename(temporary, path) == 0 else {
+            let e = written == bytes.count ? errno : writeErrno
             unlink(temporary)
-            throw ValidationError("cannot write --extra-json-info-path \(path)")
+            throw ValidationError("cannot write --extra-json-info-path \(path): \(String(cString: strerror(e)))")
         }
     }
 

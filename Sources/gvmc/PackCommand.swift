@@ -18,6 +18,7 @@ struct PackCommand: ParsableCommand {
     @OptionGroup var config: ConfigOptions
 
     func run() throws {
+        try image.checkInfoPath()
         let settings = try image.squashFSOptions()
         let containerConfig = try config.containerConfig()
         let result = try GVMIImageWriter.write(to: output, options: settings, config: containerConfig) { writer in
@@ -25,7 +26,7 @@ struct PackCommand: ParsableCommand {
             reader.warn = { printError("warning: \($0)") }
             try reader.add(to: writer)
         }
+        try image.completing(result) { try image.writeInfo(result, source: rootfs) }
         printImageResult(result)
-        try image.writeInfo(result, source: rootfs)
     }
 }

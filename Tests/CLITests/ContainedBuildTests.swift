@@ -111,8 +111,9 @@ enum EscapeFixture {
         guard r.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: r.output]) }
     }
 
-    /// An OCI layout with one image: `rootfs` as its only layer, ONBUILD triggers in its config.
-    static func makeLayout(_ layout: String, tag: String, rootfs: String, onBuild: [String]) throws {
+    /// An OCI layout with one image: `rootfs` as its only layer, ONBUILD triggers in its config
+    /// (or `rawConfig` as the config blob's bytes).
+    static func makeLayout(_ layout: String, tag: String, rootfs: String, onBuild: [String], rawConfig: String? = nil) throws {
         let script = """
         import hashlib, io, json, os, sys, tarfile
         layout, tag, rootfs, triggers = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
@@ -128,7 +129,7 @@ enum EscapeFixture {
         layer, layer_size = blob(buf.getvalue())
         config = {"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"], "OnBuild": triggers},
                   "rootfs": {"type": "layers", "diff_ids": [layer]}}
-        cfg, cfg_size = blob(json.dumps(config).encode())
+        cfg, cfg_size = blob(sys.argv[5].encode() if len(sys.argv) > 5 else json.dumps(config).encode())
         manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": cfg_size},
                     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}]}
@@ -138,7 +139,7 @@ enum EscapeFixture {
                    "size": man_size, "annotations": {"org.opencontainers.image.ref.name": tag}}]}, open(layout + "/index.json", "w"))
         """
         let triggers = String(decoding: try JSONSerialization.data(withJSONObject: onBuild), as: UTF8.self)
-        let r = Tools.run(["python3", "-c", script, layout, tag, rootfs, triggers])
+        let r = Tools.run(["python3", "-c", script, layout, tag, rootfs, triggers] + (rawConfig.map { [$0] } ?? []))
         guard r.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: r.output]) }
     }
 
@@ -148,5 +149,73 @@ enum EscapeFixture {
             guard Int(pid) != nil, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
             return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
         }
+    }
+}
+
+extension ConvertCommand {
+    /// A convert that fails leaves nothing: an unwritable --extra-json-info-path is refused
+    /// before any work, with the system's reason; an image whose config blob is not a config is
+    /// named with the config's digest.
+    @Test func failedConvertsLeaveNoOutputAndSayWhy() throws {
+        let scratch = Scratch()
+        let rootfs = scratch.sub("rootfs")
+        try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
+        write(rootfs + "/bin/hello", "hello\n")
+        try EscapeFixture.makeLayout(scratch.sub("good"), tag: "v1", rootfs: rootfs, onBuild: [])
+        let out = scratch.sub("out.gvmi")
+        let unwritable = GVMCBinary.run(["convert", "oci-layout://" + scratch.sub("good") + ":v1", "-o", out,
+                                         "--extra-json-info-path", scratch.sub("missing-dir/info.json"), "--cache-dir", scratch.sub("c")])
+        #expect(unwritable.status == 1)
+        #expect(unwritable.err.contains("--extra-json-info-path") && unwritable.err.contains("No such file or directory"), "\(unwritable.err)")
+        #expect(!FileManager.default.fileExists(atPath: out), "a failed convert left its output")
+
+        try EscapeFixture.makeLayout(scratch.sub("lying"), tag: "v1", rootfs: rootfs, onBuild: [], rawConfig: "[\"not a config\"]")
+        let lying = GVMCBinary.run(["convert", "oci-layout://" + scratch.sub("lying") + ":v1", "-o", out, "--cache-dir", scratch.sub("c")])
+        #expect(lying.status == 1)
+        let digest = try #require(try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("lying/blobs/sha256")).first { name in
+            (try? String(contentsOfFile: scratch.sub("lying/blobs/sha256/" + name), encoding: .utf8)) == "[\"not a config\"]"
+        })
+        #expect(lying.err.contains("lying") && lying.err.contains("config sha256:" + digest), "\(lying.err)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    /// An unprivileged build is root of a user namespace: the same escape must not reach the
+    /// invoking user's files, and RUN gets the same capabilities and seccomp filter as root's.
+    @Test(.enabled(if: BuildFixture.canRun && Tools.exists("setpriv") && Tools.exists("newuidmap") && Tools.exists("useradd") && Tools.hasUnsquashfs,
+                   "needs root (to make a test user), setpriv, newuidmap (uidmap) and unsquashfs"))
+    func unprivilegedBuildsAreConfinedAsRootBuildsAre() throws {
+        guard let compiler = EscapeFixture.compiler else {
+            Issue.record("skipped: no C compiler with a static libc (clang or cc, libc6-dev) to build the escape program")
+            return
+        }
+        let scratch = Scratch()
+        chmod(scratch.path, 0o755)
+        let user = try TestUser()
+        try user.subordinateIDs(true)
+        let home = scratch.sub("home")
+        for dir in [home, home + "/tmp", home + "/cache"] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            chown(dir, user.uid, 65534)
+        }
+        let ctx = scratch.sub("ctx")
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: BuildFixture.busybox!, toPath: ctx + "/busybox")
+        try EscapeFixture.compileEscape(with: compiler, to: ctx + "/escape", scratch: scratch.path)
+        let marker = home + "/escaped"
+        write(ctx + "/Dockerfile", """
+            FROM scratch
+            COPY busybox /bin/busybox
+            COPY escape /bin/escape
+            RUN ["/bin/busybox", "mkdir", "-p", "\(home)"]
+            RUN ["/bin/escape", "\(marker)"]
+            RUN ["/bin/busybox", "sh", "-c", "/bin/busybox grep -E '^(CapBnd|Seccomp):' /proc/self/status > /status"]
+            """)
+        let out = home + "/out.gvmi"
+        let r = user.gvmc(["build", "--progress", "quiet", "-o", out, ctx], home: home)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "an unprivileged build's RUN wrote into the user's home")
+        let status = Tools.run(["unsquashfs", "-cat", out, "status"]).output
+        #expect(status.contains("00000000a80425fb") && status.contains("Seccomp:\t2"), "\(status)")
+        #expect(Tools.run(["unsquashfs", "-cat", out, marker]).output.contains("escaped from"), "the escape should land inside the image")
     }
 }
