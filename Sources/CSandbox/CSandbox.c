@@ -312,6 +312,9 @@ static int child_main(void *arg) {
     if (chdir("/") < 0) fail(fd, "chdir to /");
     if (chdir(s->cwd && s->cwd[0] ? s->cwd : "/") < 0) fail(fd, "chdir to the working directory");
 
+    /* A session of its own: gvmc's terminal is not the step's controlling terminal, so no
+     * keystroke can be pushed into the user's shell with TIOCSTI. */
+    if (setsid() < 0) fail(fd, "setsid");
     if (s->stdin_fd >= 0 && dup2(s->stdin_fd, 0) < 0) fail(fd, "dup2 stdin");
     if (s->stdout_fd >= 0 && dup2(s->stdout_fd, 1) < 0) fail(fd, "dup2 stdout");
     if (s->stderr_fd >= 0 && dup2(s->stderr_fd, 2) < 0) fail(fd, "dup2 stderr");

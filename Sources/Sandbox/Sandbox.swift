@@ -61,8 +61,10 @@ public enum Sandbox {
         return "linux/" + (oci[machine] ?? machine)
     }()
 
-    /// Runs the command and returns its exit status (128+signal when killed). Standard streams are
-    /// inherited unless descriptors are given.
+    /// Runs the command and returns its exit status (128+signal when killed). Its standard input
+    /// is /dev/null (as in BuildKit); its output goes to `stdout`/`stderr` when given, else
+    /// through pipes that gvmc copies to its own: a step never holds gvmc's terminal, so it can
+    /// neither push keystrokes into the user's shell (TIOCSTI) nor change the terminal's settings.
     public static func run(_ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1) throws(SandboxError) -> Int32 {
         guard spec.rootfs.hasPrefix("/") else { throw SandboxError(message: "rootfs \(spec.rootfs) must be an absolute path") }
         guard !spec.arguments.isEmpty else { throw SandboxError(message: "empty command") }
@@ -111,6 +113,13 @@ public enum Sandbox {
             gvmc_mount(source: UnsafePointer(c[0]), target: UnsafePointer(c[1]), fstype: UnsafePointer(c[2]),
                        data: UnsafePointer(c[3]), readonly: m.readOnly ? 1 : 0)
         }
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard devNull >= 0 else { throw SandboxError(message: "cannot open /dev/null: \(String(cString: strerror(errno)))") }
+        defer { close(devNull) }
+        var relay = OutputRelay()
+        defer { relay.closeAll() }
+        let childOut = stdout >= 0 ? stdout : try relay.pipe(to: 1)
+        let childErr = stderr >= 0 ? stderr : try relay.pipe(to: 2)
         var error = [CChar](repeating: 0, count: 1024)
         let pid: pid_t = cArgs.withUnsafeBufferPointer { argv in
             cEnv.withUnsafeBufferPointer { envp in
@@ -129,9 +138,9 @@ public enum Sandbox {
                     c.hostname = UnsafePointer(cStrings[3])
                     c.host_resolv_conf = UnsafePointer(cStrings[4])
                     c.host_hosts = UnsafePointer(cStrings[5])
-                    c.stdin_fd = -1
-                    c.stdout_fd = stdout
-                    c.stderr_fd = stderr
+                    c.stdin_fd = devNull
+                    c.stdout_fd = childOut
+                    c.stderr_fd = childErr
                     c.mounts = mounts.baseAddress
                     c.nmounts = Int32(mounts.count)
                     c.setgroups_denied = UserNamespace.current == .single ? 1 : 0
@@ -139,12 +148,64 @@ public enum Sandbox {
                 } }
             }
         }
+        relay.closeWriteEnds()
         guard pid > 0 else {
             throw SandboxError(message: "cannot start \(spec.arguments[0]) in \(spec.rootfs): " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         RunningSandboxes.shared.add(pid)
         defer { RunningSandboxes.shared.remove(pid) }
+        // Every writer is in the step's PID namespace, which dies with its first process: the
+        // pipes reach end of file once the step is over.
+        relay.copyUntilEnd()
         return gvmc_sandbox_wait(pid)
+    }
+}
+
+/// The step's output pipes, copied to gvmc's own descriptors.
+struct OutputRelay {
+    private var pipes: [(read: Int32, write: Int32, target: Int32)] = []
+
+    /// A pipe whose read end is copied to `target`; returns the write end for the step.
+    mutating func pipe(to target: Int32) throws(SandboxError) -> Int32 {
+        var fds: [Int32] = [0, 0]
+        guard Glibc.pipe(&fds) == 0 else { throw SandboxError(message: "pipe: \(String(cString: strerror(errno)))") }
+        // Not inherited by other processes gvmc starts meanwhile (the step gets them by dup2).
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        pipes.append((fds[0], fds[1], target))
+        return fds[1]
+    }
+
+    mutating func closeWriteEnds() {
+        for i in pipes.indices where pipes[i].write >= 0 { close(pipes[i].write); pipes[i].write = -1 }
+    }
+
+    mutating func closeAll() {
+        closeWriteEnds()
+        for i in pipes.indices where pipes[i].read >= 0 { close(pipes[i].read); pipes[i].read = -1 }
+    }
+
+    mutating func copyUntilEnd() {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            var polled = pipes.filter { $0.read >= 0 }.map { pollfd(fd: $0.read, events: Int16(POLLIN), revents: 0) }
+            if polled.isEmpty { return }
+            if poll(&polled, nfds_t(polled.count), -1) < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            for p in polled where p.revents != 0 {
+                guard let i = pipes.firstIndex(where: { $0.read == p.fd }) else { continue }
+                let n = read(p.fd, &buffer, buffer.count)
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                if n <= 0 { close(p.fd); pipes[i].read = -1; continue }
+                var offset = 0
+                while offset < n {
+                    let w = buffer[offset..<n].withUnsafeBytes { Glibc.write(pipes[i].target, $0.baseAddress, $0.count) }
+                    if w < 0 { if errno == EINTR { continue }; break }
+                    offset += w
+                }
+            }
+        }
     }
 }
 

@@ -36,6 +36,25 @@ extension BuildCommand {
         #expect((r.out + r.err).contains("escaped from"), "\(r.out)\(r.err)")
     }
 
+    /// A user at a terminal: RUN must not get it (a step holding it could push keystrokes into
+    /// the user's shell with TIOCSTI, which runs them after gvmc exits). gvmc runs under
+    /// script(1) here, so its own standard streams are a terminal.
+    @Test(.enabled(if: Tools.exists("script"), "needs script(1) (util-linux) for a terminal"))
+    func aRunStepNeverHoldsTheUsersTerminal() throws {
+        let ctx = try BuildFixture.context("""
+            FROM scratch
+            COPY busybox /bin/busybox
+            RUN ["/bin/busybox", "sh", "-c", "for fd in 0 1 2; do [ -t $fd ] && echo TTY-$fd; done; (echo > /dev/tty) 2>/dev/null && echo DEV-TTY-OPENED-$((40+2)); /bin/busybox readlink /proc/self/fd/0; echo step-ran"]
+            """)
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let command = "env XDG_CACHE_HOME=\(testCacheHome) \(GVMCBinary.path) build --progress plain -o \(ctx)/out.gvmi \(ctx)"
+        let r = Tools.run(["script", "-qec", command, "/dev/null"])
+        #expect(r.output.contains("step-ran"), "\(r.output)")
+        #expect(!["TTY-0", "TTY-1", "TTY-2"].contains { r.output.contains($0) }, "the step's standard streams were the user's terminal: \(r.output)")
+        #expect(!r.output.contains("OPENED-42"), "the step could open the user's terminal: \(r.output)")
+        #expect(r.output.contains("/dev/null"), "standard input should be /dev/null: \(r.output)")
+    }
+
     /// SIGKILL leaves no cleanup code a chance: the stage's overlay must still go (the build's
     /// mount namespace dies with it) and the RUN step's processes with it (parent-death signals).
     @Test func aKilledBuildLeavesNoMountOrProcessBehind() throws {
