@@ -112,9 +112,9 @@ public struct FlattenedImage {
         // Directories first (private until their final modes are set at the end).
         try tree.walk { path, node, _ in
             guard node.isDirectory else { return }
-            let h = host(path)
-            guard mkdir(h.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self) }, 0o700) == 0
-            else { throw fail("mkdir", path) }
+            // The pointer is used inside the closure only: the array may be freed right after it.
+            let made = host(path).withUnsafeBufferPointer { mkdir(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 0o700) }
+            guard made == 0 else { throw fail("mkdir", path) }
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }

@@ -20,6 +20,8 @@ public final class BuildExecutor {
     let plan: BuildPlan
     let context: BuildContext
     let workDirectory: String
+    /// The flock that marks the work directory as this process's (see BuildDirectories).
+    var ownerLock: Int32
     var stageRoots: [Int: String] = [:]
     /// Progress lines ("#3 RUN apt-get update").
     public var log: (String) -> Void = { _ in }
@@ -99,13 +101,7 @@ public final class BuildExecutor {
     public init(plan: BuildPlan, context: BuildContext) throws(RootFSError) {
         self.plan = plan
         self.context = context
-        let base = temporaryRoot()
-        var template = Array("\(base)/gvmc-build-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw RootFSError.errno("create a build directory in", base)
-        }
-        workDirectory = String(cString: made)
-        TemporaryDirectories.shared.add(workDirectory)
+        (workDirectory, ownerLock) = try BuildDirectories.create()
     }
 
     deinit { finish() }
@@ -120,6 +116,7 @@ public final class BuildExecutor {
         mounts = []
         TreeCopy.remove(workDirectory)
         TemporaryDirectories.shared.remove(workDirectory)
+        if ownerLock >= 0 { close(ownerLock); ownerLock = -1 }
         if let layerDirectory {
             TreeCopy.remove(layerDirectory)
             TemporaryDirectories.shared.remove(layerDirectory)
@@ -651,36 +648,6 @@ func expandWildcards(_ root: String, _ pattern: String) -> [String] {
         current = next
     }
     return current
-}
-
-/// Where build directories go: $TMPDIR, else /var/tmp (large, and not a RAM tmpfs).
-func temporaryRoot() -> String {
-    if let t = getenv("TMPDIR") { return String(cString: t) }
-    return "/var/tmp"
-}
-
-/// Build directories in progress, removed on interrupt.
-public final class TemporaryDirectories: @unchecked Sendable {
-    public static let shared = TemporaryDirectories()
-    private var paths = Set<String>()
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
-        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(m, nil)
-        return m
-    }()
-    private var mountPoints: [String] = []
-    public func add(_ p: String) { pthread_mutex_lock(mutex); paths.insert(p); pthread_mutex_unlock(mutex) }
-    public func remove(_ p: String) { pthread_mutex_lock(mutex); paths.remove(p); pthread_mutex_unlock(mutex) }
-    func addMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.append(p); pthread_mutex_unlock(mutex) }
-    func removeMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.removeAll { $0 == p }; pthread_mutex_unlock(mutex) }
-    /// Unmounts the build's overlays, then removes the directories (Ctrl-C, fatal errors).
-    public func removeAll() {
-        pthread_mutex_lock(mutex)
-        let all = paths, mounted = mountPoints
-        pthread_mutex_unlock(mutex)
-        for m in mounted.reversed() { gvmc_umount_detach(m) }
-        for p in all { TreeCopy.remove(p) }
-    }
 }
 
 /// Credentials a git source may use.

@@ -98,11 +98,8 @@ extension BuildExecutor {
 
     /// A private directory for one step's mount sources (0700, removed after the step).
     func scratchDirectory(_ what: String) throws(RootFSError) -> String {
-        var template = Array((workDirectory + "/\(what)-XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw .errno("mkdtemp", workDirectory)
-        }
-        return String(cString: made)
+        guard let made = makeTemporaryDirectory(workDirectory + "/\(what)-XXXXXX") else { throw .errno("mkdtemp", workDirectory) }
+        return made
     }
 
     func cacheDirectory(_ m: RunMount, target: String) throws(RootFSError) -> String {

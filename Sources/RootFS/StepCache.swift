@@ -81,9 +81,7 @@ extension BuildExecutor {
             let pid = name.dropFirst(".build-".count).split(separator: "-").first.flatMap { pid_t($0) } ?? 0
             if pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { TreeCopy.remove(cache + "/" + name) }
         }
-        var template = Array("\(cache)/.build-\(getpid())-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
-        let dir = String(cString: made)
+        guard let dir = makeTemporaryDirectory("\(cache)/.build-\(getpid())-XXXXXX") else { return nil }
         TemporaryDirectories.shared.add(dir)
         layerDirectory = dir
         return dir
