@@ -215,7 +215,7 @@ public final class BuildExecutor {
     /// mkdir -p inside the root; symlinks on the way are followed inside it (`scopedPath`).
     func makeDirectories(_ root: String, _ path: String, owner: Ownership?) throws(RootFSError) {
         var current = root
-        for component in scopedPath(root, path).split(separator: "/") {
+        for component in try scopedPath(root, path).split(separator: "/") {
             current += "/" + component
             var st = stat()
             if lstat(current, &st) == 0 {
@@ -272,7 +272,7 @@ public final class BuildExecutor {
         if sources.isEmpty && c.inlineFiles.isEmpty {
             throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: every source (\(c.paths.joined(separator: " "))) is excluded by .dockerignore")
         }
-        let destination = scopedPath(root, normalize(c.destination))
+        let destination = try scopedPath(root, normalize(c.destination))
         let destIsDirectory = c.destination.hasSuffix("/") || sources.count + c.inlineFiles.count > 1
             || isDirectory(root + destination)
         if destIsDirectory {
@@ -306,10 +306,13 @@ public final class BuildExecutor {
             }
         }
         for (name, content) in c.inlineFiles {
+            // The planner refuses such names with their position; a plan made otherwise is
+            // checked here, since the name is joined onto a host path.
+            guard isFileName(name) else { throw RootFSError("\(c.isAdd ? "ADD" : "COPY") <<\(name): " + heredocNameRule) }
             let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeCopy.remove(target)
             let permissions = mode_t(mode?.apply(to: 0o644, isDirectory: false) ?? 0o644)
-            let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, permissions)
+            let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions)
             guard fd >= 0 else { throw .errno("create", target.dropFirst(root.count).description) }
             let bytes = Array(content.utf8)
             _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -341,7 +344,9 @@ public final class BuildExecutor {
     func checkInside(_ path: String, _ sourceRoot: String, relative: String, _ c: CopyStep) throws(RootFSError) {
         var resolvedPath = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard realpath(path, &resolvedPath) != nil, realpath(sourceRoot, &resolvedRoot) != nil else { return }
+        guard realpath(path, &resolvedPath) != nil, realpath(sourceRoot, &resolvedRoot) != nil else {
+            throw .errno("resolve", relative.isEmpty ? "." : relative)
+        }
         let p = String(decoding: resolvedPath.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let r = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard p == r || p.hasPrefix(r == "/" ? "/" : r + "/") else {
@@ -354,7 +359,7 @@ public final class BuildExecutor {
     /// an include pattern over the tree below the pivot (`**` for any depth); a source without
     /// wildcards must exist.
     func copyWithParents(_ c: CopyStep, from sourceRoot: String, into root: String, owner: Ownership, mode: ModeChange?) throws(RootFSError) {
-        let destination = scopedPath(root, normalize(c.destination))
+        let destination = try scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
         for p in c.paths {
             var pivot = "/", pattern = String(normalize("/" + p).dropFirst())
@@ -401,7 +406,7 @@ public final class BuildExecutor {
         defer { TreeCopy.remove(scratch) }
         let id = try gitID(url)
         do { _ = try gitFetcher(url, id, scratch, c.keepGitDir, try gitAccess(url)) } catch { throw RootFSError("ADD \(url): \(error)") }
-        let destination = scopedPath(root, normalize(c.destination))
+        let destination = try scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
         try TreeCopy.copyContents(of: scratch, into: root + (destination == "/" ? "" : destination), owner: owner, mode: mode)
     }
@@ -464,7 +469,7 @@ public final class BuildExecutor {
             return Ownership(uid: r.uid, gid: r.gid)
         } ?? Ownership(uid: 0, gid: 0)
         let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
-        let destination = scopedPath(root, normalize(c.destination))
+        let destination = try scopedPath(root, normalize(c.destination))
         let intoDirectory = c.destination.hasSuffix("/") || c.paths.count > 1 || isDirectory(root + destination)
         try makeDirectories(root, intoDirectory ? destination : parentOf(destination), owner: nil)
         let scratch = try scratchDirectory("url")
@@ -488,6 +493,10 @@ public final class BuildExecutor {
             }
             var name = String(url.split(separator: "?").first?.split(separator: "/").last ?? "")
             if name.isEmpty || url.split(separator: "/").count <= 2 { name = "index.html" }
+            // `http://host/a/..` would name the download `..`: the destination's parent.
+            guard !intoDirectory || isFileName(name) else {
+                throw RootFSError("ADD \(url): \(name) is not a file name; give the destination file's name")
+            }
             let target = intoDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeCopy.remove(target)
             // The stage may be an overlay mount: another filesystem than the download's.
@@ -526,7 +535,7 @@ public final class BuildExecutor {
 
     func run(_ r: RunStep, in root: String) throws(RootFSError) {
         do { try Sandbox.requirePrivileges() } catch { throw RootFSError(error.message) }
-        let users = UserDatabase(rootfs: root)
+        let users = try UserDatabase(rootfs: root)
         let ids = try users.resolve(r.user ?? "0:0")
         try makeDirectories(root, r.workingDirectory, owner: nil)
         var scripts: [String] = []
@@ -534,7 +543,9 @@ public final class BuildExecutor {
         for (path, content) in r.files.sorted(by: { $0.key < $1.key }) {
             // Heredoc scripts are put in the root for the step and removed after it.
             let inRoot = "/.gvmc-heredoc-\(getpid())-\(scripts.count)"
-            let fd = open(root + inRoot, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o755)
+            // A new file: whatever the image has at that name (a FIFO, a hardlink) is replaced.
+            TreeCopy.remove(root + inRoot)
+            let fd = open(root + inRoot, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o755)
             guard fd >= 0 else { throw .errno("create", inRoot) }
             let bytes = Array(content.utf8)
             _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -580,8 +591,10 @@ public final class BuildExecutor {
 /// `path` inside `root` with the symlinks on the way resolved as they would be after a chroot to
 /// `root` (absolute targets start again at the root, `..` stops at it), as BuildKit resolves COPY
 /// destinations and WORKDIR. The last component is followed only when it leads to a directory
-/// (a symlink to a file is a name to replace).
-func scopedPath(_ root: String, _ path: String, hops: Int = 0) -> String {
+/// (a symlink to a file is a name to replace). More than 40 symlinks on the way is an error, as
+/// for the kernel (ELOOP): the path that comes out must hold no symlink but its last component,
+/// or `root + path` would follow one on the host.
+func scopedPath(_ root: String, _ path: String, hops: Int = 0) throws(RootFSError) -> String {
     var resolved: [String] = []
     var pending = Array(path.split(separator: "/").map(String.init).reversed())
     var hops = hops
@@ -591,17 +604,18 @@ func scopedPath(_ root: String, _ path: String, hops: Int = 0) -> String {
         let candidate = resolved + [component]
         let full = root + "/" + candidate.joined(separator: "/")
         var st = stat()
-        guard hops < 40, lstat(full, &st) == 0, st.st_mode & S_IFMT == S_IFLNK else {
+        guard lstat(full, &st) == 0, st.st_mode & S_IFMT == S_IFLNK else {
             resolved = candidate
             continue
         }
+        guard hops < LayerTree.maxSymlinkHops else { throw RootFSError("\(path): too many levels of symbolic links") }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink(full, &buffer, Int(PATH_MAX))
         guard n > 0 else { resolved = candidate; continue }
         let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         hops += 1
         if pending.isEmpty {
-            let through = scopedPath(root, target.hasPrefix("/") ? target : "/" + (resolved + [target]).joined(separator: "/"), hops: hops)
+            let through = try scopedPath(root, target.hasPrefix("/") ? target : "/" + (resolved + [target]).joined(separator: "/"), hops: hops)
             if isDirectory(root + through, follow: false) { return through }
             resolved = candidate
             continue

@@ -8,6 +8,54 @@ import Glibc
 
 @Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (RUN namespaces, mounts) and busybox"))
 struct HostileBuild {
+    /// COPY/ADD/COPY --link <<NAME: the name is a file name in the destination; `../` in it
+    /// reached the host (the file there was removed and replaced by the heredoc).
+    @Test func heredocNamesCannotReachTheHost() throws {
+        let ctx = try BuildFixture.context("")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let victim = "/tmp/gvmc-heredoc-victim-\(getpid())"
+        defer { unlink(victim) }
+        let up = String(repeating: "../", count: 16)
+        for instruction in ["COPY", "ADD", "COPY --link"] {
+            write(victim, "host file\n")
+            let r = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/out.gvmi", "--cache-dir", ctx + "/cache", ctx],
+                                   stdin: "FROM scratch\n\(instruction) <<\(up)\(victim.dropFirst()) /dst/\nowned\n\(up)\(victim.dropFirst())\n")
+            #expect(r.status == 1 && r.err.contains("<stdin>:2:") && r.err.contains("a heredoc's name is the name of the file it becomes"),
+                    "\(instruction): \(r.err)")
+            #expect((try? String(contentsOfFile: victim, encoding: .utf8)) == "host file\n", "\(instruction): the host file is untouched")
+            #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
+        }
+        let plain = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/ok.gvmi", ctx], stdin: "FROM scratch\nCOPY <<notes.txt /dst/\nfine\nnotes.txt\n")
+        #expect(plain.status == 0, "\(plain.err)")
+        #expect(Tools.run(["unsquashfs", "-cat", ctx + "/ok.gvmi", "dst/notes.txt"]).output == "fine\n")
+    }
+
+    /// USER/--chown names come from the image's /etc/passwd as a process in the image sees it: a
+    /// symlink to /etc/passwd is the image's own (a loop), not the host's accounts; a FIFO or a
+    /// device is refused instead of read (a FIFO blocked the build forever).
+    @Test func imageAccountFilesAreReadInsideTheImage() throws {
+        let ctx = try BuildFixture.context("")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        try FileManager.default.createDirectory(atPath: ctx + "/etc", withIntermediateDirectories: true)
+        symlink("/etc/passwd", ctx + "/etc/passwd")
+        write(ctx + "/f", "x")
+        let r = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: "FROM scratch\nCOPY etc/ /etc/\nCOPY --chown=nobody f /f\n")
+        #expect(r.status == 1 && r.err.contains("<stdin>:3:1: ") && r.err.contains("/etc/passwd in the image: Too many levels of symbolic links"),
+                "the host's nobody must not be found: \(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
+        // A FIFO as /etc/group, a device (/dev/null's numbers) as /etc/passwd.
+        for (file, kind) in [("group", "a FIFO"), ("passwd", "a character device")] {
+            unlink(ctx + "/etc/passwd")
+            unlink(ctx + "/etc/group")
+            if kind == "a FIFO" { mkfifo(ctx + "/etc/" + file, 0o644) } else { mknod(ctx + "/etc/" + file, S_IFCHR | 0o644, makedev(1, 3)) }
+            let dockerfile = ctx + "/Dockerfile.\(file)"
+            write(dockerfile, "FROM scratch\nCOPY etc/ /etc/\nCOPY --chown=1:1 f /f\n")
+            let t = Tools.run(["timeout", "20", GVMCBinary.path, "build", "-f", dockerfile, "-o", ctx + "/out.gvmi", ctx])
+            #expect(t.status == 1 && t.output.contains("Dockerfile.\(file):3:1: ") && t.output.contains("/etc/\(file) in the image is \(kind), not a regular file"),
+                    "\(file): \(t.status) \(t.output)")
+        }
+    }
+
     /// A killed build's directory (and its overlay mount) are collected by the next build; a
     /// running build's directory is left alone.
     @Test func killedBuildsAreCollectedAndRunningOnesAreNot() throws {
