@@ -44,6 +44,9 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Network for RUN steps: default (the host's) or none.")
     var network = "default"
 
+    @Option(help: "Allow an entitlement: network.host (RUN --network=host) or security.insecure (repeatable; as docker buildx build --allow).")
+    var allow: [String] = []
+
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).")
     var secret: [String] = []
 
@@ -88,6 +91,9 @@ struct BuildCommand: ParsableCommand {
         guard ["default", "none", "host"].contains(network) else {
             throw ValidationError("--network \(network): expected default, none or host")
         }
+        let entitlements = Set(try allow.map { v throws in
+            do { return try Entitlement.parse(v) } catch { throw ValidationError("--allow \(v): \(error)") }
+        })
         if platform != "linux/amd64" {
             printError("warning: --platform \(platform): Golem providers run linux/amd64 VMs only")
         }
@@ -111,6 +117,7 @@ struct BuildCommand: ParsableCommand {
                 }
             }
             plan = planned
+            try plan.checkEntitlements(entitlements, file: name)
             if let (ref, failure) = bases.failure {
                 let at = plan.stages.first { $0.base == .image(ref) }.map { "\(name):\($0.fromPosition): " } ?? "\(name): "
                 printError("error: \(at)FROM \(ref): \(failure)")

@@ -56,6 +56,24 @@ struct HostileBuild {
         }
     }
 
+    /// RUN --network=host needs `--allow network.host` (BuildKit's entitlement); it overrode
+    /// `--network none` silently.
+    @Test func hostNetworkNeedsTheEntitlement() throws {
+        let ctx = try BuildFixture.context("")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN --network=host [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox cat /proc/net/dev > /netdev\"]\n"
+        let refused = GVMCBinary.run(["build", "--network", "none", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: dockerfile)
+        #expect(refused.status == 1 && refused.err.contains("<stdin>:3:5: network.host is not allowed"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
+        #expect(!refused.err.contains("#0.1"), "nothing runs before the check")
+        let allowed = GVMCBinary.run(["build", "--network", "none", "--allow", "network.host", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: dockerfile)
+        #expect(allowed.status == 0, "\(allowed.err)")
+        let interfaces = try String(contentsOfFile: "/proc/net/dev", encoding: .utf8).split(separator: "\n").count
+        #expect(Tools.run(["unsquashfs", "-cat", ctx + "/out.gvmi", "netdev"]).output.split(separator: "\n").count == interfaces, "the host's interfaces")
+        let bad = GVMCBinary.run(["build", "--allow", "network.everything", "-f", "-", "-o", ctx + "/x.gvmi", ctx], stdin: dockerfile)
+        #expect(bad.status != 0 && bad.err.contains("--allow network.everything: unknown entitlement network.everything"), "\(bad.err)")
+    }
+
     /// A killed build's directory (and its overlay mount) are collected by the next build; a
     /// running build's directory is left alone.
     @Test func killedBuildsAreCollectedAndRunningOnesAreNot() throws {
