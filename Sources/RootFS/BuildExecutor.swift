@@ -25,6 +25,11 @@ public final class BuildExecutor {
     var stageRoots: [Int: String] = [:]
     /// Progress lines ("#3 RUN apt-get update").
     public var log: (String) -> Void = { _ in }
+    /// Warnings, shown even when progress is not (default: standard error).
+    public var warn: (String) -> Void = { message in
+        let line = Array(("warning: " + message + "\n").utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
     public var file: String = "Dockerfile"
     /// Unpacks image `ref` for a platform (nil: the build's target) into the (existing, empty)
     /// directory: FROM <image>, COPY --from=<image>.

@@ -110,13 +110,9 @@ extension BuildExecutor {
         for b in id.utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
         let safe = String(id.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" }.prefix(64))
         let dir = base + "/" + safe + "-" + String(hash, radix: 16)
+        if let notice = try PrivateDirectory.make(base) { warn(notice) }
         var st = stat()
         if stat(dir, &st) != 0 {
-            var current = ""
-            for component in base.split(separator: "/") {  // mkdir -p on the host (symlinks allowed)
-                current += "/" + component
-                if mkdir(current, 0o755) != 0 && errno != EEXIST { throw .errno("mkdir", current) }
-            }
             guard mkdir(dir, mode_t(m.mode ?? 0o755)) == 0 || errno == EEXIST else { throw .errno("mkdir", dir) }
             chmod(dir, mode_t(m.mode ?? 0o755))
             lchown(dir, m.uid ?? 0, m.gid ?? 0)

@@ -384,11 +384,11 @@ final class BaseImages {
         let id = String(image.configDigest.dropFirst("sha256:".count))
         let trees = cache.directory + "/rootfs" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
         let final = trees + "/" + id
+        if let notice = try PrivateDirectory.make(trees) { printError("warning: " + notice) }
         if access(final, F_OK) == 0 {
             CacheUse.touch(final)
             return final
         }
-        try FileManager.default.createDirectory(atPath: trees, withIntermediateDirectories: true)
         return try cache.withLock("rootfs-" + id) {
             if access(final, F_OK) == 0 { return final }
             // Under the lock no other process is unpacking this image: partial trees are

@@ -74,6 +74,54 @@ struct HostileBuild {
         #expect(bad.status != 0 && bad.err.contains("--allow network.everything: unknown entitlement network.everything"), "\(bad.err)")
     }
 
+    /// The cache's unpacked images and step layers keep setuid-root programs: another user of
+    /// the host must not reach them (the cache's top directories are 0700; wider ones are
+    /// tightened, with a warning, once).
+    @Test func otherUsersCannotReachCachedSetuidPrograms() throws {
+        let scratch = Scratch()
+        chmod(scratch.path, 0o755)  // only the cache's own modes may keep other users out
+        let layer = scratch.sub("base.tar.gz")
+        HostileImage.tar(layer, """
+        add("bin", type=tarfile.DIRTYPE, mode=0o755)
+        add("bin/busybox", busybox, mode=0o755)
+        add("bin/sh", type=tarfile.SYMTYPE, link="busybox")
+        add("bin/setuid-tool", busybox, mode=0o4755)
+        """)
+        let image = HostileImage.layout(scratch.sub("layout"), tag: "suid", layers: [layer])
+        let ctx = scratch.sub("ctx")
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        let cache = scratch.sub("cache")
+        func build() -> (status: Int32, out: String, err: String) {
+            GVMCBinary.run(["build", "-f", "-", "-o", scratch.sub("out.gvmi"), "--cache-dir", cache, ctx],
+                           stdin: "FROM \(image)\nRUN cp /bin/busybox /bin/step-setuid && chmod 4755 /bin/step-setuid\n")
+        }
+        let r = build()
+        #expect(r.status == 0, "\(r.err)")
+        let trees = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/rootfs"))?.filter { !$0.hasSuffix(".used") } ?? []
+        let layers = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/steps"))?.filter { !$0.hasSuffix(".used") && !$0.hasPrefix(".") } ?? []
+        #expect(trees.count == 1 && layers.count == 1, "\(trees) \(layers)")
+        let targets = trees.map { cache + "/rootfs/\($0)/bin/setuid-tool" } + layers.map { cache + "/steps/\($0)/bin/step-setuid" }
+        for path in targets {
+            var st = stat()
+            #expect(lstat(path, &st) == 0 && st.st_mode & 0o4000 != 0 && st.st_uid == 0, "\(path) is a setuid-root file")
+            // runuser (util-linux) says why exec failed; the busybox there would run as the applet.
+            let asNobody = Tools.run(["runuser", "-u", "nobody", "--", path, "true"])
+            #expect(asNobody.status != 0 && asNobody.output.contains("Permission denied"), "nobody ran \(path): \(asNobody.output)")
+        }
+        for top in ["rootfs", "steps", "run-cache"] where FileManager.default.fileExists(atPath: cache + "/" + top) {
+            var st = stat()
+            #expect(lstat(cache + "/" + top, &st) == 0 && st.st_mode & 0o777 == 0o700, "\(top)")
+        }
+        // A cache made by an older gvmc: tightened and said so, once.
+        chmod(cache + "/steps", 0o755)
+        chmod(cache + "/rootfs", 0o755)
+        let again = build()
+        #expect(again.status == 0 && again.err.contains("warning: cache: \(cache)/steps was open to other users (mode 755); it is now 0700"), "\(again.err)")
+        #expect(again.err.contains("\(cache)/rootfs was open to other users"), "\(again.err)")
+        let third = build()
+        #expect(third.status == 0 && !third.err.contains("open to other users"), "\(third.err)")
+    }
+
     /// A killed build's directory (and its overlay mount) are collected by the next build; a
     /// running build's directory is left alone.
     @Test func killedBuildsAreCollectedAndRunningOnesAreNot() throws {
