@@ -186,6 +186,7 @@ struct StagePlanner {
         for p in s.sourcePaths { paths.append(try expand(p, node)) }
         var inline: [(String, String)] = []
         for content in s.sourceContents {
+            guard isFileName(content.path) else { throw planner.error(node, "\(isAdd ? "ADD" : "COPY") <<\(content.path): " + heredocNameRule) }
             if content.expand {
                 // COPY heredoc bodies: `$X` expands, quotes are kept, `\` escapes.
                 var lexer = ShellLexer(escapeToken: "\\")

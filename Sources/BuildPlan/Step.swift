@@ -27,6 +27,7 @@ public struct CopyStep: Sendable, Equatable {
     /// Source paths (context-relative, or absolute inside the stage/image), wildcards kept.
     public var paths: [String]
     /// Inline files from heredocs: name → content (already expanded when the marker was unquoted).
+    /// Each name is a file name (`isFileName`).
     public var inlineFiles: [(name: String, content: String)]
     /// Absolute destination; a trailing `/` means "a directory".
     public var destination: String
@@ -60,3 +61,14 @@ public struct Step: Sendable {
     /// The instruction it comes from (file:line for messages).
     public var node: SyntaxNode
 }
+
+/// Whether `name` names a file inside a directory and nothing else: not empty, no `/`, not `.`
+/// or `..`. A COPY/ADD heredoc's name is the name of the file it becomes in the destination
+/// directory (BuildKit writes it into an empty directory and copies it from there, where a name
+/// with a path in it does not exist); anything else would be a path joined onto the destination.
+public func isFileName(_ name: String) -> Bool {
+    !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
+}
+
+/// What a heredoc name must be (for errors).
+public let heredocNameRule = "a heredoc's name is the name of the file it becomes: it cannot contain \"/\" or be \".\" or \"..\""

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
+#include <stdio.h>
 
 ssize_t gvmc_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }
 ssize_t gvmc_lgetxattr(const char *path, const char *name, void *value, size_t size) {
@@ -23,6 +25,7 @@ int gvmc_lsetxattr(const char *path, const char *name, const void *value, size_t
 int gvmc_lremovexattr(const char *path, const char *name) { return lremovexattr(path, name); }
 const int gvmc_seek_data = SEEK_DATA;
 const int gvmc_seek_hole = SEEK_HOLE;
+const int gvmc_o_path = O_PATH;
 ssize_t gvmc_copy_file_range(int in, int out, size_t len) { return copy_file_range(in, NULL, out, NULL, len, 0); }
 int gvmc_mount_overlay(const char *target, const char *options) {
     return mount("overlay", target, "overlay", MS_NOATIME, options);
@@ -174,4 +177,82 @@ void gvmc_relay_stop(void *handle) {
     close(r->stop[0]);
     close(r->stop[1]);
     free(r);
+}
+
+/* openat2(2)'s struct open_how and RESOLVE_* flags (glibc 2.36 has no wrapper). */
+struct gvmc_open_how { unsigned long long flags, mode, resolve; };
+#define GVMC_RESOLVE_NO_MAGICLINKS 0x02
+#define GVMC_RESOLVE_IN_ROOT 0x10
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* The fallback walk: `dirs` is the stack of directories from `root` down (dirs[0] is a dup of
+ * root, never closed by `..`); each component is opened O_PATH|O_NOFOLLOW below the top; a
+ * symlink's target is pushed in front of the rest of the path. */
+static int open_in_root_walk(int root, const char *path, int flags) {
+    enum { max_depth = 256, max_path = 8192 };
+    int dirs[max_depth];
+    int depth = 0, hops = 0;
+    char rest[max_path];
+    if (strlen(path) >= sizeof rest) { errno = ENAMETOOLONG; return -1; }
+    strcpy(rest, path);
+    dirs[depth++] = fcntl(root, F_DUPFD_CLOEXEC, 0);
+    if (dirs[0] < 0) return -1;
+    int result = -1;
+    char *p = rest;
+    for (;;) {
+        while (*p == '/') p++;
+        if (!*p) { result = openat(dirs[depth - 1], ".", flags | O_CLOEXEC); break; }
+        char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char name[256];
+        if (len >= sizeof name) { errno = ENAMETOOLONG; break; }
+        memcpy(name, p, len);
+        name[len] = 0;
+        p += len;
+        int last = !end || !*(p + strspn(p, "/"));
+        if (!strcmp(name, ".")) continue;
+        if (!strcmp(name, "..")) { if (depth > 1) close(dirs[--depth]); continue; }
+        int fd = openat(dirs[depth - 1], name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) break;
+        struct stat st;
+        if (fstat(fd, &st) < 0) { close(fd); break; }
+        if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlinkat(fd, "", target, sizeof target - 1);
+            close(fd);
+            if (n < 0) break;
+            target[n] = 0;
+            if (++hops > 40) { errno = ELOOP; break; }
+            if ((size_t)n + strlen(p) + 2 >= sizeof rest) { errno = ENAMETOOLONG; break; }
+            char joined[max_path];
+            snprintf(joined, sizeof joined, "%s/%s", target, p);
+            strcpy(rest, joined);
+            p = rest;
+            if (target[0] == '/') while (depth > 1) close(dirs[--depth]);
+            continue;
+        }
+        if (last) {
+            close(fd);
+            result = openat(dirs[depth - 1], name, flags | O_NOFOLLOW | O_CLOEXEC);
+            break;
+        }
+        if (!S_ISDIR(st.st_mode)) { close(fd); errno = ENOTDIR; break; }
+        if (depth == max_depth) { close(fd); errno = ENAMETOOLONG; break; }
+        dirs[depth++] = fd;
+    }
+    int saved = errno;
+    while (depth > 0) close(dirs[--depth]);
+    errno = saved;
+    return result;
+}
+
+int gvmc_open_in_root(int root, const char *path, int flags) {
+    struct gvmc_open_how how = {.flags = (unsigned long long)(flags | O_CLOEXEC), .mode = 0,
+                                .resolve = GVMC_RESOLVE_IN_ROOT | GVMC_RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, root, path, &how, sizeof how);
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
+    /* No openat2 (Linux < 5.6, or a seccomp filter that refuses it). */
+    return open_in_root_walk(root, path, flags);
 }

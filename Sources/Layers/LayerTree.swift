@@ -43,7 +43,7 @@ public struct LayerTree {
 
     static let whiteoutPrefix: [UInt8] = Array(".wh.".utf8)
     static let opaqueName: [UInt8] = Array(".wh..wh..opq".utf8)
-    static let maxSymlinkHops = 40
+    public static let maxSymlinkHops = 40
 
     /// Splits an entry name into components: leading `/` and `./` dropped, `.` ignored, `..`
     /// allowed only while it stays inside the root.

@@ -20,9 +20,16 @@ public final class BuildExecutor {
     let plan: BuildPlan
     let context: BuildContext
     let workDirectory: String
+    /// The flock that marks the work directory as this process's (see BuildDirectories).
+    var ownerLock: Int32
     var stageRoots: [Int: String] = [:]
     /// Progress lines ("#3 RUN apt-get update").
     public var log: (String) -> Void = { _ in }
+    /// Warnings, shown even when progress is not (default: standard error).
+    public var warn: (String) -> Void = { message in
+        let line = Array(("warning: " + message + "\n").utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
     public var file: String = "Dockerfile"
     /// Unpacks image `ref` for a platform (nil: the build's target) into the (existing, empty)
     /// directory: FROM <image>, COPY --from=<image>.
@@ -99,13 +106,7 @@ public final class BuildExecutor {
     public init(plan: BuildPlan, context: BuildContext) throws(RootFSError) {
         self.plan = plan
         self.context = context
-        let base = temporaryRoot()
-        var template = Array("\(base)/gvmc-build-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw RootFSError.errno("create a build directory in", base)
-        }
-        workDirectory = String(cString: made)
-        TemporaryDirectories.shared.add(workDirectory)
+        (workDirectory, ownerLock) = try BuildDirectories.create()
     }
 
     deinit { finish() }
@@ -120,6 +121,7 @@ public final class BuildExecutor {
         mounts = []
         TreeCopy.remove(workDirectory)
         TemporaryDirectories.shared.remove(workDirectory)
+        if ownerLock >= 0 { close(ownerLock); ownerLock = -1 }
         if let layerDirectory {
             TreeCopy.remove(layerDirectory)
             TemporaryDirectories.shared.remove(layerDirectory)
@@ -218,7 +220,7 @@ public final class BuildExecutor {
     /// mkdir -p inside the root; symlinks on the way are followed inside it (`scopedPath`).
     func makeDirectories(_ root: String, _ path: String, owner: Ownership?) throws(RootFSError) {
         var current = root
-        for component in scopedPath(root, path).split(separator: "/") {
+        for component in try scopedPath(root, path).split(separator: "/") {
             current += "/" + component
             var st = stat()
             if lstat(current, &st) == 0 {
@@ -275,7 +277,7 @@ public final class BuildExecutor {
         if sources.isEmpty && c.inlineFiles.isEmpty {
             throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: every source (\(c.paths.joined(separator: " "))) is excluded by .dockerignore")
         }
-        let destination = scopedPath(root, normalize(c.destination))
+        let destination = try scopedPath(root, normalize(c.destination))
         let destIsDirectory = c.destination.hasSuffix("/") || sources.count + c.inlineFiles.count > 1
             || isDirectory(root + destination)
         if destIsDirectory {
@@ -309,10 +311,13 @@ public final class BuildExecutor {
             }
         }
         for (name, content) in c.inlineFiles {
+            // The planner refuses such names with their position; a plan made otherwise is
+            // checked here, since the name is joined onto a host path.
+            guard isFileName(name) else { throw RootFSError("\(c.isAdd ? "ADD" : "COPY") <<\(name): " + heredocNameRule) }
             let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeCopy.remove(target)
             let permissions = mode_t(mode?.apply(to: 0o644, isDirectory: false) ?? 0o644)
-            let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, permissions)
+            let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions)
             guard fd >= 0 else { throw .errno("create", target.dropFirst(root.count).description) }
             let bytes = Array(content.utf8)
             _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -344,7 +349,9 @@ public final class BuildExecutor {
     func checkInside(_ path: String, _ sourceRoot: String, relative: String, _ c: CopyStep) throws(RootFSError) {
         var resolvedPath = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard realpath(path, &resolvedPath) != nil, realpath(sourceRoot, &resolvedRoot) != nil else { return }
+        guard realpath(path, &resolvedPath) != nil, realpath(sourceRoot, &resolvedRoot) != nil else {
+            throw .errno("resolve", relative.isEmpty ? "." : relative)
+        }
         let p = String(decoding: resolvedPath.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let r = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard p == r || p.hasPrefix(r == "/" ? "/" : r + "/") else {
@@ -357,7 +364,7 @@ public final class BuildExecutor {
     /// an include pattern over the tree below the pivot (`**` for any depth); a source without
     /// wildcards must exist.
     func copyWithParents(_ c: CopyStep, from sourceRoot: String, into root: String, owner: Ownership, mode: ModeChange?) throws(RootFSError) {
-        let destination = scopedPath(root, normalize(c.destination))
+        let destination = try scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
         for p in c.paths {
             var pivot = "/", pattern = String(normalize("/" + p).dropFirst())
@@ -404,7 +411,7 @@ public final class BuildExecutor {
         defer { TreeCopy.remove(scratch) }
         let id = try gitID(url)
         do { _ = try gitFetcher(url, id, scratch, c.keepGitDir, try gitAccess(url)) } catch { throw RootFSError("ADD \(url): \(error)") }
-        let destination = scopedPath(root, normalize(c.destination))
+        let destination = try scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
         try TreeCopy.copyContents(of: scratch, into: root + (destination == "/" ? "" : destination), owner: owner, mode: mode)
     }
@@ -467,7 +474,7 @@ public final class BuildExecutor {
             return Ownership(uid: r.uid, gid: r.gid)
         } ?? Ownership(uid: 0, gid: 0)
         let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
-        let destination = scopedPath(root, normalize(c.destination))
+        let destination = try scopedPath(root, normalize(c.destination))
         let intoDirectory = c.destination.hasSuffix("/") || c.paths.count > 1 || isDirectory(root + destination)
         try makeDirectories(root, intoDirectory ? destination : parentOf(destination), owner: nil)
         let scratch = try scratchDirectory("url")
@@ -491,6 +498,10 @@ public final class BuildExecutor {
             }
             var name = String(url.split(separator: "?").first?.split(separator: "/").last ?? "")
             if name.isEmpty || url.split(separator: "/").count <= 2 { name = "index.html" }
+            // `http://host/a/..` would name the download `..`: the destination's parent.
+            guard !intoDirectory || isFileName(name) else {
+                throw RootFSError("ADD \(url): \(name) is not a file name; give the destination file's name")
+            }
             let target = intoDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeCopy.remove(target)
             // The stage may be an overlay mount: another filesystem than the download's.
@@ -529,7 +540,7 @@ public final class BuildExecutor {
 
     func run(_ r: RunStep, in root: String) throws(RootFSError) {
         do { try Sandbox.requirePrivileges() } catch { throw RootFSError(error.message) }
-        let users = UserDatabase(rootfs: root)
+        let users = try UserDatabase(rootfs: root)
         let ids = try users.resolve(r.user ?? "0:0")
         try makeDirectories(root, r.workingDirectory, owner: nil)
         var scripts: [String] = []
@@ -537,7 +548,9 @@ public final class BuildExecutor {
         for (path, content) in r.files.sorted(by: { $0.key < $1.key }) {
             // Heredoc scripts are put in the root for the step and removed after it.
             let inRoot = "/.gvmc-heredoc-\(getpid())-\(scripts.count)"
-            let fd = open(root + inRoot, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o755)
+            // A new file: whatever the image has at that name (a FIFO, a hardlink) is replaced.
+            TreeCopy.remove(root + inRoot)
+            let fd = open(root + inRoot, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o755)
             guard fd >= 0 else { throw .errno("create", inRoot) }
             let bytes = Array(content.utf8)
             _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -577,109 +590,6 @@ public final class BuildExecutor {
             let hint = UserNamespace.current == .single ? "\nnote: " + UserNamespace.singleMappingHint : ""
             throw RootFSError("RUN \(argv.last ?? "") did not complete successfully: exit code \(status)" + hint)
         }
-    }
-}
-
-/// `path` inside `root` with the symlinks on the way resolved as they would be after a chroot to
-/// `root` (absolute targets start again at the root, `..` stops at it), as BuildKit resolves COPY
-/// destinations and WORKDIR. The last component is followed only when it leads to a directory
-/// (a symlink to a file is a name to replace).
-func scopedPath(_ root: String, _ path: String, hops: Int = 0) -> String {
-    var resolved: [String] = []
-    var pending = Array(path.split(separator: "/").map(String.init).reversed())
-    var hops = hops
-    while let component = pending.popLast() {
-        if component == "." { continue }
-        if component == ".." { _ = resolved.popLast(); continue }
-        let candidate = resolved + [component]
-        let full = root + "/" + candidate.joined(separator: "/")
-        var st = stat()
-        guard hops < 40, lstat(full, &st) == 0, st.st_mode & S_IFMT == S_IFLNK else {
-            resolved = candidate
-            continue
-        }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink(full, &buffer, Int(PATH_MAX))
-        guard n > 0 else { resolved = candidate; continue }
-        let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        hops += 1
-        if pending.isEmpty {
-            let through = scopedPath(root, target.hasPrefix("/") ? target : "/" + (resolved + [target]).joined(separator: "/"), hops: hops)
-            if isDirectory(root + through, follow: false) { return through }
-            resolved = candidate
-            continue
-        }
-        if target.hasPrefix("/") { resolved = [] }
-        pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
-    }
-    return "/" + resolved.joined(separator: "/")
-}
-
-func parentOf(_ path: String) -> String {
-    guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
-    return String(path[..<slash])
-}
-
-func isDirectory(_ path: String, follow: Bool = true) -> Bool {
-    var st = stat()
-    let rc = follow ? stat(path, &st) : lstat(path, &st)
-    return rc == 0 && st.st_mode & S_IFMT == S_IFDIR
-}
-
-/// Relative paths under `root` matching `pattern` (filepath.Match per component); the pattern
-/// itself when it has no wildcard and exists.
-func expandWildcards(_ root: String, _ pattern: String) -> [String] {
-    let components = pattern.split(separator: "/").map(String.init)
-    if components.isEmpty { return [""] }
-    var current = [""]
-    for component in components {
-        var next: [String] = []
-        let wild = component.contains { "*?[".contains($0) }
-        for base in current {
-            let dir = base.isEmpty ? root : root + "/" + base
-            if !wild {
-                let candidate = base.isEmpty ? component : base + "/" + component
-                var st = stat()
-                if lstat(root + "/" + candidate, &st) == 0 { next.append(candidate) }
-                continue
-            }
-            guard let names = listDirectory(dir) else { continue }
-            for name in names.sorted() where DockerIgnore.glob(Array(component.unicodeScalars)[...], Array(name.unicodeScalars)[...]) {
-                next.append(base.isEmpty ? name : base + "/" + name)
-            }
-        }
-        current = next
-    }
-    return current
-}
-
-/// Where build directories go: $TMPDIR, else /var/tmp (large, and not a RAM tmpfs).
-func temporaryRoot() -> String {
-    if let t = getenv("TMPDIR") { return String(cString: t) }
-    return "/var/tmp"
-}
-
-/// Build directories in progress, removed on interrupt.
-public final class TemporaryDirectories: @unchecked Sendable {
-    public static let shared = TemporaryDirectories()
-    private var paths = Set<String>()
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
-        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(m, nil)
-        return m
-    }()
-    private var mountPoints: [String] = []
-    public func add(_ p: String) { pthread_mutex_lock(mutex); paths.insert(p); pthread_mutex_unlock(mutex) }
-    public func remove(_ p: String) { pthread_mutex_lock(mutex); paths.remove(p); pthread_mutex_unlock(mutex) }
-    func addMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.append(p); pthread_mutex_unlock(mutex) }
-    func removeMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.removeAll { $0 == p }; pthread_mutex_unlock(mutex) }
-    /// Unmounts the build's overlays, then removes the directories (Ctrl-C, fatal errors).
-    public func removeAll() {
-        pthread_mutex_lock(mutex)
-        let all = paths, mounted = mountPoints
-        pthread_mutex_unlock(mutex)
-        for m in mounted.reversed() { gvmc_umount_detach(m) }
-        for p in all { TreeCopy.remove(p) }
     }
 }
 

@@ -98,11 +98,8 @@ extension BuildExecutor {
 
     /// A private directory for one step's mount sources (0700, removed after the step).
     func scratchDirectory(_ what: String) throws(RootFSError) -> String {
-        var template = Array((workDirectory + "/\(what)-XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw .errno("mkdtemp", workDirectory)
-        }
-        return String(cString: made)
+        guard let made = makeTemporaryDirectory(workDirectory + "/\(what)-XXXXXX") else { throw .errno("mkdtemp", workDirectory) }
+        return made
     }
 
     func cacheDirectory(_ m: RunMount, target: String) throws(RootFSError) -> String {
@@ -113,13 +110,9 @@ extension BuildExecutor {
         for b in id.utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
         let safe = String(id.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" }.prefix(64))
         let dir = base + "/" + safe + "-" + String(hash, radix: 16)
+        if let notice = try PrivateDirectory.make(base) { warn(notice) }
         var st = stat()
         if stat(dir, &st) != 0 {
-            var current = ""
-            for component in base.split(separator: "/") {  // mkdir -p on the host (symlinks allowed)
-                current += "/" + component
-                if mkdir(current, 0o755) != 0 && errno != EEXIST { throw .errno("mkdir", current) }
-            }
             guard mkdir(dir, mode_t(m.mode ?? 0o755)) == 0 || errno == EEXIST else { throw .errno("mkdir", dir) }
             chmod(dir, mode_t(m.mode ?? 0o755))
             lchown(dir, m.uid ?? 0, m.gid ?? 0)

@@ -76,14 +76,13 @@ extension BuildExecutor {
     func layerScratch() throws(RootFSError) -> String? {
         if let layerDirectory { return layerDirectory }
         guard let cache = stepCacheDirectory else { return nil }
-        guard makePath(cache) else { return nil }
+        // Without the cache's directory the stage is built without layers.
+        do { if let notice = try PrivateDirectory.make(cache) { warn(notice) } } catch { return nil }
         for name in listDirectory(cache) ?? [] where name.hasPrefix(".build-") {
             let pid = name.dropFirst(".build-".count).split(separator: "-").first.flatMap { pid_t($0) } ?? 0
             if pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { TreeCopy.remove(cache + "/" + name) }
         }
-        var template = Array("\(cache)/.build-\(getpid())-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
-        let dir = String(cString: made)
+        guard let dir = makeTemporaryDirectory("\(cache)/.build-\(getpid())-XXXXXX") else { return nil }
         TemporaryDirectories.shared.add(dir)
         layerDirectory = dir
         return dir

@@ -6,8 +6,14 @@ public struct UserDatabase: Sendable {
     var users: [Entry] = []
     var groups: [(name: String, gid: UInt32, members: [String])] = []
 
-    public init(rootfs: String) {
-        self.init(passwd: readText(rootfs + "/etc/passwd"), group: readText(rootfs + "/etc/group"))
+    /// From the image whose root filesystem is `rootfs`: its files are read as a process in it
+    /// would see them (ImageFiles), so an image's symlink cannot make the build read the host's
+    /// accounts or a device.
+    public init(rootfs: String) throws(RootFSError) {
+        func text(_ path: String) throws(RootFSError) -> String? {
+            try ImageFiles.read(path, in: rootfs).map { String(decoding: $0, as: UTF8.self) }
+        }
+        self.init(passwd: try text("/etc/passwd"), group: try text("/etc/group"))
     }
 
     /// From the texts of /etc/passwd and /etc/group (nil: the file is missing).
@@ -62,6 +68,7 @@ public struct UserDatabase: Sendable {
     }
 }
 
+/// A host file's text (secrets, /proc); never for files of an image (ImageFiles.read).
 func readText(_ path: String) -> String? {
     guard let f = fopen(path, "r") else { return nil }
     defer { fclose(f) }

@@ -174,10 +174,11 @@ public final class SSHKeyAgent: @unchecked Sendable {
         self.keys = keys
         let tmp = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.hasPrefix("/") && $0.utf8.count < 60 ? $0 : nil } ?? "/tmp"
         var template = Array("\(tmp)/gvmc-ssh-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        // mkdtemp's result points into the template: it is read inside the closure.
+        guard let dir = template.withUnsafeMutableBufferPointer({ b in mkdtemp(b.baseAddress!).map { String(cString: $0) } }) else {
             throw SSHKeyError("cannot create a directory for the SSH agent: \(String(cString: strerror(errno)))")
         }
-        let dir = String(cString: made), path = dir + "/agent.sock"
+        let path = dir + "/agent.sock"
         directory = dir
         socketPath = path
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -44,6 +44,9 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Network for RUN steps: default (the host's) or none.")
     var network = "default"
 
+    @Option(help: "Allow an entitlement: network.host (RUN --network=host) or security.insecure (repeatable; as docker buildx build --allow).")
+    var allow: [String] = []
+
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).")
     var secret: [String] = []
 
@@ -95,6 +98,9 @@ struct BuildCommand: ParsableCommand {
         guard ["default", "none", "host"].contains(network) else {
             throw ValidationError("--network \(network): expected default, none or host")
         }
+        let entitlements = Set(try allow.map { v throws in
+            do { return try Entitlement.parse(v) } catch { throw ValidationError("--allow \(v): \(error)") }
+        })
         if platform != "linux/amd64" {
             printError("warning: --platform \(platform): Golem providers run linux/amd64 VMs only")
         }
@@ -118,6 +124,7 @@ struct BuildCommand: ParsableCommand {
                 }
             }
             plan = planned
+            try plan.checkEntitlements(entitlements, file: name)
             if let (ref, failure) = bases.failure {
                 let at = plan.stages.first { $0.base == .image(ref) }.map { "\(name):\($0.fromPosition): " } ?? "\(name): "
                 printError("error: \(at)FROM \(ref): \(failure)")
@@ -384,11 +391,11 @@ final class BaseImages {
         let id = String(image.configDigest.dropFirst("sha256:".count))
         let trees = cache.directory + "/rootfs" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
         let final = trees + "/" + id
+        if let notice = try PrivateDirectory.make(trees) { printError("warning: " + notice) }
         if access(final, F_OK) == 0 {
             CacheUse.touch(final)
             return final
         }
-        try FileManager.default.createDirectory(atPath: trees, withIntermediateDirectories: true)
         return try cache.withLock("rootfs-" + id) {
             if access(final, F_OK) == 0 { return final }
             // Under the lock no other process is unpacking this image: partial trees are

@@ -86,6 +86,37 @@ struct LayerApplication {
         #expect(message.hasPrefix("layer \(layer.digest):"), "\(message)")
     }
 
+    /// Deep trees with long paths: every directory is made under its own name (a pointer to the
+    /// path's buffer was used after the buffer was freed, which gave garbage names and false errors).
+    @Test func deepTreesWithLongPathsExtractUnderTheirNames() throws {
+        let scratch = Scratch()
+        let r = Tools.run(["python3", "-c", """
+            import io, sys, tarfile
+            t = tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT)
+            names = []
+            for branch in range(12):
+                path = ""
+                for depth in range(16):
+                    path += ("/" if path else "") + ("d%02d-%02d-" % (branch, depth)) + "x" * (60 + 9 * branch + depth)
+                    if len(path) > 3500: break
+                    i = tarfile.TarInfo(path); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
+                    names.append(path)
+                data = b"leaf %d" % branch
+                i = tarfile.TarInfo(path + "/leaf"); i.size = len(data); t.addfile(i, io.BytesIO(data))
+            t.close()
+            open(sys.argv[2], "w").write("\\n".join(names))
+            """, scratch.sub("deep.tar"), scratch.sub("names")])
+        #expect(r.status == 0, "\(r.output)")
+        let flat = try FlattenedImage(layers: [LayerFile(path: scratch.sub("deep.tar"), digest: nil, label: "deep.tar")])
+        let root = scratch.sub("root")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try flat.extract(to: root)
+        let expected = try String(contentsOfFile: scratch.sub("names"), encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(expected.count > 150)
+        let made = try FileManager.default.subpathsOfDirectory(atPath: root).filter { !$0.hasSuffix("/leaf") }
+        #expect(Set(made) == Set(expected), "unexpected: \(Set(made).subtracting(expected).prefix(3))")
+    }
+
     @Test func readFileFollowsSymlinksInsideTheImage() throws {
         let flat = try Fixture.image("multi")
         #expect(try flat.readFile("/etc/passwd").map { String(decoding: $0, as: UTF8.self) }?.contains("new:x:2000") == true)

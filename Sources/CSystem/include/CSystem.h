@@ -32,4 +32,11 @@ void *gvmc_relay_start(const char *listen_path, const char *agent_path);
 /// Stops accepting and closes the listening socket; connections end when either side closes
 /// (the sandbox's processes are gone after the step).
 void gvmc_relay_stop(void *handle);
+/// Opens `path` as if `root` (a directory descriptor) were "/": symlinks, absolute or not, and
+/// `..` never leave it (openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, Linux 5.6). On
+/// kernels without openat2 the same walk is done component by component, each one opened with
+/// O_NOFOLLOW and symlink targets re-walked from `root`. Returns a descriptor or -1 with errno
+/// (ELOOP after 40 symlinks).
+int gvmc_open_in_root(int root, const char *path, int flags);
+extern const int gvmc_o_path;
 #endif

@@ -1,0 +1,40 @@
+// BuildKit's entitlements: what a Dockerfile may ask for only when the person running the build
+// allows it (`gvmc build --allow network.host`, as `docker buildx build --allow`). A Dockerfile
+// from a stranger (a pull request built on CI) must not reach the host's network on its own.
+import DockerfileSyntax
+
+public enum Entitlement: String, Sendable, CaseIterable {
+    /// RUN --network=host: the step shares the host's network namespace.
+    case networkHost = "network.host"
+    /// RUN --security=insecure (gvmc runs such steps in the sandbox all the same).
+    case securityInsecure = "security.insecure"
+
+    /// A `--allow` value; BuildKit's error for anything else.
+    public static func parse(_ value: String) throws(EntitlementError) -> Entitlement {
+        guard let e = Entitlement(rawValue: value) else { throw EntitlementError("unknown entitlement \(value)") }
+        return e
+    }
+}
+
+public struct EntitlementError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension BuildPlan {
+    /// Checks, before anything runs, that every step the build will run is allowed (BuildKit
+    /// validates the whole graph when the solve starts): a RUN --network=host needs
+    /// network.host. The error has BuildKit's wording and the flag's position in `file`.
+    public func checkEntitlements(_ allowed: Set<Entitlement>, file: String) throws(DockerfileError) {
+        for stage in stages {
+            for step in stage.steps {
+                guard case .run(let r) = step.kind, r.network == "host", !allowed.contains(.networkHost) else { continue }
+                let index = step.node.flags.firstIndex { $0.hasPrefix("--network") }
+                let position = index.flatMap { $0 < step.node.flagPositions.count ? step.node.flagPositions[$0] : nil } ?? step.node.position
+                throw DockerfileError(file: file, position: position, endLine: step.node.endLine,
+                                      message: "network.host is not allowed (RUN --network=host needs gvmc build --allow network.host)")
+            }
+        }
+    }
+}
