@@ -34,6 +34,19 @@ extension BuildCommand {
         #expect(!FileManager.default.fileExists(atPath: marker), "the base image's ONBUILD RUN wrote \(marker) on the host")
         // The escape landed inside the stage (the next step read it there).
         #expect((r.out + r.err).contains("escaped from"), "\(r.out)\(r.err)")
+
+        // A trigger with a heredoc whose name climbs out of the destination: refused, and the
+        // host file it names is untouched.
+        let victim = "/tmp/gvmc-onbuild-heredoc-\(getpid())"
+        write(victim, "host file\n")
+        defer { unlink(victim) }
+        let up = String(repeating: "../", count: 16) + victim.dropFirst()
+        try EscapeFixture.makeLayout(scratch + "/oci2", tag: "evil", rootfs: rootfs, onBuild: ["COPY <<\(up) /dst/\nowned\n\(up)"])
+        write(ctx + "/Dockerfile", "FROM oci-layout://\(scratch)/oci2:evil\n")
+        let h = GVMCBinary.run(["build", "--progress", "plain", "-o", ctx + "/out2.gvmi", ctx])
+        #expect(h.status == 1 && h.err.contains("heredoc"), "\(h.err)")
+        #expect((try? String(contentsOfFile: victim, encoding: .utf8)) == "host file\n", "the ONBUILD heredoc replaced a host file")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/out2.gvmi"))
     }
 
     /// A user at a terminal: RUN must not get it (a step holding it could push keystrokes into
