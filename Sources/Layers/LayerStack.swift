@@ -118,6 +118,7 @@ public struct FlattenedImage {
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
+        var writer = SparseWriter()
         try forEachFinalFile { path, node, size, reader in
             let h = host(path)
             let fd = h.withUnsafeBufferPointer {
@@ -125,18 +126,16 @@ public struct FlattenedImage {
             }
             guard fd >= 0 else { throw fail("create", path) }
             defer { close(fd) }
-            var remaining = size
-            while remaining > 0 {
-                let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), remaining))]))
-                guard n > 0 else { throw LayerError("\(reader.name): entry \"\(String(decoding: path.last ?? [], as: UTF8.self))\" is truncated") }
-                var off = 0
-                while off < n {
-                    let w = Glibc.write(fd, buffer.baseAddress! + off, n - off)
-                    if w < 0 { if errno == EINTR { continue }; throw fail("write", path) }
-                    off += w
-                }
-                remaining -= Int64(n)
+            let entry = { "\(reader.name): entry \"\(path.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/"))\"" }
+            var written: Int64 = 0
+            while written < size {
+                let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), size - written))]))
+                guard n > 0 else { throw LayerError("\(entry()) is truncated") }
+                try writer.write(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), at: written, what: entry)
+                written += Int64(n)
             }
+            // Zero blocks were skipped: the size (and any hole at the end) comes from here.
+            guard ftruncate(fd, off_t(size)) == 0 else { throw fail("truncate", path) }
         }
         // Everything else, then ownership, modes, xattrs and times (directories deepest last).
         var directories: [([[UInt8]], LayerNode)] = [([], tree.root)]

@@ -364,7 +364,7 @@ public final class SquashFSWriter {
 }
 
 /// True when every byte is zero (a sparse block).
-func isAllZero(_ buffer: UnsafeRawBufferPointer) -> Bool {
+public func isAllZero(_ buffer: UnsafeRawBufferPointer) -> Bool {
     guard let base = buffer.baseAddress, buffer.count > 0 else { return true }
     return gvmc_is_zero(base, buffer.count) != 0
 }

@@ -122,6 +122,50 @@ struct HostileBuild {
         #expect(third.status == 0 && !third.err.contains("open to other users"), "\(third.err)")
     }
 
+    /// A layer of a few hundred bytes holding a GNU sparse file of 2 GiB: its holes stay holes in
+    /// the cache (2 GiB of zeros were written); the image keeps the file's size.
+    @Test func sparseFilesInLayersStaySparseInTheCache() throws {
+        let scratch = Scratch()
+        let src = scratch.sub("src")
+        try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+        #expect(Tools.run(["truncate", "-s", "2G", src + "/big"]).status == 0)
+        #expect(Tools.run(["sh", "-c", "printf tail >> \(src)/big"]).status == 0)
+        #expect(Tools.run(["tar", "--sparse", "--format=gnu", "-czf", scratch.sub("sparse.tar.gz"), "-C", src, "big"]).status == 0)
+        let size = (try FileManager.default.attributesOfItem(atPath: scratch.sub("sparse.tar.gz"))[.size] as? Int) ?? 0
+        #expect(size < 1000, "a \(size)-byte layer")
+        let image = HostileImage.layout(scratch.sub("layout"), tag: "sparse", layers: [scratch.sub("sparse.tar.gz")])
+        let ctx = try BuildFixture.context("")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let out = scratch.sub("out.gvmi")
+        let r = GVMCBinary.run(["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx], stdin: "FROM \(image)\nCOPY <<note /\nx\nnote\n")
+        #expect(r.status == 0, "\(r.err)")
+        let trees = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/rootfs")))?.filter { !$0.hasSuffix(".used") } ?? []
+        var st = stat()
+        #expect(trees.count == 1 && lstat(scratch.sub("cache/rootfs/\(trees.first ?? "?")/big"), &st) == 0)
+        #expect(st.st_size == (2 << 30) + 4 && st.st_blocks * 512 < 1 << 20, "\(st.st_blocks * 512) bytes allocated")
+        #expect(Tools.run(["unsquashfs", "-lls", out]).output.contains(" \((2 << 30) + 4) "), "the image keeps the size")
+    }
+
+    /// A gzip bomb (100 MiB of non-zero bytes in a 100 KiB layer) on a 64 MiB filesystem: the
+    /// unpacking stops with the layer and entry named while 5% of the filesystem is still free.
+    @Test func unpackingLeavesFreeSpaceAndNamesTheLayer() throws {
+        let scratch = Scratch()
+        let layer = scratch.sub("bomb.tar.gz")
+        HostileImage.tar(layer, "add(\"bomb\", b\"A\" * (100 << 20))")
+        let image = HostileImage.layout(scratch.sub("layout"), tag: "bomb", layers: [layer])
+        let small = scratch.sub("small")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        #expect(Tools.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", small]).status == 0)
+        defer { _ = Tools.run(["umount", small]) }
+        let ctx = try BuildFixture.context("")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let r = GVMCBinary.run(["build", "-f", "-", "-o", scratch.sub("out.gvmi"), "--cache-dir", small + "/cache", ctx],
+                               stdin: "FROM \(image)\nCOPY <<note /\nx\nnote\n")
+        #expect(r.status == 1 && r.err.contains("<stdin>:1:1: FROM") && r.err.contains("layer sha256:") && r.err.contains("entry \"bomb\": unpacking stopped"),
+                "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.sub("out.gvmi")))
+    }
+
     /// A killed build's directory (and its overlay mount) are collected by the next build; a
     /// running build's directory is left alone.
     @Test func killedBuildsAreCollectedAndRunningOnesAreNot() throws {
