@@ -16,13 +16,38 @@ public final class OutputFile: @unchecked Sendable {
         let slash = target.lastIndex(of: "/")
         let dir = slash.map { String(target[..<$0]) } ?? "."
         let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
+        OutputFile.collectStale(in: dir.isEmpty ? "/" : dir, base: base)
         var template = Array("\(dir.isEmpty ? "/" : dir)/.\(base).XXXXXX.tmp".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 4) }
         guard fd >= 0 else { throw .io(path: target, operation: "create a temporary file beside it", errno: errno) }
+        // The writer's mark, held until the descriptor closes (the kernel drops it when the
+        // process dies however it dies): a temporary whose lock is free was left by a dead gvmc.
+        _ = flock(fd, LOCK_EX | LOCK_NB)
         self.fd = fd
         temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         fchmod(fd, 0o644)
         TemporaryFiles.shared.register(temporaryPath)
+    }
+
+    /// Removes `.<base>.XXXXXX.tmp` files beside the target that no live process writes (a
+    /// killed gvmc's partial outputs). One created in the last two seconds is left alone: its
+    /// writer may not have taken its lock yet.
+    static func collectStale(in dir: String, base: String) {
+        guard let d = opendir(dir) else { return }
+        defer { closedir(d) }
+        let prefix = "." + base + ".", suffix = ".tmp"
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), name.hasSuffix(suffix), name.utf8.count == prefix.utf8.count + 6 + suffix.utf8.count else { continue }
+            let path = dir + "/" + name
+            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(),
+                  time(nil) - st.st_mtim.tv_sec >= 2, flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
+            unlink(path)
+        }
     }
 
     /// Writes all of `bytes` at `offset`.

@@ -211,4 +211,25 @@ struct HostileBuild {
         #expect(running.terminationStatus == 0, "the running build was not disturbed")
         #expect(buildDirectories().isEmpty && !mounted(), "nothing is left mounted or on disk")
     }
+
+    /// A killed build's partial output (`.NAME.XXXXXX.tmp` beside it) is removed by the next
+    /// build of that output; one a running gvmc still writes (its lock held) is not.
+    @Test func staleOutputTemporariesAreCollected() throws {
+        let ctx = try BuildFixture.context("FROM scratch\nCOPY busybox /bin/busybox\n")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let stale = ctx + "/.out.gvmi.Ab12Cd.tmp", live = ctx + "/.out.gvmi.Xy34Zw.tmp"
+        write(stale, "partial")
+        write(live, "being written")
+        var old = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
+        utimensat(AT_FDCWD, stale, &old, 0)
+        utimensat(AT_FDCWD, live, &old, 0)
+        let holder = open(live, O_RDONLY)
+        defer { close(holder) }
+        #expect(flock(holder, LOCK_EX) == 0)
+        let r = GVMCBinary.run(["build", "-o", ctx + "/out.gvmi", ctx])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: stale), "the dead writer's temporary is removed")
+        #expect(FileManager.default.fileExists(atPath: live), "a live writer's temporary stays")
+        unlink(live)
+    }
 }
