@@ -27,6 +27,9 @@ const int gvmc_seek_data = SEEK_DATA;
 const int gvmc_seek_hole = SEEK_HOLE;
 const int gvmc_o_path = O_PATH;
 ssize_t gvmc_copy_file_range(int in, int out, size_t len) { return copy_file_range(in, NULL, out, NULL, len, 0); }
+ssize_t gvmc_copy_file_range_at(int in, off_t *in_offset, int out, off_t *out_offset, size_t len) {
+    return copy_file_range(in, in_offset, out, out_offset, len, 0);
+}
 int gvmc_mount_overlay(const char *target, const char *options) {
     return mount("overlay", target, "overlay", MS_NOATIME, options);
 }

@@ -158,8 +158,15 @@ public enum TreeCopy {
     }
 
     /// File contents: copy_file_range (in the kernel, reflinks where the filesystem can), or
-    /// read/write where it is not supported between these filesystems.
+    /// read/write where it is not supported between these filesystems. Holes stay holes: only the
+    /// data segments SEEK_DATA/SEEK_HOLE report are copied (copy_file_range itself writes a hole
+    /// as zeros), and the size is set at the end, so a sparse file from an image (8 GiB apparent,
+    /// nothing allocated) costs no space when COPY --from takes it.
     static func copyData(_ input: Int32, _ output: Int32, source: String, destination: String) throws(RootFSError) {
+        var st = stat()
+        if fstat(input, &st) == 0, st.st_size > 0, Int64(st.st_blocks) * 512 < Int64(st.st_size) {
+            if try copySegments(input, output, size: Int64(st.st_size), destination: destination) { return }
+        }
         while true {
             let n = gvmc_copy_file_range(input, output, 1 << 30)
             if n > 0 { continue }
@@ -181,6 +188,36 @@ public enum TreeCopy {
                 done += w
             }
         }
+    }
+
+    /// A sparse file's data segments at their offsets, then its size; false (nothing written)
+    /// where the filesystems cannot tell holes or copy between themselves.
+    static func copySegments(_ input: Int32, _ output: Int32, size: Int64, destination: String) throws(RootFSError) -> Bool {
+        var offset: off_t = 0
+        while offset < off_t(size) {
+            let data = lseek(input, offset, gvmc_seek_data)
+            if data < 0 {
+                if errno == ENXIO { break }  // only a hole is left
+                if offset == 0 { lseek(input, 0, SEEK_SET); return false }
+                throw .errno("seek", destination)
+            }
+            let hole = lseek(input, data, gvmc_seek_hole)
+            guard hole > data else { throw .errno("seek", destination) }
+            var from = data, to = data
+            while from < hole {
+                let n = gvmc_copy_file_range_at(input, &from, output, &to, Int(hole - from))
+                if n > 0 { continue }
+                if n < 0 && errno == EINTR { continue }
+                if offset == 0 && from == data && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) {
+                    lseek(input, 0, SEEK_SET)
+                    return false
+                }
+                throw .errno("copy", destination)
+            }
+            offset = hole
+        }
+        guard ftruncate(output, off_t(size)) == 0 else { throw .errno("truncate", destination) }
+        return true
     }
 
     static func copyXattrs(_ source: String, _ destination: String) {

@@ -144,6 +144,16 @@ struct HostileBuild {
         #expect(trees.count == 1 && lstat(scratch.sub("cache/rootfs/\(trees.first ?? "?")/big"), &st) == 0)
         #expect(st.st_size == (2 << 30) + 4 && st.st_blocks * 512 < 1 << 20, "\(st.st_blocks * 512) bytes allocated")
         #expect(Tools.run(["unsquashfs", "-lls", out]).output.contains(" \((2 << 30) + 4) "), "the image keeps the size")
+        // COPY --from the image copies it into a step layer of the cache: holes stay holes there too.
+        let copied = GVMCBinary.run(["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx],
+                                    stdin: "FROM \(image) AS sparse\nFROM scratch\nCOPY --from=sparse /big /copied\n")
+        #expect(copied.status == 0, "\(copied.err)")
+        let layers = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/steps")))?.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".used") } ?? []
+        let layer = layers.first { FileManager.default.fileExists(atPath: scratch.sub("cache/steps/\($0)/copied")) } ?? "?"
+        var c = stat()
+        #expect(lstat(scratch.sub("cache/steps/\(layer)/copied"), &c) == 0 && c.st_size == (2 << 30) + 4 && c.st_blocks * 512 < 1 << 20,
+                "\(c.st_blocks * 512) bytes allocated by COPY --from")
+        #expect(Tools.run(["unsquashfs", "-lls", out]).output.contains(" \((2 << 30) + 4) "), "the copy keeps the size")
     }
 
     /// A gzip bomb (100 MiB of non-zero bytes in a 100 KiB layer) on a 64 MiB filesystem: the
@@ -179,21 +189,29 @@ struct HostileBuild {
             p.executableURL = URL(fileURLWithPath: GVMCBinary.path)
             p.arguments = ["build", "--build-arg", "N=\(seconds)", "-o", scratch.sub("\(seconds).gvmi"), "--cache-dir", scratch.sub("cache"), ctx]
             p.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
-            p.standardError = FileHandle.nullDevice
+            FileManager.default.createFile(atPath: scratch.sub("\(seconds).log"), contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: scratch.sub("\(seconds).log"))
             p.standardOutput = FileHandle.nullDevice
             try p.run()
             return p
         }
+        func log(_ seconds: Int) -> String { (try? String(contentsOfFile: scratch.sub("\(seconds).log"), encoding: .utf8)) ?? "" }
         func buildDirectories() -> Set<String> { Set(((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).filter { $0.hasPrefix("gvmc-build-") }) }
         func mounted() -> Bool { ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(tmp + "/") }
         func waitFor(_ what: String, _ condition: () -> Bool) -> Bool {
-            for _ in 0..<400 where !condition() { usleep(50_000) }
-            let ok = condition()
+            var ok = condition()
+            for _ in 0..<1200 where !ok {  // up to a minute: other suites build at the same time
+                usleep(50_000)
+                ok = condition()
+            }
             #expect(ok, "timed out waiting for \(what)")
             return ok
         }
         let killed = try start(2)
-        guard waitFor("the first build's mount", { !buildDirectories().isEmpty && mounted() }) else { return }
+        guard waitFor("the first build's mount", { !buildDirectories().isEmpty && mounted() }) else {
+            Issue.record("first build: \(killed.isRunning ? "running" : "exited \(killed.terminationStatus)"): \(log(2)) \(buildDirectories())")
+            return
+        }
         usleep(300_000)
         kill(killed.processIdentifier, SIGKILL)
         killed.waitUntilExit()

@@ -13,6 +13,9 @@ extern const int gvmc_seek_hole;
 
 /// copy_file_range(2) without offsets (glibc declares it only with _GNU_SOURCE).
 ssize_t gvmc_copy_file_range(int in, int out, size_t len);
+/// copy_file_range(2) between explicit offsets (advanced by the call); the descriptors' own
+/// file offsets are not used.
+ssize_t gvmc_copy_file_range_at(int in, off_t *in_offset, int out, off_t *out_offset, size_t len);
 
 /// An overlay mount of `lower` (read-only) under `upper` at `target`; `options` is the mount
 /// data ("lowerdir=...,upperdir=...,workdir=..."). Returns 0 or -1 with errno.
