@@ -450,6 +450,9 @@ public enum GitFetch {
         return out
     }
 
+    /// Linux's PATH_MAX: a symlink's target is shorter.
+    static let pathMax = 4096
+
     /// Writes a tree into `directory`. Every entry is created new (mkdir, O_EXCL, symlink fail on
     /// anything already there), so no directory written into can be a symlink the tree planted.
     static func write(_ objects: PackFile, tree: String, to directory: String, time: Int64) throws {
@@ -463,8 +466,16 @@ public enum GitFetch {
             case "160000":
                 guard mkdir(path, 0o755) == 0 else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
             case "120000":
+                // The size is known before the target is built: no link can be longer than
+                // PATH_MAX, and a hostile one of a gigabyte is not inflated to find that out.
+                guard let info = objects.info(e.id) else { throw GitError("the server's pack lacks symlink \(e.id)") }
+                guard info.size < Self.pathMax else {
+                    throw GitError("tree \(tree): the symlink \(e.name) has a target of \(info.size) bytes, longer than PATH_MAX (\(Self.pathMax)) allows")
+                }
                 let blob = try object(objects, e.id, what: "symlink")
-                guard symlink(String(decoding: blob.data, as: UTF8.self), path) == 0 else {
+                guard !blob.data.contains(0) else { throw GitError("tree \(tree): the symlink \(e.name) has a NUL byte in its target") }
+                // The target's bytes as stored (not re-encoded as UTF-8).
+                guard (blob.data + [0]).withUnsafeBufferPointer({ symlink(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), path) }) == 0 else {
                     throw GitError("symlink \(path): \(String(cString: strerror(errno)))")
                 }
             case "100644", "100755", "100664":

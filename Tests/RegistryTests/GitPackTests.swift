@@ -72,7 +72,7 @@ import Testing
         var header: [UInt8] = Array("PACK".utf8) + [0, 0, 0, 2, 0, 0, 0, 1] + [0x35] + Array(repeating: 0, count: 30)
         #expect(attempt(header).contains("checksum"))
         // A correct checksum over an object that does not inflate.
-        header = Array("PACK".utf8) + [0, 0, 0, 2, 0, 0, 0, 1, 0x35, 0x78, 0x9c, 0xff, 0xff]
+        header = Array("PACK".utf8) + [0, 0, 0, 2, 0, 0, 0, 1, 0x35, 0x78, 0x9c] + [UInt8](repeating: 0xff, count: 8)
         #expect(attempt(header + Array(Insecure.SHA1.hash(data: header))).contains("inflate"))
     }
 }
