@@ -69,13 +69,18 @@ final class HTTPClient {
         init(limit: Int, stream: ((Int, UnsafeRawBufferPointer) -> Bool)?) { self.limit = limit; self.stream = stream }
     }
 
-    /// Performs one request. `stream` receives the status and body of 2xx responses (return false
-    /// to abort);
+    /// Performs one request, from byte `resumeFrom` of the body when it is not 0 (the stream
+    /// sees 206, or 200 from a server that ignores Range). `stream` receives the status and body
+    /// of 2xx responses (return false to abort);
     /// other bodies are collected up to `limit` bytes (error texts, JSON).
     func perform(_ method: String, _ url: String, headers: [String], body: [UInt8] = [], resumeFrom: Int64 = 0,
                  tlsVerify: Bool = true, limit: Int = 4 << 20,
                  stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
         let sink = Sink(limit: limit, stream: stream)
+        // Range is asked for here rather than with libcurl's resume option: libcurl fails a
+        // resumed transfer the server answers with 200 (the whole body), which the caller
+        // handles by starting over.
+        let headers = headers + (resumeFrom > 0 ? ["Range: bytes=\(resumeFrom)-"] : [])
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var cHeaders = headers.map { strdup($0) }
         defer { cHeaders.forEach { free($0) } }
@@ -91,7 +96,7 @@ final class HTTPClient {
                         req.header_count = Int32(hp.count)
                         req.body = bp.baseAddress
                         req.body_len = bp.count
-                        req.resume_from = resumeFrom
+                        req.resume_from = 0
                         req.tls_verify = tlsVerify ? 1 : 0
                         req.follow_redirects = 1
                         req.connect_timeout_s = 30
