@@ -244,7 +244,7 @@ public enum GitFetch {
         var tree = treeID
         if let subdir = source.subdir {
             for component in subdir.split(separator: "/") where !component.isEmpty && component != "." {
-                guard let entry = try treeEntries(objects, tree).first(where: { $0.name == component }), entry.mode == "40000" else {
+                guard let entry = try treeEntries(objects, tree).first(where: { $0.raw == Array(component.utf8) }), entry.mode == "40000" else {
                     throw GitError("\(redacted(repository)): no directory \(subdir) in \(commitID)")
                 }
                 tree = entry.id
@@ -297,7 +297,7 @@ public enum GitFetch {
         links = links.filter { $0.path.hasPrefix(base) }
         guard !links.isEmpty else { return }
         guard depth < 8 else { throw GitError("\(redacted(repository)): submodules nested more than 8 deep") }
-        guard let modules = try treeEntries(objects, tree).first(where: { $0.name == ".gitmodules" }) else {
+        guard let modules = try treeEntries(objects, tree).first(where: { $0.raw == Array(".gitmodules".utf8) }) else {
             throw GitError("\(redacted(repository)): \(links[0].path) is a submodule, but the repository has no .gitmodules")
         }
         let configured = parseGitModules(try object(objects, modules.id, what: ".gitmodules").data)
@@ -400,97 +400,5 @@ public enum GitFetch {
             i += n
         }
         return out
-    }
-
-    // MARK: objects
-
-    struct Object {
-        var type: Int   // 1 commit, 2 tree, 3 blob, 4 tag
-        var data: [UInt8]
-    }
-
-    static func object(_ objects: PackFile, _ id: String, what: String) throws -> Object {
-        guard let o = try objects.object(id) else { throw GitError("the server's pack lacks \(what) \(id)") }
-        return o
-    }
-
-    static func header(_ data: [UInt8], _ name: String) -> String? {
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.isEmpty { break }
-            if line.hasPrefix(name + " ") { return String(line.dropFirst(name.count + 1)) }
-        }
-        return nil
-    }
-
-    struct TreeEntry { var mode: String; var name: String; var id: String }
-
-    static func treeEntries(_ objects: PackFile, _ id: String) throws -> [TreeEntry] {
-        let tree = try object(objects, id, what: "tree")
-        guard tree.type == 2 else { throw GitError("\(id) is not a tree") }
-        var out: [TreeEntry] = []
-        var names = Set<String>()
-        let d = tree.data
-        var i = 0
-        while i < d.count {
-            guard let space = d[i...].firstIndex(of: 0x20), let nul = d[space...].firstIndex(of: 0), nul + 21 <= d.count else {
-                throw GitError("malformed tree \(id)")
-            }
-            let mode = String(decoding: d[i..<space], as: UTF8.self)
-            let name = String(decoding: d[space + 1..<nul], as: UTF8.self)
-            let oid = Array(d[nul + 1..<nul + 21]).hexString
-            guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), name != ".git" else {
-                throw GitError("tree \(id) has an entry named \"\(name)\", which no checkout writes")
-            }
-            // A name twice (say a symlink `a` and a directory `a`) would let the checkout write
-            // through the symlink; git fsck refuses such trees too.
-            guard names.insert(name).inserted else { throw GitError("tree \(id) has the entry \"\(name)\" twice") }
-            out.append(TreeEntry(mode: mode, name: name, id: oid))
-            i = nul + 21
-        }
-        return out
-    }
-
-    /// Linux's PATH_MAX: a symlink's target is shorter.
-    static let pathMax = 4096
-
-    /// Writes a tree into `directory`. Every entry is created new (mkdir, O_EXCL, symlink fail on
-    /// anything already there), so no directory written into can be a symlink the tree planted.
-    static func write(_ objects: PackFile, tree: String, to directory: String, time: Int64) throws {
-        var times = [timespec(tv_sec: Int(time), tv_nsec: 0), timespec(tv_sec: Int(time), tv_nsec: 0)]
-        for e in try treeEntries(objects, tree) {
-            let path = directory + "/" + e.name
-            switch e.mode {
-            case "40000":
-                guard mkdir(path, 0o755) == 0 else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
-                try write(objects, tree: e.id, to: path, time: time)
-            case "160000":
-                guard mkdir(path, 0o755) == 0 else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
-            case "120000":
-                // The size is known before the target is built: no link can be longer than
-                // PATH_MAX, and a hostile one of a gigabyte is not inflated to find that out.
-                guard let info = objects.info(e.id) else { throw GitError("the server's pack lacks symlink \(e.id)") }
-                guard info.size < Self.pathMax else {
-                    throw GitError("tree \(tree): the symlink \(e.name) has a target of \(info.size) bytes, longer than PATH_MAX (\(Self.pathMax)) allows")
-                }
-                let blob = try object(objects, e.id, what: "symlink")
-                guard !blob.data.contains(0) else { throw GitError("tree \(tree): the symlink \(e.name) has a NUL byte in its target") }
-                // The target's bytes as stored (not re-encoded as UTF-8).
-                guard (blob.data + [0]).withUnsafeBufferPointer({ symlink(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), path) }) == 0 else {
-                    throw GitError("symlink \(path): \(String(cString: strerror(errno)))")
-                }
-            case "100644", "100755", "100664":
-                guard let info = objects.info(e.id) else { throw GitError("the server's pack lacks file \(e.id)") }
-                guard info.type == 3 else { throw GitError("\(e.id) is not a blob") }
-                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode == "100755" ? 0o755 : 0o644)
-                guard fd >= 0 else { throw GitError("create \(path): \(String(cString: strerror(errno)))") }
-                defer { close(fd) }
-                try objects.writeBlob(e.id, to: fd, path: path)
-                fchmod(fd, e.mode == "100755" ? 0o755 : 0o644)
-            default:
-                throw GitError("tree \(tree): entry \(e.name) has mode \(e.mode)")
-            }
-            utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
-        }
-        utimensat(AT_FDCWD, directory, &times, AT_SYMLINK_NOFOLLOW)
     }
 }
