@@ -83,7 +83,9 @@ public enum GitFetch {
 
     static func advertisement(_ http: HTTPClient, _ repository: String, _ authorization: String?) throws -> Advertisement {
         let refsURL = repository + "/info/refs?service=git-upload-pack"
-        let advert = try http.perform("GET", refsURL, headers: ["User-Agent: git/2.39-gvmc"] + authorizationHeader(authorization), limit: 64 << 20)
+        let advert = try withRetries(refsURL) {
+            try http.perform("GET", refsURL, headers: ["User-Agent: git/2.39-gvmc"] + authorizationHeader(authorization), limit: 64 << 20)
+        }
         if advert.status == 401 || advert.status == 403 {
             let host = repository.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map { String($0.split(separator: "@").last ?? $0) } ?? ""
             throw GitError("\(redacted(repository)): HTTP \(advert.status): " + (authorization == nil
@@ -91,7 +93,34 @@ public enum GitFetch {
                 : "the server refused the credentials from the GIT_AUTH_TOKEN / GIT_AUTH_HEADER secret"))
         }
         guard advert.status == 200 else { throw GitError("\(redacted(refsURL)): HTTP \(advert.status)") }
+        // A smart server answers with its own type and a `# service=` pkt-line; a "dumb" one
+        // (a plain web server over a bare repository) sends the file info/refs as it is.
+        guard advert.header("Content-Type")?.hasPrefix("application/x-git-upload-pack-advertisement") == true
+                || advert.body.count > 4 && advert.body[4...].starts(with: Array("# service=".utf8)) else {
+            throw GitError("\(redacted(repository)): the server does not speak git's smart HTTP protocol (it answered info/refs as a plain file: "
+                           + "a \"dumb\" HTTP server); gvmc fetches from smart HTTP servers (git http-backend, forges) and over SSH")
+        }
         return try parseAdvertisement(advert.body)
+    }
+
+    /// A request to a git server, retried as the registry client retries: transport failures
+    /// other than TLS trust, 429 and 5xx, `attempts` times with backoff, while `retryable` (the
+    /// answer so far can be thrown away). Transport failures become readable errors.
+    static func withRetries(_ url: String, attempts: Int = 4, retryable: () -> Bool = { true },
+                            _ request: () throws -> HTTPResponse) throws -> HTTPResponse {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let response = try request()
+                guard response.status == 429 || response.status >= 500, attempt < attempts, retryable() else { return response }
+            } catch let e as TransportError {
+                guard !e.isPermanent, attempt < attempts, retryable() else {
+                    throw GitError("\(redacted(url)): \(e.message)" + (attempt > 1 ? " (after \(attempt) attempts)" : ""))
+                }
+            }
+            usleep(UInt32(250_000 << (attempt - 1)))
+        }
     }
 
     /// The refs and capabilities in pkt-lines (HTTP's start with a `# service=` line).
@@ -131,13 +160,21 @@ public enum GitFetch {
         guard let remote = source.ssh else {
             let http = try HTTPClient()
             return Connection(advertisement: try advertisement(http, repository, authorization)) { request, demux in
+                let initial = demux
                 var stream = demux
                 defer { demux = stream }
-                let response = try http.perform("POST", repository + "/git-upload-pack",
-                                                headers: ["Content-Type: application/x-git-upload-pack-request",
-                                                          "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
-                                                    + authorizationHeader(authorization),
-                                                body: request) { status, chunk in status == 200 ? stream.feed(chunk) : true }
+                // Repeated only while no pack data has arrived (the shallow lines come again).
+                let response = try withRetries(repository + "/git-upload-pack", retryable: {
+                    guard stream.packBytes == 0 else { return false }
+                    stream = initial
+                    return true
+                }) {
+                    try http.perform("POST", repository + "/git-upload-pack",
+                                     headers: ["Content-Type: application/x-git-upload-pack-request",
+                                               "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
+                                         + authorizationHeader(authorization),
+                                     body: request) { status, chunk in status == 200 ? stream.feed(chunk) : true }
+                }
                 guard response.status == 200 else {
                     throw GitError("\(redacted(repository))/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
                 }
@@ -188,6 +225,35 @@ public enum GitFetch {
     static func credentialScope(_ repository: String) -> String {
         for prefix in ["https://github.com/", "https://www.github.com/"] where repository.hasPrefix(prefix) { return prefix }
         return repository
+    }
+
+    /// Whether credentials given for `repository` go to `url` too: within the scope, compared
+    /// after `.` and `..` are resolved in both (as libcurl resolves them before it sends).
+    static func credentialsApply(to url: String, from repository: String) -> Bool {
+        let url = normalizedURL(url), scope = credentialScope(normalizedURL(repository))
+        return url == scope || url.hasPrefix(scope.hasSuffix("/") ? scope : scope + "/")
+    }
+
+    /// An http(s) URL with the `.` and `..` segments of its path removed (RFC 3986 §5.2.4),
+    /// percent-encoded dots counted as dots; other URLs as they are.
+    static func normalizedURL(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), url.hasPrefix("http") else { return url }
+        let rest = url[scheme.upperBound...]
+        guard let slash = rest.firstIndex(of: "/") else { return url }
+        var path = rest[slash...], query = Substring("")
+        if let q = path.firstIndex(where: { $0 == "?" || $0 == "#" }) { query = path[q...]; path = path[..<q] }
+        var out: [Substring] = []
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        for (n, segment) in segments.enumerated() {
+            let dots = segment.lowercased().replacingOccurrences(of: "%2e", with: ".")
+            if dots == "." || dots == ".." {
+                if dots == "..", !out.isEmpty { out.removeLast() }
+                if n == segments.count - 1 { out.append("") }
+                continue
+            }
+            out.append(segment)
+        }
+        return String(url[..<slash]) + "/" + out.joined(separator: "/") + query
     }
 
     /// Fetches the commit `url`'s fragment names (a branch, tag or full commit id; the default
@@ -305,11 +371,10 @@ public enum GitFetch {
             guard let url = configured.last(where: { $0.path == link.path })?.url else {
                 throw GitError("\(redacted(repository)): .gitmodules has no url for the submodule \(link.path)")
             }
-            let resolved = submoduleURL(url, of: repository)
+            let resolved = normalizedURL(submoduleURL(url, of: repository))
             do {
-                let scope = credentialScope(repository)
                 _ = try checkout(resolved + "#" + link.id, into: destination + "/" + link.path.dropFirst(base.count),
-                                 authorization: resolved.hasPrefix(scope.hasSuffix("/") ? scope : scope + "/") || resolved == scope ? authorization : nil,
+                                 authorization: credentialsApply(to: resolved, from: repository) ? authorization : nil,
                                  sshAgent: sshAgent, submodule: depth + 1)
             } catch {
                 throw GitError("submodule \(link.path) (\(redacted(resolved)) at \(link.id.prefix(12))): \(error)")

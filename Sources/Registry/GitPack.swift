@@ -23,6 +23,7 @@ struct UploadPackStream {
     var shallow: [String] = []
     var failure: GitError?
     var packBytes = 0
+    var meter = DownloadLimit.Meter()
 
     init(fd: Int32, sideBand: Bool) { self.fd = fd; self.sideBand = sideBand }
 
@@ -68,6 +69,7 @@ struct UploadPackStream {
     }
 
     mutating func emit(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if let over = meter.add(bytes.count, fd: fd) { return fail("the packfile stopped: \(over)") }
         if let problem = writeAll(fd, bytes) { return fail("writing the packfile: \(problem)") }
         packBytes += bytes.count
         return true

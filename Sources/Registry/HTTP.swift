@@ -18,7 +18,8 @@ struct HTTPResponse {
 }
 
 /// A transport failure (no HTTP status): connection refused, reset, TLS, timeout.
-struct TransportError: Error {
+struct TransportError: Error, CustomStringConvertible {
+    var description: String { message }
     var code: Int32
     var message: String
 
@@ -148,6 +149,42 @@ final class HTTPClient {
 /// The streaming callback asked to stop (its own error is kept by the caller).
 struct StreamAborted: Error {}
 
+/// What one download (ADD's file, a git pack) may write, so an endless body ends in an error
+/// rather than a full disk: at most GVMC_MAX_DOWNLOAD bytes (default 64 GiB), and never the
+/// last 256 MiB of the filesystem it lands on. A stalled transfer ends on its own: HTTP below
+/// 1 KiB/s for 60 s (libcurl's low-speed limit), SSH after 120 s without a packet.
+public enum DownloadLimit {
+    /// A test's limit instead of the environment's.
+    @TaskLocal static var override: Int64?
+    static let reserve: Int64 = 256 << 20
+
+    static var maximum: Int64 {
+        override ?? ProcessInfo.processInfo.environment["GVMC_MAX_DOWNLOAD"].flatMap { Int64($0) } ?? (64 << 30)
+    }
+
+    /// Counts the bytes written to `fd` and says, once they pass the limit, why they must stop.
+    struct Meter {
+        let maximum = DownloadLimit.maximum
+        var total: Int64 = 0
+        var nextCheck: Int64 = 0
+
+        mutating func add(_ count: Int, fd: Int32) -> String? {
+            total += Int64(count)
+            if total > maximum {
+                return "more than \(maximum) bytes (the limit; GVMC_MAX_DOWNLOAD sets another)"
+            }
+            guard total >= nextCheck else { return nil }
+            var fs = statvfs()
+            if fstatvfs(fd, &fs) == 0 {
+                let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+                if free < DownloadLimit.reserve { return "the filesystem it is written to has only \(free) bytes free" }
+                nextCheck = total + min(64 << 20, (free - DownloadLimit.reserve) / 2)
+            }
+            return nil
+        }
+    }
+}
+
 /// `ADD https://...`: one file over HTTP(S) with retries on transport errors and 5xx/429.
 public enum URLDownload {
     /// Writes the body of a 200 response into `fd`; returns the Last-Modified time (seconds since
@@ -163,8 +200,10 @@ public enum URLDownload {
             guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw RegistryError("\(url): cannot reset the download file") }
             var written: Int64 = 0
             var failure: String?
+            var meter = DownloadLimit.Meter()
             do {
                 let r = try http.perform("GET", url, headers: [], limit: 1 << 20) { _, chunk in
+                    if let over = meter.add(chunk.count, fd: fd) { failure = over; return false }
                     var off = 0
                     while off < chunk.count {
                         let n = pwrite(fd, chunk.baseAddress! + off, chunk.count - off, off_t(written) + off_t(off))
@@ -178,7 +217,7 @@ public enum URLDownload {
                 if (r.status == 429 || r.status >= 500) && attempt < attempts { usleep(UInt32(250_000 << (attempt - 1))); continue }
                 throw RegistryError("\(url): HTTP \(r.status)")
             } catch is StreamAborted {
-                throw RegistryError("\(url): writing the download failed: \(failure ?? "aborted")")
+                throw RegistryError("\(url): the download stopped: \(failure ?? "aborted")")
             } catch let e as TransportError {
                 if e.isPermanent { throw RegistryError("\(url): \(e.message)") }
                 if attempt < attempts { usleep(UInt32(250_000 << (attempt - 1))); continue }

@@ -9,6 +9,8 @@ download tests. usage: misbehaving_http.py BLOB_FILE PORT_FILE LOG_FILE
                                       that says half; afterwards Range is honoured (206)
   GET /forever                        200 without a length, zeros streamed until the client goes
   GET /stall                          200, Content-Length 10 MB, 64 KiB sent, then nothing
+  GET /endless.git/info/refs          a smart-HTTP advertisement of one branch
+  POST /endless.git/git-upload-pack   NAK, then side-band pack data until the client goes
 Each request is logged as "PATH RANGE" to LOG_FILE.
 """
 import sys, threading, time
@@ -74,8 +76,35 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"x" * 65536)
                 self.wfile.flush()
                 time.sleep(3600)
+            elif self.path.startswith("/endless.git/info/refs"):
+                lines = [b"# service=git-upload-pack\n", None,
+                         b"1" * 40 + b" HEAD\0side-band-64k ofs-delta shallow symref=HEAD:refs/heads/main\n",
+                         b"1" * 40 + b" refs/heads/main\n", None]
+                body = b"".join(b"0000" if l is None else b"%04x" % (len(l) + 4) + l for l in lines)
+                self.head(200, len(body), [("Content-Type", "application/x-git-upload-pack-advertisement")])
+                self.wfile.write(body)
             else:
                 self.head(404, 0)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with open(log_file, "a") as f:
+            f.write("%s -\n" % self.path)
+        if not self.path.startswith("/endless.git/git-upload-pack"):
+            self.head(404, 0)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-git-upload-pack-result")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        packet = b"%04x" % (65520) + b"\1" + b"\0" * (65520 - 5)
+        try:
+            self.wfile.write(b"0008NAK\n" + b"%04x" % (4 + 1 + 12) + b"\1PACK\0\0\0\2\0\0\0\1")
+            while True:
+                self.wfile.write(packet * 16)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
