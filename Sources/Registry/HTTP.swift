@@ -14,6 +14,9 @@ struct HTTPResponse {
     /// Header names lowercased; the last value wins (after redirects, the final response's).
     var headers: [String: String]
     var body: [UInt8]
+    /// Every `WWW-Authenticate` value of the final response, in order (a server may offer
+    /// several schemes, one per header).
+    var challenges: [String] = []
     func header(_ name: String) -> String? { headers[name.lowercased()] }
 }
 
@@ -60,6 +63,7 @@ final class HTTPClient {
 
     final class Sink {
         var headers: [String: String] = [:]
+        var challenges: [String] = []
         var body: [UInt8] = []
         var limit: Int
         var overflow = false
@@ -108,6 +112,7 @@ final class HTTPClient {
                             let line = String(decoding: UnsafeRawBufferPointer(start: data, count: len), as: UTF8.self)
                             if line.hasPrefix("HTTP/") {  // a new response (after a redirect or 100)
                                 s.headers = [:]
+                                s.challenges = []
                                 let parts = line.split(separator: " ")
                                 s.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
                                 return len
@@ -116,6 +121,7 @@ final class HTTPClient {
                                 let name = line[..<colon].lowercased()
                                 let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
                                 s.headers[name] = value
+                                if name == "www-authenticate" { s.challenges.append(value) }
                             }
                             return len
                         }
@@ -142,7 +148,7 @@ final class HTTPClient {
             let message = withUnsafeBytes(of: &response.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             throw TransportError(code: response.curl_code, message: message)
         }
-        return HTTPResponse(status: status, headers: sink.headers, body: sink.body)
+        return HTTPResponse(status: status, headers: sink.headers, body: sink.body, challenges: sink.challenges)
     }
 }
 

@@ -110,9 +110,12 @@ final class RegistryClient {
     }
 
     /// Answers a 401 challenge: Basic with the stored credential, or a Bearer token from the
-    /// realm (anonymously, or with basic credentials / a refresh token).
+    /// realm (anonymously, or with basic credentials / a refresh token). Of several challenges
+    /// the Bearer one is taken, else Basic, else the first (refused by name).
     func authenticate(_ response: HTTPResponse, url: String) throws {
-        guard let header = response.header("WWW-Authenticate"), let challenge = Challenge(header) else {
+        let offered = response.challenges.compactMap { header in Challenge(header).map { (header, $0) } }
+        guard let (header, challenge) = offered.first(where: { $0.1.scheme == "bearer" }) ?? offered.first(where: { $0.1.scheme == "basic" })
+                ?? offered.first else {
             throw RegistryError("\(url): HTTP 401 without a WWW-Authenticate challenge")
         }
         let credential = options.credentials.credential(for: reference.registry)

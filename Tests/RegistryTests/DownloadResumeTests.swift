@@ -1,6 +1,6 @@
 // Downloads against a loopback server that misbehaves as real servers and proxies do
 // (Fixtures/misbehaving_http.py): a dropped blob whose server then ignores Range, a body cut
-// short with a Content-Length that agrees with it.
+// short with a Content-Length that agrees with it, a 401 offering two authentication schemes.
 import Crypto
 import Foundation
 import Testing
@@ -40,9 +40,10 @@ final class MisbehavingServer {
 struct DownloadResumeTests {
     /// `norange`: the connection drops halfway, and the retry's Range is ignored (200, the whole
     /// blob): the download starts over and finishes. `short`: a 200 whose Content-Length says
-    /// half: the rest is asked for with Range and arrives as 206.
-    @Test(arguments: ["norange", "short"])
-    func interruptedBlobsFinish(mode: String) throws {
+    /// half: the rest is asked for with Range and arrives as 206. `multi`: a 401 offering Bearer
+    /// and then Negotiate: the Bearer challenge is answered.
+    @Test(arguments: ["norange", "short", "multi"])
+    func blobsArriveFromMisbehavingServers(mode: String) throws {
         let blob = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
         let server = try MisbehavingServer(blob: blob)
         let digest = "sha256:" + SHA256.hash(data: blob).map { String(format: "%02x", $0) }.joined()
@@ -57,6 +58,8 @@ struct DownloadResumeTests {
         #expect(throws: Never.self) { try client.blob(descriptor, to: fd) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(blob))
         let blobRequests = server.requests.filter { $0.contains("/blobs/") }
-        #expect(blobRequests == ["/v2/\(mode)/blobs/\(digest) -", "/v2/\(mode)/blobs/\(digest) bytes=\(blob.count / 2)-"], "\(blobRequests)")
+        if mode != "multi" {
+            #expect(blobRequests == ["/v2/\(mode)/blobs/\(digest) -", "/v2/\(mode)/blobs/\(digest) bytes=\(blob.count / 2)-"], "\(blobRequests)")
+        }
     }
 }

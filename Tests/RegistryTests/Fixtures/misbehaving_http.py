@@ -9,6 +9,9 @@ download tests. usage: misbehaving_http.py BLOB_FILE PORT_FILE LOG_FILE
                                       that says half; afterwards Range is honoured (206)
   GET /forever                        200 without a length, zeros streamed until the client goes
   GET /stall                          200, Content-Length 10 MB, 64 KiB sent, then nothing
+  GET /v2/multi/blobs/<digest>        401 with two WWW-Authenticate headers (Bearer, then
+                                      Negotiate) until asked with "Bearer tok"; then the blob
+  GET /token                          {"token": "tok"}
   GET /endless.git/info/refs          a smart-HTTP advertisement of one branch
   POST /endless.git/git-upload-pack   NAK, then side-band pack data until the client goes
 Each request is logged as "PATH RANGE" to LOG_FILE.
@@ -63,6 +66,17 @@ class Handler(BaseHTTPRequestHandler):
                 start = int(rng.split("=")[1].split("-")[0]) if rng.startswith("bytes=") else 0
                 self.head(206, len(blob) - start, [("Content-Range", "bytes %d-%d/%d" % (start, len(blob) - 1, len(blob)))])
                 self.wfile.write(blob[start:])
+            elif self.path.startswith("/v2/multi/blobs/"):
+                if self.headers.get("Authorization") != "Bearer tok":
+                    realm = "http://127.0.0.1:%d/token" % self.server.server_address[1]
+                    self.head(401, 0, [("WWW-Authenticate", 'Bearer realm="%s",service="test"' % realm),
+                                       ("WWW-Authenticate", "Negotiate")])
+                    return
+                self.head(200, len(blob))
+                self.wfile.write(blob)
+            elif self.path.startswith("/token"):
+                self.head(200, 15)
+                self.wfile.write(b'{"token":"tok"}')
             elif self.path == "/forever":
                 self.send_response(200)
                 self.send_header("Connection", "close")
