@@ -113,12 +113,12 @@ final class SSHSession {
     var closed = false
     static let window: UInt32 = 4 << 20
     /// How long a silent server is waited for (the socket's receive and send timeouts).
-    static let stallSeconds = 120
+    let stallSeconds = DownloadLimit.stallSeconds
 
     /// Connects, agrees on keys, signs in with the agent's keys and starts `command`.
     init(_ remote: SSHRemote, agent: String, command: String) throws {
         self.remote = remote
-        socket = Descriptor(try Self.connect(remote.host, remote.port))
+        socket = Descriptor(try Self.connect(remote.host, remote.port, stallSeconds: stallSeconds))
         try handshake()
         try authenticate(agent)
         try start(command)
@@ -126,7 +126,7 @@ final class SSHSession {
 
     var name: String { "\(remote.user)@\(remote.host)\(remote.port == 22 ? "" : ":\(remote.port)")" }
 
-    static func connect(_ host: String, _ port: Int) throws -> Int32 {
+    static func connect(_ host: String, _ port: Int, stallSeconds: Int) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -158,7 +158,7 @@ final class SSHSession {
             let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if got < 0 && errno == EINTR { continue }
             if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                throw GitError("SSH \(name): the server sent nothing for \(Self.stallSeconds) s: gave up")
+                throw GitError("SSH \(name): the server sent nothing for \(stallSeconds) s: gave up")
             }
             guard got > 0 else { throw GitError("SSH \(name): the connection closed" + (got < 0 ? " (\(String(cString: strerror(errno))))" : "")) }
             buffered += chunk[..<got]

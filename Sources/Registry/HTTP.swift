@@ -105,7 +105,7 @@ final class HTTPClient {
                         req.tls_verify = tlsVerify ? 1 : 0
                         req.follow_redirects = 1
                         req.connect_timeout_s = 30
-                        req.low_speed_time_s = 60
+                        req.low_speed_time_s = DownloadLimit.stallSeconds
                         req.ctx = context
                         req.on_header = { ctx, data, len in
                             let s = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
@@ -157,12 +157,18 @@ struct StreamAborted: Error {}
 
 /// What one download (ADD's file, a git pack) may write, so an endless body ends in an error
 /// rather than a full disk: at most GVMC_MAX_DOWNLOAD bytes (default 64 GiB), and never the
-/// last 256 MiB of the filesystem it lands on. A stalled transfer ends on its own: HTTP below
-/// 1 KiB/s for 60 s (libcurl's low-speed limit), SSH after 120 s without a packet.
+/// last 256 MiB of the filesystem it lands on. A stalled transfer ends too: after
+/// GVMC_STALL_SECONDS (default 60) below 1 KiB/s over HTTP (libcurl's low-speed limit) or
+/// without a packet over SSH.
 public enum DownloadLimit {
-    /// A test's limit instead of the environment's.
+    /// A test's limits instead of the environment's.
     @TaskLocal static var override: Int64?
+    @TaskLocal static var stallOverride: Int?
     static let reserve: Int64 = 256 << 20
+
+    static var stallSeconds: Int {
+        stallOverride ?? ProcessInfo.processInfo.environment["GVMC_STALL_SECONDS"].flatMap { Int($0) }.map { max(1, $0) } ?? 60
+    }
 
     static var maximum: Int64 {
         override ?? ProcessInfo.processInfo.environment["GVMC_MAX_DOWNLOAD"].flatMap { Int64($0) } ?? (64 << 30)

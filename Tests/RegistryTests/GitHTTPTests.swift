@@ -133,4 +133,22 @@ struct GitHTTPTests {
         fstat(fd, &st)
         #expect(st.st_size <= 33554432)
     }
+
+    /// A server that sends 64 KiB of a 10 MB body and then nothing: the download is abandoned
+    /// after the stall deadline (here 2 s per attempt) with libcurl's reason, not after hours.
+    @Test func aStalledDownloadIsAbandoned() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: dir + "/blob", contents: Data())
+        let server = try LoopbackServer([LoopbackServer.fixtures + "/misbehaving_http.py", dir + "/blob", "PORT_FILE", dir + "/log"])
+        let fd = open(dir + "/download", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { close(fd) }
+        let start = Date()
+        let download = DownloadLimit.$stallOverride.withValue(2) { Result { try URLDownload.fetch(server.base + "/stall", to: fd, attempts: 2) } }
+        let took = Date().timeIntervalSince(start)
+        #expect(throws: RegistryError.self) { try download.get() }
+        if case .failure(let e) = download { #expect("\(e)".contains("the last 2 seconds") && "\(e)".contains("(after 2 attempts)"), "\(e)") }
+        print("a stalled download abandoned after \(String(format: "%.1f", took)) s")
+        #expect(took < 60, "\(took) s")
+    }
 }
