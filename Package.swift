@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", .product(name: "Crypto", package: "swift-crypto")],
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.

@@ -126,7 +126,18 @@ struct StagePlanner {
                                     parents: false, excludes: a.excludes, isAdd: true, node)
             step.unpack = a.unpack
             step.keepGitDir = a.keepGitDir ?? false
-            step.checksum = try a.checksum.map { v throws(DockerfileError) in try expand(v, node) }
+            step.checksum = try a.checksum.map { v throws(DockerfileError) in
+                let value = try expand(v, node)
+                // Checked before anything is downloaded: BuildKit's digest syntax, one of the
+                // algorithms it accepts and as many lowercase hex digits as that one gives.
+                let digits = ["sha256": 64, "sha384": 96, "sha512": 128]
+                let parts = value.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, let count = digits[String(parts[0])], parts[1].count == count,
+                      parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                    throw planner.error(node, "ADD --checksum=\(value): not a digest (sha256:, sha384: or sha512: and the lowercase hex digits of one)")
+                }
+                return value
+            }
             steps.append(Step(kind: .copy(step), node: node))
         case .from:
             break

@@ -119,19 +119,19 @@ struct GitDirectory {
     /// symlink and submodule, sorted by path bytes.
     func stagingIndex() throws -> [UInt8] {
         var items: [(path: [UInt8], mode: UInt32, id: String, size: Int)] = []
-        func walk(_ tree: String, _ prefix: String) throws {
+        func walk(_ tree: String, _ prefix: [UInt8]) throws {
             for e in try GitFetch.treeEntries(pack, tree) {
-                let path = prefix + e.name
+                let path = prefix + e.raw
                 switch e.mode {
-                case "40000": try walk(e.id, path + "/")
-                case "160000": items.append((Array(path.utf8), 0o160000, e.id, 0))
+                case "40000": try walk(e.id, path + [0x2f])
+                case "160000": items.append((path, 0o160000, e.id, 0))
                 default:
                     guard let info = pack.info(e.id) else { throw GitError("the server's pack lacks \(e.id)") }
-                    items.append((Array(path.utf8), e.mode == "120000" ? 0o120000 : e.mode == "100755" ? 0o100755 : 0o100644, e.id, info.size))
+                    items.append((path, e.mode == "120000" ? 0o120000 : e.mode == "100755" ? 0o100755 : 0o100644, e.id, info.size))
                 }
             }
         }
-        try walk(tree, "")
+        try walk(tree, [])
         items.sort { $0.path.lexicographicallyPrecedes($1.path) }
         var out: [UInt8] = Array("DIRC".utf8)
         be32(&out, 2)

@@ -83,7 +83,9 @@ public enum GitFetch {
 
     static func advertisement(_ http: HTTPClient, _ repository: String, _ authorization: String?) throws -> Advertisement {
         let refsURL = repository + "/info/refs?service=git-upload-pack"
-        let advert = try http.perform("GET", refsURL, headers: ["User-Agent: git/2.39-gvmc"] + authorizationHeader(authorization), limit: 64 << 20)
+        let advert = try withRetries(refsURL) {
+            try http.perform("GET", refsURL, headers: ["User-Agent: git/2.39-gvmc"] + authorizationHeader(authorization), limit: 64 << 20)
+        }
         if advert.status == 401 || advert.status == 403 {
             let host = repository.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map { String($0.split(separator: "@").last ?? $0) } ?? ""
             throw GitError("\(redacted(repository)): HTTP \(advert.status): " + (authorization == nil
@@ -91,7 +93,34 @@ public enum GitFetch {
                 : "the server refused the credentials from the GIT_AUTH_TOKEN / GIT_AUTH_HEADER secret"))
         }
         guard advert.status == 200 else { throw GitError("\(redacted(refsURL)): HTTP \(advert.status)") }
+        // A smart server answers with its own type and a `# service=` pkt-line; a "dumb" one
+        // (a plain web server over a bare repository) sends the file info/refs as it is.
+        guard advert.header("Content-Type")?.hasPrefix("application/x-git-upload-pack-advertisement") == true
+                || advert.body.count > 4 && advert.body[4...].starts(with: Array("# service=".utf8)) else {
+            throw GitError("\(redacted(repository)): the server does not speak git's smart HTTP protocol (it answered info/refs as a plain file: "
+                           + "a \"dumb\" HTTP server); gvmc fetches from smart HTTP servers (git http-backend, forges) and over SSH")
+        }
         return try parseAdvertisement(advert.body)
+    }
+
+    /// A request to a git server, retried as the registry client retries: transport failures
+    /// other than TLS trust, 429 and 5xx, `attempts` times with backoff, while `retryable` (the
+    /// answer so far can be thrown away). Transport failures become readable errors.
+    static func withRetries(_ url: String, attempts: Int = 4, retryable: () -> Bool = { true },
+                            _ request: () throws -> HTTPResponse) throws -> HTTPResponse {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let response = try request()
+                guard response.status == 429 || response.status >= 500, attempt < attempts, retryable() else { return response }
+            } catch let e as TransportError {
+                guard !e.isPermanent, attempt < attempts, retryable() else {
+                    throw GitError("\(redacted(url)): \(e.message)" + (attempt > 1 ? " (after \(attempt) attempts)" : ""))
+                }
+            }
+            usleep(UInt32(250_000 << (attempt - 1)))
+        }
     }
 
     /// The refs and capabilities in pkt-lines (HTTP's start with a `# service=` line).
@@ -131,13 +160,21 @@ public enum GitFetch {
         guard let remote = source.ssh else {
             let http = try HTTPClient()
             return Connection(advertisement: try advertisement(http, repository, authorization)) { request, demux in
+                let initial = demux
                 var stream = demux
                 defer { demux = stream }
-                let response = try http.perform("POST", repository + "/git-upload-pack",
-                                                headers: ["Content-Type: application/x-git-upload-pack-request",
-                                                          "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
-                                                    + authorizationHeader(authorization),
-                                                body: request) { status, chunk in status == 200 ? stream.feed(chunk) : true }
+                // Repeated only while no pack data has arrived (the shallow lines come again).
+                let response = try withRetries(repository + "/git-upload-pack", retryable: {
+                    guard stream.packBytes == 0 else { return false }
+                    stream = initial
+                    return true
+                }) {
+                    try http.perform("POST", repository + "/git-upload-pack",
+                                     headers: ["Content-Type: application/x-git-upload-pack-request",
+                                               "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
+                                         + authorizationHeader(authorization),
+                                     body: request) { status, chunk in status == 200 ? stream.feed(chunk) : true }
+                }
                 guard response.status == 200 else {
                     throw GitError("\(redacted(repository))/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
                 }
@@ -188,6 +225,35 @@ public enum GitFetch {
     static func credentialScope(_ repository: String) -> String {
         for prefix in ["https://github.com/", "https://www.github.com/"] where repository.hasPrefix(prefix) { return prefix }
         return repository
+    }
+
+    /// Whether credentials given for `repository` go to `url` too: within the scope, compared
+    /// after `.` and `..` are resolved in both (as libcurl resolves them before it sends).
+    static func credentialsApply(to url: String, from repository: String) -> Bool {
+        let url = normalizedURL(url), scope = credentialScope(normalizedURL(repository))
+        return url == scope || url.hasPrefix(scope.hasSuffix("/") ? scope : scope + "/")
+    }
+
+    /// An http(s) URL with the `.` and `..` segments of its path removed (RFC 3986 §5.2.4),
+    /// percent-encoded dots counted as dots; other URLs as they are.
+    static func normalizedURL(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), url.hasPrefix("http") else { return url }
+        let rest = url[scheme.upperBound...]
+        guard let slash = rest.firstIndex(of: "/") else { return url }
+        var path = rest[slash...], query = Substring("")
+        if let q = path.firstIndex(where: { $0 == "?" || $0 == "#" }) { query = path[q...]; path = path[..<q] }
+        var out: [Substring] = []
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        for (n, segment) in segments.enumerated() {
+            let dots = segment.lowercased().replacingOccurrences(of: "%2e", with: ".")
+            if dots == "." || dots == ".." {
+                if dots == "..", !out.isEmpty { out.removeLast() }
+                if n == segments.count - 1 { out.append("") }
+                continue
+            }
+            out.append(segment)
+        }
+        return String(url[..<slash]) + "/" + out.joined(separator: "/") + query
     }
 
     /// Fetches the commit `url`'s fragment names (a branch, tag or full commit id; the default
@@ -244,7 +310,7 @@ public enum GitFetch {
         var tree = treeID
         if let subdir = source.subdir {
             for component in subdir.split(separator: "/") where !component.isEmpty && component != "." {
-                guard let entry = try treeEntries(objects, tree).first(where: { $0.name == component }), entry.mode == "40000" else {
+                guard let entry = try treeEntries(objects, tree).first(where: { $0.raw == Array(component.utf8) }), entry.mode == "40000" else {
                     throw GitError("\(redacted(repository)): no directory \(subdir) in \(commitID)")
                 }
                 tree = entry.id
@@ -297,7 +363,7 @@ public enum GitFetch {
         links = links.filter { $0.path.hasPrefix(base) }
         guard !links.isEmpty else { return }
         guard depth < 8 else { throw GitError("\(redacted(repository)): submodules nested more than 8 deep") }
-        guard let modules = try treeEntries(objects, tree).first(where: { $0.name == ".gitmodules" }) else {
+        guard let modules = try treeEntries(objects, tree).first(where: { $0.raw == Array(".gitmodules".utf8) }) else {
             throw GitError("\(redacted(repository)): \(links[0].path) is a submodule, but the repository has no .gitmodules")
         }
         let configured = parseGitModules(try object(objects, modules.id, what: ".gitmodules").data)
@@ -305,11 +371,10 @@ public enum GitFetch {
             guard let url = configured.last(where: { $0.path == link.path })?.url else {
                 throw GitError("\(redacted(repository)): .gitmodules has no url for the submodule \(link.path)")
             }
-            let resolved = submoduleURL(url, of: repository)
+            let resolved = normalizedURL(submoduleURL(url, of: repository))
             do {
-                let scope = credentialScope(repository)
                 _ = try checkout(resolved + "#" + link.id, into: destination + "/" + link.path.dropFirst(base.count),
-                                 authorization: resolved.hasPrefix(scope.hasSuffix("/") ? scope : scope + "/") || resolved == scope ? authorization : nil,
+                                 authorization: credentialsApply(to: resolved, from: repository) ? authorization : nil,
                                  sshAgent: sshAgent, submodule: depth + 1)
             } catch {
                 throw GitError("submodule \(link.path) (\(redacted(resolved)) at \(link.id.prefix(12))): \(error)")
@@ -400,86 +465,5 @@ public enum GitFetch {
             i += n
         }
         return out
-    }
-
-    // MARK: objects
-
-    struct Object {
-        var type: Int   // 1 commit, 2 tree, 3 blob, 4 tag
-        var data: [UInt8]
-    }
-
-    static func object(_ objects: PackFile, _ id: String, what: String) throws -> Object {
-        guard let o = try objects.object(id) else { throw GitError("the server's pack lacks \(what) \(id)") }
-        return o
-    }
-
-    static func header(_ data: [UInt8], _ name: String) -> String? {
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.isEmpty { break }
-            if line.hasPrefix(name + " ") { return String(line.dropFirst(name.count + 1)) }
-        }
-        return nil
-    }
-
-    struct TreeEntry { var mode: String; var name: String; var id: String }
-
-    static func treeEntries(_ objects: PackFile, _ id: String) throws -> [TreeEntry] {
-        let tree = try object(objects, id, what: "tree")
-        guard tree.type == 2 else { throw GitError("\(id) is not a tree") }
-        var out: [TreeEntry] = []
-        var names = Set<String>()
-        let d = tree.data
-        var i = 0
-        while i < d.count {
-            guard let space = d[i...].firstIndex(of: 0x20), let nul = d[space...].firstIndex(of: 0), nul + 21 <= d.count else {
-                throw GitError("malformed tree \(id)")
-            }
-            let mode = String(decoding: d[i..<space], as: UTF8.self)
-            let name = String(decoding: d[space + 1..<nul], as: UTF8.self)
-            let oid = Array(d[nul + 1..<nul + 21]).hexString
-            guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), name != ".git" else {
-                throw GitError("tree \(id) has an entry named \"\(name)\", which no checkout writes")
-            }
-            // A name twice (say a symlink `a` and a directory `a`) would let the checkout write
-            // through the symlink; git fsck refuses such trees too.
-            guard names.insert(name).inserted else { throw GitError("tree \(id) has the entry \"\(name)\" twice") }
-            out.append(TreeEntry(mode: mode, name: name, id: oid))
-            i = nul + 21
-        }
-        return out
-    }
-
-    /// Writes a tree into `directory`. Every entry is created new (mkdir, O_EXCL, symlink fail on
-    /// anything already there), so no directory written into can be a symlink the tree planted.
-    static func write(_ objects: PackFile, tree: String, to directory: String, time: Int64) throws {
-        var times = [timespec(tv_sec: Int(time), tv_nsec: 0), timespec(tv_sec: Int(time), tv_nsec: 0)]
-        for e in try treeEntries(objects, tree) {
-            let path = directory + "/" + e.name
-            switch e.mode {
-            case "40000":
-                guard mkdir(path, 0o755) == 0 else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
-                try write(objects, tree: e.id, to: path, time: time)
-            case "160000":
-                guard mkdir(path, 0o755) == 0 else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
-            case "120000":
-                let blob = try object(objects, e.id, what: "symlink")
-                guard symlink(String(decoding: blob.data, as: UTF8.self), path) == 0 else {
-                    throw GitError("symlink \(path): \(String(cString: strerror(errno)))")
-                }
-            case "100644", "100755", "100664":
-                guard let info = objects.info(e.id) else { throw GitError("the server's pack lacks file \(e.id)") }
-                guard info.type == 3 else { throw GitError("\(e.id) is not a blob") }
-                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode == "100755" ? 0o755 : 0o644)
-                guard fd >= 0 else { throw GitError("create \(path): \(String(cString: strerror(errno)))") }
-                defer { close(fd) }
-                try objects.writeBlob(e.id, to: fd, path: path)
-                fchmod(fd, e.mode == "100755" ? 0o755 : 0o644)
-            default:
-                throw GitError("tree \(tree): entry \(e.name) has mode \(e.mode)")
-            }
-            utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
-        }
-        utimensat(AT_FDCWD, directory, &times, AT_SYMLINK_NOFOLLOW)
     }
 }

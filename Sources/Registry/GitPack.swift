@@ -23,6 +23,7 @@ struct UploadPackStream {
     var shallow: [String] = []
     var failure: GitError?
     var packBytes = 0
+    var meter = DownloadLimit.Meter()
 
     init(fd: Int32, sideBand: Bool) { self.fd = fd; self.sideBand = sideBand }
 
@@ -68,6 +69,7 @@ struct UploadPackStream {
     }
 
     mutating func emit(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if let over = meter.add(bytes.count, fd: fd) { return fail("the packfile stopped: \(over)") }
         if let problem = writeAll(fd, bytes) { return fail("writing the packfile: \(problem)") }
         packBytes += bytes.count
         return true
@@ -95,12 +97,20 @@ final class PackFile {
     private var cacheHead = 0
     private var cacheBytes = 0
     let cacheLimit: Int
+    /// The largest object built in memory (a delta's target): a delta may claim far more than
+    /// its bytes seem to hold (copies of the same base range), so its claim is bounded here.
+    let objectLimit: Int
+    /// A header byte and the shortest zlib stream (2 header bytes, an empty block, Adler-32).
+    static let smallestObject = 9
+    /// What one byte of deflate can become at most (258-byte matches in 2 bits: zlib's 1032:1).
+    static let deflateRatio = 1032
 
     /// Maps the pack in `fd` (which stays open until deinit), checks its trailer checksum and
     /// indexes every object.
-    init(fd: Int32, cacheLimit: Int = 64 << 20) throws {
+    init(fd: Int32, cacheLimit: Int = 64 << 20, objectLimit: Int = 1 << 31) throws {
         self.fd = fd
         self.cacheLimit = cacheLimit
+        self.objectLimit = objectLimit
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw GitError("the packfile: \(String(cString: strerror(errno)))") }
         size = Int(st.st_size)
@@ -130,6 +140,11 @@ final class PackFile {
         guard bytes.starts(with: Array("PACK".utf8)) else { throw GitError("not a packfile") }
         let version = be32(4), count = Int(be32(8))
         guard version == 2 || version == 3 else { throw GitError("packfile version \(version)") }
+        // The smallest object is a header byte and an 8-byte zlib stream: a count the bytes
+        // cannot hold is a lie (and would reserve memory for billions of records).
+        guard count <= (size - 32) / Self.smallestObject else {
+            throw GitError("the packfile claims \(count) objects, more than its \(size) bytes can hold")
+        }
         // The trailer is the SHA-1 of everything before it.
         var whole = Insecure.SHA1()
         for start in stride(from: 0, to: size - 20, by: 8 << 20) {
@@ -154,6 +169,9 @@ final class PackFile {
                 guard i < limit, shift < 60 else { throw GitError("truncated packfile") }
                 c = Int(base[i]); i += 1
                 objectSize |= (c & 0x7f) << shift; shift += 7
+            }
+            guard objectSize <= maxInflated(at: i) else {
+                throw GitError("a packfile object at offset \(start) claims \(objectSize) bytes, more than the rest of the pack inflates to")
             }
             var record = Record(offset: start, kind: kind, size: objectSize, data: 0, end: 0, baseOffset: -1, baseID: nil)
             switch kind {
@@ -200,22 +218,67 @@ final class PackFile {
         }
         release(from: 0, to: size)
         guard i == limit else { throw GitError("the packfile has \(limit - i) bytes after its last object") }
-        // Deltas, in pack order (an OFS_DELTA's base comes before it); REF_DELTAs whose base
-        // comes later wait for another round.
-        var waiting = records.filter { $0.kind >= 6 }
-        while !waiting.isEmpty {
-            let before = waiting.count
-            waiting = try waiting.filter { r in
-                if let baseID = r.baseID, infos[baseID] == nil { return true }
-                if r.kind == 6, idAt[r.baseOffset] == nil { return true }
-                let (type, data) = try build(r.offset)
-                let id = Self.id(type: type, data)
-                infos[id] = Info(offset: r.offset, type: type, size: data.count)
-                idAt[r.offset] = id
-                return false
-            }
-            guard waiting.count < before else { throw GitError("a delta's base is missing from the packfile") }
+        try resolveDeltas()
+    }
+
+    /// Resolves every delta once, in dependency order as `git index-pack` does: the children of
+    /// each base (OFS_DELTAs by its offset, REF_DELTAs by its id, wherever they are in the pack)
+    /// are built from it while it is at hand, depth first. Bases waiting for their children are
+    /// kept up to `cacheLimit` bytes; past that the oldest are dropped and rebuilt when needed.
+    private func resolveDeltas() throws {
+        var byOffset: [Int: [Int]] = [:], byID: [String: [Int]] = [:]
+        var deltas = 0
+        for (n, r) in records.enumerated() where r.kind >= 6 {
+            deltas += 1
+            if let id = r.baseID { byID[id, default: []].append(n) } else { byOffset[r.baseOffset, default: []].append(n) }
         }
+        guard deltas > 0 else { return }
+        // Taken once: an object stored twice still resolves its children once.
+        func children(_ offset: Int, _ id: String) -> [Int] {
+            (byOffset.removeValue(forKey: offset) ?? []) + (byID.removeValue(forKey: id) ?? [])
+        }
+        struct Frame { var offset: Int; var type: Int; var data: [UInt8]?; var children: [Int]; var next = 0 }
+        var resolved = 0
+        for root in records where root.kind <= 4 {
+            let first = children(root.offset, idAt[root.offset]!)
+            guard !first.isEmpty else { continue }
+            var stack = [Frame(offset: root.offset, type: root.kind, data: nil, children: first)]
+            var held = 0
+            while let top = stack.indices.last {
+                guard stack[top].next < stack[top].children.count else {
+                    held -= stack.removeLast().data?.count ?? 0
+                    continue
+                }
+                let child = records[stack[top].children[stack[top].next]]
+                stack[top].next += 1
+                if stack[top].data == nil {
+                    let rebuilt = try build(stack[top].offset).data
+                    stack[top].data = rebuilt
+                    held += rebuilt.count
+                }
+                let type = stack[top].type
+                let data = try Self.apply(try inflate(at: child.data, expected: child.size), to: stack[top].data!, limit: objectLimit)
+                if stack[top].next == stack[top].children.count {
+                    held -= stack[top].data!.count
+                    stack[top].data = nil  // no child needs it any more
+                }
+                let id = Self.id(type: type, data)
+                infos[id] = Info(offset: child.offset, type: type, size: data.count)
+                idAt[child.offset] = id
+                resolved += 1
+                remember(child.offset, (type, data))
+                let next = children(child.offset, id)
+                guard !next.isEmpty else { continue }
+                stack.append(Frame(offset: child.offset, type: type, data: data, children: next))
+                held += data.count
+                var k = 0
+                while held > cacheLimit, k < stack.count - 1 {
+                    if let dropped = stack[k].data { held -= dropped.count; stack[k].data = nil }
+                    k += 1
+                }
+            }
+        }
+        guard resolved == deltas else { throw GitError("a delta's base is missing from the packfile (\(deltas - resolved) of \(deltas) deltas unresolved)") }
     }
 
     /// Drops the mapping's pages in [from, to) from this process (MADV_DONTNEED on a private,
@@ -277,7 +340,7 @@ final class PackFile {
             }
         }
         for r in chain.reversed() {
-            current = (current.type, try Self.apply(try inflate(at: r.data, expected: r.size), to: current.data))
+            current = (current.type, try Self.apply(try inflate(at: r.data, expected: r.size), to: current.data, limit: objectLimit))
             remember(r.offset, current)
         }
         return current
@@ -352,8 +415,13 @@ final class PackFile {
         return Int(stream.total_in)
     }
 
+    /// The most the zlib streams from `at` to the trailer can inflate to.
+    func maxInflated(at: Int) -> Int { max(0, size - 20 - at) * Self.deflateRatio + 1024 }
+
     func inflate(at: Int, expected: Int) throws -> [UInt8] {
-        guard expected <= 1 << 32 else { throw GitError("packfile object of \(expected) bytes") }
+        guard expected <= min(objectLimit, maxInflated(at: at)) else {
+            throw GitError("a packfile object of \(expected) bytes is larger than gvmc builds in memory (\(objectLimit) bytes)")
+        }
         var data: [UInt8] = []
         data.reserveCapacity(expected)
         _ = try inflate(at: at, expected: expected) { data.append(contentsOf: $0) }
@@ -361,7 +429,9 @@ final class PackFile {
     }
 
     /// git's delta format: source and target sizes, then copy (offset, length) and insert ops.
-    static func apply(_ delta: [UInt8], to base: [UInt8]) throws -> [UInt8] {
+    /// The target may be no larger than `limit`, nor than the ops could produce (a copy op of
+    /// at most 8 bytes copies at most 2^24 - 1 bytes), and must come out at the size it claims.
+    static func apply(_ delta: [UInt8], to base: [UInt8], limit: Int = 1 << 31) throws -> [UInt8] {
         var i = 0
         func varint() throws -> Int {
             var v = 0, shift = 0
@@ -374,6 +444,9 @@ final class PackFile {
         }
         guard try varint() == base.count else { throw GitError("a delta does not fit its base") }
         let size = try varint()
+        guard size <= limit, size <= (delta.count - i) << 21 else {
+            throw GitError("a delta claims a target of \(size) bytes, more than \(size <= limit ? "its \(delta.count) bytes can produce" : "gvmc builds in memory (\(limit) bytes)")")
+        }
         var out: [UInt8] = []
         out.reserveCapacity(size)
         while i < delta.count {

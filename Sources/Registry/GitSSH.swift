@@ -7,12 +7,14 @@
 //                         as rsa-sha2-512/256 (RFC 8332), checked
 //                         against known_hosts when the host is listed there; packets sealed
 //                         with aes256-gcm@openssh.com or aes128-gcm@openssh.com (RFC 5647 as
-//                         OpenSSH implements it)
+//                         OpenSSH implements it); re-keyed when the server asks (sshd's
+//                         RekeyLimit) or after a gigabyte (RFC 4253 §9)
 //   user auth (RFC 4252)  publickey, every agent key in turn (RSA keys as rsa-sha2-512)
 //   connection (RFC 4254) one session channel, `exec git-upload-pack '<path>'`, flow control
 //
 // Unknown hosts are accepted, as BuildKit does (it runs ssh with StrictHostKeyChecking=no); a
-// host listed in ~/.ssh/known_hosts or /etc/ssh/ssh_known_hosts with a different key is refused.
+// host listed in ~/.ssh/known_hosts or /etc/ssh/ssh_known_hosts without the server's key is
+// refused (KnownHosts).
 import Crypto
 import _CryptoExtras
 import Foundation
@@ -84,6 +86,18 @@ final class SSHSession {
     let socket: Descriptor
     var fd: Int32 { socket.fd }
     var sessionID: [UInt8] = []
+    var versions = (client: "SSH-2.0-gvmc_1.0", server: "")
+    /// The host key the first exchange showed.
+    var hostKey: [UInt8] = []
+    var hostKeyType: String { var r = SSHReader(hostKey); return (try? r.text()) ?? "" }
+    var keyExchanges = 0
+    /// Set during a key exchange; messages other than its own wait in `queued` meanwhile.
+    var exchanging = false
+    var queued: [[UInt8]] = []
+    /// Bytes sealed or opened since the last key exchange; past `rekeyLimit` we start another
+    /// (RFC 4253 §9 asks for one after a gigabyte).
+    var sinceKeys = 0
+    var rekeyLimit = 1 << 30
     /// Sealing state per direction once keys are in use: AES-GCM key and the 12-byte nonce
     /// (4 fixed bytes, then a 64-bit counter incremented per packet).
     var outgoing: (key: SymmetricKey, nonce: [UInt8])?
@@ -98,11 +112,13 @@ final class SSHSession {
     var exitStatus: UInt32?
     var closed = false
     static let window: UInt32 = 4 << 20
+    /// How long a silent server is waited for (the socket's receive and send timeouts).
+    let stallSeconds = DownloadLimit.stallSeconds
 
     /// Connects, agrees on keys, signs in with the agent's keys and starts `command`.
     init(_ remote: SSHRemote, agent: String, command: String) throws {
         self.remote = remote
-        socket = Descriptor(try Self.connect(remote.host, remote.port))
+        socket = Descriptor(try Self.connect(remote.host, remote.port, stallSeconds: stallSeconds))
         try handshake()
         try authenticate(agent)
         try start(command)
@@ -110,7 +126,7 @@ final class SSHSession {
 
     var name: String { "\(remote.user)@\(remote.host)\(remote.port == 22 ? "" : ":\(remote.port)")" }
 
-    static func connect(_ host: String, _ port: Int) throws -> Int32 {
+    static func connect(_ host: String, _ port: Int, stallSeconds: Int) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -122,7 +138,7 @@ final class SSHSession {
         while let a = entry {
             let fd = Glibc.socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
             if fd >= 0 {
-                var timeout = timeval(tv_sec: 120, tv_usec: 0)
+                var timeout = timeval(tv_sec: stallSeconds, tv_usec: 0)
                 setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return fd }
@@ -141,6 +157,9 @@ final class SSHSession {
             var chunk = [UInt8](repeating: 0, count: max(65536, n - buffered.count))
             let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if got < 0 && errno == EINTR { continue }
+            if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                throw GitError("SSH \(name): the server sent nothing for \(stallSeconds) s: gave up")
+            }
             guard got > 0 else { throw GitError("SSH \(name): the connection closed" + (got < 0 ? " (\(String(cString: strerror(errno))))" : "")) }
             buffered += chunk[..<got]
         }
@@ -183,13 +202,23 @@ final class SSHSession {
             Self.advance(&sealing.nonce)
             outgoing = sealing
             try writeAllBytes(length + Array(box.ciphertext) + Array(box.tag))
+            sinceKeys += body.count
         } else {
             try writeAllBytes(length + body)
         }
     }
 
     /// The next message, skipping SSH_MSG_IGNORE, DEBUG and the like; DISCONNECT is an error.
+    /// A KEXINIT from the server after the first exchange is a re-key, answered here; so is
+    /// our own once `rekeyLimit` bytes have passed.
     func receive() throws -> [UInt8] {
+        if !exchanging {
+            if !queued.isEmpty { return queued.removeFirst() }
+            if !sessionID.isEmpty, sinceKeys > rekeyLimit {
+                try exchangeKeys(serverInit: nil)
+                if !queued.isEmpty { return queued.removeFirst() }
+            }
+        }
         while true {
             let lengthBytes = try readExactly(4)
             var lengthReader = SSHReader(lengthBytes)
@@ -210,7 +239,12 @@ final class SSHSession {
             let padding = Int(body[0])
             guard padding + 1 < body.count else { throw GitError("SSH \(name): malformed packet") }
             let payload = Array(body[1..<(body.count - padding)])
+            sinceKeys += length
             switch payload.first {
+            case 20 where !exchanging:  // KEXINIT: the server re-keys
+                try exchangeKeys(serverInit: payload)
+                if !queued.isEmpty { return queued.removeFirst() }
+                continue
             case 2, 4, 7:  // IGNORE, DEBUG, EXT_INFO
                 continue
             case 1:  // DISCONNECT
@@ -233,9 +267,9 @@ final class SSHSession {
                                     "rsa-sha2-512", "rsa-sha2-256"]
     static let ciphers = ["aes256-gcm@openssh.com", "aes128-gcm@openssh.com"]
 
+    /// The version exchange, then the first key exchange (its hash is the session id).
     func handshake() throws {
-        let clientVersion = "SSH-2.0-gvmc_1.0"
-        try writeAllBytes(Array((clientVersion + "\r\n").utf8))
+        try writeAllBytes(Array((versions.client + "\r\n").utf8))
         var serverVersion = ""
         for _ in 0..<64 {
             var line: [UInt8] = []
@@ -249,18 +283,37 @@ final class SSHSession {
         guard serverVersion.hasPrefix("SSH-2.0-") || serverVersion.hasPrefix("SSH-1.99-") else {
             throw GitError("SSH \(name): not an SSH-2 server (\(serverVersion))")
         }
+        versions.server = serverVersion
+        try exchangeKeys(serverInit: nil)
+    }
+
+    /// A key exchange (RFC 4253 §7-8), the first or a re-key (§9): KEXINITs both ways (the
+    /// server's given when it started this one), curve25519, the host key's signature, NEWKEYS,
+    /// then new keys each way. The session id stays the first exchange's hash, and a re-key must
+    /// show the host key the first one showed. Other messages the server sent before its KEXINIT
+    /// wait in `queued`; nothing but key exchange is sent until NEWKEYS.
+    func exchangeKeys(serverInit given: [UInt8]?) throws {
+        exchanging = true
+        defer { exchanging = false }
+        keyExchanges += 1
         var kexinit = SSHWriter()
         kexinit.byte(20)
         kexinit.data += (0..<16).map { _ in UInt8.random(in: 0...255) }
-        for list in [Self.kexAlgorithms, Self.hostKeyAlgorithms, Self.ciphers, Self.ciphers, ["hmac-sha2-256"], ["hmac-sha2-256"],
+        let hostKeyAlgorithms = KnownHosts.preferred(Self.hostKeyAlgorithms, host: remote.host, port: remote.port)
+        for list in [Self.kexAlgorithms, hostKeyAlgorithms, Self.ciphers, Self.ciphers, ["hmac-sha2-256"], ["hmac-sha2-256"],
                      ["none"], ["none"], [], []] {
             kexinit.string(list.joined(separator: ","))
         }
         kexinit.bool(false)
         kexinit.u32(0)
         try send(kexinit.data)
-        let serverInit = try receive()
-        guard serverInit.first == 20 else { throw GitError("SSH \(name): expected the key exchange, got message \(serverInit.first ?? 0)") }
+        var serverInit = given ?? []
+        while serverInit.isEmpty {
+            let m = try receive()
+            if m.first == 20 { serverInit = m; break }
+            guard !sessionID.isEmpty else { throw GitError("SSH \(name): expected the key exchange, got message \(m.first ?? 0)") }
+            queued.append(m)
+        }
         var r = SSHReader(serverInit)
         r.i = 17
         var offered: [[String]] = []
@@ -272,7 +325,7 @@ final class SSHSession {
             return chosen
         }
         _ = try pick(Self.kexAlgorithms, offered[0], "key exchange")
-        let hostKeyAlgorithm = try pick(Self.hostKeyAlgorithms, offered[1], "host key type")
+        let hostKeyAlgorithm = try pick(hostKeyAlgorithms, offered[1], "host key type")
         let outCipher = try pick(Self.ciphers, offered[2], "cipher")
         let inCipher = try pick(Self.ciphers, offered[3], "cipher")
         _ = try pick(["none"], offered[6], "compression")
@@ -292,22 +345,27 @@ final class SSHSession {
         var secret = SSHWriter()
         secret.mpint(shared.withUnsafeBytes { Array($0) })
         var exchange = SSHWriter()
-        exchange.string(clientVersion); exchange.string(serverVersion)
+        exchange.string(versions.client); exchange.string(versions.server)
         exchange.string(kexinit.data); exchange.string(serverInit)
         exchange.string(hostKey); exchange.string(Array(ephemeral.publicKey.rawRepresentation)); exchange.string(serverPublic)
         let h = Array(SHA256.hash(data: exchange.data + secret.data))
         try verifyHostKey(hostKey, algorithm: hostKeyAlgorithm, signature: signature, over: h)
-        try KnownHosts.check(host: remote.host, port: remote.port, key: hostKey)
-
-        try send([21])  // NEWKEYS
-        guard try receive().first == 21 else { throw GitError("SSH \(name): the key exchange did not finish") }
-        sessionID = h
+        if sessionID.isEmpty {
+            try KnownHosts.check(host: remote.host, port: remote.port, key: hostKey)
+            sessionID = h
+            self.hostKey = hostKey
+        } else if hostKey != self.hostKey {
+            throw GitError("SSH \(name): the server showed another host key when re-keying: refused")
+        }
         func derive(_ letter: Character, _ count: Int) -> [UInt8] {
             Array(SHA256.hash(data: secret.data + h + [letter.asciiValue!] + sessionID).prefix(count))
         }
         let outKey = outCipher.hasPrefix("aes256") ? 32 : 16, inKey = inCipher.hasPrefix("aes256") ? 32 : 16
+        try send([21])  // NEWKEYS: what we send next is sealed with the new keys
         outgoing = (SymmetricKey(data: derive("C", outKey)), derive("A", 12))
+        guard try receive().first == 21 else { throw GitError("SSH \(name): the key exchange did not finish") }
         incoming = (SymmetricKey(data: derive("D", inKey)), derive("B", 12))
+        sinceKeys = 0
     }
 
     func verifyHostKey(_ blob: [UInt8], algorithm: String, signature: [UInt8], over h: [UInt8]) throws {
@@ -490,74 +548,4 @@ final class SSHSession {
 
     /// What the server said on stderr, for error messages.
     var serverMessage: String { String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-}
-
-/// known_hosts (OpenSSH's format: plain and hashed host names, [host]:port, * and ? patterns,
-/// !negation, @revoked): a host listed with keys of the server's type but not the server's key
-/// is refused; a revoked key is refused; a host not listed is accepted (as BuildKit does).
-enum KnownHosts {
-    static func check(host: String, port: Int, key: [UInt8]) throws {
-        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
-        let files = (home.isEmpty ? [] : [home + "/.ssh/known_hosts"]) + ["/etc/ssh/ssh_known_hosts"]
-        var reader = SSHReader(key)
-        let type = (try? reader.text()) ?? ""
-        var listedWithOtherKey: String?
-        for file in files {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
-            for (n, raw) in text.split(separator: "\n").enumerated() {
-                var fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-                guard !fields.isEmpty, !fields[0].hasPrefix("#") else { continue }
-                var revoked = false
-                if fields[0].hasPrefix("@") {
-                    if fields[0] == "@revoked" { revoked = true } else { continue }  // @cert-authority
-                    fields.removeFirst()
-                }
-                guard fields.count >= 3, fields[1] == type, matches(fields[0], host: host, port: port) else { continue }
-                let listed = Data(base64Encoded: fields[2]).map(Array.init) ?? []
-                if listed == key {
-                    if revoked { throw GitError("SSH \(host): the server's host key is revoked in \(file):\(n + 1)") }
-                    return
-                }
-                if !revoked { listedWithOtherKey = "\(file):\(n + 1)" }
-            }
-        }
-        if let where_ = listedWithOtherKey {
-            throw GitError("SSH \(host): the server's \(type) host key is not the one \(where_) lists for it: refused (the host key changed, or someone is in the middle)")
-        }
-    }
-
-    static func matches(_ patterns: String, host: String, port: Int) -> Bool {
-        let name = port == 22 ? host : "[\(host)]:\(port)"
-        if patterns.hasPrefix("|1|") {
-            let parts = patterns.split(separator: "|")
-            guard parts.count == 3, let salt = Data(base64Encoded: String(parts[1])), let hash = Data(base64Encoded: String(parts[2])) else { return false }
-            let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(name.utf8), using: SymmetricKey(data: salt))
-            return Data(mac) == hash
-        }
-        var matched = false
-        for pattern in patterns.split(separator: ",") {
-            let negated = pattern.hasPrefix("!")
-            let p = negated ? String(pattern.dropFirst()) : String(pattern)
-            if glob(Array(p.lowercased().utf8)[...], Array(name.lowercased().utf8)[...]) {
-                if negated { return false }
-                matched = true
-            }
-        }
-        return matched
-    }
-
-    /// OpenSSH's host patterns: `*` and `?` are the only wildcards (`[` is literal).
-    static func glob(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
-        guard let first = p.first else { return s.isEmpty }
-        if first == UInt8(ascii: "*") {
-            var rest = s
-            while true {
-                if glob(p.dropFirst(), rest) { return true }
-                guard !rest.isEmpty else { return false }
-                rest = rest.dropFirst()
-            }
-        }
-        guard let c = s.first, first == UInt8(ascii: "?") || first == c else { return false }
-        return glob(p.dropFirst(), s.dropFirst())
-    }
 }

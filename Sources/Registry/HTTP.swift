@@ -14,11 +14,15 @@ struct HTTPResponse {
     /// Header names lowercased; the last value wins (after redirects, the final response's).
     var headers: [String: String]
     var body: [UInt8]
+    /// Every `WWW-Authenticate` value of the final response, in order (a server may offer
+    /// several schemes, one per header).
+    var challenges: [String] = []
     func header(_ name: String) -> String? { headers[name.lowercased()] }
 }
 
 /// A transport failure (no HTTP status): connection refused, reset, TLS, timeout.
-struct TransportError: Error {
+struct TransportError: Error, CustomStringConvertible {
+    var description: String { message }
     var code: Int32
     var message: String
 
@@ -59,6 +63,7 @@ final class HTTPClient {
 
     final class Sink {
         var headers: [String: String] = [:]
+        var challenges: [String] = []
         var body: [UInt8] = []
         var limit: Int
         var overflow = false
@@ -69,13 +74,18 @@ final class HTTPClient {
         init(limit: Int, stream: ((Int, UnsafeRawBufferPointer) -> Bool)?) { self.limit = limit; self.stream = stream }
     }
 
-    /// Performs one request. `stream` receives the status and body of 2xx responses (return false
-    /// to abort);
+    /// Performs one request, from byte `resumeFrom` of the body when it is not 0 (the stream
+    /// sees 206, or 200 from a server that ignores Range). `stream` receives the status and body
+    /// of 2xx responses (return false to abort);
     /// other bodies are collected up to `limit` bytes (error texts, JSON).
     func perform(_ method: String, _ url: String, headers: [String], body: [UInt8] = [], resumeFrom: Int64 = 0,
                  tlsVerify: Bool = true, limit: Int = 4 << 20,
                  stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
         let sink = Sink(limit: limit, stream: stream)
+        // Range is asked for here rather than with libcurl's resume option: libcurl fails a
+        // resumed transfer the server answers with 200 (the whole body), which the caller
+        // handles by starting over.
+        let headers = headers + (resumeFrom > 0 ? ["Range: bytes=\(resumeFrom)-"] : [])
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var cHeaders = headers.map { strdup($0) }
         defer { cHeaders.forEach { free($0) } }
@@ -91,17 +101,18 @@ final class HTTPClient {
                         req.header_count = Int32(hp.count)
                         req.body = bp.baseAddress
                         req.body_len = bp.count
-                        req.resume_from = resumeFrom
+                        req.resume_from = 0
                         req.tls_verify = tlsVerify ? 1 : 0
                         req.follow_redirects = 1
                         req.connect_timeout_s = 30
-                        req.low_speed_time_s = 60
+                        req.low_speed_time_s = DownloadLimit.stallSeconds
                         req.ctx = context
                         req.on_header = { ctx, data, len in
                             let s = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
                             let line = String(decoding: UnsafeRawBufferPointer(start: data, count: len), as: UTF8.self)
                             if line.hasPrefix("HTTP/") {  // a new response (after a redirect or 100)
                                 s.headers = [:]
+                                s.challenges = []
                                 let parts = line.split(separator: " ")
                                 s.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
                                 return len
@@ -110,6 +121,7 @@ final class HTTPClient {
                                 let name = line[..<colon].lowercased()
                                 let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
                                 s.headers[name] = value
+                                if name == "www-authenticate" { s.challenges.append(value) }
                             }
                             return len
                         }
@@ -136,12 +148,54 @@ final class HTTPClient {
             let message = withUnsafeBytes(of: &response.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             throw TransportError(code: response.curl_code, message: message)
         }
-        return HTTPResponse(status: status, headers: sink.headers, body: sink.body)
+        return HTTPResponse(status: status, headers: sink.headers, body: sink.body, challenges: sink.challenges)
     }
 }
 
 /// The streaming callback asked to stop (its own error is kept by the caller).
 struct StreamAborted: Error {}
+
+/// What one download (ADD's file, a git pack) may write, so an endless body ends in an error
+/// rather than a full disk: at most GVMC_MAX_DOWNLOAD bytes (default 64 GiB), and never the
+/// last 256 MiB of the filesystem it lands on. A stalled transfer ends too: after
+/// GVMC_STALL_SECONDS (default 60) below 1 KiB/s over HTTP (libcurl's low-speed limit) or
+/// without a packet over SSH.
+public enum DownloadLimit {
+    /// A test's limits instead of the environment's.
+    @TaskLocal static var override: Int64?
+    @TaskLocal static var stallOverride: Int?
+    static let reserve: Int64 = 256 << 20
+
+    static var stallSeconds: Int {
+        stallOverride ?? ProcessInfo.processInfo.environment["GVMC_STALL_SECONDS"].flatMap { Int($0) }.map { max(1, $0) } ?? 60
+    }
+
+    static var maximum: Int64 {
+        override ?? ProcessInfo.processInfo.environment["GVMC_MAX_DOWNLOAD"].flatMap { Int64($0) } ?? (64 << 30)
+    }
+
+    /// Counts the bytes written to `fd` and says, once they pass the limit, why they must stop.
+    struct Meter {
+        let maximum = DownloadLimit.maximum
+        var total: Int64 = 0
+        var nextCheck: Int64 = 0
+
+        mutating func add(_ count: Int, fd: Int32) -> String? {
+            total += Int64(count)
+            if total > maximum {
+                return "more than \(maximum) bytes (the limit; GVMC_MAX_DOWNLOAD sets another)"
+            }
+            guard total >= nextCheck else { return nil }
+            var fs = statvfs()
+            if fstatvfs(fd, &fs) == 0 {
+                let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+                if free < DownloadLimit.reserve { return "the filesystem it is written to has only \(free) bytes free" }
+                nextCheck = total + min(64 << 20, (free - DownloadLimit.reserve) / 2)
+            }
+            return nil
+        }
+    }
+}
 
 /// `ADD https://...`: one file over HTTP(S) with retries on transport errors and 5xx/429.
 public enum URLDownload {
@@ -158,8 +212,10 @@ public enum URLDownload {
             guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw RegistryError("\(url): cannot reset the download file") }
             var written: Int64 = 0
             var failure: String?
+            var meter = DownloadLimit.Meter()
             do {
                 let r = try http.perform("GET", url, headers: [], limit: 1 << 20) { _, chunk in
+                    if let over = meter.add(chunk.count, fd: fd) { failure = over; return false }
                     var off = 0
                     while off < chunk.count {
                         let n = pwrite(fd, chunk.baseAddress! + off, chunk.count - off, off_t(written) + off_t(off))
@@ -173,7 +229,7 @@ public enum URLDownload {
                 if (r.status == 429 || r.status >= 500) && attempt < attempts { usleep(UInt32(250_000 << (attempt - 1))); continue }
                 throw RegistryError("\(url): HTTP \(r.status)")
             } catch is StreamAborted {
-                throw RegistryError("\(url): writing the download failed: \(failure ?? "aborted")")
+                throw RegistryError("\(url): the download stopped: \(failure ?? "aborted")")
             } catch let e as TransportError {
                 if e.isPermanent { throw RegistryError("\(url): \(e.message)") }
                 if attempt < attempts { usleep(UInt32(250_000 << (attempt - 1))); continue }

@@ -110,9 +110,12 @@ final class RegistryClient {
     }
 
     /// Answers a 401 challenge: Basic with the stored credential, or a Bearer token from the
-    /// realm (anonymously, or with basic credentials / a refresh token).
+    /// realm (anonymously, or with basic credentials / a refresh token). Of several challenges
+    /// the Bearer one is taken, else Basic, else the first (refused by name).
     func authenticate(_ response: HTTPResponse, url: String) throws {
-        guard let header = response.header("WWW-Authenticate"), let challenge = Challenge(header) else {
+        let offered = response.challenges.compactMap { header in Challenge(header).map { (header, $0) } }
+        guard let (header, challenge) = offered.first(where: { $0.1.scheme == "bearer" }) ?? offered.first(where: { $0.1.scheme == "basic" })
+                ?? offered.first else {
             throw RegistryError("\(url): HTTP 401 without a WWW-Authenticate challenge")
         }
         let credential = options.credentials.credential(for: reference.registry)
@@ -195,39 +198,49 @@ final class RegistryClient {
         var attemptStart: Int64 = 0
         var firstChunk = true
         var failure: String?
-        do {
-            _ = try request("/blobs/\(descriptor.digest)", prepare: {
-                attemptStart = written
-                firstChunk = true
-                return written
-            }, stream: { status, chunk in
-                if firstChunk {
-                    firstChunk = false
-                    if status != 206 && attemptStart > 0 {
-                        // The server ignored Range and sends the whole blob: start over.
-                        hasher = SHA256(); written = 0; _ = ftruncate(fd, 0)
+        func blobAttempt() throws {
+            do {
+                _ = try request("/blobs/\(descriptor.digest)", prepare: {
+                    attemptStart = written
+                    firstChunk = true
+                    return written
+                }, stream: { status, chunk in
+                    if firstChunk {
+                        firstChunk = false
+                        if status != 206 && attemptStart > 0 {
+                            // The server ignored Range and sends the whole blob: start over.
+                            hasher = SHA256(); written = 0; _ = ftruncate(fd, 0)
+                        }
                     }
-                }
-                if written + Int64(chunk.count) > descriptor.size {
-                    failure = "the registry sent more than the \(descriptor.size) bytes the manifest declares"
-                    return false
-                }
-                var off = 0
-                while off < chunk.count {
-                    let n = pwrite(fd, chunk.baseAddress! + off, chunk.count - off, off_t(written) + off_t(off))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        failure = "writing to the cache failed: \(String(cString: strerror(errno)))"
+                    if written + Int64(chunk.count) > descriptor.size {
+                        failure = "the registry sent more than the \(descriptor.size) bytes the manifest declares"
                         return false
                     }
-                    off += n
-                }
-                hasher.update(chunk)
-                written += Int64(chunk.count)
-                return true
-            })
-        } catch is StreamAborted {
-            throw RegistryError("blob \(descriptor.digest): \(failure ?? "download aborted")")
+                    var off = 0
+                    while off < chunk.count {
+                        let n = pwrite(fd, chunk.baseAddress! + off, chunk.count - off, off_t(written) + off_t(off))
+                        if n < 0 {
+                            if errno == EINTR { continue }
+                            failure = "writing to the cache failed: \(String(cString: strerror(errno)))"
+                            return false
+                        }
+                        off += n
+                    }
+                    hasher.update(chunk)
+                    written += Int64(chunk.count)
+                    return true
+                })
+            } catch is StreamAborted {
+                throw RegistryError("blob \(descriptor.digest): \(failure ?? "download aborted")")
+            }
+        }
+        // A body cut short with a Content-Length that agrees with it ends without a transport
+        // error: what is missing is asked for again with Range.
+        for attempt in 1...max(1, options.maxAttempts) where attempt == 1 || written < descriptor.size {
+            if attempt > 1 {
+                options.log("\(reference.registry): blob \(descriptor.digest): got \(written) of \(descriptor.size) bytes; resuming")
+            }
+            try blobAttempt()
         }
         guard written == descriptor.size else {
             throw RegistryError("blob \(descriptor.digest): got \(written) of the \(descriptor.size) bytes the manifest declares")

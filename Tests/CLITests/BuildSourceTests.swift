@@ -481,6 +481,13 @@ extension BuildCommand {
         let wrong = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/w.gvmi", ctx],
                                    stdin: "FROM scratch\nADD --checksum=sha256:\(String(repeating: "0", count: 64)) \(url) /x\n")
         #expect(wrong.status == 1 && wrong.err.contains("<stdin>:2:1: ADD \(url): checksum mismatch"), "\(wrong.err)")
+        // A malformed value is an error at its line, found before anything is fetched (not a
+        // mismatch after the download).
+        for bad in ["sha256:xyz", "md5:\(String(repeating: "0", count: 32))", "sha512:\(String(repeating: "A", count: 128))", "sha256"] {
+            let malformed = GVMCBinary.run(["build", "--no-cache", "-f", "-", "-o", ctx + "/m.gvmi", ctx],
+                                           stdin: "FROM scratch\nADD --checksum=\(bad) \(url)?never /x\n")
+            #expect(malformed.status == 1 && malformed.err.contains("<stdin>:2:") && malformed.err.contains(": ADD --checksum=\(bad): not a digest"), "\(malformed.err)")
+        }
         let tls = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/t.gvmi", ctx], stdin: "FROM scratch\nADD https://127.0.0.1:\(port)/file.txt /x\n")
         #expect(tls.status == 1 && tls.err.contains("<stdin>:2:1: ADD https://127.0.0.1:\(port)/file.txt") && !tls.err.contains("attempts"),
                 "a TLS failure is final, not retried: \(tls.err)")

@@ -13,9 +13,16 @@ root, port_file = sys.argv[1], sys.argv[2]
 token = os.environ.get("GIT_TEST_TOKEN", "")
 
 
+# Each request is logged as "PATH AUTHORIZATION-OR-DASH" to GIT_TEST_LOG when it is set.
+log_file = os.environ.get("GIT_TEST_LOG", "")
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def handle_one(self):
         path, _, query = self.path.partition("?")
+        if log_file:
+            with open(log_file, "a") as f:
+                f.write("%s %s\n" % (path, self.headers.get("Authorization", "-")))
         if path.startswith("/private/"):
             scheme, _, value = self.headers.get("Authorization", "").partition(" ")
             expected = base64.b64encode(("x-access-token:" + token).encode()).decode()

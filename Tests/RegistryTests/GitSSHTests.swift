@@ -1,0 +1,138 @@
+// git over SSH against OpenSSH's own sshd on loopback, signing in through ssh-agent: the host
+// key pinned in known_hosts holds whatever key types the server has (an ECDSA key does not pass
+// for a pinned ed25519 host), and transfers survive re-keying, the server's (sshd's RekeyLimit)
+// and our own.
+import Crypto
+import Foundation
+import Testing
+@testable import Registry
+
+/// sshd servers and an ssh-agent in a temporary directory, stopped by their pids.
+final class SSHFixture {
+    let dir: String
+    /// ssh-agent in the foreground (-D): a daemonizing one leaves Foundation's Process waiting.
+    let agentProcess = Process()
+    var pidFiles: [String] = []
+    var agent: String { dir + "/agent.sock" }
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "gitssh-" + UUID().uuidString
+        let setup = Tools.run(["sh", "-c", """
+            set -e; mkdir -p \(dir) /run/sshd; cd \(dir)
+            for k in host_ed:ed25519 host_ec:ecdsa other_ec:ecdsa client:ed25519; do ssh-keygen -q -t ${k#*:} -N '' -f ${k%:*}; done
+            cp client.pub authorized_keys
+            """])
+        try #require(setup.status == 0, "\(setup.output)")
+        agentProcess.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
+        agentProcess.arguments = ["-D", "-a", agent]
+        agentProcess.standardOutput = FileHandle.nullDevice
+        try agentProcess.run()
+        for _ in 0..<50 where !FileManager.default.fileExists(atPath: agent) { usleep(100_000) }
+        let added = Tools.run(["env", "SSH_AUTH_SOCK=" + agent, "ssh-add", "-q", dir + "/client"])
+        try #require(added.status == 0, "\(added.output)")
+    }
+
+    /// Starts an sshd with these host keys (file names in `dir`) and extra configuration; its port.
+    func start(_ name: String, hostKeys: [String], extra: String = "") throws -> Int {
+        let port = Int(Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+            .output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let config = ["Port \(port)", "ListenAddress 127.0.0.1", "AuthorizedKeysFile \(dir)/authorized_keys", "StrictModes no", "UsePAM no",
+                      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password",
+                      "PidFile \(dir)/\(name).pid"] + hostKeys.map { "HostKey \(dir)/\($0)" } + (extra.isEmpty ? [] : [extra])
+        try (config.joined(separator: "\n") + "\n").write(toFile: dir + "/\(name).config", atomically: true, encoding: .utf8)
+        // sshd daemonizes (its own forks per connection would stall Process's child monitoring).
+        try #require(Tools.run(["/usr/sbin/sshd", "-f", dir + "/\(name).config"]).status == 0)
+        pidFiles.append(dir + "/\(name).pid")
+        for _ in 0..<100 where Tools.run(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]).status != 0 { usleep(50_000) }
+        return port
+    }
+
+    /// A known_hosts line for `[127.0.0.1]:port` with the public key of `key`.
+    func knownHost(_ port: Int, _ key: String) throws -> String {
+        let pub = try String(contentsOfFile: dir + "/\(key).pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+        return "[127.0.0.1]:\(port) \(pub)\n"
+    }
+
+    deinit {
+        for file in pidFiles {
+            if let pid = (try? String(contentsOfFile: file, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                kill(pid, SIGKILL)
+            }
+        }
+        kill(agentProcess.processIdentifier, SIGKILL)
+        agentProcess.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+@Suite(.serialized, .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && Tools.exists("git")
+                             && Tools.exists("ssh-agent"), "needs root, git, sshd and ssh-agent (openssh-server, openssh-client)"))
+struct GitSSHTests {
+    /// Connects with known_hosts holding `lines`; the host key type the server showed, or the error.
+    func connect(_ fixture: SSHFixture, port: Int, knownHosts lines: String) -> String {
+        let file = fixture.dir + "/known_hosts"
+        _ = FileManager.default.createFile(atPath: file, contents: Data(lines.utf8))
+        return KnownHosts.$override.withValue([file]) {
+            do {
+                return try SSHSession(SSHRemote(user: "root", host: "127.0.0.1", port: port, path: "/"), agent: fixture.agent, command: "true")
+                    .hostKeyType
+            } catch {
+                return "\(error)"
+            }
+        }
+    }
+
+    /// A host pinned to its ed25519 key, answered by a server showing only an ECDSA key (another
+    /// machine, or someone in the middle): refused, as `ssh -o StrictHostKeyChecking=yes` refuses.
+    /// A server with both keys shows the one known_hosts pins, whichever type it is.
+    @Test func aPinnedHostIsRefusedWithAKeyOfAnotherType() throws {
+        let fixture = try SSHFixture()
+        let both = try fixture.start("both", hostKeys: ["host_ed", "host_ec"])
+        let impostor = try fixture.start("impostor", hostKeys: ["other_ec"])
+        let refused = connect(fixture, port: impostor, knownHosts: try fixture.knownHost(impostor, "host_ed"))
+        #expect(refused.contains("the server's ecdsa-sha2-nistp256 host key is not the one") && refused.contains("known_hosts:1")
+                && refused.contains("(ssh-ed25519, and the server shows no such key)"), "\(refused)")
+        #expect(connect(fixture, port: both, knownHosts: try fixture.knownHost(both, "host_ec")) == "ecdsa-sha2-nistp256")
+        #expect(connect(fixture, port: both, knownHosts: try fixture.knownHost(both, "host_ed")) == "ssh-ed25519")
+        #expect(connect(fixture, port: both, knownHosts: "") == "ssh-ed25519", "an unknown host: our own order")
+        let changed = connect(fixture, port: impostor, knownHosts: try fixture.knownHost(impostor, "host_ec"))
+        #expect(changed.contains("is not the one") && !changed.contains("no such key"), "\(changed)")
+    }
+
+    /// sshd with `RekeyLimit 1M` re-keys every megabyte: a 30 MB repository arrives whole and
+    /// matches `git archive`; our own re-key (a small limit) also keeps a transfer going.
+    @Test func transfersSurviveReKeying() throws {
+        let fixture = try SSHFixture()
+        let port = try fixture.start("rekey", hostKeys: ["host_ed"], extra: "RekeyLimit 1M")
+        let dir = fixture.dir
+        let setup = Tools.run(["sh", "-c", """
+            set -e; cd \(dir); git init -q -b main w; cd w
+            for i in 1 2 3; do head -c 10000000 /dev/urandom > blob$i.bin; done; echo small > README
+            git add -A; git -c user.name=t -c user.email=t@e commit -q -m big; cd ..; git clone -q --bare w served.git
+            mkdir expected; git --git-dir served.git archive HEAD | tar -x -C expected
+            """])
+        try #require(setup.status == 0, "\(setup.output)")
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        let start = Date()
+        let fetched = Result {
+            try KnownHosts.$override.withValue([]) {
+                try GitFetch.checkout("ssh://root@127.0.0.1:\(port)\(dir)/served.git", into: dir + "/out", sshAgent: fixture.agent)
+            }
+        }
+        print("30 MB over SSH with RekeyLimit 1M: \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        #expect(throws: Never.self) { try fetched.get() }
+        let diff = Tools.run(["diff", "-r", dir + "/expected", dir + "/out"])
+        #expect(diff.status == 0, "\(diff.output)")
+
+        // Our side: a re-key after every 256 KiB of a 10 MB `cat`.
+        let session = try SSHSession(SSHRemote(user: "root", host: "127.0.0.1", port: port, path: "/"), agent: fixture.agent,
+                                     command: "cat \(dir)/w/blob1.bin")
+        session.rekeyLimit = 256 << 10
+        var received = SHA256()
+        var count = 0
+        while let chunk = try session.read() { received.update(data: chunk); count += chunk.count }
+        let expected = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: dir + "/w/blob1.bin")))
+        #expect(count == 10_000_000 && received.finalize() == expected)
+        #expect(session.keyExchanges > 20, "\(session.keyExchanges) key exchanges")
+    }
+}
