@@ -45,7 +45,8 @@ let package = Package(
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
         // The build's working root filesystems: FROM <stage>, COPY, WORKDIR, RUN (through Sandbox).
-        .target(name: "RootFS", dependencies: ["BuildPlan", "Sandbox", "CSystem", "Layers", "SquashFS"]),
+        .target(name: "RootFS", dependencies: ["BuildPlan", "Sandbox", "CSystem", "Layers", "SquashFS",
+                                          .product(name: "Crypto", package: "swift-crypto")]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CLzoEncoder", "CZstd", "CSystem", "CDigest"]),
         // libcurl and libarchive (headers from libcurl4-openssl-dev and libarchive-dev) loaded with

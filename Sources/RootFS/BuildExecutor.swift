@@ -487,8 +487,10 @@ public final class BuildExecutor {
             do { mtime = try urlFetcher(url, fd) } catch { close(fd); throw RootFSError("ADD \(url): \(error)") }
             close(fd)
             if let expected = c.checksum {
-                guard let actual = readDigest(file), "sha256:" + actual == expected else {
-                    throw RootFSError("ADD \(url): checksum mismatch: expected \(expected), got sha256:\(readDigest(file) ?? "?")")
+                let algorithm = String(expected.prefix { $0 != ":" })
+                let actual = readDigest(file, algorithm: algorithm)
+                guard actual == expected else {
+                    throw RootFSError("ADD \(url): checksum mismatch: expected \(expected), got \(actual ?? "?")")
                 }
             }
             if c.unpack == true, let unpacked = try unpackArchive(file, name: url) {

@@ -3,6 +3,7 @@
 // thrown away) and secret (a copy of the host file, read-only, mode 0400 by default, never in
 // the image; `env=` puts the value in the environment instead) and ssh (a relayed agent socket).
 import BuildPlan
+import Crypto
 import CSystem
 import DockerfileInstructions
 import Sandbox
@@ -165,19 +166,37 @@ extension BuildExecutor {
     }
 }
 
-/// The SHA-256 of a file as lowercase hex (ADD --checksum), or nil when it cannot be read.
-func readDigest(_ path: String) -> String? {
+/// The digest of a file as `algorithm:hex` (ADD --checksum: sha256, sha384 or sha512, the ones
+/// BuildKit accepts), or nil when it cannot be read or the algorithm is not one of those.
+func readDigest(_ path: String, algorithm: String = "sha256") -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
-    var hasher = SHA256()
+    var sha256 = SquashFS.SHA256()
+    var sha384 = Crypto.SHA384()
+    var sha512 = Crypto.SHA512()
+    guard ["sha256", "sha384", "sha512"].contains(algorithm) else { return nil }
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
     defer { buffer.deallocate() }
     while true {
         let n = read(fd, buffer, 1 << 20)
         if n < 0 { if errno == EINTR { continue }; return nil }
         if n == 0 { break }
-        hasher.update(UnsafeRawBufferPointer(start: buffer, count: n))
+        let chunk = UnsafeRawBufferPointer(start: buffer, count: n)
+        switch algorithm {
+        case "sha384": sha384.update(bufferPointer: chunk)
+        case "sha512": sha512.update(bufferPointer: chunk)
+        default: sha256.update(chunk)
+        }
     }
-    return hasher.finalize().hexString
+    switch algorithm {
+    case "sha384": return "sha384:" + hex(Array(sha384.finalize()))
+    case "sha512": return "sha512:" + hex(Array(sha512.finalize()))
+    default: return "sha256:" + sha256.finalize().hexString
+    }
+}
+
+private func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
 }
