@@ -6,7 +6,8 @@ import DockerfileSyntax
 public enum Entitlement: String, Sendable, CaseIterable {
     /// RUN --network=host: the step shares the host's network namespace.
     case networkHost = "network.host"
-    /// RUN --security=insecure (gvmc runs such steps in the sandbox all the same).
+    /// RUN --security=insecure: refused without it; with it the step still runs in the sandbox
+    /// (gvmc has no privileged mode).
     case securityInsecure = "security.insecure"
 
     /// A `--allow` value; BuildKit's error for anything else.
@@ -25,15 +26,24 @@ public struct EntitlementError: Error, Sendable, CustomStringConvertible {
 extension BuildPlan {
     /// Checks, before anything runs, that every step the build will run is allowed (BuildKit
     /// validates the whole graph when the solve starts): a RUN --network=host needs
-    /// network.host. The error has BuildKit's wording and the flag's position in `file`.
+    /// network.host, a RUN --security=insecure security.insecure. The error has BuildKit's wording and the flag's position in `file`.
     public func checkEntitlements(_ allowed: Set<Entitlement>, file: String) throws(DockerfileError) {
         for stage in stages {
             for step in stage.steps {
-                guard case .run(let r) = step.kind, r.network == "host", !allowed.contains(.networkHost) else { continue }
-                let index = step.node.flags.firstIndex { $0.hasPrefix("--network") }
-                let position = index.flatMap { $0 < step.node.flagPositions.count ? step.node.flagPositions[$0] : nil } ?? step.node.position
-                throw DockerfileError(file: file, position: position, endLine: step.node.endLine,
-                                      message: "network.host is not allowed (RUN --network=host needs gvmc build --allow network.host)")
+                guard case .run(let r) = step.kind else { continue }
+                func refuse(_ flag: String, _ message: String) throws(DockerfileError) {
+                    let index = step.node.flags.firstIndex { $0.hasPrefix(flag) }
+                    let position = index.flatMap { $0 < step.node.flagPositions.count ? step.node.flagPositions[$0] : nil } ?? step.node.position
+                    throw DockerfileError(file: file, position: position, endLine: step.node.endLine, message: message)
+                }
+                if r.network == "host" && !allowed.contains(.networkHost) {
+                    try refuse("--network", "network.host is not allowed (RUN --network=host needs gvmc build --allow network.host)")
+                }
+                // A privileged step in BuildKit; gvmc confines it all the same, but a Dockerfile
+                // asking for it must still be allowed by the person building it.
+                if step.node.flags.contains("--security=insecure") && !allowed.contains(.securityInsecure) {
+                    try refuse("--security", "security.insecure is not allowed (RUN --security=insecure needs gvmc build --allow security.insecure)")
+                }
             }
         }
     }
