@@ -44,7 +44,8 @@ public enum GVMIInspector {
         // Hashes over the whole file, trailer included (Golem's image id).
         var sha3 = SHA3_224()
         var sha256 = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 4 << 20)
+        // At most 4 MiB at a time, and no more than the file holds (inspecting small images stays cheap).
+        var buffer = [UInt8](repeating: 0, count: Int(min(size, 4 << 20)) + 1)
         var offset: off_t = 0
         while true {
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
