@@ -67,7 +67,7 @@ test: test-deps
 	$(SWIFT) build
 	$(SWIFT) test
 	$(MAKE) --no-print-directory demo
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=64
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=48
 	$(VENV)/bin/python scripts/validate_sarif.py $(DEBUG_BIN) testdata/lint/*.Dockerfile
 	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
 
