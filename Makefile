@@ -10,7 +10,8 @@ TEST_DEPS := busybox-static python3-venv python3-pip squashfs-tools time deboots
 VENV := .venv
 RELEASE_BIN := .build/release/gvmc
 DEBUG_BIN := .build/debug/gvmc
-FUZZ_SECONDS ?= 30
+# Total fuzzing time, shared evenly by the eight targets (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 240
 
 .PHONY: all deps test-deps build release demo test unit-test differential fuzz fuzz-short bench install clean
 
@@ -66,11 +67,13 @@ test: test-deps
 	$(SWIFT) build
 	$(SWIFT) test
 	$(MAKE) --no-print-directory demo
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=48
 	$(VENV)/bin/python scripts/validate_sarif.py $(DEBUG_BIN) testdata/lint/*.Dockerfile
 	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser
 
-# libFuzzer on the parser and expander (coverage-guided, with AddressSanitizer).
+# libFuzzer (coverage-guided, with AddressSanitizer) on every reader of untrusted input: the
+# Dockerfile parser, squashfs/.gvmi images, layer tarballs, git packs and pkt-lines, OCI
+# manifests, image references, .dockerignore; `scripts/fuzz.sh SECONDS TARGET` runs one.
 fuzz:
 	./scripts/fuzz.sh $(FUZZ_SECONDS)
 

@@ -1,6 +1,7 @@
 // libFuzzer entry point for the Dockerfile front end (built by scripts/fuzz.sh with
-// `swiftc -sanitize=fuzzer,address` together with Sources/DockerfileSyntax).
+// `swiftc -sanitize=fuzzer,address` against Sources/DockerfileSyntax).
 // Property: any input parses or fails with a positioned error; expansion never traps.
+@testable import DockerfileSyntax
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

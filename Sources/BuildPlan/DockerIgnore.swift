@@ -75,55 +75,73 @@ public struct DockerIgnore: Sendable {
     public func matches(_ path: String) -> Bool { excludes(path) }
 
     public static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
-        guard let first = pattern.first else { return path.isEmpty }
-        if first == "**" {
-            let rest = pattern.dropFirst()
-            for k in path.startIndex...path.endIndex where match(rest, path[k...]) { return true }
-            return false
+        // `**` is a star over whole components; any other component matches exactly one.
+        wildcardMatch(pattern, path, isStar: { pattern[$0] == "**" }, step: { i, component in
+            glob(Array(pattern[i].unicodeScalars)[...], Array(component.unicodeScalars)[...]) ? i + 1 : nil
+        })
+    }
+
+    /// Wildcard matching with a single backtracking point (the classic greedy algorithm): a star
+    /// first matches nothing and takes one more item each time what follows fails. `step(i, item)`
+    /// matches the non-star token at `i` against one item and returns the next token's index.
+    /// Pattern length × subject length steps, where trying every split for every star (as this
+    /// did before) is exponential: `*a*a*a*…b` against `aaaa…`, or a run of `**` components, from a
+    /// .dockerignore of a few hundred bytes kept a build busy for minutes.
+    static func wildcardMatch<P: Collection, S: Collection>(_ p: P, _ s: S, isStar: (P.Index) -> Bool,
+                                                            step: (P.Index, S.Element) -> P.Index?) -> Bool {
+        var pi = p.startIndex, si = s.startIndex
+        var resume: (p: P.Index, s: S.Index)?
+        while si != s.endIndex {
+            if pi != p.endIndex, isStar(pi) {
+                pi = p.index(after: pi)
+                resume = (pi, si)
+            } else if pi != p.endIndex, let next = step(pi, s[si]) {
+                pi = next
+                si = s.index(after: si)
+            } else if let r = resume {
+                // The last star takes one more item (r.s ≤ si < endIndex); earlier stars never need
+                // to: the tokens between them matched at their leftmost place.
+                let retry = s.index(after: r.s)
+                resume = (r.p, retry)
+                pi = r.p
+                si = retry
+            } else {
+                return false
+            }
         }
-        guard let head = path.first, glob(Array(first.unicodeScalars)[...], Array(head.unicodeScalars)[...]) else { return false }
-        return match(pattern.dropFirst(), path.dropFirst())
+        while pi != p.endIndex, isStar(pi) { pi = p.index(after: pi) }
+        return pi == p.endIndex
     }
 
     /// filepath.Match for one component.
     public static func glob(_ p: ArraySlice<Unicode.Scalar>, _ s: ArraySlice<Unicode.Scalar>) -> Bool {
-        var p = p, s = s
-        while let c = p.first {
-            switch c {
-            case "*":
-                let rest = p.dropFirst()
-                for k in s.startIndex...s.endIndex where glob(rest, s[k...]) { return true }
-                return false
+        wildcardMatch(p, s, isStar: { p[$0] == "*" }, step: { i, ch in
+            switch p[i] {
             case "?":
-                guard !s.isEmpty else { return false }
-                p = p.dropFirst(); s = s.dropFirst()
+                return i + 1
             case "[":
-                guard let ch = s.first, let close = p.dropFirst().firstIndex(of: "]") else { return false }
-                var set = p[(p.startIndex + 1)..<close]
+                guard let close = p[(i + 1)...].firstIndex(of: "]") else { return nil }
+                var set = p[(i + 1)..<close]
                 var negate = false
                 if let f = set.first, f == "^" || f == "!" { negate = true; set = set.dropFirst() }
                 var matched = false
-                var i = set.startIndex
-                while i < set.endIndex {
-                    if i + 2 < set.endIndex, set[i + 1] == "-" {
-                        if set[i].value <= ch.value && ch.value <= set[i + 2].value { matched = true }
-                        i += 3
+                var j = set.startIndex
+                while j < set.endIndex {
+                    if j + 2 < set.endIndex, set[j + 1] == "-" {
+                        if set[j].value <= ch.value && ch.value <= set[j + 2].value { matched = true }
+                        j += 3
                     } else {
-                        if set[i] == ch { matched = true }
-                        i += 1
+                        if set[j] == ch { matched = true }
+                        j += 1
                     }
                 }
-                guard matched != negate else { return false }
-                p = p[(close + 1)...]; s = s.dropFirst()
+                return matched != negate ? close + 1 : nil
             case "\\":
-                let q = p.dropFirst()
-                guard let lit = q.first, s.first == lit else { return false }
-                p = q.dropFirst(); s = s.dropFirst()
+                guard i + 1 < p.endIndex, p[i + 1] == ch else { return nil }
+                return i + 2
             default:
-                guard s.first == c else { return false }
-                p = p.dropFirst(); s = s.dropFirst()
+                return p[i] == ch ? i + 1 : nil
             }
-        }
-        return s.isEmpty
+        })
     }
 }

@@ -17,27 +17,35 @@ public struct GVMIReport: Sendable {
 }
 
 public enum GVMIInspector {
+    /// Checks the .gvmi at `path` (a regular file only: a FIFO or device is refused unopened)
+    /// and hashes it. Errors name the failed check and its offset.
     public static func inspect(path: String) throws -> GVMIReport {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw SquashFSError.io(path: path, operation: "open", errno: errno) }
+        let (fd, size) = try RegularFile.open(path)
         defer { close(fd) }
-        var st = stat()
-        fstat(fd, &st)
-        let size = UInt64(st.st_size)
-        // The trailer: at most 4 + 99999999 + 8 bytes, usually a few hundred.
-        let tailLength = Int(min(size, 4 + 99_999_999 + 8))
-        var tail = [UInt8](repeating: 0, count: tailLength)
-        let got = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, tailLength, off_t(size) - off_t(tailLength)) }
-        guard got == tailLength else { throw SquashFSError.io(path: path, operation: "read", errno: errno) }
+        func read(_ count: Int, at offset: UInt64) throws -> [UInt8] {
+            let out = try RegularFile.read(fd, path: path, count: count, at: offset)
+            guard out.count == count else { throw GVMIError.truncated(fileSize: Int(size)) }
+            return out
+        }
+        // The trailer's last 8 bytes give its length; read only as much as that claims (at most
+        // 4 + 99999999 + 8 bytes), not a fixed 100 MB tail.
+        let last = try read(Int(min(size, 8)), at: size - min(size, 8))
+        var tailLength = min(size, 12)
+        if last.count == 8, last.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = UInt64(String(decoding: last, as: UTF8.self)) {
+            tailLength = min(size, length + 12)
+        }
+        let tail = try read(Int(tailLength), at: size - tailLength)
         let (json, trailerOffset) = try GVMITrailer.decode(fileTail: tail, fileSize: Int(size))
         let config = try ContainerConfig(json: json)
-        var header = [UInt8](repeating: 0, count: 96)
-        _ = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 96, 0) }
-        let superblock = try Superblock(header, fileSize: UInt64(trailerOffset))
+        guard trailerOffset >= 96 else {
+            throw SquashFSError.corrupt(offset: 0, reason: "the trailer starts at \(trailerOffset), leaving no room for a superblock (96 bytes)")
+        }
+        let superblock = try Superblock(try read(96, at: 0), fileSize: UInt64(trailerOffset))
         // Hashes over the whole file, trailer included (Golem's image id).
         var sha3 = SHA3_224()
         var sha256 = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 4 << 20)
+        // At most 4 MiB at a time, and no more than the file holds (inspecting small images stays cheap).
+        var buffer = [UInt8](repeating: 0, count: Int(min(size, 4 << 20)) + 1)
         var offset: off_t = 0
         while true {
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }

@@ -205,7 +205,8 @@ struct BlockCompressor: Sendable {
             guard uncompress(dst, &destLen, src, uLong(input.count)) == Z_OK else { return nil }
             return Int(destLen)
         case .xz:
-            var memlimit: UInt64 = UInt64.max
+            // A hostile header may declare a dictionary of gigabytes; a block is at most 1 MiB.
+            var memlimit: UInt64 = 64 << 20
             var inPos = 0, outPos = 0
             guard lzma_stream_buffer_decode(&memlimit, 0, nil, src, &inPos, input.count, dst, &outPos, output.count) == LZMA_OK else { return nil }
             return outPos

@@ -7,6 +7,8 @@ public enum SquashFSError: Error, Sendable, Equatable, CustomStringConvertible {
     case tooLarge(String)
     case compressionFailed(String)
     case corrupt(offset: Int, reason: String)
+    /// An image path that names a FIFO, device, directory or socket: never opened as an image.
+    case notRegularFile(path: String, type: String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum SquashFSError: Error, Sendable, Equatable, CustomStringConvertible {
         case .tooLarge(let m): return m
         case .compressionFailed(let m): return "compression failed: \(m)"
         case .corrupt(let offset, let reason): return "corrupt squashfs at offset \(offset): \(reason)"
+        case .notRegularFile(let path, let type): return "\(path) is \(type), not a regular file"
         }
     }
 }

@@ -1,107 +1,39 @@
-// Reading a squashfs image back: superblock validation, and a walk over the inode and directory
-// tables for `gvmc inspect --list` and image checks. Every failed check names what and where.
+// Reading a squashfs image back: the inode, directory and id tables walked for `gvmc inspect
+// --list`, image lint rules and convert's post-write check. Images are untrusted (a base image,
+// a downloaded .gvmi): every value read from the file is bounds-checked before it is used, every
+// failed check names what and the file offset, and the walk lists each directory once.
 #if canImport(Glibc)
 import Glibc
 #endif
-
-public struct Superblock: Sendable {
-    public var inodes: UInt32
-    public var mkfsTime: UInt32
-    public var blockSize: UInt32
-    public var fragments: UInt32
-    public var compression: Compression
-    public var flags: UInt16
-    public var idCount: UInt16
-    public var rootInode: UInt64
-    public var bytesUsed: UInt64
-    public var idTableStart: UInt64
-    public var xattrIdTableStart: UInt64
-    public var inodeTableStart: UInt64
-    public var directoryTableStart: UInt64
-    public var fragmentTableStart: UInt64
-    public var lookupTableStart: UInt64
-
-    /// Parses and sanity-checks the 96-byte superblock against the file size.
-    public init(_ b: [UInt8], fileSize: UInt64) throws(SquashFSError) {
-        guard b.count >= Format.superblockSize else { throw .corrupt(offset: 0, reason: "file is shorter than a superblock") }
-        guard b.u32(at: 0) == Format.magic else {
-            throw .corrupt(offset: 0, reason: "bad magic \(String(b.u32(at: 0), radix: 16)) (expected 73717368, \"hsqs\")")
-        }
-        guard b.u16(at: 28) == 4, b.u16(at: 30) == 0 else {
-            throw .corrupt(offset: 28, reason: "version \(b.u16(at: 28)).\(b.u16(at: 30)) is not 4.0")
-        }
-        inodes = b.u32(at: 4); mkfsTime = b.u32(at: 8); blockSize = b.u32(at: 12); fragments = b.u32(at: 16)
-        guard let c = Compression(id: b.u16(at: 20)) else {
-            throw .corrupt(offset: 20, reason: "unknown compressor id \(b.u16(at: 20))")
-        }
-        compression = c
-        let blockLog = b.u16(at: 22)
-        guard blockSize >= 4096, blockSize <= 1 << 20, blockLog < 32, 1 << blockLog == blockSize else {
-            throw .corrupt(offset: 12, reason: "block size \(blockSize) does not match block_log \(blockLog)")
-        }
-        flags = b.u16(at: 24); idCount = b.u16(at: 26)
-        rootInode = b.u64(at: 32); bytesUsed = b.u64(at: 40); idTableStart = b.u64(at: 48)
-        xattrIdTableStart = b.u64(at: 56); inodeTableStart = b.u64(at: 64); directoryTableStart = b.u64(at: 72)
-        fragmentTableStart = b.u64(at: 80); lookupTableStart = b.u64(at: 88)
-        guard bytesUsed <= fileSize else {
-            throw .corrupt(offset: 40, reason: "bytes_used \(bytesUsed) is beyond the end of the file (\(fileSize) bytes)")
-        }
-        guard inodeTableStart < directoryTableStart, directoryTableStart < bytesUsed, idTableStart < bytesUsed else {
-            throw .corrupt(offset: 64, reason: "table offsets are out of order or beyond bytes_used")
-        }
-    }
-}
-
-/// One entry of an image, as `unsquashfs -lls` lists it.
-public struct ImageEntry: Sendable {
-    public enum Kind: String, Sendable { case directory, file, symlink, blockDevice, characterDevice, fifo, socket }
-    public var path: String
-    public var kind: Kind
-    public var permissions: UInt16
-    public var uid: UInt32
-    public var gid: UInt32
-    public var mtime: UInt32
-    public var size: UInt64
-    public var symlinkTarget: String?
-    public var device: (major: UInt32, minor: UInt32)?
-    public var nlink: UInt32
-    public var inodeNumber: UInt32
-
-    public init(path: String, kind: Kind, permissions: UInt16, uid: UInt32, gid: UInt32, mtime: UInt32, size: UInt64,
-                symlinkTarget: String? = nil, device: (major: UInt32, minor: UInt32)? = nil, nlink: UInt32 = 1,
-                inodeNumber: UInt32 = 0) {
-        self.path = path; self.kind = kind; self.permissions = permissions; self.uid = uid; self.gid = gid
-        self.mtime = mtime; self.size = size; self.symlinkTarget = symlinkTarget; self.device = device
-        self.nlink = nlink; self.inodeNumber = inodeNumber
-    }
-}
 
 public final class SquashFSReader {
     public let superblock: Superblock
     let fd: Int32
     let path: String
     let compressor: BlockCompressor
-    private var inodeTable: [UInt8] = []
-    private var inodeBlockMap: [UInt64: Int] = [:]
-    private var directoryTable: [UInt8] = []
-    private var directoryBlockMap: [UInt64: Int] = [:]
+    private var inodeTable = MetadataTable()
+    private var directoryTable = MetadataTable()
     private var ids: [UInt32] = []
+    private var loaded = false
 
+    /// The longest path listed (Linux's PATH_MAX); deeper entries are refused rather than
+    /// letting a chain of directories grow every path below it without bound.
+    static let maxPathLength = 4096
+    /// squashfs limits from the kernel's squashfs_fs.h: entries per directory header, name length.
+    static let maxEntriesPerHeader = 256
+    static let maxNameLength = 256
+
+    /// Opens the image at `path` (a regular file only) and checks its superblock.
     public init(path: String) throws(SquashFSError) {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
+        let (fd, size) = try RegularFile.open(path)
         self.fd = fd
-        var st = stat()
-        fstat(fd, &st)
-        var header = [UInt8](repeating: 0, count: Format.superblockSize)
-        let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Format.superblockSize, 0) }
-        guard n == Format.superblockSize else {
-            close(fd)
-            throw .corrupt(offset: 0, reason: "file is shorter than a superblock")
-        }
-        do {
-            superblock = try Superblock(header, fileSize: UInt64(st.st_size))
+        do throws(SquashFSError) {
+            let header = try RegularFile.read(fd, path: path, count: Format.superblockSize, at: 0)
+            guard header.count == Format.superblockSize else {
+                throw .corrupt(offset: 0, reason: "file of \(size) bytes is shorter than a superblock (96 bytes)")
+            }
+            superblock = try Superblock(header, fileSize: size)
         } catch {
             close(fd)
             throw error
@@ -111,164 +43,212 @@ public final class SquashFSReader {
 
     deinit { close(fd) }
 
-    func read(_ offset: UInt64, _ count: Int) throws(SquashFSError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
-        guard n == count else { throw .corrupt(offset: Int(offset), reason: "unexpected end of file reading \(count) bytes") }
+    /// `count` bytes at `offset`, which must lie within bytes_used (checked against the file size
+    /// by Superblock, so the offset fits off_t and the allocation is bounded by the file).
+    func read(_ offset: UInt64, _ count: Int, what: String) throws(SquashFSError) -> [UInt8] {
+        let end = superblock.bytesUsed
+        guard count >= 0, offset <= end, UInt64(count) <= end - offset else {
+            throw .corrupt(offset: Int(clamping: offset), reason: "\(what): \(count) bytes at \(offset) run past bytes_used (\(end))")
+        }
+        let out = try RegularFile.read(fd, path: path, count: count, at: offset)
+        guard out.count == count else {
+            throw .corrupt(offset: Int(offset) + out.count, reason: "\(what): the file ends before bytes_used")
+        }
         return out
     }
 
-    /// Decompresses the metadata blocks in [start, end), mapping each block's offset to its
-    /// position in the result.
-    func metadata(from start: UInt64, to end: UInt64) throws(SquashFSError) -> ([UInt8], [UInt64: Int]) {
-        var out: [UInt8] = []
-        var map: [UInt64: Int] = [:]
-        var pos = start
-        let raw = try read(start, Int(end - start))
-        while pos < end {
-            let i = Int(pos - start)
-            guard i + 2 <= raw.count else { throw .corrupt(offset: Int(pos), reason: "truncated metadata block header") }
-            let header = raw.u16(at: i)
-            let length = Int(header & 0x7FFF)
-            guard length > 0, i + 2 + length <= raw.count else {
-                throw .corrupt(offset: Int(pos), reason: "metadata block of \(length) bytes runs past its table")
-            }
-            map[pos - start] = out.count
-            let body = Array(raw[(i + 2)..<(i + 2 + length)])
-            if header & Format.metadataUncompressed != 0 {
-                out += body
-            } else {
-                var buffer = [UInt8](repeating: 0, count: Format.metadataSize)
-                let n = body.withUnsafeBytes { src in buffer.withUnsafeMutableBytes { compressor.decompress(src, into: $0) } }
-                guard let n else { throw .corrupt(offset: Int(pos), reason: "metadata block does not decompress with \(superblock.compression.rawValue)") }
-                out += buffer[0..<n]
-            }
-            pos += UInt64(2 + length)
-        }
-        return (out, map)
-    }
-
     private func loadTables() throws(SquashFSError) {
-        guard inodeTable.isEmpty else { return }
-        (inodeTable, inodeBlockMap) = try metadata(from: superblock.inodeTableStart, to: superblock.directoryTableStart)
-        let directoryEnd = [superblock.fragmentTableStart, superblock.lookupTableStart, superblock.idTableStart,
-                            superblock.xattrIdTableStart].filter { $0 != Format.invalidTable && $0 > superblock.directoryTableStart }.min()!
-        (directoryTable, directoryBlockMap) = try metadata(from: superblock.directoryTableStart, to: directoryEnd)
-        // The id table: an index of u64 block pointers at idTableStart.
-        let blocks = (Int(superblock.idCount) * 4 + Format.metadataSize - 1) / Format.metadataSize
-        let index = try read(superblock.idTableStart, blocks * 8)
-        var idBytes: [UInt8] = []
+        guard !loaded else { return }
+        inodeTable = try metadata(from: superblock.inodeTableStart, to: superblock.directoryTableStart, what: "inode table")
+        guard let directoryEnd = superblock.directoryTableEnd else {
+            throw .corrupt(offset: 72, reason: "no table follows the directory table, so its end is unknown")
+        }
+        directoryTable = try metadata(from: superblock.directoryTableStart, to: directoryEnd, what: "directory table")
+        // The id table: an index of u64 block pointers at idTableStart, each to one metadata block.
+        let idBytes = Int(superblock.idCount) * 4
+        let blocks = (idBytes + Format.metadataSize - 1) / Format.metadataSize
+        let index = try read(superblock.idTableStart, blocks * 8, what: "id table index")
+        var table: [UInt8] = []
         for b in 0..<blocks {
             let start = index.u64(at: b * 8)
-            let header = try read(start, 2).u16(at: 0)
-            let (bytes, _) = try metadata(from: start, to: start + 2 + UInt64(header & 0x7FFF))
-            idBytes += bytes
+            let header = try read(start, 2, what: "id table block \(b)").u16(at: 0)
+            // start < bytes_used ≤ Int64.max (read checked it), so the sum cannot overflow.
+            table += try metadata(from: start, to: start + 2 + UInt64(header & 0x7FFF), what: "id table block \(b)").bytes
         }
-        guard idBytes.count >= Int(superblock.idCount) * 4 else {
-            throw .corrupt(offset: Int(superblock.idTableStart), reason: "id table holds fewer than \(superblock.idCount) ids")
+        guard table.count >= idBytes else {
+            throw .corrupt(offset: Int(superblock.idTableStart), reason: "id table holds \(table.count / 4) ids, the superblock says \(superblock.idCount)")
         }
-        ids = (0..<Int(superblock.idCount)).map { idBytes.u32(at: $0 * 4) }
+        ids = (0..<Int(superblock.idCount)).map { table.u32(at: $0 * 4) }
+        loaded = true
     }
 
-    func inodeOffset(_ reference: UInt64) throws(SquashFSError) -> Int {
-        guard let base = inodeBlockMap[reference >> 16] else {
-            throw .corrupt(offset: Int(superblock.inodeTableStart + (reference >> 16)), reason: "inode reference \(String(reference, radix: 16)) points to no metadata block")
+    /// The position in the inode table of the inode `reference` (block << 16 | offset) points to.
+    private func inodePosition(_ reference: UInt64, of path: [UInt8]) throws(SquashFSError) -> Int {
+        let block = reference >> 16, offset = Int(reference & 0xFFFF)
+        guard let base = inodeTable.blockAt[block], offset < Format.metadataSize else {
+            // inodeTableStart < 2^63 and block < 2^48: the sum fits.
+            throw .corrupt(offset: Int(clamping: superblock.inodeTableStart + block),
+                           reason: "inode reference \(String(reference, radix: 16)) of \(display(path)) points to no inode table block")
         }
-        let i = base + Int(reference & 0xFFFF)
-        guard i + 16 <= inodeTable.count else { throw .corrupt(offset: Int(superblock.inodeTableStart), reason: "inode beyond the inode table") }
+        let i = base + offset
+        guard i + 16 <= inodeTable.count else {
+            throw inodeTable.corrupt(min(i, max(0, inodeTable.count - 1)), "inode of \(display(path)) lies beyond the inode table")
+        }
         return i
     }
 
-    /// Every entry of the image, depth first, names sorted as stored.
-    public func entries() throws(SquashFSError) -> [ImageEntry] {
-        try loadTables()
-        var result: [ImageEntry] = []
-        try walk(reference: superblock.rootInode, path: "", into: &result, depth: 0)
-        return result
-    }
-
-    private func id(_ index: UInt16) throws(SquashFSError) -> UInt32 {
-        guard Int(index) < ids.count else { throw .corrupt(offset: Int(superblock.idTableStart), reason: "id index \(index) beyond the id table") }
+    private func id(_ index: UInt16, at position: Int) throws(SquashFSError) -> UInt32 {
+        guard Int(index) < ids.count else { throw inodeTable.corrupt(position, "id index \(index) beyond the id table (\(ids.count) ids)") }
         return ids[Int(index)]
     }
 
-    private func walk(reference: UInt64, path: String, into result: inout [ImageEntry], depth: Int) throws(SquashFSError) {
-        guard depth < 4096 else { throw .corrupt(offset: 0, reason: "directory nesting deeper than 4096 (a loop?)") }
-        let i = try inodeOffset(reference)
-        let t = inodeTable
+    /// Every entry of the image, depth first, names in stored order. Each directory is listed
+    /// once (a directory reached twice — a loop, or directories sharing entries — is refused),
+    /// so the walk reads each listing byte once and is bounded by the directory table.
+    public func entries() throws(SquashFSError) -> [ImageEntry] {
+        try loadTables()
+        var result: [ImageEntry] = []
+        var listed = Set<Int>()
+        // Entries still to visit, last first: (inode reference, path, type in the parent's listing).
+        var pending: [(reference: UInt64, path: [UInt8], listedType: UInt16?)] = [(superblock.rootInode, [], nil)]
+        while let next = pending.popLast() {
+            let i = try inodePosition(next.reference, of: next.path)
+            let (entry, listing) = try inode(at: i, path: next.path)
+            if let listedType = next.listedType, listedType != InodeType(rawValue: inodeTable.bytes.u16(at: i))?.basic {
+                throw inodeTable.corrupt(i, "\(display(next.path)) is listed as type \(listedType), but its inode has type \(inodeTable.bytes.u16(at: i))")
+            }
+            result.append(entry)
+            guard let listing else { continue }
+            guard listed.insert(i).inserted else {
+                throw inodeTable.corrupt(i, "directory \(display(next.path)) is reached a second time (directories loop or share entries)")
+            }
+            guard listed.count <= Int(superblock.inodes) else {
+                throw inodeTable.corrupt(i, "more directories than the superblock's \(superblock.inodes) inodes")
+            }
+            let children = try self.children(listing, of: next.path)
+            for child in children.reversed() {
+                let childPath = next.path + [UInt8(ascii: "/")] + child.name
+                guard childPath.count <= Self.maxPathLength else {
+                    throw directoryTable.corrupt(child.position, "path \(display(childPath.prefix(64)))… is longer than \(Self.maxPathLength) bytes")
+                }
+                pending.append((child.reference, childPath, child.type))
+            }
+        }
+        return result
+    }
+
+    /// Where a directory's listing lies in the directory table.
+    private struct Listing { var start: Int; var end: Int }
+
+    /// Decodes the inode at position `i` of the inode table; a directory also gives its listing.
+    private func inode(at i: Int, path: [UInt8]) throws(SquashFSError) -> (ImageEntry, Listing?) {
+        let t = inodeTable.bytes
         let type = t.u16(at: i)
-        var entry = ImageEntry(path: path.isEmpty ? "/" : path, kind: .file, permissions: t.u16(at: i + 2) & 0o7777,
-                               uid: try id(t.u16(at: i + 4)), gid: try id(t.u16(at: i + 6)), mtime: t.u32(at: i + 8),
-                               size: 0, nlink: 1, inodeNumber: t.u32(at: i + 12))
+        var entry = ImageEntry(rawPath: path.isEmpty ? [UInt8(ascii: "/")] : path, kind: .file,
+                               permissions: t.u16(at: i + 2) & 0o7777, uid: try id(t.u16(at: i + 4), at: i + 4),
+                               gid: try id(t.u16(at: i + 6), at: i + 6), mtime: t.u32(at: i + 8), size: 0, nlink: 1,
+                               inodeNumber: t.u32(at: i + 12))
         let body = i + 16
         func need(_ n: Int) throws(SquashFSError) {
-            guard body + n <= t.count else { throw .corrupt(offset: Int(superblock.inodeTableStart), reason: "inode of \(entry.path) is truncated") }
+            guard n <= t.count - body else { throw inodeTable.corrupt(i, "inode of \(display(path)) is cut off by the end of the inode table") }
         }
         switch type {
         case 1, 8:
             entry.kind = .directory
-            let startBlock: UInt32, offset: Int, fileSize: Int
+            let startBlock: UInt32, offset: Int, listingSize: Int
             if type == 1 {
                 try need(16)
                 startBlock = t.u32(at: body); entry.nlink = t.u32(at: body + 4)
-                fileSize = Int(t.u16(at: body + 8)); offset = Int(t.u16(at: body + 10))
+                listingSize = Int(t.u16(at: body + 8)); offset = Int(t.u16(at: body + 10))
             } else {
                 try need(24)
-                entry.nlink = t.u32(at: body); fileSize = Int(t.u32(at: body + 4)); startBlock = t.u32(at: body + 8)
+                entry.nlink = t.u32(at: body); listingSize = Int(t.u32(at: body + 4)); startBlock = t.u32(at: body + 8)
                 offset = Int(t.u16(at: body + 18))
             }
-            entry.size = UInt64(fileSize)
-            result.append(entry)
-            guard let base = directoryBlockMap[UInt64(startBlock)] else {
-                throw .corrupt(offset: Int(superblock.directoryTableStart) + Int(startBlock), reason: "directory \(entry.path) points to no directory block")
+            entry.size = UInt64(listingSize)
+            // The stored size counts 3 bytes for the implicit "." and "..".
+            guard listingSize >= 3 else { throw inodeTable.corrupt(i, "directory \(display(path)) has size \(listingSize), less than 3") }
+            guard let base = directoryTable.blockAt[UInt64(startBlock)], offset < Format.metadataSize else {
+                throw inodeTable.corrupt(i, "directory \(display(path)) points to no directory block (start \(startBlock), offset \(offset))")
             }
-            var p = base + offset
-            let end = p + fileSize - 3
-            guard end <= directoryTable.count else { throw .corrupt(offset: Int(superblock.directoryTableStart), reason: "listing of \(entry.path) runs past the directory table") }
-            while p < end {
-                let count = Int(directoryTable.u32(at: p)) + 1
-                let block = UInt64(directoryTable.u32(at: p + 4))
-                p += 12
-                for _ in 0..<count {
-                    guard p + 8 <= end else { throw .corrupt(offset: Int(superblock.directoryTableStart), reason: "listing of \(entry.path) is truncated") }
-                    let off = UInt64(directoryTable.u16(at: p))
-                    let nameLength = Int(directoryTable.u16(at: p + 6)) + 1
-                    let name = String(decoding: directoryTable[(p + 8)..<(p + 8 + nameLength)], as: UTF8.self)
-                    p += 8 + nameLength
-                    try walk(reference: block << 16 | off, path: path + "/" + name, into: &result, depth: depth + 1)
-                }
+            let start = base + offset
+            guard listingSize - 3 <= directoryTable.count - start else {
+                throw inodeTable.corrupt(i, "listing of \(display(path)) (\(listingSize - 3) bytes) runs past the directory table")
             }
+            return (entry, Listing(start: start, end: start + listingSize - 3))
         case 2:
             try need(16)
             entry.size = UInt64(t.u32(at: body + 12))
-            result.append(entry)
         case 9:
             try need(40)
             entry.size = t.u64(at: body + 8); entry.nlink = t.u32(at: body + 24)
-            result.append(entry)
         case 3, 10:
             try need(8)
             entry.kind = .symlink
             entry.nlink = t.u32(at: body)
             let length = Int(t.u32(at: body + 4))
+            guard length <= Self.maxPathLength else {
+                throw inodeTable.corrupt(i, "symlink \(display(path)) has a \(length)-byte target, longer than \(Self.maxPathLength)")
+            }
             try need(8 + length)
-            entry.symlinkTarget = String(decoding: t[(body + 8)..<(body + 8 + length)], as: UTF8.self)
+            entry.rawSymlinkTarget = Array(t[(body + 8)..<(body + 8 + length)])
             entry.size = UInt64(length)
-            result.append(entry)
         case 4, 5, 11, 12:
             try need(8)
             entry.kind = (type == 4 || type == 11) ? .blockDevice : .characterDevice
             entry.nlink = t.u32(at: body)
             let rdev = t.u32(at: body + 4)
             entry.device = ((rdev & 0xFFF00) >> 8, (rdev & 0xFF) | ((rdev >> 12) & 0xFFF00))
-            result.append(entry)
         case 6, 7, 13, 14:
             try need(4)
             entry.kind = (type == 6 || type == 13) ? .fifo : .socket
             entry.nlink = t.u32(at: body)
-            result.append(entry)
         default:
-            throw .corrupt(offset: Int(superblock.inodeTableStart), reason: "unknown inode type \(type) at \(entry.path)")
+            throw inodeTable.corrupt(i, "unknown inode type \(type) at \(display(path))")
         }
+        return (entry, nil)
+    }
+
+    /// The entries of one directory listing: headers of up to 256 entries sharing an inode
+    /// block, each entry an offset, type and name. Names must be valid file names in strictly
+    /// ascending byte order (the kernel's lookup depends on it; it also rules out duplicates).
+    private func children(_ listing: Listing, of path: [UInt8]) throws(SquashFSError)
+        -> [(reference: UInt64, name: [UInt8], type: UInt16, position: Int)] {
+        let d = directoryTable.bytes
+        var result: [(reference: UInt64, name: [UInt8], type: UInt16, position: Int)] = []
+        var p = listing.start
+        while p < listing.end {
+            guard listing.end - p >= 12 else { throw directoryTable.corrupt(p, "directory header in \(display(path)) is cut off by the listing's end") }
+            let count = Int(d.u32(at: p)) + 1
+            let block = UInt64(d.u32(at: p + 4))
+            guard count <= Self.maxEntriesPerHeader else {
+                throw directoryTable.corrupt(p, "directory header in \(display(path)) counts \(count) entries (at most \(Self.maxEntriesPerHeader))")
+            }
+            p += 12
+            for _ in 0..<count {
+                guard listing.end - p >= 8 else { throw directoryTable.corrupt(p, "entry in \(display(path)) is cut off by the listing's end") }
+                let offset = UInt64(d.u16(at: p))
+                let type = d.u16(at: p + 4)
+                let nameLength = Int(d.u16(at: p + 6)) + 1
+                guard nameLength <= Self.maxNameLength, nameLength <= listing.end - p - 8 else {
+                    throw directoryTable.corrupt(p, "name of \(nameLength) bytes in \(display(path)) runs past the listing's end")
+                }
+                let name = Array(d[(p + 8)..<(p + 8 + nameLength)])
+                guard !name.contains(UInt8(ascii: "/")), !name.contains(0), name != [0x2E], name != [0x2E, 0x2E] else {
+                    throw directoryTable.corrupt(p, "\(display(path)) holds the invalid name \(display(name))")
+                }
+                if let last = result.last, !last.name.lexicographicallyPrecedes(name) {
+                    throw directoryTable.corrupt(p, "names in \(display(path)) are duplicated or out of order at \(display(name))")
+                }
+                result.append((block << 16 | offset, name, type, p))
+                p += 8 + nameLength
+            }
+        }
+        return result
+    }
+
+    /// A path or name for an error message, with control characters escaped.
+    private func display<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        bytes.isEmpty ? "/" : String(decoding: bytes, as: UTF8.self).debugDescription
     }
 }

@@ -1,6 +1,9 @@
 // pack, inspect and parse from the command line.
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite(.serialized) struct ImageCommands {
     @Test func packPrintsPathSizeAndHashAndInspectAgrees() throws {
@@ -47,9 +50,66 @@ import Testing
         #expect(r.status == 1 && r.err.contains("junk.gvmi") && r.err.contains("8 decimal digits"))
     }
 
+    @Test func inspectAndLintRefuseAFifoAtOnceInsteadOfBlocking() throws {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(mkfifo(dir + "/image.gvmi", 0o644) == 0)
+        // timeout(1) stands in for the user's patience: on a hang it exits 124.
+        for args in [["inspect"], ["inspect", "--list"], ["lint", "--image"]] {
+            let start = Date()
+            let r = runWithTimeout(20, args + [dir + "/image.gvmi"])
+            #expect(r.status != 124 && Date().timeIntervalSince(start) < 10, "gvmc \(args) waited on the FIFO")
+            #expect(r.status != 0 && r.err.contains("is a FIFO, not a regular file"), "\(r.err)")
+        }
+    }
+
+    @Test func inspectListEscapesNamesSoTheyCannotForgeLinesOrReachTheTerminal() throws {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/root", withIntermediateDirectories: true)
+        let names: [[UInt8]] = [
+            Array("x\n-rwsr-xr-x 0 0 0 forged-su".utf8),  // a newline forging a setuid entry
+            Array("\u{1B}]0;owned\u{07}\u{1B}[2J".utf8),          // terminal title and clear screen
+            Array("latin1-".utf8) + [0xE9, 0xFF],                 // not UTF-8
+            Array("back\\slash \u{202E}txt.exe ünï".utf8),     // backslash, right-to-left override
+        ]
+        for name in names {
+            let fd = (Array((dir + "/root/").utf8) + name + [0]).withUnsafeBufferPointer {
+                open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644)
+            }
+            #expect(fd >= 0)
+            close(fd)
+        }
+        #expect(GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/out.gvmi"], env: ["SOURCE_DATE_EPOCH": "1700000000"]).status == 0)
+        let r = GVMCBinary.run(["inspect", "--list", dir + "/out.gvmi"])
+        #expect(r.status == 0, "\(r.err)")
+        let listing = r.out.split(separator: "\n").filter { $0.hasPrefix("d") || $0.hasPrefix("-") }
+        #expect(listing.count == 5, "one line per entry (root and four files):\n\(r.out)")
+        #expect(!r.out.contains("\u{1B}") && !r.out.contains("\u{07}") && !r.out.contains("\u{202E}"))
+        #expect(!listing.contains { $0.hasPrefix("-rwsr") })
+        #expect(r.out.contains(#"/x\n-rwsr-xr-x 0 0 0 forged-su"#))
+        #expect(r.out.contains(#"/\033]0;owned\a\033[2J"#))
+        #expect(r.out.contains(#"/latin1-\351\377"#))
+        #expect(r.out.contains(#"/back\\slash \342\200\256txt.exe ünï"#))
+    }
+
     @Test func parseJsonErrorDocumentExitsOne() {
         let r = GVMCBinary.run(["parse", "--format", "json", "-"], stdin: "FROM a\nENV ONLYKEY\n")
         #expect(r.status == 1)
         #expect(r.out == "{\"error\": \"<stdin>:2:5: ENV must have two arguments\"}\n")
     }
+}
+
+/// Runs gvmc under timeout(1): status 124 means it was still running after `seconds`.
+private func runWithTimeout(_ seconds: Int, _ args: [String]) -> (status: Int32, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+    p.arguments = [String(seconds), GVMCBinary.path] + args
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    do { try p.run() } catch { return (-1, "\(error)") }
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: e, as: UTF8.self))
 }

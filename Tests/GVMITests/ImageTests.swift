@@ -1,4 +1,5 @@
 // A whole .gvmi: squashfs + trailer, read back as Golem's runtime reads it and by independent tools.
+import Dispatch
 import Foundation
 import GVMI
 import SquashFS
@@ -107,6 +108,31 @@ private func writeImage(_ path: String, timestamp: Int64? = 1_700_000_000) throw
         noMagic[0] = 0
         FileManager.default.createFile(atPath: dir + "/magic.gvmi", contents: Data(noMagic))
         #expect { try GVMIInspector.inspect(path: dir + "/magic.gvmi") } throws: { "\($0)".contains("magic") }
+    }
+
+    @Test func aFifoOrDeviceIsRefusedWithoutWaitingForAWriter() throws {
+        let dir = tempDir()
+        defer { _ = run(["rm", "-rf", dir]) }
+        #expect(mkfifo(dir + "/pipe.gvmi", 0o644) == 0)
+        final class Outcome: @unchecked Sendable { var text = "" }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            do { _ = try GVMIInspector.inspect(path: dir + "/pipe.gvmi") } catch { outcome.text = "\(error)" }
+            done.signal()
+        }
+        // On a hang the blocked thread is left behind and the test fails instead of the run hanging.
+        #expect(done.wait(timeout: .now() + 5) == .success, "inspect blocked on a FIFO")
+        #expect(outcome.text.contains("is a FIFO, not a regular file"), "\(outcome.text)")
+        #expect { try GVMIInspector.inspect(path: "/dev/zero") } throws: { "\($0)".contains("is a character device") }
+    }
+
+    @Test func aTrailerLeavingNoRoomForASuperblockIsAnError() throws {
+        let dir = tempDir()
+        defer { _ = run(["rm", "-rf", dir]) }
+        // A file that is a trailer alone: valid CRC and JSON, nothing in front.
+        FileManager.default.createFile(atPath: dir + "/t.gvmi", contents: Data(try GVMITrailer.encode(json: Array("{}".utf8))))
+        #expect { try GVMIInspector.inspect(path: dir + "/t.gvmi") } throws: { "\($0)".contains("no room for a superblock") }
     }
 
     @Test func failedWritesLeaveNoFile() throws {
