@@ -11,14 +11,13 @@ import Glibc
 
 private let input = InputFile("pack")
 /// GVMC_FUZZ_SKIP_OBJECT_COUNT=1 skips packs whose header claims more objects than their bytes can
-/// hold (at least 2 bytes each), so a long run gets past that known crash (PackFile reserves
-/// memory for the claimed count; Fuzz/reproducers/gitpack-object-count-oom.pack) to others.
+/// hold (at least 2 bytes each); PackFile refuses those itself now (it reserved memory for the
+/// claimed count before: Fuzz/reproducers/gitpack-object-count-oom.pack, a regression input).
 private let skipImpossibleCounts = getenv("GVMC_FUZZ_SKIP_OBJECT_COUNT") != nil
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzGitPack(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    // Shorter than a pack header: PackFile's early "not a packfile" leaves the descriptor open
-    // (its deinit does not run for an init that fails that early), which would exhaust fds here.
+    // Shorter than a pack header: nothing for the index to read.
     guard size >= 12 else { return 0 }
     if skipImpossibleCounts {
         let count = Int(data[8]) << 24 | Int(data[9]) << 16 | Int(data[10]) << 8 | Int(data[11])

@@ -103,6 +103,21 @@ struct CraftedPack {
         return Date().timeIntervalSince(start)
     }
 
+    /// The git pack fuzzer's first crash (Fuzz/reproducers): 894 bytes claiming 0xcc000103
+    /// objects, which PackFile reserved memory for (an out-of-memory abort), with the SHA-1
+    /// trailer the fuzz target appends.
+    @Test func theFuzzersObjectCountCrashIsAnError() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/reproducers/gitpack-object-count-oom.pack").path
+        let body = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let file = NSTemporaryDirectory() + "/reproducer-" + UUID().uuidString
+        defer { unlink(file) }
+        _ = FileManager.default.createFile(atPath: file, contents: Data(body + Array(Insecure.SHA1.hash(data: body))))
+        let fd = Glibc.open(file, O_RDONLY | O_CLOEXEC)
+        try #require(fd >= 0)
+        #expect(throws: GitError.self) { _ = try PackFile(fd: fd) }
+    }
+
     /// A small pack claiming 2^32 - 1 objects: refused for what its bytes can hold.
     @Test func aPackClaimingBillionsOfObjectsIsRefused() throws {
         var pack = CraftedPack()
