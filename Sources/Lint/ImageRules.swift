@@ -42,7 +42,7 @@ public enum ImageRules {
             }
             let inside = entries.filter { $0.path.hasPrefix(volume + "/") }
             if let first = inside.first {
-                add("GVM005", "content placed in \"\(first.path)\" (\(inside.count) entr\(inside.count == 1 ? "y" : "ies") under \(volume)) is hidden at runtime: VOLUME \"\(volume)\" is mounted over it as an empty host directory")
+                add("GVM005", "content placed in \"\(first.printablePath)\" (\(inside.count) entr\(inside.count == 1 ? "y" : "ies") under \(volume)) is hidden at runtime: VOLUME \"\(volume)\" is mounted over it as an empty host directory")
             }
         }
         if let imageSize, imageSize > 1 << 30 {

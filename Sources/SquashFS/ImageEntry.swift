@@ -43,3 +43,56 @@ public struct ImageEntry: Sendable {
         self.nlink = nlink; self.inodeNumber = inodeNumber
     }
 }
+
+/// A name from an image made safe to print on one line, as `ls -b` does: C escapes for \\,
+/// \a \b \t \n \v \f \r, three-digit octal for every other control byte (ESC is \033) and for
+/// bytes that are not UTF-8, so a name cannot forge a line or reach the terminal as a control
+/// sequence, and distinct names stay distinct. Printable UTF-8 is kept as is, except Unicode
+/// controls and format characters (a right-to-left override, line separators) in octal too.
+public func escapedName(_ bytes: [UInt8]) -> String {
+    var out = ""
+    func octal(_ b: UInt8) {
+        out += "\\" + String(b >> 6) + String((b >> 3) & 7) + String(b & 7)
+    }
+    var i = 0
+    while i < bytes.count {
+        let b = bytes[i]
+        if b < 0x80 {
+            switch b {
+            case 0x5C: out += "\\\\"
+            case 0x07: out += "\\a"
+            case 0x08: out += "\\b"
+            case 0x09: out += "\\t"
+            case 0x0A: out += "\\n"
+            case 0x0B: out += "\\v"
+            case 0x0C: out += "\\f"
+            case 0x0D: out += "\\r"
+            case 0x20...0x7E: out.unicodeScalars.append(Unicode.Scalar(b))
+            default: octal(b)
+            }
+            i += 1
+            continue
+        }
+        // One UTF-8 sequence, validated strictly: a stray, cut or overlong byte is escaped alone.
+        let length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+        if i + length <= bytes.count, let text = String(validating: bytes[i..<(i + length)], as: UTF8.self),
+           let scalar = text.unicodeScalars.first {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned, .surrogate:
+                for byte in bytes[i..<(i + length)] { octal(byte) }
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+            i += length
+        } else {
+            octal(b)
+            i += 1
+        }
+    }
+    return out
+}
+
+extension ImageEntry {
+    /// The path made safe to print on one line (see escapedName).
+    public var printablePath: String { escapedName(rawPath) }
+}

@@ -182,6 +182,11 @@ private let cases: [RuleCase] = [
         let good = [entry("/", .directory), entry("/etc", .directory), entry("/proc", .directory), entry("/sys", .directory),
                     entry("/etc/hosts", .file), entry("/etc/resolv.conf", .file), entry("/golem", .directory), entry("/golem/output", .directory)]
         #expect(ImageRules.check(entries: good, volumes: ["/golem/output"], compression: .gzip, imageSize: 1 << 20, file: "y.gvmi").isEmpty)
+        // A hostile name in the image reaches the terminal escaped (no forged line, no escape sequence).
+        let hostile = good + [entry("/golem/output/x\nerror: forged\u{1b}[2J", .file)]
+        let message = ImageRules.check(entries: hostile, volumes: ["/golem/output"], compression: .gzip, imageSize: 1 << 20, file: "z.gvmi")
+            .first { $0.rule == "GVM005" }?.message ?? ""
+        #expect(message.contains("x\\nerror: forged\\033[2J") && !message.contains("\n") && !message.contains("\u{1b}"), "\(message)")
     }
 
     @Test func parseErrorsAreFindingsWithPosition() {
