@@ -242,6 +242,29 @@ static void drop_bounding_set(int fd) {
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(fd, "clear ambient capabilities");
 }
 
+/* Landlock (ABI 6, Linux 6.12): the step may not connect to abstract Unix sockets, nor signal
+ * processes, created outside its own domain. Abstract sockets belong to the network namespace,
+ * which a step with the default network shares with the host (a containerd-shim-like socket
+ * there is a way out). Older kernels have no such scope: the step runs without it. */
+struct landlock_scope_attr { unsigned long long handled_access_fs, handled_access_net, scoped; };
+#define LANDLOCK_VERSION_QUERY 1u
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET_ 1ull
+#define LANDLOCK_SCOPE_SIGNAL_ 2ull
+
+static void scope_abstract_sockets(int fd) {
+    if (gvmc_landlock_abi() < 6) return;
+    struct landlock_scope_attr attr = {0, 0, LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET_ | LANDLOCK_SCOPE_SIGNAL_};
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    if (ruleset < 0) fail(fd, "create the Landlock ruleset");
+    if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0) fail(fd, "enforce the Landlock ruleset");
+    close(ruleset);
+}
+
+int gvmc_landlock_abi(void) {
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_VERSION_QUERY);
+    return abi < 0 ? 0 : (int)abi;
+}
+
 static void limit_capabilities(int fd) {
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
@@ -327,6 +350,7 @@ static int child_main(void *arg) {
      * while CAP_SYS_ADMIN is still held (no_new_privs stays off, as in Docker, so setuid tools
      * such as su work); setuid, setgroups, capset and execve are allowed by it. */
     drop_bounding_set(fd);
+    scope_abstract_sockets(fd);
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &a->filter) < 0) fail(fd, "install the seccomp filter");
     limit_capabilities(fd);
 

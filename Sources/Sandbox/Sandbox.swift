@@ -61,6 +61,10 @@ public enum Sandbox {
         return "linux/" + (oci[machine] ?? machine)
     }()
 
+    /// The kernel's Landlock ABI (0: none); from 6 on (Linux 6.12), RUN steps cannot connect to
+    /// abstract Unix sockets made outside them, such as the host's.
+    public static var landlockABI: Int { Int(gvmc_landlock_abi()) }
+
     /// Runs the command and returns its exit status (128+signal when killed). Its standard input
     /// is /dev/null (as in BuildKit); its output goes to `stdout`/`stderr` when given, else
     /// through pipes that gvmc copies to its own: a step never holds gvmc's terminal, so it can

@@ -202,6 +202,56 @@ extension SandboxIsolation {
         #expect((try? FileManager.default.contentsOfDirectory(atPath: hostDir)) == [])
     }
 
+    /// With the default network a step shares the host's network namespace, and with it the
+    /// host's abstract Unix sockets (a containerd-shim socket was a container escape): Landlock
+    /// (Linux 6.12+) keeps the step from connecting to any made outside it.
+    @Test func hostAbstractSocketsAreOutOfReach() throws {
+        guard let compiler = Self.compiler else {
+            Issue.record("skipped: no C compiler with a static libc (clang or cc, libc6-dev) to build the client")
+            return
+        }
+        guard Sandbox.landlockABI >= 6 else {
+            Issue.record("skipped: this kernel's Landlock (ABI \(Sandbox.landlockABI)) cannot scope abstract sockets (needs ABI 6, Linux 6.12)")
+            return
+        }
+        let root = try Self.confinementRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let name = "gvmc-test-\(getpid())"
+        // A listener on the host, in this test process.
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = [UInt8(0)] + Array(name.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in for (i, b) in path.enumerated() { buffer[i] = b } }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        #expect(bound == 0)
+        #expect(listen(listener, 4) == 0)
+        let source = """
+        #include <errno.h>
+        #include <stdio.h>
+        #include <string.h>
+        #include <sys/socket.h>
+        #include <sys/un.h>
+        int main(int argc, char **argv) {
+            struct sockaddr_un a = {0};
+            a.sun_family = AF_UNIX;
+            size_t n = strlen(argv[1]);
+            memcpy(a.sun_path + 1, argv[1], n);
+            int s = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (connect(s, (struct sockaddr *)&a, sizeof(sa_family_t) + 1 + n) == 0) { puts("CONNECTED"); return 0; }
+            printf("refused: %s\\n", strerror(errno));
+            return 1;
+        }
+        """
+        try Self.compileStatic(source, with: compiler, to: root + "/bin/connect")
+        let (_, out) = try BusyboxRoot.run(root, "/bin/connect \(name)")
+        #expect(!out.contains("CONNECTED"), "the step reached the host's abstract socket: \(out)")
+        #expect(out.contains("refused"), "\(out)")
+    }
+
     // MARK: - Helpers
 
     static let compiler: String? = {

@@ -44,6 +44,10 @@ struct gvmc_sandbox_spec {
  * describing the failed step (e.g. "mount /proc: Operation not permitted"). */
 pid_t gvmc_sandbox_spawn(const struct gvmc_sandbox_spec *spec, char *error, size_t error_len);
 
+/* The kernel's Landlock ABI version (0: none). From 6 on, steps are scoped away from the host's
+ * abstract Unix sockets. */
+int gvmc_landlock_abi(void);
+
 /* Waits for the process; returns the exit status (0-255), or 128+signal. */
 int gvmc_sandbox_wait(pid_t pid);
 
