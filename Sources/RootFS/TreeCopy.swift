@@ -243,8 +243,20 @@ public enum TreeCopy {
     public static func remove(_ path: String) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
+        remove(path, st, device: st.st_dev)
+    }
+
+    /// Never descends into a directory of another filesystem: a mount left below `path` (an
+    /// overlay a killed build left mounted and that could not be detached, a bind mount of a host
+    /// directory) is left alone rather than emptied. Only directories are compared: overlayfs
+    /// reports a lower layer's device for some files, never for directories.
+    private static func remove(_ path: String, _ st: stat, device: dev_t) {
         if st.st_mode & S_IFMT == S_IFDIR {
-            for name in listDirectory(path) ?? [] { remove(path + "/" + name) }
+            guard st.st_dev == device else { return }
+            for name in listDirectory(path) ?? [] {
+                var child = stat()
+                if lstat(path + "/" + name, &child) == 0 { remove(path + "/" + name, child, device: device) }
+            }
             rmdir(path)
         } else {
             unlink(path)
