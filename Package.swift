@@ -69,17 +69,19 @@ let package = Package(
             "Registry", "Layers", "SSHAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
+        .target(name: "TestSupport", dependencies: ["SquashFS", "CSystem"], path: "Tests/TestSupport"),
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
-        .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem"]),
-        .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo"]),
+        .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
+        .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
     ]

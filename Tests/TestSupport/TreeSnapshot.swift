@@ -1,4 +1,4 @@
-// Test support: a comparable description of a directory tree (types, modes, owners, sizes,
+// Shared by the test targets (TestSupport): a comparable description of a directory tree (types, modes, owners, sizes,
 // content hashes, symlink targets, devices, mtimes, xattrs, hardlink groups), and helpers to run
 // the real readers (unsquashfs, the kernel's squashfs driver through a loop mount).
 import CSystem
@@ -9,28 +9,28 @@ import Testing
 import Glibc
 #endif
 
-struct EntrySnapshot: Equatable, CustomStringConvertible {
-    var type: String
-    var mode: UInt32
-    var uid: UInt32
-    var gid: UInt32
-    var size: Int64
-    var content: String
-    var target: String
-    var rdev: UInt64
-    var mtime: Int64
-    var xattrs: [String: [UInt8]]
+public struct EntrySnapshot: Equatable, CustomStringConvertible {
+    public var type: String
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var size: Int64
+    public var content: String
+    public var target: String
+    public var rdev: UInt64
+    public var mtime: Int64
+    public var xattrs: [String: [UInt8]]
     /// Index of the hardlink group (0 when not hardlinked).
-    var linkGroup: Int
+    public var linkGroup: Int
 
-    var description: String {
+    public var description: String {
         "\(type) \(String(mode, radix: 8)) \(uid):\(gid) size=\(size) mtime=\(mtime) \(content.prefix(12)) \(target) rdev=\(rdev) xattrs=\(xattrs.keys.sorted()) link=\(linkGroup)"
     }
 }
 
-enum TreeSnapshot {
+public enum TreeSnapshot {
     /// Snapshot of every entry below `root`, keyed by relative path (the root itself is "/").
-    static func take(_ root: String, contents: Bool = true, mtimes: Bool = true) throws -> [String: EntrySnapshot] {
+    public static func take(_ root: String, contents: Bool = true, mtimes: Bool = true) throws -> [String: EntrySnapshot] {
         var result: [String: EntrySnapshot] = [:]
         var groups: [String: Int] = [:]
         // Paths are kept as bytes: names need not be UTF-8.
@@ -111,7 +111,7 @@ enum TreeSnapshot {
     }
 
     /// Differences between two snapshots, readable in a test failure.
-    static func diff(_ a: [String: EntrySnapshot], _ b: [String: EntrySnapshot]) -> [String] {
+    public static func diff(_ a: [String: EntrySnapshot], _ b: [String: EntrySnapshot]) -> [String] {
         var out: [String] = []
         for key in Set(a.keys).union(b.keys).sorted() {
             switch (a[key], b[key]) {
@@ -125,8 +125,8 @@ enum TreeSnapshot {
     }
 }
 
-enum Tools {
-    static func run(_ args: [String]) -> (status: Int32, output: String) {
+public enum Tools {
+    public static func run(_ args: [String]) -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = args
@@ -139,31 +139,31 @@ enum Tools {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    static func exists(_ tool: String) -> Bool { run(["which", tool]).status == 0 }
+    public static func exists(_ tool: String) -> Bool { run(["which", tool]).status == 0 }
 
-    static let hasUnsquashfs = exists("unsquashfs")
+    public static let hasUnsquashfs = exists("unsquashfs")
 
     /// Root and a working loop device: the kernel's own squashfs driver can be used.
-    static let canLoopMount: Bool = {
+    public static let canLoopMount: Bool = {
         guard getuid() == 0 else { return false }
         return FileManager.default.fileExists(atPath: "/dev/loop-control")
     }()
 }
 
 /// A scratch directory removed at the end of the test.
-final class Scratch {
-    let path: String
-    init() {
+public final class Scratch {
+    public let path: String
+    public init() {
         var template = Array("/tmp/gvmc-test-XXXXXX".utf8CString)
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }
     deinit { _ = Tools.run(["rm", "-rf", path]) }
-    func sub(_ name: String) -> String { path + "/" + name }
+    public func sub(_ name: String) -> String { path + "/" + name }
 }
 
 /// Packs `root` into a squashfs at `image` with the writer under test.
 @discardableResult
-func pack(_ root: String, to image: String, _ configure: (inout SquashFSOptions) -> Void = { _ in }) throws -> SquashFSSummary {
+public func pack(_ root: String, to image: String, _ configure: (inout SquashFSOptions) -> Void = { _ in }) throws -> SquashFSSummary {
     var options = SquashFSOptions()
     configure(&options)
     let output = try OutputFile(target: image)
@@ -180,7 +180,7 @@ func pack(_ root: String, to image: String, _ configure: (inout SquashFSOptions)
 }
 
 /// Extracts with unsquashfs and compares with the source tree.
-func expectUnsquashfsMatches(_ image: String, _ source: String, scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) throws {
+public func expectUnsquashfsMatches(_ image: String, _ source: String, scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) throws {
     let out = scratch.sub("unsquashfs-\(UUID().uuidString)")
     let r = Tools.run(["unsquashfs", "-no-progress", "-d", out, image])
     #expect(r.status == 0, "unsquashfs failed: \(r.output)", sourceLocation: sourceLocation)
@@ -191,7 +191,7 @@ func expectUnsquashfsMatches(_ image: String, _ source: String, scratch: Scratch
 }
 
 /// Mounts with the kernel's squashfs driver and compares with the source tree.
-func expectKernelMountMatches(_ image: String, _ source: String, scratch: Scratch, contents: Bool = true,
+public func expectKernelMountMatches(_ image: String, _ source: String, scratch: Scratch, contents: Bool = true,
                               sourceLocation: SourceLocation = #_sourceLocation) throws {
     let mountPoint = scratch.sub("mnt-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
@@ -206,6 +206,6 @@ func expectKernelMountMatches(_ image: String, _ source: String, scratch: Scratc
 }
 
 /// glibc's makedev (a macro Swift does not import).
-func makedev(_ major: UInt32, _ minor: UInt32) -> dev_t {
+public func makedev(_ major: UInt32, _ minor: UInt32) -> dev_t {
     dev_t((UInt64(major & 0xFFF) << 8) | (UInt64(major & ~0xFFF) << 32) | UInt64(minor & 0xFF) | (UInt64(minor & ~0xFF) << 12))
 }

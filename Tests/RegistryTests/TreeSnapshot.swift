@@ -1,1 +1,0 @@
-../SquashFSTests/TreeSnapshot.swift
