@@ -82,7 +82,7 @@ let package = Package(
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
-        .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS"]),
+        .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
     ]
 )

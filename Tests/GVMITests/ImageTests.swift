@@ -4,21 +4,14 @@ import Foundation
 import GVMI
 import SquashFS
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 private func run(_ args: [String]) -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    guard (try? p.run()) != nil else { return (-1, "cannot run \(args[0])") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let r = Tools.run(args)
+    return (r.status, r.output)
 }
 
 private func tempDir() -> String {
