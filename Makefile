@@ -47,7 +47,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Xclang-linker -Xswif
 STATIC_PC := .build/static-pkgconfig
 release: deps
 	./scripts/static-pkgconfig.sh $(STATIC_PC)
-	PKG_CONFIG_PATH=$(CURDIR)/$(STATIC_PC) $(SWIFT) build $(RELEASE_FLAGS)
+	PKG_CONFIG_PATH=$(CURDIR)/$(STATIC_PC) $(SWIFT) build $(RELEASE_FLAGS) --product gvmc
 
 # The offline demo: parse the shipped example, build a .gvmi from testdata/demo-build, pack and inspect.
 demo: release

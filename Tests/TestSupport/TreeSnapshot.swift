@@ -4,7 +4,9 @@
 import CSystem
 import Foundation
 import SquashFS
+#if canImport(Testing)
 import Testing
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -179,6 +181,9 @@ public func pack(_ root: String, to image: String, _ configure: (inout SquashFSO
     }
 }
 
+// The read-back checks record their findings with Swift Testing, which only test builds have
+// (a release build of the package compiles this target too).
+#if canImport(Testing)
 /// Extracts with unsquashfs and compares with the source tree.
 public func expectUnsquashfsMatches(_ image: String, _ source: String, scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) throws {
     let out = scratch.sub("unsquashfs-\(UUID().uuidString)")
@@ -204,6 +209,7 @@ public func expectKernelMountMatches(_ image: String, _ source: String, scratch:
     let differences = TreeSnapshot.diff(expected, actual)
     #expect(differences.isEmpty, "mounted tree differs:\n\(differences.prefix(20).joined(separator: "\n"))", sourceLocation: sourceLocation)
 }
+#endif
 
 /// glibc's makedev (a macro Swift does not import).
 public func makedev(_ major: UInt32, _ minor: UInt32) -> dev_t {
