@@ -444,22 +444,3 @@ extension ImageConfig {
         }
     }
 }
-
-/// What Golem's VM init needs and `docker export` would add: /proc, /sys, /dev, /tmp, /var/tmp,
-/// /etc with regular hosts, resolv.conf and hostname (GOLEM.md §1.3).
-enum BootFiles {
-    static func add(to writer: SquashFSWriter) throws {
-        let dir = EntryMetadata(permissions: 0o755)
-        for path in ["proc", "sys", "dev", "etc", "var", "var/tmp"] where !writer.contains(try EntryPath(path)) {
-            try writer.add(try EntryPath(path), .directory, metadata: path == "var/tmp" ? EntryMetadata(permissions: 0o1777) : dir)
-        }
-        if !writer.contains(try EntryPath("tmp")) {
-            try writer.add(try EntryPath("tmp"), .directory, metadata: EntryMetadata(permissions: 0o1777))
-        }
-        let files: [(String, String)] = [("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
-                                         ("etc/resolv.conf", ""), ("etc/hostname", "golem\n")]
-        for (path, content) in files where !writer.isRegularFile(try EntryPath(path)) {
-            try writer.addFile(try EntryPath(path), metadata: EntryMetadata(permissions: 0o644), contents: Array(content.utf8))
-        }
-    }
-}
