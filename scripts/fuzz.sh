@@ -5,6 +5,8 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS [TARGET...]]   (SECONDS "build" only builds the targets)
 #   SECONDS is the whole run, shared evenly by the targets (default 60; `make fuzz FUZZ_SECONDS=N`);
+#   FUZZ_RUNS=N ends each target after N executions if that comes first (the security issue's
+#   long run: `FUZZ_RUNS=10000000 scripts/fuzz.sh 3600 TARGET`).
 #   one target named alone gets all of it. Targets: parser image tar gitpack pktline manifest
 #   reference dockerignore. Each target is built from the module sources it needs (instrumented);
 #   swift-crypto, which the Registry module needs, is taken uninstrumented from `swift build`.
@@ -130,7 +132,7 @@ for t in "${targets[@]}"; do
   case $t in image|tar|gitpack) max_len=65536 ;; esac
   echo "fuzz: $t for ${per}s"
   mkdir -p "$out/crashes"
-  if "$out/$t-fuzzer" "$out/corpus/$t" -max_total_time="$per" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+  if "$out/$t-fuzzer" "$out/corpus/$t" -max_total_time="$per" -runs="${FUZZ_RUNS:--1}" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
        -artifact_prefix="$out/crashes/$t-" -print_final_stats=1 2>"$out/$t.log"; then
     grep -E 'stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb' "$out/$t.log" | sed "s/^/  /" || true
   else
