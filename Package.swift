@@ -71,8 +71,13 @@ let package = Package(
                                                        .product(name: "Crypto", package: "swift-crypto"),
                                                        .product(name: "_CryptoExtras", package: "swift-crypto")]),
 
+        // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
+        // program) calls, base images, secrets and SSH agents of a build, cache collection.
+        .target(name: "Build", dependencies: ["BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
+                                         "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
+
         .executableTarget(name: "gvmc", dependencies: [
-            "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
+            "Build", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
             "Registry", "Layers", "SSHAgent", "PayloadManifest", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -91,6 +96,7 @@ let package = Package(
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
     ]
 )

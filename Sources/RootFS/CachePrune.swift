@@ -286,3 +286,24 @@ public enum CachePrune {
         return any && number.isEmpty ? total : nil
     }
 }
+
+/// Storage sizes as docker prints and reads them.
+public enum StorageSize {
+    /// "10G", "512M", "1.5GB", "1000": bytes (binary multiples, as docker's --keep-storage).
+    public static func parse(_ text: String) -> Int64? {
+        var t = text.uppercased()
+        if t.hasSuffix("IB") { t.removeLast(2) } else if t.hasSuffix("B") { t.removeLast() }
+        let units: [Character: Double] = ["K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024, "T": 1024 * 1024 * 1024 * 1024]
+        var multiplier = 1.0
+        if let last = t.last, let m = units[last] { multiplier = m; t.removeLast() }
+        guard let n = Double(t), n >= 0 else { return nil }
+        return Int64(n * multiplier)
+    }
+
+    public static func format(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes), i = 0
+        while value >= 1024 && i < units.count - 1 { value /= 1024; i += 1 }
+        return i == 0 ? "\(bytes) B" : String(format: "%.1f ", value) + units[i]
+    }
+}

@@ -1,6 +1,7 @@
 // `gvmc convert`: a registry image (or an OCI layout) → .gvmi, gvmkit-build's job without Docker.
 // Layers stream straight into the squashfs writer; nothing is unpacked to disk.
 import ArgumentParser
+import Build
 import Foundation
 import GVMI
 import Layers
@@ -34,11 +35,6 @@ struct RegistryFlags: ParsableArguments {
 }
 
 /// The pulled image's configuration as a trailer ContainerConfig.
-func containerConfig(of image: PulledImage) throws -> ContainerConfig {
-    guard let json = image.config.containerConfigJSON else { return ContainerConfig() }
-    return try ContainerConfig(json: json)
-}
-
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert", abstract: "Convert a registry image (or an OCI layout) into a .gvmi, without Docker.",
@@ -80,7 +76,7 @@ struct ConvertCommand: ParsableCommand {
         let pulled = try registry.puller(platform: platform).pull(source)
         for w in pulled.warnings { printError("warning: \(w)") }
         let flat = try FlattenedImage(layers: pulled.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
-        var config = try containerConfig(of: pulled)
+        var config = try ContainerConfig(of: pulled)
         if let user = config.user, !user.isEmpty {
             switch userPolicy {
             case .drop:

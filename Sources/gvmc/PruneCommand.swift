@@ -33,7 +33,7 @@ struct PruneCommand: ParsableCommand {
         options.all = all
         options.dryRun = dryRun
         if let keepStorage {
-            guard let bytes = parseStorage(keepStorage) else { throw ValidationError("--keep-storage \(keepStorage): not a size") }
+            guard let bytes = StorageSize.parse(keepStorage) else { throw ValidationError("--keep-storage \(keepStorage): not a size") }
             options.keepBytes = bytes
         }
         for f in filter {
@@ -59,10 +59,10 @@ struct PruneCommand: ParsableCommand {
         }
         let now = Int64(time(nil))
         if verbose || dryRun {
-            for e in removed { print("\(dryRun ? "would remove" : "removed") \(e.path)  \(formatStorage(e.bytes))  last used \(ago(now - e.lastUsed))") }
+            for e in removed { print("\(dryRun ? "would remove" : "removed") \(e.path)  \(StorageSize.format(e.bytes))  last used \(ago(now - e.lastUsed))") }
         }
         let total = removed.reduce(Int64(0)) { $0 + $1.bytes }
-        print("\(dryRun ? "Reclaimable" : "Reclaimed"): \(formatStorage(total)) in \(removed.count) \(removed.count == 1 ? "entry" : "entries")")
+        print("\(dryRun ? "Reclaimable" : "Reclaimed"): \(StorageSize.format(total)) in \(removed.count) \(removed.count == 1 ? "entry" : "entries")")
     }
 
     func ago(_ seconds: Int64) -> String {
@@ -75,22 +75,4 @@ struct PruneCommand: ParsableCommand {
 
 func absolutePath(_ path: String) -> String {
     path.hasPrefix("/") ? path : (FileManager.default.currentDirectoryPath + "/" + path as NSString).standardizingPath
-}
-
-/// "10G", "512M", "1.5GB", "1000": bytes (binary multiples, as docker's --keep-storage).
-func parseStorage(_ text: String) -> Int64? {
-    var t = text.uppercased()
-    if t.hasSuffix("IB") { t.removeLast(2) } else if t.hasSuffix("B") { t.removeLast() }
-    let units: [Character: Double] = ["K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024, "T": 1024 * 1024 * 1024 * 1024]
-    var multiplier = 1.0
-    if let last = t.last, let m = units[last] { multiplier = m; t.removeLast() }
-    guard let n = Double(t), n >= 0 else { return nil }
-    return Int64(n * multiplier)
-}
-
-func formatStorage(_ bytes: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes), i = 0
-    while value >= 1024 && i < units.count - 1 { value /= 1024; i += 1 }
-    return i == 0 ? "\(bytes) B" : String(format: "%.1f ", value) + units[i]
 }

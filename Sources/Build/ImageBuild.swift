@@ -1,0 +1,214 @@
+// A Dockerfile to a .gvmi, as a library: parse and plan (base images pulled for their
+// configuration), run the steps (RootFS, Sandbox), write the image with Golem's boot files.
+// `gvmc build` maps its options onto a BuildRequest and prints what this reports.
+import BuildPlan
+import DockerfileInstructions
+import DockerfileSyntax
+import Foundation
+import GVMI
+import Lint
+import Registry
+import RootFS
+import Sandbox
+import SquashFS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum BuildError: Error, CustomStringConvertible {
+    /// A request that cannot be carried out (an option's value); nothing was done.
+    case options(String)
+    /// The Dockerfile, its plan or a base image; the message starts with FILE:LINE:COLUMN where
+    /// there is one.
+    case definition(String)
+    /// A step failed while building.
+    case step(RootFSError)
+    /// The image could not be written.
+    case image(any Error)
+
+    public var description: String {
+        switch self {
+        case .options(let m), .definition(let m): return m
+        case .step(let e): return "\(e)"
+        case .image(let e): return "\(e)"
+        }
+    }
+}
+
+/// What to build and how.
+public struct BuildRequest {
+    public var dockerfile: [UInt8]
+    /// The Dockerfile's name in messages (`Dockerfile`, `<stdin>`).
+    public var dockerfileName: String
+    public var contextDirectory: String
+    /// Target stage, build arguments, platforms.
+    public var options: BuildOptions
+    /// `--platform`: the images of stages without FROM --platform.
+    public var platform: String
+    /// RUN's network when a step names none: default (the host's) or none.
+    public var network = "default"
+    public var entitlements: Set<Entitlement> = []
+    /// Secret id → file (see SecretFiles).
+    public var secrets: [String: String] = [:]
+    /// SSH id → agent socket (see SSHAgents).
+    public var sshAgents: [String: String] = [:]
+    public var cacheDirectory: String
+    public var useStepCache = true
+    public var squashFS: SquashFSOptions
+    public var outputPath: String
+
+    public init(dockerfile: [UInt8], dockerfileName: String, contextDirectory: String, options: BuildOptions,
+                platform: String, cacheDirectory: String, squashFS: SquashFSOptions, outputPath: String) {
+        self.dockerfile = dockerfile
+        self.dockerfileName = dockerfileName
+        self.contextDirectory = contextDirectory
+        self.options = options
+        self.platform = platform
+        self.cacheDirectory = cacheDirectory
+        self.squashFS = squashFS
+        self.outputPath = outputPath
+    }
+}
+
+public final class ImageBuild {
+    public let request: BuildRequest
+    /// Progress lines ("#3 RUN apt-get update").
+    public var log: (String) -> Void = { _ in }
+    /// Warnings and Golem findings, as complete lines ("warning: ...", "Dockerfile:3:1: warning: ...").
+    public var diagnostic: (String) -> Void = { _ in }
+    let bases: BaseImages
+    var executor: BuildExecutor?
+
+    /// `puller` makes the registry client for a platform (on first use: a build FROM scratch needs
+    /// no credentials and no blob cache).
+    public init(_ request: BuildRequest, puller: @escaping (String) throws -> ImagePuller) {
+        self.request = request
+        bases = BaseImages(platform: request.platform, puller)
+        bases.warn = { [unowned self] in self.diagnostic("warning: " + $0) }
+    }
+
+    /// Plans, runs every step and writes the image (to a temporary file renamed at the end).
+    public func run() throws(BuildError) -> GVMIResult {
+        let name = request.dockerfileName
+        let ignoreText = (try? String(contentsOfFile: request.contextDirectory + "/.dockerignore", encoding: .utf8)) ?? ""
+        let plan = try makePlan(ignoreText: ignoreText)
+        let executor: BuildExecutor
+        do {
+            executor = try BuildExecutor(plan: plan, context: BuildContext(directory: request.contextDirectory, ignore: DockerIgnore(text: ignoreText)))
+        } catch {
+            throw .step(error)
+        }
+        self.executor = executor
+        configure(executor)
+        let rootfs: String
+        do { rootfs = try executor.run() } catch { throw .step(error) }
+        let containerConfig: ContainerConfig
+        do { containerConfig = try ContainerConfig(plan.targetStage.config, rootfs: rootfs) } catch {
+            throw .definition("\(name): \(error)")
+        }
+        // The executor owns the root filesystem (its directory and overlay mounts) until packed.
+        do {
+            return try withExtendedLifetime(executor) {
+                try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig) { writer in
+                    var reader = DirectoryTreeReader(rootPath: rootfs)
+                    reader.ownerRecords = true
+                    if geteuid() != 0 { reader.unrecordedOwner = (0, 0) }
+                    try reader.add(to: writer)
+                    try BootFiles.add(to: writer)
+                }
+            }
+        } catch {
+            throw .image(error)
+        }
+    }
+
+    /// Removes the build's working roots (the image is written; its cache entries stay).
+    public func finish() { executor?.finish() }
+
+    /// Parse, plan (base images pulled for their configuration), entitlements, Golem warnings.
+    func makePlan(ignoreText: String) throws(BuildError) -> BuildPlan {
+        let name = request.dockerfileName
+        let bases = self.bases
+        var plan: BuildPlan
+        do {
+            let parsed = try DockerfileParser.parse(bytes: request.dockerfile, path: name)
+            let staged = try StagedDockerfile.parse(parsed)
+            // A stage's FROM --platform picks the image for that platform (the cross-compiling
+            // `FROM --platform=$BUILDPLATFORM`); the same platform as --platform is no platform.
+            plan = try BuildPlanner.plan(staged, options: request.options) { ref, p in
+                bases.config(for: ref, platform: p.flatMap { try? bases.normalized($0) })
+            }
+        } catch {
+            throw .definition("\(error)")
+        }
+        for i in plan.stages.indices {
+            guard let p = plan.stages[i].platform else { continue }
+            do { plan.stages[i].platform = try bases.normalized(p) } catch {
+                throw .definition("\(name):\(plan.stages[i].fromPosition): FROM --platform=\(p): \(error)")
+            }
+        }
+        do { try plan.checkEntitlements(request.entitlements, file: name) } catch {
+            throw .definition("\(error)")
+        }
+        if let (ref, failure) = bases.failure {
+            let at = plan.stages.first { $0.base == .image(ref) }.map { "\(name):\($0.fromPosition): " } ?? "\(name): "
+            throw .definition("\(at)FROM \(ref): \(failure)")
+        }
+        // Golem warnings with file:line (lint's rules, as the build sees the Dockerfile).
+        var lintOptions = LintOptions()
+        lintOptions.dockerIgnore = DockerIgnore(text: ignoreText)
+        for f in DockerfileLinter.lint(bytes: request.dockerfile, path: name, options: lintOptions) where f.rule.hasPrefix("GVM") && f.severity != .info {
+            diagnostic("\(f.file):\(f.line):\(f.column): \(f.severity.rawValue): \(f.message) [\(f.rule)]")
+        }
+        return plan
+    }
+
+    func configure(_ executor: BuildExecutor) {
+        let bases = self.bases
+        executor.file = request.dockerfileName
+        executor.log = log
+        executor.warn = { [diagnostic] in diagnostic("warning: " + $0) }
+        executor.imageProvider = { ref, platform, root in try bases.extract(ref, platform: platform, to: root) }
+        executor.imageTree = { ref, platform in try bases.tree(ref, platform: platform) }
+        executor.targetPlatform = request.platform
+        executor.defaultNetwork = request.network
+        executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
+        executor.gitFetcher = { url, id, directory, keep, access in
+            try GitFetch.checkout(url, id: id, into: directory, keepGitDir: keep,
+                                  authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
+        }
+        executor.gitResolver = { url, access in
+            try GitFetch.resolve(url, authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
+        }
+        executor.isGitSource = GitFetch.isGitURL
+        executor.runCacheDirectory = request.cacheDirectory + "/run-cache"
+        executor.stepCacheDirectory = request.cacheDirectory + "/steps" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
+        executor.useStepCache = request.useStepCache
+        executor.secrets = request.secrets
+        executor.sshAgents = request.sshAgents
+    }
+}
+
+/// BuildKit's automatic garbage collection after a build (CachePrune.collect): old cache mounts
+/// and entries, then past `GVMC_CACHE_KEEP_STORAGE` (default 10% of the cache's filesystem; "off"
+/// disables it all) the least recently used, unless other builds are running.
+public enum CacheCollection {
+    /// Collects and returns what to tell the user, one line each.
+    public static func collect(_ cache: String, setting: String?) -> [String] {
+        var keep = CachePrune.defaultKeepBytes(cache)
+        if let setting, !setting.isEmpty {
+            if setting == "off" { return [] }
+            guard let bytes = StorageSize.parse(setting) else {
+                return ["warning: GVMC_CACHE_KEEP_STORAGE=\(setting) is not a size; the cache was not collected"]
+            }
+            keep = bytes
+        }
+        return CachePrune.collect(cache, keepBytes: keep).map { reason, removed in
+            let total = removed.reduce(Int64(0)) { $0 + $1.bytes }
+            let what = "\(removed.count) \(removed.count == 1 ? "entry" : "entries") (\(StorageSize.format(total)))"
+            return reason.hasPrefix("least recently used")
+                ? "cache: removed \(what), \(reason), to keep \(cache) under \(StorageSize.format(keep)) (GVMC_CACHE_KEEP_STORAGE)"
+                : "cache: removed \(what): \(reason)"
+        }
+    }
+}
