@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
-        .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan"]),
+        .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),

@@ -72,3 +72,67 @@ public func isFileName(_ name: String) -> Bool {
 
 /// What a heredoc name must be (for errors).
 public let heredocNameRule = "a heredoc's name is the name of the file it becomes: it cannot contain \"/\" or be \".\" or \"..\""
+
+/// The bytes a step's cache key is made of: every field as its length and its bytes, in a fixed
+/// order, so that two different steps never give the same bytes (a value cannot fake a field
+/// boundary) and the key does not depend on how Swift prints a value. Secrets are not operands of
+/// a step (only their ids and targets are), so they never reach a key.
+public struct KeyMaterial: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public mutating func add(_ s: String) {
+        let u = Array(s.utf8)
+        bytes += Array("\(u.count):".utf8) + u
+    }
+    public mutating func add(_ s: String?) { if let s { add("+"); add(s) } else { add("-") } }
+    public mutating func add(_ b: Bool) { add(b ? "true" : "false") }
+    public mutating func add<N: BinaryInteger>(_ n: N?) { add(n.map { String($0) }) }
+    public mutating func add(_ list: [String]) {
+        add(String(list.count))
+        for s in list { add(s) }
+    }
+}
+
+extension RunStep {
+    /// Everything that decides what the command does, `files` (scripts) included.
+    public var keyMaterial: KeyMaterial {
+        var k = KeyMaterial()
+        k.add("run")
+        k.add(argv)
+        k.add(environment)
+        k.add(workingDirectory)
+        k.add(user)
+        k.add(network)
+        k.add(String(mounts.count))
+        for m in mounts {
+            k.add(m.type.rawValue); k.add(m.from); k.add(m.source); k.add(m.target); k.add(m.readOnly)
+            k.add(m.sizeLimit); k.add(m.id); k.add(m.sharing?.rawValue); k.add(m.required); k.add(m.env)
+            k.add(m.mode); k.add(m.uid); k.add(m.gid)
+        }
+        let scripts = files.sorted { $0.key < $1.key }
+        k.add(String(scripts.count))
+        for (path, content) in scripts { k.add(path); k.add(content) }
+        return k
+    }
+}
+
+extension CopyStep {
+    /// The operands of the copy; what its sources hold is added by the executor, which reads them.
+    public var keyMaterial: KeyMaterial {
+        var k = KeyMaterial()
+        k.add(isAdd ? "add" : "copy")
+        switch source {
+        case .context: k.add("context")
+        case .stage(let i): k.add("stage"); k.add(String(i))
+        case .image(let ref): k.add("image"); k.add(ref)
+        }
+        k.add(paths)
+        k.add(String(inlineFiles.count))
+        for f in inlineFiles { k.add(f.name); k.add(f.content) }
+        k.add(destination); k.add(chown); k.add(chmod); k.add(link); k.add(parents); k.add(excludes)
+        k.add(unpack.map { $0 ? "true" : "false" }); k.add(checksum); k.add(keepGitDir)
+        return k
+    }
+}

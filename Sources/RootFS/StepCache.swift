@@ -227,16 +227,13 @@ extension BuildExecutor {
     func stepKey(_ previous: String, _ step: Step) throws(RootFSError) -> String? {
         var h = SHA256()
         func add(_ s: String) { h.update(Array(s.utf8) + [0]) }
-        add("gvmc step cache 1")
+        add("gvmc step cache 2")
         add(previous)
         switch step.kind {
         case .makeDirectory(let path, let user):
             add("WORKDIR"); add(path); add(user ?? "")
         case .run(let r):
-            var described = r
-            described.files = [:]
-            add("RUN"); add(String(describing: described)); add(defaultNetwork)
-            for (path, content) in r.files.sorted(by: { $0.key < $1.key }) { add(path); add(content) }
+            h.update(r.keyMaterial.bytes); add(defaultNetwork)
             for m in r.mounts where m.type == .bind {
                 guard let identity = try sourceIdentity(m.from.map { from in
                     if let i = Int(from) { return .stage(i) }
@@ -249,7 +246,7 @@ extension BuildExecutor {
             let git = c.isAdd && !c.paths.isEmpty && c.paths.allSatisfy(isGitSource) && gitResolver != nil
             let urls = c.isAdd && c.paths.contains { $0.contains("://") || isGitSource($0) }
             if urls && c.checksum == nil && !git { return nil }
-            add(c.isAdd ? "ADD" : "COPY"); add(String(describing: c))
+            h.update(c.keyMaterial.bytes)
             // A git source is known by the object id its ref names now (BuildKit asks
             // `git ls-remote` for it too): a branch that has not moved is not fetched again.
             if git { for url in c.paths { add(try gitID(url)) } }
