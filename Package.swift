@@ -74,10 +74,12 @@ let package = Package(
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
         // program) calls, base images, secrets and SSH agents of a build, cache collection.
         .target(name: "Build", dependencies: ["BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
-                                         "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
+                                         "Progress", "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
+        // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
+        .target(name: "Progress", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "Build", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
+            "Build", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
             "Registry", "Layers", "SSHAgent", "PayloadManifest", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -96,7 +98,7 @@ let package = Package(
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
-        .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Registry", "SquashFS", "TestSupport"]),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Progress", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
     ]
 )

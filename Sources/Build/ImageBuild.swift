@@ -7,6 +7,7 @@ import DockerfileSyntax
 import Foundation
 import GVMI
 import Lint
+import Progress
 import Registry
 import RootFS
 import Sandbox
@@ -72,12 +73,15 @@ public struct BuildRequest {
 
 public final class ImageBuild {
     public let request: BuildRequest
-    /// Progress lines ("#3 RUN apt-get update").
-    public var log: (String) -> Void = { _ in }
+    /// Where the steps are reported (BuildKit's vertices); nil: nothing is reported and RUN
+    /// output goes to standard output and error.
+    public var progress: BuildProgress?
     /// Warnings and Golem findings, as complete lines ("warning: ...", "Dockerfile:3:1: warning: ...").
     public var diagnostic: (String) -> Void = { _ in }
     let bases: BaseImages
     var executor: BuildExecutor?
+    /// The configuration written to the image's trailer (after `run`).
+    public private(set) var containerConfig: ContainerConfig?
 
     /// `puller` makes the registry client for a platform (on first use: a build FROM scratch needs
     /// no credentials and no blob cache).
@@ -91,6 +95,12 @@ public final class ImageBuild {
     public func run() throws(BuildError) -> GVMIResult {
         let name = request.dockerfileName
         let ignoreText = (try? String(contentsOfFile: request.contextDirectory + "/.dockerignore", encoding: .utf8)) ?? ""
+        progress?.start("[internal] load build definition from \((name as NSString).lastPathComponent)")
+        progress?.status("transferring dockerfile: \(request.dockerfile.count)B done")
+        progress?.done()
+        progress?.start("[internal] load .dockerignore")
+        progress?.status("transferring context: \(ignoreText.utf8.count)B done")
+        progress?.done()
         let plan = try makePlan(ignoreText: ignoreText)
         let executor: BuildExecutor
         do {
@@ -106,9 +116,11 @@ public final class ImageBuild {
         do { containerConfig = try ContainerConfig(plan.targetStage.config, rootfs: rootfs) } catch {
             throw .definition("\(name): \(error)")
         }
+        self.containerConfig = containerConfig
         // The executor owns the root filesystem (its directory and overlay mounts) until packed.
+        progress?.start("writing image \(request.outputPath)")
         do {
-            return try withExtendedLifetime(executor) {
+            let result = try withExtendedLifetime(executor) {
                 try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig) { writer in
                     var reader = DirectoryTreeReader(rootPath: rootfs)
                     reader.ownerRecords = true
@@ -117,7 +129,13 @@ public final class ImageBuild {
                     try BootFiles.add(to: writer)
                 }
             }
+            let sq = result.squashfs
+            progress?.status("squashfs \(result.compression.rawValue): \(sq.inodes) inodes, \(result.size) bytes done")
+            progress?.status("sha3-224 \(result.sha3_224) done")
+            progress?.done()
+            return result
         } catch {
+            progress?.failed("\(error)")
             throw .image(error)
         }
     }
@@ -135,8 +153,15 @@ public final class ImageBuild {
             let staged = try StagedDockerfile.parse(parsed)
             // A stage's FROM --platform picks the image for that platform (the cross-compiling
             // `FROM --platform=$BUILDPLATFORM`); the same platform as --platform is no platform.
+            var loaded: Set<String> = []
+            let progress = self.progress
             plan = try BuildPlanner.plan(staged, options: request.options) { ref, p in
-                bases.config(for: ref, platform: p.flatMap { try? bases.normalized($0) })
+                let platform = p.flatMap { try? bases.normalized($0) }
+                guard loaded.insert((platform ?? "") + " " + ref).inserted, let progress else { return bases.config(for: ref, platform: platform) }
+                progress.start("[internal] load metadata for \(ref)")
+                let config = bases.config(for: ref, platform: platform)
+                if config != nil { progress.done() } else { progress.failed(bases.failure?.1 ?? "cannot pull \(ref)") }
+                return config
             }
         } catch {
             throw .definition("\(error)")
@@ -166,7 +191,7 @@ public final class ImageBuild {
     func configure(_ executor: BuildExecutor) {
         let bases = self.bases
         executor.file = request.dockerfileName
-        executor.log = log
+        executor.events = progress.map { StepProgress($0) }
         executor.warn = { [diagnostic] in diagnostic("warning: " + $0) }
         executor.imageProvider = { ref, platform, root in try bases.extract(ref, platform: platform, to: root) }
         executor.imageTree = { ref, platform in try bases.tree(ref, platform: platform) }
@@ -210,5 +235,40 @@ public enum CacheCollection {
                 ? "cache: removed \(what), \(reason), to keep \(cache) under \(StorageSize.format(keep)) (GVMC_CACHE_KEEP_STORAGE)"
                 : "cache: removed \(what): \(reason)"
         }
+    }
+}
+
+/// The executor's step events as progress vertices.
+final class StepProgress: StepEvents {
+    let progress: BuildProgress
+    init(_ progress: BuildProgress) { self.progress = progress }
+    func stepStarted(_ name: String) { progress.start(name) }
+    func stepCached(key: String) { progress.cached(key: key) }
+    func stepDone(key: String?) { progress.done(key: key) }
+    func stepFailed(_ message: String) { progress.failed(message) }
+    func stepOutput(_ bytes: UnsafeRawBufferPointer, stream: Int32) { progress.output(bytes, stream: stream) }
+}
+
+extension ImageBuild {
+    /// `--metadata-file`: the image (path, size, hashes, compression), the configuration in its
+    /// trailer, and every step with its cache key, whether it was cached, and its duration.
+    public func metadata(_ result: GVMIResult) -> [UInt8] {
+        var object: [String: Any] = [
+            "image": ["path": result.path, "size": result.size, "sha3_224": result.sha3_224, "sha256": result.sha256,
+                      "compression": result.compression.rawValue] as [String: Any],
+        ]
+        if let config = containerConfig,
+           let parsed = try? JSONSerialization.jsonObject(with: Data(config.jsonBytes())) {
+            object["config"] = parsed
+        }
+        object["steps"] = (progress?.records ?? []).map { v -> [String: Any] in
+            var step: [String: Any] = ["vertex": v.number, "name": v.name, "cached": v.cached,
+                                       "duration": (v.duration * 1000).rounded() / 1000]
+            if let key = v.key { step["key"] = key }
+            if let e = v.error { step["error"] = e }
+            return step
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Array(data) + [0x0A]
     }
 }

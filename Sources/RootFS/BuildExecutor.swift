@@ -23,8 +23,9 @@ public final class BuildExecutor {
     /// The flock that marks the work directory as this process's (see BuildDirectories).
     var ownerLock: Int32
     var stageRoots: [Int: String] = [:]
-    /// Progress lines ("#3 RUN apt-get update").
-    public var log: (String) -> Void = { _ in }
+    /// What happens to each step (started, cached, done, failed, its output), for progress
+    /// displays; nil: the steps' output goes to gvmc's standard output and error.
+    public var events: StepEvents?
     /// Warnings, shown even when progress is not (default: standard error).
     public var warn: (String) -> Void = { message in
         let line = Array(("warning: " + message + "\n").utf8)
@@ -149,6 +150,7 @@ public final class BuildExecutor {
                 if let p = layered[parent], let key = p.key { layers = try startLayers(root, lowers: p.lowers, key: "stage " + key) }
                 if layers == nil { try TreeCopy.copy(stageRoots[parent]!, to: root) }
             case .image(let ref):
+                if let name = fromStepName(stage) { events?.stepStarted(name) }
                 do {
                     if stepCacheDirectory != nil, getuid() == 0, let imageTree {
                         let tree = try imageTree(ref, stage.platform)
@@ -158,29 +160,35 @@ public final class BuildExecutor {
                         guard mkdir(root, 0o755) == 0 else { throw RootFSError.errno("mkdir", root) }
                         if !(try mountImage(ref, platform: stage.platform, at: root)) { try imageProvider(ref, stage.platform, root) }
                     }
+                    events?.stepDone(key: nil)
                 } catch {
+                    events?.stepFailed("\(error)")
                     throw RootFSError("\(file):\(stage.fromPosition): FROM \(ref): \(error)")
                 }
             }
             stageRoots[stage.index] = root
             for (n, step) in stage.steps.enumerated() {
-                let title = "#\(stage.index).\(n + 1) \(step.node.original.split(separator: "\n").first.map(String.init) ?? "")"
+                let title = stepName(stage, n)
                 do {
                     guard let l = layers, let previous = l.key else {
-                        log(title)
+                        events?.stepStarted(title)
                         try execute(step, in: root)
+                        events?.stepDone(key: nil)
                         continue
                     }
                     if case .copy(let c) = step.kind, c.link, try copyLinked(c, step, title: title, onto: l, after: previous) { continue }
                     let key = try stepKey(previous, step)
                     if let key, useStepCache, let cached = cachedLayer(key), try stack(l, cached, key: key) {
-                        log(title + " (cached)")
+                        events?.stepStarted(title)
+                        events?.stepCached(key: key)
                         continue
                     }
-                    log(title)
+                    events?.stepStarted(title)
                     try execute(step, in: root)
                     if let key { try freeze(l, key: key) } else { l.key = nil }
+                    events?.stepDone(key: key)
                 } catch {
+                    events?.stepFailed(error.message)
                     throw RootFSError("\(file):\(step.node.position): \(error.message)")
                 }
             }
@@ -578,7 +586,8 @@ public final class BuildExecutor {
         spec.workingDirectory = r.workingDirectory
         spec.isolateNetwork = r.network == "none" || (r.network != "host" && defaultNetwork == "none")
         let status: Int32
-        do { status = try Sandbox.run(spec) } catch {
+        let sink: ((Int32, UnsafeRawBufferPointer) -> Void)? = events.map { e in { stream, bytes in e.stepOutput(bytes, stream: stream) } }
+        do { status = try Sandbox.run(spec, output: sink) } catch {
             // A program for another architecture: the kernel says only "Exec format error" (or
             // "No such file" for a handler whose interpreter is not in the root).
             func arch(_ p: String) -> Substring { p.split(separator: "/").dropFirst().first ?? "" }
@@ -602,4 +611,44 @@ public struct GitAccess: Sendable {
     public var token: String?
     /// The SSH agent socket for SSH remotes.
     public var sshAgent: String?
+}
+
+/// A build's steps as they happen (BuildKit's vertices).
+public protocol StepEvents: AnyObject {
+    /// A step starts, named as BuildKit names it (`[build 2/5] RUN make`).
+    func stepStarted(_ name: String)
+    /// Its result came from the step cache (the key it was found under).
+    func stepCached(key: String)
+    /// It ran to the end (its cache key when it has one).
+    func stepDone(key: String?)
+    func stepFailed(_ message: String)
+    /// Output of a RUN step (stream 1 or 2).
+    func stepOutput(_ bytes: UnsafeRawBufferPointer, stream: Int32)
+}
+
+extension BuildExecutor {
+    /// BuildKit's step name: `[STAGE i/N] INSTRUCTION args` where N counts FROM (of an image),
+    /// RUN, COPY, ADD and WORKDIR; no stage in a single-stage build of an unnamed stage,
+    /// `stage-K` for unnamed stages of a multi-stage build; i right-aligned to N's width.
+    func stepName(_ stage: PlannedStage, _ n: Int) -> String {
+        let fromImage: Bool
+        if case .image = stage.base { fromImage = true } else { fromImage = false }
+        let total = stage.steps.count + (fromImage ? 1 : 0)
+        let index = n + 1 + (fromImage ? 1 : 0)
+        let text = stage.steps[n].node.original.split(separator: "\n").first.map(String.init) ?? ""
+        return Self.prefix(stage, multiStage: plan.stages.count > 1 || stage.index > 0, index: index, total: total) + text
+    }
+
+    static func prefix(_ stage: PlannedStage, multiStage: Bool, index: Int, total: Int) -> String {
+        let name = stage.name ?? (multiStage ? "stage-\(stage.index)" : nil)
+        let width = String(total).count
+        let number = String(repeating: " ", count: max(0, width - String(index).count)) + String(index)
+        return "[" + (name.map { $0 + " " } ?? "") + "\(number)/\(total)] "
+    }
+
+    /// The FROM step of a stage built on an image (`[1/3] FROM debian:12`); nil for scratch and stages.
+    public func fromStepName(_ stage: PlannedStage) -> String? {
+        guard case .image(let ref) = stage.base else { return nil }
+        return Self.prefix(stage, multiStage: plan.stages.count > 1 || stage.index > 0, index: 1, total: stage.steps.count + 1) + "FROM " + ref
+    }
 }

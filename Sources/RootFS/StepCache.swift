@@ -191,15 +191,18 @@ extension BuildExecutor {
         let byName = c.chown.map { $0.split(separator: ":").contains { UInt32($0) == nil } } ?? false
         guard let linkKey = try stepKey(byName ? previous : "COPY --link", step), let cache = stepCacheDirectory, let dir = layerDirectory else { return false }
         var layer: String
+        var fromCache = false
         if useStepCache, let cached = cachedLayer(linkKey) {
+            fromCache = true
             guard canStack(l, cached) else { return false }
-            log(title + " (cached)")
+            events?.stepStarted(title)
+            events?.stepCached(key: linkKey)
             layer = cached
         } else {
             let temp = dir + "/link\(layerCount)"
             layerCount += 1
             guard canStack(l, cache + "/" + linkKey.prefix(32)) else { return false }
-            log(title)
+            events?.stepStarted(title)
             guard mkdir(temp, 0o755) == 0 else { throw .errno("mkdir", temp) }
             try copy(c, into: temp, users: l.root)
             layer = temp
@@ -210,7 +213,9 @@ extension BuildExecutor {
         }
         var h = SHA256()
         h.update(Array("\(previous)\0\(linkKey)".utf8))
-        return try stack(l, layer, key: h.finalize().hexString)
+        let stacked = try stack(l, layer, key: h.finalize().hexString)
+        if stacked && !fromCache { events?.stepDone(key: linkKey) }
+        return stacked
     }
 
     /// The cached layer for `key`, if a build stored one.

@@ -69,7 +69,9 @@ public enum Sandbox {
     /// is /dev/null (as in BuildKit); its output goes to `stdout`/`stderr` when given, else
     /// through pipes that gvmc copies to its own: a step never holds gvmc's terminal, so it can
     /// neither push keystrokes into the user's shell (TIOCSTI) nor change the terminal's settings.
-    public static func run(_ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1) throws(SandboxError) -> Int32 {
+    /// With `output`, what the step writes through those pipes goes to it instead (stream 1 or 2).
+    public static func run(_ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1,
+                           output: ((Int32, UnsafeRawBufferPointer) -> Void)? = nil) throws(SandboxError) -> Int32 {
         guard spec.rootfs.hasPrefix("/") else { throw SandboxError(message: "rootfs \(spec.rootfs) must be an absolute path") }
         guard !spec.arguments.isEmpty else { throw SandboxError(message: "empty command") }
         try requirePrivileges()
@@ -121,6 +123,7 @@ public enum Sandbox {
         guard devNull >= 0 else { throw SandboxError(message: "cannot open /dev/null: \(String(cString: strerror(errno)))") }
         defer { close(devNull) }
         var relay = OutputRelay()
+        relay.sink = output
         defer { relay.closeAll() }
         let childOut = stdout >= 0 ? stdout : try relay.pipe(to: 1)
         let childErr = stderr >= 0 ? stderr : try relay.pipe(to: 2)
@@ -168,6 +171,8 @@ public enum Sandbox {
 /// The step's output pipes, copied to gvmc's own descriptors.
 struct OutputRelay {
     private var pipes: [(read: Int32, write: Int32, target: Int32)] = []
+    /// Receives the output instead of the target descriptors, when set.
+    var sink: ((Int32, UnsafeRawBufferPointer) -> Void)?
 
     /// A pipe whose read end is copied to `target`; returns the write end for the step.
     mutating func pipe(to target: Int32) throws(SandboxError) -> Int32 {
@@ -202,6 +207,10 @@ struct OutputRelay {
                 let n = read(p.fd, &buffer, buffer.count)
                 if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                 if n <= 0 { close(p.fd); pipes[i].read = -1; continue }
+                if let sink {
+                    buffer.withUnsafeBytes { sink(pipes[i].target, UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                    continue
+                }
                 var offset = 0
                 while offset < n {
                     let w = buffer[offset..<n].withUnsafeBytes { Glibc.write(pipes[i].target, $0.baseAddress, $0.count) }

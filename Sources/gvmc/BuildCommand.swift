@@ -1,6 +1,7 @@
 // `gvmc build`: a Dockerfile and its context → a .gvmi, with no Docker daemon.
 import ArgumentParser
 import Build
+import Progress
 import BuildPlan
 import Foundation
 import GVMI
@@ -27,13 +28,14 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Target platform; Golem runs linux/amd64.")
     var platform = "linux/amd64"
 
-    @Option(help: "Step output: auto, plain or tty print each step as it starts; quiet prints only warnings, errors and the result.")
-    var progress: Progress = .auto
+    @Option(help: "Progress: auto, plain (BuildKit's plain output: steps, their output with times, DONE/CACHED/ERROR), tty (the same for now), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line).")
+    var progress: ProgressMode = .auto
+
+    @Option(help: "Write a JSON file with the image, its configuration and every step (key, cached, duration), as docker buildx --metadata-file.")
+    var metadataFile: String?
 
     @Flag(help: "Run every step, even those whose result is in the step cache (results not in the cache yet are stored).")
     var noCache = false
-
-    enum Progress: String, ExpressibleByArgument { case auto, plain, tty, quiet }
 
     @Option(help: "Network for RUN steps: default (the host's) or none.")
     var network = "default"
@@ -122,23 +124,48 @@ struct BuildCommand: ParsableCommand {
         request.secrets = secretFiles.paths
         request.sshAgents = agents.sockets
         let build = ImageBuild(request) { [registry] p in try registry.puller(platform: p) }
-        build.log = progress == .quiet ? { _ in } : { printError($0) }
-        build.diagnostic = { printError($0) }
+        let display = BuildProgress(mode: progress)
+        build.progress = display
+        build.diagnostic = { line in
+            printError(line)
+            if let annotation = githubAnnotation(line) { print(annotation) }
+        }
         let result: GVMIResult
         do { result = try build.run() } catch {
             if case .image(let underlying) = error { throw underlying }
-            printError("error: \(error)")
+            let message = "error: \(error)"
+            if display.mode == .plain {
+                let line = Int("\(error)".dropFirst(name.count + 1).prefix { $0.isNumber })
+                printError(display.failureReport(dockerfile: bytes, file: name, line: "\(error)".hasPrefix(name + ":") ? line : nil), terminator: "")
+            }
+            printError(message)
+            if let annotation = githubAnnotation(message) { print(annotation) }
             throw ExitCode(1)
         }
         try image.completing(result) {
             try image.writeInfo(result, source: dockerfilePath)
             try manifest.write(image: result.path, sha3_224: result.sha3_224)
         }
+        if let metadataFile {
+            do { try Data(build.metadata(result)).write(to: URL(fileURLWithPath: metadataFile), options: .atomic) } catch {
+                printError("error: --metadata-file \(metadataFile): \(error.localizedDescription)")
+                throw ExitCode(1)
+            }
+        }
         printImageResult(result)
+        if display.mode == .plain { printError(display.summary(result: "built \(result.path)")) }
         build.finish()
         for line in CacheCollection.collect(registry.cacheDirectory, setting: ProcessInfo.processInfo.environment["GVMC_CACHE_KEEP_STORAGE"])
-        where progress != .quiet || line.hasPrefix("warning:") {
+        where display.mode != .quiet || line.hasPrefix("warning:") {
             printError(line)
         }
     }
+}
+
+extension ProgressMode: ExpressibleByArgument {}
+
+/// The GitHub Actions workflow command for a diagnostic line, when running there.
+func githubAnnotation(_ line: String) -> String? {
+    guard ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" else { return nil }
+    return Annotations.github(line)
 }

@@ -57,8 +57,8 @@ func readDockerfile(_ path: String) throws -> ([UInt8], String) {
     return (Array(data), path)
 }
 
-func printError(_ message: String) {
-    FileHandle.standardError.write(Array((message + "\n").utf8).withUnsafeBufferPointer { Data($0) })
+func printError(_ message: String, terminator: String = "\n") {
+    FileHandle.standardError.write(Array((message + terminator).utf8).withUnsafeBufferPointer { Data($0) })
 }
 
 /// A readable summary of a validated Dockerfile.

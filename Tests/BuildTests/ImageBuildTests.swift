@@ -2,6 +2,7 @@
 import Build
 import BuildPlan
 import Foundation
+import Progress
 import Registry
 import SquashFS
 import Testing
@@ -27,8 +28,8 @@ struct ImageBuildLibrary {
         FileManager.default.createFile(atPath: scratch.sub("hello.txt"), contents: Data("hi\n".utf8))
         let build = ImageBuild(request("FROM scratch\nCOPY hello.txt /srv/\nWORKDIR /srv\n", context: scratch.path, output: scratch.sub("out.gvmi")),
                                puller: noRegistry)
-        var lines: [String] = []
-        build.log = { lines.append($0) }
+        let progress = BuildProgress(mode: .quiet)
+        build.progress = progress
         let result = try build.run()
         build.finish()
         #expect(result.path == scratch.sub("out.gvmi") && result.sha3_224.count == 56)
@@ -36,7 +37,9 @@ struct ImageBuildLibrary {
         let file = try #require(entries.first { $0.path == "/srv/hello.txt" })
         #expect(file.size == 3)
         #expect(entries.contains { $0.path == "/dev" })  // the boot files Golem's init needs
-        #expect(lines.contains { $0.contains("COPY hello.txt /srv/") })
+        #expect(progress.records.map(\.name) == ["[internal] load build definition from Dockerfile", "[internal] load .dockerignore",
+                                                  "[1/2] COPY hello.txt /srv/", "[2/2] WORKDIR /srv", "writing image \(scratch.sub("out.gvmi"))"])
+        #expect(progress.records.allSatisfy { $0.completed != nil && $0.error == nil })
         // The same request again: the same bytes.
         let again = ImageBuild(request("FROM scratch\nCOPY hello.txt /srv/\nWORKDIR /srv\n", context: scratch.path, output: scratch.sub("again.gvmi")),
                                puller: noRegistry)

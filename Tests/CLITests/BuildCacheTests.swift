@@ -30,9 +30,8 @@ extension BuildCommand {
             let out = ctx + "/out\(n).gvmi"
             let r = GVMCBinary.run(["build", "--cache-dir", cache, "-o", out] + extra + [ctx])
             try #require(r.status == 0, "\(r.err)")
-            let steps = r.err.split(separator: "\n").filter { $0.hasPrefix("#") }.map(String.init)
-            func id(_ line: String) -> String { String(line.split(separator: " ")[0]) }
-            return (steps.filter { $0.hasSuffix(" (cached)") }.map(id), steps.filter { !$0.hasSuffix(" (cached)") }.map(id), out)
+            let steps = builtSteps(r.err)
+            return (steps.filter(\.cached).map(\.id), steps.filter { !$0.cached }.map(\.id), out)
         }
         func cat(_ image: String, _ path: String) -> String { Tools.run(["unsquashfs", "-cat", image, path]).output }
         let all = ["#0.1", "#0.2", "#1.1", "#1.2", "#1.3", "#1.4", "#2.1"]
@@ -77,8 +76,8 @@ extension BuildCommand {
         func build(_ n: Int) throws -> (cached: Int, ran: Int, image: String) {
             let r = GVMCBinary.run(["build", "--cache-dir", ctx + "/cache", "-o", ctx + "/\(n).gvmi", ctx])
             try #require(r.status == 0, "\(r.err)")
-            let lines = r.err.split(separator: "\n").filter { $0.hasPrefix("#1.") }
-            return (lines.filter { $0.hasSuffix("(cached)") }.count, lines.filter { !$0.hasSuffix("(cached)") }.count, ctx + "/\(n).gvmi")
+            let lines = builtSteps(r.err).filter { $0.id.hasPrefix("#1.") }
+            return (lines.filter(\.cached).count, lines.filter { !$0.cached }.count, ctx + "/\(n).gvmi")
         }
         let first = try build(1)
         #expect(first.ran == 91 && first.cached == 0)
@@ -112,7 +111,7 @@ extension BuildCommand {
                                    env: ["GVMC_CACHE_KEEP_STORAGE": keep])
             try #require(r.status == 0, "\(r.err)")
             lastErr = r.err
-            return r.err.split(separator: "\n").filter { $0.hasPrefix("#1.") }.map { $0.hasSuffix("(cached)") ? "cached" : "ran" }
+            return builtSteps(r.err).filter { $0.id.hasPrefix("#1.") }.map { $0.cached ? "cached" : "ran" }
         }
         func prune(_ flags: [String]) -> (status: Int32, out: String, err: String) {
             GVMCBinary.run(["prune", "--cache-dir", cache] + flags)
@@ -197,8 +196,8 @@ extension BuildCommand {
         try #require(first.status == 0, "\(first.err)")
         let second = GVMCBinary.run(["build", "--build-arg", "V=2", "--cache-dir", cache, "-o", ctx + "/2.gvmi", ctx])
         try #require(second.status == 0, "\(second.err)")
-        let lines = second.err.split(separator: "\n").filter { $0.hasPrefix("#1.") }
-        #expect(lines.map { $0.hasSuffix("(cached)") } == [false, true, true, false, false], "\(lines)")
+        let lines = builtSteps(second.err).filter { $0.id.hasPrefix("#1.") }
+        #expect(lines.map(\.cached) == [false, true, true, false, false], "\(second.err)")
         let list = Tools.run(["unsquashfs", "-lln", ctx + "/2.gvmi"]).output
         func entry(_ path: String) -> String? {
             list.split(separator: "\n").first { $0.hasSuffix(" squashfs-root" + path) || $0.contains(" squashfs-root" + path + " -> ") }.map(String.init)

@@ -187,7 +187,7 @@ extension BuildCommand {
             let out = ctx + "/\(UUID().uuidString).gvmi"
             let r = GVMCBinary.run(["build", "--cache-dir", ctx + "/cache", "-o", out, ctx])
             try #require(r.status == 0, "\(r.err)")
-            return (out, r.err.split(separator: "\n").filter { $0.hasPrefix("#0.") }.map { $0.hasSuffix("(cached)") })
+            return (out, builtSteps(r.err).filter { $0.id.hasPrefix("#0.") }.map(\.cached))
         }
         let first = try build()
         #expect(first.cached == [false, false, false, false, false, false, false, false])

@@ -65,7 +65,7 @@ struct HostileBuild {
         let refused = GVMCBinary.run(["build", "--network", "none", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: dockerfile)
         #expect(refused.status == 1 && refused.err.contains("<stdin>:3:5: network.host is not allowed"), "\(refused.err)")
         #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
-        #expect(!refused.err.contains("#0.1"), "nothing runs before the check")
+        #expect(!refused.err.contains("] COPY busybox"), "nothing runs before the check")
         let allowed = GVMCBinary.run(["build", "--network", "none", "--allow", "network.host", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: dockerfile)
         #expect(allowed.status == 0, "\(allowed.err)")
         let interfaces = try String(contentsOfFile: "/proc/net/dev", encoding: .utf8).split(separator: "\n").count

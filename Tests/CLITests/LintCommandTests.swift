@@ -166,3 +166,31 @@ enum XMLDocumentParser {
         return d.items
     }
 }
+
+/// The steps of a build from its plain progress output (BuildKit's `#N [stage i/N] ...` vertices
+/// ending in `#N CACHED` or `#N DONE`), as `#S.I`: S the stage in order of appearance, I the step
+/// in the stage (a FROM of an image not counted).
+func builtSteps(_ err: String) -> [(id: String, cached: Bool)] {
+    var names: [Int: (stage: Int, index: Int)] = [:]
+    var stages: [String] = []
+    var fromOffset: [Int: Int] = [:]
+    var result: [(vertex: Int, id: String, cached: Bool)] = []
+    for line in err.split(separator: "\n") where line.hasPrefix("#") {
+        let parts = line.dropFirst().split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, let n = Int(parts[0]) else { continue }
+        let rest = parts[1]
+        if rest.hasPrefix("["), !rest.hasPrefix("[internal]"), let close = rest.firstIndex(of: "]"), names[n] == nil {
+            let label = rest[rest.index(after: rest.startIndex)..<close]
+            let words = label.split(separator: " ")
+            let stageName = words.count > 1 ? String(words[0]) : ""
+            guard let slash = words.last?.firstIndex(of: "/"), let i = Int(words.last![..<slash].trimmingCharacters(in: .whitespaces)) else { continue }
+            if !stages.contains(stageName) { stages.append(stageName) }
+            let s = stages.firstIndex(of: stageName)!
+            if rest[close...].hasPrefix("] FROM ") { fromOffset[s] = 1; continue }
+            names[n] = (s, i - (fromOffset[s] ?? 0))
+        } else if rest == "CACHED" || rest.hasPrefix("DONE "), let step = names[n] {
+            result.append((n, "#\(step.stage).\(step.index)", rest == "CACHED"))
+        }
+    }
+    return result.map { ($0.id, $0.cached) }
+}

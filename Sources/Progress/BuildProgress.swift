@@ -1,0 +1,291 @@
+// One progress model for long-running commands, shown as BuildKit shows it: vertices (`#N name`)
+// that start, log, report statuses and end DONE, CACHED or ERROR. Displays: plain (BuildKit's
+// plain printer, line for line), quiet, rawjson (one SolveStatus-shaped object per line).
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum ProgressMode: String, CaseIterable, Sendable {
+    case auto, plain, tty, quiet, rawjson
+}
+
+/// One vertex as it ended, for summaries and metadata files.
+public struct VertexRecord: Sendable {
+    public var number: Int
+    public var name: String
+    public var started: Date
+    public var completed: Date?
+    public var cached = false
+    public var error: String?
+    /// The step's cache key, when it has one.
+    public var key: String?
+    public var duration: TimeInterval { (completed ?? started).timeIntervalSince(started) }
+}
+
+public final class BuildProgress: @unchecked Sendable {
+    public let mode: ProgressMode
+    private let fd: Int32
+    private let lock = NSLock()
+    private let clock: () -> Date
+    private var vertices: [VertexRecord] = []
+    /// Output not yet ended by a newline, per vertex.
+    private var partial: [Int: [UInt8]] = [:]
+    /// The last lines each vertex logged (for the error footer).
+    private var tails: [Int: [String]] = [:]
+    private var lastPrinted: Int?
+    private var current: Int?
+    public let started: Date
+
+    /// `mode` auto is resolved here: plain (the live tty view is not built yet, so a terminal
+    /// gets plain output too).
+    public init(mode: ProgressMode, fd: Int32 = 2, clock: @escaping () -> Date = Date.init) {
+        self.mode = mode == .auto || mode == .tty ? .plain : mode
+        self.fd = fd
+        self.clock = clock
+        self.started = clock()
+    }
+
+    public var records: [VertexRecord] { lock.withLock { vertices } }
+
+    // MARK: - Events
+
+    /// Starts a vertex and makes it current; returns its number.
+    @discardableResult
+    public func start(_ name: String) -> Int {
+        lock.withLock {
+            let n = vertices.count + 1
+            vertices.append(VertexRecord(number: n, name: name, started: clock()))
+            current = n
+            printHeader(n)
+            emitJSON(vertex: n)
+            return n
+        }
+    }
+
+    /// Output of the current vertex (split into lines; a partial line waits for its end).
+    public func output(_ bytes: UnsafeRawBufferPointer, stream: Int32 = 1) {
+        lock.withLock {
+            guard let n = current else { return }
+            if mode == .rawjson { emitJSON(log: Array(bytes), vertex: n, stream: stream); appendTail(n, bytes: Array(bytes)); return }
+            var pending = partial[n] ?? []
+            for byte in bytes {
+                if byte == 0x0A {
+                    logLine(n, String(decoding: pending, as: UTF8.self))
+                    pending.removeAll(keepingCapacity: true)
+                } else {
+                    pending.append(byte)
+                }
+            }
+            partial[n] = pending
+        }
+    }
+
+    /// A log line of the current vertex.
+    public func log(_ line: String) {
+        var bytes = Array(line.utf8) + [0x0A]
+        bytes.withUnsafeMutableBytes { output(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A status line of the current vertex (`transferring dockerfile: 123B done`).
+    public func status(_ text: String) {
+        lock.withLock {
+            guard let n = current else { return }
+            switch mode {
+            case .plain:
+                printHeaderIfNeeded(n)
+                write("#\(n) \(text)\n")
+            case .rawjson:
+                emitJSON(status: text, vertex: n)
+            default: break
+            }
+        }
+    }
+
+    public func done(key: String? = nil) { finish { $0.key = key } }
+    public func cached(key: String? = nil) { finish { $0.cached = true; $0.key = key } }
+    public func failed(_ message: String) { finish { $0.error = message } }
+
+    private func finish(_ edit: (inout VertexRecord) -> Void) {
+        lock.withLock {
+            guard let n = current else { return }
+            flushPartial(n)
+            edit(&vertices[n - 1])
+            vertices[n - 1].completed = clock()
+            let v = vertices[n - 1]
+            switch mode {
+            case .plain:
+                printHeaderIfNeeded(n)
+                if v.cached { write("#\(n) CACHED\n") }
+                else if let e = v.error { write("#\(n) ERROR: \(e)\n") }
+                else { write("#\(n) DONE \(String(format: "%.1f", v.duration))s\n") }
+            case .rawjson:
+                emitJSON(vertex: n)
+            default: break
+            }
+            current = nil
+        }
+    }
+
+    // MARK: - After the build
+
+    /// BuildKit's footer for a failed vertex: its name and last output lines, then the Dockerfile
+    /// around the failing line with `>>>` at it.
+    public func failureReport(dockerfile: [UInt8]? = nil, file: String = "Dockerfile", line: Int? = nil) -> String {
+        lock.withLock {
+            guard let v = vertices.last(where: { $0.error != nil }) else { return "" }
+            var out = "------\n > \(v.name):\n"
+            for l in tails[v.number] ?? [] { out += l + "\n" }
+            out += "------\n"
+            if let dockerfile, let line {
+                var lines = String(decoding: dockerfile, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                if lines.last == "" { lines.removeLast() }
+                if line >= 1 && line <= lines.count {
+                    out += "\(file):\(line)\n--------------------\n"
+                    let width = String(min(lines.count, line + 2)).count
+                    for i in max(1, line - 2)...min(lines.count, line + 2) {
+                        let number = String(repeating: " ", count: width - String(i).count) + String(i)
+                        out += " \(number) | \(i == line ? ">>>" : "   ") \(lines[i - 1])\n"
+                    }
+                    out += "--------------------\n"
+                }
+            }
+            return out
+        }
+    }
+
+    /// One line: total time, steps run and cached, and the three slowest.
+    public func summary(result: String) -> String {
+        lock.withLock {
+            let total = clock().timeIntervalSince(started)
+            let steps = vertices.filter { $0.name.hasPrefix("[") && !$0.name.hasPrefix("[internal]") }
+            let cached = steps.filter(\.cached).count
+            let slowest = steps.filter { !$0.cached && $0.completed != nil }.sorted { $0.duration > $1.duration }.prefix(3)
+            var line = "\(result) in \(String(format: "%.1f", total))s: \(steps.count) steps, \(cached) cached"
+            if !slowest.isEmpty {
+                line += "; slowest: " + slowest.map { "#\($0.number) \($0.name) \(String(format: "%.1f", $0.duration))s" }.joined(separator: ", ")
+            }
+            return line
+        }
+    }
+
+    // MARK: - Plain
+
+    private func printHeader(_ n: Int) {
+        guard mode == .plain else { return }
+        if lastPrinted != nil { write("\n") }
+        write("#\(n) \(vertices[n - 1].name)\n")
+        lastPrinted = n
+    }
+
+    private func printHeaderIfNeeded(_ n: Int) {
+        guard mode == .plain, lastPrinted != n else { return }
+        write("\n#\(n) ...\n")
+        lastPrinted = n
+    }
+
+    private func logLine(_ n: Int, _ text: String) {
+        let elapsed = clock().timeIntervalSince(vertices[n - 1].started)
+        let stamp = Self.elapsed(elapsed)
+        appendTailLine(n, stamp + " " + text)
+        guard mode == .plain else { return }
+        printHeaderIfNeeded(n)
+        write("#\(n) \(stamp) \(text)\n")
+    }
+
+    private func flushPartial(_ n: Int) {
+        if let rest = partial[n], !rest.isEmpty {
+            logLine(n, String(decoding: rest, as: UTF8.self))
+        }
+        partial[n] = nil
+    }
+
+    private func appendTail(_ n: Int, bytes: [UInt8]) {
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") { appendTailLine(n, String(line)) }
+    }
+
+    private func appendTailLine(_ n: Int, _ line: String) {
+        var t = tails[n] ?? []
+        t.append(line)
+        if t.count > 10 { t.removeFirst(t.count - 10) }
+        tails[n] = t
+    }
+
+    /// Seconds as BuildKit prints log times: 3 decimals below 10 s, 2 below 100 s, else 1.
+    public static func elapsed(_ seconds: TimeInterval) -> String {
+        String(format: seconds < 10 ? "%.3f" : seconds < 100 ? "%.2f" : "%.1f", seconds)
+    }
+
+    private func write(_ text: String) {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            offset += n
+        }
+    }
+
+    // MARK: - rawjson
+
+    /// The vertex's digest: BuildKit names vertices by content digest; gvmc by its number and name.
+    public static func digest(_ n: Int, _ name: String) -> String {
+        "sha256:" + SHA256.hash(data: Array("gvmc vertex \(n) \(name)".utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func time(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: d)
+    }
+
+    private func emitJSON(vertex n: Int) {
+        guard mode == .rawjson else { return }
+        let v = vertices[n - 1]
+        var o: [String: Any] = ["digest": Self.digest(n, v.name), "name": v.name, "started": Self.time(v.started)]
+        if let c = v.completed { o["completed"] = Self.time(c) }
+        if v.cached { o["cached"] = true }
+        if let e = v.error { o["error"] = e }
+        emit(["vertexes": [o]])
+    }
+
+    private func emitJSON(status text: String, vertex n: Int) {
+        let now = Self.time(clock())
+        emit(["statuses": [["id": text, "vertex": Self.digest(n, vertices[n - 1].name), "timestamp": now]]])
+    }
+
+    private func emitJSON(log bytes: [UInt8], vertex n: Int, stream: Int32) {
+        emit(["logs": [["vertex": Self.digest(n, vertices[n - 1].name), "stream": Int(stream),
+                        "data": Data(bytes).base64EncodedString(), "timestamp": Self.time(clock())]]])
+    }
+
+    private func emit(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        write(String(decoding: data, as: UTF8.self) + "\n")
+    }
+}
+
+/// CI annotations: with `GITHUB_ACTIONS=true`, a diagnostic line `FILE:LINE:COL: warning: text`
+/// (or `error: FILE:LINE:COL: text`) is also printed as a workflow command, so it shows on the
+/// pull request.
+public enum Annotations {
+    public static func github(_ line: String) -> String? {
+        var text = Substring(line)
+        var level = "warning"
+        if text.hasPrefix("error: ") { level = "error"; text = text.dropFirst(7) }
+        let parts = text.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, let l = Int(parts[1]), let c = Int(parts[2]) else { return nil }
+        var message = parts[3].drop { $0 == " " }
+        for prefix in ["warning: ", "error: "] where message.hasPrefix(prefix) {
+            level = String(prefix.dropLast(2))
+            message = message.dropFirst(prefix.count)
+        }
+        func escape(_ s: some StringProtocol, property: Bool) -> String {
+            var out = String(s).replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D").replacingOccurrences(of: "\n", with: "%0A")
+            if property { out = out.replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: ",", with: "%2C") }
+            return out
+        }
+        return "::\(level) file=\(escape(parts[0], property: true)),line=\(l),col=\(c)::\(escape(message, property: false))"
+    }
+}
