@@ -102,6 +102,13 @@ public final class ImageBuild {
         progress?.status("transferring context: \(ignoreText.utf8.count)B done")
         progress?.done()
         let plan = try makePlan(ignoreText: ignoreText)
+        if let progress {
+            let steps = plan.stages.reduce(0) { n, stage in
+                if case .image = stage.base { return n + stage.steps.count + 1 }
+                return n + stage.steps.count
+            }
+            progress.expectedTotal = progress.records.count + steps + 1
+        }
         let executor: BuildExecutor
         do {
             executor = try BuildExecutor(plan: plan, context: BuildContext(directory: request.contextDirectory, ignore: DockerIgnore(text: ignoreText)))

@@ -38,13 +38,86 @@ public final class BuildProgress: @unchecked Sendable {
     private var current: Int?
     public let started: Date
 
-    /// `mode` auto is resolved here: plain (the live tty view is not built yet, so a terminal
-    /// gets plain output too).
-    public init(mode: ProgressMode, fd: Int32 = 2, clock: @escaping () -> Date = Date.init) {
-        self.mode = mode == .auto || mode == .tty ? .plain : mode
+    /// The live view (tty mode).
+    private var screen: LiveScreen?
+
+    /// `auto` becomes tty when `fd` is a terminal (and TERM is not dumb), else plain, as BuildKit.
+    public init(mode: ProgressMode, fd: Int32 = 2, environment: [String: String] = ProcessInfo.processInfo.environment,
+                clock: @escaping () -> Date = Date.init) {
+        var resolved = mode
+        if mode == .auto { resolved = isatty(fd) == 1 && environment["TERM"] != "dumb" ? .tty : .plain }
+        self.mode = resolved
         self.fd = fd
         self.clock = clock
         self.started = clock()
+        if resolved == .tty {
+            screen = LiveScreen(fd: fd, color: environment["NO_COLOR"] == nil)
+            startTicker()
+        }
+    }
+
+    /// How many vertices the whole run will have, when known (the tty header's `(k/n)`).
+    public var expectedTotal: Int? {
+        get { lock.withLock { total } }
+        set { lock.withLock { total = newValue } }
+    }
+    private var total: Int?
+    private var finished = false
+
+    /// Ends the live view: its final screen stays (`FINISHED` or `ERROR` in the header), and the
+    /// messages held back while it was drawn follow it.
+    public func close() {
+        let held: [String] = lock.withLock {
+            guard !finished else { return [] }
+            finished = true
+            redraw(force: true)
+            defer { heldMessages.removeAll() }
+            return heldMessages
+        }
+        for line in held { write(line + "\n") }
+    }
+
+    /// A warning or error line for standard error: printed now, or after the live view ends (it
+    /// would be drawn over).
+    public func message(_ line: String) {
+        lock.withLock {
+            if screen != nil && !finished { heldMessages.append(line) } else { write(line + "\n") }
+        }
+    }
+    private var heldMessages: [String] = []
+
+    private func startTicker() {
+        let thread = Thread { [weak self] in
+            while let self, !self.lock.withLock({ self.finished }) {
+                usleep(200_000)
+                self.lock.withLock { self.redraw(force: false) }
+            }
+        }
+        thread.start()
+    }
+
+    private func redraw(force: Bool) {
+        guard let screen else { return }
+        let now = clock()
+        var lines: [LiveScreen.Line] = []
+        for v in vertices {
+            let time = String(format: "%.1fs", (v.completed ?? now).timeIntervalSince(v.started))
+            if v.completed == nil {
+                lines.append(.init(text: " => \(v.name)", time: time, style: .running))
+                for l in (tails[v.number] ?? []).suffix(6) { lines.append(.init(text: " => => # " + l, time: "", style: .log)) }
+            } else if v.cached {
+                lines.append(.init(text: " => CACHED \(v.name)", time: time, style: .done))
+            } else if v.error != nil {
+                lines.append(.init(text: " => ERROR \(v.name)", time: time, style: .error))
+            } else {
+                lines.append(.init(text: " => \(v.name)", time: time, style: .done))
+            }
+        }
+        let done = vertices.filter { $0.completed != nil }.count
+        let failed = vertices.contains { $0.error != nil }
+        let state = finished ? (failed ? " ERROR" : " FINISHED") : ""
+        let header = "[+] Building \(String(format: "%.1f", now.timeIntervalSince(started)))s (\(done)/\(max(total ?? 0, vertices.count)))\(state)"
+        screen.draw(header: header, lines: lines, final: finished, force: force)
     }
 
     public var records: [VertexRecord] { lock.withLock { vertices } }
@@ -60,6 +133,7 @@ public final class BuildProgress: @unchecked Sendable {
             current = n
             printHeader(n)
             emitJSON(vertex: n)
+            redraw(force: false)
             return n
         }
     }
@@ -125,6 +199,7 @@ public final class BuildProgress: @unchecked Sendable {
             default: break
             }
             current = nil
+            redraw(force: false)
         }
     }
 

@@ -127,14 +127,15 @@ struct BuildCommand: ParsableCommand {
         let display = BuildProgress(mode: progress)
         build.progress = display
         build.diagnostic = { line in
-            printError(line)
+            display.message(line)
             if let annotation = githubAnnotation(line) { print(annotation) }
         }
         let result: GVMIResult
         do { result = try build.run() } catch {
+            display.close()
             if case .image(let underlying) = error { throw underlying }
             let message = "error: \(error)"
-            if display.mode == .plain {
+            if display.mode == .plain || display.mode == .tty {
                 let line = Int("\(error)".dropFirst(name.count + 1).prefix { $0.isNumber })
                 printError(display.failureReport(dockerfile: bytes, file: name, line: "\(error)".hasPrefix(name + ":") ? line : nil), terminator: "")
             }
@@ -146,6 +147,7 @@ struct BuildCommand: ParsableCommand {
             try image.writeInfo(result, source: dockerfilePath)
             try manifest.write(image: result.path, sha3_224: result.sha3_224)
         }
+        display.close()
         if let metadataFile {
             do { try Data(build.metadata(result)).write(to: URL(fileURLWithPath: metadataFile), options: .atomic) } catch {
                 printError("error: --metadata-file \(metadataFile): \(error.localizedDescription)")
@@ -153,7 +155,7 @@ struct BuildCommand: ParsableCommand {
             }
         }
         printImageResult(result)
-        if display.mode == .plain { printError(display.summary(result: "built \(result.path)")) }
+        if display.mode == .plain || display.mode == .tty { printError(display.summary(result: "built \(result.path)")) }
         build.finish()
         for line in CacheCollection.collect(registry.cacheDirectory, setting: ProcessInfo.processInfo.environment["GVMC_CACHE_KEEP_STORAGE"])
         where display.mode != .quiet || line.hasPrefix("warning:") {

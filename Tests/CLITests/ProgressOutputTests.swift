@@ -154,4 +154,31 @@ struct ProgressOutput {
             #expect(r.out.contains("::warning file=\(p[0]),line=\(p[1]),col=\(p[2])::\(message)"), "\(w)\n\(r.out)")
         }
     }
+
+    @Test(.enabled(if: Tools.exists("script"), "needs script (bsdutils) for a pseudo-terminal"))
+    func ttyViewFitsANarrowTerminalAndHonoursNoColor() throws {
+        let ctx = try BuildFixture.context(Self.dockerfile, files: ["data.txt": "x\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        func inTerminal(_ env: String) throws -> String {
+            let command = "stty cols 60 rows 30; \(env) \(GVMCBinary.path) build --no-cache --cache-dir \(ctx)/cache -o \(ctx)/app.gvmi \(ctx)"
+            let r = Tools.run(["script", "-qfec", command, ctx + "/typescript"])
+            try #require(r.status == 0, "\(r.output)")
+            return String(decoding: FileManager.default.contents(atPath: ctx + "/typescript") ?? Data(), as: UTF8.self)
+        }
+        let plainColors = try inTerminal("NO_COLOR=1")
+        #expect(plainColors.contains("FINISHED"))
+        #expect(!plainColors.contains("\u{1B}[3"), "no colour with NO_COLOR")
+        // The final screen: every vertex, each line cut to the 60 columns.
+        let final = plainColors.components(separatedBy: "FINISHED").last!.split(whereSeparator: \.isNewline)  // "\r\n" is one Character
+        let lines = final.map { $0.replacingOccurrences(of: "\u{1B}[2K", with: "").replacingOccurrences(of: "\r", with: "") }
+            .filter { $0.hasPrefix(" => ") }
+        #expect(lines.count == 8, "\(lines)")
+        #expect(lines.allSatisfy { $0.count <= 59 }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix(" => [app 2/3] RUN echo hello && echo warn >&2") })
+        let colored = try inTerminal("env -u NO_COLOR")
+        #expect(colored.contains("\u{1B}[34m"), "the running step is coloured on a terminal")
+        // Not a terminal: auto is plain.
+        let piped = GVMCBinary.run(["build", "--cache-dir", ctx + "/cache", "-o", ctx + "/app.gvmi", ctx])
+        #expect(piped.status == 0 && !piped.err.contains("\u{1B}[") && piped.err.contains("#3 [tools 1/2] COPY busybox /bin/busybox"))
+    }
 }
