@@ -292,15 +292,7 @@ public final class BuildProgress: @unchecked Sendable {
         String(format: seconds < 10 ? "%.3f" : seconds < 100 ? "%.2f" : "%.1f", seconds)
     }
 
-    private func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return }
-            offset += n
-        }
-    }
+    private func write(_ text: String) { writeAll(fd, text) }
 
     // MARK: - rawjson
 

@@ -87,13 +87,16 @@ final class LiveScreen {
         }
     }
 
-    private func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return }
-            offset += n
-        }
+    private func write(_ text: String) { writeAll(fd, text) }
+}
+
+/// Writes all of `text` to `fd` (retrying short writes and EINTR; an error drops the rest).
+func writeAll(_ fd: Int32, _ text: String) {
+    let bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; return }
+        offset += n
     }
 }
