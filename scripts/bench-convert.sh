@@ -27,7 +27,7 @@ peer() {  # compressor
   umoci unpack --image "$work/peer:v1" "$work/bundle" >/dev/null &&
   mksquashfs "$work/bundle/rootfs" "$work/p.sqfs" -noappend -comp "$1" -processors 2 -quiet -no-progress >/dev/null
 }
-ours() { "$gvmc" convert "$ref" -o "$work/g.gvmi" --cache-dir "$work/cache" --compression "$1" --jobs 2; }
+ours() { "$gvmc" convert "$ref" -o "$work/g.gvmi" --cache-dir "$work/cache" --compression "$1" --jobs 2 --no-block-store; }
 export -f peer ours
 export work ref gvmc
 

@@ -20,7 +20,7 @@ for tree in "debian:$rootfs" "small-files:$rootfs/usr/share"; do
   name=${tree%%:*}; dir=${tree#*:}
   for comp in gzip xz lz4; do
     read -r mt mm < <(measure mksquashfs "$dir" "$work/m.sqfs" -noappend -comp "$comp" -processors 2 -quiet -no-progress)
-    read -r gt gm < <(measure "$gvmc" pack "$dir" -o "$work/g.gvmi" --compression "$comp" --jobs 2)
+    read -r gt gm < <(measure "$gvmc" pack "$dir" -o "$work/g.gvmi" --compression "$comp" --jobs 2 --no-block-store)
     gs=$(stat -c %s "$work/g.gvmi"); ms=$(stat -c %s "$work/m.sqfs")
     awk -v n="$name" -v c="$comp" -v gt="$gt" -v mt="$mt" -v gs="$gs" -v ms="$ms" -v gm="$gm" -v mm="$mm" 'BEGIN {
       printf "%-12s %-5s %9.2f %9.2f %7.2f %12d %12d %7.3f %9.1f %9.1f\n", n, c, gt, mt, gt/mt, gs, ms, gs/ms, gm/1024, mm/1024 }'

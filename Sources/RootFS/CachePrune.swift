@@ -3,6 +3,7 @@
 //
 //   steps[-userns-*]/<key>      step layers          build cache (always pruned)
 //   rootfs[-userns-*]/<id>      unpacked base images build cache (always pruned)
+//   blocks/<hex>                compressed squashfs blocks (BlockStore) build cache (always pruned)
 //   blobs/sha256/<hex>          downloaded blobs     only with --all
 //   run-cache/                  RUN --mount=type=cache directories, only with --all
 //
@@ -130,7 +131,7 @@ public enum CachePrune {
         for options in passes {
             let removed = select(entries.filter { e in
                 if options.cacheMountsOnly { return e.path.hasPrefix("run-cache/") }
-                return options.all || e.path.hasPrefix("steps") || e.path.hasPrefix("rootfs")
+                return options.all || e.path.hasPrefix("steps") || e.path.hasPrefix("rootfs") || e.path.hasPrefix("blocks/")
             }, options, now: now)
             if !first.dryRun {
                 for e in removed {
@@ -171,7 +172,7 @@ public enum CachePrune {
     static func areas(_ cache: String, all: Bool) -> [String] {
         var out: [String] = []
         for name in (listDirectory(cache) ?? []).sorted() {
-            if name == "steps" || name.hasPrefix("steps-") || name == "rootfs" || name.hasPrefix("rootfs-") { out.append(name) }
+            if name == "steps" || name.hasPrefix("steps-") || name == "rootfs" || name.hasPrefix("rootfs-") || name == "blocks" { out.append(name) }
         }
         if all {
             if isDirectory(cache + "/blobs/sha256") { out.append("blobs/sha256") }
@@ -185,12 +186,13 @@ public enum CachePrune {
         for area in areas(cache, all: all) {
             for name in listDirectory(cache + "/" + area) ?? [] {
                 if name.hasSuffix(".used") || name.hasSuffix(".lock") || name.hasPrefix(".build-") || name.contains(".partial-") || name == "empty" { continue }
+                if area == "blocks" && name.contains(".tmp-") { continue }
                 let path = cache + "/" + area + "/" + name
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }
                 func ns(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
                 var used = ns(st.st_ctim)
-                if area.hasPrefix("blobs") { used = max(ns(st.st_mtim), ns(st.st_atim)) }
+                if area.hasPrefix("blobs") || area == "blocks" { used = max(ns(st.st_mtim), ns(st.st_atim)) }
                 var marker = stat()
                 var bytes: Int64?
                 if lstat(path + ".used", &marker) == 0 {

@@ -58,8 +58,11 @@ final class BlockPipeline: @unchecked Sendable {
     private var threads: [pthread_t] = []
     let maxInFlight: Int
 
-    init(compressor: BlockCompressor, workers: Int) {
+    private let store: BlockStore?
+
+    init(compressor: BlockCompressor, workers: Int, store: BlockStore? = nil) {
         self.compressor = compressor
+        self.store = store
         self.maxInFlight = max(4, workers * 4)
         for _ in 0..<max(1, workers) {
             var thread = pthread_t()
@@ -149,8 +152,21 @@ final class BlockPipeline: @unchecked Sendable {
             }
             guard let job else { return }
             let bound = compressor.bound(job.input.count)
+            let input = UnsafeRawBufferPointer(job.input)
+            let key = store?.key(input)
+            if let store, let key, let entry = store.load(key, bound: bound) {
+                lock.withLock {
+                    if case .compressed(let bytes, let size) = entry { job.compressed = bytes; job.compressedSize = size }
+                    job.done = true
+                    resultReady.broadcast()
+                }
+                continue
+            }
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: bound, alignment: 16)
-            let size = compressor.compress(UnsafeRawBufferPointer(job.input), into: out, context: context)
+            let size = compressor.compress(input, into: out, context: context)
+            if let store, let key {
+                store.save(key, compressed: size.map { UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(out)[0..<$0]) })
+            }
             lock.withLock {
                 if let size { job.compressed = out; job.compressedSize = size } else { out.deallocate() }
                 job.done = true

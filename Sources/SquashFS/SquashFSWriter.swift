@@ -20,6 +20,11 @@ public struct SquashFSOptions: Sendable {
     public var fragments = true
     /// Pad the image to a multiple of 4 KiB, as mksquashfs does.
     public var pad = true
+    /// A block store directory (BlockStore): blocks compressed by earlier writes with the same
+    /// settings are taken from it instead of being compressed again; the output is the same.
+    public var blockStore: String?
+    /// False: blocks are compressed and stored, never read from the store (`--no-cache`).
+    public var blockStoreReads = true
 
     public init() {}
 
@@ -67,7 +72,9 @@ public final class SquashFSWriter {
         self.options = options
         self.output = output
         compressor = BlockCompressor(options: options.compression, blockSize: options.blockSize)
-        pipeline = BlockPipeline(compressor: compressor, workers: options.workers)
+        pipeline = BlockPipeline(compressor: compressor, workers: options.workers,
+                                 store: options.blockStore.flatMap { BlockStore(directory: $0, compression: options.compression, blockSize: options.blockSize,
+                                                                               reads: options.blockStoreReads) })
         let rootInode = Inode(kind: .directory, metadata: .defaultDirectory)
         root = TreeNode(name: [], inode: rootInode, parent: nil)
         optionsBlock = options.compression.optionsBlock(blockSize: options.blockSize)

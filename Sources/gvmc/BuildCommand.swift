@@ -102,7 +102,7 @@ struct BuildCommand: ParsableCommand {
         if platform != "linux/amd64" {
             printError("warning: --platform \(platform): Golem providers run linux/amd64 VMs only")
         }
-        let squash = try image.squashFSOptions()
+        let squash = try image.squashFSOptions(cacheDirectory: registry.cacheDirectory, readStore: !noCache)
         let secretFiles: SecretFiles, agents: SSHAgents
         do {
             secretFiles = try SecretFiles(secret)

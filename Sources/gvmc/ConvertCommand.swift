@@ -72,7 +72,7 @@ struct ConvertCommand: ParsableCommand {
         CacheUse.holdShared(registry.cacheDirectory)
         try image.checkInfoPath()
         let source = try ImageSource(imageName)
-        let squash = try image.squashFSOptions()
+        let squash = try image.squashFSOptions(cacheDirectory: registry.cacheDirectory)
         let pulled = try registry.puller(platform: platform).pull(source)
         for w in pulled.warnings { printError("warning: \(w)") }
         let flat = try FlattenedImage(layers: pulled.layers.map { LayerFile(path: $0.path, digest: $0.digest) })

@@ -26,6 +26,9 @@ struct ImageOptions: ParsableArguments {
     @Option(help: "Also write a JSON summary of the image (path, size, sha3_224, sha256, compression, source).")
     var extraJsonInfoPath: String?
 
+    @Flag(help: "Compress every block, without the cache's block store (which keeps compressed blocks for the next write; the output is the same either way).")
+    var noBlockStore = false
+
     /// Writes the `--extra-json-info-path` summary (to a temporary file, then renamed).
     /// Fails before any work when --extra-json-info-path cannot be written (a missing or
     /// read-only directory), instead of after the image is made.
@@ -61,8 +64,14 @@ struct ImageOptions: ParsableArguments {
         }
     }
 
-    func squashFSOptions() throws -> SquashFSOptions {
+    /// The writer's settings; with a cache directory, the block store in it (`blocks/`), unless
+    /// --no-block-store; `readStore` false only fills it (--no-cache).
+    func squashFSOptions(cacheDirectory: String? = nil, readStore: Bool = true) throws -> SquashFSOptions {
         var o = SquashFSOptions()
+        if let cacheDirectory, !noBlockStore {
+            o.blockStore = cacheDirectory + "/blocks"
+            o.blockStoreReads = readStore
+        }
         o.compression = CompressionOptions(compression, level: compressionLevel)
         guard let size = parseSize(blockSize) else { throw ValidationError("--block-size \(blockSize): not a size") }
         o.blockSize = size

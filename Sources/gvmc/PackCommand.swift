@@ -2,6 +2,8 @@
 import ArgumentParser
 import Foundation
 import GVMI
+import Registry
+import RootFS
 import SquashFS
 
 struct PackCommand: ParsableCommand {
@@ -17,9 +19,14 @@ struct PackCommand: ParsableCommand {
     @OptionGroup var image: ImageOptions
     @OptionGroup var config: ConfigOptions
 
+    @Option(help: "The cache directory whose block store keeps compressed blocks between writes (default: $GVMC_CACHE_DIR, else ~/.cache/gvmc).")
+    var cacheDir: String?
+
     func run() throws {
         try image.checkInfoPath()
-        let settings = try image.squashFSOptions()
+        let cache = absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment))
+        CacheUse.holdShared(cache)
+        let settings = try image.squashFSOptions(cacheDirectory: cache)
         let containerConfig = try config.containerConfig()
         let result = try GVMIImageWriter.write(to: output, options: settings, config: containerConfig) { writer in
             var reader = DirectoryTreeReader(rootPath: rootfs)

@@ -113,3 +113,28 @@ private func runWithTimeout(_ seconds: Int, _ args: [String]) -> (status: Int32,
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: e, as: UTF8.self))
 }
+
+extension ImageCommands {
+    @Test func packKeepsCompressedBlocksThatPruneRemoves() throws {
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/root", withIntermediateDirectories: true)
+        write(dir + "/root/big", String(repeating: "a block store test line\n", count: 50_000))
+        let env = ["SOURCE_DATE_EPOCH": "1700000000"]
+        let first = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/1.gvmi", "--cache-dir", dir + "/cache"], env: env)
+        #expect(first.status == 0, "\(first.err)")
+        let blocks = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/cache/blocks")) ?? []
+        #expect(blocks.count >= 2, "\(blocks)")  // equal blocks of the repeated text are one entry
+        let second = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/2.gvmi", "--cache-dir", dir + "/cache"], env: env)
+        let none = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/3.gvmi", "--no-block-store", "--cache-dir", dir + "/empty-cache"], env: env)
+        #expect(second.status == 0 && none.status == 0)
+        #expect(FileManager.default.contentsEqual(atPath: dir + "/1.gvmi", andPath: dir + "/2.gvmi"))
+        #expect(FileManager.default.contentsEqual(atPath: dir + "/1.gvmi", andPath: dir + "/3.gvmi"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/empty-cache/blocks"))
+        let dry = GVMCBinary.run(["prune", "--cache-dir", dir + "/cache", "--keep-storage", "0", "--dry-run"])
+        #expect(dry.status == 0 && dry.out.contains("would remove blocks/"), "\(dry.out)")
+        let prune = GVMCBinary.run(["prune", "--cache-dir", dir + "/cache", "--keep-storage", "0"])
+        #expect(prune.status == 0)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/cache/blocks")) ?? []).isEmpty)
+    }
+}
