@@ -45,8 +45,10 @@ let package = Package(
         // RUN steps in namespaces: the async-signal-safe process side in C, the rest in Swift.
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
+        // The cache directory's layout (blobs, step layers, image trees, blocks, locks), in one place.
+        .target(name: "CacheLayout"),
         // The build's working root filesystems: FROM <stage>, COPY, WORKDIR, RUN (through Sandbox).
-        .target(name: "RootFS", dependencies: ["BuildPlan", "Sandbox", "CSystem", "Layers", "SquashFS",
+        .target(name: "RootFS", dependencies: ["BuildPlan", "CacheLayout", "Sandbox", "CSystem", "Layers", "SquashFS",
                                           .product(name: "Crypto", package: "swift-crypto")]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CLzoEncoder", "CZstd", "CSystem", "CDigest"]),
@@ -55,7 +57,7 @@ let package = Package(
         // ~10 ms for 44 shared objects (see Makefile, RELEASE_FLAGS).
         .target(name: "CDynamic", linkerSettings: [.linkedLibrary("dl")]),
         // Base images: references, the OCI distribution client (libcurl), the blob cache, OCI layouts.
-        .target(name: "Registry", dependencies: ["CDynamic", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "Registry", dependencies: ["CacheLayout", "CDynamic", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // Layer tarballs (libarchive): whiteouts, hardlinks, containment; to a directory or the squashfs writer.
         .target(name: "Layers", dependencies: ["CDynamic", "SquashFS", "CSystem"]),
@@ -73,13 +75,13 @@ let package = Package(
 
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
         // program) calls, base images, secrets and SSH agents of a build, cache collection.
-        .target(name: "Build", dependencies: ["BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
+        .target(name: "Build", dependencies: ["BuildPlan", "CacheLayout", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
                                          "Progress", "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
         .target(name: "Progress", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "Build", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
+            "Build", "CacheLayout", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
             "Registry", "Layers", "SSHAgent", "PayloadManifest", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,5 +1,6 @@
 // The base images of a build: pulled once, their configuration for the planner, unpacked into
 // the build's roots or once into the cache's shared read-only trees.
+import CacheLayout
 import BuildPlan
 import Foundation
 import GVMI
@@ -84,7 +85,7 @@ public final class BaseImages {
         let image = try pull(ref, platform: platform)
         let cache = try puller(platform).cache
         let id = String(image.configDigest.dropFirst("sha256:".count))
-        let trees = cache.directory + "/rootfs" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
+        let trees = CacheLayout(cache.directory).rootfs(idMapping: UserNamespace.idMappingKey)
         let final = trees + "/" + id
         if let notice = try PrivateDirectory.make(trees) { warn(notice) }
         if access(final, F_OK) == 0 {

@@ -1,6 +1,7 @@
 // A Dockerfile to a .gvmi, as a library: parse and plan (base images pulled for their
 // configuration), run the steps (RootFS, Sandbox), write the image with Golem's boot files.
 // `gvmc build` maps its options onto a BuildRequest and prints what this reports.
+import CacheLayout
 import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
@@ -213,8 +214,9 @@ public final class ImageBuild {
             try GitFetch.resolve(url, authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
         }
         executor.isGitSource = GitFetch.isGitURL
-        executor.runCacheDirectory = request.cacheDirectory + "/run-cache"
-        executor.stepCacheDirectory = request.cacheDirectory + "/steps" + (UserNamespace.idMappingKey.map { "-" + $0 } ?? "")
+        let layout = CacheLayout(request.cacheDirectory)
+        executor.runCacheDirectory = layout.runCache
+        executor.stepCacheDirectory = layout.steps(idMapping: UserNamespace.idMappingKey)
         executor.useStepCache = request.useStepCache
         executor.secrets = request.secrets
         executor.sshAgents = request.sshAgents

@@ -2,6 +2,7 @@
 // in the same directory and renamed only after the digest was verified. A per-blob flock
 // (`DIR/locks/<hex>`, never deleted, so no process can lock a file another just unlinked) makes
 // two gvmc processes wait for each other instead of downloading the same blob twice.
+import CacheLayout
 import Foundation
 import SquashFS
 
@@ -16,7 +17,7 @@ public struct BlobCache: Sendable {
         return (environment["HOME"] ?? NSHomeDirectory()) + "/.cache/gvmc"
     }
 
-    var blobDirectory: String { directory + "/blobs/sha256" }
+    var blobDirectory: String { CacheLayout(directory).blobs }
 
     public func path(for digest: String) -> String { blobDirectory + "/" + digest.dropFirst("sha256:".count) }
 
@@ -25,7 +26,7 @@ public struct BlobCache: Sendable {
     func prepare() throws(RegistryError) {
         do {
             try FileManager.default.createDirectory(atPath: blobDirectory, withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: directory + "/locks", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: CacheLayout(directory).locks, withIntermediateDirectories: true)
         } catch {
             throw RegistryError("cache \(directory): cannot create \(blobDirectory): \(error.localizedDescription)")
         }
@@ -47,7 +48,7 @@ public struct BlobCache: Sendable {
     /// Runs `body` holding the cache's exclusive lock `locks/NAME` (other gvmc processes wait).
     public func withLock<T>(_ name: String, _ body: () throws -> T) throws -> T {
         try prepare()
-        let lockPath = directory + "/locks/" + name
+        let lockPath = CacheLayout(directory).locks + "/" + name
         let lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockFD >= 0 else { throw RegistryError("cache: cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(lockFD) }

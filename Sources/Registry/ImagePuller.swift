@@ -1,6 +1,7 @@
 // Pulling an image: from a registry (manifest or index → the platform's manifest → config and
 // layers into the blob cache, in parallel) or from an OCI image layout directory on disk.
 // The result names every blob by path and digest; nothing unverified is returned.
+import CacheLayout
 import Foundation
 import SquashFS
 
@@ -245,7 +246,7 @@ public final class ImagePuller {
         let source = "oci-layout://\(dir)" + (tag.map { ":" + $0 } ?? "")
         func blobPath(_ digest: String) throws(RegistryError) -> String {
             try validateDigest(digest, what: source)
-            return dir + "/blobs/sha256/" + digest.dropFirst(7)
+            return CacheLayout(dir).blob(digest)
         }
         func readVerified(_ d: Descriptor) throws -> [UInt8] {
             let path = try blobPath(d.digest)

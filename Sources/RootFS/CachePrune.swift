@@ -11,6 +11,7 @@
 // so it waits for running builds and no build starts while it deletes. Last use is the mtime of a
 // marker `<entry>.used` touched whenever a build stacks a layer or mounts an image tree (else the
 // entry's ctime, which its rename into the cache set); blobs are touched when read.
+import CacheLayout
 import CSystem
 import Synchronization
 #if canImport(Glibc)
@@ -25,8 +26,9 @@ public enum CacheUse {
     /// closed). Best effort: a cache directory that cannot be created is reported by its users.
     public static func holdShared(_ cacheDirectory: String) {
         guard held.withLock({ $0[cacheDirectory] == nil }) else { return }
-        guard makePath(cacheDirectory + "/locks") else { return }
-        let fd = open(cacheDirectory + "/locks/in-use", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let layout = CacheLayout(cacheDirectory)
+        guard makePath(layout.locks) else { return }
+        let fd = open(layout.inUseLock, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         while flock(fd, LOCK_SH) != 0 && errno == EINTR {}
         held.withLock { $0[cacheDirectory] = fd }
@@ -106,15 +108,16 @@ public enum CachePrune {
     static func prune(_ cache: String, _ passes: [PruneOptions], now: Int64,
                       waiting: () -> Void = {}) throws(RootFSError) -> [[PrunedEntry]] {
         guard let first = passes.first, isDirectory(cache) else { return passes.map { _ in [] } }
-        guard makePath(cache + "/locks") else { throw .errno("mkdir", cache + "/locks") }
-        let fd = open(cache + "/locks/in-use", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .errno("open", cache + "/locks/in-use") }
+        let layout = CacheLayout(cache)
+        guard makePath(layout.locks) else { throw .errno("mkdir", layout.locks) }
+        let fd = open(layout.inUseLock, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .errno("open", layout.inUseLock) }
         defer { close(fd) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             if first.onlyIfIdle { return passes.map { _ in [] } }
             waiting()
             while flock(fd, LOCK_EX) != 0 {
-                guard errno == EINTR else { throw .errno("flock", cache + "/locks/in-use") }
+                guard errno == EINTR else { throw .errno("flock", layout.inUseLock) }
             }
         }
         // Leftovers of killed builds (no build runs now): scratch directories and partial trees.
@@ -130,8 +133,8 @@ public enum CachePrune {
         var results: [[PrunedEntry]] = []
         for options in passes {
             let removed = select(entries.filter { e in
-                if options.cacheMountsOnly { return e.path.hasPrefix("run-cache/") }
-                return options.all || e.path.hasPrefix("steps") || e.path.hasPrefix("rootfs") || e.path.hasPrefix("blocks/")
+                if options.cacheMountsOnly { return e.path.hasPrefix(CacheLayout.runCacheArea + "/") }
+                return options.all || CacheLayout.isBuildCacheArea(String(e.path.prefix { $0 != "/" }))
             }, options, now: now)
             if !first.dryRun {
                 for e in removed {
@@ -172,11 +175,11 @@ public enum CachePrune {
     static func areas(_ cache: String, all: Bool) -> [String] {
         var out: [String] = []
         for name in (listDirectory(cache) ?? []).sorted() {
-            if name == "steps" || name.hasPrefix("steps-") || name == "rootfs" || name.hasPrefix("rootfs-") || name == "blocks" { out.append(name) }
+            if CacheLayout.isBuildCacheArea(name) { out.append(name) }
         }
         if all {
-            if isDirectory(cache + "/blobs/sha256") { out.append("blobs/sha256") }
-            if isDirectory(cache + "/run-cache") { out.append("run-cache") }
+            if isDirectory(CacheLayout(cache).blobs) { out.append(CacheLayout.blobArea) }
+            if isDirectory(CacheLayout(cache).runCache) { out.append(CacheLayout.runCacheArea) }
         }
         return out
     }

@@ -1,4 +1,5 @@
 // Options shared by every command that writes an image (pack, convert, build).
+import CacheLayout
 import ArgumentParser
 import DockerfileSyntax
 import Foundation
@@ -69,7 +70,7 @@ struct ImageOptions: ParsableArguments {
     func squashFSOptions(cacheDirectory: String? = nil, readStore: Bool = true) throws -> SquashFSOptions {
         var o = SquashFSOptions()
         if let cacheDirectory, !noBlockStore {
-            o.blockStore = cacheDirectory + "/blocks"
+            o.blockStore = CacheLayout(cacheDirectory).blocks
             o.blockStoreReads = readStore
         }
         o.compression = CompressionOptions(compression, level: compressionLevel)

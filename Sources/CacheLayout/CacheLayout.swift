@@ -1,0 +1,40 @@
+// The cache directory's layout, in one place (the registry client, the build and `gvmc prune`
+// all read it from here):
+//
+//   blobs/sha256/<hex>          downloaded blobs (Registry's BlobCache)         only `prune --all`
+//   steps[-userns-*]/<key>      step layers (RootFS's step cache)              build cache
+//   rootfs[-userns-*]/<id>      unpacked base images, shared read-only trees   build cache
+//   blocks/<hex>                compressed squashfs blocks (SquashFS's store)  build cache
+//   run-cache/                  RUN --mount=type=cache directories             only `prune --all`
+//   locks/                      flocks: `in-use` (builds shared, prune exclusive), per-entry locks
+//
+// Trees made in a user namespace get their own `-userns-<mapping>` areas: their owners are
+// numbered differently.
+public struct CacheLayout: Sendable, Equatable {
+    public let directory: String
+
+    public init(_ directory: String) { self.directory = directory }
+
+    public var blobs: String { directory + "/blobs/sha256" }
+    /// A blob by digest (`sha256:<hex>`).
+    public func blob(_ digest: String) -> String { blobs + "/" + digest.dropFirst("sha256:".count) }
+    public var locks: String { directory + "/locks" }
+    public var inUseLock: String { locks + "/in-use" }
+    public var runCache: String { directory + "/run-cache" }
+    public var blocks: String { directory + "/blocks" }
+    /// Step layers; `idMapping` names the user namespace's mapping (nil: the host's ids).
+    public func steps(idMapping: String?) -> String { directory + "/" + Self.area("steps", idMapping) }
+    /// Unpacked base images, as `steps`.
+    public func rootfs(idMapping: String?) -> String { directory + "/" + Self.area("rootfs", idMapping) }
+
+    static func area(_ name: String, _ idMapping: String?) -> String { name + (idMapping.map { "-" + $0 } ?? "") }
+
+    /// Whether a top-level name is an area of the build cache (pruned without `--all`).
+    public static func isBuildCacheArea(_ name: String) -> Bool {
+        name == "steps" || name.hasPrefix("steps-") || name == "rootfs" || name.hasPrefix("rootfs-") || name == "blocks"
+    }
+
+    /// The areas `prune --all` adds (relative paths).
+    public static let blobArea = "blobs/sha256"
+    public static let runCacheArea = "run-cache"
+}
