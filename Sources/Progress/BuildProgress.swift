@@ -40,6 +40,8 @@ public final class BuildProgress: @unchecked Sendable {
 
     /// The live view (tty mode).
     private var screen: LiveScreen?
+    /// GitLab CI: every vertex in a collapsible section of the job log.
+    private let gitlabSections: Bool
 
     /// `auto` becomes tty when `fd` is a terminal (and TERM is not dumb), else plain, as BuildKit.
     public init(mode: ProgressMode, fd: Int32 = 2, environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -47,6 +49,7 @@ public final class BuildProgress: @unchecked Sendable {
         var resolved = mode
         if mode == .auto { resolved = isatty(fd) == 1 && environment["TERM"] != "dumb" ? .tty : .plain }
         self.mode = resolved
+        self.gitlabSections = resolved == .plain && environment["GITLAB_CI"] == "true"
         self.fd = fd
         self.clock = clock
         self.started = clock()
@@ -194,6 +197,7 @@ public final class BuildProgress: @unchecked Sendable {
                 if v.cached { write("#\(n) CACHED\n") }
                 else if let e = v.error { write("#\(n) ERROR: \(e)\n") }
                 else { write("#\(n) DONE \(String(format: "%.1f", v.duration))s\n") }
+                if gitlabSections { write("\u{1B}[0Ksection_end:\(Int(clock().timeIntervalSince1970)):gvmc_step_\(n)\r\u{1B}[0K") }
             case .rawjson:
                 emitJSON(vertex: n)
             default: break
@@ -250,6 +254,10 @@ public final class BuildProgress: @unchecked Sendable {
     private func printHeader(_ n: Int) {
         guard mode == .plain else { return }
         if lastPrinted != nil { write("\n") }
+        if gitlabSections {
+            // GitLab's collapsible sections: `section_start:<unix time>:<name>[collapsed=true]`.
+            write("\u{1B}[0Ksection_start:\(Int(vertices[n - 1].started.timeIntervalSince1970)):gvmc_step_\(n)[collapsed=true]\r\u{1B}[0K")
+        }
         write("#\(n) \(vertices[n - 1].name)\n")
         lastPrinted = n
     }

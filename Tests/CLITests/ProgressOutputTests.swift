@@ -73,6 +73,19 @@ struct ProgressOutput {
         #expect(second.err.contains(": 5 steps, 4 cached"))
     }
 
+    @Test func gitlabGetsACollapsibleSectionPerStep() throws {
+        let ctx = try BuildFixture.context("FROM scratch\nCOPY busybox /bin/busybox\n")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let r = GVMCBinary.run(["build", "--cache-dir", ctx + "/cache", "-o", ctx + "/x.gvmi", ctx], env: ["GITLAB_CI": "true"])
+        #expect(r.status == 0, "\(r.err)")
+        let starts = r.err.components(separatedBy: "\u{1B}[0Ksection_start:").count - 1
+        let ends = r.err.components(separatedBy: "\u{1B}[0Ksection_end:").count - 1
+        #expect(starts == 4 && ends == 4, "\(r.err)")  // definition, .dockerignore, COPY, writing the image
+        #expect(r.err.contains(":gvmc_step_3[collapsed=true]\r\u{1B}[0K#3 [1/1] COPY busybox /bin/busybox\n"))
+        let plain = GVMCBinary.run(["build", "--cache-dir", ctx + "/cache", "-o", ctx + "/y.gvmi", ctx])
+        #expect(!plain.err.contains("section_start"))
+    }
+
     @Test func aFailingStepEndsWithItsOutputAndTheDockerfileExcerpt() throws {
         let ctx = try BuildFixture.context("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo compiling; exit 3\"]\nCOPY busybox /b\n")
         defer { try? FileManager.default.removeItem(atPath: ctx) }
