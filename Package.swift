@@ -63,10 +63,12 @@ let package = Package(
                                             .product(name: "Yams", package: "Yams")]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
+        // `gvmc run`: a .gvmi run as a Golem provider runs it, in a sandbox or in a qemu VM.
+        .target(name: "Runtime", dependencies: ["GVMI", "SquashFS", "Sandbox", "RootFS", "CSystem"]),
 
         .executableTarget(name: "gvmc", dependencies: [
             "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            "Registry", "Layers", "SSHAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "Layers", "SSHAgent", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
@@ -83,6 +85,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
     ]
 )

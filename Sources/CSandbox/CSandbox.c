@@ -8,6 +8,9 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -273,6 +276,19 @@ static void limit_capabilities(int fd) {
     if (syscall(SYS_capset, &header, data) < 0) fail(fd, "set capabilities");
 }
 
+/* The new network namespace's loopback interface up (it starts down). */
+static void loopback_up(int fd) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) fail(fd, "socket for the loopback interface");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) fail(fd, "read the loopback interface's flags");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) fail(fd, "bring the loopback interface up");
+    close(sock);
+}
+
 static int child_main(void *arg) {
     struct child_args *a = arg;
     const struct gvmc_sandbox_spec *s = a->spec;
@@ -324,6 +340,7 @@ static int child_main(void *arg) {
             if (m->readonly) make_readonly(fd, rootfd, m->target, "RUN --mount (read-only remount)");
         }
     }
+    if (s->new_network && s->loopback_up) loopback_up(fd);
     if (s->hostname && sethostname(s->hostname, s_len(s->hostname)) < 0) fail(fd, "sethostname");
 
     /* pivot_root, not chroot: the host's root is detached from this mount namespace, so no
@@ -366,6 +383,10 @@ static int child_main(void *arg) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
+    if (s->exec_path) {
+        execve(s->exec_path, (char *const *)s->argv, (char *const *)s->envp);
+        fail(fd, "exec");
+    }
     const char *file = s->argv[0];
     if (!file || !file[0]) { errno = ENOENT; fail(fd, "exec: empty command"); }
     if (strchr(file, '/')) {
