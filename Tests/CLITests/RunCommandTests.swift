@@ -170,18 +170,8 @@ struct RunCommandTests {
         let tag = "9\(getpid() % 10000)\(Int.random(in: 100...999))"
         let tmp = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        var environment = ProcessInfo.processInfo.environment
-        environment["TMPDIR"] = tmp
-        let arguments = [GVMCBinary.path, "run", image, "--", "/bin/sleep", tag]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in argv + envp { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
-        var pid = pid_t()
-        #expect(posix_spawn(&pid, GVMCBinary.path, &actions, nil, argv, envp) == 0)
+        let pid = EscapeFixture.spawnGVMC(["run", image, "--", "/bin/sleep", tag], tmp: tmp)
+        #expect(pid > 0)
         func commandRunning() -> Bool { EscapeFixture.processes().contains { $0.hasPrefix("sleep \(tag)") } }
         let deadline = Date().addingTimeInterval(30)
         while !commandRunning() && Date() < deadline { usleep(20_000) }
