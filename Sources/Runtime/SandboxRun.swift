@@ -112,7 +112,8 @@ public final class SandboxRun {
         } catch {
             // Sandbox says "cannot start ARGV0 in ROOT: STEP: REASON"; the user gave a path.
             let detail = error.message.range(of: rootfs + ": ").map { String(error.message[$0.upperBound...]) } ?? error.message
-            throw .cannotStart("cannot start \(p.executable): \(detail) (a provider cannot start it either)")
+            let provider = detail.hasPrefix("exec") || detail.hasPrefix("chdir") ? " (a provider cannot start it either)" : ""
+            throw .cannotStart("cannot start \(p.executable): \(detail)\(provider)")
         }
     }
 
@@ -128,6 +129,8 @@ public final class SandboxRun {
     }
 
     // MARK: - Setting up
+
+    func note(_ text: String) { notes.append(text) }
 
     private func record(_ path: String) {
         mounted.append(path)

@@ -190,4 +190,31 @@ struct RunCommandTests {
         let groups = Tools.run(["find", "/sys/fs/cgroup", "-maxdepth", "4", "-name", "gvmc-run-*"]).output
         #expect(groups.isEmpty, "cgroups left: \(groups)")
     }
+
+    /// An ordinary user with subordinate ids: the image is unpacked by gvmc's reader in a user
+    /// namespace, and behaves as it does for root.
+    @Test(.enabled(if: Tools.exists("setpriv") && Tools.exists("newuidmap") && Tools.exists("useradd"),
+                   "needs setpriv, newuidmap (uidmap) and useradd to run as an ordinary user"))
+    func anOrdinaryUserRunsTheImageAsRootDoes() throws {
+        let scratch = Scratch()
+        chmod(scratch.path, 0o755)
+        let user = try TestUser()
+        try user.subordinateIDs(true)
+        let home = scratch.sub("home"), volume = scratch.sub("volume")
+        for dir in [home, home + "/tmp", volume] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            chown(dir, user.uid, 65534)
+        }
+        chmod(volume, 0o777)
+        let copy = home + "/image.gvmi"
+        try FileManager.default.copyItem(atPath: image, toPath: copy)
+        chmod(copy, 0o644)
+        let r = user.gvmc(["run", "-v", volume + ":/golem/output", copy, "--", "/bin/sh", "-c",
+                           "id; pwd; hostname; ls -A /golem/output; echo out > /golem/output/f; exit 7"], home: home)
+        #expect(r.status == 7, "\(r.output)")
+        #expect(r.output.contains("uid=1000(worker) gid=1000") && r.output.contains("/golem/work\ngolem\n"), "\(r.output)")
+        #expect(!r.output.contains("image-file"), "\(r.output)")
+        #expect((try? String(contentsOfFile: volume + "/f", encoding: .utf8)) == "out\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: home + "/tmp").isEmpty, "temporary directories left")
+    }
 }
