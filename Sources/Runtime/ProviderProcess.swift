@@ -108,6 +108,16 @@ public enum ProviderSemantics {
         return text
     }
 
+    /// A command without a slash is exec'd relative to the working directory by Golem's init:
+    /// it fails unless the image has it there. `exists` says whether a path is in the image.
+    public static func checkRelativeCommand(_ p: ProviderProcess, exists: (String) -> Bool) throws(RunError) {
+        guard !p.executable.contains("/") else { return }
+        let inCwd = (p.workingDirectory.hasSuffix("/") ? p.workingDirectory : p.workingDirectory + "/") + p.executable
+        guard !exists(inCwd) else { return }
+        let found = searchedDirectories.map { $0 + "/" + p.executable }.filter(exists)
+        throw .commandNotFound(p.executable, explanation: relativeCommandExplanation(p.executable, found: found))
+    }
+
     /// The directories a shell's default PATH would search, where the explanation looks.
     public static let searchedDirectories = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
 

@@ -1,4 +1,8 @@
 // What `gvmc run` was asked for, shared by the sandbox and the VM runner.
+import RootFS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct RunConfiguration: Sendable {
     public var imagePath: String
@@ -32,4 +36,28 @@ public struct RunConfiguration: Sendable {
         let bytes = value * factor
         return bytes >= 0x1p20 && bytes < 0x1p50 ? UInt64(bytes) : nil
     }
+}
+
+/// `mkdir -p`: every missing directory of the absolute `path`, mode 0755 (as ya-runtime-vm's
+/// create_dir_all makes volume directories).
+func makeDirectories(_ path: String) throws(RunError) {
+    var current = ""
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            throw .setup("cannot create \(current): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// A new directory `$TMPDIR/PREFIX-XXXXXX` (/tmp without TMPDIR), registered for removal on Ctrl-C.
+func makeTemporaryDirectory(prefix: String) throws(RunError) -> String {
+    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array((base + "/" + prefix + "-XXXXXX").utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+        throw .setup("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
+    }
+    let path = SandboxRun.string(template)
+    TemporaryDirectories.shared.add(path)
+    return path
 }

@@ -55,8 +55,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "--vm: the kernel (default: the newest /boot/vmlinuz-*).")
     var kernel: String?
 
-    @Option(help: "--vm: the kernel's modules directory (default: /lib/modules/<its version>).")
+    @Option(help: "--vm: the kernel's modules directory, with modules.dep (default: /lib/modules/<its version>).")
     var modules: String?
+
+    @Option(help: "--vm: auto (KVM when it boots the guest, else TCG), kvm or tcg.")
+    var accel: String = "auto"
 
     func validate() throws {
         guard GolemRuntimeVersion(rawValue: golemRuntime) != nil else { throw ValidationError("--golem-runtime must be 0.5 or 0.4") }
@@ -66,6 +69,8 @@ struct RunCommand: ParsableCommand {
         if entrypoint && !command.isEmpty { throw ValidationError(RunError.entrypointWithCommand.description) }
         for e in env where !e.contains("=") { throw ValidationError("--env \(e): expected K=V") }
         if !vm && (kernel != nil || modules != nil) { throw ValidationError("--kernel and --modules need --vm") }
+        guard VMRun.Accelerator(rawValue: accel) != nil else { throw ValidationError("--accel must be auto, kvm or tcg") }
+        if vm && command.isEmpty && !entrypoint { throw ValidationError("--vm runs one command (-- COMMAND or --entrypoint); the interactive session is sandbox mode only") }
     }
 
     func run() throws {
@@ -106,9 +111,7 @@ struct RunCommand: ParsableCommand {
         }
         defer { session.close() }
         for note in session.notes { printError("note: \(note)") }
-        for v in session.volumes {
-            printError("volume \(v.path) → \(v.hostDirectory)\(v.bound ? "" : c.workdir == nil ? " (removed at the end; --workdir DIR keeps it)" : "")")
-        }
+        printVolumes(session.volumes, c)
         guard let request = c.request else {
             _ = InteractiveSession.run(shell: shell) { request throws(RunError) in
                 let status = try execute(request, config: metadata.config, c, in: session)
@@ -140,8 +143,31 @@ struct RunCommand: ParsableCommand {
         return try session.run(process)
     }
 
+    /// --vm: the same run in qemu (no namespaces needed here: qemu isolates it).
     private func runInVM(_ c: RunConfiguration) throws -> Int32 {
-        printError("error: --vm is not available yet")
-        return 125
+        let metadata: GVMIMetadata
+        do { metadata = try GVMIInspector.metadata(path: image) } catch {
+            printError("error: \(image): \(error)")
+            return 125
+        }
+        do {
+            let run = try VMRun(configuration: c, metadata: metadata)
+            defer { run.close() }
+            printVolumes(run.volumes, c)
+            let (process, warnings) = try ProviderSemantics.process(config: metadata.config, request: c.request!, version: c.version, extraEnvironment: c.environment)
+            for w in warnings { printError("warning: \(w)") }
+            let status = try run.run(process, accelerator: VMRun.Accelerator(rawValue: accel)!, kernel: kernel, modules: modules) { printError($0) }
+            waitIfInterrupted()
+            return status
+        } catch {
+            printError("error: \(error)")
+            return error.exitStatus
+        }
+    }
+
+    private func printVolumes(_ volumes: [PlannedVolume], _ c: RunConfiguration) {
+        for v in volumes {
+            printError("volume \(v.path) → \(v.hostDirectory)\(v.bound ? "" : c.workdir == nil ? " (removed at the end; --workdir DIR keeps it)" : "")")
+        }
     }
 }

@@ -71,4 +71,9 @@ int gvmc_userns_spawn(const char *path, const char *const *argv, const char *con
  * the errno of the failed exec (ECANCELED when not released); the child is reaped then. */
 int gvmc_userns_start(struct gvmc_userns *u, int go);
 
+/* Starts `path` (no PATH search) with its standard streams on the given descriptors (-1: keep
+ * gvmc's), in its own process group, killed when the calling thread's process dies (even by
+ * SIGKILL): how gvmc run --vm starts qemu. Returns the pid, or -1 with errno. */
+pid_t gvmc_spawn_tied(const char *path, const char *const *argv, const char *const *envp, int stdin_fd, int stdout_fd, int stderr_fd);
+
 #endif
