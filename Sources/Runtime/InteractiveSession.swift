@@ -40,7 +40,7 @@ extension RunError {
     public var exitStatus: Int32 {
         switch self {
         case .commandNotFound: return 127
-        case .cannotStart(let m): return m.contains("No such file or directory") ? 127 : 126
+        case .cannotStart(let m): return m.contains(": exec: No such file or directory") ? 127 : 126
         default: return 125
         }
     }

@@ -87,4 +87,36 @@ struct RunVMTests {
         #expect(qemus().isEmpty, "qemu outlived gvmc run")
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty, "temporary directories left in \(tmp)")
     }
+
+    /// A realistic image: Debian minbase (debootstrap, cached by scripts/bench-rootfs.sh) packed
+    /// by gvmc, run in both modes.
+    @Test(.enabled(if: Tools.exists("debootstrap"), "needs debootstrap for the Debian minbase image"))
+    func aDebianMinbaseImageRunsAlikeInBothModes() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let r = Tools.run([root + "/scripts/bench-rootfs.sh"])
+        let rootfs = try #require(r.output.split(separator: "\n").last.map(String.init), "no Debian rootfs: \(r.output)")
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        write(dir + "/config.json", #"{"Env":["PATH=/usr/bin:/bin","LANG=C.UTF-8"],"Volumes":{"/golem/output":{}},"WorkingDir":"/root"}"#)
+        let p = GVMCBinary.run(["pack", "--config", dir + "/config.json", "-o", dir + "/debian.gvmi", rootfs])
+        #expect(p.status == 0, "\(p.err)")
+        let command = ["--", "/bin/sh", "-c", ". /etc/os-release; echo $ID $VERSION_ID; id; pwd; ls -A /golem/output; cat /etc/resolv.conf; echo ${LANG:-no-LANG}; exit 3"]
+        let sandbox = RunFixture.run([dir + "/debian.gvmi"] + command)
+        #expect(sandbox.status == 3 && sandbox.out.hasPrefix("debian 12\nuid=0(root) gid=0(root)"), "\(sandbox.out) \(sandbox.err)")
+        #expect(sandbox.out.hasSuffix("nameserver 1.1.1.1\nnameserver 8.8.8.8\nno-LANG\n"), "\(sandbox.out)")
+        let relative = RunFixture.run([dir + "/debian.gvmi", "--", "ls"])
+        #expect(relative.status == 127 && relative.err.contains("/usr/bin/ls"), "\(relative.err)")
+        guard !kernelArguments.isEmpty else { return }
+        let vm = RunFixture.run(["--vm", "--accel", "tcg"] + kernelArguments + [dir + "/debian.gvmi"] + command)
+        #expect(vm.status == 3, "\(vm.err)")
+        #expect(vm.out == sandbox.out, "sandbox:\n\(sandbox.out)\nvm:\n\(vm.out)\n\(vm.err)")
+        // A WorkingDir the image lacks: the process cannot start, on a provider as in both modes.
+        write(dir + "/config.json", #"{"WorkingDir":"/golem/work"}"#)
+        #expect(GVMCBinary.run(["pack", "--config", dir + "/config.json", "-o", dir + "/nodir.gvmi", rootfs]).status == 0)
+        let noDirectory = ["--", "/bin/true"]
+        let s2 = RunFixture.run([dir + "/nodir.gvmi"] + noDirectory)
+        let v2 = RunFixture.run(["--vm", "--accel", "tcg"] + kernelArguments + [dir + "/nodir.gvmi"] + noDirectory)
+        #expect(s2.status == 126 && v2.status == 126, "sandbox \(s2.status): \(s2.err)\nvm \(v2.status): \(v2.err)")
+        #expect(s2.err.contains("working directory") && v2.err.contains("working directory /golem/work"), "\(s2.err)\n\(v2.err)")
+    }
 }

@@ -10,6 +10,7 @@ public enum GuestInit {
     public static let bootedMarker = "GVMC-BOOTED"
     public static let exitMarker = "GVMC-EXIT-STATUS="
     public static let failedMarker = "GVMC-FAILED: "
+    public static let cannotStartMarker = "GVMC-CANNOT-START: "
 
     /// The script. `modules` are initramfs paths in load order; volumes are mounted from 9p tags
     /// mnt0, mnt1, ... in the order given.
@@ -60,7 +61,9 @@ public enum GuestInit {
         """
         // nsenter -F: chroot, chdir (opened before the chroot, so given as a path in init's
         // root), setgid, setuid, then exec. A path with a slash is never looked up in PATH.
-        var command = ["env", "-i"] + process.environment + ["nsenter", "-r" + root, "-w" + root + process.workingDirectory, "-F"]
+        let cwd = root + process.workingDirectory
+        s += "[ -d \(quote(cwd)) ] || { echo \(quote(cannotStartMarker + "chdir to the working directory " + process.workingDirectory + ": No such file or directory")) > /dev/ttyS0; sync; poweroff -f; }\n"
+        var command = ["env", "-i"] + process.environment + ["nsenter", "-r" + root, "-w" + cwd, "-F"]
         if process.uid != 0 || process.gid != 0 { command += ["-S", String(process.uid), "-G", String(process.gid)] }
         let path = process.executable.contains("/") ? process.executable : "./" + process.executable
         command += ["--", path] + process.arguments.dropFirst()

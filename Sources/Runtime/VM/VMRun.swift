@@ -70,6 +70,7 @@ public final class VMRun {
         switch outcome {
         case .exited(let status): return status
         case .failed(let why): throw .vm("the guest could not start the image as a provider would: \(why)")
+        case .cannotStart(let why): throw .cannotStart("cannot start \(process.executable): \(why) (a provider cannot start it either)")
         case .notBooted(let why): throw .vm("the VM did not boot: \(why)")
         }
     }
@@ -119,7 +120,7 @@ public final class VMRun {
 
     // MARK: - qemu
 
-    enum Outcome { case exited(Int32), failed(String), notBooted(String) }
+    enum Outcome { case exited(Int32), failed(String), cannotStart(String), notBooted(String) }
 
     /// ya-runtime-vm's qemu command line (vmrt.rs), with gvmc's serial ports for the output.
     func arguments(_ qemuPath: String, guest: GuestKernel, kvm: Bool) -> [String] {
@@ -164,7 +165,7 @@ public final class VMRun {
         qemu = pid
         defer { qemu = 0 }
         let started = monotonicSeconds()
-        var console: [UInt8] = [], booted = false, status: Int32?, failure: String?, exited = false
+        var console: [UInt8] = [], booted = false, status: Int32?, failure: String?, refusal: String?, exited = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while fds.contains(where: { $0 >= 0 }) {
             var polled = fds.filter { $0 >= 0 }.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
@@ -186,6 +187,7 @@ public final class VMRun {
                         if line.hasSuffix(GuestInit.bootedMarker) { booted = true }
                         if let r = line.range(of: GuestInit.exitMarker) { status = Int32(line[r.upperBound...]) }
                         if let r = line.range(of: GuestInit.failedMarker) { failure = String(line[r.upperBound...]) }
+                        if let r = line.range(of: GuestInit.cannotStartMarker) { refusal = String(line[r.upperBound...]) }
                         consoleLog.append(String(line))
                         if consoleLog.count > 40 { consoleLog.removeFirst() }
                     }
@@ -208,6 +210,7 @@ public final class VMRun {
         if !exited { var st: Int32 = 0; waitpid(pid, &st, 0); qemuStatus = st }
         if let status { return .exited(status) }
         if let failure { return .failed(failure) }
+        if let refusal { return .cannotStart(refusal) }
         let qemuLog = readText(scratch + "/qemu.log") ?? ""
         let detail = (qemuLog.split(separator: "\n").suffix(3).map(String.init) + consoleLog.suffix(10)).joined(separator: "\n  ")
         return booted ? .failed("the guest stopped before the command ended:\n  \(detail)") : .notBooted("qemu ended (status \(qemuStatus)) before the guest's init ran:\n  \(detail)")
