@@ -6,7 +6,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
 DEMO_DEPS := busybox-static
 TEST_DEPS := busybox-static python3-venv python3-pip squashfs-tools time debootstrap \
-  docker-registry umoci skopeo apache2-utils zstd openssl python3-cryptography buildah openssh-client openssh-server uidmap
+  docker-registry umoci skopeo apache2-utils zstd openssl python3-cryptography buildah openssh-client openssh-server uidmap \
+  qemu-system-x86 kmod
 VENV := .venv
 RELEASE_BIN := .build/release/gvmc
 DEBUG_BIN := .build/debug/gvmc
@@ -83,6 +84,7 @@ bench: release test-deps
 	./scripts/bench-squashfs.sh $(RELEASE_BIN)
 	./scripts/bench-convert.sh $(RELEASE_BIN)
 	./scripts/bench-build.sh $(RELEASE_BIN)
+	./scripts/bench-run.sh $(RELEASE_BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

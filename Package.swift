@@ -66,6 +66,8 @@ let package = Package(
                                             .product(name: "Yams", package: "Yams")]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
+        // `gvmc run`: a .gvmi run as a Golem provider runs it, in a sandbox or in a qemu VM.
+        .target(name: "Runtime", dependencies: ["GVMI", "SquashFS", "Sandbox", "RootFS", "CSystem"]),
 
         // Computation Payload Manifests (outbound internet for a task): the JSON model, signing and
         // verification as Golem providers check them (X.509 and signatures through swift-certificates).
@@ -82,7 +84,7 @@ let package = Package(
 
         .executableTarget(name: "gvmc", dependencies: [
             "Build", "CacheLayout", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            "Registry", "Layers", "SSHAgent", "PayloadManifest", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
@@ -99,6 +101,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
         .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Progress", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),

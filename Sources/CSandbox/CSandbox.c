@@ -8,6 +8,9 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -273,6 +276,19 @@ static void limit_capabilities(int fd) {
     if (syscall(SYS_capset, &header, data) < 0) fail(fd, "set capabilities");
 }
 
+/* The new network namespace's loopback interface up (it starts down). */
+static void loopback_up(int fd) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) fail(fd, "socket for the loopback interface");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) fail(fd, "read the loopback interface's flags");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) fail(fd, "bring the loopback interface up");
+    close(sock);
+}
+
 static int child_main(void *arg) {
     struct child_args *a = arg;
     const struct gvmc_sandbox_spec *s = a->spec;
@@ -324,6 +340,7 @@ static int child_main(void *arg) {
             if (m->readonly) make_readonly(fd, rootfd, m->target, "RUN --mount (read-only remount)");
         }
     }
+    if (s->new_network && s->loopback_up) loopback_up(fd);
     if (s->hostname && sethostname(s->hostname, s_len(s->hostname)) < 0) fail(fd, "sethostname");
 
     /* pivot_root, not chroot: the host's root is detached from this mount namespace, so no
@@ -366,6 +383,10 @@ static int child_main(void *arg) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
+    if (s->exec_path) {
+        execve(s->exec_path, (char *const *)s->argv, (char *const *)s->envp);
+        fail(fd, "exec");
+    }
     const char *file = s->argv[0];
     if (!file || !file[0]) { errno = ENOENT; fail(fd, "exec: empty command"); }
     if (strchr(file, '/')) {
@@ -566,6 +587,16 @@ int gvmc_sandbox_wait(pid_t pid) {
     return 255;
 }
 
+/* Execs with no signal blocked (gvmc blocks some in every thread); reports a failure to
+ * `error_fd` and exits. */
+static void exec_unblocked(int error_fd, const char *path, const char *const *argv, const char *const *envp) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(path, (char *const *)argv, (char *const *)envp);
+    fail(error_fd, "exec");
+}
+
 /* The re-executed build: a child in new user and mount namespaces that waits for its id maps. */
 struct userns_args {
     const char *path;
@@ -588,11 +619,7 @@ static int userns_main(void *arg) {
     /* Drop the caller's supplementary groups (unmapped inside); refused with a single mapping,
      * where setgroups is denied. */
     syscall(SYS_setgroups, (size_t)0, (const gid_t *)0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    execve(a->path, (char *const *)a->argv, (char *const *)a->envp);
-    fail(a->error_fd, "exec");
+    exec_unblocked(a->error_fd, a->path, a->argv, a->envp);
     return 127;
 }
 
@@ -642,4 +669,48 @@ int gvmc_userns_start(struct gvmc_userns *u, int go) {
         while (waitpid(u->pid, &status, 0) < 0 && errno == EINTR) {}
     }
     return e;
+}
+
+struct tied_args {
+    const char *path;
+    const char *const *argv;
+    const char *const *envp;
+    int fds[3];
+    int error_fd;
+};
+
+static int tied_main(void *arg) {
+    struct tied_args *a = arg;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(a->error_fd, "set the parent-death signal");
+    /* A Ctrl-C at the terminal reaches gvmc, which ends the process itself. */
+    setpgid(0, 0);
+    for (int i = 0; i < 3; i++)
+        if (a->fds[i] >= 0 && dup2(a->fds[i], i) < 0) fail(a->error_fd, "dup2");
+    exec_unblocked(a->error_fd, a->path, a->argv, a->envp);
+    return 127;
+}
+
+pid_t gvmc_spawn_tied(const char *path, const char *const *argv, const char *const *envp, int stdin_fd, int stdout_fd, int stderr_fd) {
+    int err[2];
+    if (pipe2(err, O_CLOEXEC) < 0) return -1;
+    void *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) { int e = errno; close(err[0]); close(err[1]); errno = e; return -1; }
+    struct tied_args args = {path, argv, envp, {stdin_fd, stdout_fd, stderr_fd}, err[1]};
+    pid_t pid = clone(tied_main, (char *)stack + STACK_SIZE, SIGCHLD, &args);
+    int e = errno;
+    close(err[1]);
+    if (pid < 0) { munmap(stack, STACK_SIZE); close(err[0]); errno = e; return -1; }
+    char record[512];
+    ssize_t n;
+    do { n = read(err[0], record, sizeof record); } while (n < 0 && errno == EINTR);
+    close(err[0]);
+    munmap(stack, STACK_SIZE);
+    if (n >= (ssize_t)sizeof(int)) {
+        memcpy(&e, record, sizeof e);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        errno = e;
+        return -1;
+    }
+    return pid;
 }

@@ -14,6 +14,8 @@
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
+#include <linux/loop.h>
 
 ssize_t gvmc_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }
 ssize_t gvmc_lgetxattr(const char *path, const char *name, void *value, size_t size) {
@@ -74,6 +76,49 @@ int gvmc_overlay_appends_layers(void) {
 
 int gvmc_umount_detach(const char *target) { return umount2(target, MNT_DETACH); }
 int gvmc_umount(const char *target) { return umount2(target, 0); }
+
+int gvmc_loop_attach(const char *file, unsigned long long size_limit, char *device, size_t device_len) {
+    int backing = open(file, O_RDONLY | O_CLOEXEC);
+    if (backing < 0) return -1;
+    int control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    if (control < 0) { int e = errno; close(backing); errno = e; return -1; }
+    int result = -1, e = EBUSY;
+    /* Another process may take the free device between GET_FREE and CONFIGURE: try again. */
+    for (int attempt = 0; attempt < 16 && result < 0; attempt++) {
+        int n = ioctl(control, LOOP_CTL_GET_FREE);
+        if (n < 0) { e = errno; break; }
+        snprintf(device, device_len, "/dev/loop%d", n);
+        int loop = open(device, O_RDONLY | O_CLOEXEC);
+        if (loop < 0) { e = errno; break; }
+        struct loop_config config;
+        memset(&config, 0, sizeof config);
+        config.fd = (unsigned)backing;
+        config.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+        config.info.lo_sizelimit = size_limit;
+        if (ioctl(loop, LOOP_CONFIGURE, &config) == 0) { result = loop; break; }
+        e = errno;
+        if (e == EINVAL || e == ENOTTY) {
+            /* Before Linux 5.8: the two-step attach. */
+            if (ioctl(loop, LOOP_SET_FD, backing) == 0) {
+                struct loop_info64 info;
+                memset(&info, 0, sizeof info);
+                info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+                info.lo_sizelimit = size_limit;
+                if (ioctl(loop, LOOP_SET_STATUS64, &info) == 0) { result = loop; break; }
+                e = errno;
+                ioctl(loop, LOOP_CLR_FD, 0);
+            } else {
+                e = errno;
+            }
+        }
+        close(loop);
+        if (e != EBUSY) break;
+    }
+    close(control);
+    close(backing);
+    if (result < 0) errno = e;
+    return result;
+}
 
 struct relay {
     int listen_fd;

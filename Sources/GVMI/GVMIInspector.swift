@@ -22,6 +22,36 @@ public enum GVMIInspector {
     public static func inspect(path: String) throws -> GVMIReport {
         let (fd, size) = try RegularFile.open(path)
         defer { close(fd) }
+        let m = try metadata(fd: fd, size: size, path: path)
+        // Hashes over the whole file, trailer included (Golem's image id).
+        var sha3 = SHA3_224()
+        var sha256 = SHA256()
+        // At most 4 MiB at a time, and no more than the file holds (inspecting small images stays cheap).
+        var buffer = [UInt8](repeating: 0, count: Int(min(size, 4 << 20)) + 1)
+        var offset: off_t = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
+            guard n >= 0 else { throw SquashFSError.io(path: path, operation: "read", errno: errno) }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { b in
+                let part = UnsafeRawBufferPointer(rebasing: b[0..<n])
+                sha3.update(part); sha256.update(part)
+            }
+            offset += off_t(n)
+        }
+        return GVMIReport(path: path, size: size, sha3_224: sha3.finalize().hexString, sha256: sha256.finalize().hexString,
+                          config: m.config, configJSON: m.json, trailerOffset: m.trailerOffset, superblock: m.superblock)
+    }
+
+    /// The trailer and superblock of the .gvmi at `path`, checked as `inspect` checks them but
+    /// without hashing the file (what `gvmc run` needs before it starts the image).
+    public static func metadata(path: String) throws -> GVMIMetadata {
+        let (fd, size) = try RegularFile.open(path)
+        defer { close(fd) }
+        return try metadata(fd: fd, size: size, path: path)
+    }
+
+    static func metadata(fd: Int32, size: UInt64, path: String) throws -> GVMIMetadata {
         func read(_ count: Int, at offset: UInt64) throws -> [UInt8] {
             let out = try RegularFile.read(fd, path: path, count: count, at: offset)
             guard out.count == count else { throw GVMIError.truncated(fileSize: Int(size)) }
@@ -41,23 +71,16 @@ public enum GVMIInspector {
             throw SquashFSError.corrupt(offset: 0, reason: "the trailer starts at \(trailerOffset), leaving no room for a superblock (96 bytes)")
         }
         let superblock = try Superblock(try read(96, at: 0), fileSize: UInt64(trailerOffset))
-        // Hashes over the whole file, trailer included (Golem's image id).
-        var sha3 = SHA3_224()
-        var sha256 = SHA256()
-        // At most 4 MiB at a time, and no more than the file holds (inspecting small images stays cheap).
-        var buffer = [UInt8](repeating: 0, count: Int(min(size, 4 << 20)) + 1)
-        var offset: off_t = 0
-        while true {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
-            guard n >= 0 else { throw SquashFSError.io(path: path, operation: "read", errno: errno) }
-            if n == 0 { break }
-            buffer.withUnsafeBytes { b in
-                let part = UnsafeRawBufferPointer(rebasing: b[0..<n])
-                sha3.update(part); sha256.update(part)
-            }
-            offset += off_t(n)
-        }
-        return GVMIReport(path: path, size: size, sha3_224: sha3.finalize().hexString, sha256: sha256.finalize().hexString,
-                          config: config, configJSON: json, trailerOffset: UInt64(trailerOffset), superblock: superblock)
+        return GVMIMetadata(size: size, config: config, json: json, trailerOffset: UInt64(trailerOffset), superblock: superblock)
     }
+}
+
+/// What a .gvmi says about itself: its container configuration and where the squashfs ends.
+public struct GVMIMetadata: Sendable {
+    public var size: UInt64
+    public var config: ContainerConfig
+    public var json: [UInt8]
+    /// Where the trailer starts: the squashfs image is the bytes before it.
+    public var trailerOffset: UInt64
+    public var superblock: Superblock
 }

@@ -31,8 +31,19 @@ public final class TemporaryDirectories: @unchecked Sendable {
     private var mountPoints: [String] = []
     public func add(_ p: String) { pthread_mutex_lock(mutex); paths.insert(p); pthread_mutex_unlock(mutex) }
     public func remove(_ p: String) { pthread_mutex_lock(mutex); paths.remove(p); pthread_mutex_unlock(mutex) }
-    func addMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.append(p); pthread_mutex_unlock(mutex) }
+    public func addMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.append(p); pthread_mutex_unlock(mutex) }
     func removeMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.removeAll { $0 == p }; pthread_mutex_unlock(mutex) }
+    /// Detaches `mounts` (newest first), then removes `directory` (a tree below it on another
+    /// device is left alone), and forgets both: the normal end of a directory `add`ed here.
+    public func release(mounts: [String], directory: String) {
+        for m in mounts.reversed() {
+            gvmc_umount_detach(m)
+            removeMount(m)
+        }
+        TreeCopy.remove(directory)
+        remove(directory)
+    }
+
     /// Unmounts the build's overlays, then removes the directories (Ctrl-C, fatal errors).
     public func removeAll() {
         pthread_mutex_lock(mutex)

@@ -115,13 +115,8 @@ public final class BuildExecutor {
     /// Unmounts the stages and removes the build's directories (the root filesystem is gone
     /// afterwards). Called by deinit; explicitly before the cache is pruned.
     public func finish() {
-        for m in mounts.reversed() {
-            gvmc_umount_detach(m)
-            TemporaryDirectories.shared.removeMount(m)
-        }
+        TemporaryDirectories.shared.release(mounts: mounts, directory: workDirectory)
         mounts = []
-        TreeCopy.remove(workDirectory)
-        TemporaryDirectories.shared.remove(workDirectory)
         if ownerLock >= 0 { close(ownerLock); ownerLock = -1 }
         if let layerDirectory {
             TreeCopy.remove(layerDirectory)

@@ -12,6 +12,9 @@ import Glibc
 public struct SandboxSpec: Sendable {
     public var rootfs: String
     public var arguments: [String]
+    /// The file exec'd exactly as given, with no PATH search (Golem's runtime); nil: argv[0],
+    /// looked up in the environment's PATH as a shell does.
+    public var executable: String?
     public var environment: [String]
     public var workingDirectory: String = "/"
     public var uid: UInt32 = 0
@@ -19,6 +22,8 @@ public struct SandboxSpec: Sendable {
     public var supplementaryGroups: [UInt32] = []
     /// `--network=none`: a new, empty network namespace (only a down loopback).
     public var isolateNetwork = false
+    /// With `isolateNetwork`: the loopback interface up, as in a Golem VM.
+    public var loopbackUp = false
     public var hostname = "buildkitsandbox"
     /// Host files bind-mounted read-only for the step; nil leaves the image's own.
     public var resolvConf: String? = "/etc/resolv.conf"
@@ -101,7 +106,8 @@ public enum Sandbox {
         let cArgs = spec.arguments.map { strdup($0) } + [nil]
         let cEnv = spec.environment.map { strdup($0) } + [nil]
         let cStrings = [strdup(spec.rootfs), strdup(path), strdup(spec.workingDirectory), strdup(spec.hostname),
-                        spec.resolvConf.map { strdup($0) } ?? nil, spec.hosts.map { strdup($0) } ?? nil]
+                        spec.resolvConf.map { strdup($0) } ?? nil, spec.hosts.map { strdup($0) } ?? nil,
+                        spec.executable.map { strdup($0) } ?? nil]
         defer {
             for p in cArgs { free(p) }
             for p in cEnv { free(p) }
@@ -136,12 +142,14 @@ public enum Sandbox {
                     c.argv = UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
                     c.envp = UnsafeRawPointer(envp.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
                     c.path_env = UnsafePointer(cStrings[1])
+                    c.exec_path = UnsafePointer(cStrings[6])
                     c.cwd = UnsafePointer(cStrings[2])
                     c.uid = uid_t(spec.uid)
                     c.gid = gid_t(spec.gid)
                     c.groups = g.baseAddress
                     c.ngroups = Int32(g.count)
                     c.new_network = spec.isolateNetwork ? 1 : 0
+                    c.loopback_up = spec.loopbackUp ? 1 : 0
                     c.hostname = UnsafePointer(cStrings[3])
                     c.host_resolv_conf = UnsafePointer(cStrings[4])
                     c.host_hosts = UnsafePointer(cStrings[5])
@@ -297,9 +305,16 @@ public final class RunningSandboxes: @unchecked Sendable {
     func add(_ pid: pid_t) { pthread_mutex_lock(mutex); pids.insert(pid); pthread_mutex_unlock(mutex) }
     func remove(_ pid: pid_t) { pthread_mutex_lock(mutex); pids.remove(pid); pthread_mutex_unlock(mutex) }
 
+    private var interrupted = false
+
+    /// Whether `killAll` has run: gvmc is being interrupted, and the thread that interrupts it
+    /// is cleaning up and will end the process.
+    public var isInterrupted: Bool { pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }; return interrupted }
+
     /// Kills every sandboxed process (the threads running them reap them).
     public func killAll() {
         pthread_mutex_lock(mutex)
+        interrupted = true
         let all = pids
         pthread_mutex_unlock(mutex)
         for pid in all { kill(pid, SIGKILL) }

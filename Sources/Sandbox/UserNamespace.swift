@@ -163,7 +163,8 @@ public enum UserNamespace {
         return n == text.utf8.count ? nil : "\(path): \(String(cString: strerror(errno)))"
     }
 
-    static func findExecutable(_ name: String) -> String? {
+    /// The first executable `name` in $PATH (then /usr/bin, /usr/sbin, /bin, /sbin).
+    public static func findExecutable(_ name: String) -> String? {
         let path = getenv("PATH").map { String(cString: $0) } ?? ""
         for dir in (path + ":/usr/bin:/usr/sbin:/bin:/sbin").split(separator: ":") where dir.hasPrefix("/") {
             let candidate = "\(dir)/\(name)"

@@ -11,7 +11,7 @@ public final class SquashFSReader {
     let fd: Int32
     let path: String
     let compressor: BlockCompressor
-    private var inodeTable = MetadataTable()
+    var inodeTable = MetadataTable()
     private var directoryTable = MetadataTable()
     private var ids: [UInt32] = []
     private var loaded = false
@@ -57,29 +57,35 @@ public final class SquashFSReader {
         return out
     }
 
-    private func loadTables() throws(SquashFSError) {
+    func loadTables() throws(SquashFSError) {
         guard !loaded else { return }
         inodeTable = try metadata(from: superblock.inodeTableStart, to: superblock.directoryTableStart, what: "inode table")
         guard let directoryEnd = superblock.directoryTableEnd else {
             throw .corrupt(offset: 72, reason: "no table follows the directory table, so its end is unknown")
         }
         directoryTable = try metadata(from: superblock.directoryTableStart, to: directoryEnd, what: "directory table")
-        // The id table: an index of u64 block pointers at idTableStart, each to one metadata block.
         let idBytes = Int(superblock.idCount) * 4
-        let blocks = (idBytes + Format.metadataSize - 1) / Format.metadataSize
-        let index = try read(superblock.idTableStart, blocks * 8, what: "id table index")
-        var table: [UInt8] = []
-        for b in 0..<blocks {
-            let start = index.u64(at: b * 8)
-            let header = try read(start, 2, what: "id table block \(b)").u16(at: 0)
-            // start < bytes_used ≤ Int64.max (read checked it), so the sum cannot overflow.
-            table += try metadata(from: start, to: start + 2 + UInt64(header & 0x7FFF), what: "id table block \(b)").bytes
-        }
+        let table = try indexedTable(at: superblock.idTableStart, bytes: idBytes, what: "id table")
         guard table.count >= idBytes else {
             throw .corrupt(offset: Int(superblock.idTableStart), reason: "id table holds \(table.count / 4) ids, the superblock says \(superblock.idCount)")
         }
         ids = (0..<Int(superblock.idCount)).map { table.u32(at: $0 * 4) }
         loaded = true
+    }
+
+    /// A table stored as metadata blocks behind an index of u64 block pointers at `start` (the
+    /// id and fragment tables): the blocks holding its first `bytes` bytes, decompressed.
+    func indexedTable(at start: UInt64, bytes: Int, what: String) throws(SquashFSError) -> [UInt8] {
+        let blocks = (bytes + Format.metadataSize - 1) / Format.metadataSize
+        let index = try read(start, blocks * 8, what: "\(what) index")
+        var table: [UInt8] = []
+        for b in 0..<blocks {
+            let blockStart = index.u64(at: b * 8)
+            let header = try read(blockStart, 2, what: "\(what) block \(b)").u16(at: 0)
+            // blockStart < bytes_used ≤ Int64.max (read checked it), so the sum cannot overflow.
+            table += try metadata(from: blockStart, to: blockStart + 2 + UInt64(header & 0x7FFF), what: "\(what) block \(b)").bytes
+        }
+        return table
     }
 
     /// The position in the inode table of the inode `reference` (block << 16 | offset) points to.
@@ -106,8 +112,15 @@ public final class SquashFSReader {
     /// once (a directory reached twice — a loop, or directories sharing entries — is refused),
     /// so the walk reads each listing byte once and is bounded by the directory table.
     public func entries() throws(SquashFSError) -> [ImageEntry] {
-        try loadTables()
         var result: [ImageEntry] = []
+        try walk { entry, _ throws(SquashFSError) in result.append(entry) }
+        return result
+    }
+
+    /// Visits every entry as `entries()` lists them, with the position of its inode in the
+    /// inode table (the same for every hard link to it).
+    func walk(_ visit: (ImageEntry, Int) throws(SquashFSError) -> Void) throws(SquashFSError) {
+        try loadTables()
         var listed = Set<Int>()
         // Entries still to visit, last first: (inode reference, path, type in the parent's listing).
         var pending: [(reference: UInt64, path: [UInt8], listedType: UInt16?)] = [(superblock.rootInode, [], nil)]
@@ -117,7 +130,7 @@ public final class SquashFSReader {
             if let listedType = next.listedType, listedType != InodeType(rawValue: inodeTable.bytes.u16(at: i))?.basic {
                 throw inodeTable.corrupt(i, "\(display(next.path)) is listed as type \(listedType), but its inode has type \(inodeTable.bytes.u16(at: i))")
             }
-            result.append(entry)
+            try visit(entry, i)
             guard let listing else { continue }
             guard listed.insert(i).inserted else {
                 throw inodeTable.corrupt(i, "directory \(display(next.path)) is reached a second time (directories loop or share entries)")
@@ -134,7 +147,6 @@ public final class SquashFSReader {
                 pending.append((child.reference, childPath, child.type))
             }
         }
-        return result
     }
 
     /// Where a directory's listing lies in the directory table.
@@ -248,7 +260,7 @@ public final class SquashFSReader {
     }
 
     /// A path or name for an error message, with control characters escaped.
-    private func display<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    func display<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         bytes.isEmpty ? "/" : String(decoding: bytes, as: UTF8.self).debugDescription
     }
 }

@@ -34,5 +34,5 @@ struct GVMC: ParsableCommand {
         commandName: "gvmc",
         abstract: "Compile Dockerfiles into Golem VM images (.gvmi) without a Docker daemon.",
         version: "0.1.0",
-        subcommands: [BuildCommand.self, ConvertCommand.self, LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, PruneCommand.self, ManifestCommand.self, DebugCommand.self])
+        subcommands: [BuildCommand.self, ConvertCommand.self, RunCommand.self, LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, PruneCommand.self, ManifestCommand.self, DebugCommand.self])
 }

@@ -3,6 +3,7 @@
 // Signals are blocked in all threads and taken by one thread with sigwait, so the cleanup runs
 // as ordinary code (no async-signal-safety concerns).
 import RootFS
+import Runtime
 import Sandbox
 import SquashFS
 #if canImport(Glibc)
@@ -26,6 +27,7 @@ enum SignalCleanup {
             // cleans up and exits), and goes on waiting for it.
             repeat { sigwait(&set, &signal) } while RunningSandboxes.shared.forwardSignal(signal)
             RunningSandboxes.shared.killAll()
+            RunCleanup.shared.runAll()
             TemporaryFiles.shared.removeAll()
             TemporaryDirectories.shared.removeAll()
             let message = "\ngvmc: interrupted (signal \(signal)); removed unfinished output\n"

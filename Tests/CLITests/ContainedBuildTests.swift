@@ -76,21 +76,8 @@ extension BuildCommand {
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let tmp = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        // posix_spawn and waitpid, not Foundation's Process, whose wait also waits for every
-        // holder of its descriptors: an orphaned step would hang the test instead of failing it.
-        var environment = ProcessInfo.processInfo.environment
-        environment["XDG_CACHE_HOME"] = testCacheHome
-        environment["TMPDIR"] = tmp
-        let arguments: [String] = [GVMCBinary.path, "build", "--progress", "quiet", "-o", ctx + "/out.gvmi", ctx]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in argv + envp { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
-        var pid = pid_t()
-        #expect(posix_spawn(&pid, GVMCBinary.path, &actions, nil, argv, envp) == 0)
+        let pid = EscapeFixture.spawnGVMC(["build", "--progress", "quiet", "-o", ctx + "/out.gvmi", ctx], tmp: tmp)
+        #expect(pid > 0)
         func running() -> Bool { var status: Int32 = 0; return waitpid(pid, &status, WNOHANG) == 0 }
         func stepProcesses() -> [String] { EscapeFixture.processes().filter { $0.contains("sleep \(tag)") } }
         let deadline = Date().addingTimeInterval(60)
@@ -176,6 +163,24 @@ enum EscapeFixture {
     }
 
     /// Every process's command line.
+    /// Starts gvmc with TMPDIR `tmp` and /dev/null as its standard streams; 0 when it cannot.
+    /// posix_spawn and waitpid, not Foundation's Process, whose wait also waits for every holder
+    /// of its descriptors: an orphaned sandboxed process would hang the test instead of failing it.
+    static func spawnGVMC(_ arguments: [String], tmp: String) -> pid_t {
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CACHE_HOME"] = testCacheHome
+        environment["TMPDIR"] = tmp
+        let argv: [UnsafeMutablePointer<CChar>?] = ([GVMCBinary.path] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in argv + envp { free(p) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        var pid = pid_t()
+        return posix_spawn(&pid, GVMCBinary.path, &actions, nil, argv, envp) == 0 ? pid : 0
+    }
+
     static func processes() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid -> String? in
             guard Int(pid) != nil, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }

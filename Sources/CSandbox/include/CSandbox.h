@@ -23,6 +23,8 @@ struct gvmc_mount {
 struct gvmc_sandbox_spec {
     const char *rootfs;           /* absolute path of the stage's root filesystem */
     const char *const *argv;      /* NULL-terminated; argv[0] is looked up in PATH if relative */
+    const char *exec_path;        /* when not NULL: the file exec'd as is, with no PATH search (Golem's
+                                   * runtime); a relative path is relative to cwd */
     const char *const *envp;      /* NULL-terminated */
     const char *path_env;         /* the PATH value used to find argv[0] ("" = none) */
     const char *cwd;              /* working directory inside the rootfs */
@@ -31,6 +33,7 @@ struct gvmc_sandbox_spec {
     const gid_t *groups;          /* supplementary groups */
     int ngroups;
     int new_network;              /* 1: empty network namespace (--network none) */
+    int loopback_up;              /* with new_network: bring `lo` up (127.0.0.1), as Golem's guest init does */
     const char *hostname;         /* UTS hostname */
     const char *host_resolv_conf; /* bind-mounted read-only over <rootfs>/etc/resolv.conf when not NULL */
     const char *host_hosts;       /* bind-mounted read-only over <rootfs>/etc/hosts when not NULL */
@@ -67,5 +70,10 @@ int gvmc_userns_spawn(const char *path, const char *const *argv, const char *con
 /* Releases the child (`go` = 1) or makes it exit (`go` = 0). Returns 0 once it has exec'd, or
  * the errno of the failed exec (ECANCELED when not released); the child is reaped then. */
 int gvmc_userns_start(struct gvmc_userns *u, int go);
+
+/* Starts `path` (no PATH search) with its standard streams on the given descriptors (-1: keep
+ * gvmc's), in its own process group, killed when the calling thread's process dies (even by
+ * SIGKILL): how gvmc run --vm starts qemu. Returns the pid, or -1 with errno. */
+pid_t gvmc_spawn_tied(const char *path, const char *const *argv, const char *const *envp, int stdin_fd, int stdout_fd, int stderr_fd);
 
 #endif

@@ -42,4 +42,10 @@ void gvmc_relay_stop(void *handle);
 /// (ELOOP after 40 symlinks).
 int gvmc_open_in_root(int root, const char *path, int flags);
 extern const int gvmc_o_path;
+
+/// Attaches `file` read-only to a free loop device, its first `size_limit` bytes only (0: all),
+/// with autoclear (the device detaches itself once its last mount and descriptor are gone).
+/// Writes the device's path into `device` and returns an open descriptor for it (close it after
+/// mounting), or -1 with errno.
+int gvmc_loop_attach(const char *file, unsigned long long size_limit, char *device, size_t device_len);
 #endif

@@ -1,0 +1,35 @@
+// Why `gvmc run` could not run an image, each case naming what and where.
+
+public enum RunError: Error, Sendable, CustomStringConvertible, Equatable {
+    case emptyCommand
+    case noEntrypoint
+    case entrypointWithCommand
+    case notAVolume(String, declared: [String])
+    case badBinding(String, reason: String)
+    case badVolumePath(String, reason: String)
+    case commandNotFound(String, explanation: String)
+    case cannotStart(String)
+    case image(String)
+    case setup(String)
+    case missingTool(String, package: String, purpose: String)
+    case vm(String)
+
+    public var description: String {
+        switch self {
+        case .emptyCommand: return "empty command"
+        case .noEntrypoint: return "--entrypoint: the image has neither ENTRYPOINT nor CMD"
+        case .entrypointWithCommand: return "--entrypoint runs the image's ENTRYPOINT and CMD as a provider's start-entrypoint does; give no command after it"
+        case .notAVolume(let path, let declared):
+            let list = declared.isEmpty ? "the image declares no VOLUME" : "the image's volumes: " + declared.joined(separator: ", ")
+            return "-v \(path): not a volume of the image (a provider mounts host directories only at VOLUME paths); \(list)"
+        case .badBinding(let text, let reason): return "-v \(text): \(reason)"
+        case .badVolumePath(let path, let reason): return "the image's VOLUME \(path): \(reason)"
+        case .commandNotFound(_, let explanation): return explanation
+        case .cannotStart(let m): return m
+        case .image(let m): return m
+        case .setup(let m): return m
+        case .missingTool(let tool, let package, let purpose): return "\(tool) is missing (\(purpose)); install it: apt-get install \(package)"
+        case .vm(let m): return m
+        }
+    }
+}

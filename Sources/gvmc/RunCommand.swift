@@ -1,0 +1,173 @@
+// `gvmc run`: a .gvmi run the way a Golem provider runs it (Runtime), in a sandbox or in qemu.
+import ArgumentParser
+import Foundation
+import GVMI
+import Runtime
+import Sandbox
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a .gvmi as a Golem provider runs it: no PATH search, numeric USER or root, VOLUMEs empty, ENV per runtime version.",
+        discussion: """
+            Without COMMAND, each line typed runs as SHELL -c LINE (as ya-runtime-dbg does) until Ctrl-D. \
+            With `-- COMMAND [ARG...]` that argv is exec'd as Golem execs it (an absolute path is needed) and \
+            gvmc run exits with its status (125: the run could not be set up, 126: the command could not be \
+            started, 127: it does not exist).
+            """)
+
+    @Argument(help: "The .gvmi file.")
+    var image: String
+
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
+    var command: [String] = []
+
+    @Flag(help: "Run the image's ENTRYPOINT and CMD (a provider's start-entrypoint mode).")
+    var entrypoint = false
+
+    @Option(name: [.customShort("v"), .customLong("volume")], help: "HOST_DIR:VOLUME: a host directory for one of the image's volumes (repeatable).")
+    var volumes: [String] = []
+
+    @Option(help: "Where fresh volume directories are made and kept (default: a temporary directory, removed at the end).")
+    var workdir: String?
+
+    @Option(help: "The ya-runtime-vm version to imitate: 0.5 (current providers: empty environment) or 0.4 (the image's ENV).")
+    var golemRuntime: String = GolemRuntimeVersion.current.rawValue
+
+    @Option(name: [.customShort("e"), .customLong("env")], help: "K=V: a variable the requestor's command passes (repeatable; dropped by 0.5.x).")
+    var env: [String] = []
+
+    @Option(help: "The VM's memory (provider default 0.25 GiB): sizes the RAM overlay (and the cgroup limit where the host allows).")
+    var memory: String = "0.25"
+
+    @Option(help: "The VM's CPUs (provider default 1).")
+    var cpus: Double = 1
+
+    @Option(help: "none (default: a provider without an outbound manifest) or host.")
+    var network: String = "none"
+
+    @Option(help: "The shell interactive lines run with.")
+    var shell: String = "/bin/sh"
+
+    @Flag(help: "Boot the image in qemu-system-x86_64 as ya-runtime-vm does (KVM when it works, else TCG).")
+    var vm = false
+
+    @Option(help: "--vm: the kernel (default: the newest /boot/vmlinuz-*).")
+    var kernel: String?
+
+    @Option(help: "--vm: the kernel's modules directory, with modules.dep (default: /lib/modules/<its version>).")
+    var modules: String?
+
+    @Option(help: "--vm: auto (KVM when it boots the guest, else TCG), kvm or tcg.")
+    var accel: String = "auto"
+
+    func validate() throws {
+        guard GolemRuntimeVersion(rawValue: golemRuntime) != nil else { throw ValidationError("--golem-runtime must be 0.5 or 0.4") }
+        guard RunConfiguration.parseSize(memory) != nil else { throw ValidationError("--memory \(memory): expected a size such as 512M, 1G or 0.25 (GiB)") }
+        guard cpus > 0 && cpus <= 1024 else { throw ValidationError("--cpus must be a positive number") }
+        guard ["none", "host"].contains(network) else { throw ValidationError("--network must be none or host") }
+        if entrypoint && !command.isEmpty { throw ValidationError(RunError.entrypointWithCommand.description) }
+        for e in env where !e.contains("=") { throw ValidationError("--env \(e): expected K=V") }
+        if !vm && (kernel != nil || modules != nil) { throw ValidationError("--kernel and --modules need --vm") }
+        guard VMRun.Accelerator(rawValue: accel) != nil else { throw ValidationError("--accel must be auto, kvm or tcg") }
+        if vm && command.isEmpty && !entrypoint { throw ValidationError("--vm runs one command (-- COMMAND or --entrypoint); the interactive session is sandbox mode only") }
+    }
+
+    func run() throws {
+        var c = RunConfiguration(imagePath: image)
+        c.request = entrypoint ? .entrypoint : command.isEmpty ? nil : .command(command)
+        c.shell = shell
+        c.version = GolemRuntimeVersion(rawValue: golemRuntime)!
+        c.environment = env
+        c.bindings = volumes
+        c.workdir = workdir.map { ($0 as NSString).standardizingPath }.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+        c.memoryBytes = RunConfiguration.parseSize(memory)!
+        c.cpus = cpus
+        c.hostNetwork = network == "host"
+        if vm {
+            throw ExitCode(try runInVM(c))
+        }
+        // The sandbox's mounts live in a mount namespace of their own (as root) or in a user
+        // namespace's (unprivileged): gvmc runs again in one, and they die with it.
+        if !MountNamespace.isPrivate {
+            let outcome = geteuid() == 0 ? MountNamespace.reexec(arguments: CommandLine.arguments)
+                                         : UserNamespace.reexec(arguments: CommandLine.arguments, log: { printError($0) })
+            switch outcome {
+            case .exited(let status): throw ExitCode(status)
+            case .unavailable(let reason):
+                printError("error: gvmc run needs a mount namespace of its own: \(reason)")
+                throw ExitCode(125)
+            }
+        }
+        let metadata: GVMIMetadata
+        do { metadata = try GVMIInspector.metadata(path: image) } catch {
+            printError("error: \(image): \(error)")
+            throw ExitCode(125)
+        }
+        let session: SandboxRun
+        do { session = try SandboxRun(configuration: c, metadata: metadata) } catch {
+            printError("error: \(error)")
+            throw ExitCode(error.exitStatus)
+        }
+        defer { session.close() }
+        for note in session.notes { printError("note: \(note)") }
+        printVolumes(session.volumes, c)
+        guard let request = c.request else {
+            _ = InteractiveSession.run(shell: shell) { request throws(RunError) in
+                let status = try execute(request, config: metadata.config, c, in: session)
+                waitIfInterrupted()
+                return status
+            }
+            return
+        }
+        let status: Int32
+        do { status = try execute(request, config: metadata.config, c, in: session) } catch {
+            printError("error: \(error)")
+            throw ExitCode(error.exitStatus)
+        }
+        waitIfInterrupted()
+        throw ExitCode(status)
+    }
+
+    /// After Ctrl-C the command ends killed; the signal thread is taking everything down and
+    /// exits with 128+signal. This thread must not exit first (with the killed command's status,
+    /// cutting the cleanup short).
+    private func waitIfInterrupted() {
+        guard RunningSandboxes.shared.isInterrupted else { return }
+        while true { pause() }
+    }
+
+    private func execute(_ request: ProcessRequest, config: ContainerConfig, _ c: RunConfiguration, in session: SandboxRun) throws(RunError) -> Int32 {
+        let (process, warnings) = try ProviderSemantics.process(config: config, request: request, version: c.version, extraEnvironment: c.environment)
+        for w in warnings { printError("warning: \(w)") }
+        return try session.run(process)
+    }
+
+    /// --vm: the same run in qemu (no namespaces needed here: qemu isolates it).
+    private func runInVM(_ c: RunConfiguration) throws -> Int32 {
+        let metadata: GVMIMetadata
+        do { metadata = try GVMIInspector.metadata(path: image) } catch {
+            printError("error: \(image): \(error)")
+            return 125
+        }
+        do {
+            let run = try VMRun(configuration: c, metadata: metadata)
+            defer { run.close() }
+            printVolumes(run.volumes, c)
+            let (process, warnings) = try ProviderSemantics.process(config: metadata.config, request: c.request!, version: c.version, extraEnvironment: c.environment)
+            for w in warnings { printError("warning: \(w)") }
+            let status = try run.run(process, accelerator: VMRun.Accelerator(rawValue: accel)!, kernel: kernel, modules: modules) { printError($0) }
+            waitIfInterrupted()
+            return status
+        } catch {
+            printError("error: \(error)")
+            return error.exitStatus
+        }
+    }
+
+    private func printVolumes(_ volumes: [PlannedVolume], _ c: RunConfiguration) {
+        for v in volumes {
+            printError("volume \(v.path) → \(v.hostDirectory)\(v.bound ? "" : c.workdir == nil ? " (removed at the end; --workdir DIR keeps it)" : "")")
+        }
+    }
+}
