@@ -53,8 +53,10 @@ let package = Package(
         // dlopen by the commands that pull or read layers: linking them would cost every gvmc start
         // ~10 ms for 44 shared objects (see Makefile, RELEASE_FLAGS).
         .target(name: "CDynamic", linkerSettings: [.linkedLibrary("dl")]),
-        // Base images: references, the OCI distribution client (libcurl), the blob cache, OCI layouts.
-        .target(name: "Registry", dependencies: ["CDynamic", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
+        // HTTP over libcurl: the one transport of the registry clients, git over HTTP and ADD of URLs.
+        .target(name: "HTTPTransport", dependencies: ["CDynamic"]),
+        // Base images: references, the OCI distribution client, the blob cache, OCI layouts.
+        .target(name: "Registry", dependencies: ["HTTPTransport", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // Layer tarballs (libarchive): whiteouts, hardlinks, containment; to a directory or the squashfs writer.
         .target(name: "Layers", dependencies: ["CDynamic", "SquashFS", "CSystem"]),
@@ -66,7 +68,7 @@ let package = Package(
 
         .executableTarget(name: "gvmc", dependencies: [
             "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            "Registry", "Layers", "SSHAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "HTTPTransport", "Layers", "SSHAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
@@ -76,7 +78,7 @@ let package = Package(
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTPTransport", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.

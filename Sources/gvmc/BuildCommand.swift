@@ -5,6 +5,7 @@ import DockerfileInstructions
 import DockerfileSyntax
 import Foundation
 import GVMI
+import HTTPTransport
 import Layers
 import Lint
 import Registry
