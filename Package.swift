@@ -63,12 +63,15 @@ let package = Package(
         // Golem-compatibility rules and BuildKit's build checks.
         .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS", "BuildPlan",
                                             .product(name: "Yams", package: "Yams")]),
+        // Publishing: the Golem registry's protocol (image descriptor, resumable parallel chunk
+        // upload, pull with resume and hash check, credentials).
+        .target(name: "GolemRegistry", dependencies: ["HTTPTransport", "GVMI", "SquashFS"]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
 
         .executableTarget(name: "gvmc", dependencies: [
             "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            "Registry", "HTTPTransport", "Layers", "SSHAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "HTTPTransport", "GolemRegistry", "Layers", "SSHAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
@@ -86,5 +89,6 @@ let package = Package(
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
+        .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "SquashFS", "TestSupport"]),
     ]
 )

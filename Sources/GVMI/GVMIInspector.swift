@@ -17,11 +17,17 @@ public struct GVMIReport: Sendable {
 }
 
 public enum GVMIInspector {
-    /// Checks the .gvmi at `path` (a regular file only: a FIFO or device is refused unopened)
-    /// and hashes it. Errors name the failed check and its offset.
-    public static func inspect(path: String) throws -> GVMIReport {
+    /// The checks of `inspect` without hashing the file: the trailer's length and CRC, its JSON
+    /// as a ContainerConfig, the squashfs superblock in front (before an upload, say).
+    public static func check(path: String) throws -> (config: ContainerConfig, superblock: Superblock) {
         let (fd, size) = try RegularFile.open(path)
         defer { close(fd) }
+        let s = try check(fd: fd, path: path, size: size)
+        return (s.config, s.superblock)
+    }
+
+    static func check(fd: Int32, path: String, size: UInt64) throws
+        -> (config: ContainerConfig, json: [UInt8], trailerOffset: Int, superblock: Superblock) {
         func read(_ count: Int, at offset: UInt64) throws -> [UInt8] {
             let out = try RegularFile.read(fd, path: path, count: count, at: offset)
             guard out.count == count else { throw GVMIError.truncated(fileSize: Int(size)) }
@@ -41,6 +47,15 @@ public enum GVMIInspector {
             throw SquashFSError.corrupt(offset: 0, reason: "the trailer starts at \(trailerOffset), leaving no room for a superblock (96 bytes)")
         }
         let superblock = try Superblock(try read(96, at: 0), fileSize: UInt64(trailerOffset))
+        return (config, json, trailerOffset, superblock)
+    }
+
+    /// Checks the .gvmi at `path` (a regular file only: a FIFO or device is refused unopened)
+    /// and hashes it. Errors name the failed check and its offset.
+    public static func inspect(path: String) throws -> GVMIReport {
+        let (fd, size) = try RegularFile.open(path)
+        defer { close(fd) }
+        let structure = try check(fd: fd, path: path, size: size)
         // Hashes over the whole file, trailer included (Golem's image id).
         var sha3 = SHA3_224()
         var sha256 = SHA256()
@@ -58,6 +73,7 @@ public enum GVMIInspector {
             offset += off_t(n)
         }
         return GVMIReport(path: path, size: size, sha3_224: sha3.finalize().hexString, sha256: sha256.finalize().hexString,
-                          config: config, configJSON: json, trailerOffset: UInt64(trailerOffset), superblock: superblock)
+                          config: structure.config, configJSON: structure.json, trailerOffset: UInt64(structure.trailerOffset),
+                          superblock: structure.superblock)
     }
 }
