@@ -4,6 +4,7 @@ import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
 import Foundation
+import GolemRegistry
 import GVMI
 import HTTPTransport
 import Layers
@@ -56,6 +57,7 @@ struct BuildCommand: ParsableCommand {
 
     @OptionGroup var image: ImageOptions
     @OptionGroup var registry: RegistryFlags
+    @OptionGroup var publish: PublishFlags
 
     @Argument(help: "The build context directory.")
     var context: String = "."
@@ -180,7 +182,7 @@ struct BuildCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let base = (contextDir as NSString).lastPathComponent
-        let outputPath = output ?? "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi"
+        let outputPath = try output ?? publish.outputName() ?? "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi"
         // The executor owns the root filesystem (its directory and overlay mounts) until packed.
         let result = try withExtendedLifetime(executor) {
             try GVMIImageWriter.write(to: outputPath, options: squash, config: containerConfig) { writer in
@@ -195,6 +197,7 @@ struct BuildCommand: ParsableCommand {
         printImageResult(result)
         executor.finish()
         collectCache()
+        try publish.pushIfRequested(result.path, progress: ProgressStyle(rawValue: progress.rawValue) ?? .auto)
     }
 
     /// BuildKit's automatic garbage collection (CachePrune.collect): old cache mounts and

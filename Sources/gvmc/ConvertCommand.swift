@@ -2,6 +2,7 @@
 // Layers stream straight into the squashfs writer; nothing is unpacked to disk.
 import ArgumentParser
 import Foundation
+import GolemRegistry
 import GVMI
 import Layers
 import Lint
@@ -58,6 +59,7 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var registry: RegistryFlags
     @OptionGroup var image: ImageOptions
+    @OptionGroup var publish: PublishFlags
 
     enum UserPolicy: String, ExpressibleByArgument { case resolve, drop }
 
@@ -97,7 +99,7 @@ struct ConvertCommand: ParsableCommand {
                 }
             }
         }
-        let path = output ?? defaultName(pulled, source: source)
+        let path = try output ?? publish.outputName() ?? defaultName(pulled, source: source)
         let result = try GVMIImageWriter.write(to: path, options: squash, config: config) { writer in
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
@@ -118,6 +120,7 @@ struct ConvertCommand: ParsableCommand {
             try image.writeInfo(result, source: pulled.source, extra: ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest])
             printImageResult(result)
         }
+        try publish.pushIfRequested(result.path, progress: .auto)
     }
 
     func defaultName(_ pulled: PulledImage, source: ImageSource) -> String {
