@@ -84,6 +84,7 @@ bench: release test-deps
 	./scripts/bench-squashfs.sh $(RELEASE_BIN)
 	./scripts/bench-convert.sh $(RELEASE_BIN)
 	./scripts/bench-build.sh $(RELEASE_BIN)
+	./scripts/bench-push.sh $(RELEASE_BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -56,48 +56,46 @@ final class ChunkUploader: @unchecked Sendable {
     }
 
     private func work() {
+        // One body buffer per worker: the form's head (under 1 KiB), the chunk, the tail.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(descriptor.chunkSize) + 4096, alignment: 64)
+        defer { buffer.deallocate() }
         do throws(GolemRegistryError) {
             let client = try GolemRegistryClient(registry: registry, retry: retry)
             client.log = log
-            var body: [UInt8] = []
-            body.reserveCapacity(Int(descriptor.chunkSize) + 2048)
-            while let index = next() { try send(index, client, &body) }
+            while let index = next() { try send(index, client, buffer) }
         } catch {
             fail(error)
         }
     }
 
-    private func send(_ index: Int, _ client: GolemRegistryClient, _ body: inout [UInt8]) throws(GolemRegistryError) {
+    private func send(_ index: Int, _ client: GolemRegistryClient, _ buffer: UnsafeMutableRawBufferPointer) throws(GolemRegistryError) {
         let (offset, length) = descriptor.chunk(index)
         var form = MultipartForm()
         form.fields = [("descr-sha256", id), ("chunk-no", String(index)), ("chunk-sha256", descriptor.chunkHashes[index].hexString),
                        ("chunk-pos", String(offset)), ("chunk-len", String(length))]
-        body.removeAll(keepingCapacity: true)
-        body.append(contentsOf: form.head)
-        body.append(contentsOf: form.fileHead(filename: "descriptor.txt"))
-        let start = body.count
-        body.append(contentsOf: repeatElement(0, count: length))
-        let readError: Int32? = body.withUnsafeMutableBytes { b in
-            var done = 0
-            while done < length {
-                let n = pread(fd, b.baseAddress! + start + done, length - done, off_t(offset) + off_t(done))
-                if n < 0, errno == EINTR { continue }
-                if n < 0 { return errno }
-                if n == 0 { return 0 }
-                done += n
-            }
-            return nil
+        let head = form.head + form.fileHead(filename: "descriptor.txt"), tail = form.tail
+        var used = 0
+        func put(_ bytes: [UInt8]) {
+            bytes.withUnsafeBytes { buffer.baseAddress!.advanced(by: used).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            used += bytes.count
         }
-        if let e = readError {
-            if e == 0 { throw .fileChanged(path: path, detail: "it ends before chunk \(index)'s \(length) bytes at offset \(offset)") }
-            throw .io(path: path, operation: "read of chunk \(index)", errno: e)
+        put(head)
+        let data = UnsafeMutableRawBufferPointer(rebasing: buffer[used..<used + length])
+        var done = 0
+        while done < length {
+            let n = pread(fd, data.baseAddress! + done, length - done, off_t(offset) + off_t(done))
+            if n < 0, errno == EINTR { continue }
+            if n < 0 { throw .io(path: path, operation: "read of chunk \(index)", errno: errno) }
+            if n == 0 { throw .fileChanged(path: path, detail: "it ends before chunk \(index)'s \(length) bytes at offset \(offset)") }
+            done += n
         }
-        let hash = body.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[start..<start + length])) }
-        guard hash == descriptor.chunkHashes[index] else {
+        guard SHA256.hash(UnsafeRawBufferPointer(data)) == descriptor.chunkHashes[index] else {
             throw .fileChanged(path: path, detail: "chunk \(index) no longer has the SHA-256 it was hashed with")
         }
-        body.append(contentsOf: form.tail)
-        let r = try client.send("POST", "/v1/image/push/chunk", headers: [form.contentType], body: body)
+        used += length
+        put(tail)
+        let r = try client.send("POST", "/v1/image/push/chunk", headers: [form.contentType],
+                                body: UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
         guard (200..<300).contains(r.status) else { throw .chunkRejected(index: index, status: r.status, message: client.message(r)) }
         progress.advance(length)
     }

@@ -55,13 +55,24 @@ public final class GolemRegistryClient {
     /// One request; transport failures, 429 and 5xx are retried, other answers returned.
     func send(_ method: String, _ path: String, headers: [String] = [], body: [UInt8] = [], limit: Int = 1 << 20,
               timeout: Int = 0) throws(GolemRegistryError) -> HTTPResponse {
+        let result: Result<HTTPResponse, GolemRegistryError> = body.withUnsafeBytes { bytes in
+            do throws(GolemRegistryError) {
+                return .success(try send(method, path, headers: headers, body: bytes, limit: limit, timeout: timeout))
+            } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// `send` with a body the caller owns (an upload buffer).
+    func send(_ method: String, _ path: String, headers: [String] = [], body: UnsafeRawBufferPointer, limit: Int = 1 << 20,
+              timeout: Int = 0) throws(GolemRegistryError) -> HTTPResponse {
         let url = registry + path
         var attempt = 0
         while true {
             attempt += 1
             let problem: String
             do {
-                let response = try http.perform(method, url, headers: headers + ["Expect:"], body: body, limit: limit, timeout: timeout)
+                let response = try http.perform(method, url, headers: headers + ["Expect:"], bodyBytes: body, limit: limit, timeout: timeout)
                 guard response.status == 429 || response.status >= 500 else { return response }
                 if attempt >= retry.attempts {
                     throw GolemRegistryError.unexpectedStatus(url: url, status: response.status, message: message(response))
