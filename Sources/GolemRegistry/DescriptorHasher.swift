@@ -14,27 +14,15 @@ enum DescriptorHasher {
     /// `progress` gets the byte count of each block read.
     static func compute(fd: Int32, path: String, size: UInt64, chunkSize: UInt64,
                         progress: (Int) -> Void = { _ in }) throws(GolemRegistryError) -> ImageDescriptor {
-        let ring = Ring(blocks: Int((size + UInt64(blockSize) - 1) / UInt64(blockSize)))
+        let ring = Ring(blocks: Int((size + UInt64(blockSize) - 1) / UInt64(blockSize)),
+                        chunkHashes: ChunkedSHA256(chunkSize: chunkSize, fileSize: size))
         defer { ring.release() }
         let group = DispatchGroup()
-        ring.start(group) { ring, block, offset in
+        ring.start(group) { ring, block in
             ring.sha3.update(block)
         }
-        ring.start(group) { ring, block, offset in
-            // Split the block at chunk boundaries: chunks need not be multiples of the block size.
-            var position = offset
-            var rest = block
-            while !rest.isEmpty {
-                let chunkEnd = min((position / chunkSize + 1) * chunkSize, size)
-                let take = min(rest.count, Int(chunkEnd - position))
-                ring.chunkHash.update(UnsafeRawBufferPointer(rebasing: rest[0..<take]))
-                position += UInt64(take)
-                rest = UnsafeRawBufferPointer(rebasing: rest[take...])
-                if position == chunkEnd {
-                    ring.chunkHashes.append(ring.chunkHash.finalize())
-                    ring.chunkHash = SHA256()
-                }
-            }
+        ring.start(group) { ring, block in
+            ring.chunkHashes.update(block)
         }
         var failure: GolemRegistryError?
         for k in 0..<ring.blocks {
@@ -59,11 +47,11 @@ enum DescriptorHasher {
         if failure != nil { ring.abort() }
         group.wait()
         if let failure { throw failure }
-        return ImageDescriptor(fileSize: size, chunkSize: chunkSize, sha3: ring.sha3.finalize(), chunkHashes: ring.chunkHashes)
+        return ImageDescriptor(fileSize: size, chunkSize: chunkSize, sha3: ring.sha3.finalize(), chunkHashes: ring.chunkHashes.hashes)
     }
 
     /// The blocks in flight and the two hashers' state; every field is guarded by `condition`
-    /// or owned by one hasher thread (`sha3` by the first, `chunkHash`/`chunkHashes` by the second).
+    /// or owned by one hasher thread (`sha3` by the first, `chunkHashes` by the second).
     final class Ring: @unchecked Sendable {
         let blocks: Int
         let buffers: [UnsafeMutableRawBufferPointer]
@@ -73,11 +61,11 @@ enum DescriptorHasher {
         var consumed: [Int] = []
         var aborted = false
         var sha3 = SHA3_224()
-        var chunkHash = SHA256()
-        var chunkHashes: [[UInt8]] = []
+        var chunkHashes: ChunkedSHA256
 
-        init(blocks: Int) {
+        init(blocks: Int, chunkHashes: ChunkedSHA256) {
             self.blocks = blocks
+            self.chunkHashes = chunkHashes
             let count = min(DescriptorHasher.slots, max(blocks, 1))
             buffers = (0..<count).map { _ in .allocate(byteCount: DescriptorHasher.blockSize, alignment: 64) }
         }
@@ -85,7 +73,7 @@ enum DescriptorHasher {
         func release() { buffers.forEach { $0.deallocate() } }
 
         /// Runs `hash` on every block in order, on a thread of its own.
-        func start(_ group: DispatchGroup, _ hash: @escaping @Sendable (Ring, UnsafeRawBufferPointer, UInt64) -> Void) {
+        func start(_ group: DispatchGroup, _ hash: @escaping @Sendable (Ring, UnsafeRawBufferPointer) -> Void) {
             condition.lock()
             let me = consumed.count
             consumed.append(0)
@@ -100,8 +88,7 @@ enum DescriptorHasher {
                     condition.unlock()
                     if stop { return }
                     let slot = k % buffers.count
-                    hash(self, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffers[slot])[0..<lengths[slot]]),
-                         UInt64(k) * UInt64(DescriptorHasher.blockSize))
+                    hash(self, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffers[slot])[0..<lengths[slot]]))
                     condition.lock()
                     consumed[me] = k + 1
                     condition.broadcast()

@@ -38,6 +38,17 @@ public struct ImageDescriptor: Sendable, Equatable {
         chunkHashes = (0..<count).map { Array(bytes[52 + 32 * $0..<84 + 32 * $0]) }
     }
 
+    /// The descriptor the image writer's read-back computed (GVMIImageWriter.write with a
+    /// chunk size); nil when it was written without one.
+    public init?(_ result: GVMIResult) {
+        guard let chunkSize = result.chunkSize, result.sha3_224.utf8.count == 56 else { return nil }
+        let hex = Array(result.sha3_224.utf8)
+        func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
+        self.init(fileSize: result.size, chunkSize: chunkSize,
+                  sha3: stride(from: 0, to: 56, by: 2).map { nibble(hex[$0]) << 4 | nibble(hex[$0 + 1]) },
+                  chunkHashes: result.chunkSHA256)
+    }
+
     public var chunkCount: Int { chunkHashes.count }
 
     /// Where chunk `index` lies in the file.

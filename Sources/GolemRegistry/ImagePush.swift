@@ -57,9 +57,11 @@ public enum ImagePush {
     }
 
     /// Pushes the .gvmi at `path`; with `name`, as that tag of the user in `credentials` (checked
-    /// before any upload), else anonymously (by hash only).
+    /// before any upload), else anonymously (by hash only). `known`, the descriptor the build
+    /// computed as it wrote the file, saves hashing it again (each chunk sent is still checked
+    /// against it as it is read).
     public static func push(path: String, name: GolemImageName?, credentials: RegistryCredentials?,
-                            options: PushOptions) throws(GolemRegistryError) -> PushResult {
+                            options: PushOptions, known: ImageDescriptor? = nil) throws(GolemRegistryError) -> PushResult {
         try validate(path: path)
         let client = try GolemRegistryClient(registry: options.registry, retry: options.retry)
         client.log = options.log
@@ -78,9 +80,14 @@ public enum ImagePush {
         if (size + chunkSize - 1) / chunkSize > 1000 {
             options.log("warning: chunk size \(chunkSize) makes \((size + chunkSize - 1) / chunkSize) chunks; the Golem registry documents at most 1000")
         }
-        let hashing = TransferProgress("hashing", total: size, style: options.progress)
-        let descriptor = try DescriptorHasher.compute(fd: fd, path: path, size: size, chunkSize: chunkSize, progress: hashing.advance)
-        hashing.finish()
+        let descriptor: ImageDescriptor
+        if let known, known.fileSize == size, known.chunkSize == chunkSize, known.chunkCount == Int((size + chunkSize - 1) / chunkSize) {
+            descriptor = known
+        } else {
+            let hashing = TransferProgress("hashing", total: size, style: options.progress)
+            descriptor = try DescriptorHasher.compute(fd: fd, path: path, size: size, chunkSize: chunkSize, progress: hashing.advance)
+            hashing.finish()
+        }
         let id = descriptor.id
 
         var status = try client.status(of: id)

@@ -185,7 +185,7 @@ struct BuildCommand: ParsableCommand {
         let outputPath = try output ?? publish.outputName() ?? "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi"
         // The executor owns the root filesystem (its directory and overlay mounts) until packed.
         let result = try withExtendedLifetime(executor) {
-            try GVMIImageWriter.write(to: outputPath, options: squash, config: containerConfig) { writer in
+            try GVMIImageWriter.write(to: outputPath, options: squash, config: containerConfig, chunkSize: publish.chunkSize()) { writer in
                 var reader = DirectoryTreeReader(rootPath: rootfs)
                 reader.ownerRecords = true
                 if geteuid() != 0 { reader.unrecordedOwner = (0, 0) }
@@ -197,7 +197,7 @@ struct BuildCommand: ParsableCommand {
         printImageResult(result)
         executor.finish()
         collectCache()
-        try publish.pushIfRequested(result.path, progress: ProgressStyle(rawValue: progress.rawValue) ?? .auto)
+        try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .auto)
     }
 
     /// BuildKit's automatic garbage collection (CachePrune.collect): old cache mounts and

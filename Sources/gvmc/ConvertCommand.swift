@@ -100,7 +100,7 @@ struct ConvertCommand: ParsableCommand {
             }
         }
         let path = try output ?? publish.outputName() ?? defaultName(pulled, source: source)
-        let result = try GVMIImageWriter.write(to: path, options: squash, config: config) { writer in
+        let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize()) { writer in
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
         }
@@ -120,7 +120,7 @@ struct ConvertCommand: ParsableCommand {
             try image.writeInfo(result, source: pulled.source, extra: ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest])
             printImageResult(result)
         }
-        try publish.pushIfRequested(result.path, progress: .auto)
+        try publish.pushIfRequested(result, progress: .auto)
     }
 
     func defaultName(_ pulled: PulledImage, source: ImageSource) -> String {

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import GolemRegistry
+import GVMI
 
 /// Where and how to upload (push, build --push, convert --push).
 struct UploadFlags: ParsableArguments {
@@ -16,6 +17,12 @@ struct UploadFlags: ParsableArguments {
     var chunkSize: String?
 
     var registryURL: String { registry ?? PushOptions.defaultRegistry() }
+
+    /// Bad values stop the command before it builds or reads anything.
+    func validate() throws {
+        guard uploadWorkers >= 1 else { throw ValidationError("--upload-workers must be at least 1") }
+        if let chunkSize, (parseStorage(chunkSize) ?? 0) <= 0 { throw ValidationError("--chunk-size \(chunkSize): expected a size such as 2M") }
+    }
 
     func pushOptions(progress: ProgressStyle) throws -> PushOptions {
         var options = PushOptions(registry: registryURL)
@@ -53,11 +60,22 @@ struct PublishFlags: ParsableArguments {
         return ImagePull.Reference.tag(try parseName(tag)).defaultOutput
     }
 
-    /// Pushes `path` when asked to; prints what a requestor needs.
-    func pushIfRequested(_ path: String, progress: ProgressStyle) throws {
-        guard push || pushTo != nil else { return }
+    var requested: Bool { push || pushTo != nil }
+
+    /// For GVMIImageWriter.write: the upload's chunk size when a push follows, so the writer's
+    /// read-back also computes the descriptor and the push need not read the file to hash it.
+    func chunkSize() throws -> ((UInt64) -> UInt64)? {
+        guard requested else { return nil }
+        let fixed = try upload.pushOptions(progress: .quiet).chunkSize
+        return { size in fixed ?? ImageDescriptor.defaultChunkSize(fileSize: size) }
+    }
+
+    /// Pushes the image `result` wrote when asked to; prints what a requestor needs.
+    func pushIfRequested(_ result: GVMIResult, progress: ProgressStyle) throws {
+        guard requested else { return }
         let name = try (pushTo ?? tag).map(parseName)
-        try runPush(path, name: name, options: upload.pushOptions(progress: progress), infoPath: nil)
+        try runPush(result.path, name: name, options: upload.pushOptions(progress: progress), infoPath: nil,
+                    known: ImageDescriptor(result))
     }
 }
 
@@ -91,10 +109,10 @@ func trimmedRegistry(_ url: String) -> String {
 }
 
 /// Pushes and prints the result (and with `infoPath`, writes it as JSON).
-func runPush(_ path: String, name: GolemImageName?, options: PushOptions, infoPath: String?) throws {
+func runPush(_ path: String, name: GolemImageName?, options: PushOptions, infoPath: String?, known: ImageDescriptor? = nil) throws {
     do {
         let credentials = name == nil ? nil : try registryCredentials(options.registry)
-        let r = try ImagePush.push(path: path, name: name, credentials: credentials, options: options)
+        let r = try ImagePush.push(path: path, name: name, credentials: credentials, options: options, known: known)
         print("pushed \(r.path) to \(r.registry) (\(r.chunksSent) of \(r.chunkCount) chunks sent)")
         print("  image hash    \(r.sha3)")
         print("  download URL  \(r.downloadURL)")

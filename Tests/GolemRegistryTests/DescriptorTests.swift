@@ -35,6 +35,17 @@ import TestSupport
         #expect(throws: GolemRegistryError.self) { try ImageDescriptor(bytes: Array(d.bytes.dropLast())) }
     }
 
+    /// The image writer's read-back gives the same descriptor, so build --push need not hash again.
+    @Test func theWritersReadBackGivesTheSameDescriptor() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for chunk: UInt64 in [1 << 20, 3_000_000] {
+            let result = try Images.make(dir + "/app.gvmi", bytes: 7 << 20, seed: 5) { _ in chunk }
+            let fromWriter = try #require(ImageDescriptor(result))
+            #expect(fromWriter == (try ImageDescriptor.compute(path: dir + "/app.gvmi", chunkSize: chunk)))
+        }
+    }
+
     @Test func chunkSizesFollowGvmkitBuild() {
         let mib: UInt64 = 1 << 20
         #expect(ImageDescriptor.defaultChunkSize(fileSize: 200 * mib) == 2 * mib)
