@@ -95,10 +95,10 @@ func rewritePushArgument(_ arguments: [String]) -> [String] {
     return out
 }
 
-/// Credentials for `registry`, saying where they came from on standard error.
-func registryCredentials(_ registry: String) throws -> RegistryCredentials? {
+/// Credentials for `registry`, saying where they came from on standard error (unless quiet).
+func registryCredentials(_ registry: String, quiet: Bool) throws -> RegistryCredentials? {
     guard let (credentials, source) = try GolemCredentialStore().resolve(registry: trimmedRegistry(registry)) else { return nil }
-    printError("using the credentials of \(credentials.username) from \(source)")
+    if !quiet { printError("using the credentials of \(credentials.username) from \(source)") }
     return credentials
 }
 
@@ -111,7 +111,7 @@ func trimmedRegistry(_ url: String) -> String {
 /// Pushes and prints the result (and with `infoPath`, writes it as JSON).
 func runPush(_ path: String, name: GolemImageName?, options: PushOptions, infoPath: String?, known: ImageDescriptor? = nil) throws {
     do {
-        let credentials = name == nil ? nil : try registryCredentials(options.registry)
+        let credentials = name == nil ? nil : try registryCredentials(options.registry, quiet: options.progress == .quiet)
         let r = try ImagePush.push(path: path, name: name, credentials: credentials, options: options, known: known)
         print("pushed \(r.path) to \(r.registry) (\(r.chunksSent) of \(r.chunkCount) chunks sent)")
         print("  image hash    \(r.sha3)")

@@ -80,7 +80,7 @@ enum PublishFixture {
         #expect(stat(store, &st) == 0 && st.st_mode & 0o777 == 0o600)
         #expect(try String(contentsOfFile: store, encoding: .utf8).contains("secret"))
 
-        let push = GVMCBinary.run(["push", file, "alice/app:2", "--progress", "quiet"], env: env)
+        let push = GVMCBinary.run(["push", file, "alice/app:2", "--progress", "plain"], env: env)
         #expect(push.status == 0 && push.err.contains("using the credentials of alice from \(store)"), "\(push.err)")
 
         let logout = GVMCBinary.run(["logout"], env: env)

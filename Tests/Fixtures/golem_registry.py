@@ -22,6 +22,8 @@ Test controls (not part of the real protocol):
       corrupt_download: bool  downloads have one byte flipped
       cut_downloads: N      the next N downloads stop after half of what they promised
       chunk_delay: seconds  each chunk post waits this long before it is stored
+      reject_chunks: N      the next N chunk posts answer 400, as for bytes that do not match
+                            the descriptor
   GET  /_test/counters  JSON: requests per endpoint, chunk_posts, chunks_stored, ...
   POST /_test/reset_counters
 """
@@ -54,7 +56,7 @@ lock = threading.Lock()
 images = {}        # descriptor id -> Image
 tags = {}          # "user/repo:tag" -> descriptor id
 faults = {"fail_chunks": 0, "fail_after_stored": None, "drop_chunks": 0, "never_full": False, "corrupt_download": False,
-          "cut_downloads": 0, "chunk_delay": 0.0}
+          "cut_downloads": 0, "chunk_delay": 0.0, "reject_chunks": 0}
 counters = {}
 
 
@@ -371,7 +373,11 @@ class Handler(BaseHTTPRequestHandler):
                 or len(data) != length:
             return self.reply(400, "chunk %d: position or length does not match the descriptor" % number)
         actual = hashlib.sha256(data).hexdigest()
-        if actual != image.chunk_hashes[number] or claimed != actual:
+        with lock:
+            reject = faults["reject_chunks"] > 0
+            if reject:
+                faults["reject_chunks"] -= 1
+        if reject or actual != image.chunk_hashes[number] or claimed != actual:
             count("chunk_rejected")
             return self.reply(400, "chunk %d: sha256 does not match the descriptor" % number)
         fd = os.open(image.path, os.O_WRONLY)

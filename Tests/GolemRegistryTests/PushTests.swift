@@ -65,6 +65,22 @@ import TestSupport
         #expect(server.counters()["chunk_posts"] == 8 - stored)
     }
 
+    /// A chunk the registry refuses as not matching (HTTP 400) is not retried: the push stops
+    /// with the chunk's number and the registry's reason.
+    @Test func aRejectedChunkIsAClearErrorNotARetry() throws {
+        let server = try GolemRegistryServer()
+        server.faults(#"{"reject_chunks": 1}"#)
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Images.make(dir + "/app.gvmi", bytes: 5 << 20, seed: 18)
+        #expect {
+            try ImagePush.push(path: dir + "/app.gvmi", name: nil, credentials: nil, options: testPushOptions(server, workers: 1))
+        } throws: { error in
+            "\(error)" == "the registry rejected chunk 0 (HTTP 400: chunk 0: sha256 does not match the descriptor)"
+        }
+        #expect(server.counters()["chunk_posts"] == 1)
+    }
+
     @Test func aWrongTokenFailsBeforeAnyUpload() throws {
         let server = try GolemRegistryServer()
         let dir = scratchDirectory()
