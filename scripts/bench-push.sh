@@ -25,7 +25,7 @@ trap 'stop_server; rm -rf "$work" "$state"' EXIT
 start_server() {
   rm -rf "$state" && mkdir -p "$state"
   rm -f "$work/port"
-  python3 Tests/Fixtures/golem_registry.py "$state" "$work/port" &
+  python3 Tests/Fixtures/golem_registry.py "$state" "$work/port" 2>>"$work/server.log" &
   server_pid=$!
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
   url=http://127.0.0.1:$(cat "$work/port")
@@ -46,7 +46,7 @@ run() {
   rm -f "$work/big.gvmi.descr.bin"
   sync
   REGISTRY_URL=$url /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>&1 ||
-    { echo "bench: $name failed:" >&2; tail -5 "$work/out" >&2; exit 1; }
+    { echo "bench: $name failed:" >&2; tail -5 "$work/out" "$work/server.log" >&2; exit 1; }
   stop_server
   cat "$work/time"
 }
