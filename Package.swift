@@ -56,14 +56,19 @@ let package = Package(
         // dlopen by the commands that pull or read layers: linking them would cost every gvmc start
         // ~10 ms for 44 shared objects (see Makefile, RELEASE_FLAGS).
         .target(name: "CDynamic", linkerSettings: [.linkedLibrary("dl")]),
-        // Base images: references, the OCI distribution client (libcurl), the blob cache, OCI layouts.
-        .target(name: "Registry", dependencies: ["CacheLayout", "CDynamic", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
+        // HTTP over libcurl: the one transport of the registry clients, git over HTTP and ADD of URLs.
+        .target(name: "HTTPTransport", dependencies: ["CDynamic"]),
+        // Base images: references, the OCI distribution client, the blob cache, OCI layouts.
+        .target(name: "Registry", dependencies: ["CacheLayout", "HTTPTransport", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // Layer tarballs (libarchive): whiteouts, hardlinks, containment; to a directory or the squashfs writer.
         .target(name: "Layers", dependencies: ["CDynamic", "SquashFS", "CSystem"]),
         // Golem-compatibility rules and BuildKit's build checks.
         .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS", "BuildPlan",
                                             .product(name: "Yams", package: "Yams")]),
+        // Publishing: the Golem registry's protocol (image descriptor, resumable parallel chunk
+        // upload, pull with resume and hash check, credentials).
+        .target(name: "GolemRegistry", dependencies: ["HTTPTransport", "GVMI", "SquashFS"]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
         // `gvmc run`: a .gvmi run as a Golem provider runs it, in a sandbox or in a qemu VM.
@@ -78,13 +83,13 @@ let package = Package(
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
         // program) calls, base images, secrets and SSH agents of a build, cache collection.
         .target(name: "Build", dependencies: ["BuildPlan", "CacheLayout", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
-                                         "Progress", "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
+                                         "HTTPTransport", "Progress", "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
         .target(name: "Progress", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(name: "gvmc", dependencies: [
             "Build", "CacheLayout", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            "Registry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "HTTPTransport", "GolemRegistry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
@@ -94,7 +99,7 @@ let package = Package(
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTPTransport", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
@@ -105,5 +110,6 @@ let package = Package(
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
         .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Progress", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
+        .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "SquashFS", "TestSupport"]),
     ]
 )

@@ -7,6 +7,7 @@ import DockerfileInstructions
 import DockerfileSyntax
 import Foundation
 import GVMI
+import HTTPTransport
 import Lint
 import Progress
 import Registry
@@ -58,6 +59,9 @@ public struct BuildRequest {
     public var useStepCache = true
     public var squashFS: SquashFSOptions
     public var outputPath: String
+    /// With it, the image writer's final read of the file also gives the Golem registry
+    /// descriptor's chunk hashes for chunks of this size (file size → chunk size).
+    public var chunkSize: ((UInt64) -> UInt64)?
 
     public init(dockerfile: [UInt8], dockerfileName: String, contextDirectory: String, options: BuildOptions,
                 platform: String, cacheDirectory: String, squashFS: SquashFSOptions, outputPath: String) {
@@ -129,7 +133,8 @@ public final class ImageBuild {
         progress?.start("writing image \(request.outputPath)")
         do {
             let result = try withExtendedLifetime(executor) {
-                try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig) { writer in
+                try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig,
+                                          chunkSize: request.chunkSize) { writer in
                     var reader = DirectoryTreeReader(rootPath: rootfs)
                     reader.ownerRecords = true
                     if geteuid() != 0 { reader.unrecordedOwner = (0, 0) }

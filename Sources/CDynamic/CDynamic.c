@@ -137,6 +137,7 @@ int gv_http_perform(void *handle, const gv_http_request *req, gv_http_response *
         p_curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
         p_curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, req->low_speed_time_s);
     }
+    if (req->timeout_s > 0) p_curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_s);
     if (!req->tls_verify) {
         p_curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         p_curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -43,6 +43,13 @@ public enum GVMIInspector {
                           config: m.config, configJSON: m.json, trailerOffset: m.trailerOffset, superblock: m.superblock)
     }
 
+    /// The checks of `inspect` without hashing the file: the trailer's length and CRC, its JSON
+    /// as a ContainerConfig, the squashfs superblock in front (before an upload, say).
+    public static func check(path: String) throws -> (config: ContainerConfig, superblock: Superblock) {
+        let m = try metadata(path: path)
+        return (m.config, m.superblock)
+    }
+
     /// The trailer and superblock of the .gvmi at `path`, checked as `inspect` checks them but
     /// without hashing the file (what `gvmc run` needs before it starts the image).
     public static func metadata(path: String) throws -> GVMIMetadata {

@@ -15,6 +15,7 @@
 import CZlib
 import Crypto
 import Foundation
+import HTTPTransport
 import SquashFS
 
 public struct GitError: Error, CustomStringConvertible {

@@ -10,6 +10,7 @@
 import CZlib
 import Crypto
 import Foundation
+import HTTPTransport
 import SquashFS
 
 /// The upload-pack response as it arrives: pkt-lines (shallow, NAK/ACK), then either side-band

@@ -18,6 +18,7 @@
 import Crypto
 import _CryptoExtras
 import Foundation
+import HTTPTransport
 import SSHAgent
 
 /// Where an SSH git URL points.

@@ -3,6 +3,7 @@
 // `WWW-Authenticate` challenges, retries with backoff on 429/5xx/transport errors, manifests
 // with digest checks, and blob downloads that resume with `Range` after an interruption.
 import Foundation
+import HTTPTransport
 import SquashFS
 
 public struct RegistryOptions: Sendable {
@@ -29,7 +30,7 @@ final class RegistryClient {
     init(reference: ImageReference, options: RegistryOptions) throws(RegistryError) {
         self.reference = reference
         self.options = options
-        http = try HTTPClient()
+        do { http = try HTTPClient() } catch { throw RegistryError(error.message) }
         host = reference.registry == ImageReference.defaultRegistry ? "registry-1.docker.io" : reference.registry
         insecure = reference.isLocalhost || options.insecureRegistries.contains(reference.registry)
     }

@@ -4,6 +4,7 @@ import Build
 import Progress
 import BuildPlan
 import Foundation
+import GolemRegistry
 import GVMI
 import RootFS
 import Sandbox
@@ -52,6 +53,7 @@ struct BuildCommand: ParsableCommand {
     @OptionGroup var image: ImageOptions
     @OptionGroup var registry: RegistryFlags
     @OptionGroup var manifest: ManifestOutputOptions
+    @OptionGroup var publish: PublishFlags
 
     @Argument(help: "The build context directory.")
     var context: String = "."
@@ -117,7 +119,8 @@ struct BuildCommand: ParsableCommand {
         let base = (contextDir as NSString).lastPathComponent
         var request = BuildRequest(dockerfile: bytes, dockerfileName: name, contextDirectory: contextDir, options: options, platform: platform,
                                    cacheDirectory: registry.cacheDirectory, squashFS: squash,
-                                   outputPath: output ?? "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi")
+                                   outputPath: try output ?? publish.outputName() ?? "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi")
+        request.chunkSize = try publish.chunkSize()
         request.network = network
         request.entitlements = entitlements
         request.useStepCache = !noCache
@@ -161,6 +164,7 @@ struct BuildCommand: ParsableCommand {
         where display.mode != .quiet || line.hasPrefix("warning:") {
             printError(line)
         }
+        try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain)
     }
 }
 

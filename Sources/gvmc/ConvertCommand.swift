@@ -3,6 +3,7 @@
 import ArgumentParser
 import Build
 import Foundation
+import GolemRegistry
 import GVMI
 import Layers
 import Lint
@@ -54,6 +55,7 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var registry: RegistryFlags
     @OptionGroup var image: ImageOptions
+    @OptionGroup var publish: PublishFlags
 
     enum UserPolicy: String, ExpressibleByArgument { case resolve, drop }
 
@@ -93,8 +95,8 @@ struct ConvertCommand: ParsableCommand {
                 }
             }
         }
-        let path = output ?? defaultName(pulled, source: source)
-        let result = try GVMIImageWriter.write(to: path, options: squash, config: config) { writer in
+        let path = try output ?? publish.outputName() ?? defaultName(pulled, source: source)
+        let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize()) { writer in
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
         }
@@ -114,6 +116,7 @@ struct ConvertCommand: ParsableCommand {
             try image.writeInfo(result, source: pulled.source, extra: ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest])
             printImageResult(result)
         }
+        try publish.pushIfRequested(result, progress: .auto)
     }
 
     func defaultName(_ pulled: PulledImage, source: ImageSource) -> String {

@@ -17,7 +17,7 @@ struct GVMC: ParsableCommand {
                 try request.run(puller: { throw ExitCode(2) })
                 return
             }
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(Array(rewritePushArgument(args).dropFirst()))
             try command.run()
         } catch {
             // Usage errors exit with 2 (as `gvmc lint` documents), not ArgumentParser's 64.
@@ -34,5 +34,6 @@ struct GVMC: ParsableCommand {
         commandName: "gvmc",
         abstract: "Compile Dockerfiles into Golem VM images (.gvmi) without a Docker daemon.",
         version: "0.1.0",
-        subcommands: [BuildCommand.self, ConvertCommand.self, RunCommand.self, LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, PruneCommand.self, ManifestCommand.self, DebugCommand.self])
+        subcommands: [BuildCommand.self, ConvertCommand.self, RunCommand.self, PushCommand.self, PullCommand.self, LoginCommand.self, LogoutCommand.self,
+                      LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, PruneCommand.self, ManifestCommand.self, DebugCommand.self])
 }

@@ -3,6 +3,7 @@
 // repository ("dumb" HTTP), a port nobody listens on, and a server whose pack never ends.
 import Foundation
 import Testing
+@testable import HTTPTransport
 @testable import Registry
 
 /// A python3 server from Fixtures (or the standard library's) on loopback, stopped at deinit.
@@ -127,7 +128,7 @@ struct GitHTTPTests {
         let download = DownloadLimit.$override.withValue(32 << 20) {
             Result { try URLDownload.fetch(server.base + "/forever", to: fd) }
         }
-        #expect(throws: RegistryError.self) { try download.get() }
+        #expect(throws: HTTPError.self) { try download.get() }
         if case .failure(let e) = download { #expect("\(e)".contains("/forever: the download stopped: more than 33554432 bytes"), "\(e)") }
         var st = stat()
         fstat(fd, &st)
@@ -146,7 +147,7 @@ struct GitHTTPTests {
         let start = Date()
         let download = DownloadLimit.$stallOverride.withValue(2) { Result { try URLDownload.fetch(server.base + "/stall", to: fd, attempts: 2) } }
         let took = Date().timeIntervalSince(start)
-        #expect(throws: RegistryError.self) { try download.get() }
+        #expect(throws: HTTPError.self) { try download.get() }
         if case .failure(let e) = download { #expect("\(e)".contains("the last 2 seconds") && "\(e)".contains("(after 2 attempts)"), "\(e)") }
         print("a stalled download abandoned after \(String(format: "%.1f", took)) s")
         #expect(took < 60, "\(took) s")

@@ -26,6 +26,7 @@ typedef struct {
     int follow_redirects;
     long connect_timeout_s;
     long low_speed_time_s;       // abort when below 1 KiB/s for this long (0: never)
+    long timeout_s;              // the whole transfer (0: no limit)
     gv_data_cb on_data;
     gv_data_cb on_header;        // one call per header line
     void *ctx;

@@ -1,0 +1,115 @@
+// `gvmc pull`: an image from a Golem registry by tag or hash, as a provider fetches it: resolved
+// through /v1/image/info, downloaded with Range resume after a dropped connection, and kept only
+// when its SHA3-224 is the one the registry named (written beside the output, then renamed).
+import Foundation
+import GVMI
+import HTTPTransport
+import SquashFS
+
+public enum ImagePull {
+    /// What to pull: `USER/REPO[:TAG]` or an image hash (56 hex digits of SHA3-224).
+    public enum Reference: Sendable, Equatable {
+        case tag(GolemImageName)
+        case hash(String)
+
+        public init(_ text: String) throws(GolemRegistryError) {
+            let hex = text.lowercased()
+            if hex.utf8.count == 56, hex.allSatisfy({ $0.isHexDigit }) {
+                self = .hash(hex)
+            } else {
+                self = .tag(try GolemImageName(text))
+            }
+        }
+
+        /// `user-repo-tag.gvmi` (gvmkit-build's naming without its image id), or `<hash>.gvmi`.
+        public var defaultOutput: String {
+            switch self {
+            case .tag(let name): return "\(name.user.map { $0 + "-" } ?? "")\(name.repository)-\(name.tag).gvmi"
+            case .hash(let hash): return hash + ".gvmi"
+            }
+        }
+    }
+
+    /// Downloads `reference` from `registry` to `output`; returns what the registry resolved it to.
+    public static func pull(_ reference: Reference, to output: String, registry: String, progress: ProgressStyle = .auto,
+                            retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in })
+        throws(GolemRegistryError) -> ImageInfo {
+        let client = try GolemRegistryClient(registry: registry, retry: retry)
+        client.log = log
+        let info: ImageInfo
+        switch reference {
+        case .tag(let name): info = try client.info(tag: name.description, count: true)
+        case .hash(let hash): info = try client.info(hash: hash, count: true)
+        }
+        if case .hash(let hash) = reference, info.sha3 != hash {
+            throw .hashMismatch(url: client.registry + "/v1/image/info", expected: hash, actual: info.sha3)
+        }
+        let file: OutputFile
+        do { file = try OutputFile(target: output) } catch { throw .io(path: output, operation: "create a temporary file beside it", errno: EACCES) }
+        do throws(GolemRegistryError) {
+            let actual = try download(info, into: file, client: client, progress: progress, retry: retry, log: log)
+            guard actual == info.sha3 else { throw .hashMismatch(url: info.url, expected: info.sha3, actual: actual) }
+            do { try file.commit() } catch { throw .io(path: output, operation: "rename into place", errno: EIO) }
+        } catch {
+            file.discard()
+            throw error
+        }
+        return info
+    }
+
+    /// Streams `info.url` into `file`, resuming with Range after transport failures; returns the
+    /// SHA3-224 of what was written.
+    static func download(_ info: ImageInfo, into file: OutputFile, client: GolemRegistryClient, progress style: ProgressStyle,
+                         retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) -> String {
+        let progress = TransferProgress("pulling", total: info.size ?? 0, style: style)
+        var sha3 = SHA3_224()
+        var written: UInt64 = 0
+        var attempt = 0
+        while true {
+            attempt += 1
+            var failure: GolemRegistryError?
+            let problem: String
+            do {
+                var firstBytes = true
+                let response = try client.http.perform("GET", info.url, headers: [], resumeFrom: Int64(written)) { status, chunk in
+                    if firstBytes && status == 200 && written > 0 {
+                        // The server ignored Range: start over.
+                        sha3 = SHA3_224()
+                        written = 0
+                    }
+                    firstBytes = false
+                    do { try file.write(chunk, at: written) } catch {
+                        failure = .io(path: file.temporaryPath, operation: "write", errno: EIO)
+                        return false
+                    }
+                    sha3.update(chunk)
+                    written += UInt64(chunk.count)
+                    progress.advance(chunk.count)
+                    return true
+                }
+                if (200..<300).contains(response.status) || response.status == 416 && written == info.size {
+                    do { try file.truncate(to: written) } catch { throw GolemRegistryError.io(path: file.temporaryPath, operation: "truncate", errno: EIO) }
+                    progress.finish()
+                    return sha3.finalize().hexString
+                }
+                if response.status == 404 { throw GolemRegistryError.notFound(what: "at \(info.url)", registry: client.registry) }
+                guard response.status == 429 || response.status >= 500, attempt < retry.attempts else {
+                    throw GolemRegistryError.unexpectedStatus(url: info.url, status: response.status, message: client.message(response))
+                }
+                problem = "HTTP \(response.status)"
+            } catch is StreamAborted {
+                throw failure ?? .io(path: file.temporaryPath, operation: "write", errno: EIO)
+            } catch let e as TransportError {
+                guard !e.isPermanent, attempt < retry.attempts else { throw .unreachable(url: info.url, reason: e.message, attempts: attempt) }
+                problem = e.message
+            } catch let e as GolemRegistryError {
+                throw e
+            } catch {
+                throw .unreachable(url: info.url, reason: "\(error)", attempts: attempt)
+            }
+            let delay = retry.delay(after: attempt)
+            log("\(info.url): \(problem) after \(written) bytes; resuming in \(String(format: "%.1f", delay)) s (\(attempt)/\(retry.attempts - 1))")
+            usleep(UInt32(delay * 1_000_000))
+        }
+    }
+}

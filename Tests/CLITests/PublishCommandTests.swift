@@ -1,0 +1,190 @@
+// `gvmc push`, `pull`, `login`/`logout`, `build --push` and `convert --push` as a user runs them,
+// against the test Golem registry (Tests/Fixtures/golem_registry.py); what they push is resolved
+// with the real yapapi and its bytes hashed by Python.
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum PublishFixture {
+    /// A .gvmi made by `gvmc pack` from a directory with `bytes` random bytes.
+    static func image(_ dir: String, bytes: Int, seed: UInt64) throws -> String {
+        try FileManager.default.createDirectory(atPath: dir + "/root/golem", withIntermediateDirectories: true)
+        writeRandomFile(dir + "/root/golem/data", count: bytes, seed: seed)
+        let r = GVMCBinary.run(["pack", "--compression", "lz4", "-o", dir + "/app.gvmi", dir + "/root"])
+        try #require(r.status == 0, "\(r.err)")
+        return dir + "/app.gvmi"
+    }
+
+    /// The value of an output line `  label   value`.
+    static func field(_ output: String, _ label: String) -> String? {
+        output.split(separator: "\n").first { $0.hasPrefix("  " + label + " ") }
+            .map { String($0.dropFirst(2 + label.count)).trimmingCharacters(in: .whitespaces) }
+    }
+
+    static let alice = ["REGISTRY_USER": "alice", "REGISTRY_TOKEN": "secret"]
+}
+
+@Suite(.serialized) struct PublishCommands {
+    @Test func pushPrintsWhatARequestorNeedsAndYapapiResolvesIt() throws {
+        let server = try GolemRegistryServer()
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try PublishFixture.image(dir, bytes: 3 << 20, seed: 30)
+        let r = GVMCBinary.run(["push", file, "alice/app:1.0", "--registry", server.url, "--progress", "quiet",
+                                "--extra-json-info-path", dir + "/info.json"], env: PublishFixture.alice)
+        #expect(r.status == 0, "\(r.err)")
+        let sha3 = pythonSHA3(file)
+        #expect(PublishFixture.field(r.out, "image hash") == sha3, "\(r.out)")
+        let url = try #require(PublishFixture.field(r.out, "download URL"))
+        #expect(PublishFixture.field(r.out, "task package") == "hash:sha3:\(sha3):\(url)")
+        #expect(PublishFixture.field(r.out, "tag") == "alice/app:1.0")
+        #expect(!(r.out + r.err).contains("secret"), "the token is never printed")
+        let info = try String(contentsOfFile: dir + "/info.json", encoding: .utf8)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])
+        #expect(json["imageSha3_224"] as? String == sha3)
+        #expect((json["descriptorSha256"] as? String)?.count == 64)
+        #expect((json["repoInfo"] as? [String: String])?["user"] == "alice")
+        #expect(!info.contains("secret"))
+        if GolemClients.hasYapapi {
+            let resolved = GolemClients.yapapiResolve(server.url, tag: "alice/app:1.0")
+            #expect(resolved.output.trimmingCharacters(in: .whitespacesAndNewlines) == "hash:sha3:\(sha3):\(url)", "\(resolved.output)")
+        }
+        // Pulled back by tag and by hash: the same bytes.
+        let byTag = GVMCBinary.run(["pull", "alice/app:1.0", "-o", dir + "/tag.gvmi", "--registry", server.url, "--progress", "quiet"])
+        let byHash = GVMCBinary.run(["pull", sha3, "-o", dir + "/hash.gvmi", "--registry", server.url, "--progress", "quiet"])
+        #expect(byTag.status == 0 && byHash.status == 0, "\(byTag.err) \(byHash.err)")
+        let original = FileManager.default.contents(atPath: file)
+        #expect(FileManager.default.contents(atPath: dir + "/tag.gvmi") == original)
+        #expect(FileManager.default.contents(atPath: dir + "/hash.gvmi") == original)
+    }
+
+    @Test func loginStoresTheTokenInAFileOnlyTheUserReadsAndLogoutRemovesIt() throws {
+        let server = try GolemRegistryServer()
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try PublishFixture.image(dir, bytes: 1 << 20, seed: 31)
+        let env = ["XDG_CONFIG_HOME": dir + "/config", "REGISTRY_URL": server.url, "REGISTRY_USER": "", "REGISTRY_TOKEN": ""]
+        let store = dir + "/config/gvmc/golem-registry.json"
+
+        let wrong = GVMCBinary.run(["login", "-u", "alice", "--password-stdin"], stdin: "wrong-token\n", env: env)
+        #expect(wrong.status == 1 && wrong.err.contains("refused the token of user alice"), "\(wrong.err)")
+        #expect(!(wrong.out + wrong.err).contains("wrong-token"))
+        #expect(!FileManager.default.fileExists(atPath: store), "nothing is stored for a refused token")
+
+        let login = GVMCBinary.run(["login", "-u", "alice", "--password-stdin"], stdin: "secret\n", env: env)
+        #expect(login.status == 0 && login.out.contains(store) && login.out.contains("0600"), "\(login.out) \(login.err)")
+        #expect(!(login.out + login.err).contains("secret"))
+        var st = stat()
+        #expect(stat(store, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(try String(contentsOfFile: store, encoding: .utf8).contains("secret"))
+
+        let push = GVMCBinary.run(["push", file, "alice/app:2", "--progress", "plain"], env: env)
+        #expect(push.status == 0 && push.err.contains("using the credentials of alice from \(store)"), "\(push.err)")
+
+        let logout = GVMCBinary.run(["logout"], env: env)
+        #expect(logout.status == 0 && logout.out.contains("removed the credentials for \(server.url)"), "\(logout.out)")
+        #expect(try !String(contentsOfFile: store, encoding: .utf8).contains("secret"))
+        let after = GVMCBinary.run(["push", file, "alice/app:3", "--progress", "quiet"], env: env)
+        #expect(after.status == 1 && after.err.contains("needs credentials"), "\(after.err)")
+    }
+
+    /// A push killed mid-upload (as Ctrl-C does), then run again: the second sends only the chunks
+    /// the registry lacks, a third none.
+    @Test func aKilledPushResumesWithTheChunksTheRegistryLacks() throws {
+        let server = try GolemRegistryServer()
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try PublishFixture.image(dir, bytes: 20 << 20, seed: 32)
+        server.faults(#"{"chunk_delay": 0.3}"#)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: GVMCBinary.path)
+        p.arguments = ["push", file, "--registry", server.url, "--progress", "quiet", "--upload-workers", "2"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var stored = 0
+        for _ in 0..<200 where stored < 3 {
+            usleep(50_000)
+            stored = server.counters()["chunks_stored"] ?? 0
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        // Chunks already received when gvmc died are still stored.
+        usleep(800_000)
+        server.faults(#"{"chunk_delay": 0}"#)
+        stored = server.counters()["chunks_stored"] ?? 0
+        #expect(stored >= 3 && stored < 11, "\(stored)")
+        server.resetCounters()
+        let second = GVMCBinary.run(["push", file, "--registry", server.url, "--progress", "quiet"])
+        #expect(second.status == 0, "\(second.err)")
+        #expect(second.out.contains("(\(11 - stored) of 11 chunks sent)"), "\(second.out)")
+        #expect(server.counters()["chunk_posts"] == 11 - stored)
+        let third = GVMCBinary.run(["push", file, "--registry", server.url, "--progress", "plain"])
+        #expect(third.out.contains("(0 of 11 chunks sent)"), "\(third.out)")
+        #expect(PublishFixture.field(third.out, "image hash") == pythonSHA3(file))
+    }
+
+    @Test func plainProgressPrintsAFewLinesAndQuietNone() throws {
+        let server = try GolemRegistryServer()
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try PublishFixture.image(dir, bytes: 8 << 20, seed: 33)
+        let plain = GVMCBinary.run(["push", file, "--registry", server.url, "--progress", "plain"])
+        let lines = plain.err.split(separator: "\n").filter { $0.hasPrefix("pushing: ") }
+        #expect(plain.status == 0 && lines.count >= 2 && lines.count <= 21 && lines.last?.hasPrefix("pushing: 100%") == true, "\(plain.err)")
+        let quiet = GVMCBinary.run(["push", file, "--registry", server.url, "--progress", "quiet"])
+        #expect(quiet.status == 0 && quiet.err.isEmpty, "\(quiet.err)")
+    }
+
+    @Test func aNonImageIsRefusedWithInspectsReason() throws {
+        let server = try GolemRegistryServer()
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        writeRandomFile(dir + "/x.gvmi", count: 4096, seed: 34)
+        let r = GVMCBinary.run(["push", dir + "/x.gvmi", "--registry", server.url])
+        #expect(r.status == 1 && r.err.hasPrefix("error: \(dir)/x.gvmi: not a valid .gvmi: "), "\(r.err)")
+        #expect(server.counters().isEmpty)
+    }
+}
+
+/// Done when: `gvmc build --push alice/app:1.0 CONTEXT` against the test registry gives an image
+/// yapapi resolves by tag, whose downloaded bytes hash to the resolved hash.
+@Suite(.serialized, .enabled(if: BuildFixture.canRun && GolemClients.hasYapapi,
+                             "needs root, busybox and yapapi in .venv (make test-deps)"))
+struct BuildAndPush {
+    @Test func buildPushResolvesByTagToTheBytesItBuilt() throws {
+        let server = try GolemRegistryServer()
+        let ctx = try BuildFixture.context(BuildFixture.toolsStage + "\nRUN echo hello > /golem-hello\nVOLUME /golem/output\n")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let r = GVMCBinary.run(["build", "--push", "alice/app:1.0", "--progress", "plain", ctx], cwd: ctx,
+                               env: PublishFixture.alice.merging(["REGISTRY_URL": server.url]) { $1 })
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("pushing: 100%") && !r.err.contains("hashing:"), "the build's read-back gave the descriptor: \(r.err)")
+        #expect(PublishFixture.field(r.out, "tag") == "alice/app:1.0", "\(r.out)")
+        let resolved = GolemClients.yapapiResolve(server.url, tag: "alice/app:1.0").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(resolved.hasPrefix("hash:sha3:"), "\(resolved)")
+        let hash = String(resolved.dropFirst("hash:sha3:".count).prefix(56))
+        let url = String(resolved.dropFirst("hash:sha3:".count + 57))
+        #expect(Tools.run(["curl", "-sf", "-o", ctx + "/downloaded.gvmi", url]).status == 0)
+        #expect(pythonSHA3(ctx + "/downloaded.gvmi") == hash)
+        let built = ctx + "/" + (ctx as NSString).lastPathComponent + ".gvmi"
+        #expect(FileManager.default.contents(atPath: ctx + "/downloaded.gvmi") == FileManager.default.contents(atPath: built))
+    }
+}
+
+/// `gvmc convert IMAGE --push-to USER/REPO:TAG`, from an OCI layout of the registry fixtures.
+@Suite(.serialized, .enabled(if: RegistryFixture.available, RegistryFixture.why))
+struct ConvertAndPush {
+    @Test func convertPushesTheImageItWrote() throws {
+        let server = try GolemRegistryServer()
+        let scratch = Scratch()
+        let out = scratch.sub("multi.gvmi")
+        let r = GVMCBinary.run(["convert", "oci-layout://" + RegistryFixture.layout + ":multi", "-o", out, "--cache-dir", scratch.sub("cache"),
+                                "--push-to", "alice/multi:v1", "--registry", server.url], env: PublishFixture.alice)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(PublishFixture.field(r.out, "image hash") == pythonSHA3(out), "\(r.out)")
+        #expect(PublishFixture.field(r.out, "tag") == "alice/multi:v1")
+    }
+}

@@ -1,0 +1,44 @@
+// gvmc's pull: by tag and by hash the same bytes, resumed with Range after a cut connection, and
+// a file whose SHA3-224 is not the registry's is refused with nothing left at the output path.
+import Foundation
+import GolemRegistry
+import Testing
+import TestSupport
+
+@Suite struct Pull {
+    @Test func tagAndHashGiveTheSameBytesAndACutDownloadResumes() throws {
+        let server = try GolemRegistryServer()
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Images.make(dir + "/app.gvmi", bytes: 6 << 20, seed: 20)
+        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: try GolemImageName("alice/app:2"),
+                                        credentials: RegistryCredentials(username: "alice", token: "secret"), options: testPushOptions(server))
+        var retry = RetryPolicy()
+        retry.initialDelay = 0.05
+        let byTag = try ImagePull.pull(try .init("alice/app:2"), to: dir + "/by-tag.gvmi", registry: server.url, progress: .quiet, retry: retry)
+        server.faults(#"{"cut_downloads": 1}"#)
+        let byHash = try ImagePull.pull(try .init(pushed.sha3), to: dir + "/by-hash.gvmi", registry: server.url, progress: .quiet, retry: retry)
+        #expect(byTag.sha3 == pushed.sha3 && byHash.sha3 == pushed.sha3)
+        let original = FileManager.default.contents(atPath: dir + "/app.gvmi")
+        #expect(FileManager.default.contents(atPath: dir + "/by-tag.gvmi") == original)
+        #expect(FileManager.default.contents(atPath: dir + "/by-hash.gvmi") == original)
+        #expect(server.counters()["download_ranged"] == 1, "the cut download resumed with Range")
+    }
+
+    @Test func corruptedBytesAreRefusedAndNothingIsLeft() throws {
+        let server = try GolemRegistryServer()
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Images.make(dir + "/app.gvmi", bytes: 3 << 20, seed: 21)
+        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: nil, credentials: nil, options: testPushOptions(server))
+        server.faults(#"{"corrupt_download": true}"#)
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        #expect {
+            try ImagePull.pull(try .init(pushed.sha3), to: dir + "/out/x.gvmi", registry: server.url, progress: .quiet)
+        } throws: { error in "\(error)".contains("SHA3-224 is") && "\(error)".contains("not \(pushed.sha3); it was not kept") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/out") == [])
+        #expect {
+            try ImagePull.pull(try .init("alice/none:1"), to: dir + "/out/y.gvmi", registry: server.url, progress: .quiet)
+        } throws: { error in "\(error)".contains("no image tagged alice/none:1") }
+    }
+}
