@@ -76,7 +76,7 @@ struct BuildCommand: ParsableCommand {
         // `gvmc prune` waits while builds use the cache.
         CacheUse.holdShared(registry.cacheDirectory)
         try image.checkInfoPath()
-        try manifest.check(downloadURLComing: false)
+        try manifest.check(downloadURLComing: publish.requested)
         let contextDir = (context as NSString).standardizingPath
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: contextDir, isDirectory: &isDir), isDir.boolValue else {
@@ -148,7 +148,7 @@ struct BuildCommand: ParsableCommand {
         }
         try image.completing(result) {
             try image.writeInfo(result, source: dockerfilePath)
-            try manifest.write(image: result.path, sha3_224: result.sha3_224)
+            if !publish.requested { try manifest.write(image: result.path, sha3_224: result.sha3_224) }
         }
         display.close()
         if let metadataFile {
@@ -164,7 +164,9 @@ struct BuildCommand: ParsableCommand {
         where display.mode != .quiet || line.hasPrefix("warning:") {
             printError(line)
         }
-        try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain)
+        if let pushed = try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain) {
+            try manifest.write(image: result.path, sha3_224: result.sha3_224, downloadURL: pushed.downloadURL)
+        }
     }
 }
 

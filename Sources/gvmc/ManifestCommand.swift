@@ -3,6 +3,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import GolemRegistry
 import GVMI
 import PayloadManifest
 
@@ -47,6 +48,12 @@ struct ManifestCreate: ParsableCommand {
     @Option(help: "The image's SHA3-224 instead of an image file (56 hex digits, `sha3:` prefix optional).")
     var hash: String?
 
+    @Option(help: "USER/REPO:TAG: the image the Golem registry has under that tag (its hash and download URL).")
+    var tag: String?
+
+    @Option(help: "The Golem registry asked for --tag, or for the download URL when --url is not given (default: $REGISTRY_URL, else https://registry.golem.network).")
+    var registry: String?
+
     @Option(name: .customLong("url"), help: "Where providers download the image (repeatable; they take the first).")
     var urls: [String] = []
 
@@ -78,19 +85,35 @@ struct ManifestCreate: ParsableCommand {
     var output: String?
 
     func run() throws {
-        guard (image == nil) != (hash == nil) else {
-            throw ValidationError("give either an IMAGE.gvmi or --hash (the image's SHA3-224)")
+        guard [image != nil, hash != nil, tag != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of IMAGE.gvmi, --hash (the image's SHA3-224) or --tag USER/REPO:TAG")
         }
-        var imageHash = hash ?? ""
+        var imageHash = hash.map { $0.lowercased().hasPrefix("sha3:") ? String($0.dropFirst(5)) : $0 } ?? ""
         if let image {
             do { imageHash = try GVMIInspector.inspect(path: image).sha3_224 } catch {
                 printError("error: \(image): \(error)")
                 throw ExitCode(1)
             }
         }
+        var downloadURLs = urls
+        if tag != nil || urls.isEmpty {
+            // The registry knows the image: by tag (hash and URL), or by hash (its URL).
+            let registryURL = registry ?? PushOptions.defaultRegistry()
+            do {
+                var retry = RetryPolicy()
+                retry.attempts = 2
+                let client = try GolemRegistryClient(registry: registryURL, retry: retry)
+                let info = try client.info(tag: tag, hash: tag == nil ? imageHash : nil, count: false)
+                if tag != nil { imageHash = info.sha3 }
+                if urls.isEmpty { downloadURLs = [info.url] }
+            } catch {
+                printError("error: \(error)" + (tag == nil ? " (give --url, or push the image first: gvmc push)" : ""))
+                throw ExitCode(1)
+            }
+        }
         let now = try manifestNow()
         var request = ManifestRequest(imageHash: imageHash, createdAt: now)
-        request.urls = urls
+        request.urls = downloadURLs
         request.outbound = outbound
         request.outboundAny = outboundAny
         request.protocols = protocols.isEmpty ? nil : protocols

@@ -72,11 +72,12 @@ struct PublishFlags: ParsableArguments {
     }
 
     /// Pushes the image `result` wrote when asked to; prints what a requestor needs.
-    func pushIfRequested(_ result: GVMIResult, progress: ProgressStyle) throws {
-        guard requested else { return }
+    @discardableResult
+    func pushIfRequested(_ result: GVMIResult, progress: ProgressStyle) throws -> PushResult? {
+        guard requested else { return nil }
         let name = try (pushTo ?? tag).map(parseName)
-        try runPush(result.path, name: name, options: upload.pushOptions(progress: progress), infoPath: nil,
-                    known: ImageDescriptor(result))
+        return try runPush(result.path, name: name, options: upload.pushOptions(progress: progress), infoPath: nil,
+                           known: ImageDescriptor(result))
     }
 }
 
@@ -110,7 +111,8 @@ func trimmedRegistry(_ url: String) -> String {
 }
 
 /// Pushes and prints the result (and with `infoPath`, writes it as JSON).
-func runPush(_ path: String, name: GolemImageName?, options: PushOptions, infoPath: String?, known: ImageDescriptor? = nil) throws {
+@discardableResult
+func runPush(_ path: String, name: GolemImageName?, options: PushOptions, infoPath: String?, known: ImageDescriptor? = nil) throws -> PushResult {
     do {
         let credentials = name == nil ? nil : try registryCredentials(options.registry, quiet: options.progress == .quiet)
         let r = try ImagePush.push(path: path, name: name, credentials: credentials, options: options, known: known)
@@ -120,6 +122,7 @@ func runPush(_ path: String, name: GolemImageName?, options: PushOptions, infoPa
         print("  task package  \(r.taskPackage)")
         print("  tag           \(r.name.map { $0.description } ?? "none (anonymous upload, named by its hash)")")
         if let infoPath { try writePushInfo(r, to: infoPath) }
+        return r
     } catch let e as GolemRegistryError {
         printError("error: \(e)")
         throw ExitCode(1)
@@ -165,8 +168,12 @@ struct PushCommand: ParsableCommand {
     @Option(help: "Also write the result as JSON: repoInfo, imagePath, size, imageSha3_224, descriptorSha256, downloadUrl, taskPackage.")
     var extraJsonInfoPath: String?
 
+    @OptionGroup var manifest: ManifestOutputOptions
+
     func run() throws {
-        try runPush(file, name: try name.map(parseName), options: upload.pushOptions(progress: progress), infoPath: extraJsonInfoPath)
+        try manifest.check(downloadURLComing: true)
+        let r = try runPush(file, name: try name.map(parseName), options: upload.pushOptions(progress: progress), infoPath: extraJsonInfoPath)
+        try manifest.write(image: r.path, sha3_224: r.sha3, downloadURL: r.downloadURL)
     }
 }
 

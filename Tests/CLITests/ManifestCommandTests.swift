@@ -6,20 +6,6 @@ import Testing
 import Glibc
 #endif
 
-enum Venv {
-    /// The test virtualenv `make test-deps` makes at the package root.
-    static let python: String? = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let python = root + "/.venv/bin/python"
-        return FileManager.default.isExecutableFile(atPath: python) ? python : nil
-    }()
-
-    static func has(_ module: String) -> Bool {
-        guard let python else { return false }
-        return Tools.run([python, "-c", "import \(module)"]).status == 0
-    }
-}
-
 @Suite(.serialized, .enabled(if: PKI.available, "needs openssl (apt-get install openssl)"))
 struct ManifestCommands {
     /// Packs a one-file image and returns its path and SHA3-224 as `gvmc inspect` prints it.
@@ -33,7 +19,7 @@ struct ManifestCommands {
         return (dir + "/\(name).gvmi", try #require(doc["sha3_224"] as? String))
     }
 
-    @Test(.enabled(if: Venv.has("yapapi"), "needs yapapi in .venv (make test-deps installs yapapi==0.13.1)"))
+    @Test(.enabled(if: GolemClients.hasYapapi, "needs yapapi in .venv (make test-deps installs yapapi==0.13.1)"))
     func yapapiLoadsTheManifestAndItsHashIsTheImages() throws {
         let pki = try PKI()
         let app = try image(pki.dir, "app", content: "hello\n")
@@ -47,7 +33,7 @@ struct ManifestCommands {
         m = Manifest.parse_obj(json.load(open(sys.argv[1])), by_alias=True)
         print(m.payload[0].hash, m.payload[0].urls[0], m.comp_manifest.net.inet.out.urls[0], m.metadata.name, m.expires_at > m.created_at)
         """
-        let parsed = Tools.run([Venv.python!, "-c", script, pki.dir + "/manifest.json"])
+        let parsed = Tools.run([GolemClients.python, "-c", script, pki.dir + "/manifest.json"])
         #expect(parsed.status == 0, "\(parsed.output)")
         #expect(parsed.output == "sha3:\(app.hash) http://127.0.0.1:8000/download/x https://api.example.com app True\n")
     }
@@ -107,8 +93,9 @@ struct ManifestCommands {
         // create refuses the two forms together, and a manifest without a download URL.
         let conflicting = GVMCBinary.run(["manifest", "create", app.path, "--url", "http://r.example/x", "--outbound-any", "--outbound", "https://a.example"])
         #expect(conflicting.status == 1 && conflicting.err.contains("exclude each other"))
-        let noURL = GVMCBinary.run(["manifest", "create", app.path])
-        #expect(noURL.status == 1 && noURL.err.contains("--url"))
+        // Without --url the registry is asked for the image's URL; one that cannot be reached is named.
+        let noURL = GVMCBinary.run(["manifest", "create", app.path], env: ["REGISTRY_URL": "http://127.0.0.1:9"])
+        #expect(noURL.status == 1 && noURL.err.contains("127.0.0.1:9") && noURL.err.contains("give --url"), "\(noURL.err)")
         // The key of another certificate is refused before anything is written.
         let wrongKey = GVMCBinary.run(["manifest", "sign", pki.dir + "/manifest.json", "--key", pki.dir + "/ca.key", "--cert", pki.dir + "/author.pem", "-o", pki.dir + "/nowhere"])
         #expect(wrongKey.status == 1 && wrongKey.err.contains("does not belong to the certificate"))
@@ -136,5 +123,32 @@ struct ManifestCommands {
         let hash = try #require((try JSONSerialization.jsonObject(with: Data(inspect.out.utf8)) as? [String: Any])?["sha3_224"] as? String)
         let verify = GVMCBinary.run(["manifest", "verify", context + "/app.manifest.json", "--image", context + "/app.gvmi"])
         #expect(verify.status == 0 && verify.out.contains("ok: payload: names the image (sha3:\(hash))"), "\(verify.out) \(verify.err)")
+    }
+
+    @Test func aTaggedOrPushedImageGetsItsManifestFromTheRegistry() throws {
+        let server = try GolemRegistryServer()
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try PublishFixture.image(dir, bytes: 1 << 20, seed: 18)
+        // push --manifest-outbound: the manifest names the pushed image at its download URL.
+        let push = GVMCBinary.run(["push", file, "alice/app:1.0", "--registry", server.url, "--progress", "quiet",
+                                   "--manifest-outbound", "https://api.example.com"], env: PublishFixture.alice)
+        #expect(push.status == 0, "\(push.err)")
+        let hash = try #require(PublishFixture.field(push.out, "image hash"))
+        let url = try #require(PublishFixture.field(push.out, "download URL"))
+        let written = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/app.manifest.json"))) as? [String: Any])
+        let payload = try #require((written["payload"] as? [[String: Any]])?.first)
+        #expect(payload["hash"] as? String == "sha3:" + hash && payload["urls"] as? [String] == [url])
+        // manifest create --tag: hash and URL from /v1/image/info; --hash alone: the URL from it.
+        let byTag = GVMCBinary.run(["manifest", "create", "--tag", "alice/app:1.0", "--registry", server.url, "--outbound", "https://api.example.com"])
+        #expect(byTag.status == 0, "\(byTag.err)")
+        #expect(byTag.out.contains("\"hash\": \"sha3:\(hash)\"") && byTag.out.contains("\"\(url)\""), "\(byTag.out)")
+        let byHash = GVMCBinary.run(["manifest", "create", "--hash", hash, "--registry", server.url])
+        #expect(byHash.status == 0 && byHash.out.contains("\"\(url)\""), "\(byHash.err)")
+        let unknown = GVMCBinary.run(["manifest", "create", "--tag", "alice/nope:1", "--registry", server.url])
+        #expect(unknown.status == 1 && unknown.err.contains("alice/nope:1"), "\(unknown.err)")
+        // What push wrote verifies against the image.
+        let verify = GVMCBinary.run(["manifest", "verify", dir + "/app.manifest.json", "--image", file])
+        #expect(verify.status == 0, "\(verify.err)")
     }
 }
