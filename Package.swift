@@ -58,6 +58,10 @@ let package = Package(
         .target(name: "CDynamic", linkerSettings: [.linkedLibrary("dl")]),
         // HTTP over libcurl: the one transport of the registry clients, git over HTTP and ADD of URLs.
         .target(name: "HTTPTransport", dependencies: ["CDynamic"]),
+        // Git sources of ADD: smart HTTP and SSH (libssh-free: the SSH transport over swift-crypto),
+        // pack parsing with bounds, checkout into a directory, known hosts.
+        .target(name: "GitSource", dependencies: ["HTTPTransport", "SquashFS", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
+                                            .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // Base images: references, the OCI distribution client, the blob cache, OCI layouts.
         .target(name: "Registry", dependencies: ["CacheLayout", "HTTPTransport", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),
@@ -83,7 +87,7 @@ let package = Package(
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
         // program) calls, base images, secrets and SSH agents of a build, cache collection.
         .target(name: "Build", dependencies: ["BuildPlan", "CacheLayout", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
-                                         "HTTPTransport", "Progress", "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
+                                         "GitSource", "HTTPTransport", "Progress", "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
         .target(name: "Progress", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
@@ -99,7 +103,7 @@ let package = Package(
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTPTransport", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "GitSource", "HTTPTransport", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.

@@ -4,7 +4,7 @@
 // right one, so the fuzzer explores the objects rather than the checksum.
 // Property: any pack indexes or fails with a GitError; nothing traps, hangs or allocates without bound.
 import Crypto
-@testable import Registry
+@testable import GitSource
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,7 +2,7 @@
 // advertisement (GitFetch.parseAdvertisement) and the upload-pack response demultiplexer
 // (UploadPackStream), fed in pieces as the network delivers them (built by scripts/fuzz.sh).
 // Property: any response parses or fails with a GitError; nothing traps.
-@testable import Registry
+@testable import GitSource
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -6,6 +6,7 @@ import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
 import Foundation
+import GitSource
 import GVMI
 import HTTPTransport
 import Lint

@@ -143,3 +143,7 @@ public final class HTTPClient {
 /// The streaming callback asked to stop (its own error is kept by the caller).
 public struct StreamAborted: Error {}
 
+/// An `Authorization` header value for HTTP basic authentication.
+public func basicAuthorization(user: String, password: String) -> String {
+    "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+}

@@ -3,6 +3,7 @@
 // (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, `auths` with base64 `auth` or
 // username/password, and `identitytoken`).
 import Foundation
+import HTTPTransport
 
 public struct Credential: Sendable, Equatable {
     public var username: String
@@ -12,7 +13,7 @@ public struct Credential: Sendable, Equatable {
     public init(username: String, password: String, identityToken: String? = nil) {
         self.username = username; self.password = password; self.identityToken = identityToken
     }
-    var basicHeader: String { "Basic " + Data("\(username):\(password)".utf8).base64EncodedString() }
+    var basicHeader: String { basicAuthorization(user: username, password: password) }
 }
 
 public struct CredentialStore: Sendable {

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 @testable import HTTPTransport
+@testable import GitSource
 @testable import Registry
 
 /// A python3 server from Fixtures (or the standard library's) on loopback, stopped at deinit.

@@ -5,6 +5,7 @@ import CZlib
 import Crypto
 import Foundation
 import Testing
+@testable import GitSource
 @testable import Registry
 
 /// A packfile (version 2) assembled from raw objects, with its SHA-1 trailer.

@@ -4,6 +4,7 @@
 import Crypto
 import Foundation
 import Testing
+@testable import GitSource
 @testable import Registry
 
 @Suite struct GitPackTests {

@@ -1,6 +1,7 @@
 // What git itself would do with the parts of a git source gvmc reads without a server: the
 // URL fragment, relative submodule URLs, .gitmodules and credentials in URLs.
 import Testing
+@testable import GitSource
 @testable import Registry
 
 @Suite struct GitSourceTests {

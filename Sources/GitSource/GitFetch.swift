@@ -218,7 +218,7 @@ public enum GitFetch {
     /// The Authorization value for a git remote: the header secret as is, or a token as basic
     /// `x-access-token:<token>` (BuildKit's form, which GitHub, GitLab and Gitea accept).
     public static func authorization(header: String?, token: String?) -> String? {
-        header ?? token.map { Credential(username: "x-access-token", password: $0).basicHeader }
+        header ?? token.map { basicAuthorization(user: "x-access-token", password: $0) }
     }
 
     /// Where credentials for `repository` also apply (BuildKit's scope): every repository on
