@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "CDynamic", linkerSettings: [.linkedLibrary("dl")]),
         // HTTP over libcurl: the one transport of the registry clients, git over HTTP and ADD of URLs.
         .target(name: "HTTPTransport", dependencies: ["CDynamic"]),
-        // Git sources of ADD: smart HTTP and SSH (libssh-free: the SSH transport over swift-crypto),
+        // Git sources of ADD: smart HTTP and SSH (an SSH transport of its own over swift-crypto),
         // pack parsing with bounds, checkout into a directory, known hosts.
         .target(name: "GitSource", dependencies: ["HTTPTransport", "SquashFS", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                             .product(name: "_CryptoExtras", package: "swift-crypto")]),
