@@ -67,6 +67,17 @@ struct RunVMTests {
         #expect(relative.status == 127 && relative.err.contains("/bin/echo") && !relative.err.contains("accelerator"), "\(relative.err)")
     }
 
+    /// Without a command: one VM, each line of input a `/bin/sh -c LINE` in it, as in sandbox mode.
+    @Test func anInteractiveSessionInTheVMRunsEachLineInTheSameGuest() {
+        guard !kernelArguments.isEmpty else { return }
+        let input = "echo one > /tmp/f; echo written\n\ncat /tmp/f; id -u; exit 3\n"
+        let sandbox = RunFixture.run([image], stdin: input)
+        let vm = RunFixture.run(["--vm", "--accel", "tcg"] + kernelArguments + [image], stdin: input)
+        #expect(sandbox.out == "written\none\n1000\n", "\(sandbox.out) \(sandbox.err)")
+        #expect(vm.out == sandbox.out, "\(vm.out) \(vm.err)")
+        #expect(vm.err.contains("exit code 0") && vm.err.contains("exit code 3") && vm.status == 0, "\(vm.err)")
+    }
+
     @Test func ctrlCDuringAVMRunLeavesNoQemuAndNoDirectoryBehind() throws {
         guard !kernelArguments.isEmpty else { return }
         let tmp = tempDirectory()
