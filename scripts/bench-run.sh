@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 rootfs=$(./scripts/bench-rootfs.sh)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo '{"Volumes":{"/golem/output":{}},"WorkingDir":"/golem/work"}' > "$work/config.json"
-"$gvmc" pack --config "$work/config.json" -o "$work/debian.gvmi" "$rootfs" >/dev/null
+echo '{"Volumes":{"/golem/output":{}},"WorkingDir":"/root"}' > "$work/config.json"
+"$gvmc" pack --config "$work/config.json" -o "$work/debian.gvmi" "$rootfs" >/dev/null 2>&1
 echo "run: Debian minbase image $(du -h --apparent-size "$work/debian.gvmi" | cut -f1) ($rootfs)"
 
 # median wall seconds of N runs of a command (its output discarded)
@@ -29,7 +29,7 @@ median() {
   printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]/1e6}'
 }
 
-"$gvmc" run "$work/debian.gvmi" -- /bin/true || { echo "bench: gvmc run failed"; exit 1; }
+"$gvmc" run "$work/debian.gvmi" -- /bin/true 2>/dev/null || { echo "bench: gvmc run failed"; exit 1; }
 sandbox=$(median "$runs" "$gvmc" run "$work/debian.gvmi" -- /bin/true)
 echo "run: sandbox mode, gvmc run IMG -- /bin/true: median ${sandbox} s of $runs runs (target <= 0.3 s) [$( [ "$(id -u)" = 0 ] && echo "as root: kernel squashfs on a loop device" || echo "unprivileged: image unpacked by gvmc's reader")]"
 

@@ -19,6 +19,8 @@ extension SquashFSReader {
         var linked: [Int: [CChar]] = [:]
         var directories: [([CChar], ImageEntry)] = []
         let fragments = try fragmentTable()
+        // Files packed one after another share fragment blocks: the last one is kept decompressed.
+        var lastFragment: (index: UInt32, bytes: [UInt8])?
         try walk { entry, position throws(SquashFSError) in
             summary.entries += 1
             let isRoot = entry.rawPath == [UInt8(ascii: "/")]
@@ -40,7 +42,7 @@ extension SquashFSReader {
                 let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
                 guard fd >= 0 else { throw fail("create") }
                 defer { close(fd) }
-                try writeContents(inodeAt: position, of: entry, to: fd, path: display, fragments: fragments)
+                try writeContents(inodeAt: position, of: entry, to: fd, path: display, fragments: fragments, lastFragment: &lastFragment)
                 if entry.nlink > 1 { linked[position] = target }
             case .symlink:
                 guard symlink(String(decoding: entry.rawSymlinkTarget ?? [], as: UTF8.self), target) == 0 else { throw fail("symlink") }
@@ -83,7 +85,7 @@ extension SquashFSReader {
 
     /// Writes a regular file's data: its full blocks, then its tail from a fragment.
     private func writeContents(inodeAt i: Int, of entry: ImageEntry, to fd: Int32, path: String,
-                               fragments: [(start: UInt64, size: UInt32)]) throws(SquashFSError) {
+                               fragments: [(start: UInt64, size: UInt32)], lastFragment: inout (index: UInt32, bytes: [UInt8])?) throws(SquashFSError) {
         let t = inodeTable.bytes
         let body = i + 16
         let extended = t.u16(at: i) == InodeType.extendedFile.rawValue
@@ -120,10 +122,16 @@ extension SquashFSReader {
             guard Int(fragment) < fragments.count else {
                 throw inodeTable.corrupt(i, "file \(display(entry.rawPath)) uses fragment \(fragment) of \(fragments.count)")
             }
-            let f = fragments[Int(fragment)]
-            let data = try read(f.start, Int(f.size & 0xFF_FFFF), what: "fragment \(fragment)")
-            var whole = [UInt8](repeating: 0, count: Int(blockSize))
-            let bytes = try block(data, uncompressed: f.size & 0x100_0000 != 0, expected: nil, what: "fragment \(fragment)", buffer: &whole)
+            let bytes: [UInt8]
+            if let last = lastFragment, last.index == fragment {
+                bytes = last.bytes
+            } else {
+                let f = fragments[Int(fragment)]
+                let data = try read(f.start, Int(f.size & 0xFF_FFFF), what: "fragment \(fragment)")
+                var whole = [UInt8](repeating: 0, count: Int(blockSize))
+                bytes = try block(data, uncompressed: f.size & 0x100_0000 != 0, expected: nil, what: "fragment \(fragment)", buffer: &whole)
+                lastFragment = (fragment, bytes)
+            }
             let tail = Int(size - written)
             guard fragmentOffset <= bytes.count, tail <= bytes.count - fragmentOffset else {
                 throw inodeTable.corrupt(i, "file \(display(entry.rawPath)) reads \(tail) bytes at \(fragmentOffset) of fragment \(fragment) (\(bytes.count) bytes)")

@@ -70,7 +70,6 @@ struct RunCommand: ParsableCommand {
         for e in env where !e.contains("=") { throw ValidationError("--env \(e): expected K=V") }
         if !vm && (kernel != nil || modules != nil) { throw ValidationError("--kernel and --modules need --vm") }
         guard VMRun.Accelerator(rawValue: accel) != nil else { throw ValidationError("--accel must be auto, kvm or tcg") }
-        if vm && command.isEmpty && !entrypoint { throw ValidationError("--vm runs one command (-- COMMAND or --entrypoint); the interactive session is sandbox mode only") }
     }
 
     func run() throws {
@@ -154,11 +153,14 @@ struct RunCommand: ParsableCommand {
             let run = try VMRun(configuration: c, metadata: metadata)
             defer { run.close() }
             printVolumes(run.volumes, c)
-            let (process, warnings) = try ProviderSemantics.process(config: metadata.config, request: c.request!, version: c.version, extraEnvironment: c.environment)
+            // Interactive: one VM, `SHELL -c LINE` per line (the line filled in by the guest).
+            let request = c.request ?? .shellLine(shell: shell, line: "")
+            let (process, warnings) = try ProviderSemantics.process(config: metadata.config, request: request, version: c.version, extraEnvironment: c.environment)
             for w in warnings { printError("warning: \(w)") }
-            let status = try run.run(process, accelerator: VMRun.Accelerator(rawValue: accel)!, kernel: kernel, modules: modules) { printError($0) }
+            let status = try run.run(process, interactive: c.request == nil, accelerator: VMRun.Accelerator(rawValue: accel)!,
+                                     kernel: kernel, modules: modules) { printError($0) }
             waitIfInterrupted()
-            return status
+            return c.request == nil ? 0 : status
         } catch {
             printError("error: \(error)")
             return error.exitStatus

@@ -12,10 +12,15 @@ public enum GuestInit {
     public static let failedMarker = "GVMC-FAILED: "
     public static let cannotStartMarker = "GVMC-CANNOT-START: "
 
+    /// The line gvmc sends on ttyS3 to end an interactive session.
+    public static let endLine = "GVMC-END"
+
     /// The script. `modules` are initramfs paths in load order; volumes are mounted from 9p tags
-    /// mnt0, mnt1, ... in the order given.
+    /// mnt0, mnt1, ... in the order given. `interactive`: `process` is `SHELL -c ""`, run once
+    /// per line read from ttyS3 with the line as its command, each followed by an exit marker,
+    /// until the end line (ya-runtime-dbg's session: one VM, one process per line).
     public static func script(modules: [String], version: GolemRuntimeVersion, memoryBytes: UInt64, volumes: [String],
-                              process: ProviderProcess, hostname: String) -> String {
+                              process: ProviderProcess, hostname: String, interactive: Bool = false) -> String {
         let root = "/mnt/newroot"
         // ≤0.4.x: a 128 MiB tmpfs; 0.5.x: the initramfs tmpfs, default size (half the RAM).
         let overlayOptions = version == .v0_5 ? "mode=0755" : "mode=0755,size=\(version.overlayBytes(memoryBytes: memoryBytes))"
@@ -56,16 +61,38 @@ public enum GuestInit {
         ifconfig lo 127.0.0.1 netmask 255.255.255.0 up
         stty -F /dev/ttyS1 raw -echo
         stty -F /dev/ttyS2 raw -echo
-        echo \(bootedMarker) > /dev/ttyS0
 
         """
         // nsenter -F: chroot, chdir (opened before the chroot, so given as a path in init's
         // root), setgid, setuid, then exec. A path with a slash is never looked up in PATH.
         let cwd = root + process.workingDirectory
-        s += "[ -d \(quote(cwd)) ] || { echo \(quote(cannotStartMarker + "chdir to the working directory " + process.workingDirectory + ": No such file or directory")) > /dev/ttyS0; sync; poweroff -f; }\n"
+        let noDirectory = "{ echo \(quote(cannotStartMarker + "chdir to the working directory " + process.workingDirectory + ": No such file or directory")) > /dev/ttyS0; "
         var command = ["env", "-i"] + process.environment + ["nsenter", "-r" + root, "-w" + cwd, "-F"]
         if process.uid != 0 || process.gid != 0 { command += ["-S", String(process.uid), "-G", String(process.gid)] }
         let path = process.executable.contains("/") ? process.executable : "./" + process.executable
+        if interactive {
+            let run = (command + ["--", path, "-c"]).map(quote).joined(separator: " ") + " \"$line\" </dev/null >/dev/ttyS1 2>/dev/ttyS2 3<&-"
+            s += """
+            stty -F /dev/ttyS3 -echo
+            exec 3</dev/ttyS3
+            echo \(bootedMarker) > /dev/ttyS0
+            while IFS= read -r line <&3; do
+              [ "$line" = \(quote(endLine)) ] && break
+              [ -d \(quote(cwd)) ] || \(noDirectory)continue; }
+              \(run)
+              echo "\(exitMarker)$?" > /dev/ttyS0
+            done
+            sync
+            poweroff -f
+
+            """
+            return s
+        }
+        // The booted marker goes out once the guest is ready for the command (in a session only
+        // once ttyS3 is open: gvmc sends the first line when it reads the marker, and a serial
+        // port drops what arrives before it is opened).
+        s += "echo \(bootedMarker) > /dev/ttyS0\n"
+        s += "[ -d \(quote(cwd)) ] || \(noDirectory)sync; poweroff -f; }\n"
         command += ["--", path] + process.arguments.dropFirst()
         s += command.map(quote).joined(separator: " ") + " </dev/null >/dev/ttyS1 2>/dev/ttyS2\n"
         s += """

@@ -41,9 +41,13 @@ public final class VMRun {
     }
 
     /// Boots the VM, runs `process` in it and returns its exit status; `log` gets what gvmc says.
-    public func run(_ process: ProviderProcess, accelerator: Accelerator, kernel: String?, modules: String?,
-                    log: (String) -> Void) throws(RunError) -> Int32 {
-        try checkCommand(process)
+    /// `interactive`: `process` is `SHELL -c ""`, run once per line of standard input (each
+    /// line's exit code logged) until its end; the last status is returned.
+    public func run(_ process: ProviderProcess, interactive: Bool = false, accelerator: Accelerator, kernel: String?, modules: String?,
+                    log: @escaping (String) -> Void) throws(RunError) -> Int32 {
+        self.interactive = interactive
+        self.log = log
+        if !interactive { try checkCommand(process) }
         guard let qemuPath = UserNamespace.findExecutable("qemu-system-x86_64") else {
             throw .missingTool("qemu-system-x86_64", package: "qemu-system-x86", purpose: "--vm boots the image in it")
         }
@@ -113,7 +117,8 @@ public final class VMRun {
             loaded.append("/" + name)
         }
         let script = GuestInit.script(modules: loaded, version: configuration.version, memoryBytes: configuration.memoryBytes,
-                                      volumes: volumes.map(\.path), process: process, hostname: configuration.hostname)
+                                      volumes: volumes.map(\.path), process: process, hostname: configuration.hostname,
+                                      interactive: interactive)
         cpio.file("init", Array(script.utf8), mode: 0o755)
         try writeFile(scratch + "/initramfs.cpio", cpio.finished())
     }
@@ -129,7 +134,7 @@ public final class VMRun {
         a += kvm ? ["-accel", "kvm", "-cpu", "host,-sgx"] : ["-accel", "tcg", "-cpu", "max"]
         a += ["-kernel", guest.kernel, "-initrd", scratch + "/initramfs.cpio",
               "-append", "console=ttyS0 panic=1 quiet loglevel=3 hostname=\(configuration.hostname)"]
-        for i in 0..<3 {
+        for i in 0..<4 {
             a += ["-chardev", "pipe,id=serial\(i),path=\(scratch)/ttyS\(i)", "-serial", "chardev:serial\(i)"]
         }
         a += ["-drive", "file=\(configuration.imagePath),cache=unsafe,readonly=on,format=raw,id=rootfs-0,if=none",
@@ -143,14 +148,17 @@ public final class VMRun {
     private func boot(_ qemuPath: String, guest: GuestKernel, kvm: Bool, bootTimeout: Double?) throws(RunError) -> Outcome {
         var fds: [Int32] = []
         defer { for fd in fds where fd >= 0 { Glibc.close(fd) } }
-        for i in 0..<3 {
+        for i in 0..<4 {
             let base = "\(scratch)/ttyS\(i)"
             for suffix in [".in", ".out"] {
                 unlink(base + suffix)
                 guard mkfifo(base + suffix, 0o600) == 0 else { throw .setup("mkfifo \(base)\(suffix): \(String(cString: strerror(errno)))") }
             }
-            fds.append(open(base + ".out", O_RDONLY | O_NONBLOCK | O_CLOEXEC))
+            // ttyS3 carries the interactive session's lines to the guest, nothing back.
+            if i < 3 { fds.append(open(base + ".out", O_RDONLY | O_NONBLOCK | O_CLOEXEC)) }
         }
+        var session = LineFeeder(active: interactive, fifo: "\(scratch)/ttyS3.in")
+        defer { session.close() }
         let logFD = open(scratch + "/qemu.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { Glibc.close(logFD); Glibc.close(devNull) }
@@ -168,11 +176,14 @@ public final class VMRun {
         var console: [UInt8] = [], booted = false, status: Int32?, failure: String?, refusal: String?, exited = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while fds.contains(where: { $0 >= 0 }) {
+            if booted && !exited { session.sendNextLine() }
             var polled = fds.filter { $0 >= 0 }.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if session.wantsInput && booted && !exited { polled.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
             let r = poll(&polled, nfds_t(polled.count), exited ? 0 : 200)
             if r < 0 && errno != EINTR { break }
             var gotData = false
             for p in polled where p.revents != 0 {
+                if p.fd == 0 { session.readInput(); continue }
                 guard let i = fds.firstIndex(of: p.fd) else { continue }
                 let n = read(p.fd, &buffer, buffer.count)
                 if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
@@ -185,7 +196,15 @@ public final class VMRun {
                         let line = Substring(String(decoding: console[..<newline], as: UTF8.self)).trimmingCharacters(in: "\r")
                         console.removeSubrange(...newline)
                         if line.hasSuffix(GuestInit.bootedMarker) { booted = true }
-                        if let r = line.range(of: GuestInit.exitMarker) { status = Int32(line[r.upperBound...]) }
+                        if let r = line.range(of: GuestInit.exitMarker) {
+                            status = Int32(line[r.upperBound...])
+                            if interactive { log("exit code \(status ?? -1)"); session.lineDone() }
+                        }
+                        if interactive, let r = line.range(of: GuestInit.cannotStartMarker) {
+                            log("error: cannot start the shell: \(line[r.upperBound...]) (a provider cannot start it either)")
+                            session.lineDone()
+                            continue
+                        }
                         if let r = line.range(of: GuestInit.failedMarker) { failure = String(line[r.upperBound...]) }
                         if let r = line.range(of: GuestInit.cannotStartMarker) { refusal = String(line[r.upperBound...]) }
                         consoleLog.append(String(line))
@@ -208,6 +227,7 @@ public final class VMRun {
             }
         }
         if !exited { var st: Int32 = 0; waitpid(pid, &st, 0); qemuStatus = st }
+        if interactive && session.ended { return .exited(status ?? 0) }
         if let status { return .exited(status) }
         if let failure { return .failed(failure) }
         if let refusal { return .cannotStart(refusal) }
@@ -217,6 +237,8 @@ public final class VMRun {
     }
 
     private var consoleLog: [String] = []
+    private var interactive = false
+    private var log: (String) -> Void = { _ in }
     private var qemuStatus: Int32 = 0
 
     // MARK: - Helpers
@@ -293,4 +315,59 @@ extension Substring {
         while s.first == set { s.removeFirst() }
         return s
     }
+}
+
+/// The interactive session's side of ttyS3: lines of standard input sent one at a time, the next
+/// once the guest reports the previous one's exit code; at the end of input, the end line.
+struct LineFeeder {
+    let active: Bool
+    let fifo: String
+    private var fd: Int32 = -1
+    private var pending: [UInt8] = []
+    private var inputEnded = false
+    private var awaiting = false
+    private(set) var ended = false
+
+    init(active: Bool, fifo: String) { self.active = active; self.fifo = fifo }
+
+    var wantsInput: Bool { active && !inputEnded && !awaiting && !pending.contains(10) }
+
+    mutating func readInput() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = read(0, &buffer, buffer.count)
+        if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
+        if n <= 0 {
+            inputEnded = true
+            if !pending.isEmpty { pending.append(10) }
+            return
+        }
+        pending += buffer[0..<n]
+    }
+
+    mutating func lineDone() { awaiting = false }
+
+    /// Sends the next non-blank line when the guest is idle, or the end line after the input.
+    mutating func sendNextLine() {
+        guard active, !awaiting, !ended else { return }
+        while let newline = pending.firstIndex(of: 10) {
+            let line = Array(pending[..<newline])
+            pending.removeSubrange(...newline)
+            if line.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
+            send(line)
+            awaiting = true
+            return
+        }
+        if inputEnded {
+            send(Array(GuestInit.endLine.utf8))
+            ended = true
+        }
+    }
+
+    private mutating func send(_ line: [UInt8]) {
+        // qemu holds the FIFO open for reading (O_RDWR), so this open does not wait.
+        if fd < 0 { fd = open(fifo, O_WRONLY | O_CLOEXEC) }
+        _ = (line + [10]).withUnsafeBytes { writeAll(fd, $0) }
+    }
+
+    mutating func close() { if fd >= 0 { Glibc.close(fd); fd = -1 } }
 }
