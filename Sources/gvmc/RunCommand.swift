@@ -1,5 +1,7 @@
 // `gvmc run`: a .gvmi run the way a Golem provider runs it (Runtime), in a sandbox or in qemu.
 import ArgumentParser
+import Registry
+import GolemRegistry
 import Foundation
 import GVMI
 import Runtime
@@ -16,8 +18,14 @@ struct RunCommand: ParsableCommand {
             started, 127: it does not exist).
             """)
 
-    @Argument(help: "The .gvmi file.")
+    @Argument(help: "The .gvmi file, or an image in the Golem registry: USER/REPO:TAG or its SHA3-224 hash (pulled into the cache and checked first).")
     var image: String
+
+    @Option(help: "The Golem registry for an image given by tag or hash (default: $REGISTRY_URL, else https://registry.golem.network).")
+    var registry: String?
+
+    @Option(help: "The cache directory that keeps pulled images (default: $GVMC_CACHE_DIR, else ~/.cache/gvmc).")
+    var cacheDir: String?
 
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
     var command: [String] = []
@@ -73,7 +81,8 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        var c = RunConfiguration(imagePath: image)
+        let imagePath = try localImage()
+        var c = RunConfiguration(imagePath: imagePath)
         c.request = entrypoint ? .entrypoint : command.isEmpty ? nil : .command(command)
         c.shell = shell
         c.version = GolemRuntimeVersion(rawValue: golemRuntime)!
@@ -84,7 +93,7 @@ struct RunCommand: ParsableCommand {
         c.cpus = cpus
         c.hostNetwork = network == "host"
         if vm {
-            throw ExitCode(try runInVM(c))
+            throw ExitCode(try runInVM(c, imagePath: imagePath))
         }
         // The sandbox's mounts live in a mount namespace of their own (as root) or in a user
         // namespace's (unprivileged): gvmc runs again in one, and they die with it.
@@ -99,7 +108,7 @@ struct RunCommand: ParsableCommand {
             }
         }
         let metadata: GVMIMetadata
-        do { metadata = try GVMIInspector.metadata(path: image) } catch {
+        do { metadata = try GVMIInspector.metadata(path: imagePath) } catch {
             printError("error: \(image): \(error)")
             throw ExitCode(125)
         }
@@ -143,9 +152,9 @@ struct RunCommand: ParsableCommand {
     }
 
     /// --vm: the same run in qemu (no namespaces needed here: qemu isolates it).
-    private func runInVM(_ c: RunConfiguration) throws -> Int32 {
+    private func runInVM(_ c: RunConfiguration, imagePath: String) throws -> Int32 {
         let metadata: GVMIMetadata
-        do { metadata = try GVMIInspector.metadata(path: image) } catch {
+        do { metadata = try GVMIInspector.metadata(path: imagePath) } catch {
             printError("error: \(image): \(error)")
             return 125
         }
@@ -170,6 +179,41 @@ struct RunCommand: ParsableCommand {
     private func printVolumes(_ volumes: [PlannedVolume], _ c: RunConfiguration) {
         for v in volumes {
             printError("volume \(v.path) → \(v.hostDirectory)\(v.bound ? "" : c.workdir == nil ? " (removed at the end; --workdir DIR keeps it)" : "")")
+        }
+    }
+
+    /// The image as a file: the path given, or the registry's image for a tag or hash, pulled
+    /// into the cache (`golem-images/<sha3>.gvmi`, checked against its hash) unless already there.
+    private func localImage() throws -> String {
+        if FileManager.default.fileExists(atPath: image) || image.hasSuffix(".gvmi") || image.contains("/") && !GolemImageName.looksLikeTaggedName(image) {
+            return image
+        }
+        let reference: ImagePull.Reference
+        do { reference = try ImagePull.Reference(image) } catch {
+            printError("error: \(image): no such file, and not an image of the Golem registry (USER/REPO:TAG or a SHA3-224 hash)")
+            throw ExitCode(125)
+        }
+        let cache = absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment)) + "/golem-images"
+        let registryURL = registry ?? PushOptions.defaultRegistry()
+        do {
+            try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+            if case .hash(let hash) = reference, FileManager.default.fileExists(atPath: cache + "/" + hash + ".gvmi") {
+                return cache + "/" + hash + ".gvmi"
+            }
+            let client = try GolemRegistryClient(registry: registryURL)
+            let info: ImageInfo
+            switch reference {
+            case .tag(let name): info = try client.info(tag: name.description, count: false)
+            case .hash(let hash): info = try client.info(hash: hash, count: false)
+            }
+            let path = cache + "/" + info.sha3 + ".gvmi"
+            if FileManager.default.fileExists(atPath: path) { return path }
+            printError("pulling \(image) (sha3:\(info.sha3)) from \(registryURL)")
+            _ = try ImagePull.pull(reference, to: path, registry: registryURL, progress: .quiet)
+            return path
+        } catch let e as GolemRegistryError {
+            printError("error: \(image): \(e)")
+            throw ExitCode(125)
         }
     }
 }

@@ -188,3 +188,31 @@ struct ConvertAndPush {
         #expect(PublishFixture.field(r.out, "tag") == "alice/multi:v1")
     }
 }
+
+@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (the run's sandbox) and busybox (apt-get install busybox-static)"))
+struct RunFromTheRegistry {
+    @Test func runPullsATaggedImageOnceAndRunsIt() throws {
+        let server = try GolemRegistryServer()
+        let dir = tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
+            try FileManager.default.createDirectory(atPath: dir + "/root/" + d, withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(atPath: BuildFixture.busybox!, toPath: dir + "/root/bin/busybox")
+        let pack = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/tool.gvmi", "--no-block-store"])
+        try #require(pack.status == 0, "\(pack.err)")
+        let push = GVMCBinary.run(["push", dir + "/tool.gvmi", "alice/tool:1", "--registry", server.url, "--progress", "quiet"], env: PublishFixture.alice)
+        try #require(push.status == 0, "\(push.err)")
+        let hash = try #require(PublishFixture.field(push.out, "image hash"))
+        let args = ["--registry", server.url, "--cache-dir", dir + "/cache", "--", "/bin/busybox", "echo", "from the registry"]
+        let first = GVMCBinary.run(["run", "alice/tool:1"] + args)
+        #expect(first.status == 0 && first.out.contains("from the registry"), "\(first.out) \(first.err)")
+        #expect(first.err.contains("pulling alice/tool:1 (sha3:\(hash))"))
+        #expect(FileManager.default.contentsEqual(atPath: dir + "/tool.gvmi", andPath: dir + "/cache/golem-images/\(hash).gvmi"))
+        // By hash, from the cache: nothing pulled again.
+        let second = GVMCBinary.run(["run", hash] + args)
+        #expect(second.status == 0 && second.out.contains("from the registry") && !second.err.contains("pulling"), "\(second.err)")
+        let unknown = GVMCBinary.run(["run", "alice/nothing:1"] + args)
+        #expect(unknown.status == 125 && unknown.err.contains("alice/nothing:1"), "\(unknown.err)")
+    }
+}
