@@ -1,7 +1,6 @@
 // `gvmc manifest create | sign | verify`: Computation Payload Manifests for tasks that need the
 // internet. The work is in the PayloadManifest module; this file reads options and files.
 import ArgumentParser
-import Dispatch
 import Foundation
 import GolemRegistry
 import GVMI
@@ -12,15 +11,6 @@ struct ManifestCommand: ParsableCommand {
         commandName: "manifest",
         abstract: "Create, sign and verify Computation Payload Manifests (outbound internet for Golem tasks).",
         subcommands: [ManifestCreate.self, ManifestSign.self, ManifestVerify.self])
-}
-
-/// The manifest clock: `SOURCE_DATE_EPOCH` when set (reproducible manifests), else now.
-func manifestNow() throws -> Date {
-    if let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], !epoch.isEmpty {
-        guard let t = Int64(epoch) else { throw ValidationError("SOURCE_DATE_EPOCH=\(epoch) is not a Unix time") }
-        return Date(timeIntervalSince1970: TimeInterval(t))
-    }
-    return Date()
 }
 
 /// Reports a library error the way every gvmc command does (`error: ...`, exit 1).
@@ -111,7 +101,7 @@ struct ManifestCreate: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let now = try manifestNow()
+        let now = try failing { try PayloadManifest.now() }
         var request = ManifestRequest(imageHash: imageHash, createdAt: now)
         request.urls = downloadURLs
         request.outbound = outbound
@@ -131,15 +121,11 @@ struct ManifestCreate: ParsableCommand {
             if let expires { request.expiresAt = try ManifestRequest.expiry(expires, after: now) }
             return try request.manifest()
         }
-        let bytes = manifest.jsonBytes()
         if let output {
-            do { try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
-                printError("error: \(output): \(error.localizedDescription)")
-                throw ExitCode(1)
-            }
+            try failing { try manifest.write(to: output) }
             printError("wrote \(output) (payload sha3:\(imageHash.lowercased()), expires \(ManifestTime.string(manifest.expiresAt)))")
         } else {
-            FileHandle.standardOutput.write(Data(bytes))
+            FileHandle.standardOutput.write(Data(manifest.jsonBytes()))
         }
     }
 }
@@ -179,7 +165,7 @@ struct ManifestSign: ParsableCommand {
         }
         let keyData = try readInput(key, option: "--key")
         let certificate = try cert.map { try readInput($0, option: "--cert") }
-        let now = try manifestNow()
+        let now = try failing { try PayloadManifest.now() }
         let signed = try failing(manifest == "-" ? "manifest" : manifest) {
             try SignedManifest.sign(manifest: bytes, keyPEM: String(decoding: keyData, as: UTF8.self), certificate: certificate,
                                     digest: d, now: now)
@@ -227,9 +213,8 @@ struct ManifestVerify: ParsableCommand {
             }
         }
         let trusted = try ca.map { try readInput($0, option: "--ca") }
-        let now = try manifestNow()
-        let (hash, roots) = (imageHash, trusted)
-        let report = waitFor { await ManifestVerifier.verify(bundle, imageHash: hash, trusted: roots, now: now) }
+        let now = try failing { try PayloadManifest.now() }
+        let report = ManifestVerifier.verifyNow(bundle, imageHash: imageHash, trusted: trusted, now: now)
         for line in report.passed { print("ok: \(line)") }
         for note in report.notes { print("note: \(note)") }
         for problem in report.problems { printError("error: \(input): \(problem)") }
@@ -247,19 +232,6 @@ func readInput(_ path: String, option: String? = nil) throws -> [UInt8] {
     return Array(data)
 }
 
-/// Runs async library code from a synchronous command.
-func waitFor<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    let box = ResultBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        box.value = await body()
-        done.signal()
-    }
-    done.wait()
-    return box.value!
-}
-
-private final class ResultBox<T>: @unchecked Sendable { var value: T? }
 
 /// `--manifest-outbound` on the commands that make or publish an image: a manifest for that image
 /// (its hash, its download URL, the outbound URLs), written beside it as NAME.manifest.json.
@@ -293,16 +265,12 @@ struct ManifestOutputOptions: ParsableArguments {
     @discardableResult
     func write(image: String, sha3_224: String, downloadURL: String? = nil) throws -> String? {
         guard wanted else { return nil }
-        var request = ManifestRequest(imageHash: sha3_224, createdAt: try manifestNow())
+        var request = ManifestRequest(imageHash: sha3_224, createdAt: try failing { try PayloadManifest.now() })
         request.urls = urls + (downloadURL.map { [$0] } ?? [])
         request.outbound = outbound
         request.outboundAny = outboundAny
-        let path = (image.hasSuffix(".gvmi") ? String(image.dropLast(5)) : image) + ".manifest.json"
-        let bytes = try failing("manifest") { try request.manifest().jsonBytes() }
-        do { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            printError("error: \(path): \(error.localizedDescription)")
-            throw ExitCode(1)
-        }
+        let path = PayloadManifest.path(besideImage: image)
+        try failing("manifest") { try request.manifest().write(to: path) }
         printError("manifest: \(path) (sign it with `gvmc manifest sign \(path) --key KEY --cert CERT`)")
         return path
     }
