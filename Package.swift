@@ -67,6 +67,9 @@ let package = Package(
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // Layer tarballs (libarchive): whiteouts, hardlinks, containment; to a directory or the squashfs writer.
         .target(name: "Layers", dependencies: ["CDynamic", "SquashFS", "CSystem"]),
+        // Step caches shared between machines (`--cache-to`/`--cache-from`): step layers as OCI
+        // layers under one manifest in a registry or an OCI layout directory.
+        .target(name: "RemoteCache", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", "CZlib", "CZstd"]),
         // Golem-compatibility rules and BuildKit's build checks.
         .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS", "BuildPlan",
                                             .product(name: "Yams", package: "Yams")]),
@@ -87,13 +90,13 @@ let package = Package(
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
         // program) calls, base images, secrets and SSH agents of a build, cache collection.
         .target(name: "Build", dependencies: ["BuildPlan", "CacheLayout", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
-                                         "GitSource", "HTTPTransport", "Progress", "Registry", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
+                                         "GitSource", "HTTPTransport", "Progress", "Registry", "RemoteCache", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
         .target(name: "Progress", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(name: "gvmc", dependencies: [
             "Build", "CacheLayout", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
-            "Registry", "HTTPTransport", "GolemRegistry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Registry", "RemoteCache", "HTTPTransport", "GolemRegistry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
@@ -113,6 +116,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
         .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Progress", "Registry", "SquashFS", "TestSupport"]),
+        .testTarget(name: "RemoteCacheTests", dependencies: ["RemoteCache", "CSystem", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
         .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "SquashFS", "TestSupport"]),
     ]

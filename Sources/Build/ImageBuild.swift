@@ -12,6 +12,7 @@ import HTTPTransport
 import Lint
 import Progress
 import Registry
+import RemoteCache
 import RootFS
 import Sandbox
 import SquashFS
@@ -29,10 +30,12 @@ public enum BuildError: Error, CustomStringConvertible {
     case step(RootFSError)
     /// The image could not be written.
     case image(any Error)
+    /// The image was written, but `--cache-to` failed (without ignore-error=true).
+    case cacheExport(String)
 
     public var description: String {
         switch self {
-        case .options(let m), .definition(let m): return m
+        case .options(let m), .definition(let m), .cacheExport(let m): return m
         case .step(let e): return "\(e)"
         case .image(let e): return "\(e)"
         }
@@ -63,6 +66,12 @@ public struct BuildRequest {
     /// With it, the image writer's final read of the file also gives the Golem registry
     /// descriptor's chunk hashes for chunks of this size (file size → chunk size).
     public var chunkSize: ((UInt64) -> UInt64)?
+    /// `--cache-from`: shared step caches asked, in order, for steps this machine's cache lacks.
+    public var cacheFrom: [CacheSpec] = []
+    /// `--cache-to`: where the build's step layers are exported after the image is written.
+    public var cacheTo: [CacheSpec] = []
+    /// Credentials and TLS for registry caches (as for pulls).
+    public var registryOptions = RegistryOptions()
 
     public init(dockerfile: [UInt8], dockerfileName: String, contextDirectory: String, options: BuildOptions,
                 platform: String, cacheDirectory: String, squashFS: SquashFSOptions, outputPath: String) {
@@ -123,6 +132,7 @@ public final class ImageBuild {
         }
         self.executor = executor
         configure(executor)
+        if !request.cacheFrom.isEmpty && request.useStepCache { executor.sharedCache = makeImporter() }
         let rootfs: String
         do { rootfs = try executor.run() } catch { throw .step(error) }
         let containerConfig: ContainerConfig
@@ -132,8 +142,9 @@ public final class ImageBuild {
         self.containerConfig = containerConfig
         // The executor owns the root filesystem (its directory and overlay mounts) until packed.
         progress?.start("writing image \(request.outputPath)")
+        let result: GVMIResult
         do {
-            let result = try withExtendedLifetime(executor) {
+            result = try withExtendedLifetime(executor) {
                 try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig,
                                           chunkSize: request.chunkSize) { writer in
                     var reader = DirectoryTreeReader(rootPath: rootfs)
@@ -147,10 +158,56 @@ public final class ImageBuild {
             progress?.status("squashfs \(result.compression.rawValue): \(sq.inodes) inodes, \(result.size) bytes done")
             progress?.status("sha3-224 \(result.sha3_224) done")
             progress?.done()
-            return result
         } catch {
             progress?.failed("\(error)")
             throw .image(error)
+        }
+        try exportCache(plan, executor)
+        return result
+    }
+
+    /// The `--cache-from` stores (one that cannot be opened is a warning and left out).
+    func makeImporter() -> SharedCacheImport {
+        var stores: [CacheStore] = []
+        for spec in request.cacheFrom {
+            do { stores.append(try makeCacheStore(spec, options: request.registryOptions)) } catch {
+                diagnostic("warning: --cache-from: \(error); that cache is not used")
+            }
+        }
+        let importer = SharedCacheImport(stores: stores)
+        importer.warn = { [diagnostic] in diagnostic("warning: " + $0) }
+        importer.userXattrs = UserNamespace.current != nil
+        return importer
+    }
+
+    /// `--cache-to`: the layers of the stages that make the final image (mode=min: the target and
+    /// the stages it is built FROM) or of every stage (mode=max), to each destination.
+    func exportCache(_ plan: BuildPlan, _ executor: BuildExecutor) throws(BuildError) {
+        guard !request.cacheTo.isEmpty else { return }
+        var finalStages: Set<Int> = []
+        var next: Int? = plan.target
+        while let i = next, finalStages.insert(i).inserted {
+            if case .stage(let parent) = plan.stages.first(where: { $0.index == i })?.base { next = parent } else { next = nil }
+        }
+        for spec in request.cacheTo {
+            progress?.start("exporting cache to \(spec.label)")
+            do throws(CacheError) {
+                guard let scratch = executor.scratchDirectory() else {
+                    throw CacheError("this build has no step layers to export (the step cache needs overlay mounts: a build as root or in a user namespace)")
+                }
+                let layers = executor.layerRecords.filter { spec.mode == .max || finalStages.contains($0.stage) }
+                    .map { SharedCacheExport.Layer(key: $0.key, stage: $0.stage, path: $0.path) }
+                let store = try makeCacheStore(spec, options: request.registryOptions)
+                let summary = try SharedCacheExport.export(layers, to: store, compression: spec.compression, scratch: scratch) { [progress] in
+                    progress?.status($0)
+                }
+                progress?.status("\(summary.written) layers written (\(summary.bytesWritten) bytes), \(summary.reused) already there, \(summary.records) records done")
+                progress?.done()
+            } catch {
+                progress?.failed(error.message)
+                guard spec.ignoreError else { throw .cacheExport("--cache-to \(spec.label): \(error.message)") }
+                diagnostic("warning: --cache-to \(spec.label): \(error.message)")
+            }
         }
     }
 
@@ -253,12 +310,14 @@ public enum CacheCollection {
     }
 }
 
+extension SharedCacheImport: SharedStepCache {}
+
 /// The executor's step events as progress vertices.
 final class StepProgress: StepEvents {
     let progress: BuildProgress
     init(_ progress: BuildProgress) { self.progress = progress }
     func stepStarted(_ name: String) { progress.start(name) }
-    func stepCached(key: String) { progress.cached(key: key) }
+    func stepCached(key: String, from: String?) { progress.cached(key: key, from: from) }
     func stepDone(key: String?) { progress.done(key: key) }
     func stepFailed(_ message: String) { progress.failed(message) }
     func stepOutput(_ bytes: UnsafeRawBufferPointer, stream: Int32) { progress.output(bytes, stream: stream) }
@@ -280,6 +339,7 @@ extension ImageBuild {
             var step: [String: Any] = ["vertex": v.number, "name": v.name, "cached": v.cached,
                                        "duration": (v.duration * 1000).rounded() / 1000]
             if let key = v.key { step["key"] = key }
+            if let from = v.cachedFrom { step["cachedFrom"] = from }
             if let e = v.error { step["error"] = e }
             return step
         }

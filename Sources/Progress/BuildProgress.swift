@@ -21,6 +21,8 @@ public struct VertexRecord: Sendable {
     public var error: String?
     /// The step's cache key, when it has one.
     public var key: String?
+    /// The shared cache a cached result came from (nil: this machine's).
+    public var cachedFrom: String?
     public var duration: TimeInterval { (completed ?? started).timeIntervalSince(started) }
 }
 
@@ -109,7 +111,7 @@ public final class BuildProgress: @unchecked Sendable {
                 lines.append(.init(text: " => \(v.name)", time: time, style: .running))
                 for l in (tails[v.number] ?? []).suffix(6) { lines.append(.init(text: " => => # " + l, time: "", style: .log)) }
             } else if v.cached {
-                lines.append(.init(text: " => CACHED \(v.name)", time: time, style: .done))
+                lines.append(.init(text: " => CACHED \(v.name)" + (v.cachedFrom.map { " (\($0))" } ?? ""), time: time, style: .done))
             } else if v.error != nil {
                 lines.append(.init(text: " => ERROR \(v.name)", time: time, style: .error))
             } else {
@@ -181,7 +183,8 @@ public final class BuildProgress: @unchecked Sendable {
     }
 
     public func done(key: String? = nil) { finish { $0.key = key } }
-    public func cached(key: String? = nil) { finish { $0.cached = true; $0.key = key } }
+    /// `from`: the shared cache the result came from (`registry HOST/REPO:TAG`), shown after CACHED.
+    public func cached(key: String? = nil, from: String? = nil) { finish { $0.cached = true; $0.key = key; $0.cachedFrom = from } }
     public func failed(_ message: String) { finish { $0.error = message } }
 
     private func finish(_ edit: (inout VertexRecord) -> Void) {
@@ -194,7 +197,7 @@ public final class BuildProgress: @unchecked Sendable {
             switch mode {
             case .plain:
                 printHeaderIfNeeded(n)
-                if v.cached { write("#\(n) CACHED\n") }
+                if v.cached { write("#\(n) CACHED" + (v.cachedFrom.map { " (\($0))" } ?? "") + "\n") }
                 else if let e = v.error { write("#\(n) ERROR: \(e)\n") }
                 else { write("#\(n) DONE \(String(format: "%.1f", v.duration))s\n") }
                 if gitlabSections { write("\u{1B}[0Ksection_end:\(Int(clock().timeIntervalSince1970)):gvmc_step_\(n)\r\u{1B}[0K") }

@@ -65,6 +65,12 @@ public struct Descriptor: Codable, Sendable {
     public var platform: Platform?
     public var urls: [String]?
     public var annotations: [String: String]?
+
+    public init(mediaType: String?, digest: String, size: Int64, platform: Platform? = nil, urls: [String]? = nil,
+                annotations: [String: String]? = nil) {
+        self.mediaType = mediaType; self.digest = digest; self.size = size
+        self.platform = platform; self.urls = urls; self.annotations = annotations
+    }
 }
 
 struct ManifestDocument: Codable {

@@ -89,6 +89,12 @@ public final class BuildExecutor {
     var layerCount = 0
     /// Stages mounted as layers, by index.
     var layered: [Int: StageLayers] = [:]
+    /// Caches shared between machines (`--cache-from`), asked when this machine's has no layer
+    /// for a key.
+    public var sharedCache: SharedStepCache?
+    /// Every layer this build used or made, in order (what `--cache-to` exports). The paths are
+    /// valid until `finish`.
+    public internal(set) var layerRecords: [StepLayer] = []
 
     /// An image unpacked once per build for COPY --from=<image>.
     func imageRoot(_ ref: String) throws(RootFSError) -> String {
@@ -171,16 +177,17 @@ public final class BuildExecutor {
                         events?.stepDone(key: nil)
                         continue
                     }
-                    if case .copy(let c) = step.kind, c.link, try copyLinked(c, step, title: title, onto: l, after: previous) { continue }
+                    if case .copy(let c) = step.kind, c.link, try copyLinked(c, step, title: title, stage: stage.index, onto: l, after: previous) { continue }
                     let key = try stepKey(previous, step)
-                    if let key, useStepCache, let cached = cachedLayer(key), try stack(l, cached, key: key) {
+                    if let key, useStepCache, let (cached, origin) = cachedLayer(key), try stack(l, cached, key: key) {
                         events?.stepStarted(title)
-                        events?.stepCached(key: key)
+                        events?.stepCached(key: key, from: origin)
+                        layerRecords.append(StepLayer(stage: stage.index, key: key, path: cached))
                         continue
                     }
                     events?.stepStarted(title)
                     try execute(step, in: root)
-                    if let key { try freeze(l, key: key) } else { l.key = nil }
+                    if let key { try freeze(l, key: key, stage: stage.index) } else { l.key = nil }
                     events?.stepDone(key: key)
                 } catch {
                     events?.stepFailed(error.message)
@@ -612,8 +619,9 @@ public struct GitAccess: Sendable {
 public protocol StepEvents: AnyObject {
     /// A step starts, named as BuildKit names it (`[build 2/5] RUN make`).
     func stepStarted(_ name: String)
-    /// Its result came from the step cache (the key it was found under).
-    func stepCached(key: String)
+    /// Its result came from the step cache (the key it was found under); `from` names the shared
+    /// cache it was imported from (`registry HOST/REPO:TAG`), nil for this machine's.
+    func stepCached(key: String, from: String?)
     /// It ran to the end (its cache key when it has one).
     func stepDone(key: String?)
     func stepFailed(_ message: String)

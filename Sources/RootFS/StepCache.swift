@@ -23,6 +23,22 @@ import SquashFS
 import Glibc
 #endif
 
+/// A layer of the step cache a build used or made: what `--cache-to` exports.
+public struct StepLayer: Sendable {
+    public var stage: Int
+    public var key: String
+    /// The layer's directory (an overlay upper directory).
+    public var path: String
+}
+
+/// A step cache shared between machines (`gvmc build --cache-from`).
+public protocol SharedStepCache: AnyObject {
+    /// Fills `directory` (empty, on the step cache's filesystem) with the layer of `key`; returns
+    /// where it came from (`registry HOST/REPO:TAG`), or nil when no shared cache has it or
+    /// getting it failed (a warning; the step then runs).
+    func fetchLayer(key: String, into directory: String) -> String?
+}
+
 /// A stage mounted as an overlay of layers (topmost first) with a private upper directory.
 final class StageLayers {
     let root: String
@@ -69,6 +85,10 @@ extension BuildExecutor {
         }
         return layers
     }
+
+    /// A directory of this build on the step cache's filesystem (removed by `finish`), for
+    /// archives of exported layers; nil without a step cache.
+    public func scratchDirectory() -> String? { try? layerScratch() }
 
     /// The build's private directory inside the step cache (upper and work directories live on
     /// the cache's filesystem, so a finished step is renamed into the cache). Leftovers of
@@ -161,7 +181,7 @@ extension BuildExecutor {
 
     /// After a step ran: its upper directory becomes the cached layer for `key` (or, when another
     /// build stored the same key first, that one), and a fresh upper takes its place.
-    func freeze(_ l: StageLayers, key: String) throws(RootFSError) {
+    func freeze(_ l: StageLayers, key: String, stage: Int) throws(RootFSError) {
         guard let cache = stepCacheDirectory, let dir = layerDirectory else { l.key = nil; return }
         let final = cache + "/" + key.prefix(32)
         guard canStack(l, final), unmountLayers(l) else { l.key = nil; return }
@@ -174,6 +194,7 @@ extension BuildExecutor {
             CacheUse.stored(final)
         }
         TreeCopy.remove(l.work)
+        layerRecords.append(StepLayer(stage: stage, key: key, path: layer))
         l.lowers.insert(layer, at: 0)
         (l.upper, l.work) = try freshUpper(dir)
         guard mountLayers(l) else { throw RootFSError("cannot mount the stage's layers again at \(l.root)") }
@@ -185,18 +206,18 @@ extension BuildExecutor {
     /// symlinks; directories made on the way are new, 0755 and root's), and the layer is stacked
     /// on the stage. Its key leaves out the steps before it (unless --chown names need the
     /// stage's user database), so the layer is reused when they change. False when the layer cannot be stacked (the caller copies as without --link).
-    func copyLinked(_ c: CopyStep, _ step: Step, title: String, onto l: StageLayers, after previous: String) throws(RootFSError) -> Bool {
+    func copyLinked(_ c: CopyStep, _ step: Step, title: String, stage: Int, onto l: StageLayers, after previous: String) throws(RootFSError) -> Bool {
         // --chown names are resolved through the stage's /etc/passwd and /etc/group: then the
         // layer depends on the steps before it after all.
         let byName = c.chown.map { $0.split(separator: ":").contains { UInt32($0) == nil } } ?? false
         guard let linkKey = try stepKey(byName ? previous : "COPY --link", step), let cache = stepCacheDirectory, let dir = layerDirectory else { return false }
         var layer: String
         var fromCache = false
-        if useStepCache, let cached = cachedLayer(linkKey) {
+        if useStepCache, let (cached, origin) = cachedLayer(linkKey) {
             fromCache = true
             guard canStack(l, cached) else { return false }
             events?.stepStarted(title)
-            events?.stepCached(key: linkKey)
+            events?.stepCached(key: linkKey, from: origin)
             layer = cached
         } else {
             let temp = dir + "/link\(layerCount)"
@@ -211,6 +232,7 @@ extension BuildExecutor {
                 CacheUse.stored(layer)
             }
         }
+        layerRecords.append(StepLayer(stage: stage, key: linkKey, path: layer))
         var h = SHA256()
         h.update(Array("\(previous)\0\(linkKey)".utf8))
         let stacked = try stack(l, layer, key: h.finalize().hexString)
@@ -218,13 +240,27 @@ extension BuildExecutor {
         return stacked
     }
 
-    /// The cached layer for `key`, if a build stored one.
-    func cachedLayer(_ key: String) -> String? {
+    /// The cached layer for `key`: one a build here stored, else one a shared cache has (imported
+    /// into this machine's cache first); with the shared cache's name.
+    func cachedLayer(_ key: String) -> (path: String, origin: String?)? {
         guard let cache = stepCacheDirectory else { return nil }
         let path = cache + "/" + key.prefix(32)
+        if isDirectory(path, follow: false) {
+            CacheUse.touch(path)
+            return (path, nil)
+        }
+        guard let sharedCache, let dir = try? layerScratch() else { return nil }
+        layerCount += 1
+        let temp = dir + "/import\(layerCount)"
+        guard mkdir(temp, 0o755) == 0 else { return nil }
+        guard let origin = sharedCache.fetchLayer(key: key, into: temp) else {
+            TreeCopy.remove(temp)
+            return nil
+        }
+        // Another build may have stored the key meanwhile: then that entry is used.
+        if rename(temp, path) == 0 { CacheUse.stored(path) } else { TreeCopy.remove(temp) }
         guard isDirectory(path, follow: false) else { return nil }
-        CacheUse.touch(path)
-        return path
+        return (path, origin)
     }
 
     /// The key of `step` after a stage whose layers have key `previous`; nil when the step's

@@ -65,14 +65,14 @@ public enum RecordedOwner {
     }
 
     /// A recorded device node: (block, major, minor).
-    static func parseDevice(_ value: [UInt8]) -> (block: Bool, major: UInt32, minor: UInt32)? {
+    public static func parseDevice(_ value: [UInt8]) -> (block: Bool, major: UInt32, minor: UInt32)? {
         let parts = String(decoding: value, as: UTF8.self).split(separator: ":")
         guard parts.count == 3, parts[0] == "b" || parts[0] == "c", let major = UInt32(parts[1]), let minor = UInt32(parts[2]) else { return nil }
         return (parts[0] == "b", major, minor)
     }
 
     /// `uid:gid` from the xattr's value.
-    static func parse(_ value: [UInt8]) -> (uid: UInt32, gid: UInt32)? {
+    public static func parse(_ value: [UInt8]) -> (uid: UInt32, gid: UInt32)? {
         let parts = String(decoding: value, as: UTF8.self).split(separator: ":")
         guard parts.count == 2, let uid = UInt32(parts[0]), let gid = UInt32(parts[1]) else { return nil }
         return (uid, gid)

@@ -52,6 +52,7 @@ struct BuildCommand: ParsableCommand {
 
     @OptionGroup var image: ImageOptions
     @OptionGroup var registry: RegistryFlags
+    @OptionGroup var cache: CacheFlags
     @OptionGroup var manifest: ManifestOutputOptions
     @OptionGroup var publish: PublishFlags
 
@@ -126,6 +127,8 @@ struct BuildCommand: ParsableCommand {
         request.useStepCache = !noCache
         request.secrets = secretFiles.paths
         request.sshAgents = agents.sockets
+        (request.cacheFrom, request.cacheTo) = try cache.specs()
+        if !request.cacheFrom.isEmpty || !request.cacheTo.isEmpty { request.registryOptions = try registry.options() }
         let build = ImageBuild(request) { [registry] p in try registry.puller(platform: p) }
         let display = BuildProgress(mode: progress)
         build.progress = display

@@ -26,12 +26,16 @@ struct RegistryFlags: ParsableArguments {
     var cacheDirectory: String { absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment)) }
 
     func puller(platform: String, quiet: Bool = false) throws -> ImagePuller {
-        let env = ProcessInfo.processInfo.environment
+        ImagePuller(options: try options(quiet: quiet), cache: BlobCache(directory: cacheDirectory), platform: try Platform(platform))
+    }
+
+    /// Credentials (flags, GVMC_REGISTRY_AUTH, docker's config) and TLS choices for registries.
+    func options(quiet: Bool = false) throws -> RegistryOptions {
         var options = RegistryOptions()
-        options.credentials = try CredentialStore.standard(flags: registryAuth, environment: env)
+        options.credentials = try CredentialStore.standard(flags: registryAuth, environment: ProcessInfo.processInfo.environment)
         options.insecureRegistries = Set(insecureRegistries)
         if !quiet { options.log = { printError($0) } }
-        return ImagePuller(options: options, cache: BlobCache(directory: cacheDirectory), platform: try Platform(platform))
+        return options
     }
 }
 

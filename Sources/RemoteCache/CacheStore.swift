@@ -1,0 +1,195 @@
+// Where a shared step cache lives: a tag in an OCI registry, or a tag in an OCI image layout
+// directory (for CI caches that save directories). Both hold the same manifest and blobs.
+import Foundation
+import Registry
+import SquashFS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public protocol CacheStore: AnyObject {
+    /// `registry HOST/REPO:TAG` or `local DIR:TAG`.
+    var label: String { get }
+    /// The manifest under the tag; nil when there is none yet.
+    func manifest() throws(CacheError) -> [UInt8]?
+    /// A blob into `path` (created), its digest and size checked; nothing left on failure.
+    func fetch(_ descriptor: Descriptor, to path: String) throws(CacheError)
+    /// Whether the store has the blob.
+    func has(_ digest: String, size: Int64) throws(CacheError) -> Bool
+    /// Adds the blob in `path` unless the store has it.
+    func put(_ path: String, digest: String, size: Int64) throws(CacheError)
+    /// Puts the manifest under the tag (after every blob it names).
+    func putManifest(_ bytes: [UInt8]) throws(CacheError)
+}
+
+public func makeCacheStore(_ spec: CacheSpec, options: RegistryOptions) throws(CacheError) -> CacheStore {
+    switch spec.location {
+    case .registry: throw CacheError("pending")
+    case .local(let directory, let tag): return LayoutCacheStore(directory: directory, tag: tag, label: spec.label)
+    }
+}
+
+/// An OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`), the tag being the
+/// `org.opencontainers.image.ref.name` annotation of a manifest in `index.json` (what umoci and
+/// skopeo read as `DIR:TAG`). index.json is replaced atomically under a lock file.
+final class LayoutCacheStore: CacheStore {
+    let label: String
+    let directory: String
+    let tag: String
+    static let refName = "org.opencontainers.image.ref.name"
+
+    init(directory: String, tag: String, label: String) {
+        self.directory = directory; self.tag = tag; self.label = label
+    }
+
+    func blobPath(_ digest: String) -> String { directory + "/blobs/sha256/" + digest.dropFirst("sha256:".count) }
+
+    struct Index: Codable {
+        var schemaVersion = 2
+        var mediaType: String? = "application/vnd.oci.image.index.v1+json"
+        var manifests: [Descriptor] = []
+    }
+
+    func readIndex() throws(CacheError) -> Index? {
+        guard let data = FileManager.default.contents(atPath: directory + "/index.json") else { return nil }
+        do { return try JSONDecoder().decode(Index.self, from: data) } catch {
+            throw CacheError("\(label): \(directory)/index.json is not an OCI image index: \(error)")
+        }
+    }
+
+    func manifest() throws(CacheError) -> [UInt8]? {
+        guard let index = try readIndex(), let d = index.manifests.last(where: { $0.annotations?[Self.refName] == tag }) else { return nil }
+        let bytes = try verifiedBytes(d)
+        return bytes
+    }
+
+    func verifiedBytes(_ d: Descriptor) throws(CacheError) -> [UInt8] {
+        guard d.digest.hasPrefix("sha256:"), d.size >= 0, d.size < 64 << 20,
+              let data = FileManager.default.contents(atPath: blobPath(d.digest)) else {
+            throw CacheError("\(label): blob \(d.digest) is missing")
+        }
+        let bytes = Array(data)
+        guard bytes.count == d.size, "sha256:" + SHA256.hash(bytes).hexString == d.digest else {
+            throw CacheError("\(label): blob \(d.digest) does not match its digest")
+        }
+        return bytes
+    }
+
+    func fetch(_ descriptor: Descriptor, to path: String) throws(CacheError) {
+        guard descriptor.digest.hasPrefix("sha256:"), descriptor.digest.count == 71 else {
+            throw CacheError("\(label): \(descriptor.digest) is not a sha256 digest")
+        }
+        let temp = path + ".tmp-\(getpid())"
+        do throws(CacheError) {
+            let (digest, size) = try copy(blobPath(descriptor.digest), to: temp)
+            guard digest == descriptor.digest, size == descriptor.size else {
+                throw CacheError("\(label): blob \(descriptor.digest) does not match its digest (\(digest), \(size) bytes); not used")
+            }
+            guard rename(temp, path) == 0 else { throw CacheError.io("rename", path) }
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
+    func has(_ digest: String, size: Int64) throws(CacheError) -> Bool {
+        var st = stat()
+        return stat(blobPath(digest), &st) == 0 && Int64(st.st_size) == size
+    }
+
+    func put(_ path: String, digest: String, size: Int64) throws(CacheError) {
+        try prepare()
+        let final = blobPath(digest)
+        var st = stat()
+        if stat(final, &st) == 0 && Int64(st.st_size) == size { return }
+        let temp = final + ".tmp-\(getpid())"
+        do throws(CacheError) {
+            let (copied, n) = try copy(path, to: temp)
+            guard copied == digest, n == size else { throw CacheError("\(path): changed while it was exported") }
+            guard rename(temp, final) == 0 else { throw CacheError.io("rename", final) }
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
+    func putManifest(_ bytes: [UInt8]) throws(CacheError) {
+        try prepare()
+        let digest = "sha256:" + SHA256.hash(bytes).hexString
+        try writeAtomically(bytes, to: blobPath(digest))
+        let lock = open(directory + "/.gvmc-lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { throw .io("open", directory + "/.gvmc-lock") }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX) == 0 else { throw .io("flock", directory + "/.gvmc-lock") }
+        var index = try readIndex() ?? Index()
+        index.manifests.removeAll { $0.annotations?[Self.refName] == tag }
+        index.manifests.append(Descriptor(mediaType: CacheIndex.manifestMediaType, digest: digest, size: Int64(bytes.count),
+                                          annotations: [Self.refName: tag]))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data: Data
+        do { data = try encoder.encode(index) } catch { throw CacheError("\(label): \(error)") }
+        try writeAtomically(Array(data), to: directory + "/index.json")
+    }
+
+    func prepare() throws(CacheError) {
+        for dir in [directory, directory + "/blobs", directory + "/blobs/sha256"] where mkdir(dir, 0o755) != 0 && errno != EEXIST {
+            throw .io("mkdir", dir)
+        }
+        let layout = directory + "/oci-layout"
+        if access(layout, F_OK) != 0 { try writeAtomically(Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: layout) }
+    }
+
+    func writeAtomically(_ bytes: [UInt8], to path: String) throws(CacheError) {
+        let temp = path + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("create", temp) }
+        let ok = bytes.withUnsafeBytes { b in
+            var off = 0
+            while off < b.count {
+                let n = write(fd, b.baseAddress! + off, b.count - off)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                off += n
+            }
+            return fsync(fd) == 0
+        }
+        close(fd)
+        guard ok, rename(temp, path) == 0 else {
+            let e = CacheError.io("write", path)
+            unlink(temp)
+            throw e
+        }
+    }
+
+    /// Copies a file, returning the copy's sha256 digest and size.
+    func copy(_ from: String, to: String) throws(CacheError) -> (String, Int64) {
+        let input = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard input >= 0 else { throw .io("open", from) }
+        defer { close(input) }
+        let output = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw .io("create", to) }
+        defer { close(output) }
+        var sha = SHA256()
+        var size: Int64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(input, buffer.baseAddress, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw .io("read", from) }
+            if n == 0 { break }
+            sha.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            var off = 0
+            while off < n {
+                let w = write(output, buffer.baseAddress! + off, n - off)
+                if w < 0 && errno == EINTR { continue }
+                guard w > 0 else { throw .io("write", to) }
+                off += w
+            }
+            size += Int64(n)
+        }
+        guard fsync(output) == 0 else { throw .io("fsync", to) }
+        return ("sha256:" + sha.finalize().hexString, size)
+    }
+}
