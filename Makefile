@@ -87,6 +87,7 @@ bench: release test-deps
 	./scripts/bench-build.sh $(RELEASE_BIN)
 	./scripts/bench-run.sh $(RELEASE_BIN)
 	./scripts/bench-push.sh $(RELEASE_BIN)
+	./scripts/bench-cache.sh $(RELEASE_BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

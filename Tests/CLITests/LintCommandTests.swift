@@ -188,8 +188,8 @@ func builtSteps(_ err: String) -> [(id: String, cached: Bool)] {
             let s = stages.firstIndex(of: stageName)!
             if rest[close...].hasPrefix("] FROM ") { fromOffset[s] = 1; continue }
             names[n] = (s, i - (fromOffset[s] ?? 0))
-        } else if rest == "CACHED" || rest.hasPrefix("DONE "), let step = names[n] {
-            result.append((n, "#\(step.stage).\(step.index)", rest == "CACHED"))
+        } else if rest.hasPrefix("CACHED") || rest.hasPrefix("DONE "), let step = names[n] {
+            result.append((n, "#\(step.stage).\(step.index)", rest.hasPrefix("CACHED")))
         }
     }
     return result.map { ($0.id, $0.cached) }
