@@ -50,6 +50,13 @@ public enum ImagePull {
         return info
     }
 
+    /// Downloads an image `resolve` named to `output`, without asking the registry again.
+    public static func pull(_ info: ImageInfo, to output: String, registry: String, progress: ProgressStyle = .auto,
+                            retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in })
+        throws(GolemRegistryError) {
+        try save(info, to: output, client: try client(registry, retry: retry, log: log), progress: progress, retry: retry, log: log)
+    }
+
     private static func client(_ registry: String, retry: RetryPolicy, log: @escaping @Sendable (String) -> Void)
         throws(GolemRegistryError) -> GolemRegistryClient {
         let client = try GolemRegistryClient(registry: registry, retry: retry)
