@@ -1,6 +1,7 @@
 // `gvmc pull`: an image from a Golem registry by tag or hash, as a provider fetches it: resolved
 // through /v1/image/info, downloaded with Range resume after a dropped connection, and kept only
 // when its SHA3-224 is the one the registry named (written beside the output, then renamed).
+// `gvmc run` and `gvmc manifest create` resolve a tag or hash here too.
 import Foundation
 import GVMI
 import HTTPTransport
@@ -30,20 +31,56 @@ public enum ImagePull {
         }
     }
 
-    /// Downloads `reference` from `registry` to `output`; returns what the registry resolved it to.
+    /// What the registry has under `reference` (`GET /v1/image/info`): the image's hash, download
+    /// URL and size. `count` lets the registry count a download. An answer naming another hash
+    /// than the one asked for is refused.
+    public static func resolve(_ reference: Reference, registry: String, retry: RetryPolicy = RetryPolicy(), count: Bool,
+                               log: @escaping @Sendable (String) -> Void = { _ in }) throws(GolemRegistryError) -> ImageInfo {
+        try resolve(reference, client: try client(registry, retry: retry, log: log), count: count)
+    }
+
+    /// Downloads `reference` from `registry` to `output` (counted as a download); returns what
+    /// the registry resolved it to.
     public static func pull(_ reference: Reference, to output: String, registry: String, progress: ProgressStyle = .auto,
                             retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in })
         throws(GolemRegistryError) -> ImageInfo {
+        let client = try client(registry, retry: retry, log: log)
+        let info = try resolve(reference, client: client, count: true)
+        try save(info, to: output, client: client, progress: progress, retry: retry, log: log)
+        return info
+    }
+
+    /// Downloads an image `resolve` named to `output`, without asking the registry again.
+    public static func pull(_ info: ImageInfo, to output: String, registry: String, progress: ProgressStyle = .auto,
+                            retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in })
+        throws(GolemRegistryError) {
+        try save(info, to: output, client: try client(registry, retry: retry, log: log), progress: progress, retry: retry, log: log)
+    }
+
+    private static func client(_ registry: String, retry: RetryPolicy, log: @escaping @Sendable (String) -> Void)
+        throws(GolemRegistryError) -> GolemRegistryClient {
         let client = try GolemRegistryClient(registry: registry, retry: retry)
         client.log = log
-        let info: ImageInfo
+        return client
+    }
+
+    static func resolve(_ reference: Reference, client: GolemRegistryClient, count: Bool) throws(GolemRegistryError) -> ImageInfo {
         switch reference {
-        case .tag(let name): info = try client.info(tag: name.description, count: true)
-        case .hash(let hash): info = try client.info(hash: hash, count: true)
+        case .tag(let name):
+            return try client.info(tag: name.description, count: count)
+        case .hash(let hash):
+            let info = try client.info(hash: hash, count: count)
+            guard info.sha3 == hash.lowercased() else {
+                throw .hashMismatch(url: client.registry + "/v1/image/info", expected: hash, actual: info.sha3)
+            }
+            return info
         }
-        if case .hash(let hash) = reference, info.sha3 != hash {
-            throw .hashMismatch(url: client.registry + "/v1/image/info", expected: hash, actual: info.sha3)
-        }
+    }
+
+    /// Downloads `info` beside `output` and renames it into place only when its SHA3-224 is
+    /// `info.sha3`; nothing is left at `output` otherwise.
+    static func save(_ info: ImageInfo, to output: String, client: GolemRegistryClient, progress: ProgressStyle,
+                     retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) {
         let file: OutputFile
         do { file = try OutputFile(target: output) } catch { throw .io(path: output, operation: "create a temporary file beside it", errno: EACCES) }
         do throws(GolemRegistryError) {
@@ -54,7 +91,6 @@ public enum ImagePull {
             file.discard()
             throw error
         }
-        return info
     }
 
     /// Streams `info.url` into `file`, resuming with Range after transport failures; returns the

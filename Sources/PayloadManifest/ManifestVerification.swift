@@ -5,7 +5,9 @@ import Crypto
 import _CryptoExtras
 import Foundation
 import SwiftASN1
-import X509
+// The SPI is swift-certificates' non-deprecated way to check expiry at a given time (the manifest
+// clock: SOURCE_DATE_EPOCH when set) instead of the moment the chain is validated.
+@_spi(FixedExpiryValidationTime) import X509
 
 /// What `verify` reads: a manifest and, when signed, the signature, its digest and the certificate.
 public struct ManifestBundle: Sendable {
@@ -180,7 +182,7 @@ public enum ManifestVerifier {
             report.problems.append(ManifestProblem("--ca", "\(error)".replacingOccurrences(of: "certificate: ", with: "")))
             return report
         }
-        var verifier = Verifier(rootCertificates: CertificateStore(roots)) { RFC5280Policy(validationTime: now) }
+        var verifier = Verifier(rootCertificates: CertificateStore(roots)) { RFC5280Policy(fixedExpiryValidationTime: now) }
         let diagnostics = DiagnosticLog()
         let result = await verifier.validate(leaf: signer, intermediates: CertificateStore(Array(chain.certificates.dropLast())),
                                              diagnosticCallback: { diagnostics.add("\($0)") })

@@ -120,10 +120,13 @@ public enum CachePrune {
                 guard errno == EINTR else { throw .errno("flock", layout.inUseLock) }
             }
         }
-        // Leftovers of killed builds (no build runs now): scratch directories and partial trees.
+        // Leftovers of killed builds (no build runs now): scratch directories and partial trees;
+        // block store entries half written by a process that is gone (an image writer need not
+        // hold the lock, so a live one's are kept).
         if !first.dryRun {
             for area in areas(cache, all: true) {
-                for name in listDirectory(cache + "/" + area) ?? [] where name.hasPrefix(".build-") || name.contains(".partial-") {
+                for name in listDirectory(cache + "/" + area) ?? []
+                where name.hasPrefix(".build-") || name.contains(".partial-") || area == "blocks" && writerIsGone(name, pidAfter: ".tmp-") {
                     TreeCopy.remove(cache + "/" + area + "/" + name)
                 }
             }
@@ -147,6 +150,14 @@ public enum CachePrune {
             results.append(removed.sorted { ($0.usedNanoseconds, $0.path) < ($1.usedNanoseconds, $1.path) })
         }
         return results
+    }
+
+    /// Whether the process a scratch file or directory is named after (`.build-<pid>-…`,
+    /// `<key>.tmp-<pid>-…`) is gone; false when the name carries no pid or this process's.
+    static func writerIsGone(_ name: String, pidAfter marker: String) -> Bool {
+        guard let range = name.range(of: marker), let pid = pid_t(name[range.upperBound...].prefix { $0.isASCII && $0.isNumber }),
+              pid > 0, pid != getpid() else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
     }
 
     /// What one selection removes from entries sorted most recent first: the most recently used

@@ -98,9 +98,8 @@ extension BuildExecutor {
         guard let cache = stepCacheDirectory else { return nil }
         // Without the cache's directory the stage is built without layers.
         do { if let notice = try PrivateDirectory.make(cache) { warn(notice) } } catch { return nil }
-        for name in listDirectory(cache) ?? [] where name.hasPrefix(".build-") {
-            let pid = name.dropFirst(".build-".count).split(separator: "-").first.flatMap { pid_t($0) } ?? 0
-            if pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { TreeCopy.remove(cache + "/" + name) }
+        for name in listDirectory(cache) ?? [] where name.hasPrefix(".build-") && CachePrune.writerIsGone(name, pidAfter: ".build-") {
+            TreeCopy.remove(cache + "/" + name)
         }
         guard let dir = makeTemporaryDirectory("\(cache)/.build-\(getpid())-XXXXXX") else { return nil }
         TemporaryDirectories.shared.add(dir)

@@ -9,9 +9,10 @@
 // because compressing did not make it smaller), the payload's length (u32 LE), the SHA-256 of
 // flag, length and payload, then the payload. An entry that fails any check is removed and the
 // block compressed again: nothing unverified reaches an image. Entries appear by rename only when
-// complete, so concurrent writers never see half of one; `gvmc prune` and the automatic
-// collection remove them with the rest of the build cache, least recently used first (a hit
-// updates the entry's modification time).
+// complete (from `<key>.tmp-<pid>-<random>`), so concurrent writers never see half of one;
+// `gvmc prune` and the automatic collection remove them with the rest of the build cache, least
+// recently used first (a hit updates the entry's modification time), and the temporary files of
+// a writer that was killed (its pid is gone).
 import CDigest
 #if canImport(Glibc)
 import Glibc

@@ -88,12 +88,11 @@ struct ManifestCreate: ParsableCommand {
         var downloadURLs = urls
         if tag != nil || urls.isEmpty {
             // The registry knows the image: by tag (hash and URL), or by hash (its URL).
-            let registryURL = registry ?? PushOptions.defaultRegistry()
             do {
                 var retry = RetryPolicy()
                 retry.attempts = 2
-                let client = try GolemRegistryClient(registry: registryURL, retry: retry)
-                let info = try client.info(tag: tag, hash: tag == nil ? imageHash : nil, count: false)
+                let reference: ImagePull.Reference = try tag.map { .tag(try GolemImageName($0)) } ?? .hash(imageHash)
+                let info = try ImagePull.resolve(reference, registry: registry ?? PushOptions.defaultRegistry(), retry: retry, count: false)
                 if tag != nil { imageHash = info.sha3 }
                 if urls.isEmpty { downloadURLs = [info.url] }
             } catch {

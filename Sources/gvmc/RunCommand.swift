@@ -81,6 +81,19 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The sandbox's mounts live in a mount namespace of their own (as root) or in a user
+        // namespace's (unprivileged): gvmc runs again in one, and they die with it. An image of
+        // the registry is looked up and pulled there, once (qemu needs no namespace).
+        if !vm && !MountNamespace.isPrivate {
+            let outcome = geteuid() == 0 ? MountNamespace.reexec(arguments: CommandLine.arguments)
+                                         : UserNamespace.reexec(arguments: CommandLine.arguments, log: { printError($0) })
+            switch outcome {
+            case .exited(let status): throw ExitCode(status)
+            case .unavailable(let reason):
+                printError("error: gvmc run needs a mount namespace of its own: \(reason)")
+                throw ExitCode(125)
+            }
+        }
         let imagePath = try localImage()
         var c = RunConfiguration(imagePath: imagePath)
         c.request = entrypoint ? .entrypoint : command.isEmpty ? nil : .command(command)
@@ -94,18 +107,6 @@ struct RunCommand: ParsableCommand {
         c.hostNetwork = network == "host"
         if vm {
             throw ExitCode(try runInVM(c, imagePath: imagePath))
-        }
-        // The sandbox's mounts live in a mount namespace of their own (as root) or in a user
-        // namespace's (unprivileged): gvmc runs again in one, and they die with it.
-        if !MountNamespace.isPrivate {
-            let outcome = geteuid() == 0 ? MountNamespace.reexec(arguments: CommandLine.arguments)
-                                         : UserNamespace.reexec(arguments: CommandLine.arguments, log: { printError($0) })
-            switch outcome {
-            case .exited(let status): throw ExitCode(status)
-            case .unavailable(let reason):
-                printError("error: gvmc run needs a mount namespace of its own: \(reason)")
-                throw ExitCode(125)
-            }
         }
         let metadata: GVMIMetadata
         do { metadata = try GVMIInspector.metadata(path: imagePath) } catch {
@@ -200,16 +201,12 @@ struct RunCommand: ParsableCommand {
             if case .hash(let hash) = reference, FileManager.default.fileExists(atPath: cache + "/" + hash + ".gvmi") {
                 return cache + "/" + hash + ".gvmi"
             }
-            let client = try GolemRegistryClient(registry: registryURL)
-            let info: ImageInfo
-            switch reference {
-            case .tag(let name): info = try client.info(tag: name.description, count: false)
-            case .hash(let hash): info = try client.info(hash: hash, count: false)
-            }
+            // One question to the registry names the cache file and what to download.
+            let info = try ImagePull.resolve(reference, registry: registryURL, count: false)
             let path = cache + "/" + info.sha3 + ".gvmi"
             if FileManager.default.fileExists(atPath: path) { return path }
             printError("pulling \(image) (sha3:\(info.sha3)) from \(registryURL)")
-            _ = try ImagePull.pull(reference, to: path, registry: registryURL, progress: .quiet)
+            try ImagePull.pull(info, to: path, registry: registryURL, progress: .quiet)
             return path
         } catch let e as GolemRegistryError {
             printError("error: \(image): \(e)")

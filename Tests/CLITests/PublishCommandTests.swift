@@ -205,8 +205,11 @@ struct RunFromTheRegistry {
         try #require(push.status == 0, "\(push.err)")
         let hash = try #require(PublishFixture.field(push.out, "image hash"))
         let args = ["--registry", server.url, "--cache-dir", dir + "/cache", "--", "/bin/busybox", "echo", "from the registry"]
+        server.resetCounters()
         let first = GVMCBinary.run(["run", "alice/tool:1"] + args)
         #expect(first.status == 0 && first.out.contains("from the registry"), "\(first.out) \(first.err)")
+        #expect(server.counters()["info"] == 1, "the tag is looked up once: \(server.counters())")
+        #expect(server.counters()["download"] == 1)
         #expect(first.err.contains("pulling alice/tool:1 (sha3:\(hash))"))
         #expect(FileManager.default.contentsEqual(atPath: dir + "/tool.gvmi", andPath: dir + "/cache/golem-images/\(hash).gvmi"))
         // By hash, from the cache: nothing pulled again.

@@ -41,4 +41,22 @@ import TestSupport
             try ImagePull.pull(try .init("alice/none:1"), to: dir + "/out/y.gvmi", registry: server.url, progress: .quiet)
         } throws: { error in "\(error)".contains("no image tagged alice/none:1") }
     }
+
+    @Test func resolvingATagOrHashNamesTheImageWithoutDownloadingIt() throws {
+        let server = try GolemRegistryServer()
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Images.make(dir + "/app.gvmi", bytes: 1 << 20, seed: 22)
+        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: try GolemImageName("alice/app:3"),
+                                        credentials: RegistryCredentials(username: "alice", token: "secret"), options: testPushOptions(server))
+        server.resetCounters()
+        let byTag = try ImagePull.resolve(.tag(try GolemImageName("alice/app:3")), registry: server.url, count: false)
+        let byHash = try ImagePull.resolve(.hash(pushed.sha3), registry: server.url, count: false)
+        #expect(byTag.sha3 == pushed.sha3 && byTag.url.hasSuffix("/download/" + pushed.sha3) && byTag.size == pushed.size)
+        #expect(byHash == byTag)
+        #expect(server.counters() == ["info": 2], "one /v1/image/info request each, no download")
+        #expect {
+            try ImagePull.resolve(.tag(try GolemImageName("alice/none:1")), registry: server.url, count: false)
+        } throws: { error in "\(error)" == "\(server.url): no image tagged alice/none:1" }
+    }
 }

@@ -212,4 +212,17 @@ struct ManifestSignatures {
         let report = await ManifestVerifier.verify(try ManifestBundle.load(path: demand), now: now)
         #expect(report.problems.map(\.at) == ["signature"])
     }
+
+    @Test func theChainIsCheckedAtTheVerificationTimeNotByTheClock() async throws {
+        let pki = try PKI()
+        let signed = try SignedManifest.sign(manifest: try manifest(), keyPEM: pki.text("author.key"), certificate: pki.file("author.pem"), digest: .sha256, now: now)
+        _ = try signed.write(to: pki.dir, manifestName: "m.json", certificateName: "author.pem")
+        let bundle = try ManifestBundle.load(path: pki.dir)
+        #expect(await ManifestVerifier.verify(bundle, trusted: pki.file("ca.pem"), now: now).problems.isEmpty)
+        // 40 days on, the manifest (90 days) is still valid; the CA and the author's certificate (30) are not.
+        let later = await ManifestVerifier.verify(bundle, trusted: pki.file("ca.pem"), now: now.addingTimeInterval(40 * 86_400))
+        let problems = later.problems.map(\.description)
+        #expect(problems.contains { $0.hasPrefix("certificate: not issued by the --ca certificates") && $0.contains("has expired") }, "\(problems)")
+        #expect(!problems.contains { $0.hasPrefix("expiresAt") }, "\(problems)")
+    }
 }

@@ -57,4 +57,40 @@ import Testing
         // Nothing left to do: a second collection removes nothing.
         #expect(CachePrune.collect(cache, keepBytes: Int64(2 * mib + mib / 2), now: now).isEmpty)
     }
+
+    /// A process started and already reaped (its pid is free), or one still running.
+    func writer(running: Bool) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        p.arguments = [running ? "60" : "0"]
+        try p.run()
+        if !running { p.waitUntilExit() }
+        return p
+    }
+
+    @Test func blockStoreTemporaryFilesOfAKilledWriterAreRemovedAndALiveWritersKept() throws {
+        let cache = NSTemporaryDirectory() + "/collect-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let blocks = cache + "/blocks/"
+        try FileManager.default.createDirectory(atPath: blocks, withIntermediateDirectories: true)
+        let entry = String(repeating: "ab", count: 32)
+        file(blocks + entry, bytes: 4096)
+        let dead = try writer(running: false), live = try writer(running: true)
+        defer { if live.isRunning { kill(live.processIdentifier, SIGKILL); live.waitUntilExit() } }
+        let stale = "\(entry).tmp-\(dead.processIdentifier)-123", writing = "\(entry).tmp-\(live.processIdentifier)-456"
+        file(blocks + stale, bytes: 1000)
+        file(blocks + writing, bytes: 1000)
+        // The collection after a build (room for everything): only the killed writer's file goes.
+        _ = CachePrune.collect(cache, keepBytes: 1 << 30)
+        #expect(!FileManager.default.fileExists(atPath: blocks + stale))
+        #expect(FileManager.default.fileExists(atPath: blocks + writing), "a running writer's file was removed")
+        #expect(FileManager.default.fileExists(atPath: blocks + entry))
+        // gvmc prune: the same, once the other writer is gone too.
+        _ = try CachePrune.prune(cache, PruneOptions())
+        #expect(FileManager.default.fileExists(atPath: blocks + writing), "a running writer's file was removed")
+        kill(live.processIdentifier, SIGKILL)  // killed as in the middle of a write
+        live.waitUntilExit()
+        _ = try CachePrune.prune(cache, PruneOptions())
+        #expect(try FileManager.default.contentsOfDirectory(atPath: blocks) == [])
+    }
 }
