@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct CacheCollectTests {
     func file(_ path: String, bytes: Int) {
-        FileManager.default.createFile(atPath: path, contents: Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) }))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) })))
     }
 
     func setTime(_ path: String, _ t: Int64) {
