@@ -145,12 +145,13 @@ int gv_http_perform(void *handle, const gv_http_request *req, gv_http_response *
     if (req->resume_from > 0) p_curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)req->resume_from);
     if (strcmp(req->method, "HEAD") == 0) {
         p_curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(req->method, "POST") == 0) {
+    } else if (strcmp(req->method, "GET") != 0) {
+        // Every other method sends its body (maybe empty, then with Content-Length: 0, which
+        // registries want on a closing PUT) the way POST does; curl does not copy it.
         p_curl_easy_setopt(c, CURLOPT_POST, 1L);
         p_curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         p_curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    } else if (strcmp(req->method, "GET") != 0) {
-        p_curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+        if (strcmp(req->method, "POST") != 0) p_curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
     }
     CURLcode rc = p_curl_easy_perform(c);
     p_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);

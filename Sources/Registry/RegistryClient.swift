@@ -2,6 +2,7 @@
 // plain HTTP only for localhost and --insecure-registry hosts), bearer-token and basic auth from
 // `WWW-Authenticate` challenges, retries with backoff on 429/5xx/transport errors, manifests
 // with digest checks, and blob downloads that resume with `Range` after an interruption.
+// Pushes (uploads, mounts, manifests) are in RegistryClient+Push.swift.
 import Foundation
 import HTTPTransport
 import SquashFS
@@ -37,10 +38,16 @@ final class RegistryClient {
 
     var repositoryURL: String { "\(scheme ?? "https")://\(host)/v2/\(reference.repository)" }
 
-    /// One request with auth and retries. `stream` gets 2xx bodies; `prepare` runs before each
-    /// attempt and returns the Range start (for resumable downloads).
-    func request(_ path: String, accept: [String] = [], limit: Int = 4 << 20, prepare: () throws -> Int64 = { 0 },
+    /// One request with auth and retries: 2xx responses and the statuses in `expected` are
+    /// returned, others thrown after up to `attempts` tries (429/5xx and transport errors are
+    /// retried with backoff). `path` is below the repository URL, or a whole URL (an upload's
+    /// Location). `body` is sent again on each try. `stream` gets 2xx bodies; `prepare` runs
+    /// before each attempt and returns the Range start (for resumable downloads).
+    func request(_ path: String, method: String = "GET", accept: [String] = [], headers extra: [String] = [],
+                 body: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), expected: Set<Int> = [],
+                 attempts: Int? = nil, limit: Int = 4 << 20, prepare: () throws -> Int64 = { 0 },
                  stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
+        let maxAttempts = attempts ?? options.maxAttempts
         var attempt = 0
         var authTried = false
         while true {
@@ -48,44 +55,48 @@ final class RegistryClient {
             if scheme == nil { try chooseScheme() }
             var headers = accept.isEmpty ? [] : ["Accept: " + accept.joined(separator: ", ")]
             if let authorization { headers.append("Authorization: " + authorization) }
-            let url = repositoryURL + path
+            headers += extra
+            let url = path.hasPrefix("http://") || path.hasPrefix("https://") ? path : repositoryURL + path
+            // An upload's query (its session state) is no one's business in an error message.
+            let shown = String(url.prefix { $0 != "?" })
             let resume = try prepare()
             let response: HTTPResponse
             do {
-                response = try http.perform("GET", url, headers: headers, resumeFrom: resume, tlsVerify: !insecure,
+                response = try http.perform(method, url, headers: headers, bodyBytes: body, resumeFrom: resume, tlsVerify: !insecure,
                                             limit: limit, stream: stream)
             } catch let e as TransportError {
-                if let hint = e.tlsHint(registry: reference.registry) { throw RegistryError("\(url): \(e.message); \(hint)") }
-                if attempt < options.maxAttempts {
-                    options.log("\(reference.registry): \(e.message); retrying (\(attempt)/\(options.maxAttempts - 1))")
+                if let hint = e.tlsHint(registry: reference.registry) { throw RegistryError("\(shown): \(e.message); \(hint)") }
+                if attempt < maxAttempts {
+                    options.log("\(reference.registry): \(e.message); retrying (\(attempt)/\(maxAttempts - 1))")
                     sleep(seconds: options.backoff * Double(1 << (attempt - 1)))
                     continue
                 }
-                throw RegistryError("\(url): \(e.message) (after \(attempt) attempts)")
+                throw RegistryError("\(shown): \(e.message) (after \(attempt) attempts)", transient: true)
             }
+            if expected.contains(response.status) { return response }
             switch response.status {
             case 200..<300:
                 return response
             case 401 where !authTried:
                 authTried = true
-                try authenticate(response, url: url)
+                try authenticate(response, url: shown)
                 attempt -= 1
                 continue
             case 401, 403:
-                throw RegistryError("\(url): \(response.status == 401 ? "authentication failed" : "access denied")\(registryMessage(response)); "
+                throw RegistryError("\(shown): \(response.status == 401 ? "authentication failed" : "access denied")\(registryMessage(response)); "
                     + "give credentials with --registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json")
             case 429, 500..<600:
-                if attempt < options.maxAttempts {
+                if attempt < maxAttempts {
                     let retryAfter = response.header("Retry-After").flatMap(Double.init).map { min($0, 30) }
-                    options.log("\(reference.registry): HTTP \(response.status); retrying (\(attempt)/\(options.maxAttempts - 1))")
+                    options.log("\(reference.registry): HTTP \(response.status); retrying (\(attempt)/\(maxAttempts - 1))")
                     sleep(seconds: retryAfter ?? options.backoff * Double(1 << (attempt - 1)))
                     continue
                 }
-                throw RegistryError("\(url): HTTP \(response.status)\(registryMessage(response)) (after \(attempt) attempts)")
+                throw RegistryError("\(shown): HTTP \(response.status)\(registryMessage(response)) (after \(attempt) attempts)", transient: true)
             case 404:
-                throw RegistryError("\(url): not found\(registryMessage(response))")
+                throw RegistryError("\(shown): not found\(registryMessage(response))")
             default:
-                throw RegistryError("\(url): HTTP \(response.status)\(registryMessage(response))")
+                throw RegistryError("\(shown): HTTP \(response.status)\(registryMessage(response))")
             }
         }
     }
@@ -133,8 +144,10 @@ final class RegistryClient {
             }
             var query: [String] = []
             if let service = challenge.parameters["service"] { query.append("service=" + percentEncode(service)) }
+            // A push that mounts from another repository is challenged for two scopes, space-separated;
+            // token servers take them as one `scope` parameter each.
             let scope = challenge.parameters["scope"] ?? "repository:\(reference.repository):pull"
-            query.append("scope=" + percentEncode(scope))
+            for one in scope.split(separator: " ") { query.append("scope=" + percentEncode(String(one))) }
             var headers: [String] = []
             if let credential, credential.identityToken == nil { headers.append("Authorization: " + credential.basicHeader) }
             let tokenURL = realm + (realm.contains("?") ? "&" : "?") + query.joined(separator: "&")
@@ -177,7 +190,18 @@ final class RegistryClient {
     /// A manifest or index by tag or digest; its digest is checked against the reference's
     /// digest or the registry's `Docker-Content-Digest`.
     func manifest(_ reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String) {
-        let response = try request("/manifests/\(reference)", accept: MediaType.accepted + [MediaType.dockerSchema1Signed])
+        try checkedManifest(try request("/manifests/\(reference)", accept: MediaType.accepted + [MediaType.dockerSchema1Signed]),
+                            reference: reference)
+    }
+
+    /// `manifest`, or nil when the registry answers 404 (no such tag, manifest or repository).
+    func manifestIfPresent(_ reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String)? {
+        let response = try request("/manifests/\(reference)", accept: MediaType.accepted + [MediaType.dockerSchema1Signed],
+                                   expected: [404])
+        return response.status == 404 ? nil : try checkedManifest(response, reference: reference)
+    }
+
+    private func checkedManifest(_ response: HTTPResponse, reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String) {
         let digest = sha256Digest(response.body)
         if reference.hasPrefix("sha256:") {
             guard digest == reference else {

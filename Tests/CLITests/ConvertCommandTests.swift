@@ -10,30 +10,13 @@ import Glibc
 #endif
 
 enum RegistryFixture {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("RegistryTests/Fixtures").path
-    static let missingTools: [String] = ["docker-registry", "skopeo", "umoci", "htpasswd", "openssl", "python3", "busybox", "zstd", "unsquashfs"]
-        .filter { !Tools.exists($0) }
-    static let available = missingTools.isEmpty
-    static let why = Comment(rawValue: "needs \(missingTools.joined(separator: ", ")) (make test-deps installs them)")
-
-    /// Ports of the servers, started once per test process (a watchdog stops them at exit).
-    static let ports: [String: String] = {
-        let work = tempDirectory() + "/registries"
-        let r = Tools.run(["bash", fixtures + "/start_registries.sh", work, "\(getpid())"])
-        guard r.status == 0, let env = try? String(contentsOfFile: work + "/env", encoding: .utf8) else {
-            Issue.record("start_registries.sh failed: \(r.output)")
-            return [:]
-        }
-        var out: [String: String] = ["WORK": work]
-        for line in env.split(separator: "\n") {
-            let kv = line.split(separator: "=", maxSplits: 1)
-            if kv.count == 2 { out[String(kv[0])] = String(kv[1]) }
-        }
-        return out
-    }()
-    static func registry(_ name: String) -> String { "127.0.0.1:\(ports[name] ?? "0")" }
-    static var layout: String { (ports["WORK"] ?? "/nonexistent") + "/layout" }
+    static let fixtures = LoopbackRegistries.fixtures
+    static let missingTools = LoopbackRegistries.missingTools
+    static let available = LoopbackRegistries.available
+    static let why = Comment(rawValue: LoopbackRegistries.why)
+    static var ports: [String: String] { LoopbackRegistries.ports }
+    static func registry(_ name: String) -> String { LoopbackRegistries.registry(name) }
+    static var layout: String { LoopbackRegistries.layout }
 
     /// Files a .gvmi adds when the image lacks them (GOLEM.md §1.3).
     static let bootPaths: Set<String> = ["/dev", "/proc", "/sys", "/tmp", "/var", "/var/tmp", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]

@@ -15,7 +15,7 @@ int gv_archive_load(char *err, size_t errlen);
 typedef size_t (*gv_data_cb)(void *ctx, const char *data, size_t len);
 
 typedef struct {
-    const char *method;          // "GET", "HEAD", "POST"
+    const char *method;          // "GET", "HEAD", "POST", "PUT", "PATCH", ...
     const char *url;
     const char *const *headers;  // "Name: value" lines
     int header_count;

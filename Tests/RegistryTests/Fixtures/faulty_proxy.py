@@ -11,8 +11,13 @@ Modes (per nonce, counted per request path):
   truncate  blobs: every response sends half the body, then the connection is dropped
   redirect  blobs: 307 to /direct/<upstream path> on this proxy (as registries redirect to storage)
   html      manifests: 200 with an HTML page (a captive portal or a misconfigured proxy)
+  patchdrop uploads: the second PATCH is cut off halfway, before the registry sees any of it
+  patchlost uploads: the second PATCH reaches the registry, but its answer is lost
+Uploads (POST, PATCH, PUT) are forwarded with their bodies; an upload Location the registry
+returns is rewritten to a path on this proxy under the same /v2/f/<mode>-<nonce>/ prefix.
 usage: faulty_proxy.py PORT UPSTREAM_PORT LOGFILE
-Each request is logged as "METHOD PATH RANGE" to LOGFILE.
+Each request is logged as "METHOD PATH RANGE" to LOGFILE (RANGE: Range, or an upload's
+Content-Range).
 """
 import sys, threading, urllib.request, urllib.error
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,21 +37,31 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def fetch(self, path):
-        headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "range", "authorization")}
-        req = urllib.request.Request("http://127.0.0.1:%d%s" % (upstream, path), headers=headers, method=self.command)
+    def fetch(self, path, body=None, prefix="/v2/"):
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() in ("accept", "range", "authorization", "content-type", "content-range")}
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (upstream, path), data=body, headers=headers, method=self.command)
         try:
             r = urllib.request.urlopen(req)
-            return r.status, dict(r.headers), r.read()
+            status, headers, body = r.status, dict(r.headers), r.read()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+            status, headers, body = e.code, dict(e.headers), e.read()
+        for k, v in headers.items():
+            if k.lower() == "location" and v.startswith("http://127.0.0.1:%d/v2/" % upstream):
+                headers[k] = prefix + v[len("http://127.0.0.1:%d/v2/" % upstream):]
+        return status, headers, body
+
+    def body(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        return self.rfile.read(n) if self.command in ("POST", "PATCH", "PUT") else None
 
     def reply(self, status, headers, body, send=None):
         self.send_response(status)
         for k, v in headers.items():
             if k.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        # A HEAD's Content-Length is the size of the body it does not send.
+        self.send_header("Content-Length", headers.get("Content-Length", "0") if self.command == "HEAD" else str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body if send is None else body[:send])
@@ -56,16 +71,30 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
 
     def handle_one(self):
-        log("%s %s %s" % (self.command, self.path, self.headers.get("Range", "-")))
+        log("%s %s %s" % (self.command, self.path, self.headers.get("Range", self.headers.get("Content-Range", "-"))))
         if self.path.startswith("/direct/"):
             status, headers, body = self.fetch(self.path[len("/direct"):])
             return self.reply(status, headers, body)
         parts = self.path.split("/")
         if len(parts) < 5 or parts[1] != "v2" or parts[2] != "f":
-            status, headers, body = self.fetch(self.path)
+            status, headers, body = self.fetch(self.path, self.body())
             return self.reply(status, headers, body)
         mode = parts[3].split("-")[0]
         real = "/".join(parts[:2] + parts[4:])
+        if self.command == "PATCH" and mode in ("patchdrop", "patchlost"):
+            with lock:
+                counts[parts[3] + " PATCH"] = counts.get(parts[3] + " PATCH", 0) + 1
+                patches = counts[parts[3] + " PATCH"]
+            if patches == 2:
+                length = int(self.headers.get("Content-Length", "0"))
+                if mode == "patchdrop":
+                    self.rfile.read(length // 2)
+                else:
+                    self.fetch(real, self.rfile.read(length))
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+        data = self.body()
         with lock:
             key = parts[3] + real
             counts[key] = counts.get(key, 0) + 1
@@ -79,7 +108,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {"Content-Type": "text/html"}, b"<html>\n<body>Please log in to the proxy</body></html>")
         if mode == "redirect" and is_blob:
             return self.reply(307, {"Location": "http://127.0.0.1:%d/direct%s" % (port, real)}, b"")
-        status, headers, body = self.fetch(real)
+        status, headers, body = self.fetch(real, data, "/".join(parts[:4]) + "/")
         if is_blob and status in (200, 206) and len(body) > 1:
             if mode == "wrong":
                 body = body[:-1] + bytes([body[-1] ^ 0xFF])
@@ -89,6 +118,9 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = handle_one
     do_HEAD = handle_one
+    do_POST = handle_one
+    do_PATCH = handle_one
+    do_PUT = handle_one
 
 
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

@@ -5,7 +5,8 @@ header carries the self-signed certificate the registry trusts.
 
 usage: token_server.py PORT KEY.pem CERT.pem ISSUER [USER:PASSWORD [REFRESH_TOKEN]]
 With USER:PASSWORD, requests must carry that basic auth (wrong credentials get 401); without it,
-anonymous requests get pull/push tokens. With REFRESH_TOKEN, POST /token with the OAuth2 form
+anonymous requests get tokens. A token grants the actions its scope asks for (as Docker Hub's: a
+pull token is refused on a push). With REFRESH_TOKEN, POST /token with the OAuth2 form
 grant_type=refresh_token&refresh_token=REFRESH_TOKEN&service=...&scope=... (what Docker does with
 an identitytoken) also gets a token. Writes a line per token request to stdout.
 """
@@ -61,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
         for scope in q.get("scope", []):
             parts = scope.split(":")
             if len(parts) == 3:
-                access.append({"type": parts[0], "name": parts[1], "actions": ["pull", "push"]})
+                access.append({"type": parts[0], "name": parts[1], "actions": parts[2].split(",")})
         now = int(time.time())
         claims = {"iss": issuer, "sub": "gvmc-test", "aud": q.get("service", [""])[0], "exp": now + 600,
                   "nbf": now - 10, "iat": now, "jti": str(uuid.uuid4()), "access": access}
@@ -69,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
         signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
         signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         body = json.dumps({"token": signing_input + "." + b64(signature), "expires_in": 600}).encode()
-        print("token", how, q.get("scope", [""])[0], flush=True)
+        print("token", how, " ".join(q.get("scope", [""])), flush=True)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
