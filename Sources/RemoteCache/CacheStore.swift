@@ -24,7 +24,7 @@ public protocol CacheStore: AnyObject {
 
 public func makeCacheStore(_ spec: CacheSpec, options: RegistryOptions) throws(CacheError) -> CacheStore {
     switch spec.location {
-    case .registry: throw CacheError("pending")
+    case .registry(let reference): return try RegistryCacheStore(reference, label: spec.label, options: options)
     case .local(let directory, let tag): return LayoutCacheStore(directory: directory, tag: tag, label: spec.label)
     }
 }

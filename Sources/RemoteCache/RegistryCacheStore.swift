@@ -1,0 +1,37 @@
+// A shared step cache in a registry: one tag of a repository, through the OCI distribution API.
+import Registry
+
+/// A tag of a registry repository, through the OCI distribution API.
+final class RegistryCacheStore: CacheStore {
+    let label: String
+    let repository: RegistryRepository
+    let tag: String
+
+    init(_ reference: ImageReference, label: String, options: RegistryOptions) throws(CacheError) {
+        self.label = label
+        tag = reference.tag ?? "latest"
+        do { repository = try RegistryRepository(reference, options: options) } catch { throw CacheError("\(label): \(error)") }
+    }
+
+    func manifest() throws(CacheError) -> [UInt8]? {
+        do { return try repository.manifestIfPresent(tag)?.bytes } catch { throw CacheError("\(label): \(error)") }
+    }
+
+    func fetch(_ descriptor: Descriptor, to path: String) throws(CacheError) {
+        do { try repository.downloadBlob(descriptor, to: path) } catch { throw CacheError("\(label): \(error)") }
+    }
+
+    func has(_ digest: String, size: Int64) throws(CacheError) -> Bool {
+        do { return try repository.hasBlob(digest, size: size) } catch { throw CacheError("\(label): \(error)") }
+    }
+
+    func put(_ path: String, digest: String, size: Int64) throws(CacheError) {
+        do { try repository.pushBlob(path: path, digest: digest, size: size) } catch { throw CacheError("\(label): \(error)") }
+    }
+
+    func putManifest(_ bytes: [UInt8]) throws(CacheError) {
+        do { _ = try repository.pushManifest(bytes, mediaType: CacheIndex.manifestMediaType, tag: tag) } catch {
+            throw CacheError("\(label): \(error)")
+        }
+    }
+}
