@@ -144,9 +144,14 @@ public final class ImageBuild {
         progress?.start("writing image \(request.outputPath)")
         let result: GVMIResult
         do {
+            let layout = CacheLayout(request.cacheDirectory)
+            let store = executor.targetTreeKey.map {
+                ImageStoreEntry(store: layout.images(idMapping: UserNamespace.idMappingKey), treeKey: $0 + (geteuid() == 0 ? "" : " unprivileged"),
+                                options: request.squashFS, reads: request.useStepCache)
+            }
             result = try withExtendedLifetime(executor) {
                 try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig,
-                                          chunkSize: request.chunkSize) { writer in
+                                          chunkSize: request.chunkSize, imageStore: store) { writer in
                     var reader = DirectoryTreeReader(rootPath: rootfs)
                     reader.ownerRecords = true
                     if geteuid() != 0 { reader.unrecordedOwner = (0, 0) }
@@ -155,6 +160,14 @@ public final class ImageBuild {
                 }
             }
             let sq = result.squashfs
+            if let store {
+                if result.reusedSquashFS {
+                    CacheUse.touch(store.directory)
+                    progress?.status("squashfs of the same tree from the image store (\((store.directory as NSString).lastPathComponent.prefix(12))) done")
+                } else if access(store.directory, F_OK) == 0 {
+                    CacheUse.stored(store.directory)
+                }
+            }
             progress?.status("squashfs \(result.compression.rawValue): \(sq.inodes) inodes, \(result.size) bytes done")
             progress?.status("sha3-224 \(result.sha3_224) done")
             progress?.done()

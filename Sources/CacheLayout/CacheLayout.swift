@@ -5,6 +5,7 @@
 //   steps[-userns-*]/<key>      step layers (RootFS's step cache)              build cache
 //   rootfs[-userns-*]/<id>      unpacked base images, shared read-only trees   build cache
 //   blocks/<hex>                compressed squashfs blocks (SquashFS's store)  build cache
+//   images/<hex>                whole squashfs images by tree (GVMI's store)    build cache
 //   run-cache/                  RUN --mount=type=cache directories             only `prune --all`
 //   locks/                      flocks: `in-use` (builds shared, prune exclusive), per-entry locks
 //
@@ -22,6 +23,8 @@ public struct CacheLayout: Sendable, Equatable {
     public var inUseLock: String { locks + "/in-use" }
     public var runCache: String { directory + "/run-cache" }
     public var blocks: String { directory + "/blocks" }
+    /// Squashfs images by the tree they hold; `idMapping` as for `steps`.
+    public func images(idMapping: String?) -> String { directory + "/" + Self.area("images", idMapping) }
     /// Step layers; `idMapping` names the user namespace's mapping (nil: the host's ids).
     public func steps(idMapping: String?) -> String { directory + "/" + Self.area("steps", idMapping) }
     /// Unpacked base images, as `steps`.
@@ -32,6 +35,7 @@ public struct CacheLayout: Sendable, Equatable {
     /// Whether a top-level name is an area of the build cache (pruned without `--all`).
     public static func isBuildCacheArea(_ name: String) -> Bool {
         name == "steps" || name.hasPrefix("steps-") || name == "rootfs" || name.hasPrefix("rootfs-") || name == "blocks"
+            || name == "images" || name.hasPrefix("images-")
     }
 
     /// The areas `prune --all` adds (relative paths).

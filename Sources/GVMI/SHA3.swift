@@ -14,6 +14,17 @@ public struct SHA3_224: @unchecked Sendable {
 
     public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
+    /// The context as bytes (its state after what was absorbed), to continue later in this
+    /// build of gvmc.
+    var state: [UInt8] { withUnsafeBytes(of: context) { Array($0) } }
+
+    /// A context from `state`; nil when the bytes are not one.
+    init?(state: [UInt8]) {
+        guard state.count == MemoryLayout<gvmc_sha3_224_ctx>.size else { return nil }
+        state.withUnsafeBytes { raw in withUnsafeMutableBytes(of: &context) { $0.copyMemory(from: raw) } }
+        guard context.buffered < 144 else { return nil }
+    }
+
     public mutating func finalize() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 28)
         gvmc_sha3_224_final(&context, &out)

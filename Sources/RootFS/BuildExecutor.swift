@@ -131,6 +131,10 @@ public final class BuildExecutor {
         layerDirectory = nil
     }
 
+    /// After `run`: the step cache key of the target stage's layers, which names the content of
+    /// its root filesystem (the image store's key); nil when a step could not be cached.
+    public var targetTreeKey: String? { layered[plan.target]?.key }
+
     /// Runs every stage; returns the target stage's root filesystem directory.
     public func run() throws(RootFSError) -> String {
         for stage in plan.stages {

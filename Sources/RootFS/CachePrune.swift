@@ -126,7 +126,7 @@ public enum CachePrune {
         if !first.dryRun {
             for area in areas(cache, all: true) {
                 for name in listDirectory(cache + "/" + area) ?? []
-                where name.hasPrefix(".build-") || name.contains(".partial-") || area == "blocks" && writerIsGone(name, pidAfter: ".tmp-") {
+                where name.hasPrefix(".build-") || name.contains(".partial-") || (area == "blocks" || area.hasPrefix("images")) && writerIsGone(name, pidAfter: ".tmp-") {
                     TreeCopy.remove(cache + "/" + area + "/" + name)
                 }
             }
@@ -200,7 +200,7 @@ public enum CachePrune {
         for area in areas(cache, all: all) {
             for name in listDirectory(cache + "/" + area) ?? [] {
                 if name.hasSuffix(".used") || name.hasSuffix(".lock") || name.hasPrefix(".build-") || name.contains(".partial-") || name == "empty" { continue }
-                if area == "blocks" && name.contains(".tmp-") { continue }
+                if (area == "blocks" || area.hasPrefix("images")) && name.contains(".tmp-") { continue }
                 let path = cache + "/" + area + "/" + name
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }

@@ -47,6 +47,12 @@ public struct SquashFSSummary: Sendable {
     public var fragments: Int
     public var duplicateFiles: Int
     public var dataBytes: UInt64
+
+    public init(bytesUsed: UInt64, fileSize: UInt64, inodes: Int, files: Int, directories: Int, fragments: Int,
+                duplicateFiles: Int, dataBytes: UInt64) {
+        self.bytesUsed = bytesUsed; self.fileSize = fileSize; self.inodes = inodes; self.files = files
+        self.directories = directories; self.fragments = fragments; self.duplicateFiles = duplicateFiles; self.dataBytes = dataBytes
+    }
 }
 
 public final class SquashFSWriter {

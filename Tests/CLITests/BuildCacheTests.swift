@@ -212,3 +212,41 @@ extension BuildCommand {
         #expect(Tools.run(["unsquashfs", "-cat", ctx + "/2.gvmi", "v"]).output == "2\n")
     }
 }
+
+extension BuildCommand {
+    /// The image store: a rebuild whose tree did not change (every step cached, only a LABEL
+    /// added) copies the squashfs of the earlier build instead of writing it, and the image is
+    /// byte for byte what a build without any cache makes; prune removes the store's entries.
+    @Test func rebuildOfTheSameTreeTakesTheSquashFSFromTheImageStore() throws {
+        let ctx = try BuildFixture.context("""
+            \(BuildFixture.toolsStage)
+            FROM tools
+            COPY app.txt /app/
+            RUN echo built > /app/stamp
+            """, files: ["app.txt": "app\n"])
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let cache = ctx + "-cache", clean = ctx + "-clean"
+        defer { try? FileManager.default.removeItem(atPath: cache); try? FileManager.default.removeItem(atPath: clean) }
+        let env = ["SOURCE_DATE_EPOCH": "1700000000"]
+        func build(_ out: String, cache: String, _ extra: [String] = []) throws -> String {
+            let r = GVMCBinary.run(["build", "--progress", "plain", "--cache-dir", cache, "-o", ctx + "/" + out] + extra + [ctx], env: env)
+            try #require(r.status == 0, "\(r.err)")
+            return r.err
+        }
+        #expect(!(try build("one.gvmi", cache: cache)).contains("image store"))
+        write(ctx + "/Dockerfile", (try String(contentsOfFile: ctx + "/Dockerfile", encoding: .utf8)) + "\nLABEL rev=2\n")
+        #expect(try build("two.gvmi", cache: cache).contains("squashfs of the same tree from the image store"))
+        _ = try build("clean.gvmi", cache: clean, ["--no-cache"])
+        #expect(sameBytes(ctx + "/two.gvmi", ctx + "/clean.gvmi"), "the same bytes as a build without caches")
+        #expect(cat(ctx + "/two.gvmi", "app/stamp") == "built\n")
+        // A changed input: the tree differs, the image is written.
+        write(ctx + "/app.txt", "app 2\n")
+        #expect(!(try build("three.gvmi", cache: cache)).contains("image store"))
+        #expect(cat(ctx + "/three.gvmi", "app/app.txt") == "app 2\n")
+        let images = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/images")) ?? []
+        #expect(images.filter { !$0.hasSuffix(".used") }.count == 2, "\(images)")
+        let pruned = GVMCBinary.run(["prune", "--cache-dir", cache])
+        #expect(pruned.status == 0, "\(pruned.err)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: cache + "/images")) ?? []).isEmpty)
+    }
+}
