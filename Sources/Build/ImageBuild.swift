@@ -95,6 +95,8 @@ public final class ImageBuild {
     public var diagnostic: (String) -> Void = { _ in }
     let bases: BaseImages
     var executor: BuildExecutor?
+    /// `--cache-from`'s stores, when given.
+    var importer: SharedCacheImport?
     /// The configuration written to the image's trailer (after `run`).
     public private(set) var containerConfig: ContainerConfig?
 
@@ -132,7 +134,10 @@ public final class ImageBuild {
         }
         self.executor = executor
         configure(executor)
-        if !request.cacheFrom.isEmpty && request.useStepCache { executor.sharedCache = makeImporter() }
+        if !request.cacheFrom.isEmpty && request.useStepCache {
+            importer = makeImporter()
+            executor.sharedCache = importer
+        }
         let rootfs: String
         do { rootfs = try executor.run() } catch { throw .step(error) }
         let containerConfig: ContainerConfig
@@ -211,9 +216,10 @@ public final class ImageBuild {
                 let layers = executor.layerRecords.filter { spec.mode == .max || finalStages.contains($0.stage) }
                     .map { SharedCacheExport.Layer(key: $0.key, stage: $0.stage, path: $0.path) }
                 let store = try makeCacheStore(spec, options: request.registryOptions)
-                let summary = try SharedCacheExport.export(layers, to: store, compression: spec.compression, scratch: scratch) { [progress] in
-                    progress?.status($0)
-                }
+                let summary = try SharedCacheExport.export(layers, to: store, compression: spec.compression, scratch: scratch,
+                                                           userXattrs: UserNamespace.current != nil, replace: importer?.failedKeys ?? [],
+                                                           status: { [progress] in progress?.status($0) },
+                                                           warn: { [diagnostic] in diagnostic("warning: --cache-to \(spec.label): " + $0) })
                 progress?.status("\(summary.written) layers written (\(summary.bytesWritten) bytes), \(summary.reused) already there, \(summary.records) records done")
                 progress?.done()
             } catch {

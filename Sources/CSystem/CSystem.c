@@ -51,6 +51,10 @@ int gvmc_mount_overlay_layers(const char *target, const char *const *lowers, int
     if (upper && syscall(SYS_fsconfig, fs, GVMC_FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0) goto out;
     if (work && syscall(SYS_fsconfig, fs, GVMC_FSCONFIG_SET_STRING, "workdir", work, 0) < 0) goto out;
     if (userxattr && syscall(SYS_fsconfig, fs, GVMC_FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) goto out;
+    /* An upper directory is a layer of its own (the step cache, its export): no redirects or
+     * metacopy-only files whose content lives in other layers (userxattr turns both off). */
+    if (upper && !userxattr && (syscall(SYS_fsconfig, fs, GVMC_FSCONFIG_SET_STRING, "redirect_dir", "off", 0) < 0 ||
+                                syscall(SYS_fsconfig, fs, GVMC_FSCONFIG_SET_STRING, "metacopy", "off", 0) < 0)) goto out;
     if (syscall(SYS_fsconfig, fs, GVMC_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) goto out;
     int mnt = (int)syscall(SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, 0x10 /* MOUNT_ATTR_NOATIME */);
     if (mnt < 0) goto out;

@@ -88,7 +88,11 @@ enum ImageStore {
     /// The entry's squashfs and what was recorded with it; nil when absent or damaged (a damaged
     /// entry is removed).
     static func load(_ entry: ImageStoreEntry) -> (path: String, meta: StoredImage, sha3: SHA3_224)? {
-        guard entry.reads, let data = FileManager.default.contents(atPath: entry.directory + "/meta.json") else { return nil }
+        guard entry.reads, access(entry.directory, F_OK) == 0 else { return nil }
+        guard let data = FileManager.default.contents(atPath: entry.directory + "/meta.json") else {
+            discard(entry)
+            return nil
+        }
         guard let meta = try? JSONDecoder().decode(StoredImage.self, from: data), meta.version == StoredImage.version,
               meta.checksum == meta.computedChecksum(), let sha3 = SHA3_224(state: hexBytes(meta.sha3State)) else {
             discard(entry)

@@ -54,11 +54,17 @@ final class RegistryClient {
             attempt += 1
             if scheme == nil { try chooseScheme() }
             var headers = accept.isEmpty ? [] : ["Accept: " + accept.joined(separator: ", ")]
-            if let authorization { headers.append("Authorization: " + authorization) }
-            headers += extra
             let url = path.hasPrefix("http://") || path.hasPrefix("https://") ? path : repositoryURL + path
             // An upload's query (its session state) is no one's business in an error message.
             let shown = String(url.prefix { $0 != "?" })
+            // Credentials go to the registry only: an upload Location elsewhere gets none, and
+            // plain HTTP only where the registry itself may be plain.
+            let sameOrigin = url.hasPrefix("\(scheme ?? "https")://\(host)/")
+            if !sameOrigin && url.hasPrefix("http://") && !insecure {
+                throw RegistryError("\(shown): the registry \(reference.registry) sent a plain-HTTP location; refused (--insecure-registry allows it)")
+            }
+            if let authorization, sameOrigin { headers.append("Authorization: " + authorization) }
+            headers += extra
             let resume = try prepare()
             let response: HTTPResponse
             do {

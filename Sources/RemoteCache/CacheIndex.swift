@@ -64,9 +64,18 @@ public struct CacheIndex: Codable, Sendable, Equatable {
     }
 
     public static func decode(_ bytes: [UInt8], from where_: String) throws(CacheError) -> CacheIndex {
-        do { return try JSONDecoder().decode(CacheIndex.self, from: Data(bytes)) } catch {
+        let index: CacheIndex
+        do { index = try JSONDecoder().decode(CacheIndex.self, from: Data(bytes)) } catch {
             throw CacheError("\(where_): the cache's configuration is not gvmc's format: \(error)")
         }
+        let types = Set(LayerCompression.allCases.map(\.mediaType))
+        for r in index.records {
+            guard r.key.utf8.count == 64, r.key.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+                  CacheError.isDigest(r.layer), r.size >= 0, types.contains(r.mediaType) else {
+                throw CacheError("\(where_): the cache's configuration has a malformed record (key \(r.key.prefix(70)), layer \(r.layer.prefix(80)))")
+            }
+        }
+        return index
     }
 
     /// The manifest for this index whose config blob is `config` (bytes of `encoded()`).
@@ -88,7 +97,7 @@ public struct CacheIndex: Codable, Sendable, Equatable {
     public static func configDescriptor(_ manifest: [UInt8]) -> Descriptor? {
         struct Shape: Decodable { var config: Descriptor?; var artifactType: String? }
         guard let shape = try? JSONDecoder().decode(Shape.self, from: Data(manifest)), let config = shape.config,
-              config.mediaType == configMediaType else { return nil }
+              config.mediaType == configMediaType, CacheError.isDigest(config.digest) else { return nil }
         return config
     }
 }

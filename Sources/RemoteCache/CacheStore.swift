@@ -20,6 +20,13 @@ public protocol CacheStore: AnyObject {
     func put(_ path: String, digest: String, size: Int64) throws(CacheError)
     /// Puts the manifest under the tag (after every blob it names).
     func putManifest(_ bytes: [UInt8]) throws(CacheError)
+    /// Runs an export's read-merge-write of the tag; a store that can (a directory, by a lock
+    /// file) keeps other writers out meanwhile.
+    func exclusive<T>(_ body: () throws(CacheError) -> T) throws(CacheError) -> T
+}
+
+extension CacheStore {
+    public func exclusive<T>(_ body: () throws(CacheError) -> T) throws(CacheError) -> T { try body() }
 }
 
 public func makeCacheStore(_ spec: CacheSpec, options: RegistryOptions) throws(CacheError) -> CacheStore {
@@ -51,7 +58,8 @@ final class LayoutCacheStore: CacheStore {
     }
 
     func readIndex() throws(CacheError) -> Index? {
-        guard let data = FileManager.default.contents(atPath: directory + "/index.json") else { return nil }
+        guard access(directory + "/index.json", F_OK) == 0 else { return nil }
+        let data = Data(try readSmall(directory + "/index.json", limit: 4 << 20))
         do { return try JSONDecoder().decode(Index.self, from: data) } catch {
             throw CacheError("\(label): \(directory)/index.json is not an OCI image index: \(error)")
         }
@@ -59,29 +67,45 @@ final class LayoutCacheStore: CacheStore {
 
     func manifest() throws(CacheError) -> [UInt8]? {
         guard let index = try readIndex(), let d = index.manifests.last(where: { $0.annotations?[Self.refName] == tag }) else { return nil }
-        let bytes = try verifiedBytes(d)
-        return bytes
-    }
-
-    func verifiedBytes(_ d: Descriptor) throws(CacheError) -> [UInt8] {
-        guard d.digest.hasPrefix("sha256:"), d.size >= 0, d.size < 64 << 20,
-              let data = FileManager.default.contents(atPath: blobPath(d.digest)) else {
-            throw CacheError("\(label): blob \(d.digest) is missing")
+        guard d.size >= 0 && d.size <= 4 << 20, CacheError.isDigest(d.digest) else {
+            throw CacheError("\(label): index.json names a manifest \(d.digest.prefix(80)) of \(d.size) bytes")
         }
-        let bytes = Array(data)
+        let bytes = try readSmall(blobPath(d.digest), limit: Int(d.size))
         guard bytes.count == d.size, "sha256:" + SHA256.hash(bytes).hexString == d.digest else {
-            throw CacheError("\(label): blob \(d.digest) does not match its digest")
+            throw CacheError("\(label): manifest \(d.digest) does not match its digest")
         }
         return bytes
     }
 
-    func fetch(_ descriptor: Descriptor, to path: String) throws(CacheError) {
-        guard descriptor.digest.hasPrefix("sha256:"), descriptor.digest.count == 71 else {
-            throw CacheError("\(label): \(descriptor.digest) is not a sha256 digest")
+    /// A regular file of at most `limit` bytes (nothing followed, no FIFO waited on).
+    func readSmall(_ path: String, limit: Int) throws(CacheError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { throw .io("open", path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) <= limit else {
+            throw CacheError("\(path): not a regular file of at most \(limit) bytes")
         }
-        let temp = path + ".tmp-\(getpid())"
+        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < out.count {
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw .io("read", path) }
+            done += n
+        }
+        return out
+    }
+
+    /// A blob into `path`: only a regular file under blobs/sha256 with the descriptor's digest
+    /// and size (never more than its size is read, nothing is followed).
+    func fetch(_ descriptor: Descriptor, to path: String) throws(CacheError) {
+        guard CacheError.isDigest(descriptor.digest), descriptor.size >= 0 else {
+            throw CacheError("\(label): \(descriptor.digest.prefix(80)) is not a sha256 digest")
+        }
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do throws(CacheError) {
-            let (digest, size) = try copy(blobPath(descriptor.digest), to: temp)
+            let (digest, size) = try copy(blobPath(descriptor.digest), to: temp, limit: descriptor.size)
             guard digest == descriptor.digest, size == descriptor.size else {
                 throw CacheError("\(label): blob \(descriptor.digest) does not match its digest (\(digest), \(size) bytes); not used")
             }
@@ -94,17 +118,17 @@ final class LayoutCacheStore: CacheStore {
 
     func has(_ digest: String, size: Int64) throws(CacheError) -> Bool {
         var st = stat()
-        return stat(blobPath(digest), &st) == 0 && Int64(st.st_size) == size
+        return CacheError.isDigest(digest) && lstat(blobPath(digest), &st) == 0 && st.st_mode & S_IFMT == S_IFREG && Int64(st.st_size) == size
     }
 
     func put(_ path: String, digest: String, size: Int64) throws(CacheError) {
         try prepare()
+        guard CacheError.isDigest(digest) else { throw CacheError("\(label): \(digest.prefix(80)) is not a sha256 digest") }
         let final = blobPath(digest)
-        var st = stat()
-        if stat(final, &st) == 0 && Int64(st.st_size) == size { return }
-        let temp = final + ".tmp-\(getpid())"
+        if try has(digest, size: size) { return }
+        let temp = final + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do throws(CacheError) {
-            let (copied, n) = try copy(path, to: temp)
+            let (copied, n) = try copy(path, to: temp, limit: size)
             guard copied == digest, n == size else { throw CacheError("\(path): changed while it was exported") }
             guard rename(temp, final) == 0 else { throw CacheError.io("rename", final) }
         } catch {
@@ -117,13 +141,30 @@ final class LayoutCacheStore: CacheStore {
         try prepare()
         let digest = "sha256:" + SHA256.hash(bytes).hexString
         try writeAtomically(bytes, to: blobPath(digest))
+        if lockDescriptor < 0 { return try exclusive { () throws(CacheError) in try putIndexEntry(digest, size: Int64(bytes.count)) } }
+        try putIndexEntry(digest, size: Int64(bytes.count))
+    }
+
+    /// The lock file's descriptor while `exclusive` runs.
+    private var lockDescriptor: Int32 = -1
+
+    func exclusive<T>(_ body: () throws(CacheError) -> T) throws(CacheError) -> T {
+        if lockDescriptor >= 0 { return try body() }
+        try prepare()
         let lock = open(directory + "/.gvmc-lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lock >= 0 else { throw .io("open", directory + "/.gvmc-lock") }
-        defer { close(lock) }
-        guard flock(lock, LOCK_EX) == 0 else { throw .io("flock", directory + "/.gvmc-lock") }
+        defer { close(lock); lockDescriptor = -1 }
+        while flock(lock, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw .io("flock", directory + "/.gvmc-lock") }
+        }
+        lockDescriptor = lock
+        return try body()
+    }
+
+    func putIndexEntry(_ digest: String, size: Int64) throws(CacheError) {
         var index = try readIndex() ?? Index()
         index.manifests.removeAll { $0.annotations?[Self.refName] == tag }
-        index.manifests.append(Descriptor(mediaType: CacheIndex.manifestMediaType, digest: digest, size: Int64(bytes.count),
+        index.manifests.append(Descriptor(mediaType: CacheIndex.manifestMediaType, digest: digest, size: size,
                                           annotations: [Self.refName: tag]))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -162,11 +203,15 @@ final class LayoutCacheStore: CacheStore {
         }
     }
 
-    /// Copies a file, returning the copy's sha256 digest and size.
-    func copy(_ from: String, to: String) throws(CacheError) -> (String, Int64) {
-        let input = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+    /// Copies a regular file (not a symlink, FIFO or device) of at most `limit` bytes, returning
+    /// the copy's sha256 digest and size.
+    func copy(_ from: String, to: String, limit: Int64) throws(CacheError) -> (String, Int64) {
+        let input = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard input >= 0 else { throw .io("open", from) }
         defer { close(input) }
+        var st = stat()
+        guard fstat(input, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw CacheError("\(from): not a regular file") }
+        guard Int64(st.st_size) <= limit else { throw CacheError("\(from): \(st.st_size) bytes, more than the \(limit) expected") }
         let output = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard output >= 0 else { throw .io("create", to) }
         defer { close(output) }
@@ -175,7 +220,7 @@ final class LayoutCacheStore: CacheStore {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
-            let n = read(input, buffer.baseAddress, buffer.count)
+            let n = read(input, buffer.baseAddress, Int(min(Int64(buffer.count), limit + 1 - size)))
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else { throw .io("read", from) }
             if n == 0 { break }
@@ -188,6 +233,7 @@ final class LayoutCacheStore: CacheStore {
                 off += w
             }
             size += Int64(n)
+            guard size <= limit else { throw CacheError("\(from): more than the \(limit) bytes expected") }
         }
         guard fsync(output) == 0 else { throw .io("fsync", to) }
         return ("sha256:" + sha.finalize().hexString, size)

@@ -12,16 +12,19 @@ import Glibc
 
 public enum LayerExport {
     /// Writes the layer of `directory` to `path` (created; the caller removes it on failure).
-    public static func write(_ directory: String, to path: String, compression: LayerCompression) throws(CacheError) -> (digest: String, size: Int64) {
+    /// `userXattrs`: the layer was made by overlay with `userxattr` (a user namespace), whose
+    /// markers are `user.overlay.*`; otherwise they are `trusted.overlay.*` and `user.overlay.*`
+    /// are ordinary xattrs.
+    public static func write(_ directory: String, to path: String, compression: LayerCompression, userXattrs: Bool) throws(CacheError) -> (digest: String, size: Int64) {
         let out = try CompressedFile(path: path, compression: compression)
         var tar = TarWriter(out)
         var links: [ino_t: String] = [:]
-        try entry(directory, name: "", tar: &tar, links: &links)
+        try entry(directory, name: "", overlay: userXattrs ? "user.overlay." : "trusted.overlay.", tar: &tar, links: &links)
         try tar.finish()
         return try out.finish()
     }
 
-    static func entry(_ path: String, name: String, tar: inout TarWriter, links: inout [ino_t: String]) throws(CacheError) {
+    static func entry(_ path: String, name: String, overlay: String, tar: inout TarWriter, links: inout [ino_t: String]) throws(CacheError) {
         var st = stat()
         guard lstat(path, &st) == 0 else { throw .io("lstat", path) }
         let type = st.st_mode & S_IFMT
@@ -46,10 +49,13 @@ public enum LayerExport {
                     header.type = d.block ? .blockDevice : .characterDevice
                     header.major = d.major; header.minor = d.minor
                 }
-            case "trusted.overlay.opaque", "user.overlay.opaque":
+            case overlay + "opaque":
                 opaque = value == Array("y".utf8)
+            case overlay + "redirect", overlay + "metacopy":
+                // The entry's content or name lives in another layer: this one cannot stand alone.
+                throw CacheError("\(path): an overlay \(key.dropFirst(overlay.count)) entry (the layer was made with redirect_dir or metacopy on); not exported")
             default:
-                if key.hasPrefix("trusted.overlay.") || key.hasPrefix("user.overlay.") { continue }
+                if key.hasPrefix(overlay) || key.hasPrefix("user.gvmc.") { continue }
                 header.xattrs.append((key, value))
             }
         }
@@ -59,7 +65,7 @@ public enum LayerExport {
             try tar.add(header)
             if opaque { try tar.add(TarHeader(name: name.isEmpty ? ".wh..wh..opq" : name + "/.wh..wh..opq", type: .file, mode: 0, mtime: header.mtime)) }
             for child in try list(path).sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
-                try entry(path + "/" + child, name: name.isEmpty ? child : name + "/" + child, tar: &tar, links: &links)
+                try entry(path + "/" + child, name: name.isEmpty ? child : name + "/" + child, overlay: overlay, tar: &tar, links: &links)
             }
         case S_IFREG where header.type == .file:
             if st.st_nlink > 1 {
@@ -99,7 +105,8 @@ public enum LayerExport {
         defer { closedir(dir) }
         var names: [String] = []
         while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(validatingCString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            guard let name else { throw CacheError("\(path): holds a file name that is not UTF-8; the layer is not exported") }
             if name != "." && name != ".." { names.append(name) }
         }
         return names

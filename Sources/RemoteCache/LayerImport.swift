@@ -39,7 +39,7 @@ public enum LayerImport {
                     guard isDirectory else { throw fail("a parent is not a directory", relative) }
                     continue
                 }
-                guard mkdir(host(current), 0o755) == 0 else { throw CacheError.io("mkdir", host(current)) }
+                guard mkdir(host(current), 0o755) == 0, chmod(host(current), 0o755) == 0 else { throw CacheError.io("mkdir", host(current)) }
                 made[current] = true
                 directories.append((current, nil))
             }
@@ -127,7 +127,7 @@ public enum LayerImport {
                     throw fail("a socket", relative)
                 }
                 made[relative] = false
-                try attributes(path, entry, symlink: entry.kind == .symlink)
+                try attributes(path, entry, symlink: entry.kind == .symlink, userXattrs: userXattrs)
             }
             // The whole archive was read: its digest is the blob's (checked by the caller's download too).
             _ = try reader.finish()
@@ -145,7 +145,7 @@ public enum LayerImport {
         }
         // Directories last, deepest first: their times stay as the archive says.
         for (relative, entry) in directories.reversed() {
-            if let entry { try attributes(host(relative), entry, symlink: false) } else {
+            if let entry { try attributes(host(relative), entry, symlink: false, userXattrs: userXattrs) } else {
                 var times = [timespec(tv_sec: 0, tv_nsec: 0), timespec(tv_sec: 0, tv_nsec: 0)]
                 if !relative.isEmpty { utimensat(AT_FDCWD, host(relative), &times, AT_SYMLINK_NOFOLLOW) }
             }
@@ -165,12 +165,14 @@ public enum LayerImport {
         return parts.joined(separator: "/")
     }
 
-    static func attributes(_ path: String, _ e: TarEntry, symlink: Bool) throws(CacheError) {
+    static func attributes(_ path: String, _ e: TarEntry, symlink: Bool, userXattrs: Bool) throws(CacheError) {
         guard RecordedOwner.set(path, uid: UInt32(clamping: e.uid), gid: UInt32(clamping: e.gid)) == 0 else { throw CacheError.io("chown", path) }
         if !symlink { guard chmod(path, mode_t(e.mode)) == 0 else { throw CacheError.io("chmod", path) } }
         for x in e.xattrs {
             let key = String(decoding: x.name, as: UTF8.self)
-            if key.hasPrefix("trusted.overlay.") || key.hasPrefix("user.overlay.") || key.hasPrefix("user.gvmc.") { continue }
+            // Overlay's own (they would steer the mount: redirects, metacopy, opaque) and gvmc's
+            // records: never from an archive.
+            if key.hasPrefix("trusted.overlay.") || (userXattrs && key.hasPrefix("user.overlay.")) || key.hasPrefix("user.gvmc.") { continue }
             let rc = x.value.withUnsafeBytes { gvmc_lsetxattr(path, key, $0.baseAddress, $0.count) }
             if rc != 0 && geteuid() == 0 { throw CacheError.io("setxattr \(key)", path) }
         }

@@ -5,16 +5,20 @@ import Registry
 final class RegistryCacheStore: CacheStore {
     let label: String
     let repository: RegistryRepository
+    /// Where exports go (a tag) and where imports read (the tag, or the digest a
+    /// `--cache-from REF@sha256:...` pins).
     let tag: String
+    let readReference: String
 
     init(_ reference: ImageReference, label: String, options: RegistryOptions) throws(CacheError) {
         self.label = label
         tag = reference.tag ?? "latest"
+        readReference = reference.manifestReference
         do { repository = try RegistryRepository(reference, options: options) } catch { throw CacheError("\(label): \(error)") }
     }
 
     func manifest() throws(CacheError) -> [UInt8]? {
-        do { return try repository.manifestIfPresent(tag)?.bytes } catch { throw CacheError("\(label): \(error)") }
+        do { return try repository.manifestIfPresent(readReference)?.bytes } catch { throw CacheError("\(label): \(error)") }
     }
 
     func fetch(_ descriptor: Descriptor, to path: String) throws(CacheError) {

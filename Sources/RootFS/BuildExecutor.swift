@@ -131,9 +131,26 @@ public final class BuildExecutor {
         layerDirectory = nil
     }
 
-    /// After `run`: the step cache key of the target stage's layers, which names the content of
-    /// its root filesystem (the image store's key); nil when a step could not be cached.
-    public var targetTreeKey: String? { layered[plan.target]?.key }
+    /// After `run`: what names the content of the target stage's root filesystem (the image
+    /// store's key): the step cache key of its layers and the identity (device, inode, change
+    /// time) of each layer directory, so that a layer made again under the same key (after a
+    /// prune, by --no-cache, imported from a shared cache) is another tree. Nil when a step could
+    /// not be cached or a layer is this build's private one.
+    public var targetTreeKey: String? {
+        guard let l = layered[plan.target], let key = l.key, let cache = stepCacheDirectory else { return nil }
+        var identity = "tree " + key
+        for lower in l.lowers {
+            if let dir = layerDirectory, lower == dir + "/empty" { identity += "\0empty"; continue }
+            let inCache = lower.hasPrefix(cache + "/") && !lower.dropFirst(cache.count + 1).contains("/")
+            guard inCache || imageTrees.contains(lower) else { return nil }
+            var st = stat()
+            guard lstat(lower, &st) == 0 else { return nil }
+            identity += "\0\(lower.split(separator: "/").last ?? "") \(st.st_dev) \(st.st_ino) \(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+        }
+        return SHA256.hash(Array(identity.utf8)).hexString
+    }
+    /// Base images' shared trees this build stacked.
+    var imageTrees: Set<String> = []
 
     /// Runs every stage; returns the target stage's root filesystem directory.
     public func run() throws(RootFSError) -> String {
@@ -159,6 +176,7 @@ public final class BuildExecutor {
                 do {
                     if stepCacheDirectory != nil, getuid() == 0, let imageTree {
                         let tree = try imageTree(ref, stage.platform)
+                        imageTrees.insert(tree)
                         layers = try startLayers(root, lowers: [tree], key: "image " + (tree.split(separator: "/").last.map(String.init) ?? tree))
                     }
                     if layers == nil {

@@ -145,7 +145,12 @@ extension BuildExecutor {
                 }
             }
         } else {
-            mounted = gvmc_mount_overlay(l.root, "lowerdir=\(lowers),upperdir=\(l.upper),workdir=\(l.work)" + userxattr) == 0
+            // Each upper directory must hold its step's whole change (it is a cached layer and
+            // what --cache-to exports): no redirects, no metacopy-only files (kernels before 4.19
+            // know no metacopy option; userxattr turns both off itself).
+            let options = "lowerdir=\(lowers),upperdir=\(l.upper),workdir=\(l.work)" + userxattr
+            mounted = (userxattr.isEmpty && gvmc_mount_overlay(l.root, options + ",redirect_dir=off,metacopy=off") == 0)
+                || gvmc_mount_overlay(l.root, options) == 0
         }
         guard mounted else {
             TemporaryDirectories.shared.removeMount(l.root)

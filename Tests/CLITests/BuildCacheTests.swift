@@ -250,3 +250,29 @@ extension BuildCommand {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: cache + "/images")) ?? []).isEmpty)
     }
 }
+
+extension BuildCommand {
+    /// The image store names a tree by its layers' identity, not only by their keys: a
+    /// `--no-cache` build (whose layers stay private where the keys exist) stores nothing, and a
+    /// later cached build gets the tree of its own layers.
+    @Test func imageStoreNeverServesAnotherRunsTree() throws {
+        let ctx = try BuildFixture.context("""
+            \(BuildFixture.toolsStage)
+            FROM tools
+            RUN cat /proc/sys/kernel/random/uuid > /stamp
+            """)
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let cache = ctx + "-cache"
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        func build(_ out: String, _ extra: [String]) throws -> String {
+            let r = GVMCBinary.run(["build", "--progress", "plain", "--cache-dir", cache, "-o", ctx + "/" + out] + extra + [ctx])
+            try #require(r.status == 0, "\(r.err)")
+            return cat(ctx + "/" + out, "stamp")
+        }
+        let first = try build("gzip.gvmi", ["--compression", "gzip"])
+        let rerun = try build("lz4-nocache.gvmi", ["--no-cache", "--compression", "lz4"])
+        #expect(rerun != first, "--no-cache ran the step again")
+        #expect(try build("lz4.gvmi", ["--compression", "lz4"]) == first, "the cached layers' tree, not the --no-cache run's")
+        #expect(try build("lz4-again.gvmi", ["--compression", "lz4"]) == first)
+    }
+}

@@ -62,9 +62,20 @@ extension BuildCommand {
         #expect(faulty.err.contains("warning:"), "\(faulty.err)")
         #expect(faulty.steps.filter { !$0.cached }.map(\.id) == ["#1.1", "#1.2"], "\(faulty.steps)")
         #expect(cat(faulty.image, "app/a.txt") == "a\n" && cat(faulty.image, "app/b.txt") == "b1\n")
-        // The cache in the registry is not made worse by a reader; an export repairs it.
+        // An export from a build that met the damage replaces those records: the next runner
+        // finds every step.
         let repaired = try runners.build(try runners.checkout("runner-d"), ["--cache-from", ref, "--cache-to", "type=registry,ref=\(ref)"])
         try #require(repaired.status == 0, "\(repaired.err)")
+        let after = try runners.build(try runners.checkout("runner-e"), ["--cache-from", ref])
+        #expect(after.status == 0 && after.steps.count == Runners.all.count && after.steps.allSatisfy(\.cached), "\(after.err)")
+        // A cache pinned by digest reads that manifest, not the tag (which moves on).
+        let pinnedDigest = Tools.run(["skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://\(ref)"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        if pinnedDigest.hasPrefix("sha256:") {
+            let base = ref.split(separator: ":").dropLast().joined(separator: ":")
+            let p = try runners.build(try runners.checkout("runner-f"), ["--cache-from", "\(base)@\(pinnedDigest)"])
+            #expect(p.status == 0 && p.steps.allSatisfy(\.cached), "\(p.err)")
+        }
     }
 
     @Test(.enabled(if: RegistryFixture.available, RegistryFixture.why))
