@@ -237,6 +237,15 @@ public final class BuildProgress: @unchecked Sendable {
         }
     }
 
+    /// A size as BuildKit's progress shows it (go-units HumanSize: decimal, 4 significant
+    /// digits): `512B`, `1.024kB`, `12.35MB`.
+    public static func humanSize(_ bytes: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB", "PB"]
+        var value = Double(bytes), i = 0
+        while value >= 1000 && i < units.count - 1 { value /= 1000; i += 1 }
+        return String(format: "%.4g", value) + units[i]
+    }
+
     /// One line: total time, steps run and cached, and the three slowest.
     public func summary(result: String) -> String {
         lock.withLock {
@@ -244,7 +253,8 @@ public final class BuildProgress: @unchecked Sendable {
             let steps = vertices.filter { $0.name.hasPrefix("[") && !$0.name.hasPrefix("[internal]") }
             let cached = steps.filter(\.cached).count
             let slowest = steps.filter { !$0.cached && $0.completed != nil }.sorted { $0.duration > $1.duration }.prefix(3)
-            var line = "\(result) in \(String(format: "%.1f", total))s: \(steps.count) steps, \(cached) cached"
+            var line = "\(result) in \(String(format: "%.1f", total))s"
+            if !steps.isEmpty { line += ": \(steps.count) steps, \(cached) cached" }
             if !slowest.isEmpty {
                 line += "; slowest: " + slowest.map { "#\($0.number) \($0.name) \(String(format: "%.1f", $0.duration))s" }.joined(separator: ", ")
             }

@@ -228,7 +228,9 @@ public final class ImagePuller {
                         }
                         let layer = layers[i]
                         options.log("pulling \(layer.digest.prefix(19)) (\(layer.size) bytes)")
+                        let started = Date()
                         let path = try cache.store(layer.digest) { fd in try client!.blob(layer, to: fd) }
+                        options.layerPulled(layer.digest, layer.size, Date().timeIntervalSince(started))
                         state.lock.lock(); state.paths[i] = path; state.lock.unlock()
                     } catch {
                         state.lock.lock(); if state.error == nil { state.error = error }; state.lock.unlock()

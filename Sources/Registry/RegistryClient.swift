@@ -15,6 +15,8 @@ public struct RegistryOptions: Sendable {
     /// First retry delay in seconds; doubles per attempt.
     public var backoff = 0.25
     public var log: @Sendable (String) -> Void = { _ in }
+    /// A layer blob was downloaded (digest, bytes, seconds), for progress displays.
+    public var layerPulled: @Sendable (String, Int64, Double) -> Void = { _, _, _ in }
     public init() {}
 }
 

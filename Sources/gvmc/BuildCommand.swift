@@ -129,8 +129,8 @@ struct BuildCommand: ParsableCommand {
         request.sshAgents = agents.sockets
         (request.cacheFrom, request.cacheTo) = try cache.specs()
         if !request.cacheFrom.isEmpty || !request.cacheTo.isEmpty { request.registryOptions = try registry.options() }
-        let build = ImageBuild(request) { [registry] p in try registry.puller(platform: p) }
         let display = BuildProgress(mode: progress)
+        let build = ImageBuild(request) { [registry] p in try registry.puller(platform: p, progress: display) }
         build.progress = display
         build.diagnostic = { line in
             display.message(line)

@@ -7,6 +7,7 @@ import GolemRegistry
 import GVMI
 import Layers
 import Lint
+import Progress
 import Registry
 import RootFS
 import SquashFS
@@ -25,16 +26,27 @@ struct RegistryFlags: ParsableArguments {
     /// Absolute: the build's overlay options and the sandbox need absolute paths.
     var cacheDirectory: String { absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment)) }
 
-    func puller(platform: String, quiet: Bool = false) throws -> ImagePuller {
-        ImagePuller(options: try options(quiet: quiet), cache: BlobCache(directory: cacheDirectory), platform: try Platform(platform))
+    /// `progress`: where layer downloads and retries are reported (as the current vertex's
+    /// statuses and log lines); without it they go to standard error.
+    func puller(platform: String, quiet: Bool = false, progress: BuildProgress? = nil) throws -> ImagePuller {
+        ImagePuller(options: try options(quiet: quiet, progress: progress), cache: BlobCache(directory: cacheDirectory), platform: try Platform(platform))
     }
 
     /// Credentials (flags, GVMC_REGISTRY_AUTH, docker's config) and TLS choices for registries.
-    func options(quiet: Bool = false) throws -> RegistryOptions {
+    func options(quiet: Bool = false, progress: BuildProgress? = nil) throws -> RegistryOptions {
         var options = RegistryOptions()
         options.credentials = try CredentialStore.standard(flags: registryAuth, environment: ProcessInfo.processInfo.environment)
         options.insecureRegistries = Set(insecureRegistries)
-        if !quiet { options.log = { printError($0) } }
+        if let progress {
+            options.log = { progress.log($0) }
+            // BuildKit's status line of a finished layer: `sha256:abcd… 12.3MB / 12.3MB 1.2s done`.
+            options.layerPulled = { digest, bytes, seconds in
+                let size = BuildProgress.humanSize(bytes)
+                progress.status("\(digest.prefix(19)) \(size) / \(size) \(String(format: "%.1f", seconds))s done")
+            }
+        } else if !quiet {
+            options.log = { printError($0) }
+        }
         return options
     }
 }
@@ -61,26 +73,39 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup var image: ImageOptions
     @OptionGroup var publish: PublishFlags
 
+    @Option(help: "Progress: auto, plain (BuildKit's plain output: the pull with each layer's size and time, the image write), tty, quiet (only warnings, errors and the result), rawjson.")
+    var progress: ProgressMode = .auto
+
+    @Option(help: "Write a JSON file with the image (path, size, hashes, compression), its configuration and its source, as docker buildx --metadata-file.")
+    var metadataFile: String?
+
     enum UserPolicy: String, ExpressibleByArgument { case resolve, drop }
 
     func run() throws {
+        let display = BuildProgress(mode: progress)
         do {
-            try convert()
+            try convert(display)
         } catch let e as ExitCode {
+            display.close()
             throw e
         } catch {
+            display.failed("\(error)")
+            display.close()
             printError("error: \(error)")
             throw ExitCode(1)
         }
     }
 
-    func convert() throws {
+    func convert(_ display: BuildProgress) throws {
         CacheUse.holdShared(registry.cacheDirectory)
         try image.checkInfoPath()
         let source = try ImageSource(imageName)
         let squash = try image.squashFSOptions(cacheDirectory: registry.cacheDirectory)
-        let pulled = try registry.puller(platform: platform).pull(source)
-        for w in pulled.warnings { printError("warning: \(w)") }
+        display.expectedTotal = 2
+        display.start("[internal] load metadata and layers for \(source)")
+        let pulled = try registry.puller(platform: platform, progress: display).pull(source)
+        display.done()
+        for w in pulled.warnings { display.message("warning: \(w)") }
         let flat = try FlattenedImage(layers: pulled.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
         var config = try ContainerConfig(of: pulled)
         if let user = config.user, !user.isEmpty {
@@ -100,27 +125,40 @@ struct ConvertCommand: ParsableCommand {
             }
         }
         let path = try output ?? publish.outputName() ?? defaultName(pulled, source: source)
+        display.start("writing image \(path)")
         let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize()) { writer in
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
         }
+        display.status("squashfs \(result.compression.rawValue): \(result.squashfs.inodes) inodes, \(result.size) bytes done")
+        display.status("sha3-224 \(result.sha3_224) done")
+        display.done()
         try image.completing(result) {
             // Golem's view of the result: the config rules and the image rules lint runs with --image.
             if config.entrypoint != nil || config.cmd != nil {
-                printError("warning: \(pulled.source): ENTRYPOINT/CMD is not run on Golem unless the requestor starts it with start-entrypoint [GVM001]")
+                display.message("warning: \(pulled.source): ENTRYPOINT/CMD is not run on Golem unless the requestor starts it with start-entrypoint [GVM001]")
             }
             if (config.volumes ?? []).isEmpty {
-                printError("warning: \(pulled.source): no VOLUME declared: file transfers have no target and all writes go to RAM [GVM003]")
+                display.message("warning: \(pulled.source): no VOLUME declared: file transfers have no target and all writes go to RAM [GVM003]")
             }
             let entries = try SquashFSReader(path: result.path).entries()
             for f in ImageRules.check(entries: entries, volumes: config.volumes ?? [], compression: squash.compression.algorithm,
                                       imageSize: result.size, file: result.path) where f.severity != .info {
-                printError("\(f.severity.rawValue): \(pulled.source): \(f.message) [\(f.rule)]")
+                display.message("\(f.severity.rawValue): \(pulled.source): \(f.message) [\(f.rule)]")
             }
             try image.writeInfo(result, source: pulled.source, extra: ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest])
+            if let metadataFile {
+                var object = ImageMetadata.object(result, config: config)
+                object["source"] = ["reference": pulled.source, "manifest_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
+                do { try Data(ImageMetadata.encode(object)).write(to: URL(fileURLWithPath: metadataFile), options: .atomic) } catch {
+                    throw ValidationError("--metadata-file \(metadataFile): \(error.localizedDescription)")
+                }
+            }
+            display.close()
             printImageResult(result)
+            if display.mode == .plain || display.mode == .tty { printError(display.summary(result: "converted \(result.path)")) }
         }
-        try publish.pushIfRequested(result, progress: .auto)
+        try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain)
     }
 
     func defaultName(_ pulled: PulledImage, source: ImageSource) -> String {

@@ -95,6 +95,33 @@ struct ConvertCommand {
         #expect((info["source_digest"] as? String)?.hasPrefix("sha256:") == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
     }
 
+    /// BuildKit's plain output: the pull as one vertex with a status per downloaded layer (size,
+    /// time), the image write with its hashes; --metadata-file agrees with `gvmc inspect`.
+    @Test func progressShowsEachLayerAndTheMetadataFileMatchesTheImage() throws {
+        let scratch = Scratch()
+        let out = scratch.sub("p.gvmi"), meta = scratch.sub("meta.json")
+        let r = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", out, "--cache-dir", scratch.sub("cache"),
+                                "--progress", "plain", "--metadata-file", meta])
+        try #require(r.status == 0, "\(r.err)")
+        let lines = r.err.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("#1 [internal] load metadata and layers for ") }, "\(r.err)")
+        let layerLines = lines.filter { $0.wholeMatch(of: /#1 sha256:[0-9a-f]{12} [0-9.]+[kMG]?B \/ [0-9.]+[kMG]?B [0-9.]+s done/) != nil }
+        #expect(layerLines.count == 3, "one status per layer of the three: \(r.err)")
+        #expect(lines.contains("#2 writing image \(out)") && lines.contains { $0.hasPrefix("#2 sha3-224 ") && $0.hasSuffix(" done") })
+        #expect(lines.contains { $0.hasPrefix("converted \(out) in ") }, "\(r.err)")
+        let inspect = GVMCBinary.run(["inspect", "--json", out])
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(inspect.out.utf8)) as? [String: Any])
+        let metadata = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: meta))) as? [String: Any])
+        let image = try #require(metadata["image"] as? [String: Any])
+        #expect(image["sha3_224"] as? String == doc["sha3_224"] as? String && image["path"] as? String == out)
+        #expect((metadata["config"] as? [String: Any])?["WorkingDir"] as? String == "/golem")
+        #expect(((metadata["source"] as? [String: Any])?["manifest_digest"] as? String)?.hasPrefix("sha256:") == true)
+        // quiet: warnings and the result only.
+        let quiet = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", scratch.sub("q.gvmi"),
+                                    "--cache-dir", scratch.sub("cache"), "--progress", "quiet"])
+        #expect(quiet.status == 0 && !quiet.err.contains("#1") && quiet.err.contains("[GVM001]"), "\(quiet.err)")
+    }
+
     @Test func sameImageFromEveryTransportGivesTheSameBytes() throws {
         let scratch = Scratch()
         var hashes: Set<String> = []
