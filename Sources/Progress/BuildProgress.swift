@@ -109,6 +109,9 @@ public final class BuildProgress: @unchecked Sendable {
             let time = String(format: "%.1fs", (v.completed ?? now).timeIntervalSince(v.started))
             if v.completed == nil {
                 lines.append(.init(text: " => \(v.name)", time: time, style: .running))
+                for (id, t) in (transfers[v.number] ?? [:]).sorted(by: { $0.key < $1.key }) where t.current < t.total {
+                    lines.append(.init(text: " => => " + Self.transferLine(id, t, now: now), time: String(format: "%.1fs", now.timeIntervalSince(t.started)), style: .log))
+                }
                 for l in (tails[v.number] ?? []).suffix(6) { lines.append(.init(text: " => => # " + l, time: "", style: .log)) }
             } else if v.cached {
                 lines.append(.init(text: " => CACHED \(v.name)" + (v.cachedFrom.map { " (\($0))" } ?? ""), time: time, style: .done))
@@ -126,6 +129,45 @@ public final class BuildProgress: @unchecked Sendable {
     }
 
     public var records: [VertexRecord] { lock.withLock { vertices } }
+
+    /// A transfer of the current vertex (a layer download): bytes so far and in all.
+    struct Transfer {
+        var current: Int64
+        var total: Int64
+        var started: Date
+        var lastEmitted: Date?
+    }
+    private var transfers: [Int: [String: Transfer]] = [:]
+
+    /// Progress of a transfer in the current vertex (any thread): tty draws it with its size,
+    /// rate and time left until it completes; rawjson emits it as a status with current and
+    /// total (at most twice a second, and at its end).
+    public func transfer(_ id: String, current: Int64, total: Int64) {
+        lock.withLock {
+            guard let n = self.current else { return }
+            let now = clock()
+            var t = transfers[n]?[id] ?? Transfer(current: 0, total: total, started: now)
+            t.current = current; t.total = total
+            if mode == .rawjson, t.current >= t.total || t.lastEmitted.map({ now.timeIntervalSince($0) >= 0.5 }) ?? true {
+                t.lastEmitted = now
+                emit(["statuses": [["id": id, "vertex": Self.digest(n, vertices[n - 1].name), "current": t.current, "total": t.total,
+                                    "timestamp": Self.time(now), "started": Self.time(t.started)] as [String: Any]]])
+            }
+            transfers[n, default: [:]][id] = t
+        }
+    }
+
+    /// `sha256:abcd… 12.35MB / 45.6MB 2.1MB/s 15s left [=======>      ]` (the bar last: a
+    /// narrow terminal cuts it first).
+    static func transferLine(_ id: String, _ t: Transfer, now: Date) -> String {
+        let elapsed = max(0.001, now.timeIntervalSince(t.started))
+        let rate = Double(t.current) / elapsed
+        var line = "\(id) \(humanSize(t.current)) / \(humanSize(t.total)) \(humanSize(Int64(rate)))/s"
+        if rate > 0 && t.total > t.current { line += " \(Int((Double(t.total - t.current) / rate).rounded(.up)))s left" }
+        let width = 16
+        let filled = t.total > 0 ? min(width, Int(Double(width) * Double(t.current) / Double(t.total))) : 0
+        return line + " [" + String(repeating: "=", count: max(0, filled - 1)) + (filled > 0 ? ">" : "") + String(repeating: " ", count: width - filled) + "]"
+    }
 
     // MARK: - Events
 

@@ -17,6 +17,8 @@ public struct RegistryOptions: Sendable {
     public var log: @Sendable (String) -> Void = { _ in }
     /// A layer blob was downloaded (digest, bytes, seconds), for progress displays.
     public var layerPulled: @Sendable (String, Int64, Double) -> Void = { _, _, _ in }
+    /// A blob download's progress (digest, bytes so far, size), as the bytes arrive.
+    public var blobProgress: @Sendable (String, Int64, Int64) -> Void = { _, _, _ in }
     public init() {}
 }
 
@@ -261,6 +263,7 @@ final class RegistryClient {
                     }
                     hasher.update(chunk)
                     written += Int64(chunk.count)
+                    self.options.blobProgress(descriptor.digest, written, descriptor.size)
                     return true
                 })
             } catch is StreamAborted {

@@ -38,8 +38,10 @@ struct RegistryFlags: ParsableArguments {
         options.credentials = try CredentialStore.standard(flags: registryAuth, environment: ProcessInfo.processInfo.environment)
         options.insecureRegistries = Set(insecureRegistries)
         if let progress {
-            options.log = { progress.log($0) }
+            // Retries and warnings as the vertex's log; each download has its own status line.
+            options.log = { line in if !line.hasPrefix("pulling ") { progress.log(line) } }
             // BuildKit's status line of a finished layer: `sha256:abcd… 12.3MB / 12.3MB 1.2s done`.
+            options.blobProgress = { digest, current, total in progress.transfer(String(digest.prefix(19)), current: current, total: total) }
             options.layerPulled = { digest, bytes, seconds in
                 let size = BuildProgress.humanSize(bytes)
                 progress.status("\(digest.prefix(19)) \(size) / \(size) \(String(format: "%.1f", seconds))s done")

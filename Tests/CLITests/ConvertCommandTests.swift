@@ -122,6 +122,39 @@ struct ConvertCommand {
         #expect(quiet.status == 0 && !quiet.err.contains("#1") && quiet.err.contains("[GVM001]"), "\(quiet.err)")
     }
 
+    /// The live view on a terminal: a download in progress is drawn with its size, a bar, its
+    /// rate and the time left, cut to the terminal's width; rawjson emits it as statuses with
+    /// current and total that end at each layer's size.
+    @Test(.enabled(if: Tools.exists("script"), "needs script (bsdutils) for a pseudo-terminal"))
+    func downloadsShowSizeRateAndTimeLeft() throws {
+        let scratch = Scratch()
+        let nonce = UUID().uuidString.prefix(8).lowercased()
+        let ref = RegistryFixture.registry("PROXY") + "/f/slow-\(nonce)/test/multi:v1"
+        let command = "stty cols 70 rows 30; NO_COLOR=1 \(GVMCBinary.path) convert \(ref) -o \(scratch.sub("t.gvmi")) --cache-dir \(scratch.sub("c1")) --progress tty"
+        let r = Tools.run(["script", "-qfec", command, scratch.sub("typescript")])
+        try #require(r.status == 0, "\(r.output)")
+        let screen = String(decoding: FileManager.default.contents(atPath: scratch.sub("typescript")) ?? Data(), as: UTF8.self)
+        let drawn = screen.split(whereSeparator: \.isNewline).map { $0.replacingOccurrences(of: "\u{1B}[2K", with: "").replacingOccurrences(of: "\r", with: "") }
+        let transfers = drawn.filter { $0.hasPrefix(" => => sha256:") && $0.contains("B/s") }
+        #expect(!transfers.isEmpty, "a download was drawn while it ran: \(screen)")
+        #expect(transfers.contains { $0.contains("B / 1.03MB ") && $0.contains("s left") }, "\(transfers)")
+        let view = drawn.filter { $0.hasPrefix(" => ") }
+        #expect(!view.isEmpty && view.allSatisfy { $0.count <= 70 }, "every line fits the 70 columns: \(view.filter { $0.count > 70 })")
+        #expect(screen.contains("FINISHED"))
+        // rawjson: each layer's statuses grow to its size.
+        let json = GVMCBinary.run(["convert", RegistryFixture.registry("PROXY") + "/f/slow-\(nonce)x/test/multi:v1", "-o", scratch.sub("j.gvmi"),
+                                   "--cache-dir", scratch.sub("c2"), "--progress", "rawjson"])
+        try #require(json.status == 0, "\(json.err)")
+        var last: [String: (Int, Int)] = [:]
+        for line in json.err.split(separator: "\n") where line.hasPrefix("{") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            for status in (object["statuses"] as? [[String: Any]]) ?? [] {
+                if let id = status["id"] as? String, let c = status["current"] as? Int, let t = status["total"] as? Int { last[id] = (c, t) }
+            }
+        }
+        #expect(last.count >= 3 && last.values.allSatisfy { $0.0 == $0.1 }, "\(last)")
+    }
+
     @Test func sameImageFromEveryTransportGivesTheSameBytes() throws {
         let scratch = Scratch()
         var hashes: Set<String> = []

@@ -13,13 +13,14 @@ Modes (per nonce, counted per request path):
   html      manifests: 200 with an HTML page (a captive portal or a misconfigured proxy)
   patchdrop uploads: the second PATCH is cut off halfway, before the registry sees any of it
   patchlost uploads: the second PATCH reaches the registry, but its answer is lost
+  slow      blobs: sent in 16 KiB pieces 20 ms apart (a slow link, for progress displays)
 Uploads (POST, PATCH, PUT) are forwarded with their bodies; an upload Location the registry
 returns is rewritten to a path on this proxy under the same /v2/f/<mode>-<nonce>/ prefix.
 usage: faulty_proxy.py PORT UPSTREAM_PORT LOGFILE
 Each request is logged as "METHOD PATH RANGE" to LOGFILE (RANGE: Range, or an upload's
 Content-Range).
 """
-import sys, threading, urllib.request, urllib.error
+import sys, threading, time, urllib.request, urllib.error
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port, upstream, logfile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -55,7 +56,7 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", "0"))
         return self.rfile.read(n) if self.command in ("POST", "PATCH", "PUT") else None
 
-    def reply(self, status, headers, body, send=None):
+    def reply(self, status, headers, body, send=None, pace=False):
         self.send_response(status)
         for k, v in headers.items():
             if k.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
@@ -63,7 +64,13 @@ class Handler(BaseHTTPRequestHandler):
         # A HEAD's Content-Length is the size of the body it does not send.
         self.send_header("Content-Length", headers.get("Content-Length", "0") if self.command == "HEAD" else str(len(body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and pace:
+            # A slow link: 16 KiB every 20 ms (about 800 KB/s).
+            for i in range(0, len(body), 16384):
+                self.wfile.write(body[i:i + 16384])
+                self.wfile.flush()
+                time.sleep(0.02)
+        elif self.command != "HEAD":
             self.wfile.write(body if send is None else body[:send])
         if send is not None:
             self.wfile.flush()
@@ -114,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
                 body = body[:-1] + bytes([body[-1] ^ 0xFF])
             elif (mode == "reset" and n == 1) or mode == "truncate":
                 return self.reply(status, headers, body, send=len(body) // 2)
-        self.reply(status, headers, body)
+        self.reply(status, headers, body, pace=is_blob and mode == "slow")
 
     do_GET = handle_one
     do_HEAD = handle_one
