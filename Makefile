@@ -88,6 +88,7 @@ bench: release test-deps
 	./scripts/bench-run.sh $(RELEASE_BIN)
 	./scripts/bench-push.sh $(RELEASE_BIN)
 	./scripts/bench-cache.sh $(RELEASE_BIN)
+	./scripts/bench-progress.sh $(RELEASE_BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -156,7 +156,12 @@ public final class ImageBuild {
             }
             result = try withExtendedLifetime(executor) {
                 try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig,
-                                          chunkSize: request.chunkSize, imageStore: store) { writer in
+                                          chunkSize: request.chunkSize, imageStore: store) { [progress] writer in
+                    if let progress {
+                        // The bar's total: the tree's file bytes (each hard-linked file once).
+                        let total = Int64(clamping: fileBytes(rootfs))
+                        writer.onData = { progress.transfer("squashfs", current: Int64(clamping: $0), total: max(total, Int64(clamping: $0))) }
+                    }
                     var reader = DirectoryTreeReader(rootPath: rootfs)
                     reader.ownerRecords = true
                     if geteuid() != 0 { reader.unrecordedOwner = (0, 0) }
@@ -182,6 +187,33 @@ public final class ImageBuild {
         }
         try exportCache(plan, executor)
         return result
+    }
+
+    /// Bytes of the regular files under `root` (hard links counted once), without following
+    /// symlinks.
+    func fileBytes(_ root: String) -> UInt64 {
+        var total: UInt64 = 0
+        var seen = Set<[UInt64]>()
+        func walk(_ path: String) {
+            guard let dir = opendir(path) else { return }
+            defer { closedir(dir) }
+            while let e = readdir(dir) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name == "." || name == ".." { continue }
+                let child = path + "/" + name
+                var st = stat()
+                guard lstat(child, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: walk(child)
+                case S_IFREG:
+                    if st.st_nlink > 1 && !seen.insert([UInt64(st.st_dev), UInt64(st.st_ino)]).inserted { continue }
+                    total += UInt64(st.st_size)
+                default: break
+                }
+            }
+        }
+        walk(root)
+        return total
     }
 
     /// The `--cache-from` stores (one that cannot be opened is a warning and left out).

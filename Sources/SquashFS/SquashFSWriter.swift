@@ -69,6 +69,8 @@ public final class SquashFSWriter {
     var dedupTable: [[UInt8]: FileData] = [:]
     var duplicateCount = 0
     var dataBytes: UInt64 = 0
+    /// Called with the file bytes read so far, after each data block (for progress displays).
+    public var onData: ((UInt64) -> Void)?
     var finished = false
     let optionsBlock: [UInt8]?
 
@@ -273,6 +275,7 @@ public final class SquashFSWriter {
             }
             remaining -= UInt64(length)
             dataBytes += UInt64(length)
+            onData?(dataBytes)
             let zero = isAllZero(UnsafeRawBufferPointer(buffer))
             if zero {
                 var marker: [UInt8] = [0]
@@ -298,6 +301,7 @@ public final class SquashFSWriter {
                 throw SquashFSError.invalidTree(path: path.description, reason: "file shrank while being read (expected \(size) bytes)")
             }
             dataBytes += UInt64(tailSize)
+            onData?(dataBytes)
             key.update([2] + SHA256.hash(UnsafeRawBufferPointer(buffer)))
             tail = buffer
         }
