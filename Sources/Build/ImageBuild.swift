@@ -150,7 +150,8 @@ public final class ImageBuild {
         let result: GVMIResult
         do {
             let layout = CacheLayout(request.cacheDirectory)
-            let store = executor.targetTreeKey.map {
+            // Like the block store (`--no-block-store` turns both off).
+            let store = request.squashFS.blockStore == nil ? nil : executor.targetTreeKey.map {
                 ImageStoreEntry(store: layout.images(idMapping: UserNamespace.idMappingKey), treeKey: $0 + (geteuid() == 0 ? "" : " unprivileged"),
                                 options: request.squashFS, reads: request.useStepCache)
             }
@@ -175,7 +176,9 @@ public final class ImageBuild {
                     CacheUse.touch(store.directory)
                     progress?.status("squashfs of the same tree from the image store (\((store.directory as NSString).lastPathComponent.prefix(12))) done")
                 } else if access(store.directory, F_OK) == 0 {
-                    CacheUse.stored(store.directory)
+                    // No size in the marker: the entry costs nothing while the image it links to
+                    // exists, and pruning looks each time (CachePrune.candidates).
+                    CacheUse.touch(store.directory)
                 }
             }
             progress?.status("squashfs \(result.compression.rawValue): \(sq.inodes) inodes, \(result.size) bytes done")

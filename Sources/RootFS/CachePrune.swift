@@ -215,6 +215,15 @@ public enum CachePrune {
                         bytes = Int64(text.dropFirst("size=".count).prefix { $0.isNumber })
                     }
                 }
+                if area.hasPrefix("images") {
+                    // A stored image is a hard link to an image file while that exists: removing
+                    // the entry then frees nothing.
+                    bytes = (listDirectory(path) ?? []).reduce(Int64(0)) { sum, name in
+                        var f = stat()
+                        guard lstat(path + "/" + name, &f) == 0, f.st_nlink == 1 else { return sum }
+                        return sum + Int64(f.st_blocks) * 512
+                    }
+                }
                 if bytes == nil {
                     var seen = Set<[UInt64]>()
                     bytes = diskUsage(path, &seen)

@@ -27,7 +27,7 @@ struct ImageOptions: ParsableArguments {
     @Option(help: "Also write a JSON summary of the image (path, size, sha3_224, sha256, compression, source).")
     var extraJsonInfoPath: String?
 
-    @Flag(help: "Compress every block, without the cache's block store (which keeps compressed blocks for the next write; the output is the same either way).")
+    @Flag(help: "Compress every block, without the cache's block store (which keeps compressed blocks for the next write) and, for build, without the image store (whole squashfs images of unchanged trees); the output is the same either way.")
     var noBlockStore = false
 
     /// Writes the `--extra-json-info-path` summary (to a temporary file, then renamed).

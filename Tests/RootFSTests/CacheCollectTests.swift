@@ -68,6 +68,26 @@ import Testing
         return p
     }
 
+    /// An image store entry that is a hard link to an existing image frees nothing when removed,
+    /// and counts so; once the image is gone, it counts its size.
+    @Test func storedImagesCountOnlyWhatRemovingThemFrees() throws {
+        let cache = NSTemporaryDirectory() + "/collect-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        try FileManager.default.createDirectory(atPath: cache + "/images/e1", withIntermediateDirectories: true)
+        file(cache + "/image.gvmi", bytes: 1 << 20)
+        #expect(link(cache + "/image.gvmi", cache + "/images/e1/squashfs") == 0)
+        file(cache + "/images/e1.used", bytes: 0)
+        var dry = PruneOptions()
+        dry.dryRun = true
+        let linked = try CachePrune.prune(cache, dry)
+        #expect(linked.map(\.path) == ["images/e1"] && linked.first?.bytes == 0, "\(linked)")
+        #expect(unlink(cache + "/image.gvmi") == 0)
+        let alone = try CachePrune.prune(cache, dry)
+        #expect((alone.first?.bytes ?? 0) >= 1 << 20, "\(alone)")
+        _ = try CachePrune.prune(cache, PruneOptions())
+        #expect(!FileManager.default.fileExists(atPath: cache + "/images/e1"))
+    }
+
     @Test func blockStoreTemporaryFilesOfAKilledWriterAreRemovedAndALiveWritersKept() throws {
         let cache = NSTemporaryDirectory() + "/collect-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: cache) }
