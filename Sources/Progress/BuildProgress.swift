@@ -190,16 +190,35 @@ public final class BuildProgress: @unchecked Sendable {
         lock.withLock {
             guard let n = current else { return }
             if mode == .rawjson { emitJSON(log: Array(bytes), vertex: n, stream: stream); appendTail(n, bytes: Array(bytes)); return }
+            // Whole lines are found with a byte search; plain mode writes them in one system call
+            // per chunk, and only the chunk's last lines are kept for the tail (a step printing
+            // 100,000 lines costs little more than its output going to /dev/null).
             var pending = partial[n] ?? []
-            for byte in bytes {
-                if byte == 0x0A {
-                    logLine(n, String(decoding: pending, as: UTF8.self))
-                    pending.removeAll(keepingCapacity: true)
+            var lines: [ArraySlice<UInt8>] = []
+            var start = 0
+            let all = Array(bytes)
+            while let newline = all[start...].firstIndex(of: 0x0A) {
+                if pending.isEmpty {
+                    lines.append(all[start..<newline])
                 } else {
-                    pending.append(byte)
+                    pending.append(contentsOf: all[start..<newline])
+                    lines.append(pending[...])
+                    pending = []
                 }
+                start = newline + 1
             }
+            pending.append(contentsOf: all[start...])
             partial[n] = pending
+            guard !lines.isEmpty else { return }
+            let stamp = Self.elapsed(clock().timeIntervalSince(vertices[n - 1].started))
+            for line in lines.suffix(10) { appendTailLine(n, stamp + " " + String(decoding: line, as: UTF8.self)) }
+            guard mode == .plain else { return }
+            printHeaderIfNeeded(n)
+            let prefix = Array("#\(n) \(stamp) ".utf8)
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count + lines.count * prefix.count)
+            for line in lines { out += prefix; out += line; out.append(0x0A) }
+            out.withUnsafeBytes { writeAll(fd, $0) }
         }
     }
 
@@ -352,7 +371,12 @@ public final class BuildProgress: @unchecked Sendable {
 
     /// Seconds as BuildKit prints log times: 3 decimals below 10 s, 2 below 100 s, else 1.
     public static func elapsed(_ seconds: TimeInterval) -> String {
-        String(format: seconds < 10 ? "%.3f" : seconds < 100 ? "%.2f" : "%.1f", seconds)
+        // BuildKit's 3/2/1 decimals below 10 s/100 s/else, without String(format:) (per line).
+        let decimals = seconds < 10 ? 3 : seconds < 100 ? 2 : 1
+        let scale = decimals == 3 ? 1000 : decimals == 2 ? 100 : 10
+        let units = Int((max(0, seconds) * Double(scale)).rounded())
+        let fraction = String(units % scale)
+        return "\(units / scale)." + String(repeating: "0", count: decimals - fraction.count) + fraction
     }
 
     private func write(_ text: String) { writeAll(fd, text) }

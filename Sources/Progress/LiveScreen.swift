@@ -91,6 +91,16 @@ final class LiveScreen {
 }
 
 /// Writes all of `text` to `fd` (retrying short writes and EINTR; an error drops the rest).
+/// Writes all of `bytes` (retrying short writes and EINTR).
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 { if errno == EINTR { continue }; return }
+        offset += n
+    }
+}
+
 func writeAll(_ fd: Int32, _ text: String) {
     let bytes = Array(text.utf8)
     var offset = 0
