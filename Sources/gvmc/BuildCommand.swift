@@ -168,6 +168,7 @@ struct BuildCommand: ParsableCommand {
             printError(line)
         }
         if let pushed = try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain) {
+            try image.writeInfo(result, source: dockerfilePath, extra: pushInfo(pushed))
             try manifest.write(image: result.path, sha3_224: result.sha3_224, downloadURL: pushed.downloadURL)
         }
     }

@@ -127,6 +127,7 @@ struct ConvertCommand: ParsableCommand {
             }
         }
         let path = try output ?? publish.outputName() ?? defaultName(pulled, source: source)
+        let sourceInfo = ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
         display.start("writing image \(path)")
         let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize()) { writer in
             // The bar's total: the final tree's file bytes (each hard-linked file once).
@@ -154,7 +155,7 @@ struct ConvertCommand: ParsableCommand {
                                       imageSize: result.size, file: result.path) where f.severity != .info {
                 display.message("\(f.severity.rawValue): \(pulled.source): \(f.message) [\(f.rule)]")
             }
-            try image.writeInfo(result, source: pulled.source, extra: ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest])
+            try image.writeInfo(result, source: pulled.source, extra: sourceInfo)
             if let metadataFile {
                 var object = ImageMetadata.object(result, config: config)
                 object["source"] = ["reference": pulled.source, "manifest_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
@@ -166,7 +167,9 @@ struct ConvertCommand: ParsableCommand {
             printImageResult(result)
             if display.mode == .plain || display.mode == .tty { printError(display.summary(result: "converted \(result.path)")) }
         }
-        try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain)
+        if let pushed = try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain) {
+            try image.writeInfo(result, source: pulled.source, extra: sourceInfo.merging(pushInfo(pushed)) { $1 })
+        }
     }
 
     func defaultName(_ pulled: PulledImage, source: ImageSource) -> String {

@@ -81,6 +81,13 @@ struct PublishFlags: ParsableArguments {
     }
 }
 
+/// What `build`/`convert --extra-json-info-path` adds after a push: what a requestor needs.
+func pushInfo(_ r: PushResult) -> [String: String] {
+    var info = ["download_url": r.downloadURL, "task_package": r.taskPackage, "descriptor_sha256": r.descriptorID, "registry": r.registry]
+    if let name = r.name { info["tag"] = name.description }
+    return info
+}
+
 func parseName(_ text: String) throws -> GolemImageName {
     do { return try GolemImageName(text) } catch { throw ValidationError("\(error)") }
 }

@@ -182,10 +182,16 @@ struct ConvertAndPush {
         let scratch = Scratch()
         let out = scratch.sub("multi.gvmi")
         let r = GVMCBinary.run(["convert", "oci-layout://" + RegistryFixture.layout + ":multi", "-o", out, "--cache-dir", scratch.sub("cache"),
-                                "--push-to", "alice/multi:v1", "--registry", server.url], env: PublishFixture.alice)
+                                "--push-to", "alice/multi:v1", "--registry", server.url, "--extra-json-info-path", scratch.sub("info.json")],
+                               env: PublishFixture.alice)
         #expect(r.status == 0, "\(r.err)")
         #expect(PublishFixture.field(r.out, "image hash") == pythonSHA3(out), "\(r.out)")
         #expect(PublishFixture.field(r.out, "tag") == "alice/multi:v1")
+        // The info file carries the push: what a requestor needs, as the printed lines say it.
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("info.json")))) as? [String: Any])
+        #expect(info["sha3_224"] as? String == pythonSHA3(out) && info["tag"] as? String == "alice/multi:v1", "\(info)")
+        #expect(info["task_package"] as? String == "hash:sha3:\(pythonSHA3(out)):\(info["download_url"] as? String ?? "?")")
+        #expect((info["download_url"] as? String)?.hasPrefix(server.url) == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
     }
 }
 
