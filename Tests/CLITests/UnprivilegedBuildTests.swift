@@ -125,13 +125,32 @@ extension ConvertCommand {
             #expect(differences.isEmpty, "\(mode) \(name): the unprivileged tree differs from root's:\n\(differences.prefix(20).joined(separator: "\n"))")
         }
 
+        // The shared step cache between two unprivileged runners (their own cache directories):
+        // every step of the second comes from what the first exported (owners, device nodes,
+        // an opaque directory and a whiteout among them), and the tree is still root's.
+        func expectSharedCache(_ name: String, _ mode: String) throws {
+            let layout = home + "/shared-\(mode)-\(name)", out = home + "/b-\(mode)-\(name).gvmi"
+            let a = user.gvmc(["build", "--progress", "plain", "--cache-dir", home + "/ca-\(mode)-\(name)", "-o", home + "/a-\(mode)-\(name).gvmi",
+                               "--cache-to", "type=local,dest=\(layout)", contexts[name]!], home: home)
+            try #require(a.status == 0, "\(mode) \(name): \(a.output)")
+            let b = user.gvmc(["build", "--progress", "plain", "--cache-dir", home + "/cb-\(mode)-\(name)", "-o", out,
+                               "--cache-from", "type=local,src=\(layout)", contexts[name]!], home: home)
+            try #require(b.status == 0, "\(mode) \(name): \(b.output)")
+            let steps = builtSteps(b.output)
+            #expect(!steps.isEmpty && steps.allSatisfy(\.cached) && b.output.contains("CACHED (local \(layout):latest)"), "\(mode) \(name): \(b.output)")
+            let differences = TreeSnapshot.diff(rootTrees[name]!, try tree(out))
+            #expect(differences.isEmpty, "\(mode) \(name) through the shared cache:\n\(differences.prefix(20).joined(separator: "\n"))")
+        }
+
         // Subordinate ids: every step, RUN as another user included.
         try user.subordinateIDs(true)
         for (name, _) in cases { try expectSame(name, "subids") }
+        try expectSharedCache("owners", "subids")
         // Only the user's own id: owners and device nodes are recorded, RUN runs as root only.
         try user.subordinateIDs(false)
         try expectSame("copies", "single")
         try expectSame("runs", "single")
+        try expectSharedCache("runs", "single")
         let refused = user.gvmc(["build", "--progress", "quiet", "-o", home + "/x.gvmi", contexts["owners"]!], home: home)
         #expect(refused.status == 1 && refused.output.contains("Dockerfile:11:1: RUN")
                 && refused.output.contains("no range for \(user.name) in /etc/subuid"), "\(refused.output)")
