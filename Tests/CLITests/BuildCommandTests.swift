@@ -189,10 +189,12 @@ struct BuildCommand {
             let dirs = (try? FileManager.default.contentsOfDirectory(atPath: ctx + "/cache/run-cache")) ?? []
             let log = dirs.first { $0.hasPrefix("shared-\(sharing)-") && !$0.hasSuffix(".lock") && !$0.hasSuffix(".used") }
                 .flatMap { try? String(contentsOfFile: ctx + "/cache/run-cache/" + $0 + "/log", encoding: .utf8) } ?? ""
+            // Which build reaches its step first depends on the machine's load; what matters is
+            // that the steps do not overlap.
             if sharing == "locked" {
-                #expect(log == "start a\nend a\nstart b\nend b\n", "one step at a time: \(log)")
+                #expect(["start a\nend a\nstart b\nend b\n", "start b\nend b\nstart a\nend a\n"].contains(log), "one step at a time: \(log)")
             } else {
-                #expect(log == "start a\nend a\n", "the second step used a directory of its own: \(log)")
+                #expect(["start a\nend a\n", "start b\nend b\n"].contains(log), "the second step used a directory of its own: \(log)")
             }
         }
     }
