@@ -112,3 +112,55 @@ extension BuildCommand {
         #expect(first.count == Runners.all.count && first == second, "\(first) vs \(second)")
     }
 }
+
+extension BuildCommand {
+    /// Faults of a shared cache that degrade, each with a warning: a layer that fails in the first
+    /// `--cache-from` is taken from the next; a damaged index under the export's tag is replaced by
+    /// a new one; a layer with a file name that is not UTF-8 is not exported (the build succeeds).
+    @Test func sharedCacheFaultsDegrade() throws {
+        var runners = Runners()
+        defer { try? FileManager.default.removeItem(atPath: runners.root) }
+        let first = runners.root + "/first", second = runners.root + "/second"
+        for layout in [first, second] {
+            let r = try runners.build(try runners.checkout("export-\((layout as NSString).lastPathComponent)"), ["--cache-to", "type=local,dest=\(layout)"])
+            try #require(r.status == 0, "\(r.err)")
+        }
+        // Every layer of the first cache damaged: each step comes from the second.
+        for blob in (try FileManager.default.contentsOfDirectory(atPath: first + "/blobs/sha256")) {
+            let path = first + "/blobs/sha256/" + blob
+            guard var bytes = FileManager.default.contents(atPath: path), bytes.count > 2000 else { continue }
+            bytes[bytes.count / 2] ^= 0xFF
+            try bytes.write(to: URL(fileURLWithPath: path))
+        }
+        let both = try runners.build(try runners.checkout("both"), ["--cache-from", "type=local,src=\(first)", "--cache-from", "type=local,src=\(second)"])
+        try #require(both.status == 0, "\(both.err)")
+        #expect(both.steps.count == Runners.all.count && both.steps.allSatisfy(\.cached), "\(both.err)")
+        #expect(both.err.contains("asking the next cache") && both.err.contains("CACHED (local \(second):latest)"), "\(both.err)")
+
+        // A damaged index (the config blob the manifest names): the export warns and starts anew.
+        let manifest = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: second + "/index.json"))) as? [String: Any])
+        let manifestDigest = try #require(((manifest["manifests"] as? [[String: Any]])?.first?["digest"] as? String)?.dropFirst(7))
+        let doc = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: second + "/blobs/sha256/" + manifestDigest))) as? [String: Any])
+        let configDigest = try #require(((doc["config"] as? [String: Any])?["digest"] as? String)?.dropFirst(7))
+        try Data("{\"records\": 5}".utf8).write(to: URL(fileURLWithPath: second + "/blobs/sha256/" + configDigest))
+        let restarted = try runners.build(try runners.checkout("restart"), ["--cache-to", "type=local,dest=\(second)"])
+        try #require(restarted.status == 0, "\(restarted.err)")
+        #expect(restarted.err.contains("the export starts a new index"), "\(restarted.err)")
+        let after = try runners.build(try runners.checkout("after"), ["--cache-from", "type=local,src=\(second)"])
+        #expect(after.status == 0 && after.steps.allSatisfy(\.cached), "\(after.err)")
+
+        // A file name that is not UTF-8: that layer is skipped with a warning, the others go out.
+        let odd = try BuildFixture.context("""
+            \(BuildFixture.toolsStage)
+            FROM tools
+            RUN touch "/odd-$(printf '\\377')" && echo ok > /ok
+            RUN echo after > /after
+            """)
+        defer { try? FileManager.default.removeItem(atPath: odd) }
+        let skipped = try runners.build(odd, ["--cache-to", "type=local,dest=\(runners.root)/odd"])
+        try #require(skipped.status == 0, "\(skipped.err)")
+        #expect(skipped.err.contains("is not exported") && skipped.err.contains("not UTF-8"), "\(skipped.err)")
+        let reuse = try runners.build(odd, ["--cache-from", "type=local,src=\(runners.root)/odd"])
+        #expect(reuse.status == 0 && reuse.steps.filter { !$0.cached }.map(\.id) == ["#1.1"], "only the step with the odd name runs: \(reuse.err)")
+    }
+}
