@@ -11,15 +11,8 @@ set -euo pipefail
 gvmc=$(readlink -f "${1:-.build/release/gvmc}")
 runs=${RUNS:-3}
 cd "$(dirname "$0")/.."
-for tool in docker-registry skopeo umoci /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool missing (make test-deps)"; exit 1; }
-done
-[ "$(id -u)" = 0 ] || { echo "bench: build needs root (RUN steps)"; exit 1; }
-rootfs=$(./scripts/bench-rootfs.sh)
-work=$(mktemp -d)
 source scripts/bench-common.sh
-trap cleanup_work EXIT
-fresh_work_fs
+bench_start docker-registry skopeo umoci /usr/bin/time
 start_registry
 push_dir_image "$rootfs" bench/debian
 mkdir -p "$work/ctx"

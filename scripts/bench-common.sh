@@ -40,16 +40,34 @@ YML
 }
 stop_registry() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; reg_pid=; }
 
+# dir_layout DIR LAYOUT: DIR as a one-layer linux/amd64 image LAYOUT:v1 (an OCI layout)
+dir_layout() {
+  tar -C "$1" --numeric-owner --xattrs -cf "$work/layer.tar" .
+  umoci init --layout "$2" >/dev/null
+  umoci new --image "$2:v1" >/dev/null
+  umoci raw add-layer --image "$2:v1" "$work/layer.tar" >/dev/null
+  umoci config --image "$2:v1" --architecture amd64 --os linux --config.env PATH=/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
+  rm -f "$work/layer.tar"
+}
+
 # push_dir_image DIR NAME: DIR as a one-layer linux/amd64 image at $registry/NAME:v1
 push_dir_image() {
-  local layout="$work/layout-$2"
-  tar -C "$1" --numeric-owner --xattrs -cf "$work/layer.tar" .
-  umoci init --layout "$layout" >/dev/null
-  umoci new --image "$layout:v1" >/dev/null
-  umoci raw add-layer --image "$layout:v1" "$work/layer.tar" >/dev/null
-  umoci config --image "$layout:v1" --architecture amd64 --os linux --config.env PATH=/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
-  skopeo copy -q --dest-tls-verify=false "oci:$layout:v1" "docker://$registry/$2:v1"
-  rm -rf "$work/layer.tar" "$layout"
+  dir_layout "$1" "$work/layout-$2"
+  skopeo copy -q --dest-tls-verify=false "oci:$work/layout-$2:v1" "docker://$registry/$2:v1"
+  rm -rf "$work/layout-$2"
+}
+
+# bench_start TOOL...: the tools are there and we are root (RUN steps); then $work, on a fresh
+# filesystem, removed at exit. Sets $rootfs (the Debian minbase tree).
+bench_start() {
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool missing (make test-deps)"; exit 1; }
+  done
+  [ "$(id -u)" = 0 ] || { echo "bench: build needs root (RUN steps)"; exit 1; }
+  rootfs=$(./scripts/bench-rootfs.sh)
+  work=$(mktemp -d)
+  trap cleanup_work EXIT
+  fresh_work_fs
 }
 
 # median wall seconds and max RSS (KB) over $runs runs of `bash -c "$*"`; $prepare runs before each

@@ -9,21 +9,9 @@ set -euo pipefail
 gvmc=$(readlink -f "${1:-.build/release/gvmc}")
 runs=${RUNS:-5}
 cd "$(dirname "$0")/.."
-for tool in umoci script busybox /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool missing (make test-deps)"; exit 1; }
-done
-[ "$(id -u)" = 0 ] || { echo "bench: build needs root (RUN steps)"; exit 1; }
-rootfs=$(./scripts/bench-rootfs.sh)
-work=$(mktemp -d)
 source scripts/bench-common.sh
-trap cleanup_work EXIT
-fresh_work_fs
-tar -C "$rootfs" --numeric-owner --xattrs -cf "$work/layer.tar" .
-umoci init --layout "$work/layout" >/dev/null
-umoci new --image "$work/layout:v1" >/dev/null
-umoci raw add-layer --image "$work/layout:v1" "$work/layer.tar" >/dev/null
-umoci config --image "$work/layout:v1" --architecture amd64 --os linux --config.env PATH=/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
-rm -f "$work/layer.tar"
+bench_start umoci script busybox /usr/bin/time
+dir_layout "$rootfs" "$work/layout"
 mkdir -p "$work/debian" "$work/lines" "$work/silent"
 cat > "$work/debian/Dockerfile" <<DF
 FROM oci-layout://$work/layout:v1

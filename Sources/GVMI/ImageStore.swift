@@ -50,36 +50,28 @@ extension ImageStoreEntry {
 }
 
 struct StoredImage: Codable {
-    static let version = 1
+    static let version = 2
     var version = Self.version
-    var squashfsSize: UInt64
     var squashfsSHA256: String
     /// The SHA3-224 context after the squashfs's bytes, hex.
     var sha3State: String
-    var bytesUsed: UInt64
-    var inodes: Int
-    var files: Int
-    var directories: Int
-    var fragments: Int
-    var duplicateFiles: Int
-    var dataBytes: UInt64
-    /// SHA-256 of every field above, so a damaged meta.json is not trusted.
+    /// What the writer reported (its `fileSize` is the squashfs's length).
+    var summary: SquashFSSummary
+    /// SHA-256 of everything else (sorted-key JSON), so a damaged meta.json is not trusted.
     var checksum = ""
 
+    var squashfsSize: UInt64 { summary.fileSize }
+
     func computedChecksum() -> String {
-        let fields = "\(version) \(squashfsSize) \(squashfsSHA256) \(sha3State) \(bytesUsed) \(inodes) \(files) \(directories) \(fragments) \(duplicateFiles) \(dataBytes)"
-        return SHA256.hash(Array(fields.utf8)).hexString
+        var unsigned = self
+        unsigned.checksum = ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return SHA256.hash(Array((try? encoder.encode(unsigned)) ?? Data())).hexString
     }
 
-    var summary: SquashFSSummary {
-        SquashFSSummary(bytesUsed: bytesUsed, fileSize: squashfsSize, inodes: inodes, files: files, directories: directories,
-                        fragments: fragments, duplicateFiles: duplicateFiles, dataBytes: dataBytes)
-    }
-
-    init(summary s: SquashFSSummary, sha256: String, sha3: SHA3_224) {
-        squashfsSize = s.fileSize; squashfsSHA256 = sha256; sha3State = sha3.state.hexString
-        bytesUsed = s.bytesUsed; inodes = s.inodes; files = s.files; directories = s.directories
-        fragments = s.fragments; duplicateFiles = s.duplicateFiles; dataBytes = s.dataBytes
+    init(summary: SquashFSSummary, sha256: String, sha3: SHA3_224) {
+        self.summary = summary; squashfsSHA256 = sha256; sha3State = sha3.state.hexString
         checksum = computedChecksum()
     }
 }

@@ -37,7 +37,7 @@ public struct SquashFSOptions: Sendable {
 }
 
 /// What was written.
-public struct SquashFSSummary: Sendable {
+public struct SquashFSSummary: Sendable, Codable, Equatable {
     public var bytesUsed: UInt64
     /// File size including padding.
     public var fileSize: UInt64
