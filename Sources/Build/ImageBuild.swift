@@ -157,7 +157,7 @@ public final class ImageBuild {
             }
             result = try withExtendedLifetime(executor) {
                 try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig,
-                                          chunkSize: request.chunkSize, imageStore: store) { [progress] writer in
+                                          chunkSize: request.chunkSize, imageStore: store, hashes: ImageHashStore(directory: layout.hashes)) { [progress] writer in
                     if let progress {
                         // The bar's total: the tree's file bytes (each hard-linked file once).
                         let total = Int64(clamping: fileBytes(rootfs))

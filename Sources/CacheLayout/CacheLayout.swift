@@ -6,6 +6,7 @@
 //   rootfs[-userns-*]/<id>      unpacked base images, shared read-only trees   build cache
 //   blocks/<hex>                compressed squashfs blocks (SquashFS's store)  build cache
 //   images/<hex>                whole squashfs images by tree (GVMI's store)    build cache
+//   hashes/<hex>                hashes of images written, by inode (for push)   build cache
 //   run-cache/                  RUN --mount=type=cache directories             only `prune --all`
 //   locks/                      flocks: `in-use` (builds shared, prune exclusive), per-entry locks
 //
@@ -23,6 +24,8 @@ public struct CacheLayout: Sendable, Equatable {
     public var inUseLock: String { locks + "/in-use" }
     public var runCache: String { directory + "/run-cache" }
     public var blocks: String { directory + "/blocks" }
+    /// The hashes of images gvmc wrote or pushed, by the file's identity (GVMI's ImageHashStore).
+    public var hashes: String { directory + "/hashes" }
     /// Squashfs images by the tree they hold; `idMapping` as for `steps`.
     public func images(idMapping: String?) -> String { directory + "/" + Self.area("images", idMapping) }
     /// Step layers; `idMapping` names the user namespace's mapping (nil: the host's ids).
@@ -35,8 +38,12 @@ public struct CacheLayout: Sendable, Equatable {
     /// Whether a top-level name is an area of the build cache (pruned without `--all`).
     public static func isBuildCacheArea(_ name: String) -> Bool {
         name == "steps" || name.hasPrefix("steps-") || name == "rootfs" || name.hasPrefix("rootfs-") || name == "blocks"
-            || name == "images" || name.hasPrefix("images-")
+            || name == "hashes" || name == "images" || name.hasPrefix("images-")
     }
+
+    /// Whether an area's entries are single files written as `<name>.tmp-<pid>-…` and renamed
+    /// (the block store and the image hashes), used when read as well as when written.
+    public static func isFileArea(_ name: String) -> Bool { name == "blocks" || name == "hashes" }
 
     /// The areas `prune --all` adds (relative paths).
     public static let blobArea = "blobs/sha256"

@@ -10,6 +10,20 @@ public struct ChunkedSHA256: @unchecked Sendable {
     private var position: UInt64 = 0
     private let fileSize: UInt64
 
+    /// gvmkit-build's chunk size for a file of `size` bytes (src/main.rs): 2 MiB up to 200 MiB,
+    /// then 5, 10, 20, 50 MiB, and 100 MiB past 5 GiB (the registry takes at most 1000 chunks).
+    public static func defaultChunkSize(fileSize size: UInt64) -> UInt64 {
+        let mib: UInt64 = 1 << 20, gib: UInt64 = 1 << 30
+        switch size {
+        case (5 * gib + 1)...: return 100 * mib
+        case (2 * gib + 1)...: return 50 * mib
+        case (gib + 1)...: return 20 * mib
+        case (500 * mib + 1)...: return 10 * mib
+        case (200 * mib + 1)...: return 5 * mib
+        default: return 2 * mib
+        }
+    }
+
     public init(chunkSize: UInt64, fileSize: UInt64) {
         precondition(chunkSize > 0)
         self.chunkSize = chunkSize

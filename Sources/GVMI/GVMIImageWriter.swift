@@ -27,16 +27,31 @@ public enum GVMIImageWriter {
     /// for an upload to the Golem registry.
     /// `imageStore`: the entry of the tree being written; its squashfs is used when the store
     /// has it (`populate` is not called then), and the squashfs written is stored otherwise.
+    /// `hashes`: where the image's hashes are recorded for a later `gvmc push` (with chunks of
+    /// `chunkSize`, else of gvmkit-build's size for the file).
     public static func write(to path: String, options: SquashFSOptions, config: ContainerConfig,
-                             chunkSize: ((UInt64) -> UInt64)? = nil, imageStore: ImageStoreEntry? = nil,
+                             chunkSize: ((UInt64) -> UInt64)? = nil, imageStore: ImageStoreEntry? = nil, hashes: ImageHashStore? = nil,
                              populate: (SquashFSWriter) throws -> Void) throws -> GVMIResult {
+        let chunkSize = chunkSize ?? (hashes == nil ? nil : { ChunkedSHA256.defaultChunkSize(fileSize: $0) })
         let output = try OutputFile(target: path)
+        var st = stat()
+        guard fstat(output.fileDescriptor, &st) == 0 else {
+            output.discard()
+            throw SquashFSError.io(path: output.temporaryPath, operation: "fstat", errno: errno)
+        }
+        func record(_ result: GVMIResult) -> GVMIResult {
+            if let hashes, let size = result.chunkSize {
+                hashes.save(path: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), sha3_224: result.sha3_224,
+                            chunkSize: size, chunkSHA256: result.chunkSHA256)
+            }
+            return result
+        }
         do {
             let trailer = try GVMITrailer.encode(json: config.jsonBytes())
             if let imageStore, let stored = ImageStore.load(imageStore) {
                 if let result = try reuse(stored, imageStore, output: output, trailer: trailer, chunkSize: chunkSize, options: options) {
                     try output.commit()
-                    return result
+                    return record(result)
                 }
                 try output.truncate(to: 0)
             }
@@ -46,15 +61,15 @@ public enum GVMIImageWriter {
             try output.write(trailer, at: summary.fileSize)
             let size = summary.fileSize + UInt64(trailer.count)
             let chunks = chunkSize.map { ChunkedSHA256(chunkSize: $0(size), fileSize: size) }
-            let (sha3, sha256, chunkHashes, atSquashFSEnd) = try hashes(output, size: size, chunks: chunks, boundary: summary.fileSize)
+            let (sha3, sha256, chunkHashes, atSquashFSEnd) = try Self.hashes(output, size: size, chunks: chunks, boundary: summary.fileSize)
             if let imageStore, let (prefixSHA256, sha3State) = atSquashFSEnd {
                 ImageStore.save(imageStore, imagePath: output.temporaryPath, fd: output.fileDescriptor,
                                 meta: StoredImage(summary: summary, sha256: prefixSHA256, sha3: sha3State))
             }
             try output.commit()
-            return GVMIResult(path: path, size: size, sha3_224: sha3, sha256: sha256, squashfs: summary,
-                              compression: options.compression.algorithm, chunkSize: chunkHashes?.chunkSize,
-                              chunkSHA256: chunkHashes?.hashes ?? [])
+            return record(GVMIResult(path: path, size: size, sha3_224: sha3, sha256: sha256, squashfs: summary,
+                                     compression: options.compression.algorithm, chunkSize: chunkHashes?.chunkSize,
+                                     chunkSHA256: chunkHashes?.hashes ?? []))
         } catch {
             output.discard()
             throw error

@@ -158,7 +158,8 @@ func makeDirectories(_ path: String) -> Bool {
     var current = ""
     for part in path.split(separator: "/") {
         current += "/" + part
-        if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
+        // 0700 as XDG asks for directories it creates (the cache's areas are the user's alone).
+        if mkdir(current, 0o700) != 0 && errno != EEXIST { return false }
     }
     return true
 }

@@ -49,6 +49,12 @@ public struct ImageDescriptor: Sendable, Equatable {
                   chunkHashes: result.chunkSHA256)
     }
 
+    /// The descriptor a record of the image's hashes gives (nil when the record is malformed).
+    public init?(_ record: ImageHashRecord) {
+        guard let sha3 = record.sha3Digest, let chunks = record.chunkDigests else { return nil }
+        self.init(fileSize: record.size, chunkSize: record.chunkSize, sha3: sha3, chunkHashes: chunks)
+    }
+
     public var chunkCount: Int { chunkHashes.count }
 
     /// Where chunk `index` lies in the file.
@@ -72,17 +78,6 @@ public struct ImageDescriptor: Sendable, Equatable {
     /// The image hash as requestors write it.
     public var sha3Hex: String { sha3.hexString }
 
-    /// gvmkit-build's chunk size for a file of `size` bytes (src/main.rs): 2 MiB up to 200 MiB,
-    /// then 5, 10, 20, 50 MiB, and 100 MiB past 5 GiB (the registry takes at most 1000 chunks).
-    public static func defaultChunkSize(fileSize size: UInt64) -> UInt64 {
-        let mib: UInt64 = 1 << 20, gib: UInt64 = 1 << 30
-        switch size {
-        case (5 * gib + 1)...: return 100 * mib
-        case (2 * gib + 1)...: return 50 * mib
-        case (gib + 1)...: return 20 * mib
-        case (500 * mib + 1)...: return 10 * mib
-        case (200 * mib + 1)...: return 5 * mib
-        default: return 2 * mib
-        }
-    }
+    /// gvmkit-build's chunk size for a file of `size` bytes (ChunkedSHA256.defaultChunkSize).
+    public static func defaultChunkSize(fileSize size: UInt64) -> UInt64 { ChunkedSHA256.defaultChunkSize(fileSize: size) }
 }

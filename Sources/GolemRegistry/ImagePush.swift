@@ -15,6 +15,9 @@ public struct PushOptions: Sendable {
     public var retry = RetryPolicy()
     /// How long the registry may take to report the image complete after the last chunk.
     public var completionTimeout = 60.0
+    /// Where the hashes of images gvmc wrote are recorded (the cache's `hashes/`): an image
+    /// recorded there and unchanged since is not read again to make its descriptor.
+    public var hashes: ImageHashStore?
     /// Notes for the user (retries, steps); never given a token.
     public var log: @Sendable (String) -> Void = { _ in }
 
@@ -81,12 +84,14 @@ public enum ImagePush {
             options.log("warning: chunk size \(chunkSize) makes \((size + chunkSize - 1) / chunkSize) chunks; the Golem registry documents at most 1000")
         }
         let descriptor: ImageDescriptor
-        if let known, known.fileSize == size, known.chunkSize == chunkSize, known.chunkCount == Int((size + chunkSize - 1) / chunkSize) {
+        if let known = known ?? options.hashes?.load(path: path, fd: fd).flatMap(ImageDescriptor.init),
+           known.fileSize == size, known.chunkSize == chunkSize, known.chunkCount == Int((size + chunkSize - 1) / chunkSize) {
             descriptor = known
         } else {
             let hashing = TransferProgress("hashing", total: size, style: options.progress)
             descriptor = try DescriptorHasher.compute(fd: fd, path: path, size: size, chunkSize: chunkSize, progress: hashing.advance)
             hashing.finish()
+            options.hashes?.save(path: path, fd: fd, sha3_224: descriptor.sha3Hex, chunkSize: chunkSize, chunkSHA256: descriptor.chunkHashes)
         }
         let id = descriptor.id
 

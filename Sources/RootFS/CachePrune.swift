@@ -4,6 +4,7 @@
 //   steps[-userns-*]/<key>      step layers          build cache (always pruned)
 //   rootfs[-userns-*]/<id>      unpacked base images build cache (always pruned)
 //   blocks/<hex>                compressed squashfs blocks (BlockStore) build cache (always pruned)
+//   hashes/<hex>                image hashes for push (ImageHashStore)  build cache (always pruned)
 //   blobs/sha256/<hex>          downloaded blobs     only with --all
 //   run-cache/                  RUN --mount=type=cache directories, only with --all
 //
@@ -126,7 +127,7 @@ public enum CachePrune {
         if !first.dryRun {
             for area in areas(cache, all: true) {
                 for name in listDirectory(cache + "/" + area) ?? []
-                where name.hasPrefix(".build-") || name.contains(".partial-") || (area == "blocks" || area.hasPrefix("images")) && writerIsGone(name, pidAfter: ".tmp-") {
+                where name.hasPrefix(".build-") || name.contains(".partial-") || (CacheLayout.isFileArea(area) || area.hasPrefix("images")) && writerIsGone(name, pidAfter: ".tmp-") {
                     TreeCopy.remove(cache + "/" + area + "/" + name)
                 }
             }
@@ -200,13 +201,13 @@ public enum CachePrune {
         for area in areas(cache, all: all) {
             for name in listDirectory(cache + "/" + area) ?? [] {
                 if name.hasSuffix(".used") || name.hasSuffix(".lock") || name.hasPrefix(".build-") || name.contains(".partial-") || name == "empty" { continue }
-                if (area == "blocks" || area.hasPrefix("images")) && name.contains(".tmp-") { continue }
+                if (CacheLayout.isFileArea(area) || area.hasPrefix("images")) && name.contains(".tmp-") { continue }
                 let path = cache + "/" + area + "/" + name
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }
                 func ns(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
                 var used = ns(st.st_ctim)
-                if area.hasPrefix("blobs") || area == "blocks" { used = max(ns(st.st_mtim), ns(st.st_atim)) }
+                if area.hasPrefix("blobs") || CacheLayout.isFileArea(area) { used = max(ns(st.st_mtim), ns(st.st_atim)) }
                 var marker = stat()
                 var bytes: Int64?
                 if lstat(path + ".used", &marker) == 0 {

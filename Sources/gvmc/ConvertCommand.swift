@@ -2,6 +2,7 @@
 // Layers stream straight into the squashfs writer; nothing is unpacked to disk.
 import ArgumentParser
 import Build
+import CacheLayout
 import Foundation
 import GolemRegistry
 import GVMI
@@ -129,7 +130,8 @@ struct ConvertCommand: ParsableCommand {
         let path = try output ?? publish.outputName() ?? defaultName(pulled, source: source)
         let sourceInfo = ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
         display.start("writing image \(path)")
-        let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize()) { writer in
+        let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize(),
+                                               hashes: ImageHashStore(directory: CacheLayout(registry.cacheDirectory).hashes)) { writer in
             // The bar's total: the final tree's file bytes (each hard-linked file once).
             let total = flat.tree.fileSources().values.reduce(Int64(0)) { sum, entry in
                 if case .file(_, let size) = entry.node.kind { return sum + size }

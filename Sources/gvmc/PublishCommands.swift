@@ -1,9 +1,11 @@
 // `gvmc push`, `pull`, `login` and `logout`, and the `--push` of build and convert: the Golem
 // registry from the command line. GolemRegistry does the work; this file parses and prints.
 import ArgumentParser
+import CacheLayout
 import Foundation
 import GolemRegistry
 import GVMI
+import Registry
 import RootFS
 
 /// Where and how to upload (push, build --push, convert --push).
@@ -175,11 +177,17 @@ struct PushCommand: ParsableCommand {
     @Option(help: "Also write the result as JSON: repoInfo, imagePath, size, imageSha3_224, descriptorSha256, downloadUrl, taskPackage.")
     var extraJsonInfoPath: String?
 
+    @Option(help: "The cache directory where gvmc records the hashes of the images it writes, so an image it built is not read again to hash it (default: $XDG_CACHE_HOME/gvmc, else ~/.cache/gvmc).")
+    var cacheDir: String?
+
     @OptionGroup var manifest: ManifestOutputOptions
 
     func run() throws {
         try manifest.check(downloadURLComing: true)
-        let r = try runPush(file, name: try name.map(parseName), options: upload.pushOptions(progress: progress), infoPath: extraJsonInfoPath)
+        var options = try upload.pushOptions(progress: progress)
+        let cache = absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment))
+        options.hashes = ImageHashStore(directory: CacheLayout(cache).hashes)
+        let r = try runPush(file, name: try name.map(parseName), options: options, infoPath: extraJsonInfoPath)
         try manifest.write(image: r.path, sha3_224: r.sha3, downloadURL: r.downloadURL)
     }
 }

@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The Golem registry for an image given by tag or hash (default: $REGISTRY_URL, else https://registry.golem.network).")
     var registry: String?
 
-    @Option(help: "The cache directory that keeps pulled images (default: $GVMC_CACHE_DIR, else ~/.cache/gvmc).")
+    @Option(help: "The cache directory that keeps pulled images (default: $XDG_CACHE_HOME/gvmc, else ~/.cache/gvmc).")
     var cacheDir: String?
 
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")

@@ -131,10 +131,13 @@ extension ImageCommands {
         #expect(FileManager.default.contentsEqual(atPath: dir + "/1.gvmi", andPath: dir + "/2.gvmi"))
         #expect(FileManager.default.contentsEqual(atPath: dir + "/1.gvmi", andPath: dir + "/3.gvmi"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/empty-cache/blocks"))
+        // One record of the hashes per image written (for a later push), collected with the blocks.
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/cache/hashes")) ?? []).count == 2)
         let dry = GVMCBinary.run(["prune", "--cache-dir", dir + "/cache", "--keep-storage", "0", "--dry-run"])
         #expect(dry.status == 0 && dry.out.contains("would remove blocks/"), "\(dry.out)")
         let prune = GVMCBinary.run(["prune", "--cache-dir", dir + "/cache", "--keep-storage", "0"])
         #expect(prune.status == 0)
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/cache/blocks")) ?? []).isEmpty)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/cache/hashes")) ?? []).isEmpty)
     }
 }

@@ -9,7 +9,8 @@ import TestSupport
 enum Images {
     /// A .gvmi at `path` holding `bytes` random bytes (seeded: the same seed gives the same image).
     @discardableResult
-    static func make(_ path: String, bytes: Int, seed: UInt64, chunkSize: ((UInt64) -> UInt64)? = nil) throws -> GVMIResult {
+    static func make(_ path: String, bytes: Int, seed: UInt64, chunkSize: ((UInt64) -> UInt64)? = nil,
+                     hashes: ImageHashStore? = nil) throws -> GVMIResult {
         let payload = path + ".payload"
         writeRandomFile(payload, count: bytes, seed: seed)
         defer { try? FileManager.default.removeItem(atPath: payload) }
@@ -19,7 +20,7 @@ enum Images {
         var config = ContainerConfig()
         config.volumes = ["/golem/output"]
         let data = try Array(Data(contentsOf: URL(fileURLWithPath: payload)))
-        return try GVMIImageWriter.write(to: path, options: options, config: config, chunkSize: chunkSize) { writer in
+        return try GVMIImageWriter.write(to: path, options: options, config: config, chunkSize: chunkSize, hashes: hashes) { writer in
             try writer.add(try EntryPath("golem"), .directory, metadata: EntryMetadata(permissions: 0o755))
             try writer.addFile(try EntryPath("golem/data"), metadata: EntryMetadata(permissions: 0o644), contents: data)
         }
