@@ -63,6 +63,9 @@ public struct BuildRequest {
     public var useStepCache = true
     public var squashFS: SquashFSOptions
     public var outputPath: String
+    /// The output's final path from its SHA3-224 (`-t` names files after the image hash, as
+    /// gvmkit-build after the image id); `outputPath` when nil.
+    public var outputNaming: ((String) -> String)?
     /// With it, the image writer's final read of the file also gives the Golem registry
     /// descriptor's chunk hashes for chunks of this size (file size → chunk size).
     public var chunkSize: ((UInt64) -> UInt64)?
@@ -157,7 +160,8 @@ public final class ImageBuild {
             }
             result = try withExtendedLifetime(executor) {
                 try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig,
-                                          chunkSize: request.chunkSize, imageStore: store, hashes: ImageHashStore(directory: layout.hashes)) { [progress] writer in
+                                          chunkSize: request.chunkSize, imageStore: store, hashes: ImageHashStore(directory: layout.hashes),
+                                          naming: request.outputNaming) { [progress] writer in
                     if let progress {
                         // The bar's total: the tree's file bytes (each hard-linked file once).
                         let total = Int64(clamping: fileBytes(rootfs))

@@ -29,8 +29,11 @@ public enum GVMIImageWriter {
     /// has it (`populate` is not called then), and the squashfs written is stored otherwise.
     /// `hashes`: where the image's hashes are recorded for a later `gvmc push` (with chunks of
     /// `chunkSize`, else of gvmkit-build's size for the file).
+    /// `naming`: the file's final path from its SHA3-224 (in the directory of `path`), for names
+    /// that carry the image hash; `path` when nil.
     public static func write(to path: String, options: SquashFSOptions, config: ContainerConfig,
                              chunkSize: ((UInt64) -> UInt64)? = nil, imageStore: ImageStoreEntry? = nil, hashes: ImageHashStore? = nil,
+                             naming: ((String) -> String)? = nil,
                              populate: (SquashFSWriter) throws -> Void) throws -> GVMIResult {
         let chunkSize = chunkSize ?? (hashes == nil ? nil : { ChunkedSHA256.defaultChunkSize(fileSize: $0) })
         let output = try OutputFile(target: path)
@@ -39,9 +42,13 @@ public enum GVMIImageWriter {
             output.discard()
             throw SquashFSError.io(path: output.temporaryPath, operation: "fstat", errno: errno)
         }
-        func record(_ result: GVMIResult) -> GVMIResult {
+        // Commits the file under its final name; records its hashes.
+        func commit(_ written: GVMIResult) throws -> GVMIResult {
+            var result = written
+            result.path = naming?(result.sha3_224) ?? path
+            try output.commit(as: result.path)
             if let hashes, let size = result.chunkSize {
-                hashes.save(path: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), sha3_224: result.sha3_224,
+                hashes.save(path: result.path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), sha3_224: result.sha3_224,
                             chunkSize: size, chunkSHA256: result.chunkSHA256)
             }
             return result
@@ -50,8 +57,7 @@ public enum GVMIImageWriter {
             let trailer = try GVMITrailer.encode(json: config.jsonBytes())
             if let imageStore, let stored = ImageStore.load(imageStore) {
                 if let result = try reuse(stored, imageStore, output: output, trailer: trailer, chunkSize: chunkSize, options: options) {
-                    try output.commit()
-                    return record(result)
+                    return try commit(result)
                 }
                 try output.truncate(to: 0)
             }
@@ -66,8 +72,7 @@ public enum GVMIImageWriter {
                 ImageStore.save(imageStore, imagePath: output.temporaryPath, fd: output.fileDescriptor,
                                 meta: StoredImage(summary: summary, sha256: prefixSHA256, sha3: sha3State))
             }
-            try output.commit()
-            return record(GVMIResult(path: path, size: size, sha3_224: sha3, sha256: sha256, squashfs: summary,
+            return try commit(GVMIResult(path: path, size: size, sha3_224: sha3, sha256: sha256, squashfs: summary,
                                      compression: options.compression.algorithm, chunkSize: chunkHashes?.chunkSize,
                                      chunkSHA256: chunkHashes?.hashes ?? []))
         } catch {

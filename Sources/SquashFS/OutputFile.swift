@@ -86,16 +86,18 @@ public final class OutputFile: @unchecked Sendable {
 
     public var fileDescriptor: Int32 { fd }
 
-    /// Moves the finished file into place.
-    public func commit() throws(SquashFSError) {
+    /// Moves the finished file into place: at the target, or at `path` (in the same directory,
+    /// for a name known only once the file is written).
+    public func commit(as path: String? = nil) throws(SquashFSError) {
         guard !closed else { return }
         closed = true
         close(fd)
-        guard rename(temporaryPath, targetPath) == 0 else {
+        let target = path ?? targetPath
+        guard rename(temporaryPath, target) == 0 else {
             let e = errno
             unlink(temporaryPath)
             TemporaryFiles.shared.unregister(temporaryPath)
-            throw .io(path: targetPath, operation: "rename from \(temporaryPath)", errno: e)
+            throw .io(path: target, operation: "rename from \(temporaryPath)", errno: e)
         }
         TemporaryFiles.shared.unregister(temporaryPath)
     }

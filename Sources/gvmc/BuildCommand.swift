@@ -120,7 +120,12 @@ struct BuildCommand: ParsableCommand {
         let base = (contextDir as NSString).lastPathComponent
         var request = BuildRequest(dockerfile: bytes, dockerfileName: name, contextDirectory: contextDir, options: options, platform: platform,
                                    cacheDirectory: registry.cacheDirectory, squashFS: squash,
-                                   outputPath: try output ?? publish.outputName() ?? "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi")
+                                   outputPath: "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi")
+        if let output {
+            request.outputPath = output
+        } else if let (name, naming) = try publish.outputNaming() {
+            (request.outputPath, request.outputNaming) = (name, naming)
+        }
         request.chunkSize = try publish.chunkSize()
         request.network = network
         request.entitlements = entitlements

@@ -127,7 +127,7 @@ struct ConvertCommand: ParsableCommand {
                 }
             }
         }
-        let path = try output ?? publish.outputName() ?? defaultName(pulled, source: source)
+        let path = try output ?? publish.outputName(imageID: pulled.configDigest) ?? defaultName(pulled, source: source)
         let sourceInfo = ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
         display.start("writing image \(path)")
         let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize(),

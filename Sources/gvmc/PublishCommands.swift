@@ -57,10 +57,20 @@ struct PublishFlags: ParsableArguments {
 
     @OptionGroup var upload: UploadFlags
 
-    /// The default output file for --tag.
-    func outputName() throws -> String? {
+    /// The default output file for --tag, as gvmkit-build names it:
+    /// `user-repo-tag-<first 10 hex digits of imageID>.gvmi` (imageID: hex, or `sha256:` hex).
+    func outputName(imageID: String) throws -> String? {
         guard let tag else { return nil }
-        return ImagePull.Reference.tag(try parseName(tag)).defaultOutput
+        let base = ImagePull.Reference.tag(try parseName(tag)).defaultOutput.dropLast(".gvmi".count)
+        return "\(base)-\(imageID.split(separator: ":").last?.prefix(10) ?? "").gvmi"
+    }
+
+    /// For build, whose image has no Docker image id: the output named after the image hash
+    /// (SHA3-224) once written; the name without it while it is written.
+    func outputNaming() throws -> (whileWritten: String, naming: (String) -> String)? {
+        guard let tag else { return nil }
+        let name = ImagePull.Reference.tag(try parseName(tag)).defaultOutput
+        return (name, { sha3 in "\(name.dropLast(".gvmi".count))-\(sha3.prefix(10)).gvmi" })
     }
 
     var requested: Bool { push || pushTo != nil }

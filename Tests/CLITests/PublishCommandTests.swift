@@ -174,6 +174,21 @@ struct BuildAndPush {
     }
 }
 
+extension BuildAndPush {
+    /// `-t` without `-o` names the file as gvmkit-build does, with the image hash for the id.
+    @Test func tagNamesTheOutputAfterTheImageHash() throws {
+        let ctx = try BuildFixture.context(BuildFixture.toolsStage + "\nRUN echo tagged > /golem-tagged\n")
+        defer { try? FileManager.default.removeItem(atPath: ctx) }
+        let r = GVMCBinary.run(["build", "-t", "alice/app:1.0", "--progress", "quiet", "--cache-dir", ctx + "/cache", ctx], cwd: ctx)
+        #expect(r.status == 0, "\(r.err)")
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: ctx)) ?? []).filter { $0.hasSuffix(".gvmi") }
+        #expect(names.count == 1 && names[0].hasPrefix("alice-app-1.0-"), "\(names)")
+        let name = try #require(names.first)
+        #expect(name == "alice-app-1.0-\(pythonSHA3(ctx + "/" + name).prefix(10)).gvmi")
+        #expect(r.out.contains(name), "the result names the file: \(r.out)")
+    }
+}
+
 /// `gvmc convert IMAGE --push-to USER/REPO:TAG`, from an OCI layout of the registry fixtures.
 @Suite(.serialized, .enabled(if: RegistryFixture.available, RegistryFixture.why))
 struct ConvertAndPush {
@@ -192,6 +207,21 @@ struct ConvertAndPush {
         #expect(info["sha3_224"] as? String == pythonSHA3(out) && info["tag"] as? String == "alice/multi:v1", "\(info)")
         #expect(info["task_package"] as? String == "hash:sha3:\(pythonSHA3(out)):\(info["download_url"] as? String ?? "?")")
         #expect((info["download_url"] as? String)?.hasPrefix(server.url) == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
+    }
+}
+
+extension ConvertAndPush {
+    /// `-t` without `-o`: `user-repo-tag-<10 hex of the image id>.gvmi`, gvmkit-build's name.
+    @Test func tagNamesTheOutputAfterTheImageID() throws {
+        let scratch = Scratch()
+        let r = GVMCBinary.run(["convert", "oci-layout://" + RegistryFixture.layout + ":multi", "-t", "alice/multi:v1", "--progress", "quiet",
+                                "--cache-dir", scratch.sub("cache"), "--metadata-file", scratch.sub("meta.json")], cwd: scratch.path)
+        #expect(r.status == 0, "\(r.err)")
+        let meta = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("meta.json")))) as? [String: Any])
+        let source = try #require(meta["source"] as? [String: Any], "\(meta)")
+        let id = try #require(source["image_id"] as? String ?? source["imageID"] as? String, "\(source)")
+        let name = "alice-multi-v1-\(id.dropFirst("sha256:".count).prefix(10)).gvmi"
+        #expect(FileManager.default.fileExists(atPath: scratch.sub(name)), "\(name): \((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? [])")
     }
 }
 
