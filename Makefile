@@ -69,6 +69,7 @@ test: test-deps
 	$(SWIFT) build
 	$(SWIFT) test
 	$(MAKE) --no-print-directory demo
+	GVMC_TEST_BINARY=$(CURDIR)/$(RELEASE_BIN) $(SWIFT) test --skip-build --filter HostileBuild
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=48
 	$(VENV)/bin/python scripts/validate_sarif.py $(DEBUG_BIN) testdata/lint/*.Dockerfile
 	$(VENV)/bin/python scripts/differential_parse.py $(DEBUG_BIN) testdata/parser

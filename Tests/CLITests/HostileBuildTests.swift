@@ -164,6 +164,50 @@ struct HostileBuild {
         #expect(Tools.run(["unsquashfs", "-lls", out]).output.contains(" \((2 << 30) + 4) "), "the copy keeps the size")
     }
 
+    /// Issue 14 item 7: unpacking passed `mkdir` a pointer into a path buffer that had already
+    /// been released (it escaped `withUnsafeBufferPointer`), so with long paths in deep trees a
+    /// directory got a garbage name or a false error. glibc's malloc perturbation fills freed
+    /// memory, so a pointer that escapes reads garbage every time instead of now and then.
+    @Test func deepTreesWithLongNamesUnpackUnderTheirOwnNames() throws {
+        let scratch = Scratch()
+        let layer = scratch.sub("deep.tar.gz")
+        // 28 levels of 120-byte names (paths up to 3.4 KB), with a file and a link at each level.
+        HostileImage.tar(layer, """
+        add("bin", type=tarfile.DIRTYPE, mode=0o755)
+        add("bin/busybox", busybox, mode=0o755)
+        path = "deep"
+        add(path, type=tarfile.DIRTYPE, mode=0o755)
+        for level in range(28):
+            path += "/" + ("level%02d-" % level) + "n" * 112
+            add(path, type=tarfile.DIRTYPE, mode=0o750)
+            add(path + "/file", data=("%d\\n" % level).encode())
+            add(path + "/link", type=tarfile.SYMTYPE, link="file")
+        """)
+        let image = HostileImage.layout(scratch.sub("layout"), tag: "deep", layers: [layer])
+        let ctx = scratch.sub("ctx")
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        let out = scratch.sub("out.gvmi")
+        let r = GVMCBinary.run(["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx],
+                               stdin: "FROM \(image)\nRUN [\"/bin/busybox\", \"find\", \"/deep\", \"-name\", \"file\", \"-newer\", \"/bin/busybox\"]\n",
+                               env: ["GLIBC_TUNABLES": "glibc.malloc.perturb=165"])
+        #expect(r.status == 0, "\(r.err)")
+        // The unpacked tree, in the cache and in the image, has every name and nothing else.
+        let trees = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/rootfs")))?.filter { !$0.hasSuffix(".used") } ?? []
+        #expect(trees.count == 1)
+        var expected: [String] = ["/deep"]
+        var path = "/deep"
+        for level in 0..<28 {
+            path += "/" + String(format: "level%02d-", level) + String(repeating: "n", count: 112)
+            expected += [path, path + "/file", path + "/link"]
+        }
+        let tree = scratch.sub("cache/rootfs/\(trees.first ?? "?")")
+        let found = Tools.run(["find", tree + "/deep"]).output.split(separator: "\n").map { String($0.dropFirst(tree.count)) }
+        #expect(found.sorted() == expected.sorted(), "\(Set(found).symmetricDifference(expected).prefix(4))")
+        let listed = Set(Tools.run(["unsquashfs", "-l", out]).output.split(separator: "\n").map { String($0.dropFirst("squashfs-root".count)) })
+        #expect(expected.allSatisfy(listed.contains), "missing from the image: \(expected.filter { !listed.contains($0) }.prefix(2))")
+        #expect(Tools.run(["cat", tree + path + "/file"]).output == "27\n")
+    }
+
     /// A gzip bomb (100 MiB of non-zero bytes in a 100 KiB layer) on a 64 MiB filesystem: the
     /// unpacking stops with the layer and entry named while 5% of the filesystem is still free.
     @Test func unpackingLeavesFreeSpaceAndNamesTheLayer() throws {

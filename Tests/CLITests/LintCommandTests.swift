@@ -6,7 +6,10 @@ import FoundationXML
 import Testing
 
 enum GVMCBinary {
+    /// The debug build, or `$GVMC_TEST_BINARY` (`make test` runs the attack tests again against
+    /// the optimized release binary, where a pointer used after its buffer is released shows).
     static let path: String = {
+        if let binary = ProcessInfo.processInfo.environment["GVMC_TEST_BINARY"], !binary.isEmpty { return binary }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/gvmc").path
     }()
