@@ -66,6 +66,14 @@ public struct FlattenedImage {
 
     /// Writes the tree into a squashfs image being built.
     public func write(to writer: SquashFSWriter) throws {
+        if writer.options.deduplicate && writer.sharedSizes == nil {
+            // Only files whose size another file has can be duplicates (hard links counted once).
+            var seen = Set<UInt64>(), shared = Set<UInt64>()
+            for entry in tree.fileSources().values {
+                if case .file(_, let size) = entry.node.kind, !seen.insert(UInt64(size)).inserted { shared.insert(UInt64(size)) }
+            }
+            writer.sharedSizes = shared
+        }
         try forEachFinalFile { path, node, size, reader in
             var remaining = size
             try writer.addFile(try FlattenedImage.entryPath(path), metadata: node.metadata, size: UInt64(size)) { buffer in

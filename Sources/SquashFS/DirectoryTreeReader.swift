@@ -26,11 +26,38 @@ public struct DirectoryTreeReader {
             throw SquashFSError.invalidTree(path: rootPath, reason: "not a directory")
         }
         var links: [DeviceInode: EntryPath] = [:]
+        if writer.options.deduplicate && writer.sharedSizes == nil { writer.sharedSizes = Self.sharedSizes(under: rootPath) }
         try writer.add(try EntryPath([]), .directory, metadata: metadata(rootPath, st))
         try walk(directory: rootPath, relative: [], writer: writer, links: &links)
     }
 
     struct DeviceInode: Hashable { var dev: UInt64; var ino: UInt64 }
+
+    /// The sizes more than one regular file under `root` has (hard links counted once), from a
+    /// walk of the metadata alone (SquashFSWriter.sharedSizes); nil when the walk fails, so that
+    /// every file is hashed.
+    public static func sharedSizes(under root: String) -> Set<UInt64>? {
+        var path = Array(root.utf8CString)
+        let tree = path.withUnsafeMutableBufferPointer { p -> UnsafeMutablePointer<FTS>? in
+            var roots: [UnsafeMutablePointer<CChar>?] = [p.baseAddress, nil]
+            return roots.withUnsafeMutableBufferPointer { fts_open($0.baseAddress, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, nil) }
+        }
+        guard let tree else { return nil }
+        defer { fts_close(tree) }
+        var seen = Set<UInt64>(), shared = Set<UInt64>(), linked = Set<DeviceInode>()
+        while let entry = fts_read(tree) {
+            switch Int32(entry.pointee.fts_info) {
+            case FTS_DNR, FTS_ERR, FTS_NS: return nil
+            case FTS_F:
+                guard let st = entry.pointee.fts_statp?.pointee else { return nil }
+                if st.st_nlink > 1, !linked.insert(DeviceInode(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))).inserted { continue }
+                let size = UInt64(st.st_size)
+                if !seen.insert(size).inserted { shared.insert(size) }
+            default: continue
+            }
+        }
+        return errno == 0 ? shared : nil
+    }
 
     private func walk(directory: String, relative: [UInt8], writer: SquashFSWriter,
                       links: inout [DeviceInode: EntryPath]) throws {

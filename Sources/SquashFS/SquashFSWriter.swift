@@ -56,7 +56,7 @@ public struct SquashFSSummary: Sendable, Codable, Equatable {
 }
 
 public final class SquashFSWriter {
-    let options: SquashFSOptions
+    public let options: SquashFSOptions
     let output: OutputFile
     let compressor: BlockCompressor
     let pipeline: BlockPipeline
@@ -71,6 +71,11 @@ public final class SquashFSWriter {
     var dataBytes: UInt64 = 0
     /// Called with the file bytes read so far, after each data block (for progress displays).
     public var onData: ((UInt64) -> Void)?
+    /// The sizes that more than one file of the tree has, when the caller knows them (a directory
+    /// walked before, a layer tree in memory): a file of another size cannot be a duplicate, so
+    /// its blocks are not hashed for deduplication (mksquashfs compares sizes first too). Nil:
+    /// every file is hashed. The image is the same bytes either way.
+    public var sharedSizes: Set<UInt64>?
     var finished = false
     let optionsBlock: [UInt8]?
 
@@ -260,7 +265,8 @@ public final class SquashFSWriter {
         // Files up to this size are read completely before any block is compressed, so a
         // duplicate costs no compression at all; larger ones stream, and a duplicate's blocks
         // are taken back after the fact.
-        let holdBack = size <= UInt64(max(blockSize, 1 << 20)) && options.deduplicate
+        let dedup = options.deduplicate && size > 0 && (sharedSizes?.contains(size) ?? true)
+        let holdBack = size <= UInt64(max(blockSize, 1 << 20)) && dedup
         var held: [(UnsafeMutableRawBufferPointer, Bool)] = []
         defer { for (b, _) in held { b.deallocate() } }
 
@@ -277,11 +283,11 @@ public final class SquashFSWriter {
             dataBytes += UInt64(length)
             onData?(dataBytes)
             let zero = isAllZero(UnsafeRawBufferPointer(buffer))
-            if zero {
+            if dedup && zero {
                 var marker: [UInt8] = [0]
                 withUnsafeBytes(of: UInt32(length).littleEndian) { marker.append(contentsOf: $0) }
                 key.update(marker)
-            } else {
+            } else if dedup {
                 key.update([1] + SHA256.hash(UnsafeRawBufferPointer(buffer)))
             }
             if holdBack {
@@ -302,7 +308,7 @@ public final class SquashFSWriter {
             }
             dataBytes += UInt64(tailSize)
             onData?(dataBytes)
-            key.update([2] + SHA256.hash(UnsafeRawBufferPointer(buffer)))
+            if dedup { key.update([2] + SHA256.hash(UnsafeRawBufferPointer(buffer))) }
             tail = buffer
         }
         defer { tail?.deallocate() }
@@ -314,7 +320,7 @@ public final class SquashFSWriter {
             throw SquashFSError.invalidTree(path: path.description, reason: "file grew while being read (expected \(size) bytes)")
         }
 
-        if options.deduplicate && size > 0 {
+        if dedup {
             var k = key.finalize()
             withUnsafeBytes(of: size.littleEndian) { k.append(contentsOf: $0) }
             if let original = dedupTable[k] {

@@ -255,3 +255,51 @@ func makeEverythingTree(_ root: String) throws {
         #expect(firstDifference == nil, "first difference: \(firstDifference.map { "\($0.0) vs \($0.1)" } ?? "")")
     }
 }
+
+/// Size-first deduplication (issue 21): only files whose size another file has are hashed; the
+/// image is byte for byte the one hashing every file gives, with the same duplicates found.
+@Suite struct SizeFirstDeduplication {
+    @Test(arguments: [Compression.gzip, .lz4])
+    func hashingOnlySharedSizesWritesTheSameImage(_ compression: Compression) throws {
+        let scratch = Scratch()
+        let tree = scratch.sub("tree")
+        try makeEverythingTree(tree)
+        func write(_ name: String, _ bytes: [UInt8]) throws {
+            try FileManager.default.createDirectory(atPath: ((tree + "/" + name) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(bytes).write(to: URL(fileURLWithPath: tree + "/" + name))
+        }
+        // Same size and content (small, held back, and over 1 MiB, streamed), same size with
+        // other content, a duplicate made of zero blocks, hard links.
+        var big = [UInt8](repeating: 0, count: 3 << 20)
+        for i in big.indices { big[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
+        try write("dup/a", Array("same bytes\n".utf8)); try write("dup/b", Array("same bytes\n".utf8))
+        try write("dup/c", Array("othr bytes\n".utf8))
+        try write("dup/big1", big); try write("dup/big2", big)
+        var almost = big; almost[almost.count - 1] ^= 1
+        try write("dup/big3", almost)
+        try write("dup/zero1", [UInt8](repeating: 0, count: 256 << 10)); try write("dup/zero2", [UInt8](repeating: 0, count: 256 << 10))
+        #expect(link(tree + "/dup/big1", tree + "/dup/big1-link") == 0)
+
+        let shared = try #require(DirectoryTreeReader.sharedSizes(under: tree))
+        #expect(shared.contains(11) && shared.contains(3 << 20) && shared.contains(256 << 10))
+        var options = SquashFSOptions()
+        options.compression = CompressionOptions(compression)
+        options.fixedTimestamp = 1_700_000_000
+        func image(_ name: String, sharedSizes: Set<UInt64>?) throws -> (bytes: Data, duplicates: Int) {
+            let output = try OutputFile(target: scratch.sub(name))
+            let writer = try SquashFSWriter(output: output, options: options)
+            // Every size: each file is hashed, as before sizes were compared first.
+            writer.sharedSizes = sharedSizes
+            try DirectoryTreeReader(rootPath: tree).add(to: writer)
+            let summary = try writer.finish()
+            try output.commit()
+            return (try Data(contentsOf: URL(fileURLWithPath: scratch.sub(name))), summary.duplicateFiles)
+        }
+        let everySize = Set(Tools.run(["find", tree, "-type", "f", "-printf", "%s\n"]).output.split(separator: "\n").compactMap { UInt64($0) })
+        #expect(everySize.count > shared.count)
+        let hashedAll = try image("all.sqfs", sharedSizes: everySize)
+        let sizeFirst = try image("size-first.sqfs", sharedSizes: nil)
+        #expect(hashedAll.bytes == sizeFirst.bytes)
+        #expect(sizeFirst.duplicates == hashedAll.duplicates && sizeFirst.duplicates >= 4, "\(sizeFirst.duplicates)")
+    }
+}

@@ -3,6 +3,7 @@
 #ifndef GVMC_CSYSTEM_H
 #define GVMC_CSYSTEM_H
 #include <sys/types.h>
+#include <fts.h>
 
 ssize_t gvmc_llistxattr(const char *path, char *list, size_t size);
 ssize_t gvmc_lgetxattr(const char *path, const char *name, void *value, size_t size);
