@@ -131,10 +131,7 @@ struct ConvertCommand: ParsableCommand {
         display.start("writing image \(path)")
         let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize()) { writer in
             // The bar's total: the final tree's file bytes (each hard-linked file once).
-            let total = flat.tree.fileSources().values.reduce(Int64(0)) { sum, entry in
-                if case .file(_, let size) = entry.node.kind { return sum + size }
-                return sum
-            }
+            let total = flat.fileBytes
             writer.onData = { display.transfer("squashfs", current: Int64(clamping: $0), total: max(total, Int64(clamping: $0))) }
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
