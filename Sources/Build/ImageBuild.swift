@@ -389,7 +389,7 @@ final class StepProgress: StepEvents {
 extension ImageBuild {
     /// `--metadata-file`: the image (path, size, hashes, compression), the configuration in its
     /// trailer, and every step with its cache key, whether it was cached, and its duration.
-    public func metadata(_ result: GVMIResult) -> [UInt8] {
+    public func metadata(_ result: GVMIResult) -> [String: Any] {
         var object = ImageMetadata.object(result, config: containerConfig)
         object["steps"] = (progress?.records ?? []).map { v -> [String: Any] in
             var step: [String: Any] = ["vertex": v.number, "name": v.name, "cached": v.cached,
@@ -399,7 +399,7 @@ extension ImageBuild {
             if let e = v.error { step["error"] = e }
             return step
         }
-        return ImageMetadata.encode(object)
+        return object
     }
 }
 
