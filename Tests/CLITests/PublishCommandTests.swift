@@ -175,7 +175,8 @@ struct ConvertAndPush {
         let scratch = Scratch()
         let out = scratch.sub("multi.gvmi")
         let r = GVMCBinary.run(["convert", "oci-layout://" + RegistryFixture.layout + ":multi", "-o", out, "--cache-dir", scratch.sub("cache"),
-                                "--push-to", "alice/multi:v1", "--registry", server.url, "--extra-json-info-path", scratch.sub("info.json")],
+                                "--push-to", "alice/multi:v1", "--registry", server.url, "--extra-json-info-path", scratch.sub("info.json"),
+                                "--metadata-file", scratch.sub("meta.json")],
                                env: PublishFixture.alice)
         #expect(r.status == 0, "\(r.err)")
         #expect(PublishFixture.field(r.out, "image hash") == pythonSHA3(out), "\(r.out)")
@@ -185,6 +186,14 @@ struct ConvertAndPush {
         #expect(info["sha3_224"] as? String == pythonSHA3(out) && info["tag"] as? String == "alice/multi:v1", "\(info)")
         #expect(info["task_package"] as? String == "hash:sha3:\(pythonSHA3(out)):\(info["download_url"] as? String ?? "?")")
         #expect((info["download_url"] as? String)?.hasPrefix(server.url) == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
+        // So does --metadata-file, beside the image and its source.
+        let meta = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("meta.json")))) as? [String: Any])
+        let push = try #require(meta["push"] as? [String: Any], "\(meta)")
+        #expect(push["tag"] as? String == "alice/multi:v1" && push["task_package"] as? String == info["task_package"] as? String, "\(push)")
+        #expect(push["chunks_sent"] as? Int == push["chunks_total"] as? Int && (push["chunks_total"] as? Int ?? 0) > 0, "\(push)")
+        #expect((meta["image"] as? [String: Any])?["sha3_224"] as? String == pythonSHA3(out) && meta["source"] != nil)
+        // The push's vertices follow the conversion's on one display.
+        #expect(r.err.contains(" pushing to \(server.url) as alice/multi:v1\n") && !r.err.contains(" hashing "), "\(r.err)")
     }
 }
 
