@@ -119,5 +119,6 @@ let package = Package(
         .testTarget(name: "RemoteCacheTests", dependencies: ["RemoteCache", "CSystem", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
         .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "SquashFS", "TestSupport"]),
+        .testTarget(name: "ProgressTests", dependencies: ["Progress"]),
     ]
 )

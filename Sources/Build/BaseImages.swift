@@ -26,6 +26,9 @@ public final class BaseImages {
 
     /// Warnings of the pulls (deprecated media types, platform fallbacks).
     public var warn: (String) -> Void = { _ in }
+    /// Bytes of an image's files unpacked so far, of all (nil: not reported), and the unpacking's end.
+    public var unpacking: ((_ done: Int64, _ total: Int64) -> Void)?
+    public var unpacked: () -> Void = {}
 
     public init(platform: String, _ makePuller: @escaping (String) throws -> ImagePuller) {
         self.platform = platform
@@ -74,7 +77,14 @@ public final class BaseImages {
             let image = try pull(ref, platform: platform)
             flattened[key] = try FlattenedImage(layers: image.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
         }
-        try flattened[key]!.extract(to: root)
+        let flat = flattened[key]!
+        if let unpacking {
+            let total = flat.fileBytes
+            try flat.extract(to: root) { unpacking($0, max(total, $0)) }
+            unpacked()
+        } else {
+            try flat.extract(to: root)
+        }
     }
 
     /// The image's root filesystem unpacked once into the cache (`rootfs/<image id>`), shared by

@@ -12,20 +12,24 @@ final class ChunkUploader: @unchecked Sendable {
     let id: String
     let fd: Int32
     let path: String
-    let progress: TransferProgress
+    /// Bytes sent so far of `total` (called under the lock: the counts arrive in order).
+    let progress: @Sendable (UInt64, UInt64) -> Void
+    let total: UInt64
     let log: @Sendable (String) -> Void
     private let lock = NSLock()
+    private var sent: UInt64 = 0
     private var queue: [Int] = []
     private var failure: GolemRegistryError?
 
     init(registry: String, retry: RetryPolicy, descriptor: ImageDescriptor, fd: Int32, path: String,
-         progress: TransferProgress, log: @escaping @Sendable (String) -> Void) {
+         total: UInt64, progress: @escaping @Sendable (UInt64, UInt64) -> Void, log: @escaping @Sendable (String) -> Void) {
         self.registry = registry
         self.retry = retry
         self.descriptor = descriptor
         self.id = descriptor.id
         self.fd = fd
         self.path = path
+        self.total = total
         self.progress = progress
         self.log = log
     }
@@ -33,6 +37,8 @@ final class ChunkUploader: @unchecked Sendable {
     /// Sends chunks `indices`; the first chunk that fails after its retries stops the others.
     func upload(_ indices: [Int], workers: Int) throws(GolemRegistryError) {
         queue = indices.reversed()
+        // The transfer starts now (its rate and time left count from here), not at the first chunk's end.
+        progress(0, total)
         let group = DispatchGroup()
         for _ in 0..<max(1, min(workers, indices.count)) {
             group.enter()
@@ -97,6 +103,9 @@ final class ChunkUploader: @unchecked Sendable {
         let r = try client.send("POST", "/v1/image/push/chunk", headers: [form.contentType],
                                 body: UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
         guard (200..<300).contains(r.status) else { throw .chunkRejected(index: index, status: r.status, message: client.message(r)) }
-        progress.advance(length)
+        lock.withLock {
+            sent += UInt64(length)
+            progress(sent, total)
+        }
     }
 }

@@ -41,17 +41,18 @@ public enum ImagePull {
 
     /// Downloads `reference` from `registry` to `output` (counted as a download); returns what
     /// the registry resolved it to.
-    public static func pull(_ reference: Reference, to output: String, registry: String, progress: ProgressStyle = .auto,
+    public static func pull(_ reference: Reference, to output: String, registry: String, progress: RegistryProgress = .quiet,
                             retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in })
         throws(GolemRegistryError) -> ImageInfo {
         let client = try client(registry, retry: retry, log: log)
+        progress.phase(.resolving)
         let info = try resolve(reference, client: client, count: true)
         try save(info, to: output, client: client, progress: progress, retry: retry, log: log)
         return info
     }
 
     /// Downloads an image `resolve` named to `output`, without asking the registry again.
-    public static func pull(_ info: ImageInfo, to output: String, registry: String, progress: ProgressStyle = .auto,
+    public static func pull(_ info: ImageInfo, to output: String, registry: String, progress: RegistryProgress = .quiet,
                             retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in })
         throws(GolemRegistryError) {
         try save(info, to: output, client: try client(registry, retry: retry, log: log), progress: progress, retry: retry, log: log)
@@ -79,7 +80,7 @@ public enum ImagePull {
 
     /// Downloads `info` beside `output` and renames it into place only when its SHA3-224 is
     /// `info.sha3`; nothing is left at `output` otherwise.
-    static func save(_ info: ImageInfo, to output: String, client: GolemRegistryClient, progress: ProgressStyle,
+    static func save(_ info: ImageInfo, to output: String, client: GolemRegistryClient, progress: RegistryProgress,
                      retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) {
         let file: OutputFile
         do { file = try OutputFile(target: output) } catch { throw .io(path: output, operation: "create a temporary file beside it", errno: EACCES) }
@@ -95,9 +96,9 @@ public enum ImagePull {
 
     /// Streams `info.url` into `file`, resuming with Range after transport failures; returns the
     /// SHA3-224 of what was written.
-    static func download(_ info: ImageInfo, into file: OutputFile, client: GolemRegistryClient, progress style: ProgressStyle,
+    static func download(_ info: ImageInfo, into file: OutputFile, client: GolemRegistryClient, progress: RegistryProgress,
                          retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) -> String {
-        let progress = TransferProgress("pulling", total: info.size ?? 0, style: style)
+        progress.phase(.downloading)
         var sha3 = SHA3_224()
         var written: UInt64 = 0
         var attempt = 0
@@ -120,12 +121,11 @@ public enum ImagePull {
                     }
                     sha3.update(chunk)
                     written += UInt64(chunk.count)
-                    progress.advance(chunk.count)
+                    progress.bytes(written, info.size ?? 0)
                     return true
                 }
                 if (200..<300).contains(response.status) || response.status == 416 && written == info.size {
                     do { try file.truncate(to: written) } catch { throw GolemRegistryError.io(path: file.temporaryPath, operation: "truncate", errno: EIO) }
-                    progress.finish()
                     return sha3.finalize().hexString
                 }
                 if response.status == 404 { throw GolemRegistryError.notFound(what: "at \(info.url)", registry: client.registry) }

@@ -11,7 +11,8 @@ public struct PushOptions: Sendable {
     public var workers = 4
     /// Default: gvmkit-build's for the file's size (ImageDescriptor.defaultChunkSize).
     public var chunkSize: UInt64?
-    public var progress: ProgressStyle = .auto
+    /// Phases and byte counts, for a display.
+    public var progress = RegistryProgress.quiet
     public var retry = RetryPolicy()
     /// How long the registry may take to report the image complete after the last chunk.
     public var completionTimeout = 60.0
@@ -65,6 +66,7 @@ public enum ImagePush {
     /// against it as it is read).
     public static func push(path: String, name: GolemImageName?, credentials: RegistryCredentials?,
                             options: PushOptions, known: ImageDescriptor? = nil) throws(GolemRegistryError) -> PushResult {
+        options.progress.phase(.checking)
         try validate(path: path)
         let client = try GolemRegistryClient(registry: options.registry, retry: options.retry)
         client.log = options.log
@@ -88,12 +90,16 @@ public enum ImagePush {
            known.fileSize == size, known.chunkSize == chunkSize, known.chunkCount == Int((size + chunkSize - 1) / chunkSize) {
             descriptor = known
         } else {
-            let hashing = TransferProgress("hashing", total: size, style: options.progress)
-            descriptor = try DescriptorHasher.compute(fd: fd, path: path, size: size, chunkSize: chunkSize, progress: hashing.advance)
-            hashing.finish()
+            options.progress.phase(.hashing)
+            var hashed: UInt64 = 0
+            descriptor = try DescriptorHasher.compute(fd: fd, path: path, size: size, chunkSize: chunkSize) {
+                hashed += UInt64($0)
+                options.progress.bytes(hashed, size)
+            }
             options.hashes?.save(path: path, fd: fd, sha3_224: descriptor.sha3Hex, chunkSize: chunkSize, chunkSHA256: descriptor.chunkHashes)
         }
         let id = descriptor.id
+        options.progress.phase(.uploading)
 
         var status = try client.status(of: id)
         if status == nil {
@@ -111,13 +117,13 @@ public enum ImagePush {
             if missing.count < descriptor.chunkCount {
                 options.log("the registry has \(descriptor.chunkCount - missing.count) of \(descriptor.chunkCount) chunks; sending \(missing.count)")
             }
-            let uploading = TransferProgress("pushing", total: missingBytes, style: options.progress)
             let uploader = ChunkUploader(registry: client.registry, retry: options.retry, descriptor: descriptor, fd: fd,
-                                         path: path, progress: uploading, log: options.log)
+                                         path: path, total: missingBytes, progress: options.progress.bytes, log: options.log)
             try uploader.upload(missing, workers: options.workers)
-            uploading.finish()
             sent = missing.count
             current = try waitForCompletion(client, id: id, chunkCount: descriptor.chunkCount, timeout: options.completionTimeout)
+        } else {
+            options.log("the registry has the image already: no chunk to send")
         }
         if let name, let credentials { try client.attach(id: id, name: name, credentials: credentials, check: false) }
         // The registry's own link when it resolves the hash (as a requestor would get it).

@@ -37,6 +37,15 @@ public struct FlattenedImage {
         self.layers = layers
     }
 
+    /// Bytes of the final tree's regular files (each hard-linked file once): what pass 2 reads,
+    /// the total of a progress bar.
+    public var fileBytes: Int64 {
+        tree.fileSources().values.reduce(Int64(0)) { sum, entry in
+            if case .file(_, let size) = entry.node.kind { return sum + size }
+            return sum
+        }
+    }
+
     /// Pass 2 helper: calls `body` for every entry that holds a final file's bytes, in layer order.
     func forEachFinalFile(_ body: ([[UInt8]], LayerNode, Int64, TarReader) throws -> Void) throws {
         let sources = tree.fileSources()
@@ -105,8 +114,9 @@ public struct FlattenedImage {
 
     /// Materialises the tree under `directory` (which must exist and be empty). Everything is
     /// created fresh by this function, below directories it made itself, with O_NOFOLLOW/O_EXCL:
-    /// no entry can reach outside `directory`.
-    public func extract(to directory: String) throws {
+    /// no entry can reach outside `directory`. `progress` gets the file bytes written so far (of
+    /// `fileBytes`) after each block.
+    public func extract(to directory: String, progress: ((Int64) -> Void)? = nil) throws {
         func host(_ path: [[UInt8]]) -> [UInt8] {
             var bytes = Array(directory.utf8)
             for c in path { bytes.append(UInt8(ascii: "/")); bytes += c }
@@ -127,6 +137,7 @@ public struct FlattenedImage {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
         var writer = SparseWriter()
+        var unpacked: Int64 = 0
         try forEachFinalFile { path, node, size, reader in
             let h = host(path)
             let fd = h.withUnsafeBufferPointer {
@@ -141,6 +152,8 @@ public struct FlattenedImage {
                 guard n > 0 else { throw LayerError("\(entry()) is truncated") }
                 try writer.write(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), at: written, what: entry)
                 written += Int64(n)
+                unpacked += Int64(n)
+                progress?(unpacked)
             }
             // Zero blocks were skipped: the size (and any hole at the end) comes from here.
             guard ftruncate(fd, off_t(size)) == 0 else { throw fail("truncate", path) }

@@ -45,9 +45,13 @@ public final class BuildProgress: @unchecked Sendable {
     /// GitLab CI: every vertex in a collapsible section of the job log.
     private let gitlabSections: Bool
 
+    /// The tty header's verb: `[+] Building 1.2s (3/3)` (push and pull say Pushing, Pulling).
+    private let title: String
+
     /// `auto` becomes tty when `fd` is a terminal (and TERM is not dumb), else plain, as BuildKit.
     public init(mode: ProgressMode, fd: Int32 = 2, environment: [String: String] = ProcessInfo.processInfo.environment,
-                clock: @escaping () -> Date = Date.init) {
+                title: String = "Building", clock: @escaping () -> Date = Date.init) {
+        self.title = title
         var resolved = mode
         if mode == .auto { resolved = isatty(fd) == 1 && environment["TERM"] != "dumb" ? .tty : .plain }
         self.mode = resolved
@@ -109,7 +113,7 @@ public final class BuildProgress: @unchecked Sendable {
             let time = String(format: "%.1fs", (v.completed ?? now).timeIntervalSince(v.started))
             if v.completed == nil {
                 lines.append(.init(text: " => \(v.name)", time: time, style: .running))
-                for (id, t) in (transfers[v.number] ?? [:]).sorted(by: { $0.key < $1.key }) where t.current < t.total {
+                for (id, t) in (transfers[v.number] ?? [:]).sorted(by: { $0.key < $1.key }) where t.current < t.total && t.completed == nil {
                     lines.append(.init(text: " => => " + Self.transferLine(id, t, now: now), time: String(format: "%.1fs", now.timeIntervalSince(t.started)), style: .log))
                 }
                 for l in (tails[v.number] ?? []).suffix(6) { lines.append(.init(text: " => => # " + l, time: "", style: .log)) }
@@ -124,24 +128,30 @@ public final class BuildProgress: @unchecked Sendable {
         let done = vertices.filter { $0.completed != nil }.count
         let failed = vertices.contains { $0.error != nil }
         let state = finished ? (failed ? " ERROR" : " FINISHED") : ""
-        let header = "[+] Building \(String(format: "%.1f", now.timeIntervalSince(started)))s (\(done)/\(max(total ?? 0, vertices.count)))\(state)"
+        let header = "[+] \(title) \(String(format: "%.1f", now.timeIntervalSince(started)))s (\(done)/\(max(total ?? 0, vertices.count)))\(state)"
         screen.draw(header: header, lines: lines, final: finished, force: force)
     }
 
     public var records: [VertexRecord] { lock.withLock { vertices } }
 
-    /// A transfer of the current vertex (a layer download): bytes so far and in all.
+    /// A transfer of the current vertex (a layer download, an upload): bytes so far and in all.
     struct Transfer {
         var current: Int64
         var total: Int64
         var started: Date
+        /// The last rawjson status.
         var lastEmitted: Date?
+        /// The last plain status line (nil: none yet; the first comes 5 s after the start).
+        var lastPrinted: Date?
+        var completed: Date?
     }
     private var transfers: [Int: [String: Transfer]] = [:]
 
     /// Progress of a transfer in the current vertex (any thread): tty draws it with its size,
     /// rate and time left until it completes; rawjson emits it as a status with current and
-    /// total (at most twice a second, and at its end).
+    /// total (at most twice a second, and at its end); plain prints `#N id 12.3MB / 45.6MB 5.0s`
+    /// at most every 5 s (BuildKit's plain printer's minimum time between two lines of one
+    /// status; gvmc leaves out its line per 5% so a fast transfer prints only its `done` line).
     public func transfer(_ id: String, current: Int64, total: Int64) {
         lock.withLock {
             guard let n = self.current else { return }
@@ -150,11 +160,39 @@ public final class BuildProgress: @unchecked Sendable {
             t.current = current; t.total = total
             if mode == .rawjson, t.current >= t.total || t.lastEmitted.map({ now.timeIntervalSince($0) >= 0.5 }) ?? true {
                 t.lastEmitted = now
-                emit(["statuses": [["id": id, "vertex": Self.digest(n, vertices[n - 1].name), "current": t.current, "total": t.total,
-                                    "timestamp": Self.time(now), "started": Self.time(t.started)] as [String: Any]]])
+                emitJSON(transfer: id, t, vertex: n, now: now)
+            }
+            if mode == .plain, t.current < t.total, now.timeIntervalSince(t.lastPrinted ?? t.started) >= 5 {
+                t.lastPrinted = now
+                printHeaderIfNeeded(n)
+                write("#\(n) \(Self.statusLine(id, t, now: now))\n")
             }
             transfers[n, default: [:]][id] = t
         }
+    }
+
+    /// The end of a transfer of the current vertex: plain prints BuildKit's last status line
+    /// (`#N id 45.6MB / 45.6MB 3.2s done`), rawjson a status with `completed`, tty stops its bar.
+    public func transferDone(_ id: String) {
+        lock.withLock {
+            guard let n = current, var t = transfers[n]?[id], t.completed == nil else { return }
+            let now = clock()
+            t.completed = now
+            transfers[n]?[id] = t
+            switch mode {
+            case .plain:
+                printHeaderIfNeeded(n)
+                write("#\(n) \(Self.statusLine(id, t, now: now)) done\n")
+            case .rawjson:
+                emitJSON(transfer: id, t, vertex: n, now: now)
+            default: break
+            }
+        }
+    }
+
+    /// A plain status line's text: `id 12.3MB / 45.6MB 5.0s`.
+    static func statusLine(_ id: String, _ t: Transfer, now: Date) -> String {
+        "\(id) \(humanSize(t.current)) / \(humanSize(t.total)) \(String(format: "%.1f", now.timeIntervalSince(t.started)))s"
     }
 
     /// `sha256:abcd… 12.35MB / 45.6MB 2.1MB/s 15s left [=======>      ]` (the bar last: a
@@ -402,6 +440,13 @@ public final class BuildProgress: @unchecked Sendable {
         if v.cached { o["cached"] = true }
         if let e = v.error { o["error"] = e }
         emit(["vertexes": [o]])
+    }
+
+    private func emitJSON(transfer id: String, _ t: Transfer, vertex n: Int, now: Date) {
+        var status: [String: Any] = ["id": id, "vertex": Self.digest(n, vertices[n - 1].name), "current": t.current, "total": t.total,
+                                     "timestamp": Self.time(now), "started": Self.time(t.started)]
+        if let c = t.completed { status["completed"] = Self.time(c) }
+        emit(["statuses": [status]])
     }
 
     private func emitJSON(status text: String, vertex n: Int) {

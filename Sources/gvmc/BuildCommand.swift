@@ -158,21 +158,29 @@ struct BuildCommand: ParsableCommand {
             try image.writeInfo(result, source: dockerfilePath)
             if !publish.requested { try manifest.write(image: result.path, sha3_224: result.sha3_224) }
         }
+        // A push follows the build's vertices on the same display.
+        let pushed: PushResult?
+        do { pushed = try publish.pushIfRequested(result, display: display) } catch {
+            display.close()
+            printImageResult(result)
+            build.finish()
+            throw error
+        }
         display.close()
         if let metadataFile {
-            do { try Data(build.metadata(result)).write(to: URL(fileURLWithPath: metadataFile), options: .atomic) } catch {
-                printError("error: --metadata-file \(metadataFile): \(error.localizedDescription)")
-                throw ExitCode(1)
-            }
+            var object = build.metadata(result)
+            if let pushed { object["push"] = pushMetadata(pushed) }
+            try writeMetadataFile(object, to: metadataFile)
         }
         printImageResult(result)
+        if let pushed { printPushResult(pushed) }
         if display.mode == .plain || display.mode == .tty { printError(display.summary(result: "built \(result.path)")) }
         build.finish()
         for line in CacheCollection.collect(registry.cacheDirectory, setting: ProcessInfo.processInfo.environment["GVMC_CACHE_KEEP_STORAGE"])
         where display.mode != .quiet || line.hasPrefix("warning:") {
             printError(line)
         }
-        if let pushed = try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain) {
+        if let pushed {
             try image.writeInfo(result, source: dockerfilePath, extra: pushInfo(pushed))
             try manifest.write(image: result.path, sha3_224: result.sha3_224, downloadURL: pushed.downloadURL)
         }

@@ -133,10 +133,7 @@ struct ConvertCommand: ParsableCommand {
         let result = try GVMIImageWriter.write(to: path, options: squash, config: config, chunkSize: publish.chunkSize(),
                                                hashes: ImageHashStore(directory: CacheLayout(registry.cacheDirectory).hashes)) { writer in
             // The bar's total: the final tree's file bytes (each hard-linked file once).
-            let total = flat.tree.fileSources().values.reduce(Int64(0)) { sum, entry in
-                if case .file(_, let size) = entry.node.kind { return sum + size }
-                return sum
-            }
+            let total = flat.fileBytes
             writer.onData = { display.transfer("squashfs", current: Int64(clamping: $0), total: max(total, Int64(clamping: $0))) }
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
@@ -158,20 +155,27 @@ struct ConvertCommand: ParsableCommand {
                 display.message("\(f.severity.rawValue): \(pulled.source): \(f.message) [\(f.rule)]")
             }
             try image.writeInfo(result, source: pulled.source, extra: sourceInfo)
-            if let metadataFile {
-                var object = ImageMetadata.object(result, config: config)
-                object["source"] = ["reference": pulled.source, "manifest_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
-                do { try Data(ImageMetadata.encode(object)).write(to: URL(fileURLWithPath: metadataFile), options: .atomic) } catch {
-                    throw ValidationError("--metadata-file \(metadataFile): \(error.localizedDescription)")
-                }
-            }
+        }
+        // A push follows the conversion's vertices on the same display.
+        let pushed: PushResult?
+        do { pushed = try publish.pushIfRequested(result, display: display) } catch {
             display.close()
             printImageResult(result)
-            if display.mode == .plain || display.mode == .tty { printError(display.summary(result: "converted \(result.path)")) }
+            throw error
         }
-        if let pushed = try publish.pushIfRequested(result, progress: ProgressStyle(rawValue: progress.rawValue) ?? .plain) {
+        display.close()
+        if let metadataFile {
+            var object = ImageMetadata.object(result, config: config)
+            object["source"] = ["reference": pulled.source, "manifest_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
+            if let pushed { object["push"] = pushMetadata(pushed) }
+            try writeMetadataFile(object, to: metadataFile)
+        }
+        printImageResult(result)
+        if let pushed {
+            printPushResult(pushed)
             try image.writeInfo(result, source: pulled.source, extra: sourceInfo.merging(pushInfo(pushed)) { $1 })
         }
+        if display.mode == .plain || display.mode == .tty { printError(display.summary(result: "converted \(result.path)")) }
     }
 
     func defaultName(_ pulled: PulledImage, source: ImageSource) -> String {

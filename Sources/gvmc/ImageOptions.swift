@@ -1,6 +1,7 @@
 // Options shared by every command that writes an image (pack, convert, build).
 import CacheLayout
 import ArgumentParser
+import Build
 import DockerfileSyntax
 import Foundation
 import GVMI
@@ -178,4 +179,12 @@ func commandWords(_ text: String, flag: String) throws -> [String] {
 func printImageResult(_ r: GVMIResult) {
     print("\(r.path)  size \(r.size) bytes  sha3-224 \(r.sha3_224)")
     printError("  \(r.compression.rawValue), \(r.squashfs.inodes) inodes (\(r.squashfs.files) files, \(r.squashfs.directories) directories), \(r.squashfs.fragments) fragments, \(r.squashfs.duplicateFiles) duplicate files, sha256 \(r.sha256)")
+}
+
+/// Writes a `--metadata-file` (docker buildx's flag) of build, convert or push, atomically.
+func writeMetadataFile(_ object: [String: Any], to path: String) throws {
+    do { try Data(ImageMetadata.encode(object)).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        printError("error: --metadata-file \(path): \(error.localizedDescription)")
+        throw ExitCode(1)
+    }
 }

@@ -1,10 +1,12 @@
 // `gvmc push`, `pull`, `login` and `logout`, and the `--push` of build and convert: the Golem
 // registry from the command line. GolemRegistry does the work; this file parses and prints.
 import ArgumentParser
+import Build
 import CacheLayout
 import Foundation
 import GolemRegistry
 import GVMI
+import Progress
 import Registry
 import RootFS
 
@@ -27,7 +29,8 @@ struct UploadFlags: ParsableArguments {
         if let chunkSize, (StorageSize.parse(chunkSize) ?? 0) <= 0 { throw ValidationError("--chunk-size \(chunkSize): expected a size such as 2M") }
     }
 
-    func pushOptions(progress: ProgressStyle) throws -> PushOptions {
+    /// The options of a push; its progress and notes are set by `push`.
+    func pushOptions() throws -> PushOptions {
         var options = PushOptions(registry: registryURL)
         guard uploadWorkers >= 1 else { throw ValidationError("--upload-workers must be at least 1") }
         options.workers = uploadWorkers
@@ -35,11 +38,9 @@ struct UploadFlags: ParsableArguments {
             guard let bytes = StorageSize.parse(chunkSize), bytes > 0 else { throw ValidationError("--chunk-size \(chunkSize): expected a size such as 2M") }
             options.chunkSize = UInt64(bytes)
         }
-        options.progress = progress
         if let seconds = ProcessInfo.processInfo.environment["GVMC_REGISTRY_COMPLETE_SECONDS"].flatMap(Double.init) {
             options.completionTimeout = seconds
         }
-        if progress != .quiet { options.log = { printError($0) } }
         return options
     }
 }
@@ -79,17 +80,16 @@ struct PublishFlags: ParsableArguments {
     /// read-back also computes the descriptor and the push need not read the file to hash it.
     func chunkSize() throws -> ((UInt64) -> UInt64)? {
         guard requested else { return nil }
-        let fixed = try upload.pushOptions(progress: .quiet).chunkSize
+        let fixed = try upload.pushOptions().chunkSize
         return { size in fixed ?? ImageDescriptor.defaultChunkSize(fileSize: size) }
     }
 
-    /// Pushes the image `result` wrote when asked to; prints what a requestor needs.
-    @discardableResult
-    func pushIfRequested(_ result: GVMIResult, progress: ProgressStyle) throws -> PushResult? {
+    /// Pushes the image `result` wrote when asked to, as further vertices of the command's
+    /// display (the caller prints the result after closing it).
+    func pushIfRequested(_ result: GVMIResult, display: BuildProgress) throws -> PushResult? {
         guard requested else { return nil }
         let name = try (pushTo ?? tag).map(parseName)
-        return try runPush(result.path, name: name, options: upload.pushOptions(progress: progress), infoPath: nil,
-                           known: ImageDescriptor(result))
+        return try pushImage(result.path, name: name, options: upload.pushOptions(), display: display, known: ImageDescriptor(result))
     }
 }
 
@@ -98,6 +98,14 @@ func pushInfo(_ r: PushResult) -> [String: String] {
     var info = ["download_url": r.downloadURL, "task_package": r.taskPackage, "descriptor_sha256": r.descriptorID, "registry": r.registry]
     if let name = r.name { info["tag"] = name.description }
     return info
+}
+
+/// The `push` object of a `--metadata-file`: `pushInfo`'s fields and the chunks sent of all.
+func pushMetadata(_ r: PushResult) -> [String: Any] {
+    var object: [String: Any] = pushInfo(r)
+    object["chunks_sent"] = r.chunksSent
+    object["chunks_total"] = r.chunkCount
+    return object
 }
 
 func parseName(_ text: String) throws -> GolemImageName {
@@ -116,10 +124,10 @@ func rewritePushArgument(_ arguments: [String]) -> [String] {
     return out
 }
 
-/// Credentials for `registry`, saying where they came from on standard error (unless quiet).
-func registryCredentials(_ registry: String, quiet: Bool) throws -> RegistryCredentials? {
+/// Credentials for `registry`, saying where they came from in `note`.
+func registryCredentials(_ registry: String, note: (String) -> Void) throws -> RegistryCredentials? {
     guard let (credentials, source) = try GolemCredentialStore().resolve(registry: trimmedRegistry(registry)) else { return nil }
-    if !quiet { printError("using the credentials of \(credentials.username) from \(source)") }
+    note("using the credentials of \(credentials.username) from \(source)")
     return credentials
 }
 
@@ -129,23 +137,36 @@ func trimmedRegistry(_ url: String) -> String {
     return url
 }
 
-/// Pushes and prints the result (and with `infoPath`, writes it as JSON).
-@discardableResult
-func runPush(_ path: String, name: GolemImageName?, options: PushOptions, infoPath: String?, known: ImageDescriptor? = nil) throws -> PushResult {
+/// Pushes `path`, shown on `display` after the vertices already there: `[internal] checking`,
+/// `hashing` (unless `known` is the file's descriptor) and `pushing to REGISTRY` with the upload's
+/// bar. A failure ends the vertex with ERROR and is printed after the display.
+func pushImage(_ path: String, name: GolemImageName?, options: PushOptions, display: BuildProgress, known: ImageDescriptor? = nil) throws -> PushResult {
+    let shown = RegistryDisplay(display, names: [
+        .checking: "[internal] checking \(path)",
+        .hashing: "hashing \(path)",
+        .uploading: "pushing to \(trimmedRegistry(options.registry))" + (name.map { " as \($0)" } ?? ""),
+    ])
+    var options = options
+    options.progress = shown.progress
+    options.log = { shown.log($0) }
     do {
-        let credentials = name == nil ? nil : try registryCredentials(options.registry, quiet: options.progress == .quiet)
+        let credentials = name == nil ? nil : try registryCredentials(options.registry) { shown.log($0) }
         let r = try ImagePush.push(path: path, name: name, credentials: credentials, options: options, known: known)
-        print("pushed \(r.path) to \(r.registry) (\(r.chunksSent) of \(r.chunkCount) chunks sent)")
-        print("  image hash    \(r.sha3)")
-        print("  download URL  \(r.downloadURL)")
-        print("  task package  \(r.taskPackage)")
-        print("  tag           \(r.name.map { $0.description } ?? "none (anonymous upload, named by its hash)")")
-        if let infoPath { try writePushInfo(r, to: infoPath) }
+        shown.finish()
         return r
     } catch let e as GolemRegistryError {
-        printError("error: \(e)")
+        shown.fail("\(e)")
         throw ExitCode(1)
     }
+}
+
+/// What a requestor needs to use a pushed image, on standard output (the result lines; quiet too).
+func printPushResult(_ r: PushResult) {
+    print("pushed \(r.path) to \(r.registry) (\(r.chunksSent) of \(r.chunkCount) chunks sent)")
+    print("  image hash    \(r.sha3)")
+    print("  download URL  \(r.downloadURL)")
+    print("  task package  \(r.taskPackage)")
+    print("  tag           \(r.name.map { $0.description } ?? "none (anonymous upload, named by its hash)")")
 }
 
 /// gvmkit-build's `--extra-json-info-path` fields, with the hashes named for what they are.
@@ -181,8 +202,8 @@ struct PushCommand: ParsableCommand {
 
     @OptionGroup var upload: UploadFlags
 
-    @Option(help: "auto, plain (a line per 5%), tty (a bar) or quiet (only the result).")
-    var progress: ProgressStyle = .auto
+    @Option(help: "Progress: auto, plain (BuildKit's plain output: checking, hashing and pushing as steps, the upload's size and time), tty (a live view with the upload's bar, rate and time left), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line).")
+    var progress: ProgressMode = .auto
 
     @Option(help: "Also write the result as JSON: repoInfo, imagePath, size, imageSha3_224, descriptorSha256, downloadUrl, taskPackage.")
     var extraJsonInfoPath: String?
@@ -190,19 +211,33 @@ struct PushCommand: ParsableCommand {
     @Option(help: "The cache directory where gvmc records the hashes of the images it writes, so an image it built is not read again to hash it (default: $XDG_CACHE_HOME/gvmc, else ~/.cache/gvmc).")
     var cacheDir: String?
 
+    @Option(help: "Write a JSON file with the image (path, size, sha3_224) and the push (registry, tag, download_url, task_package, descriptor_sha256, chunks_sent, chunks_total), as docker buildx --metadata-file.")
+    var metadataFile: String?
+
     @OptionGroup var manifest: ManifestOutputOptions
 
     func run() throws {
         try manifest.check(downloadURLComing: true)
-        var options = try upload.pushOptions(progress: progress)
+        let tag = try name.map(parseName)
+        var options = try upload.pushOptions()
         let cache = absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment))
         options.hashes = ImageHashStore(directory: CacheLayout(cache).hashes)
-        let r = try runPush(file, name: try name.map(parseName), options: options, infoPath: extraJsonInfoPath)
+        let display = BuildProgress(mode: progress, title: "Pushing")
+        let r: PushResult
+        do { r = try pushImage(file, name: tag, options: options, display: display) } catch {
+            display.close()
+            throw error
+        }
+        display.close()
+        printPushResult(r)
+        if let extraJsonInfoPath { try writePushInfo(r, to: extraJsonInfoPath) }
+        if let metadataFile {
+            let image: [String: Any] = ["path": r.path, "size": r.size, "sha3_224": r.sha3]
+            try writeMetadataFile(["image": image, "push": pushMetadata(r)], to: metadataFile)
+        }
         try manifest.write(image: r.path, sha3_224: r.sha3, downloadURL: r.downloadURL)
     }
 }
-
-extension ProgressStyle: ExpressibleByArgument {}
 
 struct PullCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -217,23 +252,32 @@ struct PullCommand: ParsableCommand {
     @Option(help: "The Golem registry (default: $REGISTRY_URL, else https://registry.golem.network).")
     var registry: String?
 
-    @Option(help: "auto, plain, tty or quiet.")
-    var progress: ProgressStyle = .auto
+    @Option(help: "Progress: auto, plain (BuildKit's plain output: resolving and downloading as steps, the download's size and time), tty (a live view with the download's bar, rate and time left), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line).")
+    var progress: ProgressMode = .auto
 
     func run() throws {
-        do throws(GolemRegistryError) {
-            let ref = try ImagePull.Reference(reference)
-            let path = output ?? ref.defaultOutput
-            let quiet = progress == .quiet
-            let log: @Sendable (String) -> Void = { if !quiet { printError($0) } }
-            let info = try ImagePull.pull(ref, to: path, registry: registry ?? PushOptions.defaultRegistry(), progress: progress, log: log)
-            print("pulled \(reference) to \(path)")
-            print("  image hash    \(info.sha3) (checked)")
-            print("  task package  hash:sha3:\(info.sha3):\(info.url)")
-        } catch {
+        let ref: ImagePull.Reference
+        do { ref = try ImagePull.Reference(reference) } catch {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+        let path = output ?? ref.defaultOutput
+        let url = trimmedRegistry(registry ?? PushOptions.defaultRegistry())
+        let display = BuildProgress(mode: progress, title: "Pulling")
+        let shown = RegistryDisplay(display, names: [.resolving: "resolving \(reference) at \(url)", .downloading: "downloading \(reference) to \(path)"])
+        let info: ImageInfo
+        do {
+            info = try ImagePull.pull(ref, to: path, registry: url, progress: shown.progress, log: { shown.log($0) })
+            shown.finish()
+            display.close()
+        } catch {
+            shown.fail("\(error)")
+            display.close()
+            throw ExitCode(1)
+        }
+        print("pulled \(reference) to \(path)")
+        print("  image hash    \(info.sha3) (checked)")
+        print("  task package  hash:sha3:\(info.sha3):\(info.url)")
     }
 }
 

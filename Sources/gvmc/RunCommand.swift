@@ -4,6 +4,7 @@ import Registry
 import GolemRegistry
 import Foundation
 import GVMI
+import Progress
 import Runtime
 import Sandbox
 
@@ -26,6 +27,9 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "The cache directory that keeps pulled images (default: $XDG_CACHE_HOME/gvmc, else ~/.cache/gvmc).")
     var cacheDir: String?
+
+    @Option(help: "Progress of an image pulled from the registry, on standard error: auto, plain, tty, quiet or rawjson (as build's).")
+    var progress: ProgressMode = .auto
 
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
     var command: [String] = []
@@ -205,8 +209,17 @@ struct RunCommand: ParsableCommand {
             let info = try ImagePull.resolve(reference, registry: registryURL, count: false)
             let path = cache + "/" + info.sha3 + ".gvmi"
             if FileManager.default.fileExists(atPath: path) { return path }
-            printError("pulling \(image) (sha3:\(info.sha3)) from \(registryURL)")
-            try ImagePull.pull(info, to: path, registry: registryURL, progress: .quiet)
+            // The download as a vertex with its bar, as `gvmc pull` shows it.
+            let display = BuildProgress(mode: progress, title: "Pulling")
+            let shown = RegistryDisplay(display, names: [.downloading: "pulling \(image) (sha3:\(info.sha3)) from \(trimmedRegistry(registryURL))"])
+            defer { display.close() }
+            do {
+                try ImagePull.pull(info, to: path, registry: registryURL, progress: shown.progress, log: { shown.log($0) })
+                shown.finish()
+            } catch {
+                shown.fail("\(image): \(error)")
+                throw ExitCode(125)
+            }
             return path
         } catch let e as GolemRegistryError {
             printError("error: \(image): \(e)")

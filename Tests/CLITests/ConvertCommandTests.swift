@@ -130,11 +130,9 @@ struct ConvertCommand {
         let scratch = Scratch()
         let nonce = UUID().uuidString.prefix(8).lowercased()
         let ref = RegistryFixture.registry("PROXY") + "/f/slow-\(nonce)/test/multi:v1"
-        let command = "stty cols 70 rows 30; NO_COLOR=1 \(GVMCBinary.path) convert \(ref) -o \(scratch.sub("t.gvmi")) --cache-dir \(scratch.sub("c1")) --progress tty"
-        let r = Tools.run(["script", "-qfec", command, scratch.sub("typescript")])
-        try #require(r.status == 0, "\(r.output)")
-        let screen = String(decoding: FileManager.default.contents(atPath: scratch.sub("typescript")) ?? Data(), as: UTF8.self)
-        let drawn = screen.split(whereSeparator: \.isNewline).map { $0.replacingOccurrences(of: "\u{1B}[2K", with: "").replacingOccurrences(of: "\r", with: "") }
+        let (status, screen, drawn) = PseudoTerminal.run(["convert", ref, "-o", scratch.sub("t.gvmi"), "--cache-dir", scratch.sub("c1"), "--progress", "tty"],
+                                                         columns: 70, typescript: scratch.sub("typescript"))
+        try #require(status == 0, "\(screen)")
         let transfers = drawn.filter { $0.hasPrefix(" => => sha256:") && $0.contains("B/s") }
         #expect(!transfers.isEmpty, "a download was drawn while it ran: \(screen)")
         #expect(transfers.contains { $0.contains("B / 1.03MB ") && $0.contains("s left") }, "\(transfers)")

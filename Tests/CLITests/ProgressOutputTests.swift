@@ -195,3 +195,34 @@ struct ProgressOutput {
         #expect(piped.status == 0 && !piped.err.contains("\u{1B}[") && piped.err.contains("#3 [tools 1/2] COPY busybox /bin/busybox"))
     }
 }
+
+/// A base image unpacked into the cache by a build: its file bytes are a transfer of the FROM
+/// step, as the squashfs write is one of the image's (a bar in tty, a `done` status in plain).
+@Suite(.serialized, .enabled(if: BuildFixture.canRun && RegistryFixture.available, "needs root, busybox and the loopback registries (make test-deps)"))
+struct UnpackingProgress {
+    @Test func unpackingTheBaseImageIsAStatusOfTheFromStep() throws {
+        let scratch = Scratch()
+        let ref = RegistryFixture.registry("PLAIN") + "/test/multi:v1"
+        write(scratch.sub("Dockerfile"), "FROM \(ref)\nWORKDIR /app\n")
+        let plain = GVMCBinary.run(["build", "--progress", "plain", "--cache-dir", scratch.sub("c1"), "-o", scratch.sub("p.gvmi"), scratch.path])
+        try #require(plain.status == 0, "\(plain.err)")
+        let lines = plain.err.split(separator: "\n").map(String.init)
+        let from = try #require(lines.first { $0.hasSuffix(" [1/2] FROM \(ref)") }, "\(plain.err)")
+        let vertex = String(from.prefix { $0 != " " })
+        let unpacking = lines.filter { $0.hasPrefix(vertex + " unpacking ") }
+        let words = try #require(unpacking.last?.split(separator: " "), "\(plain.err)")
+        // `#N unpacking 1.03MB / 1.03MB 0.1s done`: all of the image's file bytes.
+        #expect(words.count == 7 && words[2] == words[4] && words[2].hasSuffix("B") && words[6] == "done", "\(unpacking)")
+        // rawjson (a fresh cache, so the image is unpacked again): the statuses end at the total.
+        let json = GVMCBinary.run(["build", "--progress", "rawjson", "--cache-dir", scratch.sub("c2"), "-o", scratch.sub("j.gvmi"), scratch.path])
+        try #require(json.status == 0, "\(json.err)")
+        var last: (current: Int, total: Int, completed: Bool)?
+        for line in json.err.split(separator: "\n") where line.hasPrefix("{") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            for s in object["statuses"] as? [[String: Any]] ?? [] where s["id"] as? String == "unpacking" {
+                last = (s["current"] as? Int ?? -1, s["total"] as? Int ?? -2, s["completed"] != nil)
+            }
+        }
+        #expect(last.map { $0.current == $0.total && $0.total > 100_000 && $0.completed } == true, "\(String(describing: last))")
+    }
+}
