@@ -156,7 +156,7 @@ public enum GVMIImageWriter {
     }
 
     /// Calls `body` with consecutive chunks of the file; returns 0 or an errno.
-    static func forEachChunk(fd: Int32, size: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> Int32 {
+    public static func forEachChunk(fd: Int32, size: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> Int32 {
         forEachChunk(fd: fd, size: size, boundary: nil) { block, _ in body(block) }
     }
 

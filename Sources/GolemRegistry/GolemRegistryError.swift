@@ -21,6 +21,8 @@ public enum GolemRegistryError: Error, Sendable, CustomStringConvertible {
     case fileChanged(path: String, detail: String)
     case io(path: String, operation: String, errno: Int32)
     case credentials(String)
+    /// A download that failed after `kept` bytes, which stay in `partial` for the next pull.
+    indirect case downloadInterrupted(GolemRegistryError, kept: UInt64, partial: String)
 
     public var description: String {
         switch self {
@@ -47,6 +49,8 @@ public enum GolemRegistryError: Error, Sendable, CustomStringConvertible {
         case .fileChanged(let path, let detail): return "\(path) changed while it was pushed: \(detail)"
         case .io(let path, let operation, let e): return "\(path): \(operation) failed: \(String(cString: strerror(e)))"
         case .credentials(let message): return message
+        case .downloadInterrupted(let cause, let kept, let partial):
+            return "\(cause); the \(kept) bytes received are kept in \(partial), and the next pull of this image resumes from there"
         }
     }
 }

@@ -79,28 +79,39 @@ public enum ImagePull {
     }
 
     /// Downloads `info` beside `output` and renames it into place only when its SHA3-224 is
-    /// `info.sha3`; nothing is left at `output` otherwise.
+    /// `info.sha3`; nothing is left at `output` otherwise. The bytes go to a partial file named
+    /// after the image hash (`PartialDownload`): a pull that fails on the network or is killed
+    /// leaves them there, and the next pull of the same image resumes after them with `Range`.
     static func save(_ info: ImageInfo, to output: String, client: GolemRegistryClient, progress: RegistryProgress,
                      retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) {
-        let file: OutputFile
-        do { file = try OutputFile(target: output) } catch { throw .io(path: output, operation: "create a temporary file beside it", errno: EACCES) }
+        let file = try PartialDownload(output: output, sha3: info.sha3, size: info.size)
+        defer { file.close() }
+        if file.kept > 0 { log("resuming \(info.sha3.prefix(12)) after the \(file.kept) bytes kept in \(file.path)") }
         do throws(GolemRegistryError) {
             let actual = try download(info, into: file, client: client, progress: progress, retry: retry, log: log)
             guard actual == info.sha3 else { throw .hashMismatch(url: info.url, expected: info.sha3, actual: actual) }
-            do { try file.commit() } catch { throw .io(path: output, operation: "rename into place", errno: EIO) }
+            try file.commit()
         } catch {
-            file.discard()
-            throw error
+            switch error {
+            case .unreachable where file.written > 0, .unexpectedStatus where file.written > 0:
+                throw .downloadInterrupted(error, kept: file.written, partial: file.path)
+            default:
+                file.remove()
+                throw error
+            }
         }
     }
 
-    /// Streams `info.url` into `file`, resuming with Range after transport failures; returns the
-    /// SHA3-224 of what was written.
-    static func download(_ info: ImageInfo, into file: OutputFile, client: GolemRegistryClient, progress: RegistryProgress,
+    /// Streams `info.url` into `file` after the bytes it holds, resuming with Range after
+    /// transport failures; returns the SHA3-224 of the whole file.
+    static func download(_ info: ImageInfo, into file: PartialDownload, client: GolemRegistryClient, progress: RegistryProgress,
                          retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) -> String {
         progress.phase(.downloading)
-        var sha3 = SHA3_224()
-        var written: UInt64 = 0
+        var sha3 = try file.hashKept()
+        var written = file.kept {
+            didSet { file.written = written }
+        }
+        progress.bytes(written, info.size ?? 0)
         var attempt = 0
         while true {
             attempt += 1
@@ -115,8 +126,8 @@ public enum ImagePull {
                         written = 0
                     }
                     firstBytes = false
-                    do { try file.write(chunk, at: written) } catch {
-                        failure = .io(path: file.temporaryPath, operation: "write", errno: EIO)
+                    do throws(GolemRegistryError) { try file.write(chunk, at: written) } catch {
+                        failure = error
                         return false
                     }
                     sha3.update(chunk)
@@ -125,7 +136,7 @@ public enum ImagePull {
                     return true
                 }
                 if (200..<300).contains(response.status) || response.status == 416 && written == info.size {
-                    do { try file.truncate(to: written) } catch { throw GolemRegistryError.io(path: file.temporaryPath, operation: "truncate", errno: EIO) }
+                    try file.truncate(to: written)
                     return sha3.finalize().hexString
                 }
                 if response.status == 404 { throw GolemRegistryError.notFound(what: "at \(info.url)", registry: client.registry) }
@@ -134,7 +145,7 @@ public enum ImagePull {
                 }
                 problem = "HTTP \(response.status)"
             } catch is StreamAborted {
-                throw failure ?? .io(path: file.temporaryPath, operation: "write", errno: EIO)
+                throw failure ?? .io(path: file.path, operation: "write", errno: EIO)
             } catch let e as TransportError {
                 guard !e.isPermanent, attempt < retry.attempts else { throw .unreachable(url: info.url, reason: e.message, attempts: attempt) }
                 problem = e.message
@@ -148,4 +159,72 @@ public enum ImagePull {
             usleep(UInt32(delay * 1_000_000))
         }
     }
+}
+
+/// The file a pull writes before the image is checked: `<output>.<first 16 hex of the image
+/// hash>.partial` beside the output, locked while a pull writes it (a second pull of the same
+/// image to the same place waits for nothing: it is refused), kept when a pull is interrupted,
+/// renamed to the output once the whole file has the image hash, removed when it does not.
+final class PartialDownload {
+    let path: String
+    let output: String
+    let fd: Int32
+    /// Bytes there when the pull started (a previous pull's), and bytes there now.
+    private(set) var kept: UInt64
+    var written: UInt64
+
+    init(output: String, sha3: String, size: UInt64?) throws(GolemRegistryError) {
+        self.output = output
+        path = output + "." + sha3.prefix(16) + ".partial"
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: path, operation: "open the partial download", errno: errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            Glibc.close(fd)
+            throw .io(path: path, operation: "open the partial download (not a regular file)", errno: EINVAL)
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(fd)
+            throw .io(path: path, operation: "lock (another gvmc is downloading this image here)", errno: EWOULDBLOCK)
+        }
+        kept = UInt64(st.st_size)
+        if let size, kept > size {
+            _ = ftruncate(fd, 0)
+            kept = 0
+        }
+        written = kept
+    }
+
+    /// SHA3-224 state over the kept bytes.
+    func hashKept() throws(GolemRegistryError) -> SHA3_224 {
+        var sha3 = SHA3_224()
+        let failed = GVMIImageWriter.forEachChunk(fd: fd, size: kept) { sha3.update($0) }
+        guard failed == 0 else { throw .io(path: path, operation: "read the kept bytes", errno: failed) }
+        return sha3
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(GolemRegistryError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw .io(path: path, operation: "write", errno: n < 0 ? errno : EIO) }
+            done += n
+        }
+    }
+
+    func truncate(to size: UInt64) throws(GolemRegistryError) {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw .io(path: path, operation: "truncate", errno: errno) }
+    }
+
+    /// Moves the checked file to the output.
+    func commit() throws(GolemRegistryError) {
+        guard fsync(fd) == 0 || errno == EINVAL, rename(path, output) == 0 else {
+            throw .io(path: output, operation: "rename from \(path)", errno: errno)
+        }
+    }
+
+    func remove() { unlink(path) }
+
+    func close() { Glibc.close(fd) }
 }

@@ -60,3 +60,51 @@ import TestSupport
         } throws: { error in "\(error)" == "\(server.url): no image tagged alice/none:1" }
     }
 }
+
+/// A pull that fails part way keeps what it received; the next pull of the image resumes there.
+@Suite struct PullResume {
+    @Test func anInterruptedPullKeepsItsBytesAndTheNextResumesAfterThem() throws {
+        let server = try GolemRegistryServer()
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Images.make(dir + "/app.gvmi", bytes: 6 << 20, seed: 25)
+        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: nil, credentials: nil, options: testPushOptions(server))
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        var once = RetryPolicy()
+        once.attempts = 1
+        // The download is cut after half its bytes, and this pull does not retry.
+        server.faults(#"{"cut_downloads": 1}"#)
+        let failed = Result { try ImagePull.pull(try .init(pushed.sha3), to: dir + "/out/app.gvmi", registry: server.url, progress: .quiet, retry: once) }
+        guard case .failure(let error) = failed else { Issue.record("the cut pull succeeded"); return }
+        let partial = dir + "/out/app.gvmi.\(pushed.sha3.prefix(16)).partial"
+        #expect("\(error)".contains("are kept in \(partial)"), "\(error)")
+        let kept = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0
+        #expect(kept > 0 && kept < Int(pushed.size), "\(kept) bytes kept")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/app.gvmi"))
+
+        server.resetCounters()
+        let resumed = try ImagePull.pull(try .init(pushed.sha3), to: dir + "/out/app.gvmi", registry: server.url, progress: .quiet, retry: once)
+        #expect(resumed.sha3 == pushed.sha3)
+        #expect(server.counters()["download_ranged"] == 1, "the second pull asked for the rest only: \(server.counters())")
+        #expect(FileManager.default.contents(atPath: dir + "/out/app.gvmi") == FileManager.default.contents(atPath: dir + "/app.gvmi"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/out") == ["app.gvmi"])
+    }
+
+    /// Kept bytes that are not the image's (damaged on disk): the whole file fails the hash, is
+    /// removed, and the pull after it starts from the first byte.
+    @Test func damagedKeptBytesAreRefusedAndThenReplaced() throws {
+        let server = try GolemRegistryServer()
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Images.make(dir + "/app.gvmi", bytes: 3 << 20, seed: 26)
+        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: nil, credentials: nil, options: testPushOptions(server))
+        let partial = dir + "/x.gvmi.\(pushed.sha3.prefix(16)).partial"
+        try Data(repeating: 0x55, count: 1 << 20).write(to: URL(fileURLWithPath: partial))
+        #expect {
+            try ImagePull.pull(try .init(pushed.sha3), to: dir + "/x.gvmi", registry: server.url, progress: .quiet)
+        } throws: { error in "\(error)".contains("it was not kept") }
+        #expect(!FileManager.default.fileExists(atPath: partial) && !FileManager.default.fileExists(atPath: dir + "/x.gvmi"))
+        _ = try ImagePull.pull(try .init(pushed.sha3), to: dir + "/x.gvmi", registry: server.url, progress: .quiet)
+        #expect(FileManager.default.contents(atPath: dir + "/x.gvmi") == FileManager.default.contents(atPath: dir + "/app.gvmi"))
+    }
+}
