@@ -4,6 +4,7 @@
 # as the reference numbers), 2 processors, in the same run. Base images come from a
 # local docker-registry: busybox (with a 50 MB COPY of many small files and RUN steps) and the
 # Debian minbase rootfs (with RUN steps). Reports medians, the ratio (target <= 0.5) and peak RSS.
+# BENCH_CONTEXTS="debian" runs one context.
 set -euo pipefail
 gvmc=$(readlink -f "${1:-.build/release/gvmc}")
 runs=${RUNS:-3}
@@ -71,7 +72,7 @@ export -f peer ours rebuild edited
 export work gvmc comp
 
 printf '%-8s %-5s %9s %9s %7s %9s %7s\n' base comp gvmc_s peer_s ratio gvmc_MB size_r
-for ctx in busybox debian; do
+for ctx in ${BENCH_CONTEXTS:-busybox debian}; do
   # Base images pulled once by both beforehand (the steady state of a CI runner with a cache).
   bash -c "peer $ctx" >/dev/null 2>&1; bash -c "ours $ctx" >/dev/null 2>&1
   read -r pt _ < <(measure peer "$ctx")
