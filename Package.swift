@@ -88,7 +88,8 @@ let package = Package(
                                                        .product(name: "_CryptoExtras", package: "swift-crypto")]),
 
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
-        // program) calls, base images, secrets and SSH agents of a build, cache collection.
+        // program) calls, base images, secrets and SSH agents of a build, cache collection; and
+        // an image to a .gvmi (`gvmc convert`).
         .target(name: "Build", dependencies: ["BuildPlan", "CacheLayout", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
                                          "GitSource", "HTTPTransport", "Progress", "Registry", "RemoteCache", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
