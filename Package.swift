@@ -88,7 +88,8 @@ let package = Package(
                                                        .product(name: "_CryptoExtras", package: "swift-crypto")]),
 
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
-        // program) calls, base images, secrets and SSH agents of a build, cache collection.
+        // program) calls, base images, secrets and SSH agents of a build, cache collection; and
+        // an image to a .gvmi (`gvmc convert`).
         .target(name: "Build", dependencies: ["BuildPlan", "CacheLayout", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
                                          "GitSource", "HTTPTransport", "Progress", "Registry", "RemoteCache", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
@@ -99,16 +100,19 @@ let package = Package(
             "Registry", "RemoteCache", "HTTPTransport", "GolemRegistry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Helpers shared by the test targets: tree snapshots, tools, scratch directories.
-        .target(name: "TestSupport", dependencies: ["SquashFS", "CSystem"], path: "Tests/TestSupport"),
+        // Helpers shared by the test targets: tree snapshots, tools, scratch directories, and the
+        // fixture servers and image writers (python3, shell) in Tests/TestSupport/Fixtures.
+        .target(name: "TestSupport", dependencies: ["SquashFS", "CSystem"], path: "Tests/TestSupport", exclude: ["Fixtures"]),
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
         .testTarget(name: "LintTests", dependencies: ["Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "GitSource", "HTTPTransport", "Layers", "SquashFS", "CSystem", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
-                    exclude: ["Fixtures"]),
-        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "HTTPTransport", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        // Layer stacks read from the fixture OCI layout through Registry, as a build reads them.
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Registry", "SquashFS", "TestSupport"]),
+        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions", "TestSupport"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`, push: `gvmc push` of a ~300 MB .gvmi against `gvmkit-build -d FILE --push
 # --nologin` (the real uploader, PyPI gvmkit-build==0.3.19 in .venv), both to the local test
-# registry (Tests/Fixtures/golem_registry.py), each run on a fresh registry state, gvmkit-build's
+# registry (Tests/TestSupport/Fixtures/golem_registry.py), each run on a fresh registry state, gvmkit-build's
 # descriptor cache removed so it hashes the file as on a first push. Reports median wall times, the
 # ratio (target <= 0.5) and gvmc's peak RSS (target <= 96 MiB), for two files:
 #   built:   the image as `gvmc pack` wrote it; gvmc recorded its hashes then (the cache's
@@ -33,7 +33,7 @@ trap 'stop_server; rm -rf "$work" "$state"' EXIT
 start_server() {
   rm -rf "$state" && mkdir -p "$state"
   rm -f "$work/port"
-  python3 Tests/Fixtures/golem_registry.py "$state" "$work/port" $server_args 2>>"$work/server.log" &
+  python3 Tests/TestSupport/Fixtures/golem_registry.py "$state" "$work/port" $server_args 2>>"$work/server.log" &
   server_pid=$!
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
   url=http://127.0.0.1:$(cat "$work/port")

@@ -1,5 +1,5 @@
 // `gvmc push`, `pull`, `login`/`logout`, `build --push` and `convert --push` as a user runs them,
-// against the test Golem registry (Tests/Fixtures/golem_registry.py); what they push is resolved
+// against the test Golem registry (Tests/TestSupport/Fixtures/golem_registry.py); what they push is resolved
 // with the real yapapi and its bytes hashed by Python.
 import Foundation
 import Testing

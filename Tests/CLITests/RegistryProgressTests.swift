@@ -1,6 +1,6 @@
 // `gvmc push` and `pull` on build's progress display, as a user reads it: BuildKit's plain
 // vertices, rawjson statuses, the live tty bar in a narrow terminal, quiet's result lines and
-// push's --metadata-file; against the test Golem registry (Tests/Fixtures/golem_registry.py).
+// push's --metadata-file; against the test Golem registry (Tests/TestSupport/Fixtures/golem_registry.py).
 import Foundation
 import Testing
 

@@ -8,7 +8,7 @@ import Testing
 
 /// misbehaving_http.py serving `blob`, stopped at deinit.
 final class MisbehavingServer {
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/misbehaving_http.py").path
+    static let script = TestFixtures.directory + "/misbehaving_http.py"
     let dir = NSTemporaryDirectory() + "misbehaving-" + UUID().uuidString
     let process = Process()
     var port = 0

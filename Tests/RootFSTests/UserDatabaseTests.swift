@@ -23,18 +23,3 @@ import Testing
         #expect { try db.resolve("app:staff") } throws: { "\($0)".contains("unable to find group staff") }
     }
 }
-
-@Suite struct ChmodFlag {
-    @Test func octalAndSymbolicModes() throws {
-        #expect(try ModeChange("0755").apply(to: 0o600, isDirectory: false) == 0o755)
-        #expect(try ModeChange("u=rwX,go=rX").apply(to: 0o600, isDirectory: false) == 0o644)
-        #expect(try ModeChange("u=rwX,go=rX").apply(to: 0o700, isDirectory: true) == 0o755)
-        #expect(try ModeChange("u=rwX,go=rX").apply(to: 0o744, isDirectory: false) == 0o755)
-        #expect(try ModeChange("+x").apply(to: 0o644, isDirectory: false) == 0o755)
-        #expect(try ModeChange("a-w").apply(to: 0o664, isDirectory: false) == 0o444)
-        #expect(try ModeChange("g+s,o=").apply(to: 0o775, isDirectory: true) == 0o2770)
-        #expect(throws: RootFSError.self) { try ModeChange("10000") }
-        #expect(throws: RootFSError.self) { try ModeChange("z+x") }
-        #expect(throws: RootFSError.self) { try ModeChange("u+q") }
-    }
-}

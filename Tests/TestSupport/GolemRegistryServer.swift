@@ -1,15 +1,13 @@
-// The local Golem registry of the tests (Tests/Fixtures/golem_registry.py) and the real Golem
-// clients from the package's .venv (gvmkit-build, yapapi; `make test-deps` installs them).
+// The local Golem registry of the tests (Tests/TestSupport/Fixtures/golem_registry.py) and the
+// real Golem clients from the package's .venv (gvmkit-build, yapapi; `make test-deps` installs them).
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
 public enum GolemClients {
-    public static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
-    public static let gvmkitBuild = packageRoot + "/.venv/bin/gvmkit-build"
-    public static let python = packageRoot + "/.venv/bin/python"
+    public static let gvmkitBuild = TestFixtures.packageRoot + "/.venv/bin/gvmkit-build"
+    public static let python = TestFixtures.packageRoot + "/.venv/bin/python"
     public static let hasGvmkitBuild = FileManager.default.isExecutableFile(atPath: gvmkitBuild)
     public static let hasYapapi = FileManager.default.isExecutableFile(atPath: python)
         && Tools.run([python, "-c", "import yapapi.payload.package"]).status == 0
@@ -30,7 +28,7 @@ public enum GolemClients {
 
 /// A golem_registry.py process on loopback with users alice:secret and bob:bobtoken; killed at deinit.
 public final class GolemRegistryServer {
-    public static let script = GolemClients.packageRoot + "/Tests/Fixtures/golem_registry.py"
+    public static let script = TestFixtures.directory + "/golem_registry.py"
     public static let users = ["alice": "secret", "bob": "bobtoken"]
     let process = Process()
     let state: String

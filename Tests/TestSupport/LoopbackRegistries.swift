@@ -1,4 +1,4 @@
-// The real registries of Tests/RegistryTests/Fixtures/start_registries.sh on loopback (Debian's
+// The real registries of Tests/TestSupport/Fixtures/start_registries.sh on loopback (Debian's
 // docker-registry plain, with basic auth and with token auth, and the fault-injecting proxy),
 // started once per test process for the registry and CLI tests; a watchdog stops them at exit.
 import Foundation
@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 public enum LoopbackRegistries {
-    public static let fixtures = GolemClients.packageRoot + "/Tests/RegistryTests/Fixtures"
+    public static let fixtures = TestFixtures.directory
     public static let missingTools: [String] = ["docker-registry", "skopeo", "umoci", "htpasswd", "openssl", "python3", "busybox", "zstd", "unsquashfs"]
         .filter { !Tools.exists($0) }
     public static let available = missingTools.isEmpty

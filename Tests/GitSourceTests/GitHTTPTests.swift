@@ -5,11 +5,10 @@ import Foundation
 import Testing
 @testable import HTTPTransport
 @testable import GitSource
-@testable import Registry
 
 /// A python3 server from Fixtures (or the standard library's) on loopback, stopped at deinit.
 final class LoopbackServer {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    static let fixtures = TestFixtures.directory
     let process = Process()
     var port = 0
     var base: String { "http://127.0.0.1:\(port)" }

@@ -6,7 +6,6 @@ import Crypto
 import Foundation
 import Testing
 @testable import GitSource
-@testable import Registry
 
 /// sshd servers and an ssh-agent in a temporary directory, stopped by their pids.
 final class SSHFixture {

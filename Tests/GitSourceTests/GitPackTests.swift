@@ -5,7 +5,6 @@ import Crypto
 import Foundation
 import Testing
 @testable import GitSource
-@testable import Registry
 
 @Suite struct GitPackTests {
     func sh(_ script: String) -> (status: Int32, output: String) {

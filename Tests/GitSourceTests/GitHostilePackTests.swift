@@ -6,7 +6,6 @@ import Crypto
 import Foundation
 import Testing
 @testable import GitSource
-@testable import Registry
 
 /// A packfile (version 2) assembled from raw objects, with its SHA-1 trailer.
 struct CraftedPack {

@@ -2,7 +2,6 @@
 // URL fragment, relative submodule URLs, .gitmodules and credentials in URLs.
 import Testing
 @testable import GitSource
-@testable import Registry
 
 @Suite struct GitSourceTests {
     @Test func fragmentsSplitAsBuildKitSplitsThem() throws {

@@ -1,6 +1,6 @@
 // The layer stage on its own: the flattened tree written to a directory (the build's consumer)
 // equals `umoci unpack` and the squashfs consumer's tree; hostile layers never touch anything
-// outside the target; the protocol helpers (challenges, credentials, sources, platforms).
+// outside the target. Images come from oci_fixtures.py's OCI layout, read through Registry.
 import Foundation
 @testable import Layers
 @testable import Registry
@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 enum Fixture {
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/oci_fixtures.py").path
+    static let script = TestFixtures.directory + "/oci_fixtures.py"
     static let canBuild = Tools.exists("python3") && Tools.exists("busybox") && Tools.exists("zstd")
     static let layout: String = {
         let dir = Scratch()
@@ -122,47 +122,5 @@ struct LayerApplication {
         #expect(try flat.readFile("/etc/passwd").map { String(decoding: $0, as: UTF8.self) }?.contains("new:x:2000") == true)
         #expect(try flat.readFile("/lib/through-symlink.so") != nil, "lib -> usr/lib is followed")
         #expect(try flat.readFile("/gone/sub/file") == nil, "whited out")
-    }
-}
-
-@Suite struct ProtocolPieces {
-    @Test func challengesParseLikeDockerHubs() {
-        let c = Challenge(#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#)
-        #expect(c?.scheme == "bearer")
-        #expect(c?.parameters == ["realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:library/alpine:pull"])
-        #expect(Challenge(#"Basic realm="Registry Realm""#)?.parameters["realm"] == "Registry Realm")
-        #expect(Challenge(#"Bearer realm="a\"b", service=x"#)?.parameters == ["realm": "a\"b", "service": "x"])
-        #expect(Challenge("") == nil)
-    }
-
-    @Test func credentialsFromDockerConfigFlagsAndEnvironment() throws {
-        let scratch = Scratch()
-        let auth = Data("alice:pa:ss".utf8).base64EncodedString()
-        FileManager.default.createFile(atPath: scratch.sub("config.json"), contents: Data("""
-            {"auths": {"https://index.docker.io/v1/": {"auth": "\(auth)"}, "ghcr.io": {"username": "bob", "password": "pw"},
-                       "quay.io": {"identitytoken": "refresh-me"}}}
-            """.utf8))
-        let store = try CredentialStore.standard(flags: ["ghcr.io=carol:flag"], environment: ["DOCKER_CONFIG": scratch.path, "GVMC_REGISTRY_AUTH": "localhost:5000=dan:env"])
-        #expect(store.credential(for: "docker.io") == Credential(username: "alice", password: "pa:ss"))
-        #expect(store.credential(for: "ghcr.io")?.username == "carol", "a flag beats config.json")
-        #expect(store.credential(for: "localhost:5000")?.password == "env")
-        #expect(store.credential(for: "quay.io")?.identityToken == "refresh-me")
-        #expect(store.credential(for: "example.com") == nil)
-        FileManager.default.createFile(atPath: scratch.sub("config.json"), contents: Data(#"{"auths": {"x.io": {"auth": "not base64!"}}}"#.utf8))
-        #expect(throws: RegistryError.self) { _ = try CredentialStore.standard(flags: [], environment: ["DOCKER_CONFIG": scratch.path]) }
-        #expect(throws: RegistryError.self) { var s = CredentialStore(); try s.addFlag("no-equals-sign") }
-    }
-
-    @Test func sourcesAndPlatformsParse() throws {
-        guard case .ociLayout(let p, let t) = try ImageSource("oci-layout:///srv/img:v2") else { Issue.record("not a layout"); return }
-        #expect(p == "/srv/img" && t == "v2")
-        guard case .ociLayout(let p2, nil) = try ImageSource("oci:./dir/x") else { Issue.record("not a layout"); return }
-        #expect(p2 == "./dir/x")
-        guard case .registry(let r) = try ImageSource("docker://alpine") else { Issue.record("not a registry ref"); return }
-        #expect(r.description == "docker.io/library/alpine:latest")
-        #expect(try Platform("linux/x86_64") == Platform(architecture: "amd64", os: "linux"))
-        #expect(try Platform("linux/arm64/v8").variant == "v8")
-        #expect(throws: RegistryError.self) { _ = try Platform("linux") }
-        #expect(Platform(architecture: "arm64", os: "linux").matches(try Platform("linux/arm64/v8")))
     }
 }
