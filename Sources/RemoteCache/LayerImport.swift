@@ -66,6 +66,9 @@ public enum LayerImport {
                     let target = parent.isEmpty ? String(hidden) : parent + "/" + hidden
                     guard !hidden.isEmpty, made[target] == nil else { throw fail("a whiteout of an entry of the same layer", relative) }
                     guard mknod(host(target), S_IFCHR | 0o600, 0) == 0 else { throw CacheError.io("mknod (whiteout)", host(target)) }
+                    // The whiteout's time as exported (the layer round-trips exactly).
+                    var times = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
+                    guard utimensat(AT_FDCWD, host(target), &times, AT_SYMLINK_NOFOLLOW) == 0 else { throw CacheError.io("utimensat", host(target)) }
                     made[target] = false
                     continue
                 }

@@ -53,7 +53,8 @@ public struct ModeChange: Sendable, Equatable {
                 case "r": bits |= 0o444
                 case "w": bits |= 0o222
                 case "x": bits |= 0o111
-                case "X": if isDirectory || mode & 0o111 != 0 { bits |= 0o111 }
+                // As chmod(1): on the mode the earlier clauses made (`u-x,+X` on 0700 is 0600).
+                case "X": if isDirectory || m & 0o111 != 0 { bits |= 0o111 }
                 case "s": bits |= 0o6000
                 case "t": bits |= 0o1000
                 default: break

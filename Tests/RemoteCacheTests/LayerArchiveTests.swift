@@ -47,7 +47,8 @@ struct LayerArchiveTests {
         #expect(chown(dir + "/etc/greeting", 1000, 1001) == 0)
         #expect(chmod(dir + "/etc/deep", 0o2750) == 0)
         var times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 0), timespec(tv_sec: 1_600_000_000, tv_nsec: 0)]
-        for p in ["/etc/greeting", "/etc/deep/er", "/etc/deep", "/etc", ""] { utimensat(AT_FDCWD, dir + p, &times, AT_SYMLINK_NOFOLLOW) }
+        // The whiteout too: its time must come back from the archive, not from the import's clock.
+        for p in ["/etc/greeting", "/etc/removed", "/etc/deep/er", "/etc/deep", "/etc", ""] { utimensat(AT_FDCWD, dir + p, &times, AT_SYMLINK_NOFOLLOW) }
         return dir
     }
 
