@@ -253,6 +253,11 @@ public enum TreeCopy {
     private static func remove(_ path: String, _ st: stat, device: dev_t) {
         if st.st_mode & S_IFMT == S_IFDIR {
             guard st.st_dev == device else { return }
+            // A directory of ours that we may not read or write (a 0555 `/` or `/boot` of an
+            // image, unpacked without root): opened up first, as root needs not.
+            if geteuid() != 0 && st.st_uid == geteuid() && st.st_mode & 0o700 != 0o700 {
+                chmod(path, mode_t(st.st_mode & 0o7777) | 0o700)
+            }
             for name in listDirectory(path) ?? [] {
                 var child = stat()
                 if lstat(path + "/" + name, &child) == 0 { remove(path + "/" + name, child, device: device) }

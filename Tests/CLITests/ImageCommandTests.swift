@@ -140,4 +140,26 @@ extension ImageCommands {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/cache/blocks")) ?? []).isEmpty)
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/cache/hashes")) ?? []).isEmpty)
     }
+
+    /// Without root, prune removes trees whose directories are read-only or closed (an image's
+    /// 0555 `/` or `/boot` unpacked by an unprivileged build). gvmc does it inside its user
+    /// namespace here; on a host without one, TreeCopy.remove opens the user's own directories.
+    @Test(.enabled(if: getuid() == 0 && Tools.exists("runuser"), "needs root to run gvmc as nobody (runuser)"))
+    func pruneWithoutRootRemovesReadOnlyDirectories() throws {
+        let dir = tempDirectory()
+        defer { _ = Tools.run(["rm", "-rf", dir]) }
+        chmod(dir, 0o755)
+        let tree = dir + "/cache/rootfs/" + String(repeating: "ab", count: 32)
+        try FileManager.default.createDirectory(atPath: tree + "/boot/closed", withIntermediateDirectories: true)
+        write(tree + "/boot/closed/file", "x\n")
+        write(tree + "/boot/file", "y\n")
+        #expect(Tools.run(["chown", "-R", "nobody:nogroup", dir + "/cache"]).status == 0)
+        chmod(dir + "/cache", 0o700)
+        chmod(tree + "/boot/closed", 0o000)
+        chmod(tree + "/boot", 0o555)
+        chmod(tree, 0o555)
+        let r = Tools.run(["runuser", "-u", "nobody", "--", GVMCBinary.path, "prune", "--all", "--cache-dir", dir + "/cache"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: tree), "left: \(Tools.run(["find", dir + "/cache/rootfs"]).output)")
+    }
 }
