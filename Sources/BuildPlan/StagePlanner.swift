@@ -113,7 +113,7 @@ struct StagePlanner {
             // An ENTRYPOINT resets a CMD inherited from the base (not one set in this stage).
             if !cmdSetInStage { config.cmd = nil }
         case .run(let r):
-            steps.append(Step(kind: .run(try runStep(r, node)), node: node))
+            steps.append(Step(kind: .run(try runStep(r, node, stageIndexByName: stageIndexByName)), node: node))
         case .copy(let c):
             var source = CopyStep.Source.context
             if let from = c.from {
@@ -144,7 +144,7 @@ struct StagePlanner {
         }
     }
 
-    func runStep(_ r: RunInstruction, _ node: SyntaxNode) throws(DockerfileError) -> RunStep {
+    func runStep(_ r: RunInstruction, _ node: SyntaxNode, stageIndexByName: (String) -> Int? = { _ in nil }) throws(DockerfileError) -> RunStep {
         var files: [String: String] = [:]
         var argv: [String]
         if r.command.prependShell, r.command.files.count == 1,
@@ -179,8 +179,10 @@ struct StagePlanner {
                 throw planner.error(node, "\(error)")
             }
         }
-        return RunStep(argv: argv, environment: runEnvironment, workingDirectory: workdir, user: config.user,
-                       network: r.network, mounts: mounts, files: files)
+        var step = RunStep(argv: argv, environment: runEnvironment, workingDirectory: workdir, user: config.user,
+                           network: r.network, mounts: mounts, files: files)
+        step.mountSources = mounts.map { m in m.from.map { from in stageIndexByName(from).map { .stage($0) } ?? .image(from) } ?? .context }
+        return step
     }
 
     /// The `--mount` flag value a parsed mount came from (mounts keep their order).

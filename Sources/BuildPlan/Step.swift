@@ -15,6 +15,14 @@ public struct RunStep: Sendable, Equatable {
     public var mounts: [RunMount]
     /// Scripts to put in the sandbox (`#!` heredocs run as files): path → content.
     public var files: [String: String]
+    /// Where each mount's `from=` leads (one per mount, `.context` without `from=`), resolved
+    /// when the step is planned as `COPY --from` is: the build and the step's cache key use it.
+    public var mountSources: [CopyStep.Source] = []
+
+    /// The resolved source of `mounts[index]`.
+    public func mountSource(_ index: Int) -> CopyStep.Source {
+        index < mountSources.count ? mountSources[index] : .context
+    }
 }
 
 public struct CopyStep: Sendable, Equatable {

@@ -16,7 +16,7 @@ extension BuildExecutor {
     func sandboxMounts(_ r: RunStep, environment: inout [String], temporaries: inout [String]) throws(RootFSError) -> [SandboxMount] {
         var out: [SandboxMount] = []
         var sshMounts = 0
-        for m in r.mounts {
+        for (index, m) in r.mounts.enumerated() {
             let defaultTarget = m.type == .secret ? "/run/secrets/" + (m.id ?? "")
                 : m.type == .ssh ? "/run/buildkit/ssh_agent.\(sshMounts)" : nil
             guard let rawTarget = m.target ?? defaultTarget, !rawTarget.isEmpty else {
@@ -52,7 +52,7 @@ extension BuildExecutor {
                 let size = m.sizeLimit.map { ",size=\($0)" } ?? ""
                 out.append(SandboxMount(.tmpfs(options: "mode=1777" + size), target: target, readOnly: false))
             case .bind:
-                let source = try bindSource(m)
+                let source = try bindSource(m, from: r.mountSource(index))
                 if m.readOnly {
                     out.append(SandboxMount(.bind(source: source), target: target, readOnly: true, isFile: !isDirectory(source)))
                 } else {
@@ -122,18 +122,18 @@ extension BuildExecutor {
         return dir
     }
 
-    func bindSource(_ m: RunMount) throws(RootFSError) -> String {
+    /// The host directory a bind mount's source lies in: the context, a stage's root (built
+    /// before this step, as the plan orders stages) or an image's tree.
+    func bindSource(_ m: RunMount, from source: CopyStep.Source) throws(RootFSError) -> String {
         let root: String
-        if let from = m.from {
-            if let i = Int(from), let r = stageRoots[i] {
-                root = r
-            } else if let stage = plan.stages.first(where: { $0.name == from.lowercased() }), let r = stageRoots[stage.index] {
-                root = r
-            } else {
-                root = try imageRoot(from)
-            }
-        } else {
+        switch source {
+        case .context:
             root = context.directory
+        case .stage(let i):
+            guard let r = stageRoots[i] else { throw RootFSError("RUN --mount from=\(m.from ?? String(i)): stage \(i) has not been built") }
+            root = r
+        case .image(let ref):
+            root = try imageRoot(ref)
         }
         // The source stays inside its root: symlinks are resolved and must not lead out of it.
         let relative = normalize("/" + (m.source ?? "/"))

@@ -279,12 +279,8 @@ extension BuildExecutor {
             add("WORKDIR"); add(path); add(user ?? "")
         case .run(let r):
             h.update(r.keyMaterial.bytes); add(defaultNetwork)
-            for m in r.mounts where m.type == .bind {
-                guard let identity = try sourceIdentity(m.from.map { from in
-                    if let i = Int(from) { return .stage(i) }
-                    if let stage = plan.stages.first(where: { $0.name == from.lowercased() }) { return .stage(stage.index) }
-                    return .image(from)
-                } ?? .context, paths: [m.source ?? "/"], parents: false) else { return nil }
+            for (index, m) in r.mounts.enumerated() where m.type == .bind {
+                guard let identity = try sourceIdentity(r.mountSource(index), paths: [m.source ?? "/"], parents: false) else { return nil }
                 add(identity)
             }
         case .copy(let c):

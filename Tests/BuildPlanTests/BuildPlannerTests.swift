@@ -221,3 +221,25 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
         }
     }
 }
+
+/// `RUN --mount from=` is resolved once, when the step is planned, as `COPY --from` is: a
+/// stage's name (any case) or index, else an image; no `from=` is the build context.
+@Suite struct MountSources {
+    @Test func mountFromNamesAStageByNameOrIndexElseAnImage() throws {
+        let p = try plan("""
+        FROM scratch AS Builder
+        COPY a /a
+        FROM scratch
+        RUN --mount=type=bind,from=builder,source=/a,target=/x \\
+            --mount=type=bind,from=0,target=/y \\
+            --mount=type=bind,from=alpine:3,target=/z \\
+            --mount=type=bind,target=/ctx \\
+            --mount=type=cache,target=/c \\
+            true
+        COPY --from=builder /a /b
+        """)
+        let run = try #require(runs(p.targetStage).first)
+        #expect(run.mountSources == [.stage(0), .stage(0), .image("alpine:3"), .context, .context])
+        #expect(copies(p.targetStage).first?.source == .stage(0), "the same rule as COPY --from")
+    }
+}
