@@ -343,7 +343,6 @@ public final class ImageBuild {
         executor.gitResolver = { url, access in
             try GitFetch.resolve(url, authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
         }
-        executor.isGitSource = GitFetch.isGitURL
         let layout = CacheLayout(request.cacheDirectory)
         executor.runCacheDirectory = layout.runCache
         executor.stepCacheDirectory = layout.steps(idMapping: UserNamespace.idMappingKey)

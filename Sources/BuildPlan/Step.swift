@@ -31,6 +31,15 @@ public struct CopyStep: Sendable, Equatable {
         case stage(Int)
         case image(String)
     }
+
+    /// Whether an ADD source is a git repository (BuildKit's rule for URLs: the git:// and
+    /// ssh:// schemes, scp-like git@host:path, or an http(s) path ending in .git; with an
+    /// optional #ref:subdir). The one rule the executor and the step key use.
+    public static func isGitSource(_ source: String) -> Bool {
+        let base = source.split(separator: "#", maxSplits: 1).first.map(String.init) ?? source
+        if base.hasPrefix("git://") || base.hasPrefix("ssh://") || base.hasPrefix("git@") { return true }
+        return (base.hasPrefix("https://") || base.hasPrefix("http://")) && base.hasSuffix(".git")
+    }
     public var source: Source
     /// Source paths (context-relative, or absolute inside the stage/image), wildcards kept.
     public var paths: [String]

@@ -23,15 +23,8 @@ public struct GitError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
+/// Which ADD sources are git repositories is the plan's rule (BuildPlan's CopyStep.isGitSource).
 public enum GitFetch {
-    /// Whether an ADD source is a git repository (BuildKit's rule for URLs: the git:// and
-    /// ssh:// schemes, scp-like git@host:path, or an http(s) path ending in .git; with an
-    /// optional #ref:subdir).
-    public static func isGitURL(_ source: String) -> Bool {
-        let base = source.split(separator: "#", maxSplits: 1).first.map(String.init) ?? source
-        if base.hasPrefix("git://") || base.hasPrefix("ssh://") || base.hasPrefix("git@") { return true }
-        return (base.hasPrefix("https://") || base.hasPrefix("http://")) && base.hasSuffix(".git")
-    }
 
     /// An ADD source split as BuildKit splits it: `<repository>#<ref>:<subdir>`.
     public struct Source: Sendable {

@@ -61,8 +61,8 @@ public final class BuildExecutor {
     /// What gitResolver said about each URL in this build (one answer per build, used for the
     /// key and the checkout alike).
     var gitIDs: [String: String] = [:]
-    /// Whether an ADD source is a git repository (set with gitFetcher).
-    public var isGitSource: (String) -> Bool = { $0.hasPrefix("git@") || $0.hasSuffix(".git") && $0.contains("://") }
+    /// Whether an ADD source is a git repository: the plan's rule.
+    let isGitSource = CopyStep.isGitSource
     /// Downloads `url` into the given file; returns its Last-Modified time when known (ADD <url>).
     public var urlFetcher: (String, Int32) throws -> Int64? = { url, _ in
         throw RootFSError("no downloader configured for \(url)")

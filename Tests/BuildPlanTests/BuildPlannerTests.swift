@@ -243,3 +243,18 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
         #expect(copies(p.targetStage).first?.source == .stage(0), "the same rule as COPY --from")
     }
 }
+
+/// The one rule for git sources of ADD (BuildKit's): what the executor fetches with git and
+/// what the step key resolves to a commit.
+@Suite struct GitSources {
+    @Test func gitSchemesScpFormsAndDotGitURLsAreGitOthersAreNot() {
+        for git in ["git://host/repo", "ssh://git@host/repo", "git@github.com:org/repo.git", "git@host:repo#main",
+                    "https://host/org/repo.git", "http://host/repo.git#v1.0:sub/dir"] {
+            #expect(CopyStep.isGitSource(git), "\(git)")
+        }
+        for other in ["https://host/file.tar.gz", "https://host/repo.git/file", "https://host/repo", "repo.git", "./x.git",
+                      "ftp://host/repo.git", "https://host/x#frag.git"] {
+            #expect(!CopyStep.isGitSource(other), "\(other)")
+        }
+    }
+}
