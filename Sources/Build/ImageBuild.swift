@@ -179,6 +179,7 @@ public final class ImageBuild {
                     var reader = DirectoryTreeReader(rootPath: rootfs)
                     reader.ownerRecords = true
                     if geteuid() != 0 { reader.unrecordedOwner = (0, 0) }
+                    writer.laterFileSizes = BootFiles.fileSizes
                     try reader.add(to: writer)
                     try BootFiles.add(to: writer)
                 }

@@ -118,6 +118,7 @@ public final class ImageConversion {
             // The bar's total: the final tree's file bytes (each hard-linked file once).
             let total = flat.fileBytes
             writer.onData = { [progress] in progress.transfer("squashfs", current: Int64(clamping: $0), total: max(total, Int64(clamping: $0))) }
+            writer.laterFileSizes = BootFiles.fileSizes
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
         }

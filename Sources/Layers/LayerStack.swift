@@ -77,11 +77,10 @@ public struct FlattenedImage {
     public func write(to writer: SquashFSWriter) throws {
         if writer.options.deduplicate && writer.sharedSizes == nil {
             // Only files whose size another file has can be duplicates (hard links counted once).
-            var seen = Set<UInt64>(), shared = Set<UInt64>()
-            for entry in tree.fileSources().values {
-                if case .file(_, let size) = entry.node.kind, !seen.insert(UInt64(size)).inserted { shared.insert(UInt64(size)) }
-            }
-            writer.sharedSizes = shared
+            writer.setSharedSizes(fileSizes: tree.fileSources().values.compactMap { entry -> UInt64? in
+                if case .file(_, let size) = entry.node.kind { return UInt64(size) }
+                return nil
+            })
         }
         try forEachFinalFile { path, node, size, reader in
             var remaining = size

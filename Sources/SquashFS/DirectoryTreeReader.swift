@@ -26,7 +26,9 @@ public struct DirectoryTreeReader {
             throw SquashFSError.invalidTree(path: rootPath, reason: "not a directory")
         }
         var links: [DeviceInode: EntryPath] = [:]
-        if writer.options.deduplicate && writer.sharedSizes == nil { writer.sharedSizes = Self.sharedSizes(under: rootPath) }
+        if writer.options.deduplicate && writer.sharedSizes == nil, let sizes = Self.fileSizes(under: rootPath) {
+            writer.setSharedSizes(fileSizes: sizes)
+        }
         try writer.add(try EntryPath([]), .directory, metadata: metadata(rootPath, st))
         try walk(directory: rootPath, relative: [], writer: writer, links: &links)
     }
@@ -37,26 +39,34 @@ public struct DirectoryTreeReader {
     /// walk of the metadata alone (SquashFSWriter.sharedSizes); nil when the walk fails, so that
     /// every file is hashed.
     public static func sharedSizes(under root: String) -> Set<UInt64>? {
+        guard let sizes = fileSizes(under: root) else { return nil }
+        var seen = Set<UInt64>(), shared = Set<UInt64>()
+        for size in sizes where !seen.insert(size).inserted { shared.insert(size) }
+        return shared
+    }
+
+    /// The size of every regular file under `root` (a root given through a symlink is followed,
+    /// as `add` follows it; mount points are crossed, as `add` crosses them; hard links once).
+    static func fileSizes(under root: String) -> [UInt64]? {
         var path = Array(root.utf8CString)
         let tree = path.withUnsafeMutableBufferPointer { p -> UnsafeMutablePointer<FTS>? in
             var roots: [UnsafeMutablePointer<CChar>?] = [p.baseAddress, nil]
-            return roots.withUnsafeMutableBufferPointer { fts_open($0.baseAddress, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, nil) }
+            return roots.withUnsafeMutableBufferPointer { fts_open($0.baseAddress, FTS_PHYSICAL | FTS_COMFOLLOW | FTS_NOCHDIR, nil) }
         }
         guard let tree else { return nil }
         defer { fts_close(tree) }
-        var seen = Set<UInt64>(), shared = Set<UInt64>(), linked = Set<DeviceInode>()
+        var sizes: [UInt64] = [], linked = Set<DeviceInode>()
         while let entry = fts_read(tree) {
             switch Int32(entry.pointee.fts_info) {
             case FTS_DNR, FTS_ERR, FTS_NS: return nil
             case FTS_F:
                 guard let st = entry.pointee.fts_statp?.pointee else { return nil }
                 if st.st_nlink > 1, !linked.insert(DeviceInode(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))).inserted { continue }
-                let size = UInt64(st.st_size)
-                if !seen.insert(size).inserted { shared.insert(size) }
+                sizes.append(UInt64(st.st_size))
             default: continue
             }
         }
-        return errno == 0 ? shared : nil
+        return errno == 0 ? sizes : nil
     }
 
     private func walk(directory: String, relative: [UInt8], writer: SquashFSWriter,

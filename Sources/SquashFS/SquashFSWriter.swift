@@ -76,6 +76,18 @@ public final class SquashFSWriter {
     /// its blocks are not hashed for deduplication (mksquashfs compares sizes first too). Nil:
     /// every file is hashed. The image is the same bytes either way.
     public var sharedSizes: Set<UInt64>?
+    /// Sizes of files the caller will add after the tree whose census makes `sharedSizes` (the
+    /// boot files), counted in that census.
+    public var laterFileSizes: [UInt64] = []
+
+    /// `sharedSizes` from the sizes of the files to be written (hard links once) and
+    /// `laterFileSizes`: the sizes that occur more than once.
+    public func setSharedSizes<S: Sequence>(fileSizes: S) where S.Element == UInt64 {
+        var seen = Set<UInt64>(), shared = Set<UInt64>()
+        for size in fileSizes where !seen.insert(size).inserted { shared.insert(size) }
+        for size in laterFileSizes where !seen.insert(size).inserted { shared.insert(size) }
+        sharedSizes = shared
+    }
     var finished = false
     let optionsBlock: [UInt8]?
 
