@@ -84,7 +84,7 @@ public enum ImagePull {
     /// leaves them there, and the next pull of the same image resumes after them with `Range`.
     static func save(_ info: ImageInfo, to output: String, client: GolemRegistryClient, progress: RegistryProgress,
                      retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) {
-        let file = try PartialDownload(output: output, sha3: info.sha3, size: info.size)
+        let file = try PartialDownload(output: output, sha3: info.sha3, size: info.size, log: log)
         defer { file.close() }
         if file.kept > 0 { log("resuming \(info.sha3.prefix(12)) after the \(file.kept) bytes kept in \(file.path)") }
         do throws(GolemRegistryError) {
@@ -93,7 +93,11 @@ public enum ImagePull {
             try file.commit()
         } catch {
             switch error {
-            case .unreachable where file.written > 0, .unexpectedStatus where file.written > 0:
+            // Kept for the next pull: the network failed or the server had a passing fault. A
+            // 4xx to a ranged request (an expired link, a refused range) starts over next time.
+            case .unreachable where file.written > 0:
+                throw .downloadInterrupted(error, kept: file.written, partial: file.path)
+            case .unexpectedStatus(_, let status, _) where file.written > 0 && (status >= 500 || status == 429 || status == 408):
                 throw .downloadInterrupted(error, kept: file.written, partial: file.path)
             default:
                 file.remove()
@@ -135,7 +139,8 @@ public enum ImagePull {
                     progress.bytes(written, info.size ?? 0)
                     return true
                 }
-                if (200..<300).contains(response.status) || response.status == 416 && written == info.size {
+                // 416: nothing past what is kept (a complete partial file; the hash decides).
+                if (200..<300).contains(response.status) || response.status == 416 && written > 0 && (info.size == nil || written == info.size) {
                     try file.truncate(to: written)
                     return sha3.finalize().hexString
                 }
@@ -173,26 +178,50 @@ final class PartialDownload {
     private(set) var kept: UInt64
     var written: UInt64
 
-    init(output: String, sha3: String, size: UInt64?) throws(GolemRegistryError) {
+    init(output: String, sha3: String, size: UInt64?, log: (String) -> Void = { _ in }) throws(GolemRegistryError) {
         self.output = output
         path = output + "." + sha3.prefix(16) + ".partial"
-        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io(path: path, operation: "open the partial download", errno: errno) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            Glibc.close(fd)
-            throw .io(path: path, operation: "open the partial download (not a regular file)", errno: EINVAL)
+        var waited = false
+        while true {
+            let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw .io(path: path, operation: "open the partial download", errno: errno) }
+            // Another pull of this image to this place: wait for it (`gvmc run`s of one image).
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                if !waited { log("waiting for another gvmc that is downloading this image to \(output)") }
+                waited = true
+                while flock(fd, LOCK_EX) != 0 {
+                    guard errno == EINTR else { Glibc.close(fd); throw .io(path: path, operation: "lock", errno: errno) }
+                }
+            }
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                Glibc.close(fd)
+                throw .io(path: path, operation: "open the partial download (not a regular file)", errno: EINVAL)
+            }
+            // The lock is on this inode: the pull that held it may have renamed or removed it.
+            guard PartialDownload.names(path, fd) else { Glibc.close(fd); continue }
+            // Only a file of the user's own, with no other name, is written and then renamed
+            // to the output (not one another user prepared in a shared directory, nor a hard
+            // link to another file).
+            guard st.st_uid == geteuid(), st.st_nlink == 1 else {
+                Glibc.close(fd)
+                throw .io(path: path, operation: "use the partial download (another user's file, or one with other links; remove it)", errno: EPERM)
+            }
+            self.fd = fd
+            kept = UInt64(st.st_size)
+            break
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            Glibc.close(fd)
-            throw .io(path: path, operation: "lock (another gvmc is downloading this image here)", errno: EWOULDBLOCK)
-        }
-        kept = UInt64(st.st_size)
         if let size, kept > size {
             _ = ftruncate(fd, 0)
             kept = 0
         }
         written = kept
+    }
+
+    /// Whether `path` still names the file open as `fd`.
+    static func names(_ path: String, _ fd: Int32) -> Bool {
+        var open = stat(), named = stat()
+        return fstat(fd, &open) == 0 && lstat(path, &named) == 0 && open.st_dev == named.st_dev && open.st_ino == named.st_ino
     }
 
     /// SHA3-224 state over the kept bytes.
@@ -219,12 +248,13 @@ final class PartialDownload {
 
     /// Moves the checked file to the output.
     func commit() throws(GolemRegistryError) {
+        guard Self.names(path, fd) else { throw .io(path: path, operation: "rename to \(output) (the partial file was replaced)", errno: ESTALE) }
         guard fsync(fd) == 0 || errno == EINVAL, rename(path, output) == 0 else {
             throw .io(path: output, operation: "rename from \(path)", errno: errno)
         }
     }
 
-    func remove() { unlink(path) }
+    func remove() { if Self.names(path, fd) { unlink(path) } }
 
     func close() { Glibc.close(fd) }
 }

@@ -108,3 +108,54 @@ import TestSupport
         #expect(FileManager.default.contents(atPath: dir + "/x.gvmi") == FileManager.default.contents(atPath: dir + "/app.gvmi"))
     }
 }
+
+/// The partial file is shared only with the user's own pulls of the same image: a second pull
+/// waits for the first, never writes into a file the first renamed, and a partial that another
+/// name links to (or another user owns) is refused instead of written.
+@Suite struct PartialFileSafety {
+    @Test func aSecondPullWaitsAndDoesNotWriteIntoTheFirstsRenamedFile() throws {
+        let server = try GolemRegistryServer()
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Images.make(dir + "/app.gvmi", bytes: 2 << 20, seed: 27)
+        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: nil, credentials: nil, options: testPushOptions(server))
+        let partial = dir + "/out.gvmi.\(pushed.sha3.prefix(16)).partial"
+        // "Another pull": holds the lock on the partial file.
+        let other = open(partial, O_RDWR | O_CREAT, 0o644)
+        try #require(other >= 0 && flock(other, LOCK_EX) == 0)
+        let done = DispatchSemaphore(value: 0)
+        /// Written by the pull's thread before it signals `done`.
+        final class Outcome: @unchecked Sendable { var result: Result<Void, Error>? }
+        let outcome = Outcome()
+        let url = server.url, hash = pushed.sha3
+        Thread.detachNewThread {
+            outcome.result = Result { _ = try ImagePull.pull(try .init(hash), to: dir + "/out.gvmi", registry: url, progress: .quiet) }
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 0.5) == .timedOut, "the pull waits for the lock")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out.gvmi"))
+        // The other pull finishes: it renames its partial file away, then lets go.
+        #expect(rename(partial, dir + "/theirs.gvmi") == 0)
+        flock(other, LOCK_UN)
+        close(other)
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(throws: Never.self) { try outcome.result?.get() }
+        #expect(FileManager.default.contents(atPath: dir + "/out.gvmi") == FileManager.default.contents(atPath: dir + "/app.gvmi"))
+        #expect((try? FileManager.default.attributesOfItem(atPath: dir + "/theirs.gvmi")[.size] as? Int) == 0, "the renamed file was not written")
+    }
+
+    @Test func aPartialFileWithAnotherNameIsRefusedAndThatFileIsUntouched() throws {
+        let server = try GolemRegistryServer()
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Images.make(dir + "/app.gvmi", bytes: 1 << 20, seed: 28)
+        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: nil, credentials: nil, options: testPushOptions(server))
+        let precious = dir + "/precious"
+        try Data(repeating: 0x77, count: 3 << 20).write(to: URL(fileURLWithPath: precious))
+        #expect(link(precious, dir + "/out.gvmi.\(pushed.sha3.prefix(16)).partial") == 0)
+        #expect {
+            try ImagePull.pull(try .init(pushed.sha3), to: dir + "/out.gvmi", registry: server.url, progress: .quiet)
+        } throws: { error in "\(error)".contains("other links") }
+        #expect(FileManager.default.contents(atPath: precious) == Data(repeating: 0x77, count: 3 << 20))
+    }
+}
