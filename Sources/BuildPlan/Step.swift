@@ -19,9 +19,11 @@ public struct RunStep: Sendable, Equatable {
     /// when the step is planned as `COPY --from` is: the build and the step's cache key use it.
     public var mountSources: [CopyStep.Source] = []
 
-    /// The resolved source of `mounts[index]`.
+    /// The resolved source of `mounts[index]` (a step made without the planner: `from=` read
+    /// as an image, never silently as the context).
     public func mountSource(_ index: Int) -> CopyStep.Source {
-        index < mountSources.count ? mountSources[index] : .context
+        if index < mountSources.count { return mountSources[index] }
+        return mounts[index].from.map { .image($0) } ?? .context
     }
 }
 

@@ -79,10 +79,13 @@ public struct ImageHashStore: Sendable {
         let file = open(entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard file >= 0 else { return nil }
         defer { close(file) }
-        var info = stat()
+        var info = stat(), area = stat()
         // A record is at most 1000 chunks of 67 bytes and a little more (the registry's limit);
-        // anything much larger is not one of ours.
-        guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size < 1 << 20 else { return nil }
+        // anything much larger is not one of ours. Only records this user wrote, in a directory
+        // no one else can write, are believed (a `--cache-dir` may be a shared place).
+        guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size < 1 << 20,
+              info.st_uid == geteuid(), info.st_mode & 0o022 == 0,
+              lstat(directory, &area) == 0, area.st_uid == geteuid(), area.st_mode & 0o022 == 0 else { return nil }
         var data = [UInt8](repeating: 0, count: Int(info.st_size))
         guard data.withUnsafeMutableBytes({ read(file, $0.baseAddress, $0.count) }) == data.count,
               let record = try? JSONDecoder().decode(ImageHashRecord.self, from: Data(data)),
@@ -101,10 +104,20 @@ public struct ImageHashStore: Sendable {
                                                            chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString))))
     }
 
-    /// The same, for the file at `path` open as `fd`.
-    public func save(path: String, fd: Int32, sha3_224: String, chunkSize: UInt64, chunkSHA256: [[UInt8]]) {
+    /// The identity of the file open as `fd` (device, inode, size, mtime, ctime), to compare
+    /// before and after it is hashed.
+    public static func stamp(fd: Int32) -> [Int64]? {
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
+        guard fstat(fd, &st) == 0 else { return nil }
+        let r = identity(st, ImageHashRecord(device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: "", chunkSize: 0, chunkSHA256: []))
+        return [Int64(bitPattern: r.device), Int64(bitPattern: r.inode), Int64(bitPattern: r.size), r.modified, r.changed]
+    }
+
+    /// The same, for the file at `path` open as `fd`, hashed while its identity was `hashed`
+    /// (`stamp` before the hashing): nothing is recorded when it changed in the meantime.
+    public func save(path: String, fd: Int32, hashed: [Int64]?, sha3_224: String, chunkSize: UInt64, chunkSHA256: [[UInt8]]) {
+        var st = stat()
+        guard let hashed, Self.stamp(fd: fd) == hashed, fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
         save(path: path, Self.identity(st, ImageHashRecord(device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: sha3_224,
                                                            chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString))))
     }

@@ -19,6 +19,8 @@ public struct PushOptions: Sendable {
     /// Where the hashes of images gvmc wrote are recorded (the cache's `hashes/`): an image
     /// recorded there and unchanged since is not read again to make its descriptor.
     public var hashes: ImageHashStore?
+    /// False after a recorded descriptor proved stale: the push hashes the file.
+    var readsRecordedHashes = true
     /// Notes for the user (retries, steps); never given a token.
     public var log: @Sendable (String) -> Void = { _ in }
 
@@ -85,29 +87,59 @@ public enum ImagePush {
         if (size + chunkSize - 1) / chunkSize > 1000 {
             options.log("warning: chunk size \(chunkSize) makes \((size + chunkSize - 1) / chunkSize) chunks; the Golem registry documents at most 1000")
         }
-        let descriptor: ImageDescriptor
-        if let known = known ?? options.hashes?.load(path: path, fd: fd).flatMap(ImageDescriptor.init),
-           known.fileSize == size, known.chunkSize == chunkSize, known.chunkCount == Int((size + chunkSize - 1) / chunkSize) {
-            descriptor = known
-        } else {
+        // The descriptor: the build's own (`known`), else the one recorded when gvmc wrote the
+        // file, else hashed now (and recorded, when the file did not change meanwhile).
+        func hash() throws(GolemRegistryError) -> ImageDescriptor {
             options.progress.phase(.hashing)
+            let before = ImageHashStore.stamp(fd: fd)
             var hashed: UInt64 = 0
-            descriptor = try DescriptorHasher.compute(fd: fd, path: path, size: size, chunkSize: chunkSize) {
+            let computed = try DescriptorHasher.compute(fd: fd, path: path, size: size, chunkSize: chunkSize) {
                 hashed += UInt64($0)
                 options.progress.bytes(hashed, size)
             }
-            options.hashes?.save(path: path, fd: fd, sha3_224: descriptor.sha3Hex, chunkSize: chunkSize, chunkSHA256: descriptor.chunkHashes)
+            options.hashes?.save(path: path, fd: fd, hashed: before, sha3_224: computed.sha3Hex, chunkSize: chunkSize, chunkSHA256: computed.chunkHashes)
+            return computed
         }
-        let id = descriptor.id
+        func fits(_ d: ImageDescriptor) -> Bool {
+            d.fileSize == size && d.chunkSize == chunkSize && d.chunkCount == Int((size + chunkSize - 1) / chunkSize)
+        }
+        var descriptor: ImageDescriptor
+        var fromRecord = false, usedRecord = false
+        if let known, fits(known) {
+            descriptor = known
+        } else if options.readsRecordedHashes, let recorded = options.hashes?.load(path: path, fd: fd).flatMap(ImageDescriptor.init), fits(recorded) {
+            descriptor = recorded
+            fromRecord = true
+            usedRecord = true
+        } else {
+            descriptor = try hash()
+        }
         options.progress.phase(.uploading)
 
-        var status = try client.status(of: id)
-        if status == nil {
-            try client.upload(descriptor: descriptor)
-            status = try client.status(of: id)
-        }
-        guard var current = status else {
-            throw .unexpectedStatus(url: client.registry + "/v1/image/descr/\(id)", status: 404, message: "the registry does not know the descriptor it was sent")
+        var id: String
+        var current: DescriptorStatus
+        while true {
+            id = descriptor.id
+            var status = try client.status(of: id)
+            if status == nil {
+                try client.upload(descriptor: descriptor)
+                status = try client.status(of: id)
+            }
+            guard let known = status else {
+                throw .unexpectedStatus(url: client.registry + "/v1/image/descr/\(id)", status: 404, message: "the registry does not know the descriptor it was sent")
+            }
+            current = known
+            // Chunks the registry has are not read for the upload: with a recorded descriptor,
+            // they are checked here, so a record that no longer fits the file (a change the
+            // file's times did not show) never names the registry's image as this file.
+            guard fromRecord else { break }
+            fromRecord = false
+            let present = (0..<descriptor.chunkCount).filter { current.isComplete || ($0 < current.chunks.count && current.chunks[$0] == 1) }
+            if try chunksMatch(present, descriptor: descriptor, fd: fd, path: path) { break }
+            options.log("\(path) changed since its hashes were recorded: hashing it")
+            descriptor = try hash()
+            usedRecord = false
+            options.progress.phase(.uploading)
         }
         var sent = 0
         if !current.isComplete {
@@ -119,7 +151,15 @@ public enum ImagePush {
             }
             let uploader = ChunkUploader(registry: client.registry, retry: options.retry, descriptor: descriptor, fd: fd,
                                          path: path, total: missingBytes, progress: options.progress.bytes, log: options.log)
-            try uploader.upload(missing, workers: options.workers)
+            do {
+                try uploader.upload(missing, workers: options.workers)
+            } catch .fileChanged where usedRecord {
+                // The recorded hashes no longer fit the file: push it again, hashing it.
+                options.log("\(path) changed since its hashes were recorded: hashing it")
+                var again = options
+                again.readsRecordedHashes = false
+                return try push(path: path, name: name, credentials: credentials, options: again, known: nil)
+            }
             sent = missing.count
             current = try waitForCompletion(client, id: id, chunkCount: descriptor.chunkCount, timeout: options.completionTimeout)
         } else {
@@ -130,6 +170,24 @@ public enum ImagePush {
         let url = (try? client.info(hash: descriptor.sha3Hex, count: false).url) ?? client.registry + "/download/\(id)"
         return PushResult(path: path, registry: client.registry, size: size, sha3: descriptor.sha3Hex, descriptorID: id,
                           downloadURL: url, name: name, chunkCount: descriptor.chunkCount, chunksSent: sent)
+    }
+
+    /// Whether the chunks `indices` of the file have the descriptor's SHA-256s.
+    static func chunksMatch(_ indices: [Int], descriptor: ImageDescriptor, fd: Int32, path: String) throws(GolemRegistryError) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: indices.isEmpty ? 0 : Int(descriptor.chunkSize))
+        for index in indices {
+            let (offset, length) = descriptor.chunk(index)
+            var done = 0
+            while done < length {
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, length - done, off_t(offset) + off_t(done)) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                done += n
+            }
+            let digest = buffer.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+            if digest != descriptor.chunkHashes[index] { return false }
+        }
+        return true
     }
 
     /// Polls the descriptor's status until the registry reports the image complete (it checks

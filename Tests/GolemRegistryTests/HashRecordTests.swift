@@ -56,22 +56,49 @@ import TestSupport
         var options = testPushOptions(server)
         options.hashes = store
 
-        // A record that lies about one chunk (same file identity): the push took its descriptor
-        // from the record, and the chunk's bytes read for the upload expose the lie.
+        // A record that lies about one chunk (same file identity): the push takes its
+        // descriptor, the chunk's bytes read for the upload expose the lie, and the push starts
+        // again hashing the file: the registry gets the file's real hash.
         let recordPath = try #require(recordFile(store))
         let honest = try Data(contentsOf: URL(fileURLWithPath: recordPath))
         var record = try JSONDecoder().decode(ImageHashRecord.self, from: honest)
         record.chunkSHA256[1] = String(repeating: "0", count: 64)
         try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: recordPath))
-        let lie = Result { try ImagePush.push(path: path, name: nil, credentials: nil, options: options) }
-        guard case .failure(let error) = lie else { Issue.record("a push with a lying record succeeded"); return }
-        #expect("\(error)".contains("chunk 1 no longer has the SHA-256"), "\(error)")
-        #expect(server.counters()["chunks_stored"] ?? 0 < 3)
-
-        // The honest record: the push succeeds with the file's real hash.
-        try honest.write(to: URL(fileURLWithPath: recordPath))
+        chmod(recordPath, 0o600)
+        /// The push's notes to the user.
+        final class Notes: @unchecked Sendable {
+            let lock = NSLock()
+            var lines: [String] = []
+            func contain(_ text: String) -> Bool { lock.withLock { lines.contains { $0.contains(text) } } }
+        }
+        let notes = Notes()
+        options.log = { line in notes.lock.withLock { notes.lines.append(line) } }
         let pushed = try ImagePush.push(path: path, name: nil, credentials: nil, options: options)
         #expect(pushed.sha3 == pythonSHA3(path) && pushed.chunkCount == 3)
+        #expect(notes.contain("changed since its hashes were recorded"), "\(notes.lines)")
+        #expect(try load(store, path)?.chunkSHA256 == (try JSONDecoder().decode(ImageHashRecord.self, from: honest)).chunkSHA256,
+                "the push recorded what it hashed")
+
+        // A record naming an image the registry has (so no chunk would be read for an upload):
+        // the chunks are checked against the file before the push believes it.
+        let other = dir + "/other.gvmi"
+        try Images.make(other, bytes: 5 << 20, seed: 29, hashes: store)
+        let otherRecord = try #require(try load(store, other))
+        var forged = try JSONDecoder().decode(ImageHashRecord.self, from: honest)
+        forged.sha3_224 = pushed.sha3
+        forged.chunkSHA256 = try #require(try load(store, path)).chunkSHA256
+        let identity = otherRecord
+        forged.device = identity.device; forged.inode = identity.inode; forged.size = identity.size
+        forged.modified = identity.modified; forged.changed = identity.changed
+        let otherRecordPath = try #require(try recordFile(store, for: other))
+        try JSONEncoder().encode(forged).write(to: URL(fileURLWithPath: otherRecordPath))
+        chmod(otherRecordPath, 0o600)
+        // Same size, so the forged record's descriptor is byte for byte the one the registry has.
+        #expect(forged.size == pushed.size && ImageDescriptor(forged)?.id == pushed.descriptorID)
+        notes.lock.withLock { notes.lines = [] }
+        let pushedOther = try ImagePush.push(path: other, name: nil, credentials: nil, options: options)
+        #expect(pushedOther.sha3 == pythonSHA3(other) && pushedOther.sha3 != pushed.sha3)
+        #expect(notes.contain("changed since its hashes were recorded"), "\(notes.lines)")
 
         // An image gvmc did not write is hashed by the push, which records it for the next one.
         let copy = dir + "/copy.gvmi"
@@ -91,5 +118,18 @@ import TestSupport
     func recordFile(_ store: ImageHashStore) -> String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: store.directory)) ?? []
         return names.count == 1 ? store.directory + "/" + names[0] : nil
+    }
+
+    /// The record of the image at `path`: the one file whose JSON names its inode.
+    func recordFile(_ store: ImageHashStore, for path: String) throws -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        for name in try FileManager.default.contentsOfDirectory(atPath: store.directory) {
+            let file = store.directory + "/" + name
+            if let r = try? JSONDecoder().decode(ImageHashRecord.self, from: Data(contentsOf: URL(fileURLWithPath: file))), r.inode == UInt64(st.st_ino) {
+                return file
+            }
+        }
+        return nil
     }
 }
