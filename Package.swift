@@ -75,7 +75,7 @@ let package = Package(
                                             .product(name: "Yams", package: "Yams")]),
         // Publishing: the Golem registry's protocol (image descriptor, resumable parallel chunk
         // upload, pull with resume and hash check, credentials).
-        .target(name: "GolemRegistry", dependencies: ["HTTPTransport", "GVMI", "SquashFS"]),
+        .target(name: "GolemRegistry", dependencies: ["HTTPTransport", "GVMI", "Progress", "SquashFS"]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
         // `gvmc run`: a .gvmi run as a Golem provider runs it, in a sandbox or in a qemu VM.

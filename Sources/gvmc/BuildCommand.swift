@@ -169,7 +169,7 @@ struct BuildCommand: ParsableCommand {
         display.close()
         if let metadataFile {
             var object = build.metadata(result)
-            if let pushed { object["push"] = pushMetadata(pushed) }
+            if let pushed { object["push"] = pushed.metadata }
             try writeMetadataFile(object, to: metadataFile)
         }
         printImageResult(result)
@@ -181,7 +181,7 @@ struct BuildCommand: ParsableCommand {
             printError(line)
         }
         if let pushed {
-            try image.writeInfo(result, source: dockerfilePath, extra: pushInfo(pushed))
+            try image.writeInfo(result, source: dockerfilePath, extra: pushed.info)
             try manifest.write(image: result.path, sha3_224: result.sha3_224, downloadURL: pushed.downloadURL)
         }
     }

@@ -79,13 +79,13 @@ struct ConvertCommand: ParsableCommand {
         display.close()
         if let metadataFile {
             var object = converted.metadata()
-            if let pushed { object["push"] = pushMetadata(pushed) }
+            if let pushed { object["push"] = pushed.metadata }
             try writeMetadataFile(object, to: metadataFile)
         }
         printImageResult(result)
         if let pushed {
             printPushResult(pushed)
-            try image.writeInfo(result, source: converted.pulled.source, extra: converted.sourceInfo.merging(pushInfo(pushed)) { $1 })
+            try image.writeInfo(result, source: converted.pulled.source, extra: converted.sourceInfo.merging(pushed.info) { $1 })
         }
         if display.mode == .plain || display.mode == .tty { printError(display.summary(result: "converted \(result.path)")) }
     }

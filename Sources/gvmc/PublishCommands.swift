@@ -1,4 +1,4 @@
-// `gvmc push`, `pull`, `login` and `logout`, and the `--push` of build and convert: the Golem
+// `gvmc push` and `pull`, and the `--push` of build and convert: the Golem
 // registry from the command line. GolemRegistry does the work; this file parses and prints.
 import ArgumentParser
 import Build
@@ -31,13 +31,10 @@ struct UploadFlags: ParsableArguments {
 
     /// The options of a push; its progress and notes are set by `push`.
     func pushOptions() throws -> PushOptions {
+        try validate()
         var options = PushOptions(registry: registryURL)
-        guard uploadWorkers >= 1 else { throw ValidationError("--upload-workers must be at least 1") }
         options.workers = uploadWorkers
-        if let chunkSize {
-            guard let bytes = StorageSize.parse(chunkSize), bytes > 0 else { throw ValidationError("--chunk-size \(chunkSize): expected a size such as 2M") }
-            options.chunkSize = UInt64(bytes)
-        }
+        options.chunkSize = chunkSize.flatMap(StorageSize.parse).map(UInt64.init)
         if let seconds = ProcessInfo.processInfo.environment["GVMC_REGISTRY_COMPLETE_SECONDS"].flatMap(Double.init) {
             options.completionTimeout = seconds
         }
@@ -58,20 +55,16 @@ struct PublishFlags: ParsableArguments {
 
     @OptionGroup var upload: UploadFlags
 
-    /// The default output file for --tag, as gvmkit-build names it:
-    /// `user-repo-tag-<first 10 hex digits of imageID>.gvmi` (imageID: hex, or `sha256:` hex).
+    /// The default output file for --tag (GolemImageName.outputName).
     func outputName(imageID: String) throws -> String? {
-        guard let tag else { return nil }
-        let base = ImagePull.Reference.tag(try parseName(tag)).defaultOutput.dropLast(".gvmi".count)
-        return "\(base)-\(imageID.split(separator: ":").last?.prefix(10) ?? "").gvmi"
+        try tag.map { try parseName($0).outputName(imageID: imageID) }
     }
 
     /// For build, whose image has no Docker image id: the output named after the image hash
     /// (SHA3-224) once written; the name without it while it is written.
     func outputNaming() throws -> (whileWritten: String, naming: (String) -> String)? {
-        guard let tag else { return nil }
-        let name = ImagePull.Reference.tag(try parseName(tag)).defaultOutput
-        return (name, { sha3 in "\(name.dropLast(".gvmi".count))-\(sha3.prefix(10)).gvmi" })
+        guard let name = try tag.map(parseName) else { return nil }
+        return (ImagePull.Reference.tag(name).defaultOutput, { sha3 in name.outputName(imageID: sha3) })
     }
 
     var requested: Bool { push || pushTo != nil }
@@ -93,19 +86,14 @@ struct PublishFlags: ParsableArguments {
     }
 }
 
-/// What `build`/`convert --extra-json-info-path` adds after a push: what a requestor needs.
-func pushInfo(_ r: PushResult) -> [String: String] {
-    var info = ["download_url": r.downloadURL, "task_package": r.taskPackage, "descriptor_sha256": r.descriptorID, "registry": r.registry]
-    if let name = r.name { info["tag"] = name.description }
-    return info
+/// Publishing.push for a command: its error is printed after the display and ends the command.
+func pushImage(_ path: String, name: GolemImageName?, options: PushOptions, display: BuildProgress, known: ImageDescriptor? = nil) throws -> PushResult {
+    do { return try Publishing.push(path, name: name, options: options, display: display, known: known) } catch { throw ExitCode(1) }
 }
 
-/// The `push` object of a `--metadata-file`: `pushInfo`'s fields and the chunks sent of all.
-func pushMetadata(_ r: PushResult) -> [String: Any] {
-    var object: [String: Any] = pushInfo(r)
-    object["chunks_sent"] = r.chunksSent
-    object["chunks_total"] = r.chunkCount
-    return object
+/// What a requestor needs to use a pushed image, on standard output (the result lines; quiet too).
+func printPushResult(_ r: PushResult) {
+    for line in r.resultLines { print(line) }
 }
 
 func parseName(_ text: String) throws -> GolemImageName {
@@ -124,64 +112,9 @@ func rewritePushArgument(_ arguments: [String]) -> [String] {
     return out
 }
 
-/// Credentials for `registry`, saying where they came from in `note`.
-func registryCredentials(_ registry: String, note: (String) -> Void) throws -> RegistryCredentials? {
-    guard let (credentials, source) = try GolemCredentialStore().resolve(registry: trimmedRegistry(registry)) else { return nil }
-    note("using the credentials of \(credentials.username) from \(source)")
-    return credentials
-}
-
-func trimmedRegistry(_ url: String) -> String {
-    var url = url
-    while url.hasSuffix("/") { url.removeLast() }
-    return url
-}
-
-/// Pushes `path`, shown on `display` after the vertices already there: `[internal] checking`,
-/// `hashing` (unless `known` is the file's descriptor) and `pushing to REGISTRY` with the upload's
-/// bar. A failure ends the vertex with ERROR and is printed after the display.
-func pushImage(_ path: String, name: GolemImageName?, options: PushOptions, display: BuildProgress, known: ImageDescriptor? = nil) throws -> PushResult {
-    let shown = RegistryDisplay(display, names: [
-        .checking: "[internal] checking \(path)",
-        .hashing: "hashing \(path)",
-        .uploading: "pushing to \(trimmedRegistry(options.registry))" + (name.map { " as \($0)" } ?? ""),
-    ])
-    var options = options
-    options.progress = shown.progress
-    options.log = { shown.log($0) }
-    do {
-        let credentials = name == nil ? nil : try registryCredentials(options.registry) { shown.log($0) }
-        let r = try ImagePush.push(path: path, name: name, credentials: credentials, options: options, known: known)
-        shown.finish()
-        return r
-    } catch let e as GolemRegistryError {
-        shown.fail("\(e)")
-        throw ExitCode(1)
-    }
-}
-
-/// What a requestor needs to use a pushed image, on standard output (the result lines; quiet too).
-func printPushResult(_ r: PushResult) {
-    print("pushed \(r.path) to \(r.registry) (\(r.chunksSent) of \(r.chunkCount) chunks sent)")
-    print("  image hash    \(r.sha3)")
-    print("  download URL  \(r.downloadURL)")
-    print("  task package  \(r.taskPackage)")
-    print("  tag           \(r.name.map { $0.description } ?? "none (anonymous upload, named by its hash)")")
-}
-
-/// gvmkit-build's `--extra-json-info-path` fields, with the hashes named for what they are.
+/// gvmkit-build's `--extra-json-info-path` file for a push, written whole or not at all.
 func writePushInfo(_ r: PushResult, to path: String) throws {
-    var info: [String: Any] = [
-        "imagePath": r.path, "size": r.size, "registry": r.registry,
-        "imageSha3_224": r.sha3, "descriptorSha256": r.descriptorID,
-        "downloadUrl": r.downloadURL, "taskPackage": r.taskPackage,
-    ]
-    if let name = r.name {
-        info["repoInfo"] = ["url": r.registry, "user": name.user ?? "", "repo": name.repository, "tag": name.tag]
-    } else {
-        info["repoInfo"] = NSNull()
-    }
-    let data = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
+    let data = try JSONSerialization.data(withJSONObject: r.gvmkitInfo, options: [.prettyPrinted, .sortedKeys])
     let temporary = path + ".tmp-\(getpid())"
     guard FileManager.default.createFile(atPath: temporary, contents: data + Data("\n".utf8)), rename(temporary, path) == 0 else {
         unlink(temporary)
@@ -233,7 +166,7 @@ struct PushCommand: ParsableCommand {
         if let extraJsonInfoPath { try writePushInfo(r, to: extraJsonInfoPath) }
         if let metadataFile {
             let image: [String: Any] = ["path": r.path, "size": r.size, "sha3_224": r.sha3]
-            try writeMetadataFile(["image": image, "push": pushMetadata(r)], to: metadataFile)
+            try writeMetadataFile(["image": image, "push": r.metadata], to: metadataFile)
         }
         try manifest.write(image: r.path, sha3_224: r.sha3, downloadURL: r.downloadURL)
     }
@@ -262,7 +195,7 @@ struct PullCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let path = output ?? ref.defaultOutput
-        let url = trimmedRegistry(registry ?? PushOptions.defaultRegistry())
+        let url = Publishing.trimmedRegistry(registry ?? PushOptions.defaultRegistry())
         let display = BuildProgress(mode: progress, title: "Pulling")
         let shown = RegistryDisplay(display, names: [.resolving: "resolving \(reference) at \(url)", .downloading: "downloading \(reference) to \(path)"])
         let info: ImageInfo
@@ -278,72 +211,5 @@ struct PullCommand: ParsableCommand {
         print("pulled \(reference) to \(path)")
         print("  image hash    \(info.sha3) (checked)")
         print("  task package  hash:sha3:\(info.sha3):\(info.url)")
-    }
-}
-
-struct LoginCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "login", abstract: "Check a Golem registry token and store it for push (in a file only you can read).")
-
-    @Option(help: "The Golem registry (default: $REGISTRY_URL, else https://registry.golem.network).")
-    var registry: String?
-
-    @Option(name: .shortAndLong, help: "The registry user (asked for on a terminal when missing).")
-    var username: String?
-
-    @Flag(help: "Read the token (personal access token) from standard input.")
-    var passwordStdin = false
-
-    func run() throws {
-        let url = trimmedRegistry(registry ?? PushOptions.defaultRegistry())
-        guard let user = username ?? prompt("Username: ") , !user.isEmpty else { throw ValidationError("a --username is needed") }
-        let token: String
-        if passwordStdin {
-            token = (readLine(strippingNewline: true) ?? "").trimmingCharacters(in: .whitespaces)
-        } else if isatty(0) != 0, let typed = getpass("Token: ") {
-            token = String(cString: typed)
-        } else {
-            throw ValidationError("standard input is not a terminal: pass the token with --password-stdin")
-        }
-        guard !token.isEmpty else { throw ValidationError("the token is empty") }
-        let credentials = RegistryCredentials(username: user, token: token)
-        let store = GolemCredentialStore()
-        do throws(GolemRegistryError) {
-            try GolemRegistryClient(registry: url).checkLogin(credentials)
-            try store.save(credentials, registry: url)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
-        print("logged in to \(url) as \(user); the token is stored in \(store.path) (mode 0600)")
-    }
-
-    func prompt(_ text: String) -> String? {
-        guard isatty(0) != 0 else { return nil }
-        FileHandle.standardError.write(Data(text.utf8))
-        return readLine(strippingNewline: true)
-    }
-}
-
-struct LogoutCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "logout", abstract: "Remove the stored Golem registry credentials.")
-
-    @Option(help: "The Golem registry (default: $REGISTRY_URL, else https://registry.golem.network).")
-    var registry: String?
-
-    func run() throws {
-        let url = trimmedRegistry(registry ?? PushOptions.defaultRegistry())
-        let store = GolemCredentialStore()
-        do throws(GolemRegistryError) {
-            if try store.remove(registry: url) {
-                print("removed the credentials for \(url) from \(store.path)")
-            } else {
-                print("no credentials for \(url) in \(store.path)")
-            }
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
     }
 }

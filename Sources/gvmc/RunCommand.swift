@@ -211,7 +211,7 @@ struct RunCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: path) { return path }
             // The download as a vertex with its bar, as `gvmc pull` shows it.
             let display = BuildProgress(mode: progress, title: "Pulling")
-            let shown = RegistryDisplay(display, names: [.downloading: "pulling \(image) (sha3:\(info.sha3)) from \(trimmedRegistry(registryURL))"])
+            let shown = RegistryDisplay(display, names: [.downloading: "pulling \(image) (sha3:\(info.sha3)) from \(Publishing.trimmedRegistry(registryURL))"])
             defer { display.close() }
             do {
                 try ImagePull.pull(info, to: path, registry: registryURL, progress: shown.progress, log: { shown.log($0) })

@@ -1,7 +1,7 @@
 // The image descriptor gvmc computes is the one gvmkit-build writes (FILE.gvmi.descr.bin), byte
 // for byte, for its default chunk size and another; its SHA3-224 is Python's.
 import Foundation
-import GolemRegistry
+@testable import GolemRegistry
 import Testing
 import TestSupport
 
@@ -52,5 +52,26 @@ import TestSupport
         #expect(ImageDescriptor.defaultChunkSize(fileSize: 200 * mib + 1) == 5 * mib)
         #expect(ImageDescriptor.defaultChunkSize(fileSize: 600 * mib) == 10 * mib)
         #expect(ImageDescriptor.defaultChunkSize(fileSize: 6 << 30) == 100 * mib)
+    }
+}
+
+/// The names and reports a push gives the commands (Publishing).
+@Suite struct PublishingReports {
+    @Test func tagNamesTheFileAsGvmkitBuildDoes() throws {
+        let name = try GolemImageName("alice/app:1.0")
+        #expect(name.outputName(imageID: "sha256:0123456789abcdef") == "alice-app-1.0-0123456789.gvmi")
+        #expect(name.outputName(imageID: "fedcba98765432100000") == "alice-app-1.0-fedcba9876.gvmi")
+        #expect(Publishing.trimmedRegistry("http://127.0.0.1:5000//") == "http://127.0.0.1:5000")
+    }
+
+    @Test func aPushIsReportedWithTheHashesNamedForWhatTheyAre() throws {
+        let r = PushResult(path: "app.gvmi", registry: "http://r", size: 10, sha3: "aa", descriptorID: "bb", downloadURL: "http://r/download/bb",
+                           name: try GolemImageName("alice/app:1"), chunkCount: 3, chunksSent: 2)
+        #expect(r.resultLines.first == "pushed app.gvmi to http://r (2 of 3 chunks sent)")
+        #expect(r.resultLines.contains("  task package  hash:sha3:aa:http://r/download/bb"))
+        #expect(r.info == ["download_url": "http://r/download/bb", "task_package": "hash:sha3:aa:http://r/download/bb",
+                           "descriptor_sha256": "bb", "registry": "http://r", "tag": "alice/app:1"])
+        #expect(r.metadata["chunks_sent"] as? Int == 2 && r.metadata["chunks_total"] as? Int == 3)
+        #expect(r.gvmkitInfo["imageSha3_224"] as? String == "aa" && r.gvmkitInfo["descriptorSha256"] as? String == "bb")
     }
 }

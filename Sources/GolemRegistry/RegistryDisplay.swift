@@ -2,10 +2,10 @@
 // reports is a vertex (`#3 pushing to REGISTRY`), its bytes a transfer (a bar with rate and time
 // left in tty, a sparing status in plain, statuses in rawjson), retries and notes its log lines.
 import Foundation
-import GolemRegistry
 import Progress
 
-final class RegistryDisplay: @unchecked Sendable {
+/// Its state is guarded by `lock`.
+public final class RegistryDisplay: @unchecked Sendable {
     let display: BuildProgress
     /// The vertex of each phase; a phase without a name is not shown.
     let names: [RegistryProgress.Phase: String]
@@ -16,13 +16,13 @@ final class RegistryDisplay: @unchecked Sendable {
     /// Notes from before the first vertex (the credentials used): logged in it.
     private var early: [String] = []
 
-    init(_ display: BuildProgress, names: [RegistryProgress.Phase: String]) {
+    public init(_ display: BuildProgress, names: [RegistryProgress.Phase: String]) {
         self.display = display
         self.names = names
     }
 
     /// What GolemRegistry calls.
-    var progress: RegistryProgress {
+    public var progress: RegistryProgress {
         RegistryProgress(phase: { [self] in begin($0) }, bytes: { [self] in bytes($0, $1) })
     }
 
@@ -57,7 +57,7 @@ final class RegistryDisplay: @unchecked Sendable {
 
     /// A retry or a note as the current vertex's log line; a warning is printed whatever the mode
     /// (quiet too).
-    func log(_ line: String) {
+    public func log(_ line: String) {
         if line.hasPrefix("warning:") { display.message(line); return }
         lock.withLock {
             if let phase, names[phase] != nil { display.log(line) } else { early.append(line) }
@@ -65,12 +65,12 @@ final class RegistryDisplay: @unchecked Sendable {
     }
 
     /// The last phase ended well.
-    func finish() {
+    public func finish() {
         lock.withLock { endPhase(); phase = nil }
     }
 
     /// The current phase failed with `message`, which follows the display as `error: ...`.
-    func fail(_ message: String) {
+    public func fail(_ message: String) {
         lock.withLock {
             if let phase, names[phase] != nil { display.failed(message) }
             phase = nil
