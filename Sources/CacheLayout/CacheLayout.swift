@@ -8,6 +8,8 @@
 //   images/<hex>                whole squashfs images by tree (GVMI's store)    build cache
 //   hashes/<hex>                hashes of images written, by inode (for push)   build cache
 //   run-cache/                  RUN --mount=type=cache directories             only `prune --all`
+//   golem-images/<sha3>.gvmi    images `gvmc run` pulled from the Golem registry only `prune --all`
+//   golem-images/….partial      their interrupted downloads (resumed by the next pull; locked while written)
 //   locks/                      flocks: `in-use` (builds shared, prune exclusive), per-entry locks
 //
 // Trees made in a user namespace get their own `-userns-<mapping>` areas: their owners are
@@ -23,6 +25,8 @@ public struct CacheLayout: Sendable, Equatable {
     public var locks: String { directory + "/locks" }
     public var inUseLock: String { locks + "/in-use" }
     public var runCache: String { directory + "/run-cache" }
+    /// Images `gvmc run` pulled from the Golem registry, by hash, with their partial downloads.
+    public var golemImages: String { directory + "/" + Self.golemImageArea }
     public var blocks: String { directory + "/blocks" }
     /// The hashes of images gvmc wrote or pushed, by the file's identity (GVMI's ImageHashStore).
     public var hashes: String { directory + "/hashes" }
@@ -48,4 +52,5 @@ public struct CacheLayout: Sendable, Equatable {
     /// The areas `prune --all` adds (relative paths).
     public static let blobArea = "blobs/sha256"
     public static let runCacheArea = "run-cache"
+    public static let golemImageArea = "golem-images"
 }

@@ -142,6 +142,10 @@ public enum CachePrune {
             }, options, now: now)
             if !first.dryRun {
                 for e in removed {
+                    if e.path.hasPrefix(CacheLayout.golemImageArea + "/") && e.path.hasSuffix(".partial") {
+                        removePartialDownload(cache + "/" + e.path)
+                        continue
+                    }
                     TreeCopy.remove(cache + "/" + e.path)
                     unlink(cache + "/" + e.path + ".used")
                 }
@@ -159,6 +163,27 @@ public enum CachePrune {
         guard let range = name.range(of: marker), let pid = pid_t(name[range.upperBound...].prefix { $0.isASCII && $0.isNumber }),
               pid > 0, pid != getpid() else { return false }
         return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// Whether another process holds the flock of the file at `path` (a pull writing it).
+    static func isLocked(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
+    }
+
+    /// Removes an interrupted download of `gvmc run`'s image cache while holding its lock, so a
+    /// pull that opens it meanwhile waits, finds the name gone and starts a new file
+    /// (GolemRegistry's PartialDownload); one a pull holds now is kept.
+    static func removePartialDownload(_ path: String) {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var open = stat(), named = stat()
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0, fstat(fd, &open) == 0, lstat(path, &named) == 0,
+              open.st_dev == named.st_dev, open.st_ino == named.st_ino else { return }
+        unlink(path)
     }
 
     /// What one selection removes from entries sorted most recent first: the most recently used
@@ -192,6 +217,7 @@ public enum CachePrune {
         if all {
             if isDirectory(CacheLayout(cache).blobs) { out.append(CacheLayout.blobArea) }
             if isDirectory(CacheLayout(cache).runCache) { out.append(CacheLayout.runCacheArea) }
+            if isDirectory(CacheLayout(cache).golemImages) { out.append(CacheLayout.golemImageArea) }
         }
         return out
     }
@@ -202,12 +228,14 @@ public enum CachePrune {
             for name in listDirectory(cache + "/" + area) ?? [] {
                 if name.hasSuffix(".used") || name.hasSuffix(".lock") || name.hasPrefix(".build-") || name.contains(".partial-") || name == "empty" { continue }
                 if (CacheLayout.isFileArea(area) || area.hasPrefix("images")) && name.contains(".tmp-") { continue }
+                // A download a pull is writing now (it holds the file's lock) is not an entry.
+                if area == CacheLayout.golemImageArea && name.hasSuffix(".partial") && isLocked(cache + "/" + area + "/" + name) { continue }
                 let path = cache + "/" + area + "/" + name
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }
                 func ns(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
                 var used = ns(st.st_ctim)
-                if area.hasPrefix("blobs") || CacheLayout.isFileArea(area) { used = max(ns(st.st_mtim), ns(st.st_atim)) }
+                if area.hasPrefix("blobs") || area == CacheLayout.golemImageArea || CacheLayout.isFileArea(area) { used = max(ns(st.st_mtim), ns(st.st_atim)) }
                 var marker = stat()
                 var bytes: Int64?
                 if lstat(path + ".used", &marker) == 0 {

@@ -7,13 +7,13 @@ import Sandbox
 
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "prune", abstract: "Remove build cache: step layers and unpacked base images (with --all also downloaded blobs and RUN cache mounts).",
+        commandName: "prune", abstract: "Remove build cache: step layers and unpacked base images (with --all also downloaded blobs, images `gvmc run` pulled and RUN cache mounts).",
         discussion: "Waits while gvmc builds use the cache. Least recently used entries go first.")
 
     @Option(help: "Cache directory (default: $XDG_CACHE_HOME/gvmc or ~/.cache/gvmc).")
     var cacheDir: String?
 
-    @Flag(help: "Also remove downloaded blobs and RUN --mount=type=cache directories.")
+    @Flag(help: "Also remove downloaded blobs, the Golem images `gvmc run` pulled (and their interrupted downloads) and RUN --mount=type=cache directories.")
     var all = false
 
     @Option(help: "Keep the most recently used entries up to this size (bytes, or with K/M/G suffix).")

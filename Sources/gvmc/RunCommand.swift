@@ -1,5 +1,6 @@
 // `gvmc run`: a .gvmi run the way a Golem provider runs it (Runtime), in a sandbox or in qemu.
 import ArgumentParser
+import CacheLayout
 import Registry
 import GolemRegistry
 import Foundation
@@ -198,7 +199,7 @@ struct RunCommand: ParsableCommand {
             printError("error: \(image): no such file, and not an image of the Golem registry (USER/REPO:TAG or a SHA3-224 hash)")
             throw ExitCode(125)
         }
-        let cache = absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment)) + "/golem-images"
+        let cache = CacheLayout(absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment))).golemImages
         let registryURL = registry ?? PushOptions.defaultRegistry()
         do {
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)

@@ -1,5 +1,6 @@
 // The automatic collection after a build, on a cache directory laid out as builds leave it:
 // BuildKit's default policies, in its order, each removing exactly what it should.
+import CacheLayout
 import Foundation
 import RootFS
 import Testing
@@ -112,5 +113,37 @@ import Testing
         live.waitUntilExit()
         _ = try CachePrune.prune(cache, PruneOptions())
         #expect(try FileManager.default.contentsOfDirectory(atPath: blocks) == [])
+    }
+
+    @Test func imagesRunPulledAndTheirInterruptedDownloadsGoWithAllUnlessAPullIsWriting() throws {
+        let cache = NSTemporaryDirectory() + "/collect-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let images = CacheLayout(cache).golemImages + "/"
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        let hash = String(repeating: "c", count: 56), other = String(repeating: "d", count: 56)
+        let image = images + hash + ".gvmi"
+        let interrupted = images + other + ".gvmi." + other.prefix(16) + ".partial"
+        let writing = images + hash + ".gvmi." + hash.prefix(16) + ".partial"
+        file(image, bytes: 1 << 20)
+        file(interrupted, bytes: 4096)
+        file(writing, bytes: 4096)
+        // A pull writing its partial file holds its lock (another open file: flock conflicts).
+        let pull = open(writing, O_RDWR | O_CLOEXEC)
+        #expect(pull >= 0 && flock(pull, LOCK_EX | LOCK_NB) == 0)
+        // Build cache only: the pulled images are not build cache.
+        _ = try CachePrune.prune(cache, PruneOptions())
+        #expect(try FileManager.default.contentsOfDirectory(atPath: images).count == 3)
+        var all = PruneOptions()
+        all.all = true
+        all.dryRun = true
+        let listed = try CachePrune.prune(cache, all).map(\.path).sorted()
+        #expect(listed == ["golem-images/" + hash + ".gvmi", "golem-images/" + (interrupted as NSString).lastPathComponent].sorted(), "\(listed)")
+        all.dryRun = false
+        _ = try CachePrune.prune(cache, all)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: images) == [(writing as NSString).lastPathComponent],
+                "prune --all must remove the pulled image and the interrupted download, and keep the one a pull writes")
+        close(pull)
+        _ = try CachePrune.prune(cache, all)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: images) == [])
     }
 }
