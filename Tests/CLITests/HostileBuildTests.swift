@@ -6,6 +6,18 @@ import Testing
 import Glibc
 #endif
 
+/// `make test` runs the attack suite again against the release binary (`GVMC_TEST_BINARY`); on a
+/// machine where the suite cannot run, that run would pass with every test skipped. This fails it.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["GVMC_TEST_BINARY"].map { !$0.isEmpty } ?? false,
+                "runs only when GVMC_TEST_BINARY names a binary to attack"))
+struct HostileBuildPreconditions {
+    @Test func theAttackSuiteRunsAgainstTheGivenBinary() {
+        let binary = ProcessInfo.processInfo.environment["GVMC_TEST_BINARY"] ?? ""
+        #expect(BuildFixture.canRun, "GVMC_TEST_BINARY=\(binary) asks for the attack suite, but it would be skipped here: it needs root, /dev/loop-control and busybox (apt-get install busybox-static)")
+        #expect(access(binary, X_OK) == 0, "GVMC_TEST_BINARY=\(binary) is not an executable file")
+    }
+}
+
 @Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (RUN namespaces, mounts) and busybox"))
 struct HostileBuild {
     /// COPY/ADD/COPY --link <<NAME: the name is a file name in the destination; `../` in it
