@@ -78,6 +78,38 @@ import Glibc
         }
     }
 
+    /// Names that are not UTF-8 (a tar entry's bytes) and a tree deeper than the soft limit of
+    /// open files (one descriptor per level) are removed all the same.
+    @Test func removalTakesNamesAsBytesAndTreesOfAnyDepth() throws {
+        let scratch = Scratch()
+        let tree = scratch.sub("tree")
+        #expect(mkdir(tree, 0o755) == 0)
+        let latin1: [CChar] = Array((tree + "/caf").utf8CString.dropLast()) + [CChar(bitPattern: 0xE9), 0]
+        #expect(mkdir(latin1, 0o755) == 0)
+        let inside = Array(latin1.dropLast()) + Array("/f\u{0}".utf8CString.dropLast().map { $0 }) + [0]
+        let file = open(inside, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+        #expect(file >= 0)
+        close(file)
+        // 1,100 levels, made with mkdirat so no path is longer than a name.
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        var lower = limit
+        lower.rlim_cur = min(limit.rlim_cur, 1024)
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lower)
+        defer { setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) }
+        var fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        for _ in 0..<1100 {
+            #expect(mkdirat(fd, "d", 0o755) == 0)
+            let next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            close(fd)
+            fd = next
+        }
+        close(fd)
+        TreeCopy.remove(tree)
+        var st = stat()
+        #expect(lstat(tree, &st) == -1 && errno == ENOENT, "the tree is still there")
+    }
+
     @Test func removalLeavesNothingEvenBelowReadOnlyDirectories() throws {
         let scratch = Scratch()
         let tree = scratch.sub("tree")
