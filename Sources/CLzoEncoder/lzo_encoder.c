@@ -30,7 +30,7 @@
 #define M3_MAX_DISTANCE 16384
 #define M4_MAX_DISTANCE 49151
 #define TREE_DEPTH 12        /* tree nodes visited per position */
-#define NICE_LENGTH 256      /* a match this long is taken at once */
+#define NICE_LENGTH 64       /* a match this long is taken at once (256: 8% more time for 0.04-0.08% less output) */
 #define UNREACHED 0x3fffffff
 
 struct node {                /* the cheapest known way to reach a position */

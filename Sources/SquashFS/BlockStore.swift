@@ -24,7 +24,7 @@ final class BlockStore: @unchecked Sendable {
     private static let magic = Array("GVMCBLK1".utf8)
     private static let headerSize = 8 + 1 + 4 + 32
     /// Bump when the writer's block output could change for the same input and settings.
-    static let writerVersion = "gvmc squashfs blocks 1"
+    static let writerVersion = "gvmc squashfs blocks 2"
 
     enum Entry {
         /// The compressed bytes (owned by the caller) and their size.
