@@ -4,8 +4,9 @@
 // SHA-256, so a file changed since it was hashed is caught here rather than by the registry.
 import Foundation
 import SquashFS
+import Synchronization
 
-final class ChunkUploader: @unchecked Sendable {
+final class ChunkUploader: Sendable {
     let registry: String
     let retry: RetryPolicy
     let descriptor: ImageDescriptor
@@ -16,10 +17,13 @@ final class ChunkUploader: @unchecked Sendable {
     let progress: @Sendable (UInt64, UInt64) -> Void
     let total: UInt64
     let log: @Sendable (String) -> Void
-    private let lock = NSLock()
-    private var sent: UInt64 = 0
-    private var queue: [Int] = []
-    private var failure: GolemRegistryError?
+    /// What the workers share.
+    private struct State {
+        var sent: UInt64 = 0
+        var queue: [Int] = []
+        var failure: GolemRegistryError?
+    }
+    private let state = Mutex(State())
 
     init(registry: String, retry: RetryPolicy, descriptor: ImageDescriptor, fd: Int32, path: String,
          total: UInt64, progress: @escaping @Sendable (UInt64, UInt64) -> Void, log: @escaping @Sendable (String) -> Void) {
@@ -36,7 +40,7 @@ final class ChunkUploader: @unchecked Sendable {
 
     /// Sends chunks `indices`; the first chunk that fails after its retries stops the others.
     func upload(_ indices: [Int], workers: Int) throws(GolemRegistryError) {
-        queue = indices.reversed()
+        state.withLock { $0.queue = indices.reversed() }
         // The transfer starts now (its rate and time left count from here), not at the first chunk's end.
         progress(0, total)
         let group = DispatchGroup()
@@ -48,17 +52,15 @@ final class ChunkUploader: @unchecked Sendable {
             }.start()
         }
         group.wait()
-        if let failure { throw failure }
+        if let failure = state.withLock({ $0.failure }) { throw failure }
     }
 
     private func next() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        return failure == nil ? queue.popLast() : nil
+        state.withLock { $0.failure == nil ? $0.queue.popLast() : nil }
     }
 
     private func fail(_ error: GolemRegistryError) {
-        lock.lock(); defer { lock.unlock() }
-        if failure == nil { failure = error }
+        state.withLock { if $0.failure == nil { $0.failure = error } }
     }
 
     private func work() {
@@ -103,9 +105,9 @@ final class ChunkUploader: @unchecked Sendable {
         let r = try client.send("POST", "/v1/image/push/chunk", headers: [form.contentType],
                                 body: UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
         guard (200..<300).contains(r.status) else { throw .chunkRejected(index: index, status: r.status, message: client.message(r)) }
-        lock.withLock {
-            sent += UInt64(length)
-            progress(sent, total)
+        state.withLock {
+            $0.sent += UInt64(length)
+            progress($0.sent, total)
         }
     }
 }

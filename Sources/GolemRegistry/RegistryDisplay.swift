@@ -3,18 +3,21 @@
 // left in tty, a sparing status in plain, statuses in rawjson), retries and notes its log lines.
 import Foundation
 import Progress
+import Synchronization
 
-/// Its state is guarded by `lock`.
-public final class RegistryDisplay: @unchecked Sendable {
+/// The display is Sendable (it locks its own state); this type's state is in a Mutex.
+public final class RegistryDisplay: Sendable {
     let display: BuildProgress
     /// The vertex of each phase; a phase without a name is not shown.
     let names: [RegistryProgress.Phase: String]
-    private let lock = NSLock()
-    private var phase: RegistryProgress.Phase?
-    /// Whether the current phase has reported bytes (its transfer gets a `done` line at its end).
-    private var transferred = false
-    /// Notes from before the first vertex (the credentials used): logged in it.
-    private var early: [String] = []
+    private struct State {
+        var phase: RegistryProgress.Phase?
+        /// Whether the current phase has reported bytes (its transfer gets a `done` line at its end).
+        var transferred = false
+        /// Notes from before the first vertex (the credentials used): logged in it.
+        var early: [String] = []
+    }
+    private let state = Mutex(State())
 
     public init(_ display: BuildProgress, names: [RegistryProgress.Phase: String]) {
         self.display = display
@@ -37,20 +40,20 @@ public final class RegistryDisplay: @unchecked Sendable {
     }
 
     private func begin(_ next: RegistryProgress.Phase) {
-        lock.withLock {
-            endPhase()
-            phase = next
+        state.withLock { s in
+            endPhase(&s)
+            s.phase = next
             guard let name = names[next] else { return }
             display.start(name)
-            for line in early { display.log(line) }
-            early = []
+            for line in s.early { display.log(line) }
+            s.early = []
         }
     }
 
     private func bytes(_ done: UInt64, _ total: UInt64) {
-        lock.withLock {
-            guard let phase, names[phase] != nil else { return }
-            transferred = true
+        state.withLock { s in
+            guard let phase = s.phase, names[phase] != nil else { return }
+            s.transferred = true
             display.transfer(Self.transferID(phase), current: Int64(clamping: done), total: Int64(clamping: max(done, total)))
         }
     }
@@ -59,29 +62,29 @@ public final class RegistryDisplay: @unchecked Sendable {
     /// (quiet too).
     public func log(_ line: String) {
         if line.hasPrefix("warning:") { display.message(line); return }
-        lock.withLock {
-            if let phase, names[phase] != nil { display.log(line) } else { early.append(line) }
+        state.withLock { s in
+            if let phase = s.phase, names[phase] != nil { display.log(line) } else { s.early.append(line) }
         }
     }
 
     /// The last phase ended well.
     public func finish() {
-        lock.withLock { endPhase(); phase = nil }
+        state.withLock { s in endPhase(&s); s.phase = nil }
     }
 
     /// The current phase failed with `message`, which follows the display as `error: ...`.
     public func fail(_ message: String) {
-        lock.withLock {
-            if let phase, names[phase] != nil { display.failed(message) }
-            phase = nil
+        state.withLock { s in
+            if let phase = s.phase, names[phase] != nil { display.failed(message) }
+            s.phase = nil
         }
         display.message("error: \(message)")
     }
 
-    private func endPhase() {
-        guard let phase, names[phase] != nil else { return }
-        if transferred { display.transferDone(Self.transferID(phase)) }
-        transferred = false
+    private func endPhase(_ s: inout State) {
+        guard let phase = s.phase, names[phase] != nil else { return }
+        if s.transferred { display.transferDone(Self.transferID(phase)) }
+        s.transferred = false
         display.done()
     }
 }

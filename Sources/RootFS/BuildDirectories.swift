@@ -1,6 +1,7 @@
 // The build's private directory on the host (`$TMPDIR/gvmc-build-*`, stage roots and mount
 // sources inside), its removal on interrupt, and the collection of those left by killed builds.
 import CSystem
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,19 +21,17 @@ func makeTemporaryDirectory(_ template: String) -> String? {
 }
 
 /// Build directories in progress, removed on interrupt.
-public final class TemporaryDirectories: @unchecked Sendable {
+public final class TemporaryDirectories: Sendable {
     public static let shared = TemporaryDirectories()
-    private var paths = Set<String>()
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
-        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(m, nil)
-        return m
-    }()
-    private var mountPoints: [String] = []
-    public func add(_ p: String) { pthread_mutex_lock(mutex); paths.insert(p); pthread_mutex_unlock(mutex) }
-    public func remove(_ p: String) { pthread_mutex_lock(mutex); paths.remove(p); pthread_mutex_unlock(mutex) }
-    public func addMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.append(p); pthread_mutex_unlock(mutex) }
-    func removeMount(_ p: String) { pthread_mutex_lock(mutex); mountPoints.removeAll { $0 == p }; pthread_mutex_unlock(mutex) }
+    private struct State {
+        var paths = Set<String>()
+        var mountPoints: [String] = []
+    }
+    private let state = Mutex(State())
+    public func add(_ p: String) { state.withLock { _ = $0.paths.insert(p) } }
+    public func remove(_ p: String) { state.withLock { _ = $0.paths.remove(p) } }
+    public func addMount(_ p: String) { state.withLock { $0.mountPoints.append(p) } }
+    func removeMount(_ p: String) { state.withLock { $0.mountPoints.removeAll { $0 == p } } }
     /// Detaches `mounts` (newest first), then removes `directory` (a tree below it on another
     /// device is left alone), and forgets both: the normal end of a directory `add`ed here.
     public func release(mounts: [String], directory: String) {
@@ -46,9 +45,7 @@ public final class TemporaryDirectories: @unchecked Sendable {
 
     /// Unmounts the build's overlays, then removes the directories (Ctrl-C, fatal errors).
     public func removeAll() {
-        pthread_mutex_lock(mutex)
-        let all = paths, mounted = mountPoints
-        pthread_mutex_unlock(mutex)
+        let (all, mounted) = state.withLock { ($0.paths, $0.mountPoints) }
         for m in mounted.reversed() { gvmc_umount_detach(m) }
         for p in all { TreeCopy.remove(p) }
     }

@@ -5,6 +5,7 @@
 // its capability set, its seccomp profile, no device nodes usable outside /dev. The process side
 // is in CSandbox (async-signal-safe code between clone and exec); this file prepares and cleans up.
 import CSandbox
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -277,46 +278,41 @@ extension Sandbox {
 
 /// Sandboxed processes still running, so an interrupt can kill them (killing the namespace's
 /// PID 1 kills every process in it; its mounts go with the namespace).
-public final class RunningSandboxes: @unchecked Sendable {
+public final class RunningSandboxes: Sendable {
     public static let shared = RunningSandboxes()
-    private var pids = Set<pid_t>()
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
-        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(m, nil)
-        return m
-    }()
+    private struct State {
+        var pids = Set<pid_t>()
+        /// The re-executed build, 0 when there is none.
+        var forwardTarget: pid_t = 0
+        var interrupted = false
+    }
+    private let state = Mutex(State())
     private init() {}
 
-    private var forwardTarget: pid_t = 0
-
     /// The re-executed build (`UserNamespace.reexec`): signals go to it, and it cleans up.
-    func forward(to pid: pid_t?) { pthread_mutex_lock(mutex); forwardTarget = pid ?? 0; pthread_mutex_unlock(mutex) }
+    func forward(to pid: pid_t?) { state.withLock { $0.forwardTarget = pid ?? 0 } }
 
     /// Passes `signal` on to the re-executed build, if there is one.
     public func forwardSignal(_ signal: Int32) -> Bool {
-        pthread_mutex_lock(mutex)
-        let target = forwardTarget
-        pthread_mutex_unlock(mutex)
+        let target = state.withLock { $0.forwardTarget }
         guard target > 0 else { return false }
         kill(target, signal)
         return true
     }
 
-    func add(_ pid: pid_t) { pthread_mutex_lock(mutex); pids.insert(pid); pthread_mutex_unlock(mutex) }
-    func remove(_ pid: pid_t) { pthread_mutex_lock(mutex); pids.remove(pid); pthread_mutex_unlock(mutex) }
-
-    private var interrupted = false
+    func add(_ pid: pid_t) { state.withLock { _ = $0.pids.insert(pid) } }
+    func remove(_ pid: pid_t) { state.withLock { _ = $0.pids.remove(pid) } }
 
     /// Whether `killAll` has run: gvmc is being interrupted, and the thread that interrupts it
     /// is cleaning up and will end the process.
-    public var isInterrupted: Bool { pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }; return interrupted }
+    public var isInterrupted: Bool { state.withLock { $0.interrupted } }
 
     /// Kills every sandboxed process (the threads running them reap them).
     public func killAll() {
-        pthread_mutex_lock(mutex)
-        interrupted = true
-        let all = pids
-        pthread_mutex_unlock(mutex)
+        let all = state.withLock { s in
+            s.interrupted = true
+            return s.pids
+        }
         for pid in all { kill(pid, SIGKILL) }
     }
 }

@@ -4,6 +4,7 @@
 // 1..N inside map to that range, so images keep every owner and RUN steps may use any user.
 // Without one, only root inside is mapped: owners that cannot be set are recorded in an xattr
 // for the image writer, and RUN steps can only run as root.
+import Synchronization
 import CSandbox
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,11 @@ public enum UserNamespace {
 
     /// Why a user namespace could not be entered (set by `reexec` when it falls through), for
     /// the errors of steps that need one.
-    nonisolated(unsafe) public static var unavailableReason: String?
+    public static var unavailableReason: String? {
+        get { unavailable.withLock { $0 } }
+        set { unavailable.withLock { $0 = newValue } }
+    }
+    private static let unavailable = Mutex<String?>(nil)
 
     public enum Outcome: Sendable {
         /// The build ran in the namespace and ended with this status.
