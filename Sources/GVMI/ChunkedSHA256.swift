@@ -3,7 +3,7 @@
 // writer's read-back, or the push's hashing pass).
 import SquashFS
 
-public struct ChunkedSHA256: @unchecked Sendable {
+public struct ChunkedSHA256: Sendable {
     public let chunkSize: UInt64
     public private(set) var hashes: [[UInt8]] = []
     private var current = SHA256()

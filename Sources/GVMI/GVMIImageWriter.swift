@@ -126,6 +126,7 @@ public enum GVMIImageWriter {
     static func hashes(_ output: OutputFile, size: UInt64, chunks: ChunkedSHA256?, boundary: UInt64)
         throws -> (String, String, ChunkedSHA256?, (String, SHA3_224)?) {
         let fd = output.fileDescriptor
+        // Each field is written by one hash thread and read after both are joined.
         final class Box: @unchecked Sendable {
             var digest: [UInt8] = []; var failed: Int32 = 0; var chunks: ChunkedSHA256?; var prefix: String?
         }

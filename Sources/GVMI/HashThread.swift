@@ -3,6 +3,8 @@
 import Glibc
 #endif
 
+/// Sendable without checks: `thread` and `started` are written by `start` and read by `join`, both
+/// called by the thread that owns it; the new thread only runs `body`, a constant.
 final class HashThread: @unchecked Sendable {
     private let body: () -> Void
     private var thread = pthread_t()

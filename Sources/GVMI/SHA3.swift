@@ -2,7 +2,7 @@
 // the SHA3-224 of the whole .gvmi.
 import CDigest
 
-public struct SHA3_224: @unchecked Sendable {
+public struct SHA3_224: Sendable {
     private var context = gvmc_sha3_224_ctx()
 
     public init() { gvmc_sha3_224_init(&context) }

@@ -6,6 +6,8 @@
 import Glibc
 #endif
 
+/// Sendable without checks: `groups` is filled by `apply` before the value is returned and only
+/// read afterwards (by `release`, on the thread that ends the run, or the signal thread).
 public final class ResourceLimits: @unchecked Sendable {
     /// The cgroup directories made (one for v2; memory and cpu for v1), each with the parent
     /// this process came from.

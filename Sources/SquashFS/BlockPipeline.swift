@@ -6,7 +6,8 @@
 import Glibc
 #endif
 
-/// One block to compress.
+/// One block to compress. Sendable without checks: its mutable fields are written by the worker
+/// that compresses it and read by the writer only after `done`, both under the pipeline's lock.
 final class BlockJob: @unchecked Sendable {
     let sequence: Int
     /// The uncompressed data (owned; freed after completion is consumed).
@@ -44,6 +45,8 @@ enum BlockTag {
     case endOfFile(file: FileData)
 }
 
+/// Sendable without checks: every mutable field is read and written under `lock`; the workers
+/// wait on the conditions, which need a pthread mutex (Synchronization.Mutex has no condition).
 final class BlockPipeline: @unchecked Sendable {
     private let compressor: BlockCompressor
     private let lock = Lock()

@@ -18,6 +18,9 @@ import CDigest
 import Glibc
 #endif
 
+/// Sendable without checks: its stored properties are constants set in init; every method works
+/// on the filesystem through its arguments (entries appear by rename, so threads share nothing
+/// in memory).
 final class BlockStore: @unchecked Sendable {
     let directory: String
     private let fingerprint: [UInt8]

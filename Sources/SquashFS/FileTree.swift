@@ -1,7 +1,8 @@
 // The writer's in-memory tree: one node per path, holding metadata and, for files, where their
 // data went. Only metadata lives here; file contents are already compressed into the image.
 
-/// Where a regular file's data is in the image.
+/// Where a regular file's data is in the image. Sendable without checks: the writer's thread owns
+/// it; it travels with a block job to the compression workers, which never touch it.
 final class FileData: @unchecked Sendable {
     var size: UInt64
     var startBlock: UInt64 = 0

@@ -5,6 +5,7 @@
 import Glibc
 #endif
 
+/// Sendable without checks: the pthread mutex is the synchronization itself, at a fixed address.
 final class Lock: @unchecked Sendable {
     fileprivate let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     init() { pthread_mutex_init(mutex, nil) }
@@ -17,6 +18,7 @@ final class Lock: @unchecked Sendable {
     }
 }
 
+/// Sendable without checks: as Lock.
 final class Condition: @unchecked Sendable {
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     init() { pthread_cond_init(cond, nil) }

@@ -1,10 +1,13 @@
 // The image file being written: a temporary file beside the target, renamed into place only
 // when complete. An interrupted or failed write leaves neither a partial target nor the
 // temporary file (the CLI's signal handler removes registered temporaries).
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// Sendable without checks: the writer's thread owns it; other threads (the hash threads of the
+/// read-back) only read `fileDescriptor`, a constant, with pread.
 public final class OutputFile: @unchecked Sendable {
     public let targetPath: String
     public let temporaryPath: String
@@ -115,17 +118,16 @@ public final class OutputFile: @unchecked Sendable {
 }
 
 /// Temporary files in progress, so an interrupt handler can remove them.
-public final class TemporaryFiles: @unchecked Sendable {
+public final class TemporaryFiles: Sendable {
     public static let shared = TemporaryFiles()
-    private let lock = Lock()
-    private var paths = Set<String>()
+    private let paths = Mutex(Set<String>())
 
-    public func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
-    public func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+    public func register(_ path: String) { paths.withLock { _ = $0.insert(path) } }
+    public func unregister(_ path: String) { paths.withLock { _ = $0.remove(path) } }
 
     /// Removes every registered temporary file (from a signal handler's point of view: best effort).
     public func removeAll() {
-        let all = lock.withLock { paths }
+        let all = paths.withLock { $0 }
         for p in all { unlink(p) }
     }
 }

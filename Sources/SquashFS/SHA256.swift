@@ -2,7 +2,7 @@
 // deduplication on it; `gvmc inspect` prints it.
 import CDigest
 
-public struct SHA256: @unchecked Sendable {
+public struct SHA256: Sendable {
     private var context = gvmc_sha256_ctx()
 
     public init() { gvmc_sha256_init(&context) }
