@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "HTTPTransport", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         // Layer stacks read from the fixture OCI layout through Registry, as a build reads them.
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Registry", "SquashFS", "TestSupport"]),
-        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "CacheLayout", "BuildPlan", "DockerfileInstructions", "TestSupport"]),
+        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "CacheLayout", "BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "TestSupport"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
