@@ -47,7 +47,8 @@ let package = Package(
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
         // The cache directory's layout (blobs, step layers, image trees, blocks, locks), in one place.
         .target(name: "CacheLayout"),
-        // The build's working root filesystems: FROM <stage>, COPY, WORKDIR, RUN (through Sandbox).
+        // The executor: each stage's working root filesystem, each step (COPY/ADD, RUN, WORKDIR) an
+        // operation that computes its cache key and runs (RUN through Sandbox) on a shared context.
         .target(name: "RootFS", dependencies: ["BuildPlan", "CacheLayout", "Sandbox", "CSystem", "Layers", "SquashFS",
                                           .product(name: "Crypto", package: "swift-crypto")]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.

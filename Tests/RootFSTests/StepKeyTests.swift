@@ -77,20 +77,34 @@ import Testing
         try BuildPlanner.plan(try StagedDockerfile.parse(try DockerfileParser.parse(text, path: "Dockerfile")))
     }
 
+    /// Images known by their shared tree alone.
+    final class Trees: BaseImageSource {
+        func extract(_ ref: String, platform: String?, to root: String) throws { throw RootFSError("not unpacked in this test") }
+        func tree(_ ref: String, platform: String?) throws -> String { "/nonexistent/trees/image-tree-id" }
+    }
+
+    /// Every git ref naming one commit.
+    struct OneCommit: GitRemote {
+        func resolve(_ url: String, access: GitAccess) throws -> String { "0123456789abcdef0123456789abcdef01234567" }
+        func checkout(_ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess) throws -> (commit: String, time: Int64) {
+            throw RootFSError("not checked out in this test")
+        }
+    }
+
     /// The key of `step` after layers keyed `previous`, with the stage `base` cached under
     /// "base-stage-key", images known by a shared tree named "image-tree-id" and every git ref
-    /// naming one commit.
+    /// naming one commit (`sources`; else neither images nor git).
     static func keys(_ steps: [Step], plan: BuildPlan, context: String, after previous: String, defaultNetwork: String = "default",
                      sources: Bool = true) throws -> [String?] {
         let executor = try BuildExecutor(plan: plan, context: BuildContext(directory: context, ignore: DockerIgnore(text: "*.log\n")))
         defer { executor.finish() }
         if sources {
-            executor.imageTree = { _, _ in "/nonexistent/trees/image-tree-id" }
-            executor.gitResolver = { _, _ in "0123456789abcdef0123456789abcdef01234567" }
+            executor.images = Trees()
+            executor.gitRemote = OneCommit()
         }
-        executor.defaultNetwork = defaultNetwork
-        executor.layered[0] = StageLayers(root: "/nonexistent", lowers: [], upper: "", work: "", key: "base-stage-key")
-        return try steps.map { step in try executor.stepKey(previous, step) }
+        executor.sandbox.defaultNetwork = defaultNetwork
+        executor.context.stageLayers[0] = StageLayers(root: "/nonexistent", lowers: [], upper: "", work: "", key: "base-stage-key")
+        return try steps.map { step in try step.operation.cacheKey(after: previous, in: executor.context) }
     }
 
     /// Per step (the first line of its instruction): its key after "previous-key", after "COPY --link"
