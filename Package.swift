@@ -47,7 +47,8 @@ let package = Package(
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
         // The cache directory's layout (blobs, step layers, image trees, blocks, locks), in one place.
         .target(name: "CacheLayout"),
-        // The build's working root filesystems: FROM <stage>, COPY, WORKDIR, RUN (through Sandbox).
+        // The executor: each stage's working root filesystem, each step (COPY/ADD, RUN, WORKDIR) an
+        // operation that computes its cache key and runs (RUN through Sandbox) on a shared context.
         .target(name: "RootFS", dependencies: ["BuildPlan", "CacheLayout", "Sandbox", "CSystem", "Layers", "SquashFS",
                                           .product(name: "Crypto", package: "swift-crypto")]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
@@ -112,7 +113,7 @@ let package = Package(
         .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "HTTPTransport", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         // Layer stacks read from the fixture OCI layout through Registry, as a build reads them.
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Registry", "SquashFS", "TestSupport"]),
-        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "CacheLayout", "BuildPlan", "DockerfileInstructions", "TestSupport"]),
+        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "CacheLayout", "BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "TestSupport"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),

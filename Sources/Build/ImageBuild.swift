@@ -6,9 +6,7 @@ import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
 import Foundation
-import GitSource
 import GVMI
-import HTTPTransport
 import Lint
 import Progress
 import Registry
@@ -328,28 +326,22 @@ public final class ImageBuild {
     }
 
     func configure(_ executor: BuildExecutor) {
-        let bases = self.bases
         executor.file = request.dockerfileName
         executor.events = progress.map { StepProgress($0) }
         executor.warn = { [diagnostic] in diagnostic("warning: " + $0) }
-        executor.imageProvider = { ref, platform, root in try bases.extract(ref, platform: platform, to: root) }
-        executor.imageTree = { ref, platform in try bases.tree(ref, platform: platform) }
+        executor.images = bases
         executor.targetPlatform = request.platform
-        executor.defaultNetwork = request.network
-        executor.urlFetcher = { url, fd in try URLDownload.fetch(url, to: fd) }
-        executor.gitFetcher = { url, id, directory, keep, access in
-            try GitFetch.checkout(url, id: id, into: directory, keepGitDir: keep,
-                                  authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
-        }
-        executor.gitResolver = { url, access in
-            try GitFetch.resolve(url, authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
-        }
+        executor.urlFetcher = HTTPURLFetcher()
+        executor.gitRemote = GitFetchRemote()
         let layout = CacheLayout(request.cacheDirectory)
-        executor.runCacheDirectory = layout.runCache
+        var sandbox = SandboxSettings()
+        sandbox.defaultNetwork = request.network
+        sandbox.runCacheDirectory = layout.runCache
+        sandbox.secrets = request.secrets
+        sandbox.sshAgents = request.sshAgents
+        executor.sandbox = sandbox
         executor.stepCacheDirectory = layout.steps(idMapping: UserNamespace.idMappingKey)
         executor.useStepCache = request.useStepCache
-        executor.secrets = request.secrets
-        executor.sshAgents = request.sshAgents
     }
 }
 

@@ -361,3 +361,13 @@ public enum StorageSize {
         return i == 0 ? "\(bytes) B" : String(format: "%.1f ", value) + units[i]
     }
 }
+
+/// mkdir -p (0755); false when a component cannot be made.
+func makePath(_ path: String) -> Bool {
+    var current = path.hasPrefix("/") ? "" : "."
+    for component in path.split(separator: "/") {
+        current += "/" + component
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
+    }
+    return isDirectory(path)
+}

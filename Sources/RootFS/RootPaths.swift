@@ -2,6 +2,7 @@
 // would see them (COPY/ADD/WORKDIR destinations, COPY sources and their wildcards).
 import BuildPlan
 import Layers
+import SquashFS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,6 +43,22 @@ func scopedPath(_ root: String, _ path: String, hops: Int = 0) throws(RootFSErro
         pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
     }
     return "/" + resolved.joined(separator: "/")
+}
+
+/// mkdir -p inside the root; symlinks on the way are followed inside it (`scopedPath`).
+/// Directories made get `owner` (nil: they stay root's).
+func makeDirectories(_ root: String, _ path: String, owner: Ownership?) throws(RootFSError) {
+    var current = root
+    for component in try scopedPath(root, path).split(separator: "/") {
+        current += "/" + component
+        var st = stat()
+        if lstat(current, &st) == 0 {
+            if st.st_mode & S_IFMT == S_IFDIR { continue }
+            throw RootFSError("\(path): \(current.dropFirst(root.count)) exists and is not a directory")
+        }
+        guard mkdir(current, 0o755) == 0 else { throw .errno("mkdir", String(current.dropFirst(root.count))) }
+        if let owner { _ = RecordedOwner.set(current, uid: owner.uid, gid: owner.gid) }
+    }
 }
 
 func parentOf(_ path: String) -> String {

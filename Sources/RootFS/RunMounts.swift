@@ -3,7 +3,6 @@
 // thrown away) and secret (a copy of the host file, read-only, mode 0400 by default, never in
 // the image; `env=` puts the value in the environment instead) and ssh (a relayed agent socket).
 import BuildPlan
-import Crypto
 import CSystem
 import DockerfileInstructions
 import Sandbox
@@ -12,36 +11,55 @@ import SquashFS
 import Glibc
 #endif
 
-extension BuildExecutor {
-    func sandboxMounts(_ r: RunStep, environment: inout [String], temporaries: inout [String]) throws(RootFSError) -> [SandboxMount] {
+/// What a RUN step's mounts hold while it runs: private copies of mount sources, cache-mount
+/// locks (sharing=locked|private) and SSH agent relays, released after the step.
+final class MountResources {
+    var temporaries: [String] = []
+    var locks: [Int32] = []
+    var relays: [UnsafeMutableRawPointer] = []
+
+    func release() {
+        for relay in relays { gvmc_relay_stop(relay) }
+        relays.removeAll()
+        for fd in locks { close(fd) }
+        locks.removeAll()
+        for t in temporaries { TreeCopy.remove(t) }
+        temporaries.removeAll()
+    }
+}
+
+extension RunOperation {
+    /// The sandbox's mounts for the step's --mount options; secrets with env= go into `environment`.
+    func sandboxMounts(environment: inout [String], holding held: MountResources, context: ExecutionContext) throws(RootFSError) -> [SandboxMount] {
+        let r = run, settings = context.sandbox
         var out: [SandboxMount] = []
         var sshMounts = 0
         for (index, m) in r.mounts.enumerated() {
             let defaultTarget = m.type == .secret ? "/run/secrets/" + (m.id ?? "")
                 : m.type == .ssh ? "/run/buildkit/ssh_agent.\(sshMounts)" : nil
             guard let rawTarget = m.target ?? defaultTarget, !rawTarget.isEmpty else {
-                if m.type == .secret, let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment); continue }
+                if m.type == .secret, let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment, secrets: settings.secrets); continue }
                 throw RootFSError("RUN --mount=type=\(m.type.rawValue): a target is required")
             }
             let target = resolvePath(rawTarget, against: r.workingDirectory)
             guard target != "/" else { throw RootFSError("RUN --mount: cannot mount over /") }
             switch m.type {
             case .cache:
-                var dir = try cacheDirectory(m, target: target)
+                var dir = try cacheDirectory(m, target: target, context: context)
                 // sharing=locked: one step at a time uses the directory (other gvmc processes
                 // wait); private: a step that finds it in use gets a fresh directory of its own,
                 // thrown away afterwards; shared (default): no lock.
                 if let sharing = m.sharing, sharing != .shared {
                     let fd = open(dir + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
                     guard fd >= 0 else { throw .errno("open", dir + ".lock") }
-                    heldLocks.append(fd)
+                    held.locks.append(fd)
                     if sharing == .locked {
                         while flock(fd, LOCK_EX) != 0 {
                             guard errno == EINTR else { throw .errno("lock", dir) }
                         }
                     } else if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                        let scratch = try scratchDirectory("cache")
-                        temporaries.append(scratch)
+                        let scratch = try context.scratchDirectory("cache")
+                        held.temporaries.append(scratch)
                         dir = scratch + "/c"
                         guard mkdir(dir, mode_t(m.mode ?? 0o755)) == 0 else { throw .errno("mkdir", dir) }
                         lchown(dir, m.uid ?? 0, m.gid ?? 0)
@@ -52,40 +70,40 @@ extension BuildExecutor {
                 let size = m.sizeLimit.map { ",size=\($0)" } ?? ""
                 out.append(SandboxMount(.tmpfs(options: "mode=1777" + size), target: target, readOnly: false))
             case .bind:
-                let source = try bindSource(m, from: r.mountSource(index))
+                let source = try bindSource(m, from: r.mountSource(index), context: context)
                 if m.readOnly {
                     out.append(SandboxMount(.bind(source: source), target: target, readOnly: true, isFile: !isDirectory(source)))
                 } else {
                     // rw: the step may write, but nothing reaches the context or the other stage.
-                    let scratch = try scratchDirectory("bind")
-                    temporaries.append(scratch)
+                    let scratch = try context.scratchDirectory("bind")
+                    held.temporaries.append(scratch)
                     try TreeCopy.copy(source, to: scratch + "/m")
                     out.append(SandboxMount(.bind(source: scratch + "/m"), target: target, readOnly: false, isFile: !isDirectory(source)))
                 }
             case .secret:
-                guard let file = try secretFile(m) else { continue }
-                let scratch = try scratchDirectory("secret")
-                temporaries.append(scratch)
+                guard let file = try secretFile(m, secrets: settings.secrets) else { continue }
+                let scratch = try context.scratchDirectory("secret")
+                held.temporaries.append(scratch)
                 let copy = scratch + "/s"
                 try TreeCopy.copy(file, to: copy)
                 chmod(copy, mode_t(m.mode ?? 0o400))
                 lchown(copy, m.uid ?? 0, m.gid ?? 0)
                 out.append(SandboxMount(.bind(source: copy), target: target, readOnly: true, isFile: true))
-                if let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment) }
+                if let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment, secrets: settings.secrets) }
             case .ssh:
                 // BuildKit's socket forwarding: a socket of our own (owner and mode as asked,
                 // default root 0600) relayed to the agent given with `gvmc build --ssh`.
                 sshMounts += 1
                 let id = m.id ?? "default"
-                guard let agent = sshAgents[id] else {
+                guard let agent = settings.sshAgents[id] else {
                     if m.required { throw RootFSError("ssh agent \(id) is required but was not given (gvmc build --ssh \(id)=SOCKET)") }
                     continue
                 }
-                let scratch = try scratchDirectory("ssh")
-                temporaries.append(scratch)
+                let scratch = try context.scratchDirectory("ssh")
+                held.temporaries.append(scratch)
                 let socket = scratch + "/agent.sock"
                 guard let relay = gvmc_relay_start(socket, agent) else { throw .errno("listen on", socket) }
-                relays.append(relay)
+                held.relays.append(relay)
                 lchown(socket, m.uid ?? 0, m.gid ?? 0)
                 chmod(socket, mode_t(m.mode ?? 0o600))
                 out.append(SandboxMount(.bind(source: socket), target: target, readOnly: true, isFile: true))
@@ -97,21 +115,16 @@ extension BuildExecutor {
         return out
     }
 
-    /// A private directory for one step's mount sources (0700, removed after the step).
-    func scratchDirectory(_ what: String) throws(RootFSError) -> String {
-        guard let made = makeTemporaryDirectory(workDirectory + "/\(what)-XXXXXX") else { throw .errno("mkdtemp", workDirectory) }
-        return made
-    }
-
-    func cacheDirectory(_ m: RunMount, target: String) throws(RootFSError) -> String {
-        guard let base = runCacheDirectory else { throw RootFSError("RUN --mount=type=cache needs a cache directory") }
+    /// The directory of a cache mount (by id, else target), made as the mount asks when new.
+    func cacheDirectory(_ m: RunMount, target: String, context: ExecutionContext) throws(RootFSError) -> String {
+        guard let base = context.sandbox.runCacheDirectory else { throw RootFSError("RUN --mount=type=cache needs a cache directory") }
         let id = m.id ?? target
         // A readable, collision-free directory name: the id's safe characters plus its FNV-1a hash.
         var hash: UInt64 = 0xcbf29ce484222325
         for b in id.utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
         let safe = String(id.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" }.prefix(64))
         let dir = base + "/" + safe + "-" + String(hash, radix: 16)
-        if let notice = try PrivateDirectory.make(base) { warn(notice) }
+        if let notice = try PrivateDirectory.make(base) { context.warn(notice) }
         var st = stat()
         if stat(dir, &st) != 0 {
             guard mkdir(dir, mode_t(m.mode ?? 0o755)) == 0 || errno == EEXIST else { throw .errno("mkdir", dir) }
@@ -124,16 +137,16 @@ extension BuildExecutor {
 
     /// The host directory a bind mount's source lies in: the context, a stage's root (built
     /// before this step, as the plan orders stages) or an image's tree.
-    func bindSource(_ m: RunMount, from source: CopyStep.Source) throws(RootFSError) -> String {
+    func bindSource(_ m: RunMount, from source: CopyStep.Source, context: ExecutionContext) throws(RootFSError) -> String {
         let root: String
         switch source {
         case .context:
-            root = context.directory
+            root = context.buildContext.directory
         case .stage(let i):
-            guard let r = stageRoots[i] else { throw RootFSError("RUN --mount from=\(m.from ?? String(i)): stage \(i) has not been built") }
+            guard let r = context.stageRoots[i] else { throw RootFSError("RUN --mount from=\(m.from ?? String(i)): stage \(i) has not been built") }
             root = r
         case .image(let ref):
-            root = try imageRoot(ref)
+            root = try context.imageRoot(ref)
         }
         // The source stays inside its root: symlinks are resolved and must not lead out of it.
         let relative = normalize("/" + (m.source ?? "/"))
@@ -151,52 +164,18 @@ extension BuildExecutor {
     }
 
     /// The host file of a secret; nil when it is optional and not given.
-    func secretFile(_ m: RunMount) throws(RootFSError) -> String? {
+    func secretFile(_ m: RunMount, secrets: [String: String]) throws(RootFSError) -> String? {
         let id = m.id ?? m.target.map { ($0 as String).split(separator: "/").last.map(String.init) ?? "" } ?? ""
         if let file = secrets[id] { return file }
         if m.required { throw RootFSError("secret \(id) is required but was not given (--secret id=\(id),src=FILE)") }
         return nil
     }
 
-    func secretEnvironment(_ m: RunMount, _ name: String, _ environment: inout [String]) throws(RootFSError) {
-        guard let file = try secretFile(m) else { return }
+    /// env=NAME: the secret's value in the step's environment.
+    func secretEnvironment(_ m: RunMount, _ name: String, _ environment: inout [String], secrets: [String: String]) throws(RootFSError) {
+        guard let file = try secretFile(m, secrets: secrets) else { return }
         guard let text = readText(file) else { throw RootFSError("secret \(m.id ?? name): cannot read \(file)") }
         environment.removeAll { $0.hasPrefix(name + "=") }
         environment.append(name + "=" + text)
     }
-}
-
-/// The digest of a file as `algorithm:hex` (ADD --checksum: sha256, sha384 or sha512, the ones
-/// BuildKit accepts), or nil when it cannot be read or the algorithm is not one of those.
-func readDigest(_ path: String, algorithm: String = "sha256") -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var sha256 = SquashFS.SHA256()
-    var sha384 = Crypto.SHA384()
-    var sha512 = Crypto.SHA512()
-    guard ["sha256", "sha384", "sha512"].contains(algorithm) else { return nil }
-    let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
-    defer { buffer.deallocate() }
-    while true {
-        let n = read(fd, buffer, 1 << 20)
-        if n < 0 { if errno == EINTR { continue }; return nil }
-        if n == 0 { break }
-        let chunk = UnsafeRawBufferPointer(start: buffer, count: n)
-        switch algorithm {
-        case "sha384": sha384.update(bufferPointer: chunk)
-        case "sha512": sha512.update(bufferPointer: chunk)
-        default: sha256.update(chunk)
-        }
-    }
-    switch algorithm {
-    case "sha384": return "sha384:" + hex(Array(sha384.finalize()))
-    case "sha512": return "sha512:" + hex(Array(sha512.finalize()))
-    default: return "sha256:" + sha256.finalize().hexString
-    }
-}
-
-private func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
 }

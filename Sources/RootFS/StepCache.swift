@@ -1,13 +1,12 @@
 // The step cache. Each step of a stage runs in an overlay upper directory of its own; when it
 // succeeds, that directory is renamed into the cache as a read-only layer named by a key chaining
-// the stage's base (the image id, scratch, or the parent stage's key) and every step's inputs:
-// the expanded instruction (command, environment, user, working directory, mounts) and, for
-// COPY/ADD and RUN bind mounts, the content of their sources (context files by path, type, mode,
-// size and SHA-256; other stages by their keys; images by id). A later build whose step has the
-// same key stacks that layer instead of running the step; nothing is copied either way.
-//
-// ADD of a git repository is keyed on the object id its branch, tag or commit names when the
-// build starts (one `ls-remote` request, as in BuildKit), so an unchanged ref is not fetched.
+// the stage's base (the image id, scratch, or the parent stage's key) and every step's inputs,
+// as the step's operation gives them (StepOperation.cacheKey): the expanded instruction (command,
+// environment, user, working directory, mounts) and, for COPY/ADD and RUN bind mounts, the
+// content of their sources (SourceIdentity: context files by path, type, mode, size and SHA-256;
+// other stages by their keys; images by id); ADD of a git repository by the object id its ref
+// names when the build starts (GitAddOperation). A later build whose step has the same key
+// stacks that layer instead of running the step; nothing is copied either way.
 //
 // Not cached (the steps after them in the stage run every time): ADD of URLs without --checksum
 // (only a download would tell), sources from stages that are not cached themselves, and stages
@@ -97,7 +96,7 @@ extension BuildExecutor {
         if let layerDirectory { return layerDirectory }
         guard let cache = stepCacheDirectory else { return nil }
         // Without the cache's directory the stage is built without layers.
-        do { if let notice = try PrivateDirectory.make(cache) { warn(notice) } } catch { return nil }
+        do { if let notice = try PrivateDirectory.make(cache) { context.warn(notice) } } catch { return nil }
         for name in listDirectory(cache) ?? [] where name.hasPrefix(".build-") && CachePrune.writerIsGone(name, pidAfter: ".build-") {
             TreeCopy.remove(cache + "/" + name)
         }
@@ -210,11 +209,12 @@ extension BuildExecutor {
     /// symlinks; directories made on the way are new, 0755 and root's), and the layer is stacked
     /// on the stage. Its key leaves out the steps before it (unless --chown names need the
     /// stage's user database), so the layer is reused when they change. False when the layer cannot be stacked (the caller copies as without --link).
-    func copyLinked(_ c: CopyStep, _ step: Step, title: String, stage: Int, onto l: StageLayers, after previous: String) throws(RootFSError) -> Bool {
+    func copyLinked(_ operation: any FileOperation, title: String, stage: Int, onto l: StageLayers, after previous: String) throws(RootFSError) -> Bool {
         // --chown names are resolved through the stage's /etc/passwd and /etc/group: then the
         // layer depends on the steps before it after all.
-        let byName = c.chown.map { $0.split(separator: ":").contains { UInt32($0) == nil } } ?? false
-        guard let linkKey = try stepKey(byName ? previous : "COPY --link", step), let cache = stepCacheDirectory, let dir = layerDirectory else { return false }
+        let byName = operation.copy.chown.map { $0.split(separator: ":").contains { UInt32($0) == nil } } ?? false
+        guard let linkKey = try operation.cacheKey(after: byName ? previous : "COPY --link", in: context),
+              let cache = stepCacheDirectory, let dir = layerDirectory else { return false }
         var layer: String
         var fromCache = false
         if useStepCache, let (cached, origin) = cachedLayer(linkKey) {
@@ -229,7 +229,9 @@ extension BuildExecutor {
             guard canStack(l, cache + "/" + linkKey.prefix(32)) else { return false }
             events?.stepStarted(title)
             guard mkdir(temp, 0o755) == 0 else { throw .errno("mkdir", temp) }
-            try copy(c, into: temp, users: l.root)
+            var linked = operation
+            linked.users = l.root
+            try linked.execute(in: temp, context: context)
             layer = temp
             if rename(temp, cache + "/" + linkKey.prefix(32)) == 0 {
                 layer = cache + "/" + linkKey.prefix(32)
@@ -266,116 +268,4 @@ extension BuildExecutor {
         guard isDirectory(path, follow: false) else { return nil }
         return (path, origin)
     }
-
-    /// The key of `step` after a stage whose layers have key `previous`; nil when the step's
-    /// result cannot be known from its inputs.
-    func stepKey(_ previous: String, _ step: Step) throws(RootFSError) -> String? {
-        var h = SHA256()
-        func add(_ s: String) { h.update(Array(s.utf8) + [0]) }
-        add("gvmc step cache 2")
-        add(previous)
-        switch step.kind {
-        case .makeDirectory(let path, let user):
-            add("WORKDIR"); add(path); add(user ?? "")
-        case .run(let r):
-            h.update(r.keyMaterial.bytes); add(defaultNetwork)
-            for (index, m) in r.mounts.enumerated() where m.type == .bind {
-                guard let identity = try sourceIdentity(r.mountSource(index), paths: [m.source ?? "/"], parents: false) else { return nil }
-                add(identity)
-            }
-        case .copy(let c):
-            let git = c.isAdd && !c.paths.isEmpty && c.paths.allSatisfy(isGitSource) && gitResolver != nil
-            let urls = c.isAdd && c.paths.contains { $0.contains("://") || isGitSource($0) }
-            if urls && c.checksum == nil && !git { return nil }
-            h.update(c.keyMaterial.bytes)
-            // A git source is known by the object id its ref names now (BuildKit asks
-            // `git ls-remote` for it too): a branch that has not moved is not fetched again.
-            if git { for url in c.paths { add(try gitID(url)) } }
-            if !urls {
-                guard let identity = try sourceIdentity(c.source, paths: c.paths, parents: c.parents) else { return nil }
-                add(identity)
-            }
-        }
-        return h.finalize().hexString
-    }
-
-    /// What a COPY or bind mount reads: context files by content, a stage by its key, an image
-    /// by id; nil when unknown (a stage that is not cached, an image without a shared tree).
-    func sourceIdentity(_ source: CopyStep.Source, paths: [String], parents: Bool) throws(RootFSError) -> String? {
-        switch source {
-        case .stage(let i):
-            guard let key = layered[i]?.key else { return nil }
-            return "stage " + key
-        case .image(let ref):
-            guard imageTree != nil else { return nil }
-            let tree = try imageRoot(ref)
-            return "image " + (tree.split(separator: "/").last.map(String.init) ?? tree)
-        case .context:
-            var h = SHA256()
-            for p in paths {
-                var pattern = String(normalize("/" + p).dropFirst())
-                if parents {
-                    // --parents patterns (with `/./` pivots and `**`): the tree they start in.
-                    let fixed = pattern.split(separator: "/").prefix { !$0.contains(where: { "*?[\\".contains($0) }) }
-                    pattern = fixed.joined(separator: "/")
-                }
-                let matches = expandWildcards(context.directory, pattern).sorted()
-                h.update(Array("source \(p) \(matches.count)".utf8) + [0])
-                for m in matches { try digestTree(m, top: true, into: &h) }
-            }
-            return "context " + h.finalize().hexString
-        }
-    }
-
-    /// Path, type, mode, size and content of a context entry and everything below it that
-    /// `.dockerignore` leaves in (owners and times are not copied by COPY, so not hashed).
-    func digestTree(_ relative: String, top: Bool, into h: inout SHA256) throws(RootFSError) {
-        if !relative.isEmpty && context.ignore.excludes(relative)
-            && !(isDirectory(context.directory + "/" + relative, follow: top) && context.ignore.mayMatch(below: relative, exceptions: true)) { return }
-        let path = relative.isEmpty ? context.directory : context.directory + "/" + relative
-        var st = stat()
-        guard (top ? stat(path, &st) : lstat(path, &st)) == 0 else {
-            h.update(Array("missing \(relative)".utf8) + [0])
-            return
-        }
-        let type = st.st_mode & S_IFMT
-        h.update(Array("\(relative) \(type) \(st.st_mode & 0o7777) \(type == S_IFREG ? st.st_size : 0)".utf8) + [0])
-        switch type {
-        case S_IFREG:
-            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 || top else { throw .errno("open", relative) }
-            let file = fd >= 0 ? fd : open(path, O_RDONLY | O_CLOEXEC)
-            guard file >= 0 else { throw .errno("open", relative) }
-            defer { close(file) }
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-            defer { buffer.deallocate() }
-            while true {
-                let n = read(file, buffer.baseAddress, buffer.count)
-                if n < 0 && errno == EINTR { continue }
-                guard n >= 0 else { throw .errno("read", relative) }
-                if n == 0 { break }
-                h.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            }
-        case S_IFLNK:
-            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = readlink(path, &target, Int(PATH_MAX))
-            h.update(target[0..<max(0, n)].map { UInt8(bitPattern: $0) } + [0])
-        case S_IFDIR:
-            for name in (listDirectory(path) ?? []).sorted() {
-                try digestTree(relative.isEmpty ? name : relative + "/" + name, top: false, into: &h)
-            }
-        default:
-            break
-        }
-    }
-}
-
-/// mkdir -p (0755); false when a component cannot be made.
-func makePath(_ path: String) -> Bool {
-    var current = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/") {
-        current += "/" + component
-        if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
-    }
-    return isDirectory(path)
 }
