@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-BUILD_DEPS := libarchive-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
+BUILD_DEPS := libarchive-dev libcurl4-openssl-dev libssh-dev zlib1g-dev libdeflate-dev liblzma-dev liblz4-dev liblzo2-dev libzstd-dev pkg-config
 DEMO_DEPS := busybox-static
 TEST_DEPS := busybox-static python3-venv python3-pip squashfs-tools time debootstrap \
   docker-registry umoci skopeo apache2-utils zstd openssl python3-cryptography buildah openssh-client openssh-server uidmap curl \
@@ -42,9 +42,9 @@ build: deps
 # The release binary starts fast, which `gvmc lint` pays per file: the Swift runtime and
 # Foundation linked in, the compression libraries from their static archives (pkg-config files
 # written by scripts/static-pkgconfig.sh), not position-independent (no start-up relocation),
-# glibc dynamic. libcurl and libarchive are loaded with dlopen by the commands that need them
-# (CDynamic): linking them costs ~10 ms per start (44 shared objects), and Debian ships no static
-# libcurl/libarchive stack (krb5, ldap, acl, ...). A static glibc cannot dlopen safely.
+# glibc dynamic. libcurl, libarchive and libssh are loaded with dlopen by the commands that need
+# them (CDynamic): linking them costs ~10 ms per start (44 shared objects), and Debian ships no
+# static libcurl/libarchive/libssh stack (krb5, ldap, acl, ...). A static glibc cannot dlopen safely.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Xclang-linker -Xswiftc -no-pie
 STATIC_PC := .build/static-pkgconfig
 release: deps

@@ -53,16 +53,17 @@ let package = Package(
                                           .product(name: "Crypto", package: "swift-crypto")]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CLzoEncoder", "CZstd", "CSystem", "CDigest"]),
-        // libcurl and libarchive (headers from libcurl4-openssl-dev and libarchive-dev) loaded with
-        // dlopen by the commands that pull or read layers: linking them would cost every gvmc start
-        // ~10 ms for 44 shared objects (see Makefile, RELEASE_FLAGS).
+        // libcurl, libarchive and libssh (headers from libcurl4-openssl-dev, libarchive-dev and
+        // libssh-dev) loaded with dlopen by the commands that pull or read layers or fetch git over
+        // SSH: linking them would cost every gvmc start ~10 ms for 44 shared objects (see Makefile,
+        // RELEASE_FLAGS).
         .target(name: "CDynamic", linkerSettings: [.linkedLibrary("dl")]),
         // HTTP over libcurl: the one transport of the registry clients, git over HTTP and ADD of URLs.
         .target(name: "HTTPTransport", dependencies: ["CDynamic"]),
-        // Git sources of ADD: smart HTTP and SSH (an SSH transport of its own over swift-crypto),
-        // pack parsing with bounds, checkout into a directory, known hosts.
-        .target(name: "GitSource", dependencies: ["HTTPTransport", "SquashFS", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
-                                            .product(name: "_CryptoExtras", package: "swift-crypto")]),
+        // Git sources of ADD: smart HTTP and SSH (libssh through CDynamic, signing in with an SSH
+        // agent), pack parsing with bounds, checkout into a directory, known hosts.
+        .target(name: "GitSource", dependencies: ["CDynamic", "HTTPTransport", "SquashFS", "CZlib", "SSHAgent",
+                                            .product(name: "Crypto", package: "swift-crypto")]),
         // Base images: references, the OCI distribution client, the blob cache, OCI layouts.
         .target(name: "Registry", dependencies: ["CacheLayout", "HTTPTransport", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),

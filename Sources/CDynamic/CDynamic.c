@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CDynamic.h"
+#include "Loader.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <curl/curl.h>
@@ -10,8 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-// Function pointers typed from the real headers, so a prototype mismatch is a compile error.
-#define FN(name) static __typeof__(name) *p_##name
 FN(curl_global_init); FN(curl_easy_init); FN(curl_easy_cleanup); FN(curl_easy_reset);
 FN(curl_easy_setopt); FN(curl_easy_perform); FN(curl_easy_getinfo); FN(curl_easy_strerror);
 FN(curl_slist_append); FN(curl_slist_free_all);
@@ -23,7 +22,7 @@ FN(archive_entry_perm); FN(archive_entry_uid); FN(archive_entry_gid); FN(archive
 FN(archive_entry_size); FN(archive_entry_size_is_set); FN(archive_entry_rdevmajor); FN(archive_entry_rdevminor);
 FN(archive_entry_xattr_reset); FN(archive_entry_xattr_next); FN(archive_read_support_format_empty);
 
-static void *open_first(const char *const *candidates, char *err, size_t errlen) {
+void *gv_open_first(const char *const *candidates, char *err, size_t errlen) {
     for (int i = 0; candidates[i]; i++) {
         void *lib = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
         if (lib) return lib;
@@ -33,11 +32,20 @@ static void *open_first(const char *const *candidates, char *err, size_t errlen)
     return NULL;
 }
 
+int gv_bind(const char *const *libs, const char *const *names, void **const *slots, int count, char *err, size_t errlen) {
+    void *lib = gv_open_first(libs, err, errlen);
+    if (!lib) return -1;
+    for (int i = 0; i < count; i++) {
+        *slots[i] = dlsym(lib, names[i]);
+        if (!*slots[i]) { snprintf(err, errlen, "%s lacks %s", libs[0], names[i]); return -1; }
+    }
+    return 0;
+}
+
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static int curl_state, archive_state;      // 0 not tried, 1 loaded, -1 failed
 static char curl_err[256], archive_err[256];
 
-#define SLOT(name) (void **)&p_##name
 int gv_curl_load(char *err, size_t errlen) {
     pthread_mutex_lock(&load_lock);
     if (curl_state == 0) {
@@ -48,12 +56,7 @@ int gv_curl_load(char *err, size_t errlen) {
         void **slots[] = {SLOT(curl_global_init), SLOT(curl_easy_init), SLOT(curl_easy_cleanup), SLOT(curl_easy_reset),
             SLOT(curl_easy_setopt), SLOT(curl_easy_perform), SLOT(curl_easy_getinfo), SLOT(curl_easy_strerror),
             SLOT(curl_slist_append), SLOT(curl_slist_free_all)};
-        void *lib = open_first(libs, curl_err, sizeof curl_err);
-        int ok = lib != NULL;
-        for (int i = 0; ok && i < (int)(sizeof names / sizeof *names); i++) {
-            *slots[i] = dlsym(lib, names[i]);
-            if (!*slots[i]) { snprintf(curl_err, sizeof curl_err, "libcurl lacks %s", names[i]); ok = 0; }
-        }
+        int ok = gv_bind(libs, names, slots, (int)(sizeof names / sizeof *names), curl_err, sizeof curl_err) == 0;
         if (ok && p_curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             snprintf(curl_err, sizeof curl_err, "curl_global_init failed"); ok = 0;
         }
@@ -85,12 +88,7 @@ int gv_archive_load(char *err, size_t errlen) {
             SLOT(archive_entry_size), SLOT(archive_entry_size_is_set), SLOT(archive_entry_rdevmajor),
             SLOT(archive_entry_rdevminor), SLOT(archive_entry_xattr_reset), SLOT(archive_entry_xattr_next),
             SLOT(archive_read_support_format_empty)};
-        void *lib = open_first(libs, archive_err, sizeof archive_err);
-        int ok = lib != NULL;
-        for (int i = 0; ok && i < (int)(sizeof names / sizeof *names); i++) {
-            *slots[i] = dlsym(lib, names[i]);
-            if (!*slots[i]) { snprintf(archive_err, sizeof archive_err, "libarchive lacks %s", names[i]); ok = 0; }
-        }
+        int ok = gv_bind(libs, names, slots, (int)(sizeof names / sizeof *names), archive_err, sizeof archive_err) == 0;
         archive_state = ok ? 1 : -1;
     }
     int state = archive_state;

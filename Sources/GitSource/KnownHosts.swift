@@ -1,4 +1,4 @@
-// The host-key policy of git over SSH (GitSSH): ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
+// The host-key policy of git over SSH (SSHSession): ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
 // read as OpenSSH reads them, and what the key exchange offers and accepts because of them.
 import Crypto
 import Foundation

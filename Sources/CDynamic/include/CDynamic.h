@@ -1,5 +1,5 @@
-// libcurl and libarchive, loaded with dlopen on first use. Linking them normally costs every gvmc
-// process ~10 ms of dynamic loading (44 shared objects), which commands like `lint` never need.
+// libcurl, libarchive and libssh, loaded with dlopen on first use. Linking them normally costs every
+// gvmc process ~10 ms of dynamic loading (44 shared objects), which commands like `lint` never need.
 // Swift also cannot call curl_easy_setopt (variadic), so the calls live here as plain functions.
 #ifndef GVMC_CDYNAMIC_H
 #define GVMC_CDYNAMIC_H
@@ -10,6 +10,7 @@
 /// Loads the library; 0 on success, else -1 with a message in err.
 int gv_curl_load(char *err, size_t errlen);
 int gv_archive_load(char *err, size_t errlen);
+int gv_ssh_load(char *err, size_t errlen);
 
 // ---- HTTP (libcurl) ----
 typedef size_t (*gv_data_cb)(void *ctx, const char *data, size_t len);
@@ -66,5 +67,42 @@ int gv_tar_xattr_next(void *reader, const char **name, const void **value, size_
 ssize_t gv_tar_read(void *reader, void *buffer, size_t len);
 const char *gv_tar_error(void *reader);
 void gv_tar_close(void *reader);
+
+// ---- SSH (libssh; SSH.c) ----
+/// One SSH connection running one command (libssh's session and channel).
+typedef struct gv_ssh gv_ssh;
+
+typedef struct {
+    int fd;                 // a connected socket; libssh's from gv_ssh_connect on (closed on failure too)
+    const char *host;       // for libssh's messages
+    int port;
+    const char *user;
+    const char *host_keys;  // the host key algorithms to offer, comma-separated, preferred first
+    long timeout_s;         // how long any one wait for the server may last
+    uint64_t rekey_bytes;   // re-key after this many bytes each way (0: libssh's default)
+} gv_ssh_options;
+
+/// Version exchange and key exchange; NULL with a message in err.
+gv_ssh *gv_ssh_connect(const gv_ssh_options *options, char *err, size_t errlen);
+/// The host key the first key exchange showed: its wire form in base64, as known_hosts has it.
+const char *gv_ssh_host_key(gv_ssh *s);
+/// Signs in with every key of the agent at `agent_socket` in turn: 0 signed in, 1 no key was
+/// accepted, 2 partial success (the server wants more), -1 an error (err).
+int gv_ssh_auth_agent(gv_ssh *s, const char *agent_socket, char *err, size_t errlen);
+/// Opens a session channel and runs `command`; 0, or -1 with a message in err.
+int gv_ssh_exec(gv_ssh *s, const char *command, char *err, size_t errlen);
+/// The command's next output: > 0 bytes, 0 at its end or after the timeout without data
+/// (gv_ssh_eof tells which), -1 an error (err), GV_SSH_HOST_KEY_CHANGED when a re-key showed
+/// another host key than the first exchange.
+#define GV_SSH_HOST_KEY_CHANGED (-3)
+long gv_ssh_read(gv_ssh *s, void *buf, size_t len, char *err, size_t errlen);
+/// What the command wrote to stderr and has arrived, without waiting.
+long gv_ssh_read_stderr(gv_ssh *s, void *buf, size_t len);
+/// Whether the command's output has ended (the server sent EOF and all of it was read).
+int gv_ssh_eof(gv_ssh *s);
+/// Sends all of buf to the command's stdin; 0, or -1 with a message in err.
+int gv_ssh_write(gv_ssh *s, const void *buf, size_t len, char *err, size_t errlen);
+/// Closes the connection and frees everything.
+void gv_ssh_free(gv_ssh *s);
 
 #endif
