@@ -45,11 +45,12 @@ let package = Package(
         // RUN steps in namespaces: the async-signal-safe process side in C, the rest in Swift.
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
-        // The cache directory's layout (blobs, step layers, image trees, blocks, locks), in one place.
-        .target(name: "CacheLayout"),
+        // The build cache: the cache directory's layout (blobs, step layers, image trees, blocks,
+        // locks) in one place, the in-use lock and use markers, prune and the automatic collection.
+        .target(name: "BuildCache", dependencies: ["CSystem"]),
         // The executor: each stage's working root filesystem, each step (COPY/ADD, RUN, WORKDIR) an
         // operation that computes its cache key and runs (RUN through Sandbox) on a shared context.
-        .target(name: "RootFS", dependencies: ["BuildPlan", "CacheLayout", "Sandbox", "CSystem", "Layers", "SquashFS",
+        .target(name: "RootFS", dependencies: ["BuildPlan", "BuildCache", "Sandbox", "CSystem", "Layers", "SquashFS",
                                           .product(name: "Crypto", package: "swift-crypto")]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CLzoEncoder", "CZstd", "CSystem", "CDigest"]),
@@ -65,7 +66,7 @@ let package = Package(
         .target(name: "GitSource", dependencies: ["CDynamic", "HTTPTransport", "SquashFS", "CZlib", "SSHAgent",
                                             .product(name: "Crypto", package: "swift-crypto")]),
         // Base images: references, the OCI distribution client, the blob cache, OCI layouts.
-        .target(name: "Registry", dependencies: ["CacheLayout", "HTTPTransport", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "Registry", dependencies: ["BuildCache", "HTTPTransport", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // Layer tarballs (libarchive): whiteouts, hardlinks, containment; to a directory or the squashfs writer.
         .target(name: "Layers", dependencies: ["CDynamic", "SquashFS", "CSystem"]),
@@ -92,13 +93,13 @@ let package = Package(
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
         // program) calls, base images, secrets and SSH agents of a build, cache collection; and
         // an image to a .gvmi (`gvmc convert`).
-        .target(name: "Build", dependencies: ["BuildPlan", "CacheLayout", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
+        .target(name: "Build", dependencies: ["BuildPlan", "BuildCache", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
                                          "GitSource", "HTTPTransport", "Progress", "Registry", "RemoteCache", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
         .target(name: "Progress", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "Build", "CacheLayout", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
+            "Build", "BuildCache", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
             "Registry", "RemoteCache", "HTTPTransport", "GolemRegistry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -114,7 +115,8 @@ let package = Package(
         .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "HTTPTransport", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         // Layer stacks read from the fixture OCI layout through Registry, as a build reads them.
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Registry", "SquashFS", "TestSupport"]),
-        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "CacheLayout", "BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "TestSupport"]),
+        .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "TestSupport"]),
+        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildCache", "BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "TestSupport"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),

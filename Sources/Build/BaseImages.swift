@@ -1,6 +1,6 @@
 // The base images of a build: pulled once, their configuration for the planner, unpacked into
 // the build's roots or once into the cache's shared read-only trees.
-import CacheLayout
+import BuildCache
 import BuildPlan
 import Foundation
 import GVMI
@@ -107,7 +107,7 @@ public final class BaseImages {
             // Under the lock no other process is unpacking this image: partial trees are
             // leftovers of a killed gvmc.
             for name in (try? FileManager.default.contentsOfDirectory(atPath: trees)) ?? [] where name.hasPrefix(id + ".partial-") {
-                TreeCopy.remove(trees + "/" + name)
+                TreeRemoval.remove(trees + "/" + name)
             }
             let temp = final + ".partial-\(getpid())"
             guard mkdir(temp, 0o755) == 0 else { throw RegistryError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
@@ -118,7 +118,7 @@ public final class BaseImages {
                 guard rename(temp, final) == 0 else { throw RegistryError("cache: rename \(temp): \(String(cString: strerror(errno)))") }
                 CacheUse.stored(final)
             } catch {
-                TreeCopy.remove(temp)
+                TreeRemoval.remove(temp)
                 throw error
             }
             return final

@@ -1,7 +1,7 @@
 // A Dockerfile to a .gvmi, as a library: parse and plan (base images pulled for their
 // configuration), run the steps (RootFS, Sandbox), write the image with Golem's boot files.
 // `gvmc build` maps its options onto a BuildRequest and prints what this reports.
-import CacheLayout
+import BuildCache
 import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax

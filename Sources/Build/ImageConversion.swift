@@ -2,7 +2,7 @@
 // layers, map the configuration (User through the image's passwd and group), stream the tree into
 // the image writer; nothing is unpacked to disk. `gvmc convert` maps its options onto a
 // ConversionRequest and prints what this reports.
-import CacheLayout
+import BuildCache
 import Foundation
 import GVMI
 import Layers

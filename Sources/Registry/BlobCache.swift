@@ -2,7 +2,7 @@
 // in the same directory and renamed only after the digest was verified. A per-blob flock
 // (`DIR/locks/<hex>`, never deleted, so no process can lock a file another just unlinked) makes
 // two gvmc processes wait for each other instead of downloading the same blob twice.
-import CacheLayout
+import BuildCache
 import Foundation
 import SquashFS
 

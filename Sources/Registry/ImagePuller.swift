@@ -1,7 +1,7 @@
 // Pulling an image: from a registry (manifest or index → the platform's manifest → config and
 // layers into the blob cache, in parallel) or from an OCI image layout directory on disk.
 // The result names every blob by path and digest; nothing unverified is returned.
-import CacheLayout
+import BuildCache
 import Foundation
 import SquashFS
 

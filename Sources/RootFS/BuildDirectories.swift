@@ -1,5 +1,6 @@
 // The build's private directory on the host (`$TMPDIR/gvmc-build-*`, stage roots and mount
 // sources inside), its removal on interrupt, and the collection of those left by killed builds.
+import BuildCache
 import CSystem
 import Synchronization
 #if canImport(Glibc)
@@ -39,7 +40,7 @@ public final class TemporaryDirectories: Sendable {
             gvmc_umount_detach(m)
             removeMount(m)
         }
-        TreeCopy.remove(directory)
+        TreeRemoval.remove(directory)
         remove(directory)
     }
 
@@ -47,7 +48,7 @@ public final class TemporaryDirectories: Sendable {
     public func removeAll() {
         let (all, mounted) = state.withLock { ($0.paths, $0.mountPoints) }
         for m in mounted.reversed() { gvmc_umount_detach(m) }
-        for p in all { TreeCopy.remove(p) }
+        for p in all { TreeRemoval.remove(p) }
     }
 }
 
@@ -73,7 +74,7 @@ enum BuildDirectories {
         guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let error = RootFSError.errno("lock", dir + "/" + ownerFile)
             if fd >= 0 { close(fd) }
-            TreeCopy.remove(dir)
+            TreeRemoval.remove(dir)
             throw error
         }
         return (dir, fd)
@@ -95,7 +96,7 @@ enum BuildDirectories {
                 guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }  // a running build's
             }
             unmountAll(below: dir)
-            TreeCopy.remove(dir)
+            TreeRemoval.remove(dir)
         }
     }
 

@@ -2,6 +2,7 @@
 // overlay of step cache layers), FROM <image> and FROM <stage>, and each step as its operation
 // (StepOperation: COPY, ADD of git or URLs, RUN, WORKDIR), its result taken from the step cache
 // when its key is there. The target's root filesystem comes out; the caller packs it.
+import BuildCache
 import BuildPlan
 import CSystem
 import Layers
@@ -56,7 +57,7 @@ public final class BuildExecutor {
         mounts = []
         if ownerLock >= 0 { close(ownerLock); ownerLock = -1 }
         if let layerDirectory {
-            TreeCopy.remove(layerDirectory)
+            TreeRemoval.remove(layerDirectory)
             TemporaryDirectories.shared.remove(layerDirectory)
         }
         layerDirectory = nil

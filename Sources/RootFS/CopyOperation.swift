@@ -1,6 +1,7 @@
 // COPY, and ADD of local files: from the build context (`.dockerignore` and --exclude applied),
 // another stage or an image; --chown, --chmod, --parents, wildcards, heredoc files, and local tar
 // archives unpacked by ADD. Keyed on the operands and on what the sources hold.
+import BuildCache
 import BuildPlan
 import SquashFS
 #if canImport(Glibc)
@@ -84,7 +85,7 @@ struct CopyOperation: FileOperation {
                 // below a copied directory only, as in BuildKit.
                 let name = String(relative.split(separator: "/").last ?? Substring(relative))
                 let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
-                TreeCopy.remove(target)
+                TreeRemoval.remove(target)
                 try TreeCopy.copy(path, to: target, owner: owner, mode: mode)
             }
         }
@@ -93,7 +94,7 @@ struct CopyOperation: FileOperation {
             // checked here, since the name is joined onto a host path.
             guard isFileName(name) else { throw RootFSError("\(c.isAdd ? "ADD" : "COPY") <<\(name): " + heredocNameRule) }
             let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
-            TreeCopy.remove(target)
+            TreeRemoval.remove(target)
             let permissions = mode_t(mode?.apply(to: 0o644, isDirectory: false) ?? 0o644)
             let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions)
             guard fd >= 0 else { throw .errno("create", target.dropFirst(root.count).description) }

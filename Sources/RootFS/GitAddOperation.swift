@@ -1,6 +1,7 @@
 // ADD <git URL>[#ref[:subdir]] <dir>: a commit's tree checked out into the stage. Keyed on the
 // object id the ref names when the build asks (one `ls-remote` per URL and build, as BuildKit
 // does), so a branch that has not moved is not fetched again.
+import BuildCache
 import BuildPlan
 import SquashFS
 
@@ -50,7 +51,7 @@ struct GitAddOperation: FileOperation {
         let owner = try chownOwnership(in: root)
         let mode = try copy.chmod.map { m throws(RootFSError) in try ModeChange(m) }
         let scratch = try context.scratchDirectory("git")
-        defer { TreeCopy.remove(scratch) }
+        defer { TreeRemoval.remove(scratch) }
         let id = try Self.id(url, context)
         do { _ = try git.checkout(url, id: id, into: scratch, keepGitDir: copy.keepGitDir, access: try Self.access(url, context)) } catch {
             throw RootFSError("ADD \(url): \(error)")

@@ -1,5 +1,6 @@
 // Paths inside a stage's root filesystem, resolved on the host as a process chrooted there
 // would see them (COPY/ADD/WORKDIR destinations, COPY sources and their wildcards).
+import BuildCache
 import BuildPlan
 import Layers
 import SquashFS

@@ -2,6 +2,7 @@
 // tmpfs, bind (from the context, a stage or an image; read-only unless rw, whose writes are
 // thrown away) and secret (a copy of the host file, read-only, mode 0400 by default, never in
 // the image; `env=` puts the value in the environment instead) and ssh (a relayed agent socket).
+import BuildCache
 import BuildPlan
 import CSystem
 import DockerfileInstructions
@@ -23,7 +24,7 @@ final class MountResources {
         relays.removeAll()
         for fd in locks { close(fd) }
         locks.removeAll()
-        for t in temporaries { TreeCopy.remove(t) }
+        for t in temporaries { TreeRemoval.remove(t) }
         temporaries.removeAll()
     }
 }

@@ -1,6 +1,7 @@
 // RUN: the command in the sandbox (Sandbox) on the stage's root, as the step's user, in its
 // working directory, with its mounts (RunMounts.swift) and heredoc scripts. Keyed on the
 // expanded instruction, the build's default network and what its bind mounts read.
+import BuildCache
 import BuildPlan
 import CSystem
 import Sandbox
@@ -36,7 +37,7 @@ struct RunOperation: StepOperation {
             // Heredoc scripts are put in the root for the step and removed after it.
             let inRoot = "/.gvmc-heredoc-\(getpid())-\(scripts.count)"
             // A new file: whatever the image has at that name (a FIFO, a hardlink) is replaced.
-            TreeCopy.remove(root + inRoot)
+            TreeRemoval.remove(root + inRoot)
             let fd = open(root + inRoot, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o755)
             guard fd >= 0 else { throw .errno("create", inRoot) }
             let bytes = Array(content.utf8)

@@ -1,5 +1,6 @@
 // What the files a step reads are, for its cache key: COPY sources and RUN bind mounts from the
 // context by content, from a stage by the stage's key, from an image by its id.
+import BuildCache
 import BuildPlan
 import SquashFS
 #if canImport(Glibc)

@@ -14,6 +14,7 @@
 // filesystem that cannot hold overlay upper directories). Secrets, SSH agents and cache mounts are
 // not part of a key, as in BuildKit. `--no-cache` runs every step (and stores results the cache
 // does not have yet).
+import BuildCache
 import BuildPlan
 import CSystem
 import Sandbox
@@ -98,7 +99,7 @@ extension BuildExecutor {
         // Without the cache's directory the stage is built without layers.
         do { if let notice = try PrivateDirectory.make(cache) { context.warn(notice) } } catch { return nil }
         for name in listDirectory(cache) ?? [] where name.hasPrefix(".build-") && CachePrune.writerIsGone(name, pidAfter: ".build-") {
-            TreeCopy.remove(cache + "/" + name)
+            TreeRemoval.remove(cache + "/" + name)
         }
         guard let dir = makeTemporaryDirectory("\(cache)/.build-\(getpid())-XXXXXX") else { return nil }
         TemporaryDirectories.shared.add(dir)
@@ -196,7 +197,7 @@ extension BuildExecutor {
             layer = final
             CacheUse.stored(final)
         }
-        TreeCopy.remove(l.work)
+        TreeRemoval.remove(l.work)
         layerRecords.append(StepLayer(stage: stage, key: key, path: layer))
         l.lowers.insert(layer, at: 0)
         (l.upper, l.work) = try freshUpper(dir)
@@ -260,11 +261,11 @@ extension BuildExecutor {
         let temp = dir + "/import\(layerCount)"
         guard mkdir(temp, 0o755) == 0 else { return nil }
         guard let origin = sharedCache.fetchLayer(key: key, into: temp) else {
-            TreeCopy.remove(temp)
+            TreeRemoval.remove(temp)
             return nil
         }
         // Another build may have stored the key meanwhile: then that entry is used.
-        if rename(temp, path) == 0 { CacheUse.stored(path) } else { TreeCopy.remove(temp) }
+        if rename(temp, path) == 0 { CacheUse.stored(path) } else { TreeRemoval.remove(temp) }
         guard isDirectory(path, follow: false) else { return nil }
         return (path, origin)
     }

@@ -2,6 +2,7 @@
 // --chmod) and the server's Last-Modified time; not unpacked unless --unpack=true, which
 // extracts a downloaded tar archive into the destination directory, as BuildKit does. Only a
 // download would tell what a URL holds: the step is cached only with --checksum.
+import BuildCache
 import BuildPlan
 import Crypto
 import SquashFS
@@ -42,7 +43,7 @@ struct URLAddOperation: FileOperation {
         let intoDirectory = c.destination.hasSuffix("/") || c.paths.count > 1 || isDirectory(root + destination)
         try makeDirectories(root, intoDirectory ? destination : parentOf(destination), owner: nil)
         let scratch = try context.scratchDirectory("url")
-        defer { TreeCopy.remove(scratch) }
+        defer { TreeRemoval.remove(scratch) }
         for url in c.paths {
             let file = scratch + "/download"
             let fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -75,7 +76,7 @@ struct URLAddOperation: FileOperation {
                 throw RootFSError("ADD \(url): \(name) is not a file name; give the destination file's name")
             }
             let target = intoDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
-            TreeCopy.remove(target)
+            TreeRemoval.remove(target)
             // The stage may be an overlay mount: another filesystem than the download's.
             if rename(file, target) != 0 {
                 guard errno == EXDEV else { throw .errno("rename", target.dropFirst(root.count).description) }

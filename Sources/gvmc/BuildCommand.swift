@@ -1,4 +1,5 @@
 // `gvmc build`: a Dockerfile and its context → a .gvmi, with no Docker daemon.
+import BuildCache
 import ArgumentParser
 import Build
 import Progress

@@ -1,5 +1,6 @@
 // `gvmc convert`: a registry image (or an OCI layout) → .gvmi, gvmkit-build's job without Docker.
 // The command parses and prints; ImageConversion (Build) pulls and writes.
+import BuildCache
 import ArgumentParser
 import Build
 import Foundation

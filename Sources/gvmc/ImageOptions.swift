@@ -1,5 +1,5 @@
 // Options shared by every command that writes an image (pack, convert, build).
-import CacheLayout
+import BuildCache
 import ArgumentParser
 import Build
 import DockerfileSyntax

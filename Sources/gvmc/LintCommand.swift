@@ -1,5 +1,6 @@
 // `gvmc lint`: Golem-compatibility rules and BuildKit's build checks, in formats CI tools read.
 // Exit status: 0 clean (or below the threshold), 1 findings at or above it, 2 usage or I/O error.
+import BuildCache
 import ArgumentParser
 import BuildPlan
 import DockerfileInstructions

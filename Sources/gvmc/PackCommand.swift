@@ -1,6 +1,6 @@
 // `gvmc pack`: a root filesystem directory → .gvmi.
 import ArgumentParser
-import CacheLayout
+import BuildCache
 import Foundation
 import GVMI
 import Registry

@@ -1,4 +1,5 @@
 // `gvmc prune`: reclaims the cache directory's space (docker builder prune's job).
+import BuildCache
 import ArgumentParser
 import Foundation
 import Registry

@@ -2,7 +2,7 @@
 // registry from the command line. GolemRegistry does the work; this file parses and prints.
 import ArgumentParser
 import Build
-import CacheLayout
+import BuildCache
 import Foundation
 import GolemRegistry
 import GVMI

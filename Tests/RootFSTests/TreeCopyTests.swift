@@ -1,6 +1,7 @@
 // Trees copied and removed on the real filesystem, as COPY --from and the step cache do: the copy
 // has the source's modes, owners, times, symlinks and hard links; removal leaves nothing, even
 // below directories nobody may write to.
+import BuildCache
 import Foundation
 @testable import RootFS
 import Testing
@@ -105,7 +106,7 @@ import Glibc
             fd = next
         }
         close(fd)
-        TreeCopy.remove(tree)
+        TreeRemoval.remove(tree)
         var st = stat()
         #expect(lstat(tree, &st) == -1 && errno == ENOENT, "the tree is still there")
     }
@@ -124,7 +125,7 @@ import Glibc
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: outside + "/keep", contents: Data("k".utf8)))
         try FileManager.default.createSymbolicLink(atPath: tree + "/out", withDestinationPath: outside)
-        TreeCopy.remove(tree)
+        TreeRemoval.remove(tree)
         var st = stat()
         let rc = lstat(tree, &st), error = errno
         #expect(rc == -1 && error == ENOENT, "the tree is still there: \(Tools.run(["find", tree]).output)")

@@ -1,8 +1,7 @@
 // The automatic collection after a build, on a cache directory laid out as builds leave it:
 // BuildKit's default policies, in its order, each removing exactly what it should.
-import CacheLayout
+import BuildCache
 import Foundation
-import RootFS
 import Testing
 
 @Suite struct CacheCollectTests {

@@ -1,13 +1,13 @@
 // Removing a build's trees never reaches into another filesystem mounted below them (a bind mount
 // of a host directory, an overlay that could not be detached): the host's files stay.
+import BuildCache
 import Foundation
-import RootFS
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-@Suite(.enabled(if: getuid() == 0, "needs root (bind mounts)")) struct TreeRemoval {
+@Suite(.enabled(if: getuid() == 0, "needs root (bind mounts)")) struct TreeRemovals {
     @Test func removalStopsAtMountPoints() throws {
         var template = Array("/tmp/gvmc-remove-XXXXXX".utf8CString)
         let scratch = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
@@ -26,7 +26,7 @@ import Glibc
         #expect(mount(host, tree + "/mounted", nil, UInt(MS_BIND), nil) == 0)
         defer { umount2(tree + "/mounted", Int32(MNT_DETACH)) }
 
-        TreeCopy.remove(tree)
+        TreeRemoval.remove(tree)
         #expect((try? String(contentsOfFile: host + "/keep.txt", encoding: .utf8)) == "host\n", "the mounted host directory was emptied")
         #expect(!FileManager.default.fileExists(atPath: tree + "/stage"), "the tree's own files are removed")
     }

@@ -12,65 +12,10 @@
 // so it waits for running builds and no build starts while it deletes. Last use is the mtime of a
 // marker `<entry>.used` touched whenever a build stacks a layer or mounts an image tree (else the
 // entry's ctime, which its rename into the cache set); blobs are touched when read.
-import CacheLayout
-import CSystem
-import Synchronization
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-
-public enum CacheUse {
-    /// Cache directories this process holds shared, with the lock's descriptor.
-    static let held = Mutex<[String: Int32]>([:])
-
-    /// Holds the cache's in-use lock shared until the process exits (the descriptor is never
-    /// closed). Best effort: a cache directory that cannot be created is reported by its users.
-    public static func holdShared(_ cacheDirectory: String) {
-        guard held.withLock({ $0[cacheDirectory] == nil }) else { return }
-        let layout = CacheLayout(cacheDirectory)
-        guard makePath(layout.locks) else { return }
-        let fd = open(layout.inUseLock, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        while flock(fd, LOCK_SH) != 0 && errno == EINTR {}
-        held.withLock { $0[cacheDirectory] = fd }
-    }
-
-    /// Gives up the shared lock (before this process prunes the cache itself).
-    public static func releaseShared(_ cacheDirectory: String) {
-        if let fd = held.withLock({ $0.removeValue(forKey: cacheDirectory) }) { close(fd) }
-    }
-
-    /// Records a use of a cache entry (`entry.used`'s mtime).
-    public static func touch(_ entry: String) {
-        let marker = entry + ".used"
-        if utimensat(AT_FDCWD, marker, nil, 0) != 0 {
-            let fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-            if fd >= 0 { close(fd) }
-        }
-    }
-
-    /// A new cache entry: its use, and its size (so that pruning need not walk it again).
-    public static func stored(_ entry: String) {
-        var seen = Set<[UInt64]>()
-        recordSize(entry, CachePrune.diskUsage(entry, &seen), lastUsed: nil)
-    }
-
-    /// Writes `size=N` into the entry's marker; its time becomes `lastUsed` (nanoseconds since
-    /// the epoch) or now.
-    static func recordSize(_ entry: String, _ bytes: Int64, lastUsed: Int64?) {
-        let text = "size=\(bytes)\n"
-        let marker = entry + ".used"
-        let fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-        if let lastUsed {
-            let t = timespec(tv_sec: Int(lastUsed / 1_000_000_000), tv_nsec: Int(lastUsed % 1_000_000_000))
-            var times = [t, t]
-            futimens(fd, &times)
-        }
-        close(fd)
-    }
-}
 
 public struct PruneOptions: Sendable {
     /// Give up (remove nothing) when builds are using the cache instead of waiting for them.
@@ -99,7 +44,7 @@ public struct PrunedEntry: Sendable {
 public enum CachePrune {
     /// Removes what the options select (least recently used first); returns it.
     public static func prune(_ cache: String, _ options: PruneOptions, now: Int64 = Int64(time(nil)),
-                             waiting: () -> Void = {}) throws(RootFSError) -> [PrunedEntry] {
+                             waiting: () -> Void = {}) throws(PruneError) -> [PrunedEntry] {
         try prune(cache, [options], now: now, waiting: waiting).first ?? []
     }
 
@@ -107,7 +52,7 @@ public enum CachePrune {
     /// (sizes walked once); returns what each removed. The lock policy (`onlyIfIdle`) and
     /// `dryRun` are the first selection's.
     static func prune(_ cache: String, _ passes: [PruneOptions], now: Int64,
-                      waiting: () -> Void = {}) throws(RootFSError) -> [[PrunedEntry]] {
+                      waiting: () -> Void = {}) throws(PruneError) -> [[PrunedEntry]] {
         guard let first = passes.first, isDirectory(cache) else { return passes.map { _ in [] } }
         let layout = CacheLayout(cache)
         guard makePath(layout.locks) else { throw .errno("mkdir", layout.locks) }
@@ -128,7 +73,7 @@ public enum CachePrune {
             for area in areas(cache, all: true) {
                 for name in listDirectory(cache + "/" + area) ?? []
                 where name.hasPrefix(".build-") || name.contains(".partial-") || (CacheLayout.isFileArea(area) || area.hasPrefix("images")) && writerIsGone(name, pidAfter: ".tmp-") {
-                    TreeCopy.remove(cache + "/" + area + "/" + name)
+                    TreeRemoval.remove(cache + "/" + area + "/" + name)
                 }
             }
         }
@@ -146,7 +91,7 @@ public enum CachePrune {
                         removePartialDownload(cache + "/" + e.path)
                         continue
                     }
-                    TreeCopy.remove(cache + "/" + e.path)
+                    TreeRemoval.remove(cache + "/" + e.path)
                     unlink(cache + "/" + e.path + ".used")
                 }
             }
@@ -159,7 +104,7 @@ public enum CachePrune {
 
     /// Whether the process a scratch file or directory is named after (`.build-<pid>-…`,
     /// `<key>.tmp-<pid>-…`) is gone; false when the name carries no pid or this process's.
-    static func writerIsGone(_ name: String, pidAfter marker: String) -> Bool {
+    public static func writerIsGone(_ name: String, pidAfter marker: String) -> Bool {
         guard let range = name.range(of: marker), let pid = pid_t(name[range.upperBound...].prefix { $0.isASCII && $0.isNumber }),
               pid > 0, pid != getpid() else { return false }
         return kill(pid, 0) != 0 && errno == ESRCH
@@ -360,14 +305,4 @@ public enum StorageSize {
         while value >= 1024 && i < units.count - 1 { value /= 1024; i += 1 }
         return i == 0 ? "\(bytes) B" : String(format: "%.1f ", value) + units[i]
     }
-}
-
-/// mkdir -p (0755); false when a component cannot be made.
-func makePath(_ path: String) -> Bool {
-    var current = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/") {
-        current += "/" + component
-        if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
-    }
-    return isDirectory(path)
 }
