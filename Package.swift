@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // gvmc: a Dockerfile → Golem VM image (.gvmi) compiler. Modules follow the pipeline:
-// DockerfileSyntax → DockerfileInstructions → (Registry → Layers) → RootFS/Sandbox → SquashFS → GVMI.
+// DockerfileSyntax → DockerfileInstructions → (Registry → Layers) → Executor/Sandbox → SquashFS → GVMI.
 import PackageDescription
 
 let package = Package(
@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "BuildCache", dependencies: ["CSystem"]),
         // The executor: each stage's working root filesystem, each step (COPY/ADD, RUN, WORKDIR) an
         // operation that computes its cache key and runs (RUN through Sandbox) on a shared context.
-        .target(name: "RootFS", dependencies: ["BuildPlan", "BuildCache", "Sandbox", "CSystem", "Layers", "SquashFS",
+        .target(name: "Executor", dependencies: ["BuildPlan", "BuildCache", "Sandbox", "CSystem", "Layers", "SquashFS",
                                           .product(name: "Crypto", package: "swift-crypto")]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CLzoEncoder", "CZstd", "CSystem", "CDigest"]),
@@ -82,7 +82,7 @@ let package = Package(
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
         .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
         // `gvmc run`: a .gvmi run as a Golem provider runs it, in a sandbox or in a qemu VM.
-        .target(name: "Runtime", dependencies: ["GVMI", "SquashFS", "Sandbox", "RootFS", "CSystem"]),
+        .target(name: "Runtime", dependencies: ["GVMI", "SquashFS", "Sandbox", "Executor", "CSystem"]),
 
         // Computation Payload Manifests (outbound internet for a task): the JSON model, signing and
         // verification as Golem providers check them (X.509 and signatures through swift-certificates).
@@ -94,12 +94,12 @@ let package = Package(
         // program) calls, base images, secrets and SSH agents of a build, cache collection; and
         // an image to a .gvmi (`gvmc convert`).
         .target(name: "Build", dependencies: ["BuildPlan", "BuildCache", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
-                                         "GitSource", "HTTPTransport", "Progress", "Registry", "RemoteCache", "RootFS", "Sandbox", "SquashFS", "SSHAgent"]),
+                                         "GitSource", "HTTPTransport", "Progress", "Registry", "RemoteCache", "Executor", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
         .target(name: "Progress", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "Build", "BuildCache", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "RootFS",
+            "Build", "BuildCache", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "Executor",
             "Registry", "RemoteCache", "HTTPTransport", "GolemRegistry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -116,7 +116,7 @@ let package = Package(
         // Layer stacks read from the fixture OCI layout through Registry, as a build reads them.
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "TestSupport"]),
-        .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildCache", "BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "TestSupport"]),
+        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "BuildCache", "BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "TestSupport"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),

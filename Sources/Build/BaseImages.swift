@@ -6,7 +6,7 @@ import Foundation
 import GVMI
 import Layers
 import Registry
-import RootFS
+import Executor
 import Sandbox
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 // A Dockerfile to a .gvmi, as a library: parse and plan (base images pulled for their
-// configuration), run the steps (RootFS, Sandbox), write the image with Golem's boot files.
+// configuration), run the steps (Executor, Sandbox), write the image with Golem's boot files.
 // `gvmc build` maps its options onto a BuildRequest and prints what this reports.
 import BuildCache
 import BuildPlan
@@ -11,7 +11,7 @@ import Lint
 import Progress
 import Registry
 import RemoteCache
-import RootFS
+import Executor
 import Sandbox
 import SquashFS
 #if canImport(Glibc)

@@ -2,7 +2,7 @@
 import BuildPlan
 import GVMI
 import Registry
-import RootFS
+import Executor
 
 extension ContainerConfig {
     /// A pulled image's configuration (empty when the image has none).

@@ -9,7 +9,7 @@ import Layers
 import Lint
 import Progress
 import Registry
-import RootFS
+import Executor
 import SquashFS
 
 /// What to convert and how.

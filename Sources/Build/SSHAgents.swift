@@ -1,6 +1,6 @@
 // `--ssh` as docker build takes it.
 import Foundation
-import RootFS
+import Executor
 import SSHAgent
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
 // `--secret` as docker build takes it: id=ID,src=FILE or id=ID,env=VARIABLE.
 import Foundation
-import RootFS
+import Executor
 import SquashFS
 #if canImport(Glibc)
 import Glibc

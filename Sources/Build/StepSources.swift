@@ -2,7 +2,7 @@
 // repositories through GitSource, URLs through HTTPTransport, in the forms the executor takes.
 import GitSource
 import HTTPTransport
-import RootFS
+import Executor
 
 extension BaseImages: BaseImageSource {}
 

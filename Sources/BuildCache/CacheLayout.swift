@@ -2,7 +2,7 @@
 // all read it from here):
 //
 //   blobs/sha256/<hex>          downloaded blobs (Registry's BlobCache)         only `prune --all`
-//   steps[-userns-*]/<key>      step layers (RootFS's step cache)              build cache
+//   steps[-userns-*]/<key>      step layers (Executor's step cache)            build cache
 //   rootfs[-userns-*]/<id>      unpacked base images, shared read-only trees   build cache
 //   blocks/<hex>                compressed squashfs blocks (SquashFS's store)  build cache
 //   images/<hex>                whole squashfs images by tree (GVMI's store)    build cache

@@ -1,5 +1,5 @@
 // What a stage does to its root filesystem, with every operand already expanded: the executor
-// (RootFS + Sandbox) carries these out without knowing Dockerfile rules.
+// (Executor + Sandbox) carries these out without knowing Dockerfile rules.
 import DockerfileInstructions
 import DockerfileSyntax
 

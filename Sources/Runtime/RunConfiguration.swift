@@ -1,5 +1,5 @@
 // What `gvmc run` was asked for, shared by the sandbox and the VM runner.
-import RootFS
+import Executor
 #if canImport(Glibc)
 import Glibc
 #endif

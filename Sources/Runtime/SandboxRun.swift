@@ -8,7 +8,7 @@
 import CSystem
 import Foundation
 import GVMI
-import RootFS
+import Executor
 import Sandbox
 import SquashFS
 #if canImport(Glibc)

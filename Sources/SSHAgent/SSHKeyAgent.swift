@@ -1,7 +1,7 @@
 // `gvmc build --ssh ID=KEYFILE[,KEYFILE...]`: an SSH agent of gvmc's own, serving the keys of
 // the given files on a private socket for the build's RUN --mount=type=ssh steps, as docker
 // build does (BuildKit loads such keys into an in-memory agent). Keys never reach the image: the
-// step sees only the socket (relayed by RootFS as for any agent).
+// step sees only the socket (relayed by the Executor as for any agent).
 //
 // Key files: OpenSSH's format (ssh-keygen's default: ed25519, ecdsa-sha2-nistp256/384/521,
 // ssh-rsa), unencrypted; PEM RSA (PKCS#1 or PKCS#8) and EC (SEC1 or PKCS#8) keys. A

@@ -7,7 +7,7 @@ import BuildPlan
 import Foundation
 import GolemRegistry
 import GVMI
-import RootFS
+import Executor
 import Sandbox
 
 struct BuildCommand: ParsableCommand {

@@ -8,7 +8,7 @@ import GolemRegistry
 import GVMI
 import Progress
 import Registry
-import RootFS
+import Executor
 
 /// `gvmc convert`: the flags onto a ConversionRequest, the result printed (ImageConversion converts).
 struct ConvertCommand: ParsableCommand {

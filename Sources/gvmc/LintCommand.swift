@@ -8,7 +8,7 @@ import DockerfileSyntax
 import Foundation
 import GVMI
 import Lint
-import RootFS
+import Executor
 import Registry
 import SquashFS
 

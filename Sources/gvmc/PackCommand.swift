@@ -4,7 +4,7 @@ import BuildCache
 import Foundation
 import GVMI
 import Registry
-import RootFS
+import Executor
 import SquashFS
 
 struct PackCommand: ParsableCommand {

@@ -3,7 +3,7 @@ import BuildCache
 import ArgumentParser
 import Foundation
 import Registry
-import RootFS
+import Executor
 import Sandbox
 
 struct PruneCommand: ParsableCommand {

@@ -8,7 +8,7 @@ import GolemRegistry
 import GVMI
 import Progress
 import Registry
-import RootFS
+import Executor
 
 /// Where and how to upload (push, build --push, convert --push).
 struct UploadFlags: ParsableArguments {

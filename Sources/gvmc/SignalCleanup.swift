@@ -2,7 +2,7 @@
 // exit with 128+signal.
 // Signals are blocked in all threads and taken by one thread with sigwait, so the cleanup runs
 // as ordinary code (no async-signal-safety concerns).
-import RootFS
+import Executor
 import Runtime
 import Sandbox
 import SquashFS

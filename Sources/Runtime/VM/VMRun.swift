@@ -6,7 +6,7 @@
 // serial ports and its exit status as a marker line on the console.
 import CSandbox
 import GVMI
-import RootFS
+import Executor
 import Sandbox
 import SquashFS
 #if canImport(Glibc)

@@ -2,7 +2,7 @@
 // directories of several starting modes, gives the permission bits chmod gives. chmod runs with
 // umask 0, since a --chmod without u/g/o/a means all of them whatever the build's umask.
 import Foundation
-import RootFS
+import Executor
 import Testing
 #if canImport(Glibc)
 import Glibc

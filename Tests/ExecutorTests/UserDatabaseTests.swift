@@ -1,6 +1,6 @@
 // USER and --chown resolution through a root filesystem's passwd and group files.
 import Foundation
-import RootFS
+import Executor
 import Testing
 
 @Suite struct UserResolution {

@@ -3,7 +3,7 @@
 // the caller's fetchers (a git ref asked once per build, with credentials from the secrets).
 import BuildPlan
 import Foundation
-@testable import RootFS
+@testable import Executor
 import Testing
 
 @Suite struct StepOperations {

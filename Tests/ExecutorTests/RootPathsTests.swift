@@ -2,7 +2,7 @@
 // resolve them: symlinks (absolute ones start again at the root), `..` stopping at the root,
 // loops refused; whatever an image plants, the path that comes out stays inside the root.
 import Foundation
-@testable import RootFS
+@testable import Executor
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -3,7 +3,7 @@
 // below directories nobody may write to.
 import BuildCache
 import Foundation
-@testable import RootFS
+@testable import Executor
 import Testing
 #if canImport(Glibc)
 import Glibc
