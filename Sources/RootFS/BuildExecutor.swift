@@ -3,6 +3,7 @@
 // (StepOperation: COPY, ADD of git or URLs, RUN, WORKDIR), its result taken from the step cache
 // when its key is there. The target's root filesystem comes out; the caller packs it.
 import BuildPlan
+import DockerfileSyntax
 import CSystem
 import Layers
 import Sandbox
@@ -99,7 +100,9 @@ public final class BuildExecutor {
                     try execute(step.operation, title: title, stage: stage.index, in: root, on: layers)
                 } catch {
                     events?.stepFailed(error.message)
-                    throw RootFSError("\(file):\(step.node.position): \(error.message)")
+                    var located = error
+                    located.location = SourceLocation(file: file, position: step.node.position)
+                    throw located
                 }
             }
             context.stageLayers[stage.index] = layers
@@ -142,7 +145,7 @@ public final class BuildExecutor {
                 return layers
             } catch {
                 events?.stepFailed("\(error)")
-                throw RootFSError("\(file):\(stage.fromPosition): FROM \(ref): \(error)")
+                throw RootFSError(.wrapped(context: "FROM \(ref)", cause: error), at: SourceLocation(file: file, position: stage.fromPosition))
             }
         }
     }

@@ -97,7 +97,7 @@ public final class VMRun {
     private func checkCommand(_ process: ProviderProcess) throws(RunError) {
         guard !process.executable.contains("/") else { return }
         let entries: [ImageEntry]
-        do { entries = try SquashFSReader(path: configuration.imagePath).entries() } catch { throw .image("\(configuration.imagePath): \(error)") }
+        do { entries = try SquashFSReader(path: configuration.imagePath).entries() } catch { throw .imageUnreadable(path: configuration.imagePath, unpacking: false, cause: error) }
         let paths = Set(entries.map(\.path))
         try ProviderSemantics.checkRelativeCommand(process) { paths.contains($0) }
     }
