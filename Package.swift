@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "BuildCache", dependencies: ["CSystem"]),
         // The executor: each stage's working root filesystem, each step (COPY/ADD, RUN, WORKDIR) an
         // operation that computes its cache key and runs (RUN through Sandbox) on a shared context.
-        .target(name: "Executor", dependencies: ["BuildPlan", "BuildCache", "Sandbox", "CSystem", "Layers", "SquashFS",
+        .target(name: "Executor", dependencies: ["BuildPlan", "DockerfileSyntax", "BuildCache", "Sandbox", "CSystem", "Layers", "SquashFS",
                                           .product(name: "Crypto", package: "swift-crypto")]),
         // The squashfs 4.0 writer: parallel block compression, fragments, dedup, metadata tables.
         .target(name: "SquashFS", dependencies: ["CZlib", "CDeflate", "CLzma", "CLz4", "CLzo", "CLzoEncoder", "CZstd", "CSystem", "CDigest"]),

@@ -80,6 +80,11 @@ struct Planner {
         DockerfileError(file: file.file.path, position: node.argumentsPosition, endLine: node.endLine, message: message)
     }
 
+    /// An error of `node` made from another error: its text the message, the error kept as the cause.
+    func error(_ node: SyntaxNode, cause: any Error) -> DockerfileError {
+        DockerfileError(file: file.file.path, position: node.argumentsPosition, endLine: node.endLine, message: "\(cause)", cause: cause)
+    }
+
     var platformArgs: [String: String] {
         func split(_ p: String) -> (String, String, String) {
             let parts = p.split(separator: "/").map(String.init)

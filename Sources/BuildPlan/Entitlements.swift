@@ -12,14 +12,25 @@ public enum Entitlement: String, Sendable, CaseIterable {
 
     /// A `--allow` value; BuildKit's error for anything else.
     public static func parse(_ value: String) throws(EntitlementError) -> Entitlement {
-        guard let e = Entitlement(rawValue: value) else { throw EntitlementError("unknown entitlement \(value)") }
+        guard let e = Entitlement(rawValue: value) else { throw EntitlementError(.unknown(value)) }
         return e
     }
 }
 
+/// An `--allow` value that names no entitlement gvmc knows.
 public struct EntitlementError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
+    /// What failed.
+    public enum Kind: Sendable, Equatable {
+        /// The value is not `network.host` or `security.insecure`.
+        case unknown(String)
+    }
+    public var kind: Kind
+    public init(_ kind: Kind) { self.kind = kind }
+    public var message: String {
+        switch kind {
+        case .unknown(let value): return "unknown entitlement \(value)"
+        }
+    }
     public var description: String { message }
 }
 

@@ -176,7 +176,7 @@ struct StagePlanner {
                     try ShellLexer(escapeToken: planner.escape).expand(word, lookup: { snapshot[$0] }).value
                 }))
             } catch {
-                throw planner.error(node, "\(error)")
+                throw planner.error(node, cause: error)
             }
         }
         var step = RunStep(argv: argv, environment: runEnvironment, workingDirectory: workdir, user: config.user,

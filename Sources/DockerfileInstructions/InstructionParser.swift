@@ -32,7 +32,7 @@ public enum InstructionParser {
         } catch {
             var position = node.position
             if let index = error.flagIndex, index < node.flagPositions.count { position = node.flagPositions[index] }
-            throw DockerfileError(file: file, position: position, endLine: node.endLine, message: error.message)
+            throw DockerfileError(file: file, position: position, endLine: node.endLine, message: error.message, cause: error.cause)
         }
     }
 

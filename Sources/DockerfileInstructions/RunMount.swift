@@ -52,7 +52,7 @@ public struct RunMount: Sendable, Equatable {
                 }
             }
             if let expand {
-                do { value = try expand(value) } catch { throw InstructionError("\(error)") }
+                do { value = try expand(value) } catch { throw InstructionError(cause: error) }
             } else if key == "from" {
                 if let dollar = value.firstIndex(of: "$"), value.index(after: dollar) != value.endIndex {
                     throw InstructionError("'\(key)' doesn't support variable expansion, define alias stage instead")
@@ -139,7 +139,11 @@ public struct InstructionError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The flag word the error is about, when known.
     var flagIndex: Int?
+    /// The error the message was made from (a variable expansion's), when there is one.
+    public var cause: (any Error)?
     public init(_ message: String, flagIndex: Int? = nil) { self.message = message; self.flagIndex = flagIndex }
+    /// An error whose text is `cause`'s, keeping it.
+    public init(cause: any Error) { self.message = "\(cause)"; self.cause = cause }
     init(suggesting message: String, _ value: String, _ options: [String]) {
         var m = message
         if let match = Suggest.closest(to: value, in: options, caseSensitive: true) { m += " (did you mean \(match)?)" }

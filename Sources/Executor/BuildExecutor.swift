@@ -4,6 +4,7 @@
 // when its key is there. The target's root filesystem comes out; the caller packs it.
 import BuildCache
 import BuildPlan
+import DockerfileSyntax
 import CSystem
 import Layers
 import Sandbox
@@ -100,7 +101,9 @@ public final class BuildExecutor {
                     try execute(step.operation, title: title, stage: stage.index, in: root, on: layers)
                 } catch {
                     events?.stepFailed(error.message)
-                    throw RootFSError("\(file):\(step.node.position): \(error.message)")
+                    var located = error
+                    located.location = SourceLocation(file: file, position: step.node.position)
+                    throw located
                 }
             }
             context.stageLayers[stage.index] = layers
@@ -143,7 +146,7 @@ public final class BuildExecutor {
                 return layers
             } catch {
                 events?.stepFailed("\(error)")
-                throw RootFSError("\(file):\(stage.fromPosition): FROM \(ref): \(error)")
+                throw RootFSError(.wrapped(context: "FROM \(ref)", cause: error), at: SourceLocation(file: file, position: stage.fromPosition))
             }
         }
     }

@@ -84,7 +84,7 @@ final class ExecutionContext {
             guard let images else { throw RootFSError("no image source configured for \(ref)") }
             imageRoots[ref] = try images.tree(ref, platform: nil)
         } catch {
-            throw RootFSError("COPY --from=\(ref): \(error)")
+            throw RootFSError("COPY --from=\(ref)", cause: error)
         }
         return imageRoots[ref]!
     }
@@ -110,7 +110,7 @@ final class ExecutionContext {
             let flat = try FlattenedImage(layers: [LayerFile(path: path, digest: nil, label: "archive \(name)")])
             try flat.extract(to: dir)
         } catch {
-            throw RootFSError("ADD failed: \(error)")
+            throw RootFSError("ADD failed", cause: error)
         }
         return dir
     }

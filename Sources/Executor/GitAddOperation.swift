@@ -54,7 +54,7 @@ struct GitAddOperation: FileOperation {
         defer { TreeRemoval.remove(scratch) }
         let id = try Self.id(url, context)
         do { _ = try git.checkout(url, id: id, into: scratch, keepGitDir: copy.keepGitDir, access: try Self.access(url, context)) } catch {
-            throw RootFSError("ADD \(url): \(error)")
+            throw RootFSError("ADD \(url)", cause: error)
         }
         let destination = try scopedPath(root, normalize(copy.destination))
         try makeDirectories(root, destination, owner: nil)
@@ -71,7 +71,7 @@ struct GitAddOperation: FileOperation {
             context.gitIDs[url] = id
             return id
         } catch {
-            throw RootFSError("ADD \(url): \(error)")
+            throw RootFSError("ADD \(url)", cause: error)
         }
     }
 

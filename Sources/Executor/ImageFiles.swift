@@ -23,11 +23,11 @@ enum ImageFiles {
         let pathFD = gvmc_open_in_root(rootFD, path, gvmc_o_path)
         guard pathFD >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw RootFSError("\(path) in the image: \(String(cString: strerror(errno)))")
+            throw RootFSError(.imageFile(path: path, operation: nil, errno: errno))
         }
         defer { close(pathFD) }
         var st = stat()
-        guard fstat(pathFD, &st) == 0 else { throw RootFSError("\(path) in the image: \(String(cString: strerror(errno)))") }
+        guard fstat(pathFD, &st) == 0 else { throw RootFSError(.imageFile(path: path, operation: nil, errno: errno)) }
         guard st.st_mode & S_IFMT == S_IFREG else {
             throw RootFSError("\(path) in the image is \(typeName(st.st_mode)), not a regular file")
         }
@@ -36,14 +36,14 @@ enum ImageFiles {
         }
         // Reopening the gvmc_o_path descriptor through /proc opens this very inode (no new lookup).
         let fd = open("/proc/self/fd/\(pathFD)", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
-        guard fd >= 0 else { throw RootFSError("\(path) in the image: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw RootFSError(.imageFile(path: path, operation: nil, errno: errno)) }
         defer { close(fd) }
         var out = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
         var filled = 0
         while filled < out.count {
             let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw RootFSError("\(path) in the image: read: \(String(cString: strerror(errno)))") }
+            guard n >= 0 else { throw RootFSError(.imageFile(path: path, operation: "read", errno: errno)) }
             if n == 0 { break }
             filled += n
             // The file grew after fstat: still bounded.

@@ -7,15 +7,6 @@ import SquashFS
 import Glibc
 #endif
 
-public struct RootFSError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-    static func errno(_ op: String, _ path: String) -> RootFSError {
-        RootFSError("\(op) \(path): \(String(cString: strerror(Glibc.errno)))")
-    }
-}
-
 public struct Ownership: Sendable { public var uid: UInt32; public var gid: UInt32 }
 
 /// What a filtered copy does with one entry, given its path relative to the copy's source:

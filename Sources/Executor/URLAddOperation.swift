@@ -54,7 +54,7 @@ struct URLAddOperation: FileOperation {
                 mtime = try fetcher.fetch(url, to: fd)
             } catch {
                 close(fd)
-                throw RootFSError("ADD \(url): \(error)")
+                throw RootFSError("ADD \(url)", cause: error)
             }
             close(fd)
             if let expected = c.checksum {

@@ -76,10 +76,10 @@ extension GitFetch {
             let cPath = path.map { CChar(bitPattern: $0) } + [0]
             switch e.mode {
             case "40000":
-                guard mkdir(cPath, 0o755) == 0 else { throw GitError("mkdir \(shown): \(String(cString: strerror(errno)))") }
+                guard mkdir(cPath, 0o755) == 0 else { throw GitError(.system(operation: "mkdir", path: shown, errno: errno)) }
                 try write(objects, tree: e.id, to: path, time: time)
             case "160000":
-                guard mkdir(cPath, 0o755) == 0 else { throw GitError("mkdir \(shown): \(String(cString: strerror(errno)))") }
+                guard mkdir(cPath, 0o755) == 0 else { throw GitError(.system(operation: "mkdir", path: shown, errno: errno)) }
             case "120000":
                 // The size is known before the target is built: no link can be longer than
                 // PATH_MAX, and a hostile one of a gigabyte is not inflated to find that out.
@@ -90,13 +90,13 @@ extension GitFetch {
                 let blob = try object(objects, e.id, what: "symlink")
                 guard !blob.data.contains(0) else { throw GitError("tree \(tree): the symlink \(e.name) has a NUL byte in its target") }
                 guard symlink(blob.data.map { CChar(bitPattern: $0) } + [0], cPath) == 0 else {
-                    throw GitError("symlink \(shown): \(String(cString: strerror(errno)))")
+                    throw GitError(.system(operation: "symlink", path: shown, errno: errno))
                 }
             case "100644", "100755", "100664":
                 guard let info = objects.info(e.id) else { throw GitError("the server's pack lacks file \(e.id)") }
                 guard info.type == 3 else { throw GitError("\(e.id) is not a blob") }
                 let fd = open(cPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode == "100755" ? 0o755 : 0o644)
-                guard fd >= 0 else { throw GitError("create \(shown): \(String(cString: strerror(errno)))") }
+                guard fd >= 0 else { throw GitError(.system(operation: "create", path: shown, errno: errno)) }
                 defer { close(fd) }
                 try objects.writeBlob(e.id, to: fd, path: shown)
                 fchmod(fd, e.mode == "100755" ? 0o755 : 0o644)

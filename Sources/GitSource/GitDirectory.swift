@@ -68,13 +68,13 @@ struct GitDirectory {
         directories.sort { $0.count < $1.count }
         for d in directories {
             let path = d.isEmpty ? gitDir : gitDir + "/" + d
-            guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw GitError("mkdir \(path): \(String(cString: strerror(errno)))") }
+            guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw GitError(.system(operation: "mkdir", path: path, errno: errno)) }
         }
         var times = [timespec(tv_sec: Int(time), tv_nsec: 0), timespec(tv_sec: Int(time), tv_nsec: 0)]
         for (path, mapped, array, mode) in files {
             let full = gitDir + "/" + path
             let fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw GitError("create \(full): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw GitError(.system(operation: "create", path: full, errno: errno)) }
             defer { close(fd) }
             func put(_ bytes: UnsafeRawBufferPointer) throws {
                 if let problem = writeAll(fd, bytes) { throw GitError("write \(full): \(problem)") }

@@ -18,11 +18,6 @@ import Foundation
 import HTTPTransport
 import SquashFS
 
-public struct GitError: Error, CustomStringConvertible {
-    public var description: String
-    init(_ d: String) { description = d }
-}
-
 /// Which ADD sources are git repositories is the plan's rule (BuildPlan's CopyStep.isGitSource).
 public enum GitFetch {
 
@@ -110,7 +105,7 @@ public enum GitFetch {
                 guard response.status == 429 || response.status >= 500, attempt < attempts, retryable() else { return response }
             } catch let e as TransportError {
                 guard !e.isPermanent, attempt < attempts, retryable() else {
-                    throw GitError("\(redacted(url)): \(e.message)" + (attempt > 1 ? " (after \(attempt) attempts)" : ""))
+                    throw GitError(.transport(url: redacted(url), cause: e, attempts: attempt))
                 }
             }
             usleep(UInt32(250_000 << (attempt - 1)))
@@ -335,7 +330,7 @@ public enum GitFetch {
                 template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
             }
         }
-        guard fd >= 0 else { throw GitError("a temporary file in \(directory): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw GitError(.system(operation: "a temporary file in", path: directory, errno: errno)) }
         return fd
     }
 
@@ -371,7 +366,7 @@ public enum GitFetch {
                                  authorization: credentialsApply(to: resolved, from: repository) ? authorization : nil,
                                  sshAgent: sshAgent, submodule: depth + 1)
             } catch {
-                throw GitError("submodule \(link.path) (\(redacted(resolved)) at \(link.id.prefix(12))): \(error)")
+                throw GitError(.submodule(path: link.path, url: redacted(resolved), commit: String(link.id.prefix(12)), cause: error))
             }
         }
     }

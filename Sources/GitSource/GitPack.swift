@@ -115,13 +115,13 @@ final class PackFile {
         // The pack owns `fd`: until every property is set, deinit would not run if init threw,
         // so these early failures close it themselves.
         var st = stat()
-        guard fstat(fd, &st) == 0 else { let e = errno; close(fd); throw GitError("the packfile: \(String(cString: strerror(e)))") }
+        guard fstat(fd, &st) == 0 else { let e = errno; close(fd); throw GitError(.system(operation: "", path: "the packfile", errno: e)) }
         size = Int(st.st_size)
         guard size >= 32 else { close(fd); throw GitError("not a packfile (\(size) bytes)") }
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
             let e = errno
             close(fd)
-            throw GitError("mapping the packfile: \(String(cString: strerror(e)))")
+            throw GitError(.system(operation: "mapping", path: "the packfile", errno: e))
         }
         base = UnsafePointer(mapped.assumingMemoryBound(to: UInt8.self))
         try index()

@@ -5,13 +5,6 @@
 import CDynamic
 import Foundation
 
-/// A failure with a message for the user (libcurl missing, a download that failed).
-public struct HTTPError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 public struct HTTPResponse: Sendable {
     public var status: Int
     /// Header names lowercased; the last value wins (after redirects, the final response's).

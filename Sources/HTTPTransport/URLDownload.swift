@@ -31,13 +31,13 @@ public enum URLDownload {
                 }
                 if r.status == 200 { return r.header("Last-Modified").flatMap(httpDate) }
                 if (r.status == 429 || r.status >= 500) && attempt < attempts { usleep(UInt32(250_000 << (attempt - 1))); continue }
-                throw HTTPError("\(url): HTTP \(r.status)")
+                throw HTTPError(.status(url: url, status: r.status))
             } catch is StreamAborted {
                 throw HTTPError("\(url): the download stopped: \(failure ?? "aborted")")
             } catch let e as TransportError {
-                if e.isPermanent { throw HTTPError("\(url): \(e.message)") }
+                if e.isPermanent { throw HTTPError(.transport(url: url, cause: e, attempts: nil)) }
                 if attempt < attempts { usleep(UInt32(250_000 << (attempt - 1))); continue }
-                throw HTTPError("\(url): \(e.message) (after \(attempt) attempts)")
+                throw HTTPError(.transport(url: url, cause: e, attempts: attempt))
             }
         }
     }

@@ -124,7 +124,7 @@ public struct FlattenedImage {
         }
         func fail(_ op: String, _ path: [[UInt8]]) -> LayerError {
             let shown = "/" + path.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
-            return LayerError("\(shown): \(op) failed: \(String(cString: strerror(errno)))")
+            return LayerError(.system(subject: shown, operation: op, errno: errno))
         }
         // Directories first (private until their final modes are set at the end).
         try tree.walk { path, node, _ in

@@ -6,12 +6,6 @@ import SquashFS
 import Glibc
 #endif
 
-public struct LayerError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// The NUL-terminated message a C function left in `buffer`.
 func cMessage(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -51,7 +45,7 @@ public final class TarReader {
             throw LayerError("libarchive is needed to read layers: \(cMessage(err)) (Debian: apt-get install libarchive13)")
         }
         fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LayerError("\(name): cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw LayerError(.cannotOpen(layer: name, path: path, errno: errno)) }
         self.name = name
         buffer = UnsafeMutableRawPointer.allocate(byteCount: TarReader.bufferSize, alignment: 64)
         let context = Unmanaged.passUnretained(self).toOpaque()
@@ -85,7 +79,7 @@ public final class TarReader {
     }
 
     private func failure(_ what: String) -> LayerError {
-        if readErrno != 0 { return LayerError("\(name): read failed: \(String(cString: strerror(readErrno)))") }
+        if readErrno != 0 { return LayerError(.system(subject: name, operation: "read", errno: readErrno)) }
         return LayerError("\(name): \(what): \(String(cString: gv_tar_error(handle)))")
     }
 

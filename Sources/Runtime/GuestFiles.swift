@@ -17,7 +17,7 @@ public enum GuestFiles {
     /// what makes a provider's guest init abort the boot, and the error says so.
     public static func write(root: String) throws(RunError) {
         let rootfd = open(root, gvmc_o_path | O_DIRECTORY | O_CLOEXEC)
-        guard rootfd >= 0 else { throw .setup("cannot open \(root): \(String(cString: strerror(errno)))") }
+        guard rootfd >= 0 else { throw .system("cannot open \(root)", errno: errno) }
         defer { close(rootfd) }
         try put(rootfd, "/etc/hosts", hostsEntries, append: true)
         try put(rootfd, "/etc/resolv.conf", resolvConf, append: false)
@@ -34,6 +34,6 @@ public enum GuestFiles {
         }
         defer { close(fd) }
         let n = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-        guard n == text.utf8.count else { throw .setup("cannot write \(path) in the image's overlay: \(String(cString: strerror(errno)))") }
+        guard n == text.utf8.count else { throw .system("cannot write \(path) in the image's overlay", errno: errno) }
     }
 }

@@ -12,7 +12,7 @@ extension SandboxRun {
                 note("unprivileged: \(summary.skippedDevices.count) device node(s) of the image left out (a user namespace cannot make them): \(summary.skippedDevices.prefix(5).joined(separator: ", "))")
             }
         } catch {
-            throw .image("cannot unpack \(configuration.imagePath) (unprivileged runs read the image with gvmc's squashfs reader): \(error)")
+            throw .imageUnreadable(path: configuration.imagePath, unpacking: true, cause: error)
         }
     }
 }

@@ -45,7 +45,7 @@ func makeDirectories(_ path: String) throws(RunError) {
     for part in path.split(separator: "/") {
         current += "/" + part
         if mkdir(current, 0o755) != 0 && errno != EEXIST {
-            throw .setup("cannot create \(current): \(String(cString: strerror(errno)))")
+            throw .system("cannot create \(current)", errno: errno)
         }
     }
 }
@@ -55,7 +55,7 @@ func makeTemporaryDirectory(prefix: String) throws(RunError) -> String {
     let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     var template = Array((base + "/" + prefix + "-XXXXXX").utf8CString)
     guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-        throw .setup("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
+        throw .system("cannot create a temporary directory in \(base)", errno: errno)
     }
     let path = SandboxRun.string(template)
     TemporaryDirectories.shared.add(path)

@@ -1,4 +1,8 @@
 // Why `gvmc run` could not run an image, each case naming what and where.
+import SquashFS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum RunError: Error, Sendable, CustomStringConvertible, Equatable {
     case emptyCommand
@@ -10,7 +14,12 @@ public enum RunError: Error, Sendable, CustomStringConvertible, Equatable {
     case commandNotFound(String, explanation: String)
     case cannotStart(String)
     case image(String)
+    /// The image's squashfs could not be read (`unpacking`: for an unprivileged run, which
+    /// unpacks it with gvmc's reader); `cause` is the reader's error.
+    case imageUnreadable(path: String, unpacking: Bool, cause: SquashFSError)
     case setup(String)
+    /// A system call of the run's setup failed; `context` says what and where (`cannot create /x`).
+    case system(String, errno: Int32)
     case missingTool(String, package: String, purpose: String)
     case vm(String)
 
@@ -27,7 +36,10 @@ public enum RunError: Error, Sendable, CustomStringConvertible, Equatable {
         case .commandNotFound(_, let explanation): return explanation
         case .cannotStart(let m): return m
         case .image(let m): return m
+        case .imageUnreadable(let path, let unpacking, let cause):
+            return unpacking ? "cannot unpack \(path) (unprivileged runs read the image with gvmc's squashfs reader): \(cause)" : "\(path): \(cause)"
         case .setup(let m): return m
+        case .system(let context, let e): return "\(context): \(String(cString: strerror(e)))"
         case .missingTool(let tool, let package, let purpose): return "\(tool) is missing (\(purpose)); install it: apt-get install \(package)"
         case .vm(let m): return m
         }

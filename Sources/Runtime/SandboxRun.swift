@@ -47,7 +47,7 @@ public final class SandboxRun {
         volumes = try VolumePlan.plan(declared: metadata.config.volumes ?? [], bindings: c.bindings, workdir: workdir)
         for v in volumes where !v.bound { try makeDirectories(v.hostDirectory) }
         for dir in ["image", "rw", "root"] where mkdir(scratch + "/" + dir, 0o755) != 0 {
-            throw .setup("cannot create \(scratch)/\(dir): \(String(cString: strerror(errno)))")
+            throw .system("cannot create \(scratch)/\(dir)", errno: errno)
         }
         let image = scratch + "/image"
         if geteuid() == 0 && UserNamespace.current == nil {
@@ -59,11 +59,11 @@ public final class SandboxRun {
         let size = c.version.overlayBytes(memoryBytes: c.memoryBytes)
         try mount("tmpfs", scratch + "/rw", "tmpfs", 0, "size=\(size),mode=0755")
         var st = stat()
-        guard stat(image, &st) == 0 else { throw .setup("cannot read the image's root: \(String(cString: strerror(errno)))") }
+        guard stat(image, &st) == 0 else { throw .system("cannot read the image's root", errno: errno) }
         // ya-runtime-vm ≥ 0.4.1 gives the upper directory the image root's mode (0700 before).
         guard mkdir(scratch + "/rw/upper", 0o755) == 0, chmod(scratch + "/rw/upper", st.st_mode & 0o7777) == 0,
               mkdir(scratch + "/rw/work", 0o700) == 0 else {
-            throw .setup("cannot create the overlay's directories: \(String(cString: strerror(errno)))")
+            throw .system("cannot create the overlay's directories", errno: errno)
         }
         let lower: [UnsafeMutablePointer<CChar>?] = [strdup(image)]
         defer { for p in lower { free(p) } }
@@ -71,7 +71,7 @@ public final class SandboxRun {
             gvmc_mount_overlay_layers(rootfs, UnsafeRawPointer(l.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self), 1,
                                       scratch + "/rw/upper", scratch + "/rw/work", UserNamespace.current != nil ? 1 : 0)
         }
-        guard rc == 0 else { throw .setup("cannot mount the overlay over the image at \(rootfs): \(String(cString: strerror(errno)))") }
+        guard rc == 0 else { throw .system("cannot mount the overlay over the image at \(rootfs)", errno: errno) }
         record(rootfs)
         for v in volumes { try mountInRoot(v.path, source: v.hostDirectory, fstype: nil, flags: UInt(MS_BIND), data: nil) }
         try mountInRoot("/tmp", source: "tmpfs", fstype: "tmpfs", flags: UInt(MS_NOSUID), data: "mode=0777")
@@ -127,7 +127,7 @@ public final class SandboxRun {
 
     private func mount(_ source: String, _ target: String, _ fstype: String?, _ flags: UInt, _ data: String?) throws(RunError) {
         guard Glibc.mount(source, target, fstype, flags, data) == 0 else {
-            throw .setup("cannot mount \(fstype ?? source) at \(target): \(String(cString: strerror(errno)))")
+            throw .system("cannot mount \(fstype ?? source) at \(target)", errno: errno)
         }
         record(target)
     }
@@ -138,7 +138,7 @@ public final class SandboxRun {
         var device = [CChar](repeating: 0, count: 64)
         let loop = gvmc_loop_attach(configuration.imagePath, metadata.trailerOffset, &device, device.count)
         guard loop >= 0 else {
-            throw .setup("cannot attach \(configuration.imagePath) to a loop device: \(String(cString: strerror(errno)))")
+            throw .system("cannot attach \(configuration.imagePath) to a loop device", errno: errno)
         }
         // With autoclear the device detaches itself once this descriptor and the mount are gone.
         defer { Glibc.close(loop) }
@@ -155,7 +155,7 @@ public final class SandboxRun {
         var st = stat()
         _ = stat(rootfs, &st)
         var fd = open(rootfs, gvmc_o_path | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .setup("cannot open \(rootfs): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw .system("cannot open \(rootfs)", errno: errno) }
         defer { Glibc.close(fd) }
         for part in path.split(separator: "/").map(String.init) {
             var next = openat(fd, part, gvmc_o_path | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -170,7 +170,7 @@ public final class SandboxRun {
             fd = next
         }
         guard Glibc.mount(source, "/proc/self/fd/\(fd)", fstype, flags, data) == 0 else {
-            throw .setup("cannot mount \(fstype ?? source) at \(path) in the image: \(String(cString: strerror(errno)))")
+            throw .system("cannot mount \(fstype ?? source) at \(path) in the image", errno: errno)
         }
         record(rootfs + path)
     }

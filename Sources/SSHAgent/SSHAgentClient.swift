@@ -23,9 +23,9 @@ public final class SSHAgentClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard fd >= 0, rc == 0 else {
-            let why = String(cString: strerror(errno))
+            let e = errno
             if fd >= 0 { close(fd) }
-            throw SSHKeyError("the SSH agent at \(path): \(why)")
+            throw SSHKeyError(.system(context: "the SSH agent at \(path)", errno: e))
         }
         self.fd = fd
     }
@@ -33,7 +33,7 @@ public final class SSHAgentClient {
     deinit { close(fd) }
 
     func call(_ message: [UInt8]) throws -> [UInt8] {
-        guard AgentFraming.writeMessage(fd, message) else { throw SSHKeyError("the SSH agent at \(path): \(String(cString: strerror(errno)))") }
+        guard AgentFraming.writeMessage(fd, message) else { throw SSHKeyError(.system(context: "the SSH agent at \(path)", errno: errno)) }
         guard let answer = AgentFraming.readMessage(fd) else { throw SSHKeyError("the SSH agent at \(path) closed the connection or answered malformed") }
         return answer
     }

@@ -15,11 +15,6 @@ import Foundation
 import Glibc
 #endif
 
-public struct SSHKeyError: Error, CustomStringConvertible {
-    public var description: String
-    init(_ d: String) { description = d }
-}
-
 /// One private key, able to sign as the agent protocol asks.
 public struct SSHPrivateKey: @unchecked Sendable {
     enum Kind {
@@ -79,11 +74,11 @@ public struct SSHPrivateKey: @unchecked Sendable {
     /// Reads a private key file (see the top of this file for the formats).
     public static func load(_ path: String) throws -> [SSHPrivateKey] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw SSHKeyError("\(path): cannot read: \(String(cString: strerror(errno)))")
+            throw SSHKeyError(.system(context: "\(path): cannot read", errno: errno))
         }
         if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") { return try openSSH(text, path: path) }
         if text.contains("ENCRYPTED") || text.contains("Proc-Type: 4,ENCRYPTED") {
-            throw SSHKeyError("\(path): the key is passphrase-protected; gvmc cannot ask for the passphrase: ssh-add \(path), then --ssh ID=$SSH_AUTH_SOCK")
+            throw SSHKeyError(.passphraseProtected(path: path, cipher: nil))
         }
         let comment = (path as NSString).lastPathComponent
         if let k = try? _RSA.Signing.PrivateKey(unsafePEMRepresentation: text) {
@@ -107,7 +102,7 @@ public struct SSHPrivateKey: @unchecked Sendable {
         let cipher = try r.text(), kdf = try r.text()
         _ = try r.bytes()   // kdf options
         guard cipher == "none", kdf == "none" else {
-            throw SSHKeyError("\(path): the key is passphrase-protected (\(cipher)); gvmc cannot ask for the passphrase: ssh-add \(path), then --ssh ID=$SSH_AUTH_SOCK")
+            throw SSHKeyError(.passphraseProtected(path: path, cipher: cipher))
         }
         let count = try r.u32()
         for _ in 0..<count { _ = try r.bytes() }   // public keys
@@ -137,7 +132,7 @@ public struct SSHPrivateKey: @unchecked Sendable {
                 let pp = try p.mpint(), q = try p.mpint()
                 let key: _RSA.Signing.PrivateKey
                 do { key = try _RSA.Signing.PrivateKey(n: n, e: e, d: d, p: pp, q: q) } catch {
-                    throw SSHKeyError("\(path): RSA key refused: \(error)")
+                    throw SSHKeyError(.rsaKeyRefused(path: path, cause: error))
                 }
                 kind = .rsa(key, n: n, e: e)
             default:
@@ -176,7 +171,7 @@ public final class SSHKeyAgent: @unchecked Sendable {
         var template = Array("\(tmp)/gvmc-ssh-XXXXXX".utf8CString)
         // mkdtemp's result points into the template: it is read inside the closure.
         guard let dir = template.withUnsafeMutableBufferPointer({ b in mkdtemp(b.baseAddress!).map { String(cString: $0) } }) else {
-            throw SSHKeyError("cannot create a directory for the SSH agent: \(String(cString: strerror(errno)))")
+            throw SSHKeyError(.system(context: "cannot create a directory for the SSH agent", errno: errno))
         }
         let path = dir + "/agent.sock"
         directory = dir
@@ -191,10 +186,10 @@ public final class SSHKeyAgent: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard fd >= 0, bound == 0, listen(fd, 16) == 0 else {
-            let why = String(cString: strerror(errno))
+            let e = errno
             if fd >= 0 { Glibc.close(fd) }
             rmdir(dir)
-            throw SSHKeyError("cannot listen on \(path): \(why)")
+            throw SSHKeyError(.system(context: "cannot listen on \(path)", errno: e))
         }
         listener = fd
         running.enter()

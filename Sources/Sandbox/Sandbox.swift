@@ -51,11 +51,6 @@ public struct SandboxMount: Sendable, Equatable {
     }
 }
 
-public struct SandboxError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
-}
-
 public enum Sandbox {
     /// This machine's platform as an OCI `os/arch[/variant]` (BUILDPLATFORM; what RUN executes).
     public static let hostPlatform: String = {
@@ -127,7 +122,7 @@ public enum Sandbox {
                        data: UnsafePointer(c[3]), readonly: m.readOnly ? 1 : 0)
         }
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        guard devNull >= 0 else { throw SandboxError(message: "cannot open /dev/null: \(String(cString: strerror(errno)))") }
+        guard devNull >= 0 else { throw SandboxError(.system(operation: "cannot open /dev/null", errno: errno)) }
         defer { close(devNull) }
         var relay = OutputRelay()
         relay.sink = output
@@ -166,7 +161,7 @@ public enum Sandbox {
         }
         relay.closeWriteEnds()
         guard pid > 0 else {
-            throw SandboxError(message: "cannot start \(spec.arguments[0]) in \(spec.rootfs): " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw SandboxError(.startFailed(command: spec.arguments[0], rootfs: spec.rootfs, reason: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
         }
         RunningSandboxes.shared.add(pid)
         defer { RunningSandboxes.shared.remove(pid) }
@@ -186,7 +181,7 @@ struct OutputRelay {
     /// A pipe whose read end is copied to `target`; returns the write end for the step.
     mutating func pipe(to target: Int32) throws(SandboxError) -> Int32 {
         var fds: [Int32] = [0, 0]
-        guard Glibc.pipe(&fds) == 0 else { throw SandboxError(message: "pipe: \(String(cString: strerror(errno)))") }
+        guard Glibc.pipe(&fds) == 0 else { throw SandboxError(.system(operation: "pipe", errno: errno)) }
         // Not inherited by other processes gvmc starts meanwhile (the step gets them by dup2).
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         pipes.append((fds[0], fds[1], target))
@@ -235,8 +230,7 @@ extension Sandbox {
     /// Root, or root of our user namespace (UserNamespace): what new namespaces need.
     public static func requirePrivileges() throws(SandboxError) {
         guard geteuid() == 0 else {
-            throw SandboxError(message: "RUN needs root or a user namespace (it runs in new mount and PID namespaces), and none could be made: "
-                               + (UserNamespace.unavailableReason ?? "run gvmc as root"))
+            throw SandboxError(.unprivileged(reason: UserNamespace.unavailableReason ?? "run gvmc as root"))
         }
     }
 
@@ -246,7 +240,7 @@ extension Sandbox {
     static func prepareMountPoint(_ root: String, _ m: SandboxMount, created: inout [String]) throws(SandboxError) {
         let parts = m.target.split(separator: "/").map(String.init)
         guard !parts.isEmpty, !parts.contains(".."), !parts.contains(".") else {
-            throw SandboxError(message: "RUN --mount target \(m.target): not a usable path")
+            throw SandboxError(.mountTarget(target: m.target, reason: "not a usable path", errno: nil))
         }
         var path = root
         var st = stat()
@@ -255,20 +249,20 @@ extension Sandbox {
             let last = i == parts.count - 1
             if lstat(path, &st) == 0 {
                 guard st.st_mode & S_IFMT != S_IFLNK else {
-                    throw SandboxError(message: "RUN --mount target \(m.target): /\(parts[...i].joined(separator: "/")) is a symlink in the image")
+                    throw SandboxError(.mountTarget(target: m.target, reason: "/\(parts[...i].joined(separator: "/")) is a symlink in the image", errno: nil))
                 }
                 if !last && st.st_mode & S_IFMT != S_IFDIR {
-                    throw SandboxError(message: "RUN --mount target \(m.target): /\(parts[...i].joined(separator: "/")) is not a directory")
+                    throw SandboxError(.mountTarget(target: m.target, reason: "/\(parts[...i].joined(separator: "/")) is not a directory", errno: nil))
                 }
                 continue
             }
             if last && m.isFile {
                 let fd = open(path, O_CREAT | O_WRONLY | O_EXCL | O_NOFOLLOW, 0o600)
-                guard fd >= 0 else { throw SandboxError(message: "RUN --mount target \(m.target): cannot create it: \(String(cString: strerror(errno)))") }
+                guard fd >= 0 else { throw SandboxError(.mountTarget(target: m.target, reason: "cannot create it", errno: errno)) }
                 close(fd)
             } else {
                 guard mkdir(path, 0o755) == 0 else {
-                    throw SandboxError(message: "RUN --mount target \(m.target): cannot create it: \(String(cString: strerror(errno)))")
+                    throw SandboxError(.mountTarget(target: m.target, reason: "cannot create it", errno: errno))
                 }
             }
             created.append(path)

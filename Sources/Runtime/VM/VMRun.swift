@@ -97,7 +97,7 @@ public final class VMRun {
     private func checkCommand(_ process: ProviderProcess) throws(RunError) {
         guard !process.executable.contains("/") else { return }
         let entries: [ImageEntry]
-        do { entries = try SquashFSReader(path: configuration.imagePath).entries() } catch { throw .image("\(configuration.imagePath): \(error)") }
+        do { entries = try SquashFSReader(path: configuration.imagePath).entries() } catch { throw .imageUnreadable(path: configuration.imagePath, unpacking: false, cause: error) }
         let paths = Set(entries.map(\.path))
         try ProviderSemantics.checkRelativeCommand(process) { paths.contains($0) }
     }
@@ -152,7 +152,7 @@ public final class VMRun {
             let base = "\(scratch)/ttyS\(i)"
             for suffix in [".in", ".out"] {
                 unlink(base + suffix)
-                guard mkfifo(base + suffix, 0o600) == 0 else { throw .setup("mkfifo \(base)\(suffix): \(String(cString: strerror(errno)))") }
+                guard mkfifo(base + suffix, 0o600) == 0 else { throw .system("mkfifo \(base)\(suffix)", errno: errno) }
             }
             // ttyS3 carries the interactive session's lines to the guest, nothing back.
             if i < 3 { fds.append(open(base + ".out", O_RDONLY | O_NONBLOCK | O_CLOEXEC)) }
@@ -169,7 +169,7 @@ public final class VMRun {
             gvmc_spawn_tied(qemuPath, UnsafeRawPointer(a.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
                             UnsafeRawPointer(e.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self), devNull, logFD, logFD)
         } }
-        guard pid > 0 else { throw .setup("cannot start \(qemuPath): \(String(cString: strerror(errno)))") }
+        guard pid > 0 else { throw .system("cannot start \(qemuPath)", errno: errno) }
         qemu = pid
         defer { qemu = 0 }
         let started = monotonicSeconds()
@@ -284,9 +284,9 @@ public final class VMRun {
 
     private func writeFile(_ path: String, _ bytes: [UInt8]) throws(RunError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .setup("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw .system("cannot create \(path)", errno: errno) }
         defer { Glibc.close(fd) }
-        guard bytes.withUnsafeBytes({ writeAll(fd, $0) }) else { throw .setup("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard bytes.withUnsafeBytes({ writeAll(fd, $0) }) else { throw .system("cannot write \(path)", errno: errno) }
     }
 }
 
