@@ -122,13 +122,13 @@ let package = Package(
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
-        .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI"]),
+        .testTarget(name: "GVMITests", dependencies: ["GVMI", "ImageSpec", "SquashFS", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI", "ImageSpec"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
         .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Progress", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "RemoteCacheTests", dependencies: ["RemoteCache", "CSystem", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
-        .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "SquashFS", "TestSupport"]),
+        .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "ImageSpec", "SquashFS", "TestSupport"]),
         .testTarget(name: "ProgressTests", dependencies: ["Progress"]),
     ]
 )

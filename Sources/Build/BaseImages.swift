@@ -4,6 +4,7 @@ import CacheLayout
 import BuildPlan
 import Foundation
 import GVMI
+import ImageSpec
 import Layers
 import Registry
 import RootFS

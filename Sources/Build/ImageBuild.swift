@@ -9,6 +9,7 @@ import Foundation
 import GitSource
 import GVMI
 import HTTPTransport
+import ImageSpec
 import Lint
 import Progress
 import Registry
@@ -415,7 +416,7 @@ public enum ImageMetadata {
             "image": ["path": result.path, "size": result.size, "sha3_224": result.sha3_224, "sha256": result.sha256,
                       "compression": result.compression.rawValue] as [String: Any],
         ]
-        if let config, let parsed = try? JSONSerialization.jsonObject(with: Data(config.jsonBytes())) {
+        if let config, let parsed = try? JSONSerialization.jsonObject(with: Data(config.trailerJSON())) {
             object["config"] = parsed
         }
         return object

@@ -1,6 +1,7 @@
 // Between the planner's ImageConfig and the trailer's ContainerConfig (Docker's field names).
 import BuildPlan
 import GVMI
+import ImageSpec
 import Registry
 import RootFS
 
@@ -8,7 +9,7 @@ extension ContainerConfig {
     /// A pulled image's configuration (empty when the image has none).
     public init(of image: PulledImage) throws {
         guard let json = image.config.containerConfigJSON else { self.init(); return }
-        try self.init(json: json)
+        try self.init(json: json, document: "\(image.source): config \(image.configDigest)")
     }
 
     /// The trailer's configuration for a built image: User becomes numeric uid:gid through the

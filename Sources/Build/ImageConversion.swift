@@ -5,6 +5,7 @@
 import CacheLayout
 import Foundation
 import GVMI
+import ImageSpec
 import Layers
 import Lint
 import Progress

@@ -5,6 +5,7 @@ import Build
 import DockerfileSyntax
 import Foundation
 import GVMI
+import ImageSpec
 import SquashFS
 
 extension Compression: ExpressibleByArgument {}
@@ -135,7 +136,7 @@ struct ConfigOptions: ParsableArguments {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ValidationError("cannot read --config \(config)")
             }
-            c = try ContainerConfig(json: Array(data))
+            c = try ContainerConfig(json: Array(data), document: "--config \(config)")
         }
         for e in env {
             guard e.contains("=") else { throw ValidationError("--env \(e): expected KEY=VALUE") }

@@ -1,5 +1,6 @@
 // `gvmc run`: a .gvmi run the way a Golem provider runs it (Runtime), in a sandbox or in qemu.
 import ArgumentParser
+import ImageSpec
 import Registry
 import GolemRegistry
 import Foundation
