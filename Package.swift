@@ -114,10 +114,10 @@ let package = Package(
         // mistyped fields named, and what gvmc writes compared byte for byte.
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "TestSupport"]),
         .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "RegistryTests", dependencies: ["ImageSpec", "Registry", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "HTTPTransport", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         // Layer stacks read from the fixture OCI layout through Registry, as a build reads them.
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "Registry", "SquashFS", "TestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["ImageSpec", "Layers", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS", "BuildPlan", "DockerfileInstructions", "TestSupport"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI", "ImageSpec"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
         .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Progress", "Registry", "SquashFS", "TestSupport"]),
-        .testTarget(name: "RemoteCacheTests", dependencies: ["RemoteCache", "CSystem", "TestSupport"]),
+        .testTarget(name: "RemoteCacheTests", dependencies: ["ImageSpec", "RemoteCache", "CSystem", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
         .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "ImageSpec", "SquashFS", "TestSupport"]),
         .testTarget(name: "ProgressTests", dependencies: ["Progress"]),

@@ -7,9 +7,8 @@ import RootFS
 
 extension ContainerConfig {
     /// A pulled image's configuration (empty when the image has none).
-    public init(of image: PulledImage) throws {
-        guard let json = image.config.containerConfigJSON else { self.init(); return }
-        try self.init(json: json, document: "\(image.source): config \(image.configDigest)")
+    public init(of image: PulledImage) {
+        self = image.config.value.trailerConfig
     }
 
     /// The trailer's configuration for a built image: User becomes numeric uid:gid through the

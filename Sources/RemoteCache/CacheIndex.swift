@@ -12,6 +12,7 @@
 // Exports are cumulative: records already under the tag stay, newest first, and the oldest go
 // past `maximumRecords` records or `maximumBytes` of layers.
 import Foundation
+import ImageSpec
 import Registry
 
 public struct CacheRecord: Codable, Sendable, Equatable {

@@ -1,6 +1,7 @@
 // Where a shared step cache lives: a tag in an OCI registry, or a tag in an OCI image layout
 // directory (for CI caches that save directories). Both hold the same manifest and blobs.
 import Foundation
+import ImageSpec
 import Registry
 import SquashFS
 #if canImport(Glibc)

@@ -263,7 +263,7 @@ struct LintRequest: Equatable {
         for ref in refs.names where configs[ref] == nil {
             do {
                 let blob = try puller.pullConfig(try ImageSource(ref))
-                configs[ref] = try BaseImageConfig(json: blob.raw, source: ref)
+                configs[ref] = try BaseImageConfig(json: blob.bytes, source: ref)
             } catch {
                 printError("gvmc lint: --pull \(ref): \(error)")
                 throw ExitCode(2)
