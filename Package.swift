@@ -113,7 +113,7 @@ let package = Package(
         // Real manifests and configs (written by umoci and skopeo, or kept as fixtures) decoded,
         // mistyped fields named, and what gvmc writes compared byte for byte.
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "TestSupport"]),
-        .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions"]),
+        .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions", "ImageSpec"]),
         .testTarget(name: "RegistryTests", dependencies: ["ImageSpec", "Registry", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "HTTPTransport", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         // Layer stacks read from the fixture OCI layout through Registry, as a build reads them.

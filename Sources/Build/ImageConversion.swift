@@ -103,7 +103,7 @@ public final class ImageConversion {
         progress.done()
         for w in pulled.warnings { progress.message("warning: \(w)") }
         let flat = try FlattenedImage(layers: pulled.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
-        var config = ContainerConfig(of: pulled)
+        var config = pulled.config.value.trailerConfig
         if let user = config.user, !user.isEmpty {
             switch request.userPolicy {
             case .drop:
