@@ -108,7 +108,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["SquashFS", "CSystem"], path: "Tests/TestSupport", exclude: ["Fixtures"]),
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
-        .testTarget(name: "LintTests", dependencies: ["Lint"]),
+        .testTarget(name: "LintTests", dependencies: ["ImageSpec", "Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         // Real manifests and configs (written by umoci and skopeo, or kept as fixtures) decoded,
         // mistyped fields named, and what gvmc writes compared byte for byte.
