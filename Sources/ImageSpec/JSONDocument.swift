@@ -27,6 +27,21 @@ public enum JSONDocument {
     }
 }
 
+extension JSONDocument {
+    /// The JSON of `value` with the key order of the files gvmc wrote with JSONSerialization
+    /// (metadata files, the credentials file): digit runs compared as numbers, case ignored, so
+    /// `sha3_224` comes before `sha256` and `80/tcp` before `443/tcp`. JSONEncoder's
+    /// `.sortedKeys` compares code points and would reorder such keys; files whose bytes must stay
+    /// as they were are written through this (the value is encoded, then ordered by Foundation).
+    public static func encodeInFoundationKeyOrder<T: Encodable>(_ value: T, options: JSONSerialization.WritingOptions) -> [UInt8] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(encode(value, formatting: [])), options: [.fragmentsAllowed]),
+              let data = try? JSONSerialization.data(withJSONObject: object, options: options.union([.sortedKeys, .fragmentsAllowed])) else {
+            return []
+        }
+        return Array(data)
+    }
+}
+
 /// A document as it was read, with what it decodes to. The bytes are what a digest is computed
 /// over: gvmc never re-encodes a manifest or config whose digest matters, it keeps these.
 public struct Verbatim<Value: Sendable>: Sendable {

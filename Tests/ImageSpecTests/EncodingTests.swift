@@ -36,15 +36,26 @@ import Testing
     }
 
     /// Metadata files used to hold the trailer JSON parsed and written again by JSONSerialization;
-    /// the Encodable form must give the same bytes.
+    /// the Encodable form, in Foundation's key order, gives the same bytes.
     @Test func theEncodableFormIsWhatJSONSerializationMadeOfTheTrailer() throws {
-        for c in [sample(), ContainerConfig()] {
+        var numbered = sample()
+        numbered.exposedPorts = ["443/tcp", "80/tcp", "8080/udp"]
+        numbered.labels = ["a10": "x", "a9": "y", "B": "z", "a": "w"]
+        for c in [sample(), numbered, ContainerConfig()] {
             let parsed = try JSONSerialization.jsonObject(with: Data(c.trailerJSON()))
             let options: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let old = Array(try JSONSerialization.data(withJSONObject: parsed, options: options))
-            #expect(JSONDocument.encode(c, formatting: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) == old,
+            #expect(JSONDocument.encodeInFoundationKeyOrder(c, options: [.prettyPrinted, .withoutEscapingSlashes]) == old,
                     "\(String(decoding: old, as: UTF8.self))")
         }
+    }
+
+    /// Why that order is needed: JSONEncoder compares code points, Foundation digit runs as numbers.
+    @Test func foundationsKeyOrderComparesNumbers() throws {
+        let keys = ["sha256": 1, "sha3_224": 2, "80/tcp": 3, "443/tcp": 4]
+        #expect(String(decoding: JSONDocument.encode(keys), as: UTF8.self) == #"{"443/tcp":4,"80/tcp":3,"sha256":1,"sha3_224":2}"#)
+        #expect(String(decoding: JSONDocument.encodeInFoundationKeyOrder(keys, options: [.withoutEscapingSlashes]), as: UTF8.self)
+                == #"{"80/tcp":3,"443/tcp":4,"sha3_224":2,"sha256":1}"#)
     }
 
     @Test func anIndexRoundTripsAndKeepsItsAnnotations() throws {
