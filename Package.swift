@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(name: "GVMITests", dependencies: ["GVMI", "ImageSpec", "SquashFS", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI", "ImageSpec"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
-        .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Progress", "Registry", "SquashFS", "TestSupport"]),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "ImageSpec", "Progress", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "RemoteCacheTests", dependencies: ["ImageSpec", "RemoteCache", "CSystem", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
         .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "ImageSpec", "SquashFS", "TestSupport"]),

@@ -71,13 +71,6 @@ public struct ConversionResult {
 
     /// What `--extra-json-info-path` adds about the source: its manifest digest and image id.
     public var sourceInfo: [String: String] { ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest] }
-
-    /// `--metadata-file`: the image, the configuration in its trailer, and the source.
-    public func metadata() -> [String: Any] {
-        var object = ImageMetadata.object(image, config: config)
-        object["source"] = ["reference": pulled.source, "manifest_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
-        return object
-    }
 }
 
 /// Converts one image, reporting on the progress display it is given: the pull (each layer's
