@@ -100,6 +100,7 @@ public struct PushMetadata: Encodable, Sendable {
 
 /// gvmkit-build's `--extra-json-info-path` file for a push (its field names).
 public struct GvmkitPushInfo: Encodable, Sendable {
+    /// Where a tagged push went: the registry, the user, repository and tag.
     public struct Repository: Encodable, Sendable {
         public var url: String
         public var user: String
