@@ -40,8 +40,11 @@ let package = Package(
                                                  .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // System calls Swift's Glibc module lacks (xattrs, SEEK_DATA/SEEK_HOLE).
         .target(name: "CSystem"),
+        // OCI and Docker image documents as Codable types (manifests, indexes, image and container
+        // configs, descriptors, platforms), strict JSON decoding, and the mapping to the .gvmi trailer.
+        .target(name: "ImageSpec"),
         // Stage 3: the instruction interpreter — stages → expanded steps and image configuration.
-        .target(name: "BuildPlan", dependencies: ["DockerfileSyntax", "DockerfileInstructions"]),
+        .target(name: "BuildPlan", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "ImageSpec"]),
         // RUN steps in namespaces: the async-signal-safe process side in C, the rest in Swift.
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
@@ -66,23 +69,23 @@ let package = Package(
         .target(name: "GitSource", dependencies: ["CDynamic", "HTTPTransport", "SquashFS", "CZlib", "SSHAgent",
                                             .product(name: "Crypto", package: "swift-crypto")]),
         // Base images: references, the OCI distribution client, the blob cache, OCI layouts.
-        .target(name: "Registry", dependencies: ["BuildCache", "HTTPTransport", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "Registry", dependencies: ["BuildCache", "HTTPTransport", "ImageSpec", "SquashFS", "Layers", "CZlib", "SSHAgent", .product(name: "Crypto", package: "swift-crypto"),
                                           .product(name: "_CryptoExtras", package: "swift-crypto")]),
         // Layer tarballs (libarchive): whiteouts, hardlinks, containment; to a directory or the squashfs writer.
         .target(name: "Layers", dependencies: ["CDynamic", "SquashFS", "CSystem"]),
         // Step caches shared between machines (`--cache-to`/`--cache-from`): step layers as OCI
         // layers under one manifest in a registry or an OCI layout directory.
-        .target(name: "RemoteCache", dependencies: ["Registry", "Layers", "SquashFS", "CSystem", "CZlib", "CZstd"]),
+        .target(name: "RemoteCache", dependencies: ["ImageSpec", "Registry", "Layers", "SquashFS", "CSystem", "CZlib", "CZstd"]),
         // Golem-compatibility rules and BuildKit's build checks.
-        .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "SquashFS", "BuildPlan",
+        .target(name: "Lint", dependencies: ["DockerfileSyntax", "DockerfileInstructions", "ImageSpec", "SquashFS", "BuildPlan",
                                             .product(name: "Yams", package: "Yams")]),
         // Publishing: the Golem registry's protocol (image descriptor, resumable parallel chunk
         // upload, pull with resume and hash check, credentials).
-        .target(name: "GolemRegistry", dependencies: ["HTTPTransport", "GVMI", "Progress", "SquashFS"]),
+        .target(name: "GolemRegistry", dependencies: ["HTTPTransport", "GVMI", "ImageSpec", "Progress", "SquashFS"]),
         // Last stage: the .gvmi container format (squashfs + Golem metadata trailer) and its hashes.
-        .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "SquashFS"]),
+        .target(name: "GVMI", dependencies: ["CZlib", "CDigest", "ImageSpec", "SquashFS"]),
         // `gvmc run`: a .gvmi run as a Golem provider runs it, in a sandbox or in a qemu VM.
-        .target(name: "Runtime", dependencies: ["GVMI", "SquashFS", "Sandbox", "Executor", "CSystem"]),
+        .target(name: "Runtime", dependencies: ["GVMI", "ImageSpec", "SquashFS", "Sandbox", "Executor", "CSystem"]),
 
         // Computation Payload Manifests (outbound internet for a task): the JSON model, signing and
         // verification as Golem providers check them (X.509 and signatures through swift-certificates).
@@ -93,13 +96,13 @@ let package = Package(
         // A Dockerfile to a .gvmi as a library: the orchestration `gvmc build` (and any other
         // program) calls, base images, secrets and SSH agents of a build, cache collection; and
         // an image to a .gvmi (`gvmc convert`).
-        .target(name: "Build", dependencies: ["BuildPlan", "BuildCache", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "Layers", "Lint",
+        .target(name: "Build", dependencies: ["BuildPlan", "BuildCache", "DockerfileInstructions", "DockerfileSyntax", "GVMI", "ImageSpec", "Layers", "Lint",
                                          "GitSource", "HTTPTransport", "Progress", "Registry", "RemoteCache", "Executor", "Sandbox", "SquashFS", "SSHAgent"]),
         // Progress of long-running commands as BuildKit shows it (plain, quiet, rawjson), CI annotations.
         .target(name: "Progress", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(name: "gvmc", dependencies: [
-            "Build", "BuildCache", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "Lint", "Sandbox", "BuildPlan", "Executor",
+            "Build", "BuildCache", "Progress", "DockerfileSyntax", "DockerfileInstructions", "SquashFS", "GVMI", "ImageSpec", "Lint", "Sandbox", "BuildPlan", "Executor",
             "Registry", "RemoteCache", "HTTPTransport", "GolemRegistry", "Layers", "SSHAgent", "PayloadManifest", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -108,25 +111,28 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["SquashFS", "CSystem"], path: "Tests/TestSupport", exclude: ["Fixtures"]),
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileInstructionsTests", dependencies: ["DockerfileInstructions"]),
-        .testTarget(name: "LintTests", dependencies: ["Lint"]),
+        .testTarget(name: "LintTests", dependencies: ["ImageSpec", "Lint"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
-        .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        // Real manifests and configs (written by umoci and skopeo, or kept as fixtures) decoded,
+        // mistyped fields named, and what gvmc writes compared byte for byte.
+        .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec", "TestSupport"]),
+        .testTarget(name: "BuildPlanTests", dependencies: ["BuildPlan", "DockerfileInstructions", "ImageSpec"]),
+        .testTarget(name: "RegistryTests", dependencies: ["ImageSpec", "Registry", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "HTTPTransport", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         // Layer stacks read from the fixture OCI layout through Registry, as a build reads them.
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "Registry", "SquashFS", "TestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["ImageSpec", "Layers", "Registry", "SquashFS", "TestSupport"]),
         .testTarget(name: "BuildCacheTests", dependencies: ["BuildCache", "TestSupport"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "BuildCache", "BuildPlan", "DockerfileInstructions", "DockerfileSyntax", "TestSupport"]),
         // Runs the built gvmc binary (.build/debug/gvmc) as users and CI do.
         .testTarget(name: "CLITests", dependencies: ["gvmc", "SquashFS", "CSystem", "TestSupport"]),
         .testTarget(name: "SquashFSTests", dependencies: ["SquashFS", "CSystem", "CLzoEncoder", "CLzo", "TestSupport"]),
-        .testTarget(name: "GVMITests", dependencies: ["GVMI", "SquashFS", "TestSupport"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI"]),
+        .testTarget(name: "GVMITests", dependencies: ["GVMI", "ImageSpec", "SquashFS", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GVMI", "ImageSpec"]),
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
-        .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "Progress", "Registry", "SquashFS", "TestSupport"]),
-        .testTarget(name: "RemoteCacheTests", dependencies: ["RemoteCache", "CSystem", "TestSupport"]),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "BuildPlan", "ImageSpec", "Progress", "Registry", "SquashFS", "TestSupport"]),
+        .testTarget(name: "RemoteCacheTests", dependencies: ["ImageSpec", "RemoteCache", "CSystem", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
-        .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "SquashFS", "TestSupport"]),
+        .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "ImageSpec", "SquashFS", "TestSupport"]),
         .testTarget(name: "ProgressTests", dependencies: ["Progress"]),
     ]
 )

@@ -1,7 +1,8 @@
 // libFuzzer entry point for what a registry sends about an image: manifest and index documents
-// (decoded, a platform picked, layers checked, as ImagePuller does) and the image config blob
-// (built by scripts/fuzz.sh).
-// Property: any document decodes or fails with a RegistryError; nothing traps.
+// (decoded as ImageSpec's types, a platform picked, layers checked, as ImagePuller does) and the
+// image config blob (built by scripts/fuzz.sh).
+// Property: any document decodes or fails with a RegistryError or ImageSpecError; nothing traps.
+import ImageSpec
 @testable import Registry
 
 private let puller = ImagePuller(options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
@@ -10,16 +11,20 @@ private let puller = ImagePuller(options: RegistryOptions(), cache: BlobCache(di
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzManifest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    if let doc = try? puller.decode(bytes, source: "fuzz") {
-        if let chosen = try? puller.select(from: doc, source: "fuzz") { _ = try? validateDigest(chosen.digest, what: "fuzz") }
+    switch try? puller.manifest(bytes, type: nil, source: "fuzz") {
+    case .index(let index):
+        if let chosen = try? puller.select(from: index, source: "fuzz") { _ = try? validateDigest(chosen.digest, what: "fuzz") }
+    case .image(let manifest):
         var warnings: [String] = []
-        _ = try? puller.usableLayers(doc, source: "fuzz", warnings: &warnings)
-        if let config = doc.config { _ = try? validateDigest(config.digest, what: "fuzz") }
+        _ = try? puller.usableLayers(manifest, source: "fuzz", warnings: &warnings)
+        _ = try? validateDigest(manifest.config.digest, what: "fuzz")
+    case .other, nil:
+        break
     }
-    if let config = try? ImageConfigBlob(raw: bytes) {
-        _ = config.containerConfigJSON
+    if let config = try? Verbatim<ImageConfiguration>(decoding: bytes, document: "fuzz") {
+        _ = config.value.trailerConfig.trailerJSON()
         var warnings: [String] = []
-        puller.checkPlatform(config, source: "fuzz", warnings: &warnings)
+        puller.checkPlatform(config.value, source: "fuzz", warnings: &warnings)
     }
     _ = try? Platform(String(decoding: bytes.prefix(256), as: UTF8.self))
     return 0

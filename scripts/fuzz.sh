@@ -79,6 +79,11 @@ if want parser dockerignore; then
   swift_module DockerfileSyntax
   objects+=("$objs/DockerfileSyntax.o")
 fi
+# The image documents (Codable OCI and Docker types): BuildPlan, GVMI and Registry use them.
+if want dockerignore image gitpack pktline manifest reference; then
+  swift_module ImageSpec
+  objects+=("$objs/ImageSpec.o")
+fi
 if want dockerignore; then
   swift_module DockerfileInstructions
   swift_module BuildPlan

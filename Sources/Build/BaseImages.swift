@@ -4,6 +4,7 @@ import BuildCache
 import BuildPlan
 import Foundation
 import GVMI
+import ImageSpec
 import Layers
 import Registry
 import Executor
@@ -63,7 +64,7 @@ public final class BaseImages {
     /// The planner's view of a base image; a failure is kept and reported with the FROM's position.
     public func config(for ref: String, platform: String?) -> ImageConfig? {
         do {
-            return ImageConfig(try ContainerConfig(of: try pull(ref, platform: platform)))
+            return ImageConfig(try pull(ref, platform: platform).config.value.trailerConfig)
         } catch {
             if failure == nil { failure = (ref, "\(error)") }
             return nil

@@ -7,6 +7,8 @@ import DockerfileInstructions
 import DockerfileSyntax
 import Foundation
 import GVMI
+import HTTPTransport
+import ImageSpec
 import Lint
 import Progress
 import Registry
@@ -380,42 +382,4 @@ final class StepProgress: StepEvents {
     func stepDone(key: String?) { progress.done(key: key) }
     func stepFailed(_ message: String) { progress.failed(message) }
     func stepOutput(_ bytes: UnsafeRawBufferPointer, stream: Int32) { progress.output(bytes, stream: stream) }
-}
-
-extension ImageBuild {
-    /// `--metadata-file`: the image (path, size, hashes, compression), the configuration in its
-    /// trailer, and every step with its cache key, whether it was cached, and its duration.
-    public func metadata(_ result: GVMIResult) -> [String: Any] {
-        var object = ImageMetadata.object(result, config: containerConfig)
-        object["steps"] = (progress?.records ?? []).map { v -> [String: Any] in
-            var step: [String: Any] = ["vertex": v.number, "name": v.name, "cached": v.cached,
-                                       "duration": (v.duration * 1000).rounded() / 1000]
-            if let key = v.key { step["key"] = key }
-            if let from = v.cachedFrom { step["cachedFrom"] = from }
-            if let e = v.error { step["error"] = e }
-            return step
-        }
-        return object
-    }
-}
-
-/// What `--metadata-file` (docker buildx's flag) writes for the commands that make an image.
-public enum ImageMetadata {
-    /// The image (path, size, sha3-224, sha256, compression) and the configuration in its trailer.
-    public static func object(_ result: GVMIResult, config: ContainerConfig?) -> [String: Any] {
-        var object: [String: Any] = [
-            "image": ["path": result.path, "size": result.size, "sha3_224": result.sha3_224, "sha256": result.sha256,
-                      "compression": result.compression.rawValue] as [String: Any],
-        ]
-        if let config, let parsed = try? JSONSerialization.jsonObject(with: Data(config.jsonBytes())) {
-            object["config"] = parsed
-        }
-        return object
-    }
-
-    /// Pretty, sorted JSON with a final newline.
-    public static func encode(_ object: [String: Any]) -> [UInt8] {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return Array(data) + [0x0A]
-    }
 }

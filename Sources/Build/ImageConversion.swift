@@ -5,6 +5,7 @@
 import BuildCache
 import Foundation
 import GVMI
+import ImageSpec
 import Layers
 import Lint
 import Progress
@@ -70,13 +71,6 @@ public struct ConversionResult {
 
     /// What `--extra-json-info-path` adds about the source: its manifest digest and image id.
     public var sourceInfo: [String: String] { ["source_digest": pulled.manifestDigest, "image_id": pulled.configDigest] }
-
-    /// `--metadata-file`: the image, the configuration in its trailer, and the source.
-    public func metadata() -> [String: Any] {
-        var object = ImageMetadata.object(image, config: config)
-        object["source"] = ["reference": pulled.source, "manifest_digest": pulled.manifestDigest, "image_id": pulled.configDigest]
-        return object
-    }
 }
 
 /// Converts one image, reporting on the progress display it is given: the pull (each layer's
@@ -102,7 +96,7 @@ public final class ImageConversion {
         progress.done()
         for w in pulled.warnings { progress.message("warning: \(w)") }
         let flat = try FlattenedImage(layers: pulled.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
-        var config = try ContainerConfig(of: pulled)
+        var config = pulled.config.value.trailerConfig
         if let user = config.user, !user.isEmpty {
             switch request.userPolicy {
             case .drop:

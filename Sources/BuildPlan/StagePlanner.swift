@@ -97,8 +97,8 @@ struct StagePlanner {
         case .stopSignal(let signal):
             config.stopSignal = try expand(signal, node)
         case .healthcheck(let h):
-            config.healthcheck = HealthcheckConfig(test: h.test, interval: h.interval, timeout: h.timeout,
-                                                   startPeriod: h.startPeriod, startInterval: h.startInterval, retries: h.retries)
+            config.healthcheck = ImageConfig.healthcheck(test: h.test, interval: h.interval, timeout: h.timeout,
+                                                         startPeriod: h.startPeriod, startInterval: h.startInterval, retries: h.retries)
         case .shell(let shell):
             config.shell = shell
         case .onbuild(let expression, _):

@@ -1,5 +1,6 @@
 // Writing a complete .gvmi: squashfs image, then the metadata trailer, then hashes; all into a
 // temporary file that replaces the target only when everything succeeded.
+import ImageSpec
 import SquashFS
 #if canImport(Glibc)
 import Glibc
@@ -54,7 +55,7 @@ public enum GVMIImageWriter {
             return result
         }
         do {
-            let trailer = try GVMITrailer.encode(json: config.jsonBytes())
+            let trailer = try GVMITrailer.encode(json: config.trailerJSON())
             if let imageStore, let stored = ImageStore.load(imageStore) {
                 if let result = try reuse(stored, imageStore, output: output, trailer: trailer, chunkSize: chunkSize, options: options) {
                     return try commit(result)

@@ -1,5 +1,6 @@
 // Checking a .gvmi the way Golem's runtime reads it: the 8-digit length at the very end, the
 // CRC-32 before the JSON, the JSON as a ContainerConfig, then the squashfs superblock in front.
+import ImageSpec
 import SquashFS
 #if canImport(Glibc)
 import Glibc
@@ -73,7 +74,8 @@ public enum GVMIInspector {
         }
         let tail = try read(Int(tailLength), at: size - tailLength)
         let (json, trailerOffset) = try GVMITrailer.decode(fileTail: tail, fileSize: Int(size))
-        let config = try ContainerConfig(json: json)
+        let config: ContainerConfig
+        do { config = try ContainerConfig(json: json, document: "metadata JSON") } catch { throw GVMIError.badMetadata(error.reason) }
         guard trailerOffset >= 96 else {
             throw SquashFSError.corrupt(offset: 0, reason: "the trailer starts at \(trailerOffset), leaving no room for a superblock (96 bytes)")
         }

@@ -1,6 +1,7 @@
 // Golem registry credentials: REGISTRY_USER/REGISTRY_TOKEN from the environment (as gvmkit-build
 // takes them), else what `gvmc login` stored in a file only the user can read, keyed by registry URL.
 import Foundation
+import ImageSpec
 
 public struct RegistryCredentials: Sendable, Equatable {
     public var username: String
@@ -33,12 +34,11 @@ public struct GolemCredentialStore: Sendable {
 
     public func load() throws(GolemRegistryError) -> [String: RegistryCredentials] {
         guard let data = FileManager.default.contents(atPath: path) else { return [:] }
-        struct Entry: Decodable { var username: String; var token: String }
         do {
-            let entries = try JSONDecoder().decode([String: Entry].self, from: data)
+            let entries = try JSONDocument.decode([String: StoredCredentials].self, from: Array(data), document: path)
             return entries.mapValues { RegistryCredentials(username: $0.username, token: $0.token) }
         } catch {
-            throw .credentials("\(path): not a credentials file gvmc wrote (\(error.localizedDescription)); remove it and log in again")
+            throw .credentials("\(path): not a credentials file gvmc wrote (\(error.reason)); remove it and log in again")
         }
     }
 
@@ -63,12 +63,9 @@ public struct GolemCredentialStore: Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         } catch { throw .io(path: directory, operation: "create the directory", errno: EACCES) }
-        var object: [String: [String: String]] = [:]
-        for (registry, c) in all { object[registry] = ["username": c.username, "token": c.token] }
-        let data: Data
-        do { data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) } catch {
-            throw .credentials("cannot encode credentials")
-        }
+        // Keyed by registry URL: Foundation's key order (ports compared as numbers), as always.
+        let data = JSONDocument.encodeInFoundationKeyOrder(all.mapValues { StoredCredentials(username: $0.username, token: $0.token) },
+                                                           options: [.prettyPrinted])
         let temporary = path + ".\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
@@ -81,4 +78,10 @@ public struct GolemCredentialStore: Sendable {
             throw .io(path: path, operation: "write", errno: e)
         }
     }
+}
+
+/// One registry's entry in the credentials file.
+struct StoredCredentials: Codable {
+    var username: String
+    var token: String
 }

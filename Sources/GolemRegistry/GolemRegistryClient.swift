@@ -3,6 +3,7 @@
 // request is retried on connection failures, timeouts, 429 and 5xx, with backoff.
 import Foundation
 import HTTPTransport
+import ImageSpec
 
 /// How often and how patiently a request is retried.
 public struct RetryPolicy: Sendable {
@@ -102,11 +103,8 @@ public final class GolemRegistryClient {
     /// `POST /auth/pat/login`: throws `loginRejected` when the registry refuses the token.
     public func checkLogin(_ credentials: RegistryCredentials) throws(GolemRegistryError) {
         secret = credentials.token
-        let json: Data
-        do { json = try JSONSerialization.data(withJSONObject: ["username": credentials.username, "password": credentials.token]) } catch {
-            throw .credentials("cannot encode the login request")
-        }
-        let r = try send("POST", "/auth/pat/login", headers: ["Content-Type: application/json"], body: Array(json))
+        let json = JSONDocument.encode(LoginRequest(username: credentials.username, password: credentials.token), formatting: [.sortedKeys])
+        let r = try send("POST", "/auth/pat/login", headers: ["Content-Type: application/json"], body: json)
         switch r.status {
         case 200: return
         case 401, 403: throw .loginRejected(user: credentials.username, registry: registry, message: message(r))
@@ -116,14 +114,18 @@ public final class GolemRegistryClient {
 
     /// `GET /v1/image/descr/<id>`; nil when the registry does not know the descriptor.
     public func status(of id: String) throws(GolemRegistryError) -> DescriptorStatus? {
+        let url = registry + "/v1/image/descr/\(id)"
         let r = try send("GET", "/v1/image/descr/\(id)")
-        let object = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any]
-        guard let object, object["descriptor"] as? String == "ok" else {
-            if r.status == 404 || object != nil { return nil }
-            throw .unexpectedStatus(url: registry + "/v1/image/descr/\(id)", status: r.status, message: message(r))
+        let reply: DescriptorReply
+        do { reply = try JSONDocument.decode(DescriptorReply.self, from: r.body, document: url) } catch {
+            // Not a JSON object (an error page): unknown on a 404, else unexpected. A field of the
+            // wrong type is named.
+            guard error.field.isEmpty else { throw .malformedReply(error) }
+            if r.status == 404 { return nil }
+            throw .unexpectedStatus(url: url, status: r.status, message: message(r))
         }
-        let chunks = (object["chunks"] as? [Any])?.map { ($0 as? NSNumber)?.intValue ?? 0 } ?? []
-        return DescriptorStatus(isComplete: object["status"] as? String == "full", chunks: chunks)
+        guard reply.descriptor == "ok" else { return nil }
+        return DescriptorStatus(isComplete: reply.status == "full", chunks: reply.chunks ?? [])
     }
 
     /// `POST /v1/image/push/descr`.
@@ -162,11 +164,16 @@ public final class GolemRegistryClient {
         let path = "/v1/image/info?" + (query.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
         let r = try send("GET", path)
         if r.status == 404 { throw .notFound(what: tag.map { "tagged \($0)" } ?? "with hash \(hash ?? "")", registry: registry) }
-        guard r.status == 200, let object = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any],
-              let sha3 = object["sha3"] as? String, let url = (object["http"] as? String) ?? (object["https"] as? String) else {
+        guard r.status == 200 else { throw .unexpectedStatus(url: registry + path, status: r.status, message: message(r)) }
+        let reply: ImageInfoReply
+        do { reply = try JSONDocument.decode(ImageInfoReply.self, from: r.body, document: registry + path) } catch {
+            guard error.field.isEmpty else { throw .malformedReply(error) }
             throw .unexpectedStatus(url: registry + path, status: r.status, message: message(r))
         }
         // The http link, as yapapi's resolve_package_url gives providers by default.
-        return ImageInfo(sha3: sha3.lowercased(), url: url, size: (object["size"] as? NSNumber)?.uint64Value)
+        guard let sha3 = reply.sha3, let url = reply.http ?? reply.https else {
+            throw .unexpectedStatus(url: registry + path, status: r.status, message: message(r))
+        }
+        return ImageInfo(sha3: sha3.lowercased(), url: url, size: reply.size)
     }
 }

@@ -1,5 +1,6 @@
 // What can go wrong talking to a Golem registry, each case with what a user needs to act on it.
 // No case carries a token: credentials never reach an error message.
+import ImageSpec
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,8 @@ public enum GolemRegistryError: Error, Sendable, CustomStringConvertible {
     case unreachable(url: String, reason: String, attempts: Int)
     /// An answer the protocol does not expect.
     case unexpectedStatus(url: String, status: Int, message: String)
+    /// A JSON reply with a field of the wrong type (the error names the URL and the field).
+    case malformedReply(ImageSpecError)
     case loginRejected(user: String, registry: String, message: String)
     case attachRejected(name: String, registry: String, status: Int, message: String)
     case chunkRejected(index: Int, status: Int, message: String)
@@ -33,6 +36,7 @@ public enum GolemRegistryError: Error, Sendable, CustomStringConvertible {
             return "\(url): the registry cannot be reached: \(reason)" + (attempts > 1 ? " (after \(attempts) attempts)" : "")
         case .unexpectedStatus(let url, let status, let message):
             return "\(url): HTTP \(status)" + (message.isEmpty ? "" : ": \(message)")
+        case .malformedReply(let error): return "\(error.document): the registry's reply is not what its API sends: \(error.reason)"
         case .loginRejected(let user, let registry, let message):
             return "\(registry): the registry refused the token of user \(user)" + (message.isEmpty ? "" : " (\(message))")
                 + "; check REGISTRY_USER/REGISTRY_TOKEN or run gvmc login"

@@ -4,6 +4,7 @@
 // The CLI parses flags and prints what this gives.
 import Foundation
 import GVMI
+import ImageSpec
 import Progress
 
 public enum Publishing {
@@ -66,27 +67,73 @@ extension PushResult {
     }
 
     /// The `push` object of a `--metadata-file`: `info` and the chunks sent of all.
-    public var metadata: [String: Any] {
-        var object: [String: Any] = info
-        object["chunks_sent"] = chunksSent
-        object["chunks_total"] = chunkCount
-        return object
+    public var metadata: PushMetadata {
+        PushMetadata(downloadURL: downloadURL, taskPackage: taskPackage, descriptorSHA256: descriptorID, registry: registry,
+                     tag: name?.description, chunksSent: chunksSent, chunksTotal: chunkCount)
     }
 
     /// gvmkit-build's `--extra-json-info-path` fields, with the hashes named for what they are.
-    public var gvmkitInfo: [String: Any] {
-        var info: [String: Any] = [
-            "imagePath": path, "size": size, "registry": registry,
-            "imageSha3_224": sha3, "descriptorSha256": descriptorID,
-            "downloadUrl": downloadURL, "taskPackage": taskPackage,
-        ]
-        if let name {
-            info["repoInfo"] = ["url": registry, "user": name.user ?? "", "repo": name.repository, "tag": name.tag]
-        } else {
-            info["repoInfo"] = NSNull()
-        }
-        return info
+    public var gvmkitInfo: GvmkitPushInfo {
+        GvmkitPushInfo(imagePath: path, size: size, registry: registry, imageSha3_224: sha3, descriptorSha256: descriptorID,
+                       downloadUrl: downloadURL, taskPackage: taskPackage,
+                       repoInfo: name.map { .tagged(.init(url: registry, user: $0.user ?? "", repo: $0.repository, tag: $0.tag)) } ?? .anonymous)
     }
+}
+
+/// The `push` object of a `--metadata-file` (docker buildx's flag; snake_case as the rest of the file).
+public struct PushMetadata: Encodable, Sendable {
+    public var downloadURL: String
+    public var taskPackage: String
+    public var descriptorSHA256: String
+    public var registry: String
+    /// The tag, for a tagged push.
+    public var tag: String?
+    public var chunksSent: Int
+    public var chunksTotal: Int
+
+    enum CodingKeys: String, CodingKey {
+        case registry, tag
+        case downloadURL = "download_url", taskPackage = "task_package", descriptorSHA256 = "descriptor_sha256"
+        case chunksSent = "chunks_sent", chunksTotal = "chunks_total"
+    }
+}
+
+/// gvmkit-build's `--extra-json-info-path` file for a push (its field names).
+public struct GvmkitPushInfo: Encodable, Sendable {
+    /// Where a tagged push went: the registry, the user, repository and tag.
+    public struct Repository: Encodable, Sendable {
+        public var url: String
+        public var user: String
+        public var repo: String
+        public var tag: String
+    }
+
+    /// `repoInfo`: the repository of a tagged push, null for an anonymous one (as gvmkit-build
+    /// writes it, where an absent Optional would leave the key out).
+    public enum RepoInfo: Encodable, Sendable {
+        case anonymous
+        case tagged(Repository)
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .anonymous: try c.encodeNil()
+            case .tagged(let repository): try c.encode(repository)
+            }
+        }
+    }
+
+    public var imagePath: String
+    public var size: UInt64
+    public var registry: String
+    public var imageSha3_224: String
+    public var descriptorSha256: String
+    public var downloadUrl: String
+    public var taskPackage: String
+    public var repoInfo: RepoInfo
+
+    /// The file's bytes: pretty, keys sorted, a final newline (as gvmc always wrote it).
+    public func fileBytes() -> [UInt8] { JSONDocument.encode(self, formatting: [.prettyPrinted, .sortedKeys]) + [0x0A] }
 }
 
 extension GolemImageName {

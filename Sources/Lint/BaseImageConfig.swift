@@ -1,44 +1,44 @@
-// What lint knows about a base image when its configuration is given (`--base-config`, or later
-// from the registry cache): inherited Env, Cmd/Entrypoint, User, Volumes, WorkingDir, platform.
-import Foundation
+// What lint knows about a base image when its configuration is given (`--base-config`, or
+// `--pull` from the registry): ImageSpec's image configuration, read from the forms those take,
+// and what a stage inherits from it (Env, Cmd/Entrypoint, User, Volumes, WorkingDir, platform).
+import ImageSpec
 
-public struct BaseImageConfig: Sendable, Equatable {
-    public var env: [String: String] = [:]
-    public var cmd: [String]?
-    public var entrypoint: [String]?
-    public var user: String?
-    public var volumes: [String] = []
-    public var workingDir: String?
-    public var os: String?
-    public var architecture: String?
-    public var variant: String?
-
-    public init() {}
-
-    /// Parses an OCI/Docker image configuration (`{"architecture", "os", "config": {...}}`, as
-    /// `skopeo inspect --config` prints it) or a bare ContainerConfig object.
-    public init(json: [UInt8], source: String) throws(LintConfigError) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else {
-            throw LintConfigError(path: source, message: "not a JSON object")
+extension ImageConfiguration {
+    /// Reads an OCI/Docker image configuration (`{"architecture", "os", "config": {...}}`, as
+    /// `skopeo inspect --config` prints it), `docker inspect`'s object (`Config`), or a bare
+    /// ContainerConfig object. A field of the wrong type is an error naming it.
+    public init(baseConfig json: [UInt8], source: String) throws(LintConfigError) {
+        do throws(ImageSpecError) {
+            self = try JSONDocument.decode(ImageConfiguration.self, from: json, document: source)
+            if config == nil {
+                config = try JSONDocument.decode(DockerInspectConfig.self, from: json, document: source).config
+            }
+            if config == nil {
+                config = try JSONDocument.decode(ContainerConfig.self, from: json, document: source)
+            }
+        } catch {
+            throw LintConfigError(path: source, message: error.reason)
         }
-        let config = (object["config"] as? [String: Any]) ?? (object["Config"] as? [String: Any]) ?? object
-        os = object["os"] as? String
-        architecture = object["architecture"] as? String
-        variant = object["variant"] as? String
-        for item in config["Env"] as? [String] ?? [] {
-            let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            env[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
-        }
-        cmd = config["Cmd"] as? [String]
-        entrypoint = config["Entrypoint"] as? [String]
-        user = (config["User"] as? String).flatMap { $0.isEmpty ? nil : $0 }
-        volumes = ((config["Volumes"] as? [String: Any])?.keys.sorted()) ?? []
-        workingDir = (config["WorkingDir"] as? String).flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// The environment a stage inherits.
+    var inheritedEnv: [String: String] { config?.environment ?? [:] }
+    var inheritedCmd: [String]? { config?.cmd }
+    var inheritedEntrypoint: [String]? { config?.entrypoint }
+    var inheritedVolumes: [String] { config?.volumes ?? [] }
+    /// User and WorkingDir, when set to something.
+    var inheritedUser: String? { config?.user.flatMap { $0.isEmpty ? nil : $0 } }
+    var inheritedWorkingDir: String? { config?.workingDir.flatMap { $0.isEmpty ? nil : $0 } }
+
     /// `os/arch[/variant]` when known.
-    public var platform: String? {
+    var platformName: String? {
         guard let os, let architecture else { return nil }
         return [os, architecture, variant].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "/")
     }
+}
+
+/// `docker inspect`'s image object: the container configuration is `Config`.
+private struct DockerInspectConfig: Decodable {
+    var config: ContainerConfig?
+    enum CodingKeys: String, CodingKey { case config = "Config" }
 }

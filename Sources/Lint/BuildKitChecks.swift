@@ -23,7 +23,7 @@ struct BuildKitChecks {
         checkCasing()
         checkStages()
         for stage in stages {
-            guard let config = stage.baseConfig, stage.parentIndex == nil, let actual = config.platform else { continue }
+            guard let config = stage.baseConfig, stage.parentIndex == nil, let actual = config.platformName else { continue }
             let arch = config.architecture?.lowercased() ?? ""
             if config.os?.lowercased() != "linux" || !(arch == "amd64" || arch == "x86_64") {
                 report("InvalidBaseImagePlatform", stage.stage.fromNode,

@@ -3,6 +3,7 @@
 import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
+import ImageSpec
 
 public struct LintOptions: Sendable {
     /// Rules switched off.
@@ -14,7 +15,7 @@ public struct LintOptions: Sendable {
     /// The context's .dockerignore, for CopyIgnoredFile.
     public var dockerIgnore: DockerIgnore?
     /// Configurations of base images, by reference as FROM names them ("*" for any external base).
-    public var baseConfigs: [String: BaseImageConfig] = [:]
+    public var baseConfigs: [String: ImageConfiguration] = [:]
     public init() {}
 }
 

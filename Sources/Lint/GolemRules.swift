@@ -37,10 +37,10 @@ struct GolemRules {
 
         // What the final stage inherits: VOLUMEs, CMD/ENTRYPOINT and USER of the stages it is
         // built on, and of the external base image when its configuration is known.
-        var inheritedVolumes: [String] = final.baseConfig?.volumes ?? []
-        var inheritedEntrypoint: [String]? = final.baseConfig?.entrypoint
-        var inheritedCmd: [String]? = final.baseConfig?.cmd
-        var inheritedUser: String? = final.baseConfig?.user
+        var inheritedVolumes: [String] = final.baseConfig?.inheritedVolumes ?? []
+        var inheritedEntrypoint: [String]? = final.baseConfig?.inheritedEntrypoint
+        var inheritedCmd: [String]? = final.baseConfig?.inheritedCmd
+        var inheritedUser: String? = final.baseConfig?.inheritedUser
         var chain: [WalkedStage] = []
         var cursor = final.parentIndex
         while let i = cursor { chain.insert(stages[i], at: 0); cursor = stages[i].parentIndex }
@@ -56,7 +56,7 @@ struct GolemRules {
             }
         }
         for v in inheritedVolumes { volumes.append((v, resolvePath(v, against: "/"), final.stage.fromNode, v)) }
-        if let platform = final.baseConfig?.platform {
+        if let platform = final.baseConfig?.platformName {
             let arch = final.baseConfig?.architecture?.lowercased() ?? ""
             if final.baseConfig?.os?.lowercased() != "linux" || !(arch == "amd64" || arch == "x86_64") {
                 report("GVM010", final.stage.fromNode, "final stage's base image is \"\(platform)\"; Golem providers run x86_64 (linux/amd64) VMs only", nil)

@@ -19,42 +19,23 @@ public struct LintConfig: Sendable {
     /// Reads a config file; errors name the file and the problem.
     public init(path: String, text: String) throws(LintConfigError) {
         self.path = path
-        let node: Any?
-        do { node = try Yams.load(yaml: text) } catch {
+        let file: LintConfigFile
+        do {
+            guard let root = try Yams.compose(yaml: text) else { return }
+            guard root.mapping != nil else { throw LintConfigError(path: path, message: "the top level must be a mapping") }
+            file = try YAMLDecoder().decode(LintConfigFile.self, from: text)
+        } catch let error as LintConfigError {
+            throw error
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            throw LintConfigError(path: path, message: context.debugDescription)
+        } catch {
             throw LintConfigError(path: path, message: "not valid YAML: \(error)")
         }
-        guard let map = node as? [String: Any] else {
-            if node == nil { return }
-            throw LintConfigError(path: path, message: "the top level must be a mapping")
-        }
-        func list(_ v: Any?, _ key: String) throws(LintConfigError) -> [String] {
-            guard let v else { return [] }
-            if let s = v as? String { return [s] }
-            guard let a = v as? [Any] else { throw LintConfigError(path: path, message: "\(key) must be a list of rule ids") }
-            return a.map { "\($0)" }
-        }
-        for (key, value) in map {
-            switch key {
-            case "ignored", "ignore":
-                ignored.formUnion(try list(value, key))
-            case "override":
-                guard let o = value as? [String: Any] else { throw LintConfigError(path: path, message: "override must map error/warning/info/none to rule lists") }
-                for (level, rules) in o {
-                    guard let s = Severity(rawValue: level == "style" ? "info" : level) else {
-                        throw LintConfigError(path: path, message: "override.\(level): unknown severity (error, warning, info, none)")
-                    }
-                    for r in try list(rules, "override.\(level)") { severity[r] = s }
-                }
-            case "failure-threshold", "failure_threshold":
-                guard let s = value as? String, let t = Severity(rawValue: s == "style" ? "info" : s) else {
-                    throw LintConfigError(path: path, message: "failure-threshold must be error, warning, info or none")
-                }
-                failureThreshold = t
-            case "experimental":
-                experimental.formUnion(try list(value, key))
-            default:
-                throw LintConfigError(path: path, message: "unknown key \"\(key)\" (known: ignored, override, failure-threshold, experimental)")
-            }
+        ignored = Set(file.ignored)
+        experimental = Set(file.experimental)
+        failureThreshold = file.failureThreshold
+        for (level, rules) in file.override {
+            for r in rules { severity[r] = level }
         }
         for id in ignored.union(severity.keys).union(experimental) where RuleCatalog.byID[id] == nil && id != "syntax" {
             throw LintConfigError(path: path, message: "unknown rule \"\(id)\"")
@@ -76,6 +57,63 @@ public struct LintConfig: Sendable {
             dir = resolved + "/.."
         }
         return nil
+    }
+}
+
+/// `.gvmc.yaml` as written: a rule list is one id or a list of them; `ignore` and
+/// `failure_threshold` are accepted for `ignored` and `failure-threshold`; an unknown key is an
+/// error, so a misspelt one is not silently dropped.
+struct LintConfigFile: Decodable {
+    var ignored: [String] = []
+    var override: [(Severity, [String])] = []
+    var failureThreshold: Severity?
+    var experimental: [String] = []
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        func problem(_ key: Key, _ message: String) -> DecodingError {
+            .dataCorrupted(.init(codingPath: c.codingPath + [key], debugDescription: message))
+        }
+        func rules<K>(_ container: KeyedDecodingContainer<K>, _ key: K, _ name: String) throws -> [String] {
+            if let one = try? container.decode(String.self, forKey: key) { return [one] }
+            guard let list = try? container.decode([String].self, forKey: key) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [key], debugDescription: "\(name) must be a list of rule ids"))
+            }
+            return list
+        }
+        func severity(_ text: String) -> Severity? { Severity(rawValue: text == "style" ? "info" : text) }
+        for key in c.allKeys {
+            switch key.stringValue {
+            case "ignored", "ignore":
+                ignored += try rules(c, key, key.stringValue)
+            case "override":
+                guard let levels = try? c.nestedContainer(keyedBy: Key.self, forKey: key) else {
+                    throw problem(key, "override must map error/warning/info/none to rule lists")
+                }
+                for level in levels.allKeys {
+                    guard let s = severity(level.stringValue) else {
+                        throw problem(level, "override.\(level.stringValue): unknown severity (error, warning, info, none)")
+                    }
+                    override.append((s, try rules(levels, level, "override.\(level.stringValue)")))
+                }
+            case "failure-threshold", "failure_threshold":
+                guard let text = try? c.decode(String.self, forKey: key), let s = severity(text) else {
+                    throw problem(key, "failure-threshold must be error, warning, info or none")
+                }
+                failureThreshold = s
+            case "experimental":
+                experimental += try rules(c, key, key.stringValue)
+            default:
+                throw problem(key, "unknown key \"\(key.stringValue)\" (known: ignored, override, failure-threshold, experimental)")
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 import BuildPlan
 import DockerfileInstructions
 import DockerfileSyntax
+import ImageSpec
 
 /// An instruction with the state in force just before it.
 struct WalkedInstruction {
@@ -22,7 +23,7 @@ struct WalkedStage {
     var baseName: String?
     var isScratch: Bool
     /// The configuration of the external base image, when given.
-    var baseConfig: BaseImageConfig?
+    var baseConfig: ImageConfiguration?
     /// The nearest stage of this file the stage is built on (FROM <stage>), if any.
     var parentIndex: Int?
     var initialVariables: [String: String?] = [:]
@@ -37,12 +38,12 @@ let platformArgs: [String: String] = [
 
 struct StageWalker {
     let file: StagedDockerfile
-    let baseConfigs: [String: BaseImageConfig]
+    let baseConfigs: [String: ImageConfiguration]
     /// Global ARGs with their defaults (nil: declared without a value).
     var globalArgs: [String: String?] = [:]
     var globalArgOrder: [String] = []
 
-    init(file: StagedDockerfile, baseConfigs: [String: BaseImageConfig] = [:]) {
+    init(file: StagedDockerfile, baseConfigs: [String: ImageConfiguration] = [:]) {
         self.file = file
         self.baseConfigs = baseConfigs
         var env = platformArgs.mapValues { Optional($0) }
@@ -80,7 +81,7 @@ struct StageWalker {
             let base = try? expand(stage.from.baseName, globalEnvironment(), escape: escape)
             let isScratch = base?.lowercased() == "scratch"
             if isScratch { known = true }
-            var baseConfig: BaseImageConfig?
+            var baseConfig: ImageConfiguration?
             var parentIndex: Int?
             if let base, let parent = result.first(where: { $0.stage.name == base.lowercased() && $0.stage.index < stage.index }) {
                 variables = parent.instructions.last.map { finalVariables(after: $0) } ?? parent.initialVariables
@@ -91,8 +92,8 @@ struct StageWalker {
             } else if !isScratch, let base, let config = baseConfigs[base] ?? baseConfigs["*"] {
                 // A known external base: its environment and working directory are inherited.
                 baseConfig = config
-                for (k, v) in config.env { variables[k] = .some(v) }
-                workdir = config.workingDir.map { resolvePath($0, against: "/") } ?? "/"
+                for (k, v) in config.inheritedEnv { variables[k] = .some(v) }
+                workdir = config.inheritedWorkingDir.map { resolvePath($0, against: "/") } ?? "/"
                 known = true
             }
             let initialVariables = variables

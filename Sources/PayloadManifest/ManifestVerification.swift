@@ -46,9 +46,8 @@ public struct ManifestBundle: Sendable {
         }
         let bytes = try readFile(file)
         var bundle: ManifestBundle
-        if let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-           object[SignedManifest.payloadProperty] != nil {
-            bundle = try demand(object, file: file)
+        if DemandFile.isDemand(bytes) {
+            bundle = try DemandFile.read(bytes, file: file).bundle(file: file)
         } else if let text = String(bytes: bytes, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
                   !text.hasPrefix("{"), let decoded = Data(base64Encoded: text, options: .ignoreUnknownCharacters) {
             // manifest.json.base64: the payload exactly as it would be sent (line breaks dropped).
@@ -68,29 +67,6 @@ public struct ManifestBundle: Sendable {
             bundle.certificate = (String(bytes: raw, encoding: .utf8)?.contains("-----BEGIN") == true) ? raw : (decodeBase64File(raw) ?? raw)
         }
         return bundle
-    }
-
-    private static func demand(_ object: [String: Any], file: String) throws(ManifestError) -> ManifestBundle {
-        func string(_ key: String) throws(ManifestError) -> String? {
-            guard let value = object[key] else { return nil }
-            guard let s = value as? String else { throw .file(path: file, "\(key) is not a string") }
-            return s
-        }
-        guard let payload = try string(SignedManifest.payloadProperty),
-              let manifest = Data(base64Encoded: payload) else {
-            throw .file(path: file, "\(SignedManifest.payloadProperty) is not base64 text")
-        }
-        var b = ManifestBundle(manifest: Array(manifest), payload: payload)
-        if let sig = try string(SignedManifest.signatureProperty) {
-            guard let raw = Data(base64Encoded: sig) else { throw .file(path: file, "\(SignedManifest.signatureProperty) is not base64 text") }
-            b.signature = Array(raw)
-        }
-        b.algorithm = try string(SignedManifest.algorithmProperty)
-        if let cert = try string(SignedManifest.certificateProperty) {
-            guard let raw = Data(base64Encoded: cert) else { throw .file(path: file, "\(SignedManifest.certificateProperty) is not base64 text") }
-            b.certificate = Array(raw)
-        }
-        return b
     }
 
     /// A file that holds base64 text only (the `--wrap=0` output of Golem's documentation).

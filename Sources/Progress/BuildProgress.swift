@@ -435,34 +435,25 @@ public final class BuildProgress: @unchecked Sendable {
     private func emitJSON(vertex n: Int) {
         guard mode == .rawjson else { return }
         let v = vertices[n - 1]
-        var o: [String: Any] = ["digest": Self.digest(n, v.name), "name": v.name, "started": Self.time(v.started)]
-        if let c = v.completed { o["completed"] = Self.time(c) }
-        if v.cached { o["cached"] = true }
-        if let e = v.error { o["error"] = e }
-        emit(["vertexes": [o]])
+        emit(SolveStatusLine(vertexes: [.init(digest: Self.digest(n, v.name), name: v.name, started: Self.time(v.started),
+                                              completed: v.completed.map(Self.time), cached: v.cached ? true : nil, error: v.error)]))
     }
 
     private func emitJSON(transfer id: String, _ t: Transfer, vertex n: Int, now: Date) {
-        var status: [String: Any] = ["id": id, "vertex": Self.digest(n, vertices[n - 1].name), "current": t.current, "total": t.total,
-                                     "timestamp": Self.time(now), "started": Self.time(t.started)]
-        if let c = t.completed { status["completed"] = Self.time(c) }
-        emit(["statuses": [status]])
+        emit(SolveStatusLine(statuses: [.init(id: id, vertex: Self.digest(n, vertices[n - 1].name), current: t.current, total: t.total,
+                                              timestamp: Self.time(now), started: Self.time(t.started), completed: t.completed.map(Self.time))]))
     }
 
     private func emitJSON(status text: String, vertex n: Int) {
-        let now = Self.time(clock())
-        emit(["statuses": [["id": text, "vertex": Self.digest(n, vertices[n - 1].name), "timestamp": now]]])
+        emit(SolveStatusLine(statuses: [.init(id: text, vertex: Self.digest(n, vertices[n - 1].name), timestamp: Self.time(clock()))]))
     }
 
     private func emitJSON(log bytes: [UInt8], vertex n: Int, stream: Int32) {
-        emit(["logs": [["vertex": Self.digest(n, vertices[n - 1].name), "stream": Int(stream),
-                        "data": Data(bytes).base64EncodedString(), "timestamp": Self.time(clock())]]])
+        emit(SolveStatusLine(logs: [.init(vertex: Self.digest(n, vertices[n - 1].name), stream: Int(stream),
+                                          data: Data(bytes).base64EncodedString(), timestamp: Self.time(clock()))]))
     }
 
-    private func emit(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        write(String(decoding: data, as: UTF8.self) + "\n")
-    }
+    private func emit(_ line: SolveStatusLine) { write(line.line()) }
 }
 
 /// CI annotations: with `GITHUB_ACTIONS=true`, a diagnostic line `FILE:LINE:COL: warning: text`

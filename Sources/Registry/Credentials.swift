@@ -4,6 +4,7 @@
 // username/password, and `identitytoken`).
 import Foundation
 import HTTPTransport
+import ImageSpec
 
 public struct Credential: Sendable, Equatable {
     public var username: String
@@ -49,14 +50,14 @@ public struct CredentialStore: Sendable {
         let dir = environment["DOCKER_CONFIG"] ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.docker")
         let path = dir + "/config.json"
         guard let data = FileManager.default.contents(atPath: path) else { return }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw RegistryError("\(path): not a JSON object")
+        let file: DockerConfigFile
+        do { file = try JSONDocument.decode(DockerConfigFile.self, from: Array(data), document: path) } catch {
+            throw RegistryError(error.description)
         }
-        for (key, value) in (object["auths"] as? [String: Any]) ?? [:] {
-            guard let entry = value as? [String: Any] else { continue }
-            var user = entry["username"] as? String
-            var pass = entry["password"] as? String
-            if let auth = entry["auth"] as? String, !auth.isEmpty {
+        for (key, entry) in file.auths ?? [:] {
+            var user = entry.username
+            var pass = entry.password
+            if let auth = entry.auth, !auth.isEmpty {
                 guard let decoded = Data(base64Encoded: auth).flatMap({ String(data: $0, encoding: .utf8) }),
                       let colon = decoded.firstIndex(of: ":") else {
                     throw RegistryError("\(path): auths.\(key).auth is not base64 of USER:PASSWORD")
@@ -64,7 +65,7 @@ public struct CredentialStore: Sendable {
                 user = String(decoded[..<colon])
                 pass = String(decoded[decoded.index(after: colon)...])
             }
-            let token = (entry["identitytoken"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+            let token = entry.identitytoken.flatMap { $0.isEmpty ? nil : $0 }
             if let user, let pass {
                 add(host: key, Credential(username: user, password: pass, identityToken: token))
             } else if let token {
@@ -82,6 +83,19 @@ public struct CredentialStore: Sendable {
         for flag in flags { try store.addFlag(flag) }
         return store
     }
+}
+
+/// Docker's config.json, the part gvmc reads (credsStore and credHelpers are not followed).
+struct DockerConfigFile: Decodable {
+    /// One registry's entry: `auth` (base64 of USER:PASSWORD), or username and password, or an
+    /// identity token.
+    struct Auth: Decodable {
+        var auth: String?
+        var username: String?
+        var password: String?
+        var identitytoken: String?
+    }
+    var auths: [String: Auth]?
 }
 
 /// A `WWW-Authenticate` challenge: scheme and parameters (RFC 7235 auth-params).

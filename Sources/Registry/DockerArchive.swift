@@ -3,8 +3,20 @@
 // layers (following the archive's symlinked legacy layer directories), and each uncompressed
 // layer must hash to the config's diff_id.
 import Foundation
+import ImageSpec
 import Layers
 import SquashFS
+
+/// One image of a `docker save` archive's manifest.json.
+struct DockerArchiveEntry: Decodable {
+    /// The config file's name in the archive (`<id>.json`, `blobs/sha256/<id>`).
+    var config: String?
+    var repoTags: [String]?
+    /// The layer files' names, base layer first.
+    var layers: [String]?
+
+    enum CodingKeys: String, CodingKey { case config = "Config", repoTags = "RepoTags", layers = "Layers" }
+}
 
 extension BlobCache {
     /// Copies a stream into the cache under the digest of its bytes; returns (digest, path).
@@ -96,19 +108,24 @@ extension ImagePuller {
             }
             throw RegistryError("\(source): \(name) is missing from the archive")
         }
-        guard let manifestBytes = small["manifest.json"],
-              let manifest = try? JSONSerialization.jsonObject(with: Data(manifestBytes)) as? [[String: Any]], !manifest.isEmpty else {
+        guard let manifestBytes = small["manifest.json"] else {
             throw RegistryError("\(source): no manifest.json; not a `docker save` archive")
         }
-        let chosen: [String: Any]
+        let manifest: [DockerArchiveEntry]
+        do { manifest = try JSONDocument.decode([DockerArchiveEntry].self, from: manifestBytes, document: "\(source): manifest.json") } catch {
+            if case .notJSON = error.problem { throw RegistryError("\(source): no manifest.json; not a `docker save` archive") }
+            throw RegistryError(error.description)
+        }
+        guard !manifest.isEmpty else { throw RegistryError("\(source): no manifest.json; not a `docker save` archive") }
+        let chosen: DockerArchiveEntry
         if let tag {
             let matches = manifest.filter { entry in
-                ((entry["RepoTags"] as? [String]) ?? []).contains { t in
+                (entry.repoTags ?? []).contains { t in
                     t == tag || t.hasSuffix("/" + tag) || (try? ImageReference(t).familiarName) == tag
                 }
             }
             guard let first = matches.first else {
-                let tags = manifest.flatMap { ($0["RepoTags"] as? [String]) ?? [] }
+                let tags = manifest.flatMap { $0.repoTags ?? [] }
                 throw RegistryError("\(source): no image tagged \(tag) (tags: \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))")
             }
             chosen = first
@@ -116,19 +133,22 @@ extension ImagePuller {
             guard manifest.count == 1 else { throw RegistryError("\(source): the archive holds \(manifest.count) images; name one with :TAG") }
             chosen = manifest[0]
         }
-        guard let configName = chosen["Config"] as? String, let layerNames = chosen["Layers"] as? [String] else {
+        guard let configName = chosen.config, let layerNames = chosen.layers else {
             throw RegistryError("\(source): manifest.json entry without Config or Layers")
         }
         let config = try lookup(configName)
-        let configBlob = try ImageConfigBlob(raw: Array(try Data(contentsOf: URL(fileURLWithPath: config.path))))
+        let configBlob = try imageConfig(Descriptor(mediaType: MediaType.dockerConfig, digest: config.digest, size: 0), of: source) {
+            Array(try Data(contentsOf: URL(fileURLWithPath: config.path)))
+        }
+        let diffIDs = configBlob.value.diffIDs
         var warnings: [String] = []
-        checkPlatform(configBlob, source: source, warnings: &warnings)
+        checkPlatform(configBlob.value, source: source, warnings: &warnings)
         var layers: [PulledLayer] = []
         for (i, name) in layerNames.enumerated() {
             let layer = try lookup(name)
             // `docker save` layers are uncompressed: their digest is the config's diff_id.
-            if i < configBlob.diffIDs.count, !(try isCompressed(layer.path)), configBlob.diffIDs[i] != layer.digest {
-                throw RegistryError("\(source): layer \(name) has digest \(layer.digest), but the image config expects \(configBlob.diffIDs[i])")
+            if i < diffIDs.count, !(try isCompressed(layer.path)), diffIDs[i] != layer.digest {
+                throw RegistryError("\(source): layer \(name) has digest \(layer.digest), but the image config expects \(diffIDs[i])")
             }
             layers.append(PulledLayer(path: layer.path, digest: layer.digest, mediaType: "application/vnd.docker.image.rootfs.diff.tar"))
         }

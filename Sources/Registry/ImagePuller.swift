@@ -3,6 +3,7 @@
 // The result names every blob by path and digest; nothing unverified is returned.
 import BuildCache
 import Foundation
+import ImageSpec
 import SquashFS
 
 public enum ImageSource: Sendable, CustomStringConvertible {
@@ -58,7 +59,8 @@ public struct PulledImage: Sendable {
     public var manifestDigest: String
     /// The config blob's digest: Docker's image ID.
     public var configDigest: String
-    public var config: ImageConfigBlob
+    /// The config blob as read (its digest is `configDigest`) and decoded.
+    public var config: Verbatim<ImageConfiguration>
     public var layers: [PulledLayer]
     public var warnings: [String]
 }
@@ -85,16 +87,17 @@ public final class ImagePuller {
     }
 
     /// Only the image configuration (no layers are fetched): what `gvmc lint --pull` needs.
-    public func pullConfig(_ source: ImageSource) throws -> ImageConfigBlob {
+    public func pullConfig(_ source: ImageSource) throws -> Verbatim<ImageConfiguration> {
         guard case .registry(let ref) = source else { return try pull(source).config }
         let client = try RegistryClient(reference: ref, options: options)
         var (bytes, type, _) = try client.manifest(ref.manifestReference)
-        var doc = try decode(bytes, source: ref.description)
-        if type == MediaType.ociIndex || type == MediaType.dockerList || (doc.manifests != nil && doc.layers == nil) {
-            (bytes, type, _) = try client.manifest(try select(from: doc, source: ref.description).digest)
-            doc = try decode(bytes, source: ref.description)
+        var doc = try manifest(bytes, type: type, source: ref.description)
+        if case .index(let index) = doc {
+            (bytes, type, _) = try client.manifest(try select(from: index, source: ref.description).digest)
+            doc = try manifest(bytes, type: type, source: ref.description)
         }
-        guard let config = doc.config else { throw RegistryError("\(ref): not an image manifest (\(type))") }
+        guard case .image(let image) = doc else { throw RegistryError("\(ref): not an image manifest (\(type))") }
+        let config = image.config
         try validateDigest(config.digest, what: "\(ref): config")
         return try imageConfig(config, of: ref.description) {
             let path = try cache.store(config.digest) { fd in try client.blob(config, to: fd) }
@@ -102,41 +105,20 @@ public final class ImagePuller {
         }
     }
 
-    /// Reads and parses an image's config blob; a failure (a descriptor that lies about the
-    /// size, a blob that is not a config) names the image and the config's digest.
-    func imageConfig(_ d: Descriptor, of source: String, read: () throws -> [UInt8]) throws -> ImageConfigBlob {
-        do {
-            return try ImageConfigBlob(raw: try read())
-        } catch let e as RegistryError {
-            throw RegistryError(e.message.hasPrefix(source) ? e.message : "\(source): config \(d.digest): \(e.message)")
-        }
-    }
-
     // MARK: - Manifests
 
     /// Picks the manifest for `platform` from an index; errors list what the index has.
-    func select(from index: ManifestDocument, source: String) throws(RegistryError) -> Descriptor {
-        let entries = (index.manifests ?? []).filter { $0.platform != nil && MediaType.accepted.contains($0.mediaType ?? MediaType.ociManifest) }
+    func select(from index: ImageIndex, source: String) throws(RegistryError) -> Descriptor {
+        let entries = index.manifests.filter { $0.platform != nil && MediaType.accepted.contains($0.mediaType ?? MediaType.ociManifest) }
         if let exact = entries.first(where: { $0.platform!.matches(platform) }) { return exact }
         let available = entries.map { $0.platform!.description }.filter { $0 != "unknown/unknown" }
         throw RegistryError("\(source): no image for platform \(platform) in the index (it has: \(available.isEmpty ? "nothing usable" : available.joined(separator: ", ")))")
     }
 
-    func decode(_ bytes: [UInt8], source: String) throws(RegistryError) -> ManifestDocument {
-        do { return try JSONDecoder().decode(ManifestDocument.self, from: Data(bytes)) } catch {
-            // What the registry sent instead (often an HTML error page from a proxy), briefly.
-            let head = String(decoding: bytes.prefix(64), as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ")
-            var why = "not JSON"
-            if case DecodingError.keyNotFound(let key, _) = error { why = "no \"\(key.stringValue)\" field" }
-            if case DecodingError.typeMismatch(_, let context) = error { why = "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))" }
-            throw RegistryError("\(source): the registry sent a malformed manifest (\(why); \(bytes.count) bytes: \"\(head)\")")
-        }
-    }
-
     /// Layers of a manifest: supported media types only; foreign layers skipped with a warning.
-    func usableLayers(_ manifest: ManifestDocument, source: String, warnings: inout [String]) throws(RegistryError) -> [Descriptor] {
+    func usableLayers(_ manifest: ImageManifest, source: String, warnings: inout [String]) throws(RegistryError) -> [Descriptor] {
         var out: [Descriptor] = []
-        for layer in manifest.layers ?? [] {
+        for layer in manifest.layers {
             let type = layer.mediaType ?? "application/vnd.oci.image.layer.v1.tar+gzip"
             let kind = MediaType.layerKind(type)
             guard kind.supported else { throw RegistryError("\(source): layer \(layer.digest) has unsupported media type \(type)") }
@@ -151,7 +133,7 @@ public final class ImagePuller {
         return out
     }
 
-    func checkPlatform(_ config: ImageConfigBlob, source: String, warnings: inout [String]) {
+    func checkPlatform(_ config: ImageConfiguration, source: String, warnings: inout [String]) {
         guard let p = config.platform else { return }
         if !p.matches(Platform(architecture: platform.architecture, os: platform.os)) {
             warnings.append("\(source): the image is \(p), not the requested \(platform)")
@@ -170,23 +152,24 @@ public final class ImagePuller {
         if type == MediaType.dockerSchema1 || type == MediaType.dockerSchema1Signed {
             throw RegistryError("\(source): Docker schema 1 manifests are not supported (deprecated since 2019); re-push the image")
         }
-        var doc = try decode(bytes, source: source)
-        if type == MediaType.ociIndex || type == MediaType.dockerList || (doc.manifests != nil && doc.layers == nil) {
-            let chosen = try select(from: doc, source: source)
+        var doc = try manifest(bytes, type: type, source: source)
+        if case .index(let index) = doc {
+            let chosen = try select(from: index, source: source)
             (bytes, type, digest) = try client.manifest(chosen.digest)
-            doc = try decode(bytes, source: source)
+            doc = try manifest(bytes, type: type, source: source)
         }
-        guard let configDescriptor = doc.config, doc.layers != nil else {
+        guard case .image(let image) = doc else {
             throw RegistryError("\(source): manifest \(digest) (\(type)) is not an image manifest")
         }
+        let configDescriptor = image.config
         try validateDigest(configDescriptor.digest, what: "\(source): config")
         var warnings: [String] = []
-        let layers = try usableLayers(doc, source: source, warnings: &warnings)
+        let layers = try usableLayers(image, source: source, warnings: &warnings)
         let config = try imageConfig(configDescriptor, of: source) {
             let configPath = try cache.store(configDescriptor.digest) { fd in try client.blob(configDescriptor, to: fd) }
             return Array(try Data(contentsOf: URL(fileURLWithPath: configPath)))
         }
-        checkPlatform(config, source: source, warnings: &warnings)
+        checkPlatform(config.value, source: source, warnings: &warnings)
         let paths = try download(layers, using: client)
         return PulledImage(source: source, manifestDigest: digest, configDigest: configDescriptor.digest, config: config,
                            layers: zip(layers, paths).map { PulledLayer(path: $1, digest: $0.digest, mediaType: $0.mediaType ?? "") },
@@ -257,19 +240,20 @@ public final class ImagePuller {
             guard sha256Digest(bytes) == d.digest else { throw RegistryError("\(source): blob \(d.digest) is corrupt (digest mismatch)") }
             return bytes
         }
-        guard let layoutData = FileManager.default.contents(atPath: dir + "/oci-layout"),
-              (try? JSONSerialization.jsonObject(with: layoutData) as? [String: Any])?["imageLayoutVersion"] != nil else {
+        guard let layoutData = FileManager.default.contents(atPath: dir + "/oci-layout") else {
             throw RegistryError("\(source): not an OCI image layout (no valid oci-layout file)")
+        }
+        do { _ = try JSONDocument.decode(ImageLayoutFile.self, from: Array(layoutData), document: "oci-layout") } catch {
+            throw RegistryError("\(source): not an OCI image layout (no valid oci-layout file: \(error.reason))")
         }
         guard let indexData = FileManager.default.contents(atPath: dir + "/index.json") else {
             throw RegistryError("\(source): index.json is missing")
         }
-        let index = try decode(Array(indexData), source: source + "/index.json")
-        let entries = index.manifests ?? []
+        let entries = try layoutIndex(Array(indexData), source: source + "/index.json").manifests
         var chosen: Descriptor
         if let tag {
-            guard let m = entries.first(where: { $0.annotations?["org.opencontainers.image.ref.name"] == tag }) else {
-                let tags = entries.compactMap { $0.annotations?["org.opencontainers.image.ref.name"] }
+            guard let m = entries.first(where: { $0.annotations?[Descriptor.refNameAnnotation] == tag }) else {
+                let tags = entries.compactMap { $0.annotations?[Descriptor.refNameAnnotation] }
                 throw RegistryError("\(source): no image tagged \"\(tag)\" (tags: \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))")
             }
             chosen = m
@@ -277,18 +261,17 @@ public final class ImagePuller {
             guard entries.count == 1 else { throw RegistryError("\(source): the layout holds \(entries.count) images; name one with :TAG") }
             chosen = entries[0]
         }
-        var bytes = try readVerified(chosen)
-        var doc = try decode(bytes, source: source)
-        if doc.manifests != nil && doc.layers == nil {
-            chosen = try select(from: doc, source: source)
-            bytes = try readVerified(chosen)
-            doc = try decode(bytes, source: source)
+        var doc = try manifest(try readVerified(chosen), type: nil, source: source)
+        if case .index(let index) = doc {
+            chosen = try select(from: index, source: source)
+            doc = try manifest(try readVerified(chosen), type: nil, source: source)
         }
-        guard let configDescriptor = doc.config else { throw RegistryError("\(source): \(chosen.digest) is not an image manifest") }
+        guard case .image(let image) = doc else { throw RegistryError("\(source): \(chosen.digest) is not an image manifest") }
+        let configDescriptor = image.config
         let config = try imageConfig(configDescriptor, of: source) { try readVerified(configDescriptor) }
         var warnings: [String] = []
-        checkPlatform(config, source: source, warnings: &warnings)
-        let layers = try usableLayers(doc, source: source, warnings: &warnings)
+        checkPlatform(config.value, source: source, warnings: &warnings)
+        let layers = try usableLayers(image, source: source, warnings: &warnings)
         var pulled: [PulledLayer] = []
         for l in layers {
             let path = try blobPath(l.digest)

@@ -3,6 +3,7 @@
 // upload's status or starting a new session) and manifest pushes.
 import Foundation
 import HTTPTransport
+import ImageSpec
 
 extension RegistryClient {
     /// Files up to this size go in one PUT; larger ones in PATCH chunks of this size.

@@ -5,6 +5,7 @@
 // Pushes (uploads, mounts, manifests) are in RegistryClient+Push.swift.
 import Foundation
 import HTTPTransport
+import ImageSpec
 import SquashFS
 
 public struct RegistryOptions: Sendable {
@@ -113,11 +114,12 @@ final class RegistryClient {
 
     func sleep(seconds: Double) { usleep(UInt32(max(0, min(seconds, 60)) * 1_000_000)) }
 
-    /// The registry's own error text (`{"errors":[{"code","message"}]}`), if any.
+    /// The registry's own error text (`{"errors":[{"code","message"}]}`), if any: it only adds
+    /// to a message, so a body of another shape adds nothing.
     func registryMessage(_ r: HTTPResponse) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any],
-              let errors = object["errors"] as? [[String: Any]], let first = errors.first else { return "" }
-        return ": " + [first["code"] as? String, first["message"] as? String].compactMap { $0 }.joined(separator: " ")
+        guard let reply = try? JSONDocument.decode(RegistryErrorReply.self, from: r.body, document: "error"),
+              let first = reply.errors.first else { return "" }
+        return ": " + [first.code, first.message].compactMap { $0 }.joined(separator: " ")
     }
 
     /// HTTPS first; plain HTTP only for insecure hosts whose HTTPS does not answer (as Docker).
@@ -183,8 +185,11 @@ final class RegistryClient {
                 }
                 throw RegistryError("token server \(realm): HTTP \(reply.status)\(why)")
             }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
-                  let token = (object["token"] as? String) ?? (object["access_token"] as? String), !token.isEmpty else {
+            let answer: TokenReply
+            do { answer = try JSONDocument.decode(TokenReply.self, from: reply.body, document: "token server \(realm)") } catch {
+                throw RegistryError(error.field.isEmpty ? "token server \(realm): the reply has no token (\(error.reason))" : error.description)
+            }
+            guard let token = answer.token ?? answer.accessToken, !token.isEmpty else {
                 throw RegistryError("token server \(realm): the reply has no token")
             }
             authorization = "Bearer " + token
@@ -221,7 +226,7 @@ final class RegistryClient {
             throw RegistryError("\(self.reference.registry)/\(self.reference.repository):\(reference): manifest digest \(digest) does not match the registry's Docker-Content-Digest \(claimed)")
         }
         var type = response.header("Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        if let doc = try? JSONDecoder().decode(ManifestDocument.self, from: Data(response.body)), let t = doc.mediaType { type = t }
+        if let t = ManifestDocument.declaredMediaType(response.body) { type = t }
         return (response.body, type, digest)
     }
 

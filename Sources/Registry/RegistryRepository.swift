@@ -1,6 +1,7 @@
 // One repository of an OCI registry, for reading and writing: the face of RegistryClient that
 // the remote build cache uses to look up, fetch and publish its blobs and manifests.
 import Foundation
+import ImageSpec
 import SquashFS
 
 /// One repository of an OCI registry, for reading and writing (the remote build cache uses it).

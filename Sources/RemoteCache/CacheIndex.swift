@@ -12,6 +12,7 @@
 // Exports are cumulative: records already under the tag stay, newest first, and the oldest go
 // past `maximumRecords` records or `maximumBytes` of layers.
 import Foundation
+import ImageSpec
 import Registry
 
 public struct CacheRecord: Codable, Sendable, Equatable {
@@ -28,7 +29,7 @@ public struct CacheRecord: Codable, Sendable, Equatable {
 public struct CacheIndex: Codable, Sendable, Equatable {
     public static let artifactType = "application/vnd.gvmc.cache.v1"
     public static let configMediaType = "application/vnd.gvmc.cache.config.v1+json"
-    public static let manifestMediaType = "application/vnd.oci.image.manifest.v1+json"
+    public static let manifestMediaType = MediaType.ociManifest
     public static let maximumRecords = 2000
     public static let maximumBytes: Int64 = 20 << 30
 
@@ -57,16 +58,13 @@ public struct CacheIndex: Codable, Sendable, Equatable {
         return CacheIndex(records: all)
     }
 
-    public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array((try? encoder.encode(self)) ?? Data())
-    }
+    /// The config blob: compact, keys sorted (`/` escaped, as gvmc always wrote it).
+    public func encoded() -> [UInt8] { JSONDocument.encode(self, formatting: [.sortedKeys]) }
 
     public static func decode(_ bytes: [UInt8], from where_: String) throws(CacheError) -> CacheIndex {
         let index: CacheIndex
-        do { index = try JSONDecoder().decode(CacheIndex.self, from: Data(bytes)) } catch {
-            throw CacheError("\(where_): the cache's configuration is not gvmc's format: \(error)")
+        do { index = try JSONDocument.decode(CacheIndex.self, from: bytes, document: where_) } catch {
+            throw CacheError("\(where_): the cache's configuration is not gvmc's format: \(error.reason)")
         }
         let types = Set(LayerCompression.allCases.map(\.mediaType))
         for r in index.records {
@@ -79,25 +77,19 @@ public struct CacheIndex: Codable, Sendable, Equatable {
     }
 
     /// The manifest for this index whose config blob is `config` (bytes of `encoded()`).
+    /// Compact, keys sorted, `/` unescaped: the bytes (and so the digest) gvmc always wrote.
     public func manifest(config: (digest: String, size: Int64)) -> [UInt8] {
-        var layers: [[String: Any]] = []
         var seen: Set<String> = []
-        for r in records where seen.insert(r.layer).inserted {
-            layers.append(["mediaType": r.mediaType, "digest": r.layer, "size": r.size])
-        }
-        let object: [String: Any] = [
-            "schemaVersion": 2, "mediaType": Self.manifestMediaType, "artifactType": Self.artifactType,
-            "config": ["mediaType": Self.configMediaType, "digest": config.digest, "size": config.size],
-            "layers": layers,
-        ]
-        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
+        let layers = records.filter { seen.insert($0.layer).inserted }.map { Descriptor(mediaType: $0.mediaType, digest: $0.layer, size: $0.size) }
+        return JSONDocument.encode(ImageManifest(mediaType: Self.manifestMediaType, artifactType: Self.artifactType,
+                                                 config: Descriptor(mediaType: Self.configMediaType, digest: config.digest, size: config.size),
+                                                 layers: layers))
     }
 
-    /// The config descriptor of a cache manifest (nil: not a gvmc cache).
+    /// The config descriptor of a cache manifest (nil: not an image manifest, or not a gvmc cache's).
     public static func configDescriptor(_ manifest: [UInt8]) -> Descriptor? {
-        struct Shape: Decodable { var config: Descriptor?; var artifactType: String? }
-        guard let shape = try? JSONDecoder().decode(Shape.self, from: Data(manifest)), let config = shape.config,
-              config.mediaType == configMediaType, CacheError.isDigest(config.digest) else { return nil }
-        return config
+        guard let image = try? JSONDocument.decode(ImageManifest.self, from: manifest, document: "cache manifest"),
+              image.config.mediaType == configMediaType, CacheError.isDigest(image.config.digest) else { return nil }
+        return image.config
     }
 }

@@ -1,6 +1,7 @@
 // Where a shared step cache lives: a tag in an OCI registry, or a tag in an OCI image layout
 // directory (for CI caches that save directories). Both hold the same manifest and blobs.
 import Foundation
+import ImageSpec
 import Registry
 import SquashFS
 #if canImport(Glibc)
@@ -43,7 +44,7 @@ final class LayoutCacheStore: CacheStore {
     let label: String
     let directory: String
     let tag: String
-    static let refName = "org.opencontainers.image.ref.name"
+    static let refName = Descriptor.refNameAnnotation
 
     init(directory: String, tag: String, label: String) {
         self.directory = directory; self.tag = tag; self.label = label
@@ -51,17 +52,13 @@ final class LayoutCacheStore: CacheStore {
 
     func blobPath(_ digest: String) -> String { directory + "/blobs/sha256/" + digest.dropFirst("sha256:".count) }
 
-    struct Index: Codable {
-        var schemaVersion = 2
-        var mediaType: String? = "application/vnd.oci.image.index.v1+json"
-        var manifests: [Descriptor] = []
-    }
-
-    func readIndex() throws(CacheError) -> Index? {
+    /// The layout's index.json; what it holds besides the tags gvmc writes (other tags, their
+    /// platforms and annotations) is kept when gvmc writes it again.
+    func readIndex() throws(CacheError) -> ImageIndex? {
         guard access(directory + "/index.json", F_OK) == 0 else { return nil }
-        let data = Data(try readSmall(directory + "/index.json", limit: 4 << 20))
-        do { return try JSONDecoder().decode(Index.self, from: data) } catch {
-            throw CacheError("\(label): \(directory)/index.json is not an OCI image index: \(error)")
+        let bytes = try readSmall(directory + "/index.json", limit: 4 << 20)
+        do { return try JSONDocument.decode(ImageIndex.self, from: bytes, document: "\(directory)/index.json") } catch {
+            throw CacheError("\(label): \(error.document) is not an OCI image index: \(error.reason)")
         }
     }
 
@@ -162,15 +159,11 @@ final class LayoutCacheStore: CacheStore {
     }
 
     func putIndexEntry(_ digest: String, size: Int64) throws(CacheError) {
-        var index = try readIndex() ?? Index()
+        var index = try readIndex() ?? ImageIndex()
         index.manifests.removeAll { $0.annotations?[Self.refName] == tag }
         index.manifests.append(Descriptor(mediaType: CacheIndex.manifestMediaType, digest: digest, size: size,
                                           annotations: [Self.refName: tag]))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data: Data
-        do { data = try encoder.encode(index) } catch { throw CacheError("\(label): \(error)") }
-        try writeAtomically(Array(data), to: directory + "/index.json")
+        try writeAtomically(JSONDocument.encode(index), to: directory + "/index.json")
     }
 
     func prepare() throws(CacheError) {

@@ -1,4 +1,5 @@
 // A shared step cache in a registry: one tag of a repository, through the OCI distribution API.
+import ImageSpec
 import Registry
 
 /// A tag of a registry repository, through the OCI distribution API.

@@ -10,6 +10,7 @@
 // moment; after the put it is read back, and when another writer replaced it meanwhile, the
 // merge is done again (a few times), so parallel jobs keep each other's records.
 import Foundation
+import ImageSpec
 import Registry
 import SquashFS
 #if canImport(Glibc)

@@ -2,6 +2,7 @@
 // the numeric `User` or root, `WorkingDir` or `/`, the environment the runtime version gives,
 // and the command exec'd by the path given, never looked up in PATH (GOLEM.md §1.2, §1.5).
 import GVMI
+import ImageSpec
 
 /// What is started: exactly the arguments of Golem's guest init's `execve`, plus the identity
 /// and directory it switches to first.

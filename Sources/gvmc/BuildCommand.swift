@@ -169,9 +169,9 @@ struct BuildCommand: ParsableCommand {
         }
         display.close()
         if let metadataFile {
-            var object = build.metadata(result)
-            if let pushed { object["push"] = pushed.metadata }
-            try writeMetadataFile(object, to: metadataFile)
+            var metadata = build.metadata(result)
+            metadata.push = pushed?.metadata
+            try writeMetadataFile(metadata, to: metadataFile)
         }
         printImageResult(result)
         if let pushed { printPushResult(pushed) }

@@ -79,9 +79,9 @@ struct ConvertCommand: ParsableCommand {
         }
         display.close()
         if let metadataFile {
-            var object = converted.metadata()
-            if let pushed { object["push"] = pushed.metadata }
-            try writeMetadataFile(object, to: metadataFile)
+            var metadata = converted.metadata()
+            metadata.push = pushed?.metadata
+            try writeMetadataFile(metadata, to: metadataFile)
         }
         printImageResult(result)
         if let pushed {

@@ -5,6 +5,7 @@ import Build
 import DockerfileSyntax
 import Foundation
 import GVMI
+import ImageSpec
 import SquashFS
 
 extension Compression: ExpressibleByArgument {}
@@ -135,7 +136,7 @@ struct ConfigOptions: ParsableArguments {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ValidationError("cannot read --config \(config)")
             }
-            c = try ContainerConfig(json: Array(data))
+            c = try ContainerConfig(json: Array(data), document: "--config \(config)")
         }
         for e in env {
             guard e.contains("=") else { throw ValidationError("--env \(e): expected KEY=VALUE") }
@@ -167,10 +168,9 @@ struct ConfigOptions: ParsableArguments {
 
 func commandWords(_ text: String, flag: String) throws -> [String] {
     if text.hasPrefix("[") {
-        guard let a = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else {
-            throw ValidationError("\(flag) \(text): not a JSON array of strings")
+        do { return try JSONDocument.decode([String].self, from: Array(text.utf8), document: flag) } catch {
+            throw ValidationError("\(flag) \(text): not a JSON array of strings (\(error.reason))")
         }
-        return a
     }
     return [text]
 }
@@ -182,8 +182,8 @@ func printImageResult(_ r: GVMIResult) {
 }
 
 /// Writes a `--metadata-file` (docker buildx's flag) of build, convert or push, atomically.
-func writeMetadataFile(_ object: [String: Any], to path: String) throws {
-    do { try Data(ImageMetadata.encode(object)).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+func writeMetadataFile(_ metadata: ImageMetadata, to path: String) throws {
+    do { try Data(metadata.fileBytes()).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
         printError("error: --metadata-file \(path): \(error.localizedDescription)")
         throw ExitCode(1)
     }

@@ -7,6 +7,7 @@ import DockerfileInstructions
 import DockerfileSyntax
 import Foundation
 import GVMI
+import ImageSpec
 import Lint
 import Executor
 import Registry
@@ -171,7 +172,7 @@ struct LintRequest: Equatable {
         var findings: [Finding] = []
         var sources: [String: [UInt8]] = [:]
         var threshold = failureThreshold
-        var baseConfigs: [String: BaseImageConfig] = [:]
+        var baseConfigs: [String: ImageConfiguration] = [:]
         for spec in baseConfig {
             let (image, file): (String, String)
             if let eq = spec.firstIndex(of: "="), !spec[..<eq].contains("/") || spec[..<eq].contains(":") {
@@ -183,7 +184,7 @@ struct LintRequest: Equatable {
                 printError("gvmc lint: cannot read --base-config \(file)")
                 throw ExitCode(2)
             }
-            do { baseConfigs[image] = try BaseImageConfig(json: Array(data), source: file) } catch {
+            do { baseConfigs[image] = try ImageConfiguration(baseConfig: Array(data), source: file) } catch {
                 printError("gvmc lint: \(error)")
                 throw ExitCode(2)
             }
@@ -255,7 +256,7 @@ struct LintRequest: Equatable {
 
     /// `--pull`: the external bases the file names (FROM expanded with the global ARG defaults, as
     /// the planner does), each fetched once; a failure is a usage/I/O error (exit 2).
-    func pullBaseConfigs(_ bytes: [UInt8], _ display: String, into configs: inout [String: BaseImageConfig], puller: ImagePuller) throws {
+    func pullBaseConfigs(_ bytes: [UInt8], _ display: String, into configs: inout [String: ImageConfiguration], puller: ImagePuller) throws {
         guard let parsed = try? DockerfileParser.parse(bytes: bytes, path: display),
               let staged = try? StagedDockerfile.parse(parsed) else { return }
         final class Refs { var names: [String] = [] }
@@ -264,7 +265,7 @@ struct LintRequest: Equatable {
         for ref in refs.names where configs[ref] == nil {
             do {
                 let blob = try puller.pullConfig(try ImageSource(ref))
-                configs[ref] = try BaseImageConfig(json: blob.raw, source: ref)
+                configs[ref] = try ImageConfiguration(baseConfig: blob.bytes, source: ref)
             } catch {
                 printError("gvmc lint: --pull \(ref): \(error)")
                 throw ExitCode(2)

@@ -114,9 +114,8 @@ func rewritePushArgument(_ arguments: [String]) -> [String] {
 
 /// gvmkit-build's `--extra-json-info-path` file for a push, written whole or not at all.
 func writePushInfo(_ r: PushResult, to path: String) throws {
-    let data = try JSONSerialization.data(withJSONObject: r.gvmkitInfo, options: [.prettyPrinted, .sortedKeys])
     let temporary = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: temporary, contents: data + Data("\n".utf8)), rename(temporary, path) == 0 else {
+    guard FileManager.default.createFile(atPath: temporary, contents: Data(r.gvmkitInfo.fileBytes())), rename(temporary, path) == 0 else {
         unlink(temporary)
         throw ValidationError("cannot write --extra-json-info-path \(path)")
     }
@@ -165,8 +164,9 @@ struct PushCommand: ParsableCommand {
         printPushResult(r)
         if let extraJsonInfoPath { try writePushInfo(r, to: extraJsonInfoPath) }
         if let metadataFile {
-            let image: [String: Any] = ["path": r.path, "size": r.size, "sha3_224": r.sha3]
-            try writeMetadataFile(["image": image, "push": r.metadata], to: metadataFile)
+            var metadata = ImageMetadata(image: .init(path: r.path, size: r.size, sha3_224: r.sha3))
+            metadata.push = r.metadata
+            try writeMetadataFile(metadata, to: metadataFile)
         }
         try manifest.write(image: r.path, sha3_224: r.sha3, downloadURL: r.downloadURL)
     }

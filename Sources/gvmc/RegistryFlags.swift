@@ -2,6 +2,7 @@
 // HTTP registries, and pulls reported on the command's progress display.
 import ArgumentParser
 import Foundation
+import ImageSpec
 import Progress
 import Registry
 

@@ -1,6 +1,7 @@
 // `gvmc run`: a .gvmi run the way a Golem provider runs it (Runtime), in a sandbox or in qemu.
 import ArgumentParser
 import BuildCache
+import ImageSpec
 import Registry
 import GolemRegistry
 import Foundation

@@ -4,7 +4,7 @@
 import BuildPlan
 import DockerfileSyntax
 import Foundation
-@testable import RootFS
+@testable import Executor
 import Testing
 
 @Suite struct RootFSErrors {

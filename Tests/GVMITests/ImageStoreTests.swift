@@ -3,6 +3,7 @@
 // registry's chunk hashes), and a damaged entry is noticed, removed and written anew.
 import Foundation
 @testable import GVMI
+import ImageSpec
 import SquashFS
 import Testing
 import TestSupport

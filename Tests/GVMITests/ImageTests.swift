@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 import GVMI
+import ImageSpec
 import SquashFS
 import Testing
 import TestSupport

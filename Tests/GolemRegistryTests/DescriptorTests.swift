@@ -71,7 +71,7 @@ import TestSupport
         #expect(r.resultLines.contains("  task package  hash:sha3:aa:http://r/download/bb"))
         #expect(r.info == ["download_url": "http://r/download/bb", "task_package": "hash:sha3:aa:http://r/download/bb",
                            "descriptor_sha256": "bb", "registry": "http://r", "tag": "alice/app:1"])
-        #expect(r.metadata["chunks_sent"] as? Int == 2 && r.metadata["chunks_total"] as? Int == 3)
-        #expect(r.gvmkitInfo["imageSha3_224"] as? String == "aa" && r.gvmkitInfo["descriptorSha256"] as? String == "bb")
+        #expect(r.metadata.chunksSent == 2 && r.metadata.chunksTotal == 3)
+        #expect(r.gvmkitInfo.imageSha3_224 == "aa" && r.gvmkitInfo.descriptorSha256 == "bb")
     }
 }

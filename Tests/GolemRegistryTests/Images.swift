@@ -3,6 +3,7 @@
 import Foundation
 import GolemRegistry
 import GVMI
+import ImageSpec
 import SquashFS
 import TestSupport
 

@@ -2,6 +2,7 @@
 // equals `umoci unpack` and the squashfs consumer's tree; hostile layers never touch anything
 // outside the target. Images come from oci_fixtures.py's OCI layout, read through Registry.
 import Foundation
+import ImageSpec
 @testable import Layers
 @testable import Registry
 import SquashFS

@@ -1,6 +1,7 @@
 // One Dockerfile per rule that triggers it (the lines asserted exactly) and one near miss that
 // must not.
 import BuildPlan
+import ImageSpec
 import Lint
 import SquashFS
 import Testing
@@ -199,7 +200,7 @@ private let cases: [RuleCase] = [
 @Suite struct LintWithBaseImageConfig {
     func lint(_ text: String, _ configJSON: String, image: String = "*") throws -> [Finding] {
         var o = LintOptions()
-        o.baseConfigs[image] = try BaseImageConfig(json: Array(configJSON.utf8), source: "config.json")
+        o.baseConfigs[image] = try ImageConfiguration(baseConfig: Array(configJSON.utf8), source: "config.json")
         return DockerfileLinter.lint(bytes: Array(text.utf8), path: "Dockerfile", options: o)
     }
 

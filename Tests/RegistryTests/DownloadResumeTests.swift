@@ -3,6 +3,7 @@
 // short with a Content-Length that agrees with it, a 401 offering two authentication schemes.
 import Crypto
 import Foundation
+import ImageSpec
 import Testing
 @testable import Registry
 

@@ -1,6 +1,7 @@
 // The registry client's protocol helpers on their own: authentication challenges, credentials
 // from docker's config, flags and the environment, image sources and platforms.
 import Foundation
+import ImageSpec
 @testable import Registry
 import Testing
 

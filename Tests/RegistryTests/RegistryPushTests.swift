@@ -5,6 +5,7 @@
 // and skopeo as well as with the client's own downloadBlob.
 import Crypto
 import Foundation
+import ImageSpec
 import Testing
 @testable import Registry
 

@@ -3,6 +3,7 @@
 // trip exactly; GNU tar reads what we write as an OCI layer; hostile archives are refused.
 import CSystem
 import Foundation
+import ImageSpec
 @testable import RemoteCache
 import Testing
 import TestSupport

@@ -1,6 +1,7 @@
 // The provider's reading of an image configuration, without running anything: User, WorkingDir,
 // the environment per runtime version, argv[0], ENTRYPOINT+CMD, volume paths, sizes.
 import GVMI
+import ImageSpec
 import Runtime
 import Testing
 
