@@ -100,11 +100,11 @@ if want tar gitpack pktline manifest reference; then swift_module Layers; object
 if want gitpack pktline manifest reference; then
   use_crypto
   swift_module SSHAgent
-  swift_module CacheLayout
+  swift_module BuildCache
   swift_module HTTPTransport
   swift_module GitSource
   swift_module Registry
-  objects+=("$objs/SSHAgent.o" "$objs/CacheLayout.o" "$objs/HTTPTransport.o" "$objs/GitSource.o" "$objs/Registry.o" "${crypto[@]}")
+  objects+=("$objs/SSHAgent.o" "$objs/BuildCache.o" "$objs/HTTPTransport.o" "$objs/GitSource.o" "$objs/Registry.o" "${crypto[@]}")
 fi
 
 # Every target links all modules built above (the linker drops what a target does not use).
