@@ -27,7 +27,7 @@ public enum BuildError: Error, CustomStringConvertible {
     /// there is one.
     case definition(String)
     /// A step failed while building.
-    case step(RootFSError)
+    case step(ExecutorError)
     /// The image could not be written.
     case image(any Error)
     /// The image was written, but `--cache-to` failed (without ignore-error=true).

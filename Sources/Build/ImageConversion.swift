@@ -51,7 +51,7 @@ public struct ConversionRequest {
 /// A conversion that failed for a reason of the image, not of the network or the disk.
 public enum ConversionError: Error, CustomStringConvertible {
     /// USER names a user or group the image's passwd and group files lack (UserPolicy.resolve).
-    case unresolvedUser(source: String, user: String, cause: RootFSError)
+    case unresolvedUser(source: String, user: String, cause: ExecutorError)
 
     public var description: String {
         switch self {

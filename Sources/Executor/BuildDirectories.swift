@@ -63,16 +63,16 @@ enum BuildDirectories {
     /// Collects the leftovers of dead builds in the temporary root, then makes this build's
     /// directory (0700) and takes its lock; returns the directory and the lock's descriptor
     /// (held until the build finishes).
-    static func create() throws(RootFSError) -> (path: String, lock: Int32) {
+    static func create() throws(ExecutorError) -> (path: String, lock: Int32) {
         let base = temporaryRoot()
         collectStale(in: base)
         guard let dir = makeTemporaryDirectory("\(base)/\(prefix)XXXXXX") else {
-            throw RootFSError.errno("create a build directory in", base)
+            throw ExecutorError.errno("create a build directory in", base)
         }
         TemporaryDirectories.shared.add(dir)
         let fd = open(dir + "/" + ownerFile, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let error = RootFSError.errno("lock", dir + "/" + ownerFile)
+            let error = ExecutorError.errno("lock", dir + "/" + ownerFile)
             if fd >= 0 { close(fd) }
             TreeRemoval.remove(dir)
             throw error

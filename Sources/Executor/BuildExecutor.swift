@@ -42,7 +42,7 @@ public final class BuildExecutor {
     /// Base images' shared trees this build stacked.
     var imageTrees: Set<String> = []
 
-    public init(plan: BuildPlan, context: BuildContext) throws(RootFSError) {
+    public init(plan: BuildPlan, context: BuildContext) throws(ExecutorError) {
         self.plan = plan
         let (workDirectory, lock) = try BuildDirectories.create()
         ownerLock = lock
@@ -84,7 +84,7 @@ public final class BuildExecutor {
     }
 
     /// Runs every stage; returns the target stage's root filesystem directory.
-    public func run() throws(RootFSError) -> String {
+    public func run() throws(ExecutorError) -> String {
         for stage in plan.stages {
             let root = context.workDirectory + "/stage-\(stage.index)"
             if case .stage(let parent) = stage.base, stage.platform == nil {
@@ -113,7 +113,7 @@ public final class BuildExecutor {
 
     /// The stage's root filesystem before its steps: FROM scratch, a copy (or the layers) of
     /// its parent stage, or an image's tree. Its layers when it is built on the step cache.
-    func start(_ stage: PlannedStage, at root: String) throws(RootFSError) -> StageLayers? {
+    func start(_ stage: PlannedStage, at root: String) throws(ExecutorError) -> StageLayers? {
         switch stage.base {
         case .scratch:
             let layers = try startLayers(root, lowers: nil, key: "scratch")
@@ -136,9 +136,9 @@ public final class BuildExecutor {
                     layers = try startLayers(root, lowers: [tree], key: "image " + (tree.split(separator: "/").last.map(String.init) ?? tree))
                 }
                 if layers == nil {
-                    guard mkdir(root, 0o755) == 0 else { throw RootFSError.errno("mkdir", root) }
+                    guard mkdir(root, 0o755) == 0 else { throw ExecutorError.errno("mkdir", root) }
                     if !(try mountImage(ref, platform: stage.platform, at: root)) {
-                        guard let images = context.images else { throw RootFSError("no image source configured for \(ref)") }
+                        guard let images = context.images else { throw ExecutorError("no image source configured for \(ref)") }
                         try images.extract(ref, platform: stage.platform, to: root)
                     }
                 }
@@ -146,7 +146,7 @@ public final class BuildExecutor {
                 return layers
             } catch {
                 events?.stepFailed("\(error)")
-                throw RootFSError(.wrapped(context: "FROM \(ref)", cause: error), at: SourceLocation(file: file, position: stage.fromPosition))
+                throw ExecutorError(.wrapped(context: "FROM \(ref)", cause: error), at: SourceLocation(file: file, position: stage.fromPosition))
             }
         }
     }
@@ -154,7 +154,7 @@ public final class BuildExecutor {
     /// One step: from the step cache when its key is there (its layer stacked on the stage),
     /// else carried out, its result stored under its key. Without layers (or after a step that
     /// could not be cached) it just runs.
-    func execute(_ operation: any StepOperation, title: String, stage: Int, in root: String, on layers: StageLayers?) throws(RootFSError) {
+    func execute(_ operation: any StepOperation, title: String, stage: Int, in root: String, on layers: StageLayers?) throws(ExecutorError) {
         guard let l = layers, let previous = l.key else {
             events?.stepStarted(title)
             try operation.execute(in: root, context: context)
@@ -183,8 +183,8 @@ public final class BuildExecutor {
         guard getuid() == 0, let images = context.images else { return false }
         let lower = try images.tree(ref, platform: platform)
         let upper = root + ".upper", work = root + ".work"
-        guard mkdir(upper, 0o755) == 0 else { throw RootFSError.errno("mkdir", upper) }
-        guard mkdir(work, 0o700) == 0 else { throw RootFSError.errno("mkdir", work) }
+        guard mkdir(upper, 0o755) == 0 else { throw ExecutorError.errno("mkdir", upper) }
+        guard mkdir(work, 0o700) == 0 else { throw ExecutorError.errno("mkdir", work) }
         guard mountLayers(StageLayers(root: root, lowers: [lower], upper: upper, work: work, key: nil)) else {
             rmdir(upper); rmdir(work)
             return false

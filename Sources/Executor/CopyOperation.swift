@@ -15,7 +15,7 @@ struct CopyOperation: FileOperation {
 
     init(copy: CopyStep) { self.copy = copy }
 
-    func cacheKey(after previous: String, in context: ExecutionContext) throws(RootFSError) -> String? {
+    func cacheKey(after previous: String, in context: ExecutionContext) throws(ExecutorError) -> String? {
         var h = StepKeyHash(after: previous)
         h.add(copy.keyMaterial)
         guard let identity = try context.sourceIdentity(copy.source, paths: copy.paths, parents: copy.parents) else { return nil }
@@ -23,7 +23,7 @@ struct CopyOperation: FileOperation {
         return h.finalize()
     }
 
-    func execute(in root: String, context: ExecutionContext) throws(RootFSError) {
+    func execute(in root: String, context: ExecutionContext) throws(ExecutorError) {
         let c = copy, ignore = context.buildContext.ignore
         let sourceRoot: String
         switch c.source {
@@ -32,7 +32,7 @@ struct CopyOperation: FileOperation {
         case .image(let ref): sourceRoot = try context.imageRoot(ref)
         }
         let owner = try chownOwnership(in: root) ?? Ownership(uid: 0, gid: 0)
-        let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
+        let mode = try c.chmod.map { m throws(ExecutorError) in try ModeChange(m) }
         if c.parents {
             try copyWithParents(from: sourceRoot, into: root, owner: owner, mode: mode, ignore: ignore)
             return
@@ -43,7 +43,7 @@ struct CopyOperation: FileOperation {
             let clean = normalize("/" + p)
             let matches = expandWildcards(sourceRoot, String(clean.dropFirst()))
             if matches.isEmpty {
-                throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
+                throw ExecutorError("\(c.isAdd ? "ADD" : "COPY") failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
             }
             for m in matches {
                 // An ignored source is left out; an ignored directory is still read when an
@@ -54,7 +54,7 @@ struct CopyOperation: FileOperation {
             }
         }
         if sources.isEmpty && c.inlineFiles.isEmpty {
-            throw RootFSError("\(c.isAdd ? "ADD" : "COPY") failed: every source (\(c.paths.joined(separator: " "))) is excluded by .dockerignore")
+            throw ExecutorError("\(c.isAdd ? "ADD" : "COPY") failed: every source (\(c.paths.joined(separator: " "))) is excluded by .dockerignore")
         }
         let destination = try scopedPath(root, normalize(c.destination))
         let destIsDirectory = c.destination.hasSuffix("/") || sources.count + c.inlineFiles.count > 1
@@ -92,7 +92,7 @@ struct CopyOperation: FileOperation {
         for (name, content) in c.inlineFiles {
             // The planner refuses such names with their position; a plan made otherwise is
             // checked here, since the name is joined onto a host path.
-            guard isFileName(name) else { throw RootFSError("\(c.isAdd ? "ADD" : "COPY") <<\(name): " + heredocNameRule) }
+            guard isFileName(name) else { throw ExecutorError("\(c.isAdd ? "ADD" : "COPY") <<\(name): " + heredocNameRule) }
             let target = destIsDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeRemoval.remove(target)
             let permissions = mode_t(mode?.apply(to: 0o644, isDirectory: false) ?? 0o644)
@@ -125,7 +125,7 @@ struct CopyOperation: FileOperation {
     }
 
     /// A top-level source may be a symlink (followed, as Docker does) but must stay inside its root.
-    func checkInside(_ path: String, _ sourceRoot: String, relative: String) throws(RootFSError) {
+    func checkInside(_ path: String, _ sourceRoot: String, relative: String) throws(ExecutorError) {
         var resolvedPath = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard realpath(path, &resolvedPath) != nil, realpath(sourceRoot, &resolvedRoot) != nil else {
@@ -134,7 +134,7 @@ struct CopyOperation: FileOperation {
         let p = String(decoding: resolvedPath.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let r = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard p == r || p.hasPrefix(r == "/" ? "/" : r + "/") else {
-            throw RootFSError("\(relative): a symlink that leads outside the \(copy.source == .context ? "build context" : "source stage")")
+            throw ExecutorError("\(relative): a symlink that leads outside the \(copy.source == .context ? "build context" : "source stage")")
         }
     }
 
@@ -142,7 +142,7 @@ struct CopyOperation: FileOperation {
     /// pivot in it (`COPY --parents ./src/./app/*.py /dst/` gives /dst/app/x.py). The source is
     /// an include pattern over the tree below the pivot (`**` for any depth); a source without
     /// wildcards must exist.
-    func copyWithParents(from sourceRoot: String, into root: String, owner: Ownership, mode: ModeChange?, ignore: DockerIgnore) throws(RootFSError) {
+    func copyWithParents(from sourceRoot: String, into root: String, owner: Ownership, mode: ModeChange?, ignore: DockerIgnore) throws(ExecutorError) {
         let c = copy
         let destination = try scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
@@ -156,20 +156,20 @@ struct CopyOperation: FileOperation {
             let pivotRelative = String(pivot.dropFirst())
             let base = pivotRelative.isEmpty ? sourceRoot : sourceRoot + "/" + pivotRelative
             guard isDirectory(base) else {
-                throw RootFSError("COPY --parents failed: \(p): \(pivot) is not a directory in the \(c.source == .context ? "build context" : "source stage")")
+                throw ExecutorError("COPY --parents failed: \(p): \(pivot) is not a directory in the \(c.source == .context ? "build context" : "source stage")")
             }
             try checkInside(base, sourceRoot, relative: pivotRelative)
             let wild = p.contains { "*?[".contains($0) }
             if !wild {
                 var st = stat()
                 guard lstat(base + "/" + pattern, &st) == 0 else {
-                    throw RootFSError("COPY failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
+                    throw ExecutorError("COPY failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
                 }
             }
             let copied = try TreeCopy.copyContents(of: base, into: root + destination, owner: owner, mode: mode,
                                                    filter: filter(sourceRelative: pivotRelative, includes: DockerIgnore(patterns: [pattern]), ignore: ignore))
             if !copied && !wild {
-                throw RootFSError("COPY failed: \(p): excluded (by .dockerignore or --exclude)")
+                throw ExecutorError("COPY failed: \(p): excluded (by .dockerignore or --exclude)")
             }
         }
     }

@@ -78,19 +78,19 @@ final class ExecutionContext {
     }
 
     /// The tree of image `ref` (for the build's platform) that COPY --from=<image> and bind mounts read.
-    func imageRoot(_ ref: String) throws(RootFSError) -> String {
+    func imageRoot(_ ref: String) throws(ExecutorError) -> String {
         if let root = imageRoots[ref] { return root }
         do {
-            guard let images else { throw RootFSError("no image source configured for \(ref)") }
+            guard let images else { throw ExecutorError("no image source configured for \(ref)") }
             imageRoots[ref] = try images.tree(ref, platform: nil)
         } catch {
-            throw RootFSError("COPY --from=\(ref)", cause: error)
+            throw ExecutorError("COPY --from=\(ref)", cause: error)
         }
         return imageRoots[ref]!
     }
 
     /// A private directory for one step's files (0700; the caller removes it after the step).
-    func scratchDirectory(_ what: String) throws(RootFSError) -> String {
+    func scratchDirectory(_ what: String) throws(ExecutorError) -> String {
         guard let made = makeTemporaryDirectory(workDirectory + "/\(what)-XXXXXX") else { throw .errno("mkdtemp", workDirectory) }
         return made
     }
@@ -98,7 +98,7 @@ final class ExecutionContext {
     /// Unpacks `path` into a private directory when libarchive reads it as a tar archive; nil
     /// when it is not one (it is then copied as a file, as Docker does). The unpacking is the
     /// layer code's: entries cannot leave the directory.
-    func unpackArchive(_ path: String, name: String) throws(RootFSError) -> String? {
+    func unpackArchive(_ path: String, name: String) throws(ExecutorError) -> String? {
         do {
             let probe = try TarReader(path: path, name: name)
             guard try probe.next() != nil else { return nil }
@@ -110,7 +110,7 @@ final class ExecutionContext {
             let flat = try FlattenedImage(layers: [LayerFile(path: path, digest: nil, label: "archive \(name)")])
             try flat.extract(to: dir)
         } catch {
-            throw RootFSError("ADD failed", cause: error)
+            throw ExecutorError("ADD failed", cause: error)
         }
         return dir
     }

@@ -33,7 +33,7 @@ struct GitAddOperation: FileOperation {
 
     /// Nil (not cached) unless every source is a git repository and git is available; with
     /// --checksum and other sources the operands alone (the step then fails when it runs).
-    func cacheKey(after previous: String, in context: ExecutionContext) throws(RootFSError) -> String? {
+    func cacheKey(after previous: String, in context: ExecutionContext) throws(ExecutorError) -> String? {
         let git = copy.paths.allSatisfy(CopyStep.isGitSource) && context.git != nil
         if copy.checksum == nil && !git { return nil }
         var h = StepKeyHash(after: previous)
@@ -42,19 +42,19 @@ struct GitAddOperation: FileOperation {
         return h.finalize()
     }
 
-    func execute(in root: String, context: ExecutionContext) throws(RootFSError) {
+    func execute(in root: String, context: ExecutionContext) throws(ExecutorError) {
         guard copy.paths.count == 1, let url = copy.paths.first, CopyStep.isGitSource(url) else {
-            throw RootFSError("ADD: a git repository must be the only source of its instruction")
+            throw ExecutorError("ADD: a git repository must be the only source of its instruction")
         }
-        guard let git = context.git else { throw RootFSError("ADD \(url): git sources are not available here") }
-        if copy.checksum != nil { throw RootFSError("ADD --checksum \(url): pin a git source with #<commit id> instead") }
+        guard let git = context.git else { throw ExecutorError("ADD \(url): git sources are not available here") }
+        if copy.checksum != nil { throw ExecutorError("ADD --checksum \(url): pin a git source with #<commit id> instead") }
         let owner = try chownOwnership(in: root)
-        let mode = try copy.chmod.map { m throws(RootFSError) in try ModeChange(m) }
+        let mode = try copy.chmod.map { m throws(ExecutorError) in try ModeChange(m) }
         let scratch = try context.scratchDirectory("git")
         defer { TreeRemoval.remove(scratch) }
         let id = try Self.id(url, context)
         do { _ = try git.checkout(url, id: id, into: scratch, keepGitDir: copy.keepGitDir, access: try Self.access(url, context)) } catch {
-            throw RootFSError("ADD \(url)", cause: error)
+            throw ExecutorError("ADD \(url)", cause: error)
         }
         let destination = try scopedPath(root, normalize(copy.destination))
         try makeDirectories(root, destination, owner: nil)
@@ -62,22 +62,22 @@ struct GitAddOperation: FileOperation {
     }
 
     /// The object id `url` names, asked once per build.
-    static func id(_ url: String, _ context: ExecutionContext) throws(RootFSError) -> String {
+    static func id(_ url: String, _ context: ExecutionContext) throws(ExecutorError) -> String {
         if let id = context.gitIDs[url] { return id }
-        guard let git = context.git else { throw RootFSError("ADD \(url): git sources are not available here") }
+        guard let git = context.git else { throw ExecutorError("ADD \(url): git sources are not available here") }
         let granted = try Self.access(url, context)
         do {
             let id = try git.resolve(url, access: granted)
             context.gitIDs[url] = id
             return id
         } catch {
-            throw RootFSError("ADD \(url)", cause: error)
+            throw ExecutorError("ADD \(url)", cause: error)
         }
     }
 
     /// What a git source may use: credentials from the build secrets (http), and the build's
     /// default SSH agent (`--ssh default`, as BuildKit's git source uses it).
-    static func access(_ url: String, _ context: ExecutionContext) throws(RootFSError) -> GitAccess {
+    static func access(_ url: String, _ context: ExecutionContext) throws(ExecutorError) -> GitAccess {
         var access = GitAccess(sshAgent: context.sandbox.sshAgents["default"])
         try credentials(url, secrets: context.sandbox.secrets, into: &access)
         return access
@@ -88,7 +88,7 @@ struct GitAddOperation: FileOperation {
     /// (<host> with its port). A header secret is the whole Authorization value; a token is sent
     /// as basic x-access-token:<token> (the transport's business), which GitHub, GitLab and Gitea
     /// accept.
-    static func credentials(_ url: String, secrets: [String: String], into access: inout GitAccess) throws(RootFSError) {
+    static func credentials(_ url: String, secrets: [String: String], into access: inout GitAccess) throws(ExecutorError) {
         var host = ""
         let parts = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
         if parts.count >= 3, parts[0].hasSuffix(":"), parts[1].isEmpty {  // scheme://authority/...
@@ -98,9 +98,9 @@ struct GitAddOperation: FileOperation {
         }
         for (id, isToken) in [("GIT_AUTH_HEADER." + host, false), ("GIT_AUTH_TOKEN." + host, true), ("GIT_AUTH_HEADER", false), ("GIT_AUTH_TOKEN", true)] {
             guard let file = secrets[id] else { continue }
-            guard let text = readText(file) else { throw RootFSError("secret \(id): cannot read \(file)") }
+            guard let text = readText(file) else { throw ExecutorError("secret \(id): cannot read \(file)") }
             let value = String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-            guard !value.isEmpty, !value.contains(where: \.isNewline) else { throw RootFSError("secret \(id): not a single line") }
+            guard !value.isEmpty, !value.contains(where: \.isNewline) else { throw ExecutorError("secret \(id): not a single line") }
             if isToken { access.token = value } else { access.header = value }
             return
         }

@@ -11,16 +11,16 @@ public struct ModeChange: Sendable, Equatable {
     let octal: UInt32?
     let clauses: [Clause]
 
-    public init(_ text: String) throws(RootFSError) {
+    public init(_ text: String) throws(ExecutorError) {
         if let v = UInt32(text, radix: 8), text.allSatisfy({ $0 >= "0" && $0 <= "7" }) {
-            guard v <= 0o7777 else { throw RootFSError("invalid --chmod \(text): octal modes go up to 7777") }
+            guard v <= 0o7777 else { throw ExecutorError("invalid --chmod \(text): octal modes go up to 7777") }
             octal = v; clauses = []
             return
         }
         var result: [Clause] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard let opIndex = part.firstIndex(where: { "+-=".contains($0) }) else {
-                throw RootFSError("invalid --chmod \(text): \"\(part)\" needs +, - or =")
+                throw ExecutorError("invalid --chmod \(text): \"\(part)\" needs +, - or =")
             }
             var who: UInt32 = 0
             for c in part[..<opIndex] {
@@ -29,13 +29,13 @@ public struct ModeChange: Sendable, Equatable {
                 case "g": who |= 0o2070
                 case "o": who |= 0o1007
                 case "a": who |= 0o7777
-                default: throw RootFSError("invalid --chmod \(text): unknown class \"\(c)\" (use u, g, o, a)")
+                default: throw ExecutorError("invalid --chmod \(text): unknown class \"\(c)\" (use u, g, o, a)")
                 }
             }
             if who == 0 { who = 0o7777 }
             let perms = String(part[part.index(after: opIndex)...])
             guard perms.allSatisfy({ "rwxXst".contains($0) }) else {
-                throw RootFSError("invalid --chmod \(text): unknown permission in \"\(perms)\" (use r, w, x, X, s, t)")
+                throw ExecutorError("invalid --chmod \(text): unknown permission in \"\(perms)\" (use r, w, x, X, s, t)")
             }
             result.append(Clause(who: who, op: Op(rawValue: part[opIndex])!, perms: perms))
         }

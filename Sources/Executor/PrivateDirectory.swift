@@ -11,7 +11,7 @@ public enum PrivateDirectory {
     /// one with any group or other permission is set to 0700. Returns the warning to show when it
     /// had to be tightened.
     @discardableResult
-    public static func make(_ path: String) throws(RootFSError) -> String? {
+    public static func make(_ path: String) throws(ExecutorError) -> String? {
         var current = path.hasPrefix("/") ? "" : "."
         let components = path.split(separator: "/")
         for (i, component) in components.enumerated() {
@@ -22,7 +22,7 @@ public enum PrivateDirectory {
         var st = stat()
         // lstat: the cache's own directory, not what a symlink there points at.
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
-            throw RootFSError("cache: \(path) is not a directory")
+            throw ExecutorError("cache: \(path) is not a directory")
         }
         let mode = st.st_mode & 0o7777
         guard mode & 0o077 != 0 else { return nil }

@@ -14,7 +14,7 @@ import Glibc
 /// (a symlink to a file is a name to replace). More than 40 symlinks on the way is an error, as
 /// for the kernel (ELOOP): the path that comes out must hold no symlink but its last component,
 /// or `root + path` would follow one on the host.
-func scopedPath(_ root: String, _ path: String, hops: Int = 0) throws(RootFSError) -> String {
+func scopedPath(_ root: String, _ path: String, hops: Int = 0) throws(ExecutorError) -> String {
     var resolved: [String] = []
     var pending = Array(path.split(separator: "/").map(String.init).reversed())
     var hops = hops
@@ -28,7 +28,7 @@ func scopedPath(_ root: String, _ path: String, hops: Int = 0) throws(RootFSErro
             resolved = candidate
             continue
         }
-        guard hops < LayerTree.maxSymlinkHops else { throw RootFSError("\(path): too many levels of symbolic links") }
+        guard hops < LayerTree.maxSymlinkHops else { throw ExecutorError("\(path): too many levels of symbolic links") }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink(full, &buffer, Int(PATH_MAX))
         guard n > 0 else { resolved = candidate; continue }
@@ -48,14 +48,14 @@ func scopedPath(_ root: String, _ path: String, hops: Int = 0) throws(RootFSErro
 
 /// mkdir -p inside the root; symlinks on the way are followed inside it (`scopedPath`).
 /// Directories made get `owner` (nil: they stay root's).
-func makeDirectories(_ root: String, _ path: String, owner: Ownership?) throws(RootFSError) {
+func makeDirectories(_ root: String, _ path: String, owner: Ownership?) throws(ExecutorError) {
     var current = root
     for component in try scopedPath(root, path).split(separator: "/") {
         current += "/" + component
         var st = stat()
         if lstat(current, &st) == 0 {
             if st.st_mode & S_IFMT == S_IFDIR { continue }
-            throw RootFSError("\(path): \(current.dropFirst(root.count)) exists and is not a directory")
+            throw ExecutorError("\(path): \(current.dropFirst(root.count)) exists and is not a directory")
         }
         guard mkdir(current, 0o755) == 0 else { throw .errno("mkdir", String(current.dropFirst(root.count))) }
         if let owner { _ = RecordedOwner.set(current, uid: owner.uid, gid: owner.gid) }

@@ -31,7 +31,7 @@ final class MountResources {
 
 extension RunOperation {
     /// The sandbox's mounts for the step's --mount options; secrets with env= go into `environment`.
-    func sandboxMounts(environment: inout [String], holding held: MountResources, context: ExecutionContext) throws(RootFSError) -> [SandboxMount] {
+    func sandboxMounts(environment: inout [String], holding held: MountResources, context: ExecutionContext) throws(ExecutorError) -> [SandboxMount] {
         let r = run, settings = context.sandbox
         var out: [SandboxMount] = []
         var sshMounts = 0
@@ -40,10 +40,10 @@ extension RunOperation {
                 : m.type == .ssh ? "/run/buildkit/ssh_agent.\(sshMounts)" : nil
             guard let rawTarget = m.target ?? defaultTarget, !rawTarget.isEmpty else {
                 if m.type == .secret, let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment, secrets: settings.secrets); continue }
-                throw RootFSError("RUN --mount=type=\(m.type.rawValue): a target is required")
+                throw ExecutorError("RUN --mount=type=\(m.type.rawValue): a target is required")
             }
             let target = resolvePath(rawTarget, against: r.workingDirectory)
-            guard target != "/" else { throw RootFSError("RUN --mount: cannot mount over /") }
+            guard target != "/" else { throw ExecutorError("RUN --mount: cannot mount over /") }
             switch m.type {
             case .cache:
                 var dir = try cacheDirectory(m, target: target, context: context)
@@ -97,7 +97,7 @@ extension RunOperation {
                 sshMounts += 1
                 let id = m.id ?? "default"
                 guard let agent = settings.sshAgents[id] else {
-                    if m.required { throw RootFSError("ssh agent \(id) is required but was not given (gvmc build --ssh \(id)=SOCKET)") }
+                    if m.required { throw ExecutorError("ssh agent \(id) is required but was not given (gvmc build --ssh \(id)=SOCKET)") }
                     continue
                 }
                 let scratch = try context.scratchDirectory("ssh")
@@ -117,8 +117,8 @@ extension RunOperation {
     }
 
     /// The directory of a cache mount (by id, else target), made as the mount asks when new.
-    func cacheDirectory(_ m: RunMount, target: String, context: ExecutionContext) throws(RootFSError) -> String {
-        guard let base = context.sandbox.runCacheDirectory else { throw RootFSError("RUN --mount=type=cache needs a cache directory") }
+    func cacheDirectory(_ m: RunMount, target: String, context: ExecutionContext) throws(ExecutorError) -> String {
+        guard let base = context.sandbox.runCacheDirectory else { throw ExecutorError("RUN --mount=type=cache needs a cache directory") }
         let id = m.id ?? target
         // A readable, collision-free directory name: the id's safe characters plus its FNV-1a hash.
         var hash: UInt64 = 0xcbf29ce484222325
@@ -138,13 +138,13 @@ extension RunOperation {
 
     /// The host directory a bind mount's source lies in: the context, a stage's root (built
     /// before this step, as the plan orders stages) or an image's tree.
-    func bindSource(_ m: RunMount, from source: CopyStep.Source, context: ExecutionContext) throws(RootFSError) -> String {
+    func bindSource(_ m: RunMount, from source: CopyStep.Source, context: ExecutionContext) throws(ExecutorError) -> String {
         let root: String
         switch source {
         case .context:
             root = context.buildContext.directory
         case .stage(let i):
-            guard let r = context.stageRoots[i] else { throw RootFSError("RUN --mount from=\(m.from ?? String(i)): stage \(i) has not been built") }
+            guard let r = context.stageRoots[i] else { throw ExecutorError("RUN --mount from=\(m.from ?? String(i)): stage \(i) has not been built") }
             root = r
         case .image(let ref):
             root = try context.imageRoot(ref)
@@ -154,28 +154,28 @@ extension RunOperation {
         var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard realpath(root + relative, &resolved) != nil, realpath(root, &resolvedRoot) != nil else {
-            throw RootFSError("RUN --mount=type=bind: source \(m.source ?? "/") does not exist\(m.from.map { " in \($0)" } ?? " in the build context")")
+            throw ExecutorError("RUN --mount=type=bind: source \(m.source ?? "/") does not exist\(m.from.map { " in \($0)" } ?? " in the build context")")
         }
         let path = String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let top = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard path == top || path.hasPrefix(top + "/") else {
-            throw RootFSError("RUN --mount=type=bind: source \(m.source ?? "/") leads outside \(m.from ?? "the build context")")
+            throw ExecutorError("RUN --mount=type=bind: source \(m.source ?? "/") leads outside \(m.from ?? "the build context")")
         }
         return path
     }
 
     /// The host file of a secret; nil when it is optional and not given.
-    func secretFile(_ m: RunMount, secrets: [String: String]) throws(RootFSError) -> String? {
+    func secretFile(_ m: RunMount, secrets: [String: String]) throws(ExecutorError) -> String? {
         let id = m.id ?? m.target.map { ($0 as String).split(separator: "/").last.map(String.init) ?? "" } ?? ""
         if let file = secrets[id] { return file }
-        if m.required { throw RootFSError("secret \(id) is required but was not given (--secret id=\(id),src=FILE)") }
+        if m.required { throw ExecutorError("secret \(id) is required but was not given (--secret id=\(id),src=FILE)") }
         return nil
     }
 
     /// env=NAME: the secret's value in the step's environment.
-    func secretEnvironment(_ m: RunMount, _ name: String, _ environment: inout [String], secrets: [String: String]) throws(RootFSError) {
+    func secretEnvironment(_ m: RunMount, _ name: String, _ environment: inout [String], secrets: [String: String]) throws(ExecutorError) {
         guard let file = try secretFile(m, secrets: secrets) else { return }
-        guard let text = readText(file) else { throw RootFSError("secret \(m.id ?? name): cannot read \(file)") }
+        guard let text = readText(file) else { throw ExecutorError("secret \(m.id ?? name): cannot read \(file)") }
         environment.removeAll { $0.hasPrefix(name + "=") }
         environment.append(name + "=" + text)
     }

@@ -14,7 +14,7 @@ struct RunOperation: StepOperation {
     let run: RunStep
 
     /// Secrets, SSH agents and cache mounts are not part of the key, as in BuildKit.
-    func cacheKey(after previous: String, in context: ExecutionContext) throws(RootFSError) -> String? {
+    func cacheKey(after previous: String, in context: ExecutionContext) throws(ExecutorError) -> String? {
         var h = StepKeyHash(after: previous)
         h.add(run.keyMaterial)
         h.add(context.sandbox.defaultNetwork)
@@ -25,9 +25,9 @@ struct RunOperation: StepOperation {
         return h.finalize()
     }
 
-    func execute(in root: String, context: ExecutionContext) throws(RootFSError) {
+    func execute(in root: String, context: ExecutionContext) throws(ExecutorError) {
         let r = run
-        do { try Sandbox.requirePrivileges() } catch { throw RootFSError(error.message) }
+        do { try Sandbox.requirePrivileges() } catch { throw ExecutorError(error.message) }
         let users = try UserDatabase(rootfs: root)
         let ids = try users.resolve(r.user ?? "0:0")
         try makeDirectories(root, r.workingDirectory, owner: nil)
@@ -66,13 +66,13 @@ struct RunOperation: StepOperation {
             let stagePlatform = context.stagePlatform
             let foreign = arch(stagePlatform) == arch(Sandbox.hostPlatform) ? "" :
                 "\nnote: this stage is for \(stagePlatform) and this machine runs \(Sandbox.hostPlatform): running its programs needs a binfmt_misc handler for that architecture registered with the F flag (Debian: apt-get install qemu-user-static)"
-            throw RootFSError(error.message + foreign)
+            throw ExecutorError(error.message + foreign)
         }
         guard status == 0 else {
             // In an unprivileged build with only root mapped, chown and setuid to any other id
             // fail: say why, since the step's own message ("Invalid argument") does not.
             let hint = UserNamespace.current == .single ? "\nnote: " + UserNamespace.singleMappingHint : ""
-            throw RootFSError("RUN \(argv.last ?? "") did not complete successfully: exit code \(status)" + hint)
+            throw ExecutorError("RUN \(argv.last ?? "") did not complete successfully: exit code \(status)" + hint)
         }
     }
 }

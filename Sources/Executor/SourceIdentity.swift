@@ -10,7 +10,7 @@ import Glibc
 extension ExecutionContext {
     /// What a COPY or bind mount reads: context files by content, a stage by its key, an image
     /// by id; nil when unknown (a stage that is not cached, no image source).
-    func sourceIdentity(_ source: CopyStep.Source, paths: [String], parents: Bool) throws(RootFSError) -> String? {
+    func sourceIdentity(_ source: CopyStep.Source, paths: [String], parents: Bool) throws(ExecutorError) -> String? {
         switch source {
         case .stage(let i):
             guard let key = stageLayers[i]?.key else { return nil }
@@ -38,7 +38,7 @@ extension ExecutionContext {
 
     /// Path, type, mode, size and content of a context entry and everything below it that
     /// `.dockerignore` leaves in (owners and times are not copied by COPY, so not hashed).
-    func digestTree(_ relative: String, top: Bool, into h: inout SHA256) throws(RootFSError) {
+    func digestTree(_ relative: String, top: Bool, into h: inout SHA256) throws(ExecutorError) {
         let context = buildContext
         if !relative.isEmpty && context.ignore.excludes(relative)
             && !(isDirectory(context.directory + "/" + relative, follow: top) && context.ignore.mayMatch(below: relative, exceptions: true)) { return }

@@ -63,7 +63,7 @@ extension BuildExecutor {
     static let appendsLayers = gvmc_overlay_appends_layers() != 0
 
     /// Mounts a stage as layers when the step cache is on; false leaves `root` untouched.
-    func startLayers(_ root: String, lowers: [String]?, key: String) throws(RootFSError) -> StageLayers? {
+    func startLayers(_ root: String, lowers: [String]?, key: String) throws(ExecutorError) -> StageLayers? {
         guard stepCacheDirectory != nil, getuid() == 0, let dir = try layerScratch() else { return nil }
         var base = lowers ?? []
         if base.isEmpty {
@@ -93,7 +93,7 @@ extension BuildExecutor {
     /// The build's private directory inside the step cache (upper and work directories live on
     /// the cache's filesystem, so a finished step is renamed into the cache). Leftovers of
     /// killed builds are removed.
-    func layerScratch() throws(RootFSError) -> String? {
+    func layerScratch() throws(ExecutorError) -> String? {
         if let layerDirectory { return layerDirectory }
         guard let cache = stepCacheDirectory else { return nil }
         // Without the cache's directory the stage is built without layers.
@@ -107,7 +107,7 @@ extension BuildExecutor {
         return dir
     }
 
-    func freshUpper(_ dir: String) throws(RootFSError) -> (String, String) {
+    func freshUpper(_ dir: String) throws(ExecutorError) -> (String, String) {
         layerCount += 1
         let upper = dir + "/u\(layerCount)", work = dir + "/w\(layerCount)"
         guard mkdir(upper, 0o755) == 0 else { throw .errno("mkdir", upper) }
@@ -175,17 +175,17 @@ extension BuildExecutor {
     }
 
     /// A cached step: its layer goes on top (the upper is empty, every earlier step being a layer).
-    func stack(_ l: StageLayers, _ layer: String, key: String) throws(RootFSError) -> Bool {
+    func stack(_ l: StageLayers, _ layer: String, key: String) throws(ExecutorError) -> Bool {
         guard canStack(l, layer), unmountLayers(l) else { return false }
         l.lowers.insert(layer, at: 0)
-        guard mountLayers(l) else { throw RootFSError("cannot mount the stage's layers again at \(l.root)") }
+        guard mountLayers(l) else { throw ExecutorError("cannot mount the stage's layers again at \(l.root)") }
         l.key = key
         return true
     }
 
     /// After a step ran: its upper directory becomes the cached layer for `key` (or, when another
     /// build stored the same key first, that one), and a fresh upper takes its place.
-    func freeze(_ l: StageLayers, key: String, stage: Int) throws(RootFSError) {
+    func freeze(_ l: StageLayers, key: String, stage: Int) throws(ExecutorError) {
         guard let cache = stepCacheDirectory, let dir = layerDirectory else { l.key = nil; return }
         let final = cache + "/" + key.prefix(32)
         guard canStack(l, final), unmountLayers(l) else { l.key = nil; return }
@@ -201,7 +201,7 @@ extension BuildExecutor {
         layerRecords.append(StepLayer(stage: stage, key: key, path: layer))
         l.lowers.insert(layer, at: 0)
         (l.upper, l.work) = try freshUpper(dir)
-        guard mountLayers(l) else { throw RootFSError("cannot mount the stage's layers again at \(l.root)") }
+        guard mountLayers(l) else { throw ExecutorError("cannot mount the stage's layers again at \(l.root)") }
         l.key = key
     }
 
@@ -210,7 +210,7 @@ extension BuildExecutor {
     /// symlinks; directories made on the way are new, 0755 and root's), and the layer is stacked
     /// on the stage. Its key leaves out the steps before it (unless --chown names need the
     /// stage's user database), so the layer is reused when they change. False when the layer cannot be stacked (the caller copies as without --link).
-    func copyLinked(_ operation: any FileOperation, title: String, stage: Int, onto l: StageLayers, after previous: String) throws(RootFSError) -> Bool {
+    func copyLinked(_ operation: any FileOperation, title: String, stage: Int, onto l: StageLayers, after previous: String) throws(ExecutorError) -> Bool {
         // --chown names are resolved through the stage's /etc/passwd and /etc/group: then the
         // layer depends on the steps before it after all.
         let byName = operation.copy.chown.map { $0.split(separator: ":").contains { UInt32($0) == nil } } ?? false

@@ -10,9 +10,9 @@ protocol StepOperation {
     /// The step cache key of this step's result on top of layers keyed `previous`; nil when the
     /// result cannot be known from the inputs (a download without --checksum, a source that is
     /// not cached itself): the step then runs, and so do the steps after it.
-    func cacheKey(after previous: String, in context: ExecutionContext) throws(RootFSError) -> String?
+    func cacheKey(after previous: String, in context: ExecutionContext) throws(ExecutorError) -> String?
     /// Carries the step out on the root filesystem at `root`.
-    func execute(in root: String, context: ExecutionContext) throws(RootFSError)
+    func execute(in root: String, context: ExecutionContext) throws(ExecutorError)
 }
 
 /// COPY and ADD, whichever their source: what COPY --link needs of them.
@@ -25,8 +25,8 @@ protocol FileOperation: StepOperation {
 
 extension FileOperation {
     /// The owner --chown names, resolved in `users` (else in `root`); nil without --chown.
-    func chownOwnership(in root: String) throws(RootFSError) -> Ownership? {
-        try copy.chown.map { spec throws(RootFSError) in
+    func chownOwnership(in root: String) throws(ExecutorError) -> Ownership? {
+        try copy.chown.map { spec throws(ExecutorError) in
             let r = try UserDatabase(rootfs: users ?? root).resolve(spec)
             return Ownership(uid: r.uid, gid: r.gid)
         }

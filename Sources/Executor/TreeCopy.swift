@@ -20,7 +20,7 @@ public enum TreeCopy {
     /// Copies `source` (a file, symlink, device or directory tree) to `destination`, which must
     /// not exist. `owner` and `mode` override every copied entry's when given.
     public static func copy(_ source: String, to destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
-                            filter: CopyFilter = { _ in .include }, relative: String = "") throws(RootFSError) {
+                            filter: CopyFilter = { _ in .include }, relative: String = "") throws(ExecutorError) {
         var links: [String: String] = [:]
         var st = stat()
         guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
@@ -32,13 +32,13 @@ public enum TreeCopy {
     /// source's, as BuildKit's copy does). Returns whether anything was copied.
     @discardableResult
     public static func copyContents(of source: String, into destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
-                                    filter: CopyFilter = { _ in .include }, relative: String = "") throws(RootFSError) -> Bool {
+                                    filter: CopyFilter = { _ in .include }, relative: String = "") throws(ExecutorError) -> Bool {
         var links: [String: String] = [:]
         return try mergeChildren(source, destination, owner: owner, mode: mode, links: &links, filter: filter, relative: relative)
     }
 
     static func mergeChildren(_ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?,
-                              links: inout [String: String], filter: CopyFilter, relative: String) throws(RootFSError) -> Bool {
+                              links: inout [String: String], filter: CopyFilter, relative: String) throws(ExecutorError) -> Bool {
         guard let names = listDirectory(source) else { throw .errno("opendir", source) }
         var copied = false
         for name in names.sorted() {
@@ -64,7 +64,7 @@ public enum TreeCopy {
                 copied = true
             } else {
                 // A directory left out itself: made only if something inside is copied.
-                if targetExists { throw RootFSError("copy \(rel): \(to) exists and is not a directory") }
+                if targetExists { throw ExecutorError("copy \(rel): \(to) exists and is not a directory") }
                 guard mkdir(to, 0o700) == 0 else { throw .errno("mkdir", to) }
                 if try mergeChildren(from, to, owner: owner, mode: mode, links: &links, filter: filter, relative: rel) {
                     try applyMetadata(st, from, to, owner: owner, mode: mode)
@@ -79,7 +79,7 @@ public enum TreeCopy {
 
     /// Copies one entry whose `lstat` is `st`.
     static func copyEntry(_ source: String, _ st: stat, _ destination: String, owner: Ownership?, mode: ModeChange?,
-                          links: inout [String: String], filter: CopyFilter, relative: String) throws(RootFSError) {
+                          links: inout [String: String], filter: CopyFilter, relative: String) throws(ExecutorError) {
         let type = st.st_mode & S_IFMT
         if type != S_IFDIR && st.st_nlink > 1 {
             let key = "\(st.st_dev):\(st.st_ino)"
@@ -121,7 +121,7 @@ public enum TreeCopy {
     }
 
     /// Owner, mode, xattrs and times of `source` (whose `lstat` is `st`, or the overrides) onto `destination`.
-    static func applyMetadata(_ st: stat, _ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?) throws(RootFSError) {
+    static func applyMetadata(_ st: stat, _ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?) throws(ExecutorError) {
         let type = st.st_mode & S_IFMT
         let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: type == S_IFDIR)) }
             ?? (st.st_mode & 0o7777)
@@ -142,7 +142,7 @@ public enum TreeCopy {
     /// data segments SEEK_DATA/SEEK_HOLE report are copied (copy_file_range itself writes a hole
     /// as zeros), and the size is set at the end, so a sparse file from an image (8 GiB apparent,
     /// nothing allocated) costs no space when COPY --from takes it.
-    static func copyData(_ input: Int32, _ output: Int32, source: String, destination: String) throws(RootFSError) {
+    static func copyData(_ input: Int32, _ output: Int32, source: String, destination: String) throws(ExecutorError) {
         var st = stat()
         if fstat(input, &st) == 0, st.st_size > 0, Int64(st.st_blocks) * 512 < Int64(st.st_size) {
             if try copySegments(input, output, size: Int64(st.st_size), destination: destination) { return }
@@ -172,7 +172,7 @@ public enum TreeCopy {
 
     /// A sparse file's data segments at their offsets, then its size; false (nothing written)
     /// where the filesystems cannot tell holes or copy between themselves.
-    static func copySegments(_ input: Int32, _ output: Int32, size: Int64, destination: String) throws(RootFSError) -> Bool {
+    static func copySegments(_ input: Int32, _ output: Int32, size: Int64, destination: String) throws(ExecutorError) -> Bool {
         var offset: off_t = 0
         while offset < off_t(size) {
             let data = lseek(input, offset, gvmc_seek_data)

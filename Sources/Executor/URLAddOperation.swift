@@ -24,21 +24,21 @@ struct URLAddOperation: FileOperation {
     init(copy: CopyStep) { self.copy = copy }
 
     /// With --checksum the operands say what the download is; without it nil (not cached).
-    func cacheKey(after previous: String, in context: ExecutionContext) throws(RootFSError) -> String? {
+    func cacheKey(after previous: String, in context: ExecutionContext) throws(ExecutorError) -> String? {
         guard copy.checksum != nil else { return nil }
         var h = StepKeyHash(after: previous)
         h.add(copy.keyMaterial)
         return h.finalize()
     }
 
-    func execute(in root: String, context: ExecutionContext) throws(RootFSError) {
+    func execute(in root: String, context: ExecutionContext) throws(ExecutorError) {
         let c = copy
         guard c.paths.allSatisfy({ $0.contains("://") }) else {
-            throw RootFSError("ADD: mixing URLs and local sources in one instruction is not supported")
+            throw ExecutorError("ADD: mixing URLs and local sources in one instruction is not supported")
         }
-        if c.checksum != nil && c.paths.count != 1 { throw RootFSError("ADD --checksum needs exactly one source") }
+        if c.checksum != nil && c.paths.count != 1 { throw ExecutorError("ADD --checksum needs exactly one source") }
         let owner = try chownOwnership(in: root) ?? Ownership(uid: 0, gid: 0)
-        let mode = try c.chmod.map { m throws(RootFSError) in try ModeChange(m) }
+        let mode = try c.chmod.map { m throws(ExecutorError) in try ModeChange(m) }
         let destination = try scopedPath(root, normalize(c.destination))
         let intoDirectory = c.destination.hasSuffix("/") || c.paths.count > 1 || isDirectory(root + destination)
         try makeDirectories(root, intoDirectory ? destination : parentOf(destination), owner: nil)
@@ -50,18 +50,18 @@ struct URLAddOperation: FileOperation {
             guard fd >= 0 else { throw .errno("create", file) }
             let mtime: Int64?
             do {
-                guard let fetcher = context.urlFetcher else { throw RootFSError("no downloader configured for \(url)") }
+                guard let fetcher = context.urlFetcher else { throw ExecutorError("no downloader configured for \(url)") }
                 mtime = try fetcher.fetch(url, to: fd)
             } catch {
                 close(fd)
-                throw RootFSError("ADD \(url)", cause: error)
+                throw ExecutorError("ADD \(url)", cause: error)
             }
             close(fd)
             if let expected = c.checksum {
                 let algorithm = String(expected.prefix { $0 != ":" })
                 let actual = readDigest(file, algorithm: algorithm)
                 guard actual == expected else {
-                    throw RootFSError("ADD \(url): checksum mismatch: expected \(expected), got \(actual ?? "?")")
+                    throw ExecutorError("ADD \(url): checksum mismatch: expected \(expected), got \(actual ?? "?")")
                 }
             }
             if c.unpack == true, let unpacked = try context.unpackArchive(file, name: url) {
@@ -73,7 +73,7 @@ struct URLAddOperation: FileOperation {
             if name.isEmpty || url.split(separator: "/").count <= 2 { name = "index.html" }
             // `http://host/a/..` would name the download `..`: the destination's parent.
             guard !intoDirectory || isFileName(name) else {
-                throw RootFSError("ADD \(url): \(name) is not a file name; give the destination file's name")
+                throw ExecutorError("ADD \(url): \(name) is not a file name; give the destination file's name")
             }
             let target = intoDirectory ? root + (destination == "/" ? "" : destination) + "/" + name : root + destination
             TreeRemoval.remove(target)

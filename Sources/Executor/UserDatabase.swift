@@ -9,8 +9,8 @@ public struct UserDatabase: Sendable {
     /// From the image whose root filesystem is `rootfs`: its files are read as a process in it
     /// would see them (ImageFiles), so an image's symlink cannot make the build read the host's
     /// accounts or a device.
-    public init(rootfs: String) throws(RootFSError) {
-        func text(_ path: String) throws(RootFSError) -> String? {
+    public init(rootfs: String) throws(ExecutorError) {
+        func text(_ path: String) throws(ExecutorError) -> String? {
             try ImageFiles.read(path, in: rootfs).map { String(decoding: $0, as: UTF8.self) }
         }
         self.init(passwd: try text("/etc/passwd"), group: try text("/etc/group"))
@@ -36,7 +36,7 @@ public struct UserDatabase: Sendable {
     }
 
     /// `user[:group]` → uid, gid and the user's supplementary groups.
-    public func resolve(_ spec: String) throws(RootFSError) -> (uid: UInt32, gid: UInt32, groups: [UInt32]) {
+    public func resolve(_ spec: String) throws(ExecutorError) -> (uid: UInt32, gid: UInt32, groups: [UInt32]) {
         let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let userPart = parts[0]
         var uid: UInt32
@@ -49,14 +49,14 @@ public struct UserDatabase: Sendable {
             name = entry?.name
         } else {
             guard let entry = users.first(where: { $0.name == userPart }) else {
-                throw RootFSError("unable to find user \(userPart): no matching entries in passwd file")
+                throw ExecutorError("unable to find user \(userPart): no matching entries in passwd file")
             }
             uid = entry.uid; gid = entry.gid; name = entry.name
         }
         if parts.count == 2 {
             if let n = UInt32(parts[1]) { gid = n } else {
                 guard let g = groups.first(where: { $0.name == parts[1] }) else {
-                    throw RootFSError("unable to find group \(parts[1]): no matching entries in group file")
+                    throw ExecutorError("unable to find group \(parts[1]): no matching entries in group file")
                 }
                 gid = g.gid
             }

@@ -8,7 +8,7 @@ struct WorkdirOperation: StepOperation {
     /// As written in USER; nil is root.
     let user: String?
 
-    func cacheKey(after previous: String, in context: ExecutionContext) throws(RootFSError) -> String? {
+    func cacheKey(after previous: String, in context: ExecutionContext) throws(ExecutorError) -> String? {
         var h = StepKeyHash(after: previous)
         h.add("WORKDIR")
         h.add(path)
@@ -16,8 +16,8 @@ struct WorkdirOperation: StepOperation {
         return h.finalize()
     }
 
-    func execute(in root: String, context: ExecutionContext) throws(RootFSError) {
-        let owner = try user.map { u throws(RootFSError) in try UserDatabase(rootfs: root).resolve(u) }
+    func execute(in root: String, context: ExecutionContext) throws(ExecutorError) {
+        let owner = try user.map { u throws(ExecutorError) in try UserDatabase(rootfs: root).resolve(u) }
         try makeDirectories(root, path, owner: owner.map { Ownership(uid: $0.uid, gid: $0.gid) })
     }
 }

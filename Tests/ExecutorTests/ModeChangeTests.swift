@@ -34,7 +34,7 @@ import Glibc
     func symbolicAndOctalModesDoWhatChmodDoes(_ spec: String) throws {
         // "g=u" copies bits in chmod(1); gvmc does not parse it: it must be refused, not misread.
         if spec == "g=u" {
-            #expect(throws: RootFSError.self) { _ = try ModeChange(spec) }
+            #expect(throws: ExecutorError.self) { _ = try ModeChange(spec) }
             return
         }
         let change = try ModeChange(spec)
@@ -71,8 +71,8 @@ import Glibc
         #expect(try ModeChange("+x").apply(to: 0o644, isDirectory: false) == 0o755)
         #expect(try ModeChange("a-w").apply(to: 0o664, isDirectory: false) == 0o444)
         #expect(try ModeChange("g+s,o=").apply(to: 0o775, isDirectory: true) == 0o2770)
-        #expect(throws: RootFSError.self) { try ModeChange("10000") }
-        #expect(throws: RootFSError.self) { try ModeChange("z+x") }
-        #expect(throws: RootFSError.self) { try ModeChange("u+q") }
+        #expect(throws: ExecutorError.self) { try ModeChange("10000") }
+        #expect(throws: ExecutorError.self) { try ModeChange("z+x") }
+        #expect(throws: ExecutorError.self) { try ModeChange("u+q") }
     }
 }

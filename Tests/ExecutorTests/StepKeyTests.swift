@@ -79,7 +79,7 @@ import Testing
 
     /// Images known by their shared tree alone.
     final class Trees: BaseImageSource {
-        func extract(_ ref: String, platform: String?, to root: String) throws { throw RootFSError("not unpacked in this test") }
+        func extract(_ ref: String, platform: String?, to root: String) throws { throw ExecutorError("not unpacked in this test") }
         func tree(_ ref: String, platform: String?) throws -> String { "/nonexistent/trees/image-tree-id" }
     }
 
@@ -87,7 +87,7 @@ import Testing
     struct OneCommit: GitRemote {
         func resolve(_ url: String, access: GitAccess) throws -> String { "0123456789abcdef0123456789abcdef01234567" }
         func checkout(_ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess) throws -> (commit: String, time: Int64) {
-            throw RootFSError("not checked out in this test")
+            throw ExecutorError("not checked out in this test")
         }
     }
 

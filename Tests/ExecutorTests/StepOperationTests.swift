@@ -78,9 +78,9 @@ import Testing
         #expect(attributes[.posixPermissions] as? Int == 0o644)
         #expect((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 == 1_000_000_000)
         let wrong = "sha256:" + String(repeating: "0", count: 64)
-        #expect(throws: RootFSError.self) { try s.run("ADD --checksum=\(wrong) https://example.com/files/data.txt /f") }
+        #expect(throws: ExecutorError.self) { try s.run("ADD --checksum=\(wrong) https://example.com/files/data.txt /f") }
         s.context.urlFetcher = nil
-        #expect(throws: RootFSError.self) { try s.run("ADD https://example.com/files/data.txt /g") }
+        #expect(throws: ExecutorError.self) { try s.run("ADD https://example.com/files/data.txt /g") }
     }
 
     /// A remote whose every ref names one commit holding a README; it counts what it is asked.

@@ -7,7 +7,7 @@ import Foundation
 @testable import Executor
 import Testing
 
-@Suite struct RootFSErrors {
+@Suite struct ExecutorErrors {
     struct Refused: Error, CustomStringConvertible {
         var description: String { "connection refused by the test" }
     }
@@ -37,7 +37,7 @@ import Testing
         do {
             try s.run("ADD https://example.com/f /f")
             Issue.record("ADD with a failing fetcher succeeded")
-        } catch let error as RootFSError {
+        } catch let error as ExecutorError {
             #expect(error.cause is Refused)
             #expect(error.description == "ADD https://example.com/f: connection refused by the test")
         }
@@ -72,7 +72,7 @@ import Testing
             Issue.record("FROM an image that cannot be unpacked succeeded")
         } catch {
             #expect(error.location?.line == 1 && error.location?.file == "Dockerfile")
-            #expect((error.cause as? RootFSError)?.message == "not unpacked in this test")
+            #expect((error.cause as? ExecutorError)?.message == "not unpacked in this test")
             #expect(error.description == "Dockerfile:1:1: FROM alpine:3: not unpacked in this test")
         }
     }

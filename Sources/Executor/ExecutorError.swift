@@ -7,7 +7,7 @@ import Glibc
 
 /// A failure of a build step or of the executor's file primitives. `description` is the text
 /// the user sees: the step's Dockerfile location (when known) in front of the message.
-public struct RootFSError: Error, CustomStringConvertible {
+public struct ExecutorError: Error, CustomStringConvertible {
     /// What failed.
     public enum Kind: Sendable {
         /// A failure the message says all about (a missing source file, a bad mode, ...).
@@ -31,8 +31,8 @@ public struct RootFSError: Error, CustomStringConvertible {
     public init(_ context: String, cause: any Error) { self.init(.wrapped(context: context, cause: cause)) }
 
     /// A failed system call on `path`, with the current errno.
-    static func errno(_ operation: String, _ path: String) -> RootFSError {
-        RootFSError(.system(operation: operation, path: path, errno: Glibc.errno))
+    static func errno(_ operation: String, _ path: String) -> ExecutorError {
+        ExecutorError(.system(operation: operation, path: path, errno: Glibc.errno))
     }
 
     /// The message without the location.
