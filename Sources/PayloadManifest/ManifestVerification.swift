@@ -4,6 +4,7 @@
 import Crypto
 import _CryptoExtras
 import Foundation
+import Synchronization
 import SwiftASN1
 // The SPI is swift-certificates' non-deprecated way to check expiry at a given time (the manifest
 // clock: SOURCE_DATE_EPOCH when set) instead of the moment the chain is validated.
@@ -195,9 +196,8 @@ public enum ManifestVerifier {
 }
 
 /// Collects the verifier's diagnostics (called from its task).
-final class DiagnosticLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func add(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+final class DiagnosticLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func add(_ line: String) { lines.withLock { $0.append(line) } }
+    var all: [String] { lines.withLock { $0 } }
 }

@@ -3,6 +3,7 @@
 // plain printer, line for line), quiet, rawjson (one SolveStatus-shaped object per line).
 import Crypto
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,7 +30,9 @@ public struct VertexRecord: Sendable {
 public final class BuildProgress: @unchecked Sendable {
     public let mode: ProgressMode
     private let fd: Int32
-    private let lock = NSLock()
+    /// Every mutable property is read and written only inside `lock.withLock` (the reason the
+    /// class is `@unchecked Sendable`): the executor's thread, RUN output and the redraw timer share it.
+    private let lock = Mutex(())
     private let clock: () -> Date
     private var vertices: [VertexRecord] = []
     /// Output not yet ended by a newline, per vertex.
@@ -67,8 +70,8 @@ public final class BuildProgress: @unchecked Sendable {
 
     /// How many vertices the whole run will have, when known (the tty header's `(k/n)`).
     public var expectedTotal: Int? {
-        get { lock.withLock { total } }
-        set { lock.withLock { total = newValue } }
+        get { lock.withLock { _ in total } }
+        set { lock.withLock { _ in total = newValue } }
     }
     private var total: Int?
     private var finished = false
@@ -76,7 +79,7 @@ public final class BuildProgress: @unchecked Sendable {
     /// Ends the live view: its final screen stays (`FINISHED` or `ERROR` in the header), and the
     /// messages held back while it was drawn follow it.
     public func close() {
-        let held: [String] = lock.withLock {
+        let held: [String] = lock.withLock { _ in
             guard !finished else { return [] }
             finished = true
             redraw(force: true)
@@ -89,7 +92,7 @@ public final class BuildProgress: @unchecked Sendable {
     /// A warning or error line for standard error: printed now, or after the live view ends (it
     /// would be drawn over).
     public func message(_ line: String) {
-        lock.withLock {
+        lock.withLock { _ in
             if screen != nil && !finished { heldMessages.append(line) } else { write(line + "\n") }
         }
     }
@@ -97,9 +100,9 @@ public final class BuildProgress: @unchecked Sendable {
 
     private func startTicker() {
         let thread = Thread { [weak self] in
-            while let self, !self.lock.withLock({ self.finished }) {
+            while let self, !self.lock.withLock({ _ in self.finished }) {
                 usleep(200_000)
-                self.lock.withLock { self.redraw(force: false) }
+                self.lock.withLock { _ in self.redraw(force: false) }
             }
         }
         thread.start()
@@ -132,7 +135,7 @@ public final class BuildProgress: @unchecked Sendable {
         screen.draw(header: header, lines: lines, final: finished, force: force)
     }
 
-    public var records: [VertexRecord] { lock.withLock { vertices } }
+    public var records: [VertexRecord] { lock.withLock { _ in vertices } }
 
     /// A transfer of the current vertex (a layer download, an upload): bytes so far and in all.
     struct Transfer {
@@ -153,7 +156,7 @@ public final class BuildProgress: @unchecked Sendable {
     /// at most every 5 s (BuildKit's plain printer's minimum time between two lines of one
     /// status; gvmc leaves out its line per 5% so a fast transfer prints only its `done` line).
     public func transfer(_ id: String, current: Int64, total: Int64) {
-        lock.withLock {
+        lock.withLock { _ in
             guard let n = self.current else { return }
             let now = clock()
             var t = transfers[n]?[id] ?? Transfer(current: 0, total: total, started: now)
@@ -174,7 +177,7 @@ public final class BuildProgress: @unchecked Sendable {
     /// The end of a transfer of the current vertex: plain prints BuildKit's last status line
     /// (`#N id 45.6MB / 45.6MB 3.2s done`), rawjson a status with `completed`, tty stops its bar.
     public func transferDone(_ id: String) {
-        lock.withLock {
+        lock.withLock { _ in
             guard let n = current, var t = transfers[n]?[id], t.completed == nil else { return }
             let now = clock()
             t.completed = now
@@ -212,7 +215,7 @@ public final class BuildProgress: @unchecked Sendable {
     /// Starts a vertex and makes it current; returns its number.
     @discardableResult
     public func start(_ name: String) -> Int {
-        lock.withLock {
+        lock.withLock { _ in
             let n = vertices.count + 1
             vertices.append(VertexRecord(number: n, name: name, started: clock()))
             current = n
@@ -225,7 +228,7 @@ public final class BuildProgress: @unchecked Sendable {
 
     /// Output of the current vertex (split into lines; a partial line waits for its end).
     public func output(_ bytes: UnsafeRawBufferPointer, stream: Int32 = 1) {
-        lock.withLock {
+        lock.withLock { _ in
             guard let n = current else { return }
             if mode == .rawjson { emitJSON(log: Array(bytes), vertex: n, stream: stream); appendTail(n, bytes: Array(bytes)); return }
             // Whole lines are found with a byte search; plain mode writes them in one system call
@@ -268,7 +271,7 @@ public final class BuildProgress: @unchecked Sendable {
 
     /// A status line of the current vertex (`transferring dockerfile: 123B done`).
     public func status(_ text: String) {
-        lock.withLock {
+        lock.withLock { _ in
             guard let n = current else { return }
             switch mode {
             case .plain:
@@ -287,7 +290,7 @@ public final class BuildProgress: @unchecked Sendable {
     public func failed(_ message: String) { finish { $0.error = message } }
 
     private func finish(_ edit: (inout VertexRecord) -> Void) {
-        lock.withLock {
+        lock.withLock { _ in
             guard let n = current else { return }
             flushPartial(n)
             edit(&vertices[n - 1])
@@ -314,7 +317,7 @@ public final class BuildProgress: @unchecked Sendable {
     /// BuildKit's footer for a failed vertex: its name and last output lines, then the Dockerfile
     /// around the failing line with `>>>` at it.
     public func failureReport(dockerfile: [UInt8]? = nil, file: String = "Dockerfile", line: Int? = nil) -> String {
-        lock.withLock {
+        lock.withLock { _ in
             guard let v = vertices.last(where: { $0.error != nil }) else { return "" }
             var out = "------\n > \(v.name):\n"
             for l in tails[v.number] ?? [] { out += l + "\n" }
@@ -347,7 +350,7 @@ public final class BuildProgress: @unchecked Sendable {
 
     /// One line: total time, steps run and cached, and the three slowest.
     public func summary(result: String) -> String {
-        lock.withLock {
+        lock.withLock { _ in
             let total = clock().timeIntervalSince(started)
             let steps = vertices.filter { $0.name.hasPrefix("[") && !$0.name.hasPrefix("[internal]") }
             let cached = steps.filter(\.cached).count

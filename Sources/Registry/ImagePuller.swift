@@ -3,6 +3,7 @@
 // The result names every blob by path and digest; nothing unverified is returned.
 import BuildCache
 import Foundation
+import Synchronization
 import ImageSpec
 import SquashFS
 
@@ -181,16 +182,16 @@ public final class ImagePuller {
     func download(_ layers: [Descriptor], using main: RegistryClient) throws -> [String] {
         let ref = main.reference
         let (scheme, authorization) = (main.scheme, main.authorization)
-        final class State: @unchecked Sendable {
-            let lock = NSLock()
+        struct State {
             var next = 0
             var paths: [String?]
-            var error: Error?
-            init(count: Int) { paths = Array(repeating: nil, count: count) }
+            var error: (any Error)?
         }
-        let state = State(count: layers.count)
+        let state = Mutex(State(paths: Array(repeating: nil, count: layers.count)))
         let missing = layers.indices.filter { !cache.contains(layers[$0].digest) }
-        for i in layers.indices where !missing.contains(i) { state.paths[i] = cache.path(for: layers[i].digest) }
+        state.withLock { s in
+            for i in layers.indices where !missing.contains(i) { s.paths[i] = cache.path(for: layers[i].digest) }
+        }
         let workers = min(parallelism, missing.count)
         if workers > 0 {
             let options = self.options
@@ -198,11 +199,12 @@ public final class ImagePuller {
             DispatchQueue.concurrentPerform(iterations: workers) { _ in
                 var client: RegistryClient?
                 while true {
-                    state.lock.lock()
-                    guard state.error == nil, state.next < missing.count else { state.lock.unlock(); return }
-                    let i = missing[state.next]
-                    state.next += 1
-                    state.lock.unlock()
+                    let taken: Int? = state.withLock { s in
+                        guard s.error == nil, s.next < missing.count else { return nil }
+                        s.next += 1
+                        return missing[s.next - 1]
+                    }
+                    guard let i = taken else { return }
                     do {
                         if client == nil {
                             client = try RegistryClient(reference: ref, options: options)
@@ -214,15 +216,17 @@ public final class ImagePuller {
                         let started = Date()
                         let path = try cache.store(layer.digest) { fd in try client!.blob(layer, to: fd) }
                         options.layerPulled(layer.digest, layer.size, Date().timeIntervalSince(started))
-                        state.lock.lock(); state.paths[i] = path; state.lock.unlock()
+                        state.withLock { $0.paths[i] = path }
                     } catch {
-                        state.lock.lock(); if state.error == nil { state.error = error }; state.lock.unlock()
+                        state.withLock { s in if s.error == nil { s.error = error } }
                     }
                 }
             }
         }
-        if let e = state.error { throw e }
-        return state.paths.map { $0! }
+        return try state.withLock { s in
+            if let e = s.error { throw e }
+            return s.paths.map { $0! }
+        }
     }
 
     // MARK: - OCI image layout

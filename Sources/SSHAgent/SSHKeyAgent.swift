@@ -11,6 +11,7 @@
 import Crypto
 import _CryptoExtras
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -152,16 +153,18 @@ public struct SSHPrivateKey: @unchecked Sendable {
 /// thread per connection. `stop()` shuts the listening socket and every open connection down,
 /// waits for all those threads to finish, and only then closes the descriptors, so no thread
 /// can use a descriptor number the process has meanwhile reused for something else.
-public final class SSHKeyAgent: @unchecked Sendable {
+public final class SSHKeyAgent: Sendable {
     public let socketPath: String
     /// The agent's private directory (for cleanup on a signal).
     public let directory: String
     let keys: [SSHPrivateKey]
     let listener: Int32
-    /// Guards `clients` and `stopped`.
-    let lock = NSLock()
-    var clients: Set<Int32> = []
-    var stopped = false
+    /// The open connections, and whether `stop()` has begun.
+    private struct State {
+        var clients: Set<Int32> = []
+        var stopped = false
+    }
+    private let state = Mutex(State())
     /// The accept loop and every connection's thread.
     let running = DispatchGroup()
 
@@ -203,11 +206,12 @@ public final class SSHKeyAgent: @unchecked Sendable {
     /// Stops serving (a request being answered is finished first; idle connections see the end
     /// of the stream) and removes the socket and its directory. Safe to call more than once.
     public func stop() {
-        lock.lock()
-        let first = !stopped
-        stopped = true
-        for c in clients { shutdown(c, Int32(SHUT_RDWR)) }
-        lock.unlock()
+        let first = state.withLock { s in
+            let first = !s.stopped
+            s.stopped = true
+            for c in s.clients { shutdown(c, Int32(SHUT_RDWR)) }
+            return first
+        }
         guard first else { return }
         // Wakes a blocked accept(2) (EINVAL on Linux); the loop then sees `stopped`.
         shutdown(listener, Int32(SHUT_RDWR))
@@ -218,34 +222,42 @@ public final class SSHKeyAgent: @unchecked Sendable {
     }
 
     func acceptLoop() {
+        enum Next { case stop, retry, serve }
         while true {
             let client = accept(listener, nil, nil)
+            let failure = errno
             if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
-            lock.lock()
-            defer { lock.unlock() }
-            if stopped {
-                if client >= 0 { Glibc.close(client) }
-                return
-            }
-            if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE {
-                    if errno == EMFILE || errno == ENFILE { usleep(10_000) }
-                    continue
+            // The connection is counted (and `running` entered) under the lock that `stop()`
+            // takes, so stop either sees it or this loop sees `stopped`.
+            let next: Next = state.withLock { s in
+                if s.stopped {
+                    if client >= 0 { Glibc.close(client) }
+                    return .stop
                 }
-                return
-            }
-            clients.insert(client)
-            running.enter()
-            Thread { [self] in
-                defer {
-                    lock.lock()
-                    clients.remove(client)
-                    Glibc.close(client)
-                    lock.unlock()
-                    running.leave()
+                if client < 0 {
+                    return [EINTR, ECONNABORTED, EMFILE, ENFILE].contains(failure) ? .retry : .stop
                 }
-                serve(client)
-            }.start()
+                s.clients.insert(client)
+                running.enter()
+                return .serve
+            }
+            switch next {
+            case .stop:
+                return
+            case .retry:
+                if failure == EMFILE || failure == ENFILE { usleep(10_000) }
+            case .serve:
+                Thread { [self] in
+                    defer {
+                        state.withLock { s in
+                            s.clients.remove(client)
+                            Glibc.close(client)
+                        }
+                        running.leave()
+                    }
+                    serve(client)
+                }.start()
+            }
         }
     }
 
