@@ -20,6 +20,8 @@ import SquashFS
 import Glibc
 #endif
 
+/// Why a build failed: a bad request, the Dockerfile or a base image, a step, the image write
+/// or `--cache-to`.
 public enum BuildError: Error, CustomStringConvertible {
     /// A request that cannot be carried out (an option's value); nothing was done.
     case options(String)
@@ -89,6 +91,7 @@ public struct BuildRequest {
     }
 }
 
+/// One build of a BuildRequest: plans it, runs the steps and writes the .gvmi (`run`).
 public final class ImageBuild {
     public let request: BuildRequest
     /// Warnings and Golem findings, as complete lines ("warning: ...", "Dockerfile:3:1: warning: ...").

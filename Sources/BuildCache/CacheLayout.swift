@@ -14,6 +14,7 @@
 //
 // Trees made in a user namespace get their own `-userns-<mapping>` areas: their owners are
 // numbered differently.
+/// The paths of a cache directory's parts (blobs, step layers, unpacked images, locks, ...).
 public struct CacheLayout: Sendable, Equatable {
     public let directory: String
 

@@ -17,6 +17,7 @@ import Foundation
 import Glibc
 #endif
 
+/// What `gvmc prune` removes from the cache, and how (its selection and lock policy).
 public struct PruneOptions: Sendable {
     /// Give up (remove nothing) when builds are using the cache instead of waiting for them.
     public var onlyIfIdle = false
@@ -32,6 +33,7 @@ public struct PruneOptions: Sendable {
     public init() {}
 }
 
+/// A cache entry that pruning removed (or would remove): its path, size and last use.
 public struct PrunedEntry: Sendable {
     /// Relative to the cache directory.
     public var path: String
@@ -41,6 +43,7 @@ public struct PrunedEntry: Sendable {
     var usedNanoseconds: Int64 = 0
 }
 
+/// Removing cache entries, least recently used first, under the cache's in-use lock.
 public enum CachePrune {
     /// Removes what the options select (least recently used first); returns it.
     public static func prune(_ cache: String, _ options: PruneOptions, now: Int64 = Int64(time(nil)),

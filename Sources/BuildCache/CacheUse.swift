@@ -5,6 +5,7 @@ import Synchronization
 import Glibc
 #endif
 
+/// The cache's in-use lock and the markers that record when an entry was last used.
 public enum CacheUse {
     /// Cache directories this process holds shared, with the lock's descriptor.
     static let held = Mutex<[String: Int32]>([:])

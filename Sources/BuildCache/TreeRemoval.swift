@@ -5,6 +5,7 @@ import CSystem
 import Glibc
 #endif
 
+/// Removes trees without following symlinks (`rm -rf` that cannot be led outside the tree).
 public enum TreeRemoval {
     /// Removes a tree (no symlink is followed).
     ///

@@ -6,6 +6,7 @@
 import DockerfileInstructions
 import DockerfileSyntax
 
+/// The build's inputs from the command line: build args, the target stage and the platforms.
 public struct BuildOptions: Sendable {
     public var buildArgs: [String: String] = [:]
     public var target: String?
@@ -15,12 +16,14 @@ public struct BuildOptions: Sendable {
     public init() {}
 }
 
+/// What a stage starts from: nothing (`scratch`), an earlier stage (by index) or an image reference.
 public enum BaseImage: Sendable, Equatable {
     case scratch
     case stage(Int)
     case image(String)
 }
 
+/// A stage as planned: its base, the steps to run and the image configuration it ends with.
 public struct PlannedStage: Sendable {
     public var index: Int
     public var name: String?
@@ -33,6 +36,7 @@ public struct PlannedStage: Sendable {
     public var config: ImageConfig
 }
 
+/// The planner's result: the stages the target needs and which of them is the target.
 public struct BuildPlan: Sendable {
     /// The stages the target needs, in Dockerfile order (dependencies first).
     public var stages: [PlannedStage]
@@ -44,6 +48,7 @@ public struct BuildPlan: Sendable {
 /// (nil: treat as empty).
 public typealias BaseConfigLookup = (_ ref: String, _ platform: String?) -> ImageConfig?
 
+/// Turns a staged Dockerfile into a BuildPlan (BuildKit's semantics; nothing touches the disk).
 public enum BuildPlanner {
     static let proxyArgs: Set<String> = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",
                                          "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"]

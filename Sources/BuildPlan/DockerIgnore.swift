@@ -2,6 +2,7 @@
 // comments, `!` exceptions (the last matching pattern wins), `*`/`?`/`[...]` within a path
 // component and `**` across components; a pattern also matches everything below a matched directory.
 
+/// A parsed `.dockerignore`: which context paths a build leaves out.
 public struct DockerIgnore: Sendable {
     struct Pattern: Sendable {
         var components: [String]

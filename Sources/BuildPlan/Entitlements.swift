@@ -3,6 +3,7 @@
 // from a stranger (a pull request built on CI) must not reach the host's network on its own.
 import DockerfileSyntax
 
+/// A privilege a build must be given with `--allow` before a step may use it.
 public enum Entitlement: String, Sendable, CaseIterable {
     /// RUN --network=host: the step shares the host's network namespace.
     case networkHost = "network.host"

@@ -3,6 +3,7 @@
 import DockerfileInstructions
 import DockerfileSyntax
 
+/// A RUN to carry out: the command, its environment, user, network and mounts, all expanded.
 public struct RunStep: Sendable, Equatable {
     /// The program and its arguments (shell-form commands already wrapped in the stage's SHELL).
     public var argv: [String]
@@ -27,7 +28,9 @@ public struct RunStep: Sendable, Equatable {
     }
 }
 
+/// A COPY or ADD to carry out: where the sources come from, the destination and the options.
 public struct CopyStep: Sendable, Equatable {
+    /// Where a COPY/ADD takes its sources from: the build context, an earlier stage or an image.
     public enum Source: Sendable, Equatable {
         case context
         case stage(Int)
@@ -68,6 +71,7 @@ public struct CopyStep: Sendable, Equatable {
     }
 }
 
+/// The kinds of step: a RUN, a COPY/ADD, or a directory to create (WORKDIR).
 public enum StepKind: Sendable, Equatable {
     case run(RunStep)
     case copy(CopyStep)
@@ -75,6 +79,7 @@ public enum StepKind: Sendable, Equatable {
     case makeDirectory(path: String, user: String?)
 }
 
+/// One step of a stage, with the instruction it comes from.
 public struct Step: Sendable {
     public var kind: StepKind
     /// The instruction it comes from (file:line for messages).

@@ -35,12 +35,14 @@ public struct InlineSource: Sendable, Equatable {
     public var expand: Bool
 }
 
+/// The sources (paths and heredocs) and the destination of a COPY or ADD.
 public struct SourcesAndDestination: Sendable, Equatable {
     public var sourcePaths: [String]
     public var sourceContents: [InlineSource]
     public var destination: String
 }
 
+/// FROM: the base image, the stage name and `--platform`.
 public struct FromInstruction: Sendable, Equatable {
     public var baseName: String
     /// The stage name, lowercased (nil without `AS`).
@@ -50,6 +52,7 @@ public struct FromInstruction: Sendable, Equatable {
     public var asKeyword: String?
 }
 
+/// RUN: the command and its flags (`--mount`, `--network`, `--security`, `--device`).
 public struct RunInstruction: Sendable, Equatable {
     public var command: CommandLine
     public var mounts: [RunMount]
@@ -59,6 +62,7 @@ public struct RunInstruction: Sendable, Equatable {
     public var flagsUsed: Set<String>
 }
 
+/// COPY: its sources and destination, `--from` and the other flags.
 public struct CopyInstruction: Sendable, Equatable {
     public var sources: SourcesAndDestination
     public var from: String?
@@ -69,6 +73,7 @@ public struct CopyInstruction: Sendable, Equatable {
     public var excludes: [String]
 }
 
+/// ADD: its sources and destination and its flags (`--checksum`, `--unpack`, `--keep-git-dir`, ...).
 public struct AddInstruction: Sendable, Equatable {
     public var sources: SourcesAndDestination
     public var chown: String?

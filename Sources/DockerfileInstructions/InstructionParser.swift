@@ -2,6 +2,7 @@
 // flags per instruction, argument counts, ONBUILD limits, stage names, heredoc sources.
 import DockerfileSyntax
 
+/// Turns syntax nodes into typed instructions, checking each one's flags and arguments.
 public enum InstructionParser {
     /// Every instruction keyword (lowercase). grammar/dockerfile.ebnf names the same set.
     public static let keywords: [String] = [

@@ -1,8 +1,11 @@
 // `RUN --mount=type=bind|cache|tmpfs|secret|ssh,...`: BuildKit's mount options.
 import DockerfileSyntax
 
+/// One `RUN --mount=...`: its type and options.
 public struct RunMount: Sendable, Equatable {
+    /// The `type=` of a mount.
     public enum MountType: String, Sendable, CaseIterable { case bind, cache, tmpfs, secret, ssh }
+    /// The `sharing=` of a cache mount.
     public enum Sharing: String, Sendable, CaseIterable { case shared, `private`, locked }
 
     public var type: MountType = .bind

@@ -2,6 +2,7 @@
 // with its instructions (BuildKit's instructions.Parse).
 import DockerfileSyntax
 
+/// A build stage: its FROM and the instructions up to the next FROM.
 public struct Stage: Sendable {
     public var from: FromInstruction
     public var fromNode: SyntaxNode
@@ -14,6 +15,7 @@ public struct Stage: Sendable {
     public var name: String? { from.stageName }
 }
 
+/// A Dockerfile with its instructions validated and grouped into stages.
 public struct StagedDockerfile: Sendable {
     public var file: Dockerfile
     /// ARG instructions before the first FROM.

@@ -2,6 +2,7 @@
 // split the whole line into shell words with quotes and escapes kept, and take the words that
 // *start* with `[digits]<<[-]`. Grammar: grammar/dockerfile.ebnf (`heredoc-marker`).
 
+/// A heredoc marker found on an instruction line (`<<EOF`, `<<-EOF`, `3<<"EOF"`).
 public struct HeredocMarker: Equatable, Sendable {
     public var name: String
     public var fileDescriptor: Int

@@ -16,6 +16,7 @@ extension SyntaxNode {
     }
 }
 
+/// Renders a parsed Dockerfile as the JSON `gvmc parse --format json` prints.
 public enum SyntaxJSON {
     /// The JSON document for a parsed file (compact, one instruction per line).
     public static func render(_ file: Dockerfile) -> String {

@@ -94,6 +94,7 @@ public final class SyntaxNode: Sendable {
 
 /// A non-fatal finding of the parser (BuildKit reports empty continuation lines this way).
 public struct SyntaxWarning: Sendable, Hashable {
+    /// The kind of warning, named as BuildKit names it.
     public enum Kind: String, Sendable { case emptyContinuation = "NoEmptyContinuation" }
     public var kind: Kind
     public var message: String

@@ -1,6 +1,7 @@
 // COPY/ADD --chmod: an octal mode (0755) or symbolic clauses (u=rwX,go=rX / +x / a-w), applied
 // per copied entry like chmod(1): `X` adds execute for directories and already-executable files.
 
+/// A parsed `--chmod` value (octal or symbolic), applied to each copied entry.
 public struct ModeChange: Sendable, Equatable {
     enum Op: Character, Sendable { case add = "+", remove = "-", set = "=" }
     struct Clause: Sendable, Equatable {

@@ -6,6 +6,7 @@
 import Glibc
 #endif
 
+/// Creates the cache's top directories with mode 0700 (and tightens wider ones).
 public enum PrivateDirectory {
     /// Makes `path` a directory of mode 0700 (missing parents 0755, as `mkdir -p`); an existing
     /// one with any group or other permission is set to 0700. Returns the warning to show when it

@@ -7,6 +7,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// A numeric owner (uid and gid) to give copied entries.
 public struct Ownership: Sendable { public var uid: UInt32; public var gid: UInt32 }
 
 /// What a filtered copy does with one entry, given its path relative to the copy's source:
@@ -16,6 +17,7 @@ public struct Ownership: Sendable { public var uid: UInt32; public var gid: UInt
 public enum CopyDecision: Sendable { case include, skip, descend }
 public typealias CopyFilter = (String) -> CopyDecision
 
+/// Copies files and trees exactly, without following symlinks below the top.
 public enum TreeCopy {
     /// Copies `source` (a file, symlink, device or directory tree) to `destination`, which must
     /// not exist. `owner` and `mode` override every copied entry's when given.

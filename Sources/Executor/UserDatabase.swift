@@ -1,6 +1,7 @@
 // USER and --chown names resolved through a root filesystem's /etc/passwd and /etc/group, as
 // Docker does (numbers pass through; a name that is not found is an error).
 
+/// The users and groups of a root filesystem, to resolve USER and `--chown` names to numbers.
 public struct UserDatabase: Sendable {
     struct Entry { var name: String; var uid: UInt32; var gid: UInt32 }
     var users: [Entry] = []

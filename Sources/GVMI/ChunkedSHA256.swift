@@ -3,6 +3,7 @@
 // writer's read-back, or the push's hashing pass).
 import SquashFS
 
+/// The SHA-256 of each fixed-size chunk of a file, fed in blocks of any size.
 public struct ChunkedSHA256: Sendable {
     public let chunkSize: UInt64
     public private(set) var hashes: [[UInt8]] = []

@@ -6,6 +6,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// What writing a .gvmi produced: its path, size, hashes and squashfs summary.
 public struct GVMIResult: Sendable {
     public var path: String
     public var size: UInt64
@@ -22,6 +23,7 @@ public struct GVMIResult: Sendable {
     public var reusedSquashFS = false
 }
 
+/// Writes a complete .gvmi (squashfs, then the metadata trailer) and hashes it.
 public enum GVMIImageWriter {
     /// Builds the image: `populate` adds the root filesystem's entries to the writer.
     /// `chunkSize` (a function of the file's size), when given, also hashes the image in chunks

@@ -6,6 +6,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// What inspecting a .gvmi found: its size, hashes, configuration and squashfs superblock.
 public struct GVMIReport: Sendable {
     public var path: String
     public var size: UInt64
@@ -17,6 +18,7 @@ public struct GVMIReport: Sendable {
     public var superblock: Superblock
 }
 
+/// Checks a .gvmi the way Golem's runtime reads it and hashes it.
 public enum GVMIInspector {
     /// Checks the .gvmi at `path` (a regular file only: a FIFO or device is refused unopened)
     /// and hashes it. Errors name the failed check and its offset.

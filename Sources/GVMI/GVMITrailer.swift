@@ -3,6 +3,7 @@
 // (Golem's runtime reads it from the end of the file: ya-runtime-vm runtime/src/deploy.rs.)
 import CZlib
 
+/// Encodes and decodes the metadata trailer that follows the squashfs in a .gvmi.
 public enum GVMITrailer {
     /// The trailer bytes for a ContainerConfig JSON document.
     public static func encode(json: [UInt8]) throws(GVMIError) -> [UInt8] {

@@ -18,6 +18,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// The hashes of one image file, with the file's identity (device, inode, size, times) when hashed.
 public struct ImageHashRecord: Codable, Sendable, Equatable {
     public var device: UInt64
     public var inode: UInt64
@@ -65,6 +66,7 @@ public struct ImageHashRecord: Codable, Sendable, Equatable {
     }
 }
 
+/// The image hash records kept in `<cache>/hashes`, keyed by file identity.
 public struct ImageHashStore: Sendable {
     /// `<cache>/hashes`.
     public let directory: String

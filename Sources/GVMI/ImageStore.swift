@@ -21,6 +21,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// The image store's entry for one tree and set of squashfs settings (`images/<key>`).
 public struct ImageStoreEntry: Sendable {
     /// `images/<key>`.
     public let directory: String

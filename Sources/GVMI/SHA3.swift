@@ -2,6 +2,7 @@
 // the SHA3-224 of the whole .gvmi.
 import CDigest
 
+/// An incremental SHA3-224 hash (Golem's image hash).
 public struct SHA3_224: Sendable {
     private var context = gvmc_sha3_224_ctx()
 

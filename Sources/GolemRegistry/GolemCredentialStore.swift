@@ -3,12 +3,14 @@
 import Foundation
 import ImageSpec
 
+/// A user name and token for the Golem registry.
 public struct RegistryCredentials: Sendable, Equatable {
     public var username: String
     public var token: String
     public init(username: String, token: String) { self.username = username; self.token = token }
 }
 
+/// Where Golem registry credentials come from: the environment, else the file `gvmc login` writes.
 public struct GolemCredentialStore: Sendable {
     /// The file: `$XDG_CONFIG_HOME/gvmc/golem-registry.json`, else `~/.config/gvmc/...`.
     public let path: String

@@ -2,6 +2,7 @@
 // (src/image/name.rs): only [A-Za-z0-9._-] in each part, one `/` and one `:` at most, tag
 // `latest` when none is given.
 
+/// A Golem registry image name, `[USER/]REPOSITORY[:TAG]`, checked as gvmkit-build checks it.
 public struct GolemImageName: Sendable, Equatable, CustomStringConvertible {
     public var user: String?
     public var repository: String

@@ -5,6 +5,7 @@ import ImageSpec
 import Glibc
 #endif
 
+/// What went wrong talking to a Golem registry (never with a token in the message).
 public enum GolemRegistryError: Error, Sendable, CustomStringConvertible {
     case invalidDescriptor(String)
     case invalidImageName(String, reason: String)

@@ -7,6 +7,7 @@ import GVMI
 import HTTPTransport
 import SquashFS
 
+/// Pulls an image from a Golem registry by tag or hash, resuming and checking its SHA3-224.
 public enum ImagePull {
     /// What to pull: `USER/REPO[:TAG]` or an image hash (56 hex digits of SHA3-224).
     public enum Reference: Sendable, Equatable {

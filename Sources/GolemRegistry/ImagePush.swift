@@ -5,6 +5,7 @@ import Foundation
 import GVMI
 import SquashFS
 
+/// How `gvmc push` uploads: the registry, workers, chunk size, progress and retries.
 public struct PushOptions: Sendable {
     /// The registry's base URL.
     public var registry: String
@@ -50,6 +51,7 @@ public struct PushResult: Sendable {
     public var taskPackage: String { "hash:sha3:\(sha3):\(downloadURL)" }
 }
 
+/// Uploads a .gvmi to a Golem registry, sending only the chunks it lacks.
 public enum ImagePush {
     /// `gvmc inspect`'s checks, without hashing: trailer, ContainerConfig, superblock, and the
     /// squashfs directory tree.

@@ -7,6 +7,7 @@ import GVMI
 import ImageSpec
 import Progress
 
+/// A push as the commands run and report it: credentials, progress display and result forms.
 public enum Publishing {
     /// `url` without trailing slashes, as the registry's URLs are joined to it.
     public static func trimmedRegistry(_ url: String) -> String {

@@ -5,6 +5,7 @@
 import CDynamic
 import Foundation
 
+/// An HTTP response: status, headers, body and authentication challenges.
 public struct HTTPResponse: Sendable {
     public var status: Int
     /// Header names lowercased; the last value wins (after redirects, the final response's).

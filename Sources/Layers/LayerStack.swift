@@ -18,6 +18,7 @@ public struct LayerFile: Sendable {
     var name: String { label ?? digest.map { "layer \($0)" } ?? "layer \(path)" }
 }
 
+/// An image's layers flattened into one tree (pass 1), ready to be written out (pass 2).
 public struct FlattenedImage {
     public let tree: LayerTree
     public let layers: [LayerFile]

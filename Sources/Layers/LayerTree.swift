@@ -10,7 +10,9 @@ public struct DataSource: Sendable, Hashable {
     public var entry: Int
 }
 
+/// One entry of the flattened tree: its kind, metadata and (for a directory) its children.
 public final class LayerNode {
+    /// What the entry is, with where a file's content is, a symlink's target or a device's numbers.
     public enum Kind {
         case directory
         case file(DataSource, size: Int64)
@@ -36,6 +38,7 @@ public final class LayerNode {
     public var isDirectory: Bool { if case .directory = kind { return true }; return false }
 }
 
+/// The flattened root filesystem of an image, built from its layers' tar headers.
 public struct LayerTree {
     public let root = LayerNode(kind: .directory, metadata: EntryMetadata(permissions: 0o755), layer: -1)
 

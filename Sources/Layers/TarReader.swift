@@ -13,6 +13,7 @@ func cMessage(_ buffer: [CChar]) -> String {
 
 /// One tar header, as libarchive decoded it (PAX and GNU extensions included).
 public struct TarEntry: Sendable {
+    /// The type of the entry.
     public enum Kind: Sendable, Equatable { case file, directory, symlink, hardlink, characterDevice, blockDevice, fifo, socket }
     public var path: [UInt8]
     public var kind: Kind

@@ -5,6 +5,7 @@ import DockerfileInstructions
 import DockerfileSyntax
 import ImageSpec
 
+/// What `gvmc lint` checks and how: rules switched off, severities, experimental checks, context.
 public struct LintOptions: Sendable {
     /// Rules switched off.
     public var ignored: Set<String> = []
@@ -19,6 +20,7 @@ public struct LintOptions: Sendable {
     public init() {}
 }
 
+/// Lints a Dockerfile: parse errors, BuildKit's checks and Golem's rules, after suppressions.
 public enum DockerfileLinter {
     public static func lint(bytes: [UInt8], path: String, options: LintOptions = LintOptions()) -> [Finding] {
         var findings: [Finding] = []

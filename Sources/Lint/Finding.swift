@@ -1,5 +1,6 @@
 // One lint finding, positioned in a file.
 
+/// One lint finding: the rule, its severity, the message and where in which file.
 public struct Finding: Sendable, Hashable {
     public var rule: String
     public var severity: Severity

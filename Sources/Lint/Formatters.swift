@@ -1,10 +1,12 @@
 import DockerfileSyntax
 // Output formats CI tools and editors read: tty, json, sarif (2.1.0), github, checkstyle, gnu.
 
+/// The output formats of `gvmc lint` (`--format`).
 public enum OutputFormat: String, CaseIterable, Sendable {
     case tty, json, sarif, github, checkstyle, gnu
 }
 
+/// Renders findings in one of the output formats.
 public enum FindingFormatter {
     /// `sources` maps a file path to its text (for the source line and caret in tty output).
     public static func render(_ findings: [Finding], format: OutputFormat, files: [String], sources: [String: [UInt8]],

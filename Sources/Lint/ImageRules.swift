@@ -3,6 +3,7 @@
 // GVM021 (compressor). Used by `gvmc lint --image`, and by build and convert.
 import SquashFS
 
+/// The lint rules checked on a built root filesystem or written image (GVM005, GVM018, GVM020, GVM021).
 public enum ImageRules {
     public static func check(entries: [ImageEntry], volumes: [String], compression: Compression?, imageSize: UInt64?,
                              file: String) -> [Finding] {

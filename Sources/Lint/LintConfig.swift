@@ -7,6 +7,7 @@ import Yams
 import Glibc
 #endif
 
+/// A `.gvmc.yaml` lint configuration: rules ignored, severity overrides, failure threshold.
 public struct LintConfig: Sendable {
     public var ignored: Set<String> = []
     public var severity: [String: Severity] = [:]
@@ -117,6 +118,7 @@ struct LintConfigFile: Decodable {
     }
 }
 
+/// A lint configuration file that cannot be read or parsed, naming the file.
 public struct LintConfigError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var message: String

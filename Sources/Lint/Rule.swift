@@ -1,6 +1,7 @@
 // The lint rules: Golem's GVM001–GVM021 (../shared/GOLEM.md §6) and BuildKit's build checks, with
 // what `gvmc lint --explain` prints for each.
 
+/// How serious a finding is (`none` switches a rule off).
 public enum Severity: String, Sendable, Comparable, CaseIterable {
     case error, warning, info, none
 
@@ -10,6 +11,7 @@ public enum Severity: String, Sendable, Comparable, CaseIterable {
     public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
 }
 
+/// A lint rule: its id, default severity and what `gvmc lint --explain` prints for it.
 public struct Rule: Sendable {
     public var id: String
     public var severity: Severity
@@ -25,6 +27,7 @@ public struct Rule: Sendable {
     public var experimental: Bool = false
 }
 
+/// Every lint rule, Golem's and BuildKit's, by id.
 public enum RuleCatalog {
     public static let all: [Rule] = golem + buildKit
     public static let byID: [String: Rule] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })

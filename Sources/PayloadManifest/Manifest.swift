@@ -26,6 +26,7 @@ public struct PayloadManifest: Decodable, Equatable, Sendable {
         self.compManifest = compManifest
     }
 
+    /// `metadata`: the payload's name, version, description, authors and homepage.
     public struct Metadata: Decodable, Equatable, Sendable {
         public var name: String
         public var description: String?
@@ -42,6 +43,7 @@ public struct PayloadManifest: Decodable, Equatable, Sendable {
         }
     }
 
+    /// The platform a payload is for (architecture, OS and OS version).
     public struct Platform: Decodable, Equatable, Sendable {
         public var arch: String
         public var os: String
@@ -54,6 +56,7 @@ public struct PayloadManifest: Decodable, Equatable, Sendable {
         }
     }
 
+    /// One entry of `payload`: the image's hash, its download URLs and platform.
     public struct Payload: Decodable, Equatable, Sendable {
         public var platform: Platform?
         /// Where providers download the image from; they take the first.
@@ -68,6 +71,7 @@ public struct PayloadManifest: Decodable, Equatable, Sendable {
         }
     }
 
+    /// `compManifest`: what the task may run (`script`) and reach (`net`).
     public struct CompManifest: Decodable, Equatable, Sendable {
         public var version: String
         public var script: Script?
@@ -80,11 +84,13 @@ public struct PayloadManifest: Decodable, Equatable, Sendable {
         }
     }
 
+    /// `compManifest.script`: the ExeScript commands allowed and how they are matched.
     public struct Script: Decodable, Equatable, Sendable {
         /// ExeScript commands allowed (`run .*`, `transfer .*`, or a JSON command object as a string).
         public var commands: [String]
         public var match: Match
 
+        /// How `commands` are matched: exactly (`strict`) or as regular expressions.
         public enum Match: String, Decodable, Sendable, CaseIterable { case strict, regex }
 
         public init(commands: [String], match: Match) {
@@ -93,11 +99,13 @@ public struct PayloadManifest: Decodable, Equatable, Sendable {
         }
     }
 
+    /// `compManifest.net`: the task's network access.
     public struct Net: Decodable, Equatable, Sendable {
         public var inet: Inet?
         public init(inet: Inet?) { self.inet = inet }
     }
 
+    /// `compManifest.net.inet`: the task's internet access (outbound only).
     public struct Inet: Decodable, Equatable, Sendable {
         public var out: Outbound?
         public init(out: Outbound?) { self.out = out }
@@ -108,6 +116,7 @@ public struct PayloadManifest: Decodable, Equatable, Sendable {
         public var protocols: [String]
         public var access: Access
 
+        /// Which hosts outbound traffic may reach: the listed URLs, or any.
         public enum Access: Equatable, Sendable {
             case urls([String])
             /// `"unrestricted": {"urls": true}`: any host (providers accept it only from authors they trust).

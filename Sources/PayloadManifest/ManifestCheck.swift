@@ -2,6 +2,8 @@
 // versions, dates, the payload hash and URLs, outbound protocols and URLs.
 import Foundation
 
+/// What went wrong making or checking a manifest: its JSON, its content, the key, the
+/// certificate or a file.
 public enum ManifestError: Error, Equatable, CustomStringConvertible {
     /// The JSON does not have the manifest's shape (the message names the JSON path).
     case schema(String)

@@ -3,6 +3,7 @@
 // golem-sdk-cli's `manifest create`).
 import Foundation
 
+/// What `gvmc manifest create` puts in a manifest: image hash, URLs, outbound access, dates.
 public struct ManifestRequest: Sendable {
     /// The image's SHA3-224 in hex (from the .gvmi, `--hash` or the registry).
     public var imageHash: String

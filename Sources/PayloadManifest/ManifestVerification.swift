@@ -86,6 +86,7 @@ func readFile(_ path: String) throws(ManifestError) -> [UInt8] {
     return Array(data)
 }
 
+/// What verifying a manifest found: its problems, the checks passed, and checks not made.
 public struct VerificationReport: Sendable {
     public var manifest: PayloadManifest?
     /// What providers would refuse; empty: the manifest passes every check that was made.
@@ -96,6 +97,7 @@ public struct VerificationReport: Sendable {
     public var notes: [String] = []
 }
 
+/// Verifies a signed manifest bundle as a provider would before accepting a demand.
 public enum ManifestVerifier {
     /// Checks a bundle as at `now`. `imageHash`: the SHA3-224 (hex) of the image the manifest must
     /// name; `trusted`: CA certificates (PEM or DER bytes) the signer's chain must lead to.

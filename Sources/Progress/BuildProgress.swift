@@ -8,6 +8,7 @@ import Synchronization
 import Glibc
 #endif
 
+/// How progress is shown (`--progress`).
 public enum ProgressMode: String, CaseIterable, Sendable {
     case auto, plain, tty, quiet, rawjson
 }
@@ -27,6 +28,7 @@ public struct VertexRecord: Sendable {
     public var duration: TimeInterval { (completed ?? started).timeIntervalSince(started) }
 }
 
+/// The progress display of a long-running command: vertices that start, log and end.
 public final class BuildProgress: @unchecked Sendable {
     public let mode: ProgressMode
     private let fd: Int32

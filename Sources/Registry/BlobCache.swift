@@ -6,6 +6,7 @@ import BuildCache
 import Foundation
 import SquashFS
 
+/// The content-addressed blob cache (`DIR/blobs/sha256/<hex>`), written only after a digest check.
 public struct BlobCache: Sendable {
     public let directory: String
 

@@ -6,6 +6,7 @@ import Foundation
 import HTTPTransport
 import ImageSpec
 
+/// A registry login: user name and password, or an identity token.
 public struct Credential: Sendable, Equatable {
     public var username: String
     public var password: String
@@ -17,6 +18,7 @@ public struct Credential: Sendable, Equatable {
     var basicHeader: String { basicAuthorization(user: username, password: password) }
 }
 
+/// Registry credentials by host, from flags, GVMC_REGISTRY_AUTH and Docker's config.json.
 public struct CredentialStore: Sendable {
     var byHost: [String: Credential] = [:]
 

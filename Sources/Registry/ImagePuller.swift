@@ -7,6 +7,7 @@ import Synchronization
 import ImageSpec
 import SquashFS
 
+/// Where an image comes from: a registry, an OCI layout directory or a `docker save` tarball.
 public enum ImageSource: Sendable, CustomStringConvertible {
     case registry(ImageReference)
     /// An OCI image layout directory and an optional tag (`org.opencontainers.image.ref.name`).
@@ -49,12 +50,14 @@ public enum ImageSource: Sendable, CustomStringConvertible {
     }
 }
 
+/// A pulled layer blob on disk, with its digest and media type.
 public struct PulledLayer: Sendable {
     public var path: String
     public var digest: String
     public var mediaType: String
 }
 
+/// A pulled image: its manifest and config digests, configuration and layers.
 public struct PulledImage: Sendable {
     public var source: String
     public var manifestDigest: String
@@ -66,6 +69,8 @@ public struct PulledImage: Sendable {
     public var warnings: [String]
 }
 
+/// Pulls an image for one platform from any ImageSource (registry blobs through the blob
+/// cache), verifying every blob.
 public final class ImagePuller {
     public let options: RegistryOptions
     public let cache: BlobCache

@@ -2,6 +2,7 @@
 // docker.io/library/alpine:latest, `host:port/a/b:tag`, `@sha256:...` digests, tag+digest,
 // `localhost` registries. The registry client (issue 4) starts from here.
 
+/// A parsed image reference: registry, repository, tag and digest, with Docker's defaults.
 public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     /// Registry host (with port), e.g. `docker.io`, `ghcr.io`, `localhost:5000`.
     public var registry: String
@@ -135,6 +136,7 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// An image reference that cannot be parsed, and why.
 public struct ReferenceError: Error, Sendable, CustomStringConvertible {
     public var reference: String
     public var reason: String

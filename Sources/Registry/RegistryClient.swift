@@ -8,6 +8,7 @@ import HTTPTransport
 import ImageSpec
 import SquashFS
 
+/// How registries are reached: credentials, insecure hosts, retries, logging and progress callbacks.
 public struct RegistryOptions: Sendable {
     public var credentials = CredentialStore()
     /// Hosts (host[:port]) where plain HTTP and unverified TLS are allowed; localhost always is.

@@ -5,6 +5,7 @@
 import Glibc
 #endif
 
+/// What went wrong with a shared cache, naming the cache, blob or file.
 public struct CacheError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The tag holds something that is not a gvmc cache: an export must not replace it.

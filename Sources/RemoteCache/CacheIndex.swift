@@ -15,6 +15,7 @@ import Foundation
 import ImageSpec
 import Registry
 
+/// One step's entry in a shared cache: its key, the layer blob and when it was last exported.
 public struct CacheRecord: Codable, Sendable, Equatable {
     public var key: String
     public var layer: String
@@ -26,6 +27,7 @@ public struct CacheRecord: Codable, Sendable, Equatable {
     public var exported: Int64
 }
 
+/// A shared cache's config blob: the records mapping step keys to layers, within its bounds.
 public struct CacheIndex: Codable, Sendable, Equatable {
     public static let artifactType = "application/vnd.gvmc.cache.v1"
     public static let configMediaType = "application/vnd.gvmc.cache.config.v1+json"

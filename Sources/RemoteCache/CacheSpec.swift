@@ -5,12 +5,15 @@
 // A bare reference (`--cache-from HOST/REPO:TAG`) means type=registry, as in buildx.
 import Registry
 
+/// One `--cache-to` or `--cache-from` value: where the cache is and how to export to it.
 public struct CacheSpec: Sendable, Equatable {
+    /// Where a shared cache lives: a registry tag, or a tag in an OCI image layout directory.
     public enum Location: Sendable, Equatable {
         case registry(ImageReference)
         /// An OCI image layout directory and the tag (`org.opencontainers.image.ref.name`) in it.
         case local(directory: String, tag: String)
     }
+    /// `mode=`: export the steps of the final image's stages (`min`) or of every stage (`max`).
     public enum Mode: String, Sendable { case min, max }
 
     public var location: Location

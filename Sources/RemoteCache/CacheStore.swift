@@ -8,6 +8,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// A shared cache's storage (registry or layout directory): its manifest and blobs.
 public protocol CacheStore: AnyObject {
     /// `registry HOST/REPO:TAG` or `local DIR:TAG`.
     var label: String { get }

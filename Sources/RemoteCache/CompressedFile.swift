@@ -7,6 +7,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// How exported layers are compressed, with each one's OCI media type.
 public enum LayerCompression: String, Sendable, CaseIterable {
     case gzip, zstd
 

@@ -10,6 +10,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// Writes a step cache layer (an overlay upper directory) as a compressed OCI layer tar.
 public enum LayerExport {
     /// Writes the layer of `directory` to `path` (created; the caller removes it on failure).
     /// `userXattrs`: the layer was made by overlay with `userxattr` (a user namespace), whose

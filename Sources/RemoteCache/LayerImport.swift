@@ -12,6 +12,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// Extracts a shared cache's OCI layer into a step cache layer, trusting nothing in the blob.
 public enum LayerImport {
     /// Extracts `blob` into `directory` (existing and empty; its own attributes become those of
     /// the archive's root entry). `userXattrs`: overlay mounted with `userxattr` (a user namespace).

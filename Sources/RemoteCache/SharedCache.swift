@@ -17,6 +17,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// Takes step layers from the `--cache-from` caches, read lazily and checked before use.
 public final class SharedCacheImport {
     public let stores: [CacheStore]
     /// Warnings (a cache that cannot be read, a blob that fails its check).
@@ -86,6 +87,7 @@ func readIndex(_ store: CacheStore, scratch: String?) throws(CacheError) -> Cach
     return try CacheIndex.decode(Array(data), from: store.label)
 }
 
+/// What a `--cache-to` export did: records in the cache, layers written and reused, bytes written.
 public struct ExportSummary: Sendable {
     /// Records in the cache after the export, layers written by it, layers it found there.
     public var records = 0
@@ -94,7 +96,9 @@ public struct ExportSummary: Sendable {
     public var bytesWritten: Int64 = 0
 }
 
+/// Exports a build's step layers to a shared cache (`--cache-to`).
 public enum SharedCacheExport {
+    /// A step layer to export: its step key, its stage and its directory.
     public struct Layer: Sendable {
         public var key: String
         public var stage: Int

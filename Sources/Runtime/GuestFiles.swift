@@ -7,6 +7,7 @@ import CSystem
 import Glibc
 #endif
 
+/// Writes the /etc/hosts and /etc/resolv.conf that Golem's guest init writes into the image's root.
 public enum GuestFiles {
     /// The lines init.c appends to /etc/hosts ("%s\t%s\n" per entry).
     public static let hostsEntries = "127.0.0.1\tlocalhost\n::1\tip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"

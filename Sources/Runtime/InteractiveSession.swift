@@ -5,6 +5,7 @@
 import Glibc
 #endif
 
+/// The interactive session of `gvmc run IMAGE` without a command: one `SHELL -c LINE` per line.
 public enum InteractiveSession {
     /// Reads lines from standard input until its end; `execute` runs one request and returns
     /// its exit status. Returns the last command's status (0 when none ran).

@@ -2,6 +2,7 @@
 // runs these after killing the sandboxed processes.
 import Synchronization
 
+/// Cleanup actions to run at the end of `gvmc run`, also when it is interrupted by a signal.
 public final class RunCleanup: Sendable {
     public static let shared = RunCleanup()
     private struct State {

@@ -4,6 +4,7 @@ import Executor
 import Glibc
 #endif
 
+/// What `gvmc run` was asked for: image, command, environment, volumes and limits.
 public struct RunConfiguration: Sendable {
     public var imagePath: String
     /// nil: an interactive session (one `shell -c LINE` per line).

@@ -4,6 +4,7 @@ import SquashFS
 import Glibc
 #endif
 
+/// Why `gvmc run` could not run an image.
 public enum RunError: Error, Sendable, CustomStringConvertible, Equatable {
     case emptyCommand
     case noEntrypoint

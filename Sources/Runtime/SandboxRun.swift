@@ -15,6 +15,8 @@ import SquashFS
 import Glibc
 #endif
 
+/// `gvmc run` in sandbox mode: the image mounted as Golem's guest init mounts it, commands run
+/// in Sandbox.
 public final class SandboxRun {
     public private(set) var volumes: [PlannedVolume] = []
     /// Where fresh volume directories are; removed at the end unless `--workdir` named it.

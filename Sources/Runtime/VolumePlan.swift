@@ -12,6 +12,7 @@ public struct PlannedVolume: Sendable, Equatable {
     public var bound: Bool
 }
 
+/// Checks the image's VOLUMEs and plans the host directory behind each one.
 public enum VolumePlan {
     /// Checks the image's volume paths as Golem's guest init does (absolute, no empty, `.` or
     /// `..` component, not `/`): a path it refuses makes a provider fail the image's start.

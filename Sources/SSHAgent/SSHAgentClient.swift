@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 
+/// A connection to an SSH agent's socket: lists its keys and has one sign.
 public final class SSHAgentClient {
     let fd: Int32
     let path: String

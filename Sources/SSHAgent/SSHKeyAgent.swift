@@ -344,6 +344,7 @@ public struct SSHWriter {
     }
 }
 
+/// Reads SSH wire-format values (bytes, uint32, strings, mpints) from a buffer.
 public struct SSHReader {
     public let data: [UInt8]
     /// The read position.

@@ -7,6 +7,7 @@ import CSandbox
 import Glibc
 #endif
 
+/// Re-executes a root build in a mount namespace of its own.
 public enum MountNamespace {
     static let environmentKey = "GVMC_MOUNTNS"
 

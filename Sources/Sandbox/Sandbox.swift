@@ -10,6 +10,7 @@ import Synchronization
 import Glibc
 #endif
 
+/// What a sandboxed command runs with: root filesystem, arguments, environment, user, mounts.
 public struct SandboxSpec: Sendable {
     public var rootfs: String
     public var arguments: [String]
@@ -40,6 +41,7 @@ public struct SandboxSpec: Sendable {
 /// One mount for the step. Missing mount points are created in the rootfs for the step and
 /// removed afterwards (directories, or an empty file when `isFile`), as BuildKit does.
 public struct SandboxMount: Sendable, Equatable {
+    /// What is mounted: a host path (bind) or a tmpfs with its options.
     public enum Kind: Sendable, Equatable { case bind(source: String), tmpfs(options: String) }
     public var kind: Kind
     /// Absolute, normalised path inside the rootfs.
@@ -51,6 +53,8 @@ public struct SandboxMount: Sendable, Equatable {
     }
 }
 
+/// Runs a command (a RUN step, a `gvmc run` command) confined in new namespaces, with a root
+/// filesystem as `/`.
 public enum Sandbox {
     /// This machine's platform as an OCI `os/arch[/variant]` (BUILDPLATFORM; what RUN executes).
     public static let hostPlatform: String = {

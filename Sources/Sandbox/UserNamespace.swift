@@ -10,7 +10,9 @@ import CSandbox
 import Glibc
 #endif
 
+/// Re-executes an unprivileged build in new user and mount namespaces.
 public enum UserNamespace {
+    /// How ids are mapped into the namespace: subordinate ranges, or root only.
     public enum Mode: String, Sendable {
         /// Root and 1..N mapped (newuidmap/newgidmap with /etc/subuid and /etc/subgid ranges).
         case subordinateIDs = "subids"
@@ -31,6 +33,7 @@ public enum UserNamespace {
     }
     private static let unavailable = Mutex<String?>(nil)
 
+    /// How the re-executed build ended, or why no namespace could be made.
     public enum Outcome: Sendable {
         /// The build ran in the namespace and ended with this status.
         case exited(Int32)

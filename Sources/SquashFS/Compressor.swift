@@ -12,6 +12,7 @@ import CZstd
 import Glibc
 #endif
 
+/// The squashfs compressors gvmc writes and reads.
 public enum Compression: String, Sendable, CaseIterable {
     case gzip, xz, lz4, lzo, zstd
 

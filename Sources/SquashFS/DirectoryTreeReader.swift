@@ -5,6 +5,7 @@ import CSystem
 import Glibc
 #endif
 
+/// Adds a directory tree on disk to a SquashFSWriter, keeping everything squashfs can store.
 public struct DirectoryTreeReader {
     public let rootPath: String
     /// Called for entries that cannot be stored exactly (e.g. xattrs outside user./trusted./security.).

@@ -2,6 +2,7 @@
 
 /// One entry of an image, as `unsquashfs -lls` lists it.
 public struct ImageEntry: Sendable {
+    /// The type of the entry.
     public enum Kind: String, Sendable { case directory, file, symlink, blockDevice, characterDevice, fifo, socket }
     /// The path exactly as stored: squashfs names are bytes, not necessarily UTF-8.
     public var rawPath: [UInt8]

@@ -11,6 +11,7 @@ import CSystem
 import Glibc
 #endif
 
+/// Owners and device nodes an unprivileged build records in xattrs because it cannot make them.
 public enum RecordedOwner {
     public static let xattrName = "user.gvmc.owner"
     public static let deviceXattrName = "user.gvmc.device"

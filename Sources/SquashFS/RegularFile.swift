@@ -4,6 +4,7 @@
 import Glibc
 #endif
 
+/// Opens an image for reading only when it is a regular file.
 public enum RegularFile {
     /// Opens `path` read-only if it is a regular file, and returns the descriptor and its size.
     /// The type is checked with stat before the open (so a FIFO or device is never opened) and

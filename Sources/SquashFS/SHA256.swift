@@ -2,6 +2,7 @@
 // deduplication on it; `gvmc inspect` prints it.
 import CDigest
 
+/// An incremental SHA-256 hash.
 public struct SHA256: Sendable {
     private var context = gvmc_sha256_ctx()
 

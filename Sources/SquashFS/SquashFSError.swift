@@ -1,5 +1,6 @@
 // Errors of the squashfs writer and reader, each naming what and where.
 
+/// An error of the squashfs writer or reader, naming what and where.
 public enum SquashFSError: Error, Sendable, Equatable, CustomStringConvertible {
     case badOption(String)
     case io(path: String, operation: String, errno: Int32)

@@ -6,6 +6,7 @@
 import Glibc
 #endif
 
+/// Reads a squashfs image's tables and lists its entries, checking every value read from the file.
 public final class SquashFSReader {
     public let superblock: Superblock
     let fd: Int32

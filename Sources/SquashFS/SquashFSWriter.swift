@@ -7,6 +7,7 @@ import CDigest
 import Glibc
 #endif
 
+/// How the squashfs is written: compression, block size, workers, timestamps, deduplication, fragments.
 public struct SquashFSOptions: Sendable {
     public var compression = CompressionOptions()
     /// Data block size: a power of two from 4 KiB to 1 MiB.
@@ -55,6 +56,7 @@ public struct SquashFSSummary: Sendable, Codable, Equatable {
     }
 }
 
+/// Writes a squashfs 4.0 image from entries given in any order, compressing data in parallel.
 public final class SquashFSWriter {
     public let options: SquashFSOptions
     let output: OutputFile

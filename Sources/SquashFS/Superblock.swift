@@ -1,6 +1,7 @@
 // The squashfs 4.0 superblock as a reader checks it: every table offset is validated against the
 // file before anything is read from it, so later reads need no trust in the image.
 
+/// A squashfs 4.0 superblock, with every table offset checked against the file.
 public struct Superblock: Sendable {
     public var inodes: UInt32
     public var mkfsTime: UInt32

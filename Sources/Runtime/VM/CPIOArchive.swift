@@ -2,6 +2,7 @@
 // kernel unpacks into its root tmpfs (Documentation/driver-api/early-userspace/buffer-format.rst).
 // Uncompressed: the kernel takes it as is, and gvmc need not compress what it writes once per run.
 
+/// A cpio archive in the "newc" format, built in memory (the --vm initramfs).
 public struct CPIOArchive {
     public private(set) var bytes: [UInt8] = []
     private var inode: UInt32 = 1

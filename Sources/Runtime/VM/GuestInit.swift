@@ -6,6 +6,7 @@
 // GVMC-BOOTED when the process starts, GVMC-EXIT-STATUS=N when it ends, GVMC-FAILED: WHY.
 // Its output goes to ttyS1 (stdout) and ttyS2 (stderr), which gvmc copies to its own.
 
+/// The /init script of the --vm initramfs and the marker lines it prints on the console.
 public enum GuestInit {
     public static let bootedMarker = "GVMC-BOOTED"
     public static let exitMarker = "GVMC-EXIT-STATUS="

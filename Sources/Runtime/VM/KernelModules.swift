@@ -4,6 +4,7 @@
 import Glibc
 #endif
 
+/// The guest's kernel and the module files it loads, in load order.
 public struct GuestKernel: Sendable {
     public var kernel: String
     public var modulesDirectory: String

@@ -13,7 +13,9 @@ import SquashFS
 import Glibc
 #endif
 
+/// `gvmc run --vm`: the image booted in qemu as ya-runtime-vm boots it.
 public final class VMRun {
+    /// qemu's accelerator: KVM, TCG, or KVM when it boots the guest and TCG otherwise (`auto`).
     public enum Accelerator: String, Sendable { case auto, kvm, tcg }
 
     public private(set) var volumes: [PlannedVolume] = []
