@@ -14,7 +14,7 @@ DEBUG_BIN := .build/debug/gvmc
 # Total fuzzing time, shared evenly by the eight targets (scripts/fuzz.sh).
 FUZZ_SECONDS ?= 240
 
-.PHONY: all deps test-deps build release demo test unit-test differential fuzz fuzz-short bench install clean
+.PHONY: all deps test-deps build release demo test unit-test differential format format-check fuzz fuzz-short bench install clean
 
 all: build
 
@@ -66,6 +66,7 @@ differential: test-deps build
 # Everything: unit tests, the release binary's demo, SARIF validation, a short fuzz run,
 # and the BuildKit differential test.
 test: test-deps
+	$(MAKE) --no-print-directory format-check
 	$(SWIFT) build
 	$(SWIFT) test
 	$(MAKE) --no-print-directory demo
@@ -77,6 +78,15 @@ test: test-deps
 # libFuzzer (coverage-guided, with AddressSanitizer) on every reader of untrusted input: the
 # Dockerfile parser, squashfs/.gvmi images, layer tarballs, git packs and pkt-lines, OCI
 # manifests, image references, .dockerignore; `scripts/fuzz.sh SECONDS TARGET` runs one.
+# The code follows .swift-format (swift-format ships with the toolchain): `make format` applies it,
+# `make format-check` (part of `make test`) fails on any difference.
+FORMATTED = Sources Tests Fuzz Package.swift
+format:
+	$(SWIFT) format format -i -r --parallel $(FORMATTED)
+
+format-check:
+	$(SWIFT) format lint --strict -r --parallel $(FORMATTED)
+
 fuzz:
 	./scripts/fuzz.sh $(FUZZ_SECONDS)
 

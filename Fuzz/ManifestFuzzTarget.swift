@@ -5,8 +5,9 @@
 import ImageSpec
 @testable import Registry
 
-private let puller = ImagePuller(options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
-                                 platform: Platform(architecture: "amd64", os: "linux"))
+private let puller = ImagePuller(
+    options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
+    platform: Platform(architecture: "amd64", os: "linux"))
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzManifest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

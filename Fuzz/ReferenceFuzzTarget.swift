@@ -10,7 +10,8 @@ public func fuzzReference(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard let reference = try? ImageReference(text) else { return 0 }
     let again: ImageReference
     do { again = try ImageReference(reference.description) } catch {
-        preconditionFailure("\(text.debugDescription) parses, but its description \(reference.description.debugDescription) does not: \(error)")
+        preconditionFailure(
+            "\(text.debugDescription) parses, but its description \(reference.description.debugDescription) does not: \(error)")
     }
     precondition(again == reference, "\(text.debugDescription) → \(reference) → \(again)")
     _ = reference.manifestReference

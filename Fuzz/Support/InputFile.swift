@@ -14,8 +14,9 @@ struct InputFile {
     @discardableResult
     func write(_ data: UnsafePointer<UInt8>, _ size: Int, suffix: [UInt8] = [], keepOpen: Bool = false) -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        precondition(fd >= 0 && Glibc.write(fd, data, size) == size && Glibc.write(fd, suffix, suffix.count) == suffix.count,
-                     "cannot write \(path)")
+        precondition(
+            fd >= 0 && Glibc.write(fd, data, size) == size && Glibc.write(fd, suffix, suffix.count) == suffix.count,
+            "cannot write \(path)")
         if keepOpen { return fd }
         close(fd)
         return -1

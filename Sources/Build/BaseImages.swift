@@ -49,7 +49,8 @@ public final class BaseImages {
     public func normalized(_ p: String) throws -> String? {
         let wanted = try Platform(p.lowercased())
         let target = try Platform(platform.lowercased())
-        return wanted.os == target.os && wanted.architecture == target.architecture && (wanted.variant == nil || wanted.variant == target.variant) ? nil : wanted.description
+        return wanted.os == target.os && wanted.architecture == target.architecture
+            && (wanted.variant == nil || wanted.variant == target.variant) ? nil : wanted.description
     }
 
     func pull(_ ref: String, platform: String?) throws -> PulledImage {
@@ -126,4 +127,3 @@ public final class BaseImages {
         }
     }
 }
-

@@ -78,8 +78,10 @@ public struct BuildRequest {
     /// Credentials and TLS for registry caches (as for pulls).
     public var registryOptions = RegistryOptions()
 
-    public init(dockerfile: [UInt8], dockerfileName: String, contextDirectory: String, options: BuildOptions,
-                platform: String, cacheDirectory: String, squashFS: SquashFSOptions, outputPath: String) {
+    public init(
+        dockerfile: [UInt8], dockerfileName: String, contextDirectory: String, options: BuildOptions,
+        platform: String, cacheDirectory: String, squashFS: SquashFSOptions, outputPath: String
+    ) {
         self.dockerfile = dockerfile
         self.dockerfileName = dockerfileName
         self.contextDirectory = contextDirectory
@@ -143,7 +145,8 @@ public final class ImageBuild {
         }
         let executor: BuildExecutor
         do {
-            executor = try BuildExecutor(plan: plan, context: BuildContext(directory: request.contextDirectory, ignore: DockerIgnore(text: ignoreText)))
+            executor = try BuildExecutor(
+                plan: plan, context: BuildContext(directory: request.contextDirectory, ignore: DockerIgnore(text: ignoreText)))
         } catch {
             throw .step(error)
         }
@@ -166,18 +169,26 @@ public final class ImageBuild {
         do {
             let layout = CacheLayout(request.cacheDirectory)
             // Like the block store (`--no-block-store` turns both off).
-            let store = request.squashFS.blockStore == nil ? nil : executor.targetTreeKey.map {
-                ImageStoreEntry(store: layout.images(idMapping: UserNamespace.idMappingKey), treeKey: $0 + (geteuid() == 0 ? "" : " unprivileged"),
-                                options: request.squashFS, reads: request.useStepCache)
-            }
+            let store =
+                request.squashFS.blockStore == nil
+                ? nil
+                : executor.targetTreeKey.map {
+                    ImageStoreEntry(
+                        store: layout.images(idMapping: UserNamespace.idMappingKey), treeKey: $0 + (geteuid() == 0 ? "" : " unprivileged"),
+                        options: request.squashFS, reads: request.useStepCache)
+                }
             result = try withExtendedLifetime(executor) {
-                try GVMIImageWriter.write(to: request.outputPath, options: request.squashFS, config: containerConfig,
-                                          chunkSize: request.chunkSize, imageStore: store, hashes: ImageHashStore(directory: layout.hashes),
-                                          naming: request.outputNaming) { [progress] writer in
+                try GVMIImageWriter.write(
+                    to: request.outputPath, options: request.squashFS, config: containerConfig,
+                    chunkSize: request.chunkSize, imageStore: store, hashes: ImageHashStore(directory: layout.hashes),
+                    naming: request.outputNaming
+                ) { [progress] writer in
                     if let progress {
                         // The bar's total: the tree's file bytes (each hard-linked file once).
                         let total = Int64(clamping: fileBytes(rootfs))
-                        writer.onData = { progress.transfer("squashfs", current: Int64(clamping: $0), total: max(total, Int64(clamping: $0))) }
+                        writer.onData = {
+                            progress.transfer("squashfs", current: Int64(clamping: $0), total: max(total, Int64(clamping: $0)))
+                        }
                     }
                     var reader = DirectoryTreeReader(rootPath: rootfs)
                     reader.ownerRecords = true
@@ -191,7 +202,9 @@ public final class ImageBuild {
             if let store {
                 if result.reusedSquashFS {
                     CacheUse.touch(store.directory)
-                    progress?.status("squashfs of the same tree from the image store (\((store.directory as NSString).lastPathComponent.prefix(12))) done")
+                    progress?.status(
+                        "squashfs of the same tree from the image store (\((store.directory as NSString).lastPathComponent.prefix(12))) done"
+                    )
                 } else if access(store.directory, F_OK) == 0 {
                     // No size in the marker: the entry costs nothing while the image it links to
                     // exists, and pruning looks each time (CachePrune.candidates).
@@ -263,16 +276,21 @@ public final class ImageBuild {
             progress?.start("exporting cache to \(spec.label)")
             do throws(CacheError) {
                 guard let scratch = executor.scratchDirectory() else {
-                    throw CacheError("this build has no step layers to export (the step cache needs overlay mounts: a build as root or in a user namespace)")
+                    throw CacheError(
+                        "this build has no step layers to export (the step cache needs overlay mounts: a build as root or in a user namespace)"
+                    )
                 }
                 let layers = executor.layerRecords.filter { spec.mode == .max || finalStages.contains($0.stage) }
                     .map { SharedCacheExport.Layer(key: $0.key, stage: $0.stage, path: $0.path) }
                 let store = try makeCacheStore(spec, options: request.registryOptions)
-                let summary = try SharedCacheExport.export(layers, to: store, compression: spec.compression, scratch: scratch,
-                                                           userXattrs: UserNamespace.current != nil, replace: importer?.failedKeys ?? [],
-                                                           status: { [progress] in progress?.status($0) },
-                                                           warn: { [diagnostic] in diagnostic("warning: --cache-to \(spec.label): " + $0) })
-                progress?.status("\(summary.written) layers written (\(summary.bytesWritten) bytes), \(summary.reused) already there, \(summary.records) records done")
+                let summary = try SharedCacheExport.export(
+                    layers, to: store, compression: spec.compression, scratch: scratch,
+                    userXattrs: UserNamespace.current != nil, replace: importer?.failedKeys ?? [],
+                    status: { [progress] in progress?.status($0) },
+                    warn: { [diagnostic] in diagnostic("warning: --cache-to \(spec.label): " + $0) })
+                progress?.status(
+                    "\(summary.written) layers written (\(summary.bytesWritten) bytes), \(summary.reused) already there, \(summary.records) records done"
+                )
                 progress?.done()
             } catch {
                 progress?.failed(error.message)
@@ -299,7 +317,9 @@ public final class ImageBuild {
             let progress = self.progress
             plan = try BuildPlanner.plan(staged, options: request.options) { ref, p in
                 let platform = p.flatMap { try? bases.normalized($0) }
-                guard loaded.insert((platform ?? "") + " " + ref).inserted, let progress else { return bases.config(for: ref, platform: platform) }
+                guard loaded.insert((platform ?? "") + " " + ref).inserted, let progress else {
+                    return bases.config(for: ref, platform: platform)
+                }
                 progress.start("[internal] load metadata for \(ref)")
                 let config = bases.config(for: ref, platform: platform)
                 if config != nil { progress.done() } else { progress.failed(bases.failure?.1 ?? "cannot pull \(ref)") }
@@ -324,7 +344,8 @@ public final class ImageBuild {
         // Golem warnings with file:line (lint's rules, as the build sees the Dockerfile).
         var lintOptions = LintOptions()
         lintOptions.dockerIgnore = DockerIgnore(text: ignoreText)
-        for f in DockerfileLinter.lint(bytes: request.dockerfile, path: name, options: lintOptions) where f.rule.hasPrefix("GVM") && f.severity != .info {
+        for f in DockerfileLinter.lint(bytes: request.dockerfile, path: name, options: lintOptions)
+        where f.rule.hasPrefix("GVM") && f.severity != .info {
             diagnostic("\(f.file):\(f.line):\(f.column): \(f.severity.rawValue): \(f.message) [\(f.rule)]")
         }
         return plan

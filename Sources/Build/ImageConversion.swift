@@ -107,11 +107,15 @@ public final class ImageConversion {
         }
         let path = try request.outputPath ?? request.outputNaming?(pulled.configDigest) ?? Self.defaultName(pulled, source: request.source)
         progress.start("writing image \(path)")
-        let result = try GVMIImageWriter.write(to: path, options: request.squashFS, config: config, chunkSize: request.chunkSize,
-                                               hashes: ImageHashStore(directory: CacheLayout(request.cacheDirectory).hashes)) { writer in
+        let result = try GVMIImageWriter.write(
+            to: path, options: request.squashFS, config: config, chunkSize: request.chunkSize,
+            hashes: ImageHashStore(directory: CacheLayout(request.cacheDirectory).hashes)
+        ) { writer in
             // The bar's total: the final tree's file bytes (each hard-linked file once).
             let total = flat.fileBytes
-            writer.onData = { [progress] in progress.transfer("squashfs", current: Int64(clamping: $0), total: max(total, Int64(clamping: $0))) }
+            writer.onData = { [progress] in
+                progress.transfer("squashfs", current: Int64(clamping: $0), total: max(total, Int64(clamping: $0)))
+            }
             writer.laterFileSizes = BootFiles.fileSizes
             try flat.write(to: writer)
             try BootFiles.add(to: writer)
@@ -127,14 +131,17 @@ public final class ImageConversion {
     public func checkForGolem(_ converted: ConversionResult) throws {
         let (result, config, source) = (converted.image, converted.config, converted.pulled.source)
         if config.entrypoint != nil || config.cmd != nil {
-            progress.message("warning: \(source): ENTRYPOINT/CMD is not run on Golem unless the requestor starts it with start-entrypoint [GVM001]")
+            progress.message(
+                "warning: \(source): ENTRYPOINT/CMD is not run on Golem unless the requestor starts it with start-entrypoint [GVM001]")
         }
         if (config.volumes ?? []).isEmpty {
             progress.message("warning: \(source): no VOLUME declared: file transfers have no target and all writes go to RAM [GVM003]")
         }
         let entries = try SquashFSReader(path: result.path).entries()
-        for f in ImageRules.check(entries: entries, volumes: config.volumes ?? [], compression: request.squashFS.compression.algorithm,
-                                  imageSize: result.size, file: result.path) where f.severity != .info {
+        for f in ImageRules.check(
+            entries: entries, volumes: config.volumes ?? [], compression: request.squashFS.compression.algorithm,
+            imageSize: result.size, file: result.path) where f.severity != .info
+        {
             progress.message("\(f.severity.rawValue): \(source): \(f.message) [\(f.rule)]")
         }
     }
@@ -142,8 +149,9 @@ public final class ImageConversion {
     /// USER as numeric uid:gid through the flattened image's /etc/passwd and /etc/group.
     static func numericUser(_ user: String, in flat: FlattenedImage, source: String) throws -> String {
         let files = try flat.readFiles(["/etc/passwd", "/etc/group"])
-        let db = UserDatabase(passwd: files["/etc/passwd"].map { String(decoding: $0, as: UTF8.self) },
-                              group: files["/etc/group"].map { String(decoding: $0, as: UTF8.self) })
+        let db = UserDatabase(
+            passwd: files["/etc/passwd"].map { String(decoding: $0, as: UTF8.self) },
+            group: files["/etc/group"].map { String(decoding: $0, as: UTF8.self) })
         do {
             let ids = try db.resolve(user)
             return "\(ids.uid):\(ids.gid)"
@@ -162,7 +170,8 @@ public final class ImageConversion {
             return "\(name)-\(ref.tag ?? "latest")-\(id).gvmi"
         case .ociLayout(let dir, let tag), .dockerArchive(let dir, let tag):
             let name = ((dir as NSString).lastPathComponent as NSString).deletingPathExtension
-            return "\(name.isEmpty ? "image" : name)-\(tag.map { $0.split(separator: ":").last.map(String.init) ?? $0 } ?? "latest")-\(id).gvmi"
+            return
+                "\(name.isEmpty ? "image" : name)-\(tag.map { $0.split(separator: ":").last.map(String.init) ?? $0 } ?? "latest")-\(id).gvmi"
         }
     }
 }

@@ -22,8 +22,9 @@ public struct ImageMetadata: Encodable {
         }
 
         public init(_ result: GVMIResult) {
-            self.init(path: result.path, size: result.size, sha3_224: result.sha3_224, sha256: result.sha256,
-                      compression: result.compression.rawValue)
+            self.init(
+                path: result.path, size: result.size, sha3_224: result.sha3_224, sha256: result.sha256,
+                compression: result.compression.rawValue)
         }
     }
 
@@ -38,15 +39,18 @@ public struct ImageMetadata: Encodable {
         public var cachedFrom: String?
         public var error: String?
 
-        public init(vertex: Int, name: String, cached: Bool, duration: Double, key: String? = nil, cachedFrom: String? = nil,
-                    error: String? = nil) {
+        public init(
+            vertex: Int, name: String, cached: Bool, duration: Double, key: String? = nil, cachedFrom: String? = nil,
+            error: String? = nil
+        ) {
             self.vertex = vertex; self.name = name; self.cached = cached; self.duration = duration
             self.key = key; self.cachedFrom = cachedFrom; self.error = error
         }
 
         public init(_ v: VertexRecord) {
-            self.init(vertex: v.number, name: v.name, cached: v.cached, duration: (v.duration * 1000).rounded() / 1000,
-                      key: v.key, cachedFrom: v.cachedFrom, error: v.error)
+            self.init(
+                vertex: v.number, name: v.name, cached: v.cached, duration: (v.duration * 1000).rounded() / 1000,
+                key: v.key, cachedFrom: v.cachedFrom, error: v.error)
         }
     }
 

@@ -28,7 +28,8 @@ public struct SSHAgents {
             let id = kv[0]
             guard !id.isEmpty else { throw .options("--ssh \(flag): expected ID or ID=SOCKET") }
             guard let path = kv.count == 2 ? kv[1] : ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"], !path.isEmpty else {
-                throw .options("--ssh \(id): SSH_AUTH_SOCK is not set; start an agent (eval $(ssh-agent); ssh-add) or give --ssh \(id)=SOCKET")
+                throw .options(
+                    "--ssh \(id): SSH_AUTH_SOCK is not set; start an agent (eval $(ssh-agent); ssh-add) or give --ssh \(id)=SOCKET")
             }
             var st = stat()
             if stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK {

@@ -46,4 +46,3 @@ public struct SecretFiles {
         for p in temporary { unlink(p); TemporaryFiles.shared.unregister(p) }
     }
 }
-

@@ -9,12 +9,16 @@ extension BaseImages: BaseImageSource {}
 /// ADD of git repositories through GitSource (smart HTTP and SSH).
 struct GitFetchRemote: GitRemote {
     func resolve(_ url: String, access: GitAccess) throws -> String {
-        try GitFetch.resolve(url, authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
+        try GitFetch.resolve(
+            url, authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
     }
 
-    func checkout(_ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess) throws -> (commit: String, time: Int64) {
-        try GitFetch.checkout(url, id: id, into: directory, keepGitDir: keepGitDir,
-                              authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
+    func checkout(
+        _ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess
+    ) throws -> (commit: String, time: Int64) {
+        try GitFetch.checkout(
+            url, id: id, into: directory, keepGitDir: keepGitDir,
+            authorization: GitFetch.authorization(header: access.header, token: access.token), sshAgent: access.sshAgent)
     }
 }
 

@@ -46,16 +46,20 @@ public struct PrunedEntry: Sendable {
 /// Removing cache entries, least recently used first, under the cache's in-use lock.
 public enum CachePrune {
     /// Removes what the options select (least recently used first); returns it.
-    public static func prune(_ cache: String, _ options: PruneOptions, now: Int64 = Int64(time(nil)),
-                             waiting: () -> Void = {}) throws(PruneError) -> [PrunedEntry] {
+    public static func prune(
+        _ cache: String, _ options: PruneOptions, now: Int64 = Int64(time(nil)),
+        waiting: () -> Void = {}
+    ) throws(PruneError) -> [PrunedEntry] {
         try prune(cache, [options], now: now, waiting: waiting).first ?? []
     }
 
     /// Several selections applied in order, under one lock and over one listing of the cache
     /// (sizes walked once); returns what each removed. The lock policy (`onlyIfIdle`) and
     /// `dryRun` are the first selection's.
-    static func prune(_ cache: String, _ passes: [PruneOptions], now: Int64,
-                      waiting: () -> Void = {}) throws(PruneError) -> [[PrunedEntry]] {
+    static func prune(
+        _ cache: String, _ passes: [PruneOptions], now: Int64,
+        waiting: () -> Void = {}
+    ) throws(PruneError) -> [[PrunedEntry]] {
         guard let first = passes.first, isDirectory(cache) else { return passes.map { _ in [] } }
         let layout = CacheLayout(cache)
         guard makePath(layout.locks) else { throw .errno("mkdir", layout.locks) }
@@ -75,19 +79,22 @@ public enum CachePrune {
         if !first.dryRun {
             for area in areas(cache, all: true) {
                 for name in listDirectory(cache + "/" + area) ?? []
-                where name.hasPrefix(".build-") || name.contains(".partial-") || (CacheLayout.isFileArea(area) || area.hasPrefix("images")) && writerIsGone(name, pidAfter: ".tmp-") {
+                where name.hasPrefix(".build-") || name.contains(".partial-")
+                    || (CacheLayout.isFileArea(area) || area.hasPrefix("images")) && writerIsGone(name, pidAfter: ".tmp-")
+                {
                     TreeRemoval.remove(cache + "/" + area + "/" + name)
                 }
             }
         }
         var entries = candidates(cache, all: passes.contains { $0.all || $0.cacheMountsOnly })
-        entries.sort { ($0.usedNanoseconds, $0.path) > ($1.usedNanoseconds, $1.path) }   // most recent first
+        entries.sort { ($0.usedNanoseconds, $0.path) > ($1.usedNanoseconds, $1.path) }  // most recent first
         var results: [[PrunedEntry]] = []
         for options in passes {
-            let removed = select(entries.filter { e in
-                if options.cacheMountsOnly { return e.path.hasPrefix(CacheLayout.runCacheArea + "/") }
-                return options.all || CacheLayout.isBuildCacheArea(String(e.path.prefix { $0 != "/" }))
-            }, options, now: now)
+            let removed = select(
+                entries.filter { e in
+                    if options.cacheMountsOnly { return e.path.hasPrefix(CacheLayout.runCacheArea + "/") }
+                    return options.all || CacheLayout.isBuildCacheArea(String(e.path.prefix { $0 != "/" }))
+                }, options, now: now)
             if !first.dryRun {
                 for e in removed {
                     if e.path.hasPrefix(CacheLayout.golemImageArea + "/") && e.path.hasSuffix(".partial") {
@@ -109,7 +116,8 @@ public enum CachePrune {
     /// `<key>.tmp-<pid>-…`) is gone; false when the name carries no pid or this process's.
     public static func writerIsGone(_ name: String, pidAfter marker: String) -> Bool {
         guard let range = name.range(of: marker), let pid = pid_t(name[range.upperBound...].prefix { $0.isASCII && $0.isNumber }),
-              pid > 0, pid != getpid() else { return false }
+            pid > 0, pid != getpid()
+        else { return false }
         return kill(pid, 0) != 0 && errno == ESRCH
     }
 
@@ -130,7 +138,8 @@ public enum CachePrune {
         defer { close(fd) }
         var open = stat(), named = stat()
         guard flock(fd, LOCK_EX | LOCK_NB) == 0, fstat(fd, &open) == 0, lstat(path, &named) == 0,
-              open.st_dev == named.st_dev, open.st_ino == named.st_ino else { return }
+            open.st_dev == named.st_dev, open.st_ino == named.st_ino
+        else { return }
         unlink(path)
     }
 
@@ -174,16 +183,24 @@ public enum CachePrune {
         var out: [PrunedEntry] = []
         for area in areas(cache, all: all) {
             for name in listDirectory(cache + "/" + area) ?? [] {
-                if name.hasSuffix(".used") || name.hasSuffix(".lock") || name.hasPrefix(".build-") || name.contains(".partial-") || name == "empty" { continue }
+                if name.hasSuffix(".used") || name.hasSuffix(".lock") || name.hasPrefix(".build-") || name.contains(".partial-")
+                    || name == "empty"
+                {
+                    continue
+                }
                 if (CacheLayout.isFileArea(area) || area.hasPrefix("images")) && name.contains(".tmp-") { continue }
                 // A download a pull is writing now (it holds the file's lock) is not an entry.
-                if area == CacheLayout.golemImageArea && name.hasSuffix(".partial") && isLocked(cache + "/" + area + "/" + name) { continue }
+                if area == CacheLayout.golemImageArea && name.hasSuffix(".partial") && isLocked(cache + "/" + area + "/" + name) {
+                    continue
+                }
                 let path = cache + "/" + area + "/" + name
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }
                 func ns(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
                 var used = ns(st.st_ctim)
-                if area.hasPrefix("blobs") || area == CacheLayout.golemImageArea || CacheLayout.isFileArea(area) { used = max(ns(st.st_mtim), ns(st.st_atim)) }
+                if area.hasPrefix("blobs") || area == CacheLayout.golemImageArea || CacheLayout.isFileArea(area) {
+                    used = max(ns(st.st_mtim), ns(st.st_atim))
+                }
                 var marker = stat()
                 var bytes: Int64?
                 if lstat(path + ".used", &marker) == 0 {
@@ -220,7 +237,9 @@ public enum CachePrune {
     /// and cache mounts still take the whole past `keepBytes`, everything the same way.
     /// Skipped while other builds use the cache; the next build to finish does it. Returns what
     /// each policy removed, with its reason; the cache is listed and measured once for all four.
-    public static func collect(_ cache: String, keepBytes: Int64, now: Int64 = Int64(time(nil))) -> [(reason: String, entries: [PrunedEntry])] {
+    public static func collect(
+        _ cache: String, keepBytes: Int64, now: Int64 = Int64(time(nil))
+    ) -> [(reason: String, entries: [PrunedEntry])] {
         CacheUse.releaseShared(cache)
         var mounts = PruneOptions(), old = PruneOptions(), build = PruneOptions(), everything = PruneOptions()
         mounts.onlyIfIdle = true
@@ -228,8 +247,10 @@ public enum CachePrune {
         old.all = true; old.unusedFor = 60 * 86400
         build.keepBytes = keepBytes
         everything.all = true; everything.keepBytes = keepBytes
-        let reasons = ["RUN cache mounts unused for 48 hours", "unused for 60 days", "least recently used build cache",
-                       "least recently used blobs and cache mounts"]
+        let reasons = [
+            "RUN cache mounts unused for 48 hours", "unused for 60 days", "least recently used build cache",
+            "least recently used blobs and cache mounts"
+        ]
         let removed = (try? prune(cache, [mounts, old, build, everything], now: now)) ?? []
         return zip(reasons, removed).filter { !$0.1.isEmpty }.map { (reason: $0.0, entries: $0.1) }
     }

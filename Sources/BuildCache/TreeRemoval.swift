@@ -58,7 +58,8 @@ public enum TreeRemoval {
         guard fd >= 0 else { return }
         var opened = stat()
         guard fstat(fd, &opened) == 0, opened.st_dev == st.st_dev, opened.st_ino == st.st_ino,
-              let dir = fdopendir(fd) else { close(fd); return }
+            let dir = fdopendir(fd)
+        else { close(fd); return }
         defer { closedir(dir) }
         var children: [[CChar]] = []
         while let e = readdir(dir) {

@@ -50,11 +50,15 @@ public typealias BaseConfigLookup = (_ ref: String, _ platform: String?) -> Imag
 
 /// Turns a staged Dockerfile into a BuildPlan (BuildKit's semantics; nothing touches the disk).
 public enum BuildPlanner {
-    static let proxyArgs: Set<String> = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",
-                                         "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"]
+    static let proxyArgs: Set<String> = [
+        "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",
+        "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"
+    ]
 
-    public static func plan(_ file: StagedDockerfile, options: BuildOptions = BuildOptions(),
-                            baseConfig: @escaping BaseConfigLookup = { _, _ in nil }) throws(DockerfileError) -> BuildPlan {
+    public static func plan(
+        _ file: StagedDockerfile, options: BuildOptions = BuildOptions(),
+        baseConfig: @escaping BaseConfigLookup = { _, _ in nil }
+    ) throws(DockerfileError) -> BuildPlan {
         var planner = Planner(file: file, options: options, baseConfig: baseConfig)
         return try planner.run()
     }
@@ -74,10 +78,11 @@ struct Planner {
         do { parsed = try DockerfileParser.parse(bytes: Array(text.utf8), path: file.file.path) } catch { throw fail(error.message) }
         guard parsed.nodes.count == 1, let n = parsed.nodes.first else { throw fail("not a single instruction") }
         guard !["from", "onbuild", "maintainer"].contains(n.command) else { throw fail("\(n.keyword) is not allowed as a trigger") }
-        let node = SyntaxNode(keyword: n.keyword, command: n.command, flags: n.flags, arguments: n.arguments, isJSON: n.isJSON,
-                              original: n.original, startLine: from.startLine, endLine: from.endLine, heredocs: n.heredocs,
-                              comments: [], trigger: nil, position: from.position, flagPositions: n.flagPositions.map { _ in from.position },
-                              argumentsPosition: from.argumentsPosition)
+        let node = SyntaxNode(
+            keyword: n.keyword, command: n.command, flags: n.flags, arguments: n.arguments, isJSON: n.isJSON,
+            original: n.original, startLine: from.startLine, endLine: from.endLine, heredocs: n.heredocs,
+            comments: [], trigger: nil, position: from.position, flagPositions: n.flagPositions.map { _ in from.position },
+            argumentsPosition: from.argumentsPosition)
         do { return try InstructionParser.parse(node, file: file.file.path) } catch { throw fail(error.message) }
     }
 
@@ -97,9 +102,11 @@ struct Planner {
         }
         let (tos, tarch, tvar) = split(options.targetPlatform)
         let (bos, barch, bvar) = split(options.buildPlatform)
-        return ["TARGETPLATFORM": options.targetPlatform, "TARGETOS": tos, "TARGETARCH": tarch, "TARGETVARIANT": tvar,
-                "BUILDPLATFORM": options.buildPlatform, "BUILDOS": bos, "BUILDARCH": barch, "BUILDVARIANT": bvar,
-                "TARGETSTAGE": options.target ?? "default"]
+        return [
+            "TARGETPLATFORM": options.targetPlatform, "TARGETOS": tos, "TARGETARCH": tarch, "TARGETVARIANT": tvar,
+            "BUILDPLATFORM": options.buildPlatform, "BUILDOS": bos, "BUILDARCH": barch, "BUILDVARIANT": bvar,
+            "TARGETSTAGE": options.target ?? "default"
+        ]
     }
 
     func expand(_ word: String, _ vars: [String: String], node: SyntaxNode) throws(DockerfileError) -> String {
@@ -146,8 +153,9 @@ struct Planner {
         let targetIndex: Int
         if let target = options.target {
             guard let s = file.stage(named: target) else {
-                throw DockerfileError(file: file.file.path, position: SourcePosition(line: 1, column: 1),
-                                      message: "target stage \"\(target)\" could not be found")
+                throw DockerfileError(
+                    file: file.file.path, position: SourcePosition(line: 1, column: 1),
+                    message: "target stage \"\(target)\" could not be found")
             }
             targetIndex = s.index
         } else {
@@ -163,9 +171,13 @@ struct Planner {
                 if case .copy(let c) = instruction.kind, let from = c.from { refs.append(from) }
                 if case .run(let r) = instruction.kind { refs += r.mounts.compactMap(\.from) }
                 for ref in refs {
-                    if ref.contains("$") { throw error(instruction.node, "'from' doesn't support variable expansion, define alias stage instead") }
+                    if ref.contains("$") {
+                        throw error(instruction.node, "'from' doesn't support variable expansion, define alias stage instead")
+                    }
                     if let s = file.stage(named: ref) {
-                        if s.index == i { throw error(instruction.node, "circular dependency detected on stage: \(stages[i].name ?? String(i))") }
+                        if s.index == i {
+                            throw error(instruction.node, "circular dependency detected on stage: \(stages[i].name ?? String(i))")
+                        }
                         deps.append(s.index)
                     }
                 }
@@ -210,8 +222,9 @@ struct Planner {
             case .scratch:
                 break
             }
-            var result = PlannedStage(index: i, name: stage.name, base: bases[i], platform: platform,
-                                      fromPosition: stage.fromNode.position, steps: [], config: config)
+            var result = PlannedStage(
+                index: i, name: stage.name, base: bases[i], platform: platform,
+                fromPosition: stage.fromNode.position, steps: [], config: config)
             var stagePlanner = StagePlanner(planner: self, globals: globals, vars: vars, declared: declared, config: config)
             for instruction in triggers + stage.instructions {
                 try stagePlanner.apply(instruction, stageIndexByName: { file.stage(named: $0)?.index }, into: &result.steps)

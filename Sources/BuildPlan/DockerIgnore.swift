@@ -77,9 +77,11 @@ public struct DockerIgnore: Sendable {
 
     public static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
         // `**` is a star over whole components; any other component matches exactly one.
-        wildcardMatch(pattern, path, isStar: { pattern[$0] == "**" }, step: { i, component in
-            glob(Array(pattern[i].unicodeScalars)[...], Array(component.unicodeScalars)[...]) ? i + 1 : nil
-        })
+        wildcardMatch(
+            pattern, path, isStar: { pattern[$0] == "**" },
+            step: { i, component in
+                glob(Array(pattern[i].unicodeScalars)[...], Array(component.unicodeScalars)[...]) ? i + 1 : nil
+            })
     }
 
     /// Wildcard matching with a single backtracking point (the classic greedy algorithm): a star
@@ -88,8 +90,10 @@ public struct DockerIgnore: Sendable {
     /// Pattern length × subject length steps, where trying every split for every star (as this
     /// did before) is exponential: `*a*a*a*…b` against `aaaa…`, or a run of `**` components, from a
     /// .dockerignore of a few hundred bytes kept a build busy for minutes.
-    static func wildcardMatch<P: Collection, S: Collection>(_ p: P, _ s: S, isStar: (P.Index) -> Bool,
-                                                            step: (P.Index, S.Element) -> P.Index?) -> Bool {
+    static func wildcardMatch<P: Collection, S: Collection>(
+        _ p: P, _ s: S, isStar: (P.Index) -> Bool,
+        step: (P.Index, S.Element) -> P.Index?
+    ) -> Bool {
         var pi = p.startIndex, si = s.startIndex
         var resume: (p: P.Index, s: S.Index)?
         while si != s.endIndex {
@@ -116,33 +120,35 @@ public struct DockerIgnore: Sendable {
 
     /// filepath.Match for one component.
     public static func glob(_ p: ArraySlice<Unicode.Scalar>, _ s: ArraySlice<Unicode.Scalar>) -> Bool {
-        wildcardMatch(p, s, isStar: { p[$0] == "*" }, step: { i, ch in
-            switch p[i] {
-            case "?":
-                return i + 1
-            case "[":
-                guard let close = p[(i + 1)...].firstIndex(of: "]") else { return nil }
-                var set = p[(i + 1)..<close]
-                var negate = false
-                if let f = set.first, f == "^" || f == "!" { negate = true; set = set.dropFirst() }
-                var matched = false
-                var j = set.startIndex
-                while j < set.endIndex {
-                    if j + 2 < set.endIndex, set[j + 1] == "-" {
-                        if set[j].value <= ch.value && ch.value <= set[j + 2].value { matched = true }
-                        j += 3
-                    } else {
-                        if set[j] == ch { matched = true }
-                        j += 1
+        wildcardMatch(
+            p, s, isStar: { p[$0] == "*" },
+            step: { i, ch in
+                switch p[i] {
+                case "?":
+                    return i + 1
+                case "[":
+                    guard let close = p[(i + 1)...].firstIndex(of: "]") else { return nil }
+                    var set = p[(i + 1)..<close]
+                    var negate = false
+                    if let f = set.first, f == "^" || f == "!" { negate = true; set = set.dropFirst() }
+                    var matched = false
+                    var j = set.startIndex
+                    while j < set.endIndex {
+                        if j + 2 < set.endIndex, set[j + 1] == "-" {
+                            if set[j].value <= ch.value && ch.value <= set[j + 2].value { matched = true }
+                            j += 3
+                        } else {
+                            if set[j] == ch { matched = true }
+                            j += 1
+                        }
                     }
+                    return matched != negate ? close + 1 : nil
+                case "\\":
+                    guard i + 1 < p.endIndex, p[i + 1] == ch else { return nil }
+                    return i + 2
+                default:
+                    return p[i] == ch ? i + 1 : nil
                 }
-                return matched != negate ? close + 1 : nil
-            case "\\":
-                guard i + 1 < p.endIndex, p[i + 1] == ch else { return nil }
-                return i + 2
-            default:
-                return p[i] == ch ? i + 1 : nil
-            }
-        })
+            })
     }
 }

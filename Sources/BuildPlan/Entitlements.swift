@@ -45,7 +45,8 @@ extension BuildPlan {
                 guard case .run(let r) = step.kind else { continue }
                 func refuse(_ flag: String, _ message: String) throws(DockerfileError) {
                     let index = step.node.flags.firstIndex { $0.hasPrefix(flag) }
-                    let position = index.flatMap { $0 < step.node.flagPositions.count ? step.node.flagPositions[$0] : nil } ?? step.node.position
+                    let position =
+                        index.flatMap { $0 < step.node.flagPositions.count ? step.node.flagPositions[$0] : nil } ?? step.node.position
                     throw DockerfileError(file: file, position: position, endLine: step.node.endLine, message: message)
                 }
                 if r.network == "host" && !allowed.contains(.networkHost) {
@@ -54,7 +55,9 @@ extension BuildPlan {
                 // A privileged step in BuildKit; gvmc confines it all the same, but a Dockerfile
                 // asking for it must still be allowed by the person building it.
                 if step.node.flags.contains("--security=insecure") && !allowed.contains(.securityInsecure) {
-                    try refuse("--security", "security.insecure is not allowed (RUN --security=insecure needs gvmc build --allow security.insecure)")
+                    try refuse(
+                        "--security",
+                        "security.insecure is not allowed (RUN --security=insecure needs gvmc build --allow security.insecure)")
                 }
             }
         }

@@ -66,17 +66,21 @@ extension ImageConfig {
         shell = c.shell
         onBuild = c.onBuild ?? []
         healthcheck = c.healthcheck.map {
-            Self.healthcheck(test: $0.test, interval: $0.interval ?? 0, timeout: $0.timeout ?? 0, startPeriod: $0.startPeriod ?? 0,
-                             startInterval: $0.startInterval ?? 0, retries: $0.retries ?? 0)
+            Self.healthcheck(
+                test: $0.test, interval: $0.interval ?? 0, timeout: $0.timeout ?? 0, startPeriod: $0.startPeriod ?? 0,
+                startInterval: $0.startInterval ?? 0, retries: $0.retries ?? 0)
         }
     }
 
     /// A HEALTHCHECK as the configuration holds it: Docker's 0 ("the default") is absent.
-    static func healthcheck(test: [String], interval: Int64, timeout: Int64, startPeriod: Int64, startInterval: Int64,
-                            retries: Int) -> HealthConfig {
-        HealthConfig(test: test, interval: interval == 0 ? nil : interval, timeout: timeout == 0 ? nil : timeout,
-                     retries: retries == 0 ? nil : retries, startPeriod: startPeriod == 0 ? nil : startPeriod,
-                     startInterval: startInterval == 0 ? nil : startInterval)
+    static func healthcheck(
+        test: [String], interval: Int64, timeout: Int64, startPeriod: Int64, startInterval: Int64,
+        retries: Int
+    ) -> HealthConfig {
+        HealthConfig(
+            test: test, interval: interval == 0 ? nil : interval, timeout: timeout == 0 ? nil : timeout,
+            retries: retries == 0 ? nil : retries, startPeriod: startPeriod == 0 ? nil : startPeriod,
+            startInterval: startInterval == 0 ? nil : startInterval)
     }
 
     /// The trailer's configuration for this stage; `user` is USER as the trailer takes it

@@ -97,8 +97,9 @@ struct StagePlanner {
         case .stopSignal(let signal):
             config.stopSignal = try expand(signal, node)
         case .healthcheck(let h):
-            config.healthcheck = ImageConfig.healthcheck(test: h.test, interval: h.interval, timeout: h.timeout,
-                                                         startPeriod: h.startPeriod, startInterval: h.startInterval, retries: h.retries)
+            config.healthcheck = ImageConfig.healthcheck(
+                test: h.test, interval: h.interval, timeout: h.timeout,
+                startPeriod: h.startPeriod, startInterval: h.startInterval, retries: h.retries)
         case .shell(let shell):
             config.shell = shell
         case .onbuild(let expression, _):
@@ -119,11 +120,16 @@ struct StagePlanner {
             if let from = c.from {
                 source = stageIndexByName(from).map { .stage($0) } ?? .image(from)
             }
-            steps.append(Step(kind: .copy(try copyStep(c.sources, source: source, chown: c.chown, chmod: c.chmod, link: c.link,
-                                                       parents: c.parents, excludes: c.excludes, isAdd: false, node)), node: node))
+            steps.append(
+                Step(
+                    kind: .copy(
+                        try copyStep(
+                            c.sources, source: source, chown: c.chown, chmod: c.chmod, link: c.link,
+                            parents: c.parents, excludes: c.excludes, isAdd: false, node)), node: node))
         case .add(let a):
-            var step = try copyStep(a.sources, source: .context, chown: a.chown, chmod: a.chmod, link: a.link,
-                                    parents: false, excludes: a.excludes, isAdd: true, node)
+            var step = try copyStep(
+                a.sources, source: .context, chown: a.chown, chmod: a.chmod, link: a.link,
+                parents: false, excludes: a.excludes, isAdd: true, node)
             step.unpack = a.unpack
             step.keepGitDir = a.keepGitDir ?? false
             step.checksum = try a.checksum.map { v throws(DockerfileError) in
@@ -133,8 +139,10 @@ struct StagePlanner {
                 let digits = ["sha256": 64, "sha384": 96, "sha512": 128]
                 let parts = value.split(separator: ":", maxSplits: 1)
                 guard parts.count == 2, let count = digits[String(parts[0])], parts[1].count == count,
-                      parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
-                    throw planner.error(node, "ADD --checksum=\(value): not a digest (sha256:, sha384: or sha512: and the lowercase hex digits of one)")
+                    parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+                else {
+                    throw planner.error(
+                        node, "ADD --checksum=\(value): not a digest (sha256:, sha384: or sha512: and the lowercase hex digits of one)")
                 }
                 return value
             }
@@ -144,12 +152,15 @@ struct StagePlanner {
         }
     }
 
-    func runStep(_ r: RunInstruction, _ node: SyntaxNode, stageIndexByName: (String) -> Int? = { _ in nil }) throws(DockerfileError) -> RunStep {
+    func runStep(
+        _ r: RunInstruction, _ node: SyntaxNode, stageIndexByName: (String) -> Int? = { _ in nil }
+    ) throws(DockerfileError) -> RunStep {
         var files: [String: String] = [:]
         var argv: [String]
         if r.command.prependShell, r.command.files.count == 1,
-           let marker = HeredocWord.parse(r.command.arguments.first?.trimmingCharacters(in: " \t") ?? ""),
-           marker.name == r.command.files[0].name {
+            let marker = HeredocWord.parse(r.command.arguments.first?.trimmingCharacters(in: " \t") ?? ""),
+            marker.name == r.command.files[0].name
+        {
             // `RUN <<EOF`: the body is the script; with `#!` it runs as an executable file.
             let body = r.command.files[0].chomp ? r.command.files[0].chompedContent : r.command.files[0].content
             if body.hasPrefix("#!") {
@@ -172,15 +183,19 @@ struct StagePlanner {
         for m in r.mounts {
             // Mount values are expanded with the stage's variables before use.
             do {
-                mounts.append(try RunMount.parse(rawMountValue(m, r, node), expand: { word in
-                    try ShellLexer(escapeToken: planner.escape).expand(word, lookup: { snapshot[$0] }).value
-                }))
+                mounts.append(
+                    try RunMount.parse(
+                        rawMountValue(m, r, node),
+                        expand: { word in
+                            try ShellLexer(escapeToken: planner.escape).expand(word, lookup: { snapshot[$0] }).value
+                        }))
             } catch {
                 throw planner.error(node, cause: error)
             }
         }
-        var step = RunStep(argv: argv, environment: runEnvironment, workingDirectory: workdir, user: config.user,
-                           network: r.network, mounts: mounts, files: files)
+        var step = RunStep(
+            argv: argv, environment: runEnvironment, workingDirectory: workdir, user: config.user,
+            network: r.network, mounts: mounts, files: files)
         step.mountSources = mounts.map { m in m.from.map { from in stageIndexByName(from).map { .stage($0) } ?? .image(from) } ?? .context }
         return step
     }
@@ -192,14 +207,18 @@ struct StagePlanner {
         return index < values.count ? values[index] : ""
     }
 
-    func copyStep(_ s: SourcesAndDestination, source: CopyStep.Source, chown: String?, chmod: String?, link: Bool, parents: Bool,
-                  excludes: [String], isAdd: Bool, _ node: SyntaxNode) throws(DockerfileError) -> CopyStep {
+    func copyStep(
+        _ s: SourcesAndDestination, source: CopyStep.Source, chown: String?, chmod: String?, link: Bool, parents: Bool,
+        excludes: [String], isAdd: Bool, _ node: SyntaxNode
+    ) throws(DockerfileError) -> CopyStep {
         let destination = try expand(s.destination, node)
         var paths: [String] = []
         for p in s.sourcePaths { paths.append(try expand(p, node)) }
         var inline: [(String, String)] = []
         for content in s.sourceContents {
-            guard isFileName(content.path) else { throw planner.error(node, "\(isAdd ? "ADD" : "COPY") <<\(content.path): " + heredocNameRule) }
+            guard isFileName(content.path) else {
+                throw planner.error(node, "\(isAdd ? "ADD" : "COPY") <<\(content.path): " + heredocNameRule)
+            }
             if content.expand {
                 // COPY heredoc bodies: `$X` expands, quotes are kept, `\` escapes.
                 var lexer = ShellLexer(escapeToken: "\\")
@@ -216,12 +235,15 @@ struct StagePlanner {
         var absoluteDestination = normalize(absolute(destination))
         if trailing && absoluteDestination != "/" { absoluteDestination += "/" }
         if paths.count + inline.count > 1 && !absoluteDestination.hasSuffix("/") {
-            throw planner.error(node, "When using \(isAdd ? "ADD" : "COPY") with more than one source file, the destination must be a directory and end with a /")
+            throw planner.error(
+                node,
+                "When using \(isAdd ? "ADD" : "COPY") with more than one source file, the destination must be a directory and end with a /")
         }
-        return CopyStep(source: source, paths: paths, inlineFiles: inline, destination: absoluteDestination,
-                        chown: try chown.map { v throws(DockerfileError) in try expand(v, node) },
-                        chmod: try chmod.map { v throws(DockerfileError) in try expand(v, node) },
-                        link: link, parents: parents, excludes: excludes, isAdd: isAdd, unpack: nil, checksum: nil)
+        return CopyStep(
+            source: source, paths: paths, inlineFiles: inline, destination: absoluteDestination,
+            chown: try chown.map { v throws(DockerfileError) in try expand(v, node) },
+            chmod: try chmod.map { v throws(DockerfileError) in try expand(v, node) },
+            link: link, parents: parents, excludes: excludes, isAdd: isAdd, unpack: nil, checksum: nil)
     }
 
     /// `port[-end][/proto]` → "port/proto" keys, protocol lowercased, ranges expanded.
@@ -253,7 +275,6 @@ public func normalize(_ path: String) -> String {
     }
     return "/" + parts.joined(separator: "/")
 }
-
 
 /// A path resolved against `base` when relative, then normalised.
 public func resolvePath(_ path: String, against base: String) -> String {

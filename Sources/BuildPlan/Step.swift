@@ -65,9 +65,11 @@ public struct CopyStep: Sendable, Equatable {
     public var keepGitDir = false
 
     public static func == (a: CopyStep, b: CopyStep) -> Bool {
-        a.source == b.source && a.paths == b.paths && a.inlineFiles.map { $0.name + "\0" + $0.content } == b.inlineFiles.map { $0.name + "\0" + $0.content }
+        a.source == b.source && a.paths == b.paths
+            && a.inlineFiles.map { $0.name + "\0" + $0.content } == b.inlineFiles.map { $0.name + "\0" + $0.content }
             && a.destination == b.destination && a.chown == b.chown && a.chmod == b.chmod && a.link == b.link
-            && a.parents == b.parents && a.excludes == b.excludes && a.isAdd == b.isAdd && a.unpack == b.unpack && a.checksum == b.checksum && a.keepGitDir == b.keepGitDir
+            && a.parents == b.parents && a.excludes == b.excludes && a.isAdd == b.isAdd && a.unpack == b.unpack && a.checksum == b.checksum
+            && a.keepGitDir == b.keepGitDir
     }
 }
 

@@ -83,7 +83,9 @@ enum GoValues {
             if i < chars.count && chars[i] == "\"" {
                 i += 1
                 while true {
-                    guard i < chars.count else { throw InstructionError("failed to parse csv mounts: extraneous or missing \" in quoted-field") }
+                    guard i < chars.count else {
+                        throw InstructionError("failed to parse csv mounts: extraneous or missing \" in quoted-field")
+                    }
                     if chars[i] == "\"" {
                         if i + 1 < chars.count && chars[i + 1] == "\"" { field.append("\""); i += 2; continue }
                         i += 1

@@ -7,7 +7,7 @@ public enum InstructionParser {
     /// Every instruction keyword (lowercase). grammar/dockerfile.ebnf names the same set.
     public static let keywords: [String] = [
         "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
-        "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
+        "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir"
     ]
 
     /// The flags each instruction accepts (name → kind). ARG, STOPSIGNAL and `HEALTHCHECK NONE`
@@ -15,12 +15,18 @@ public enum InstructionParser {
     static let flagTable: [String: [(String, FlagSet.Kind)]] = [
         "from": [("platform", .string)],
         "run": [("mount", .strings), ("network", .string), ("security", .string)],
-        "copy": [("chown", .string), ("from", .string), ("chmod", .string), ("link", .bool),
-                 ("exclude", .strings), ("parents", .bool)],
-        "add": [("chown", .string), ("chmod", .string), ("link", .bool), ("keep-git-dir", .bool),
-                ("checksum", .string), ("unpack", .bool), ("exclude", .strings)],
-        "healthcheck": [("interval", .string), ("timeout", .string), ("start-period", .string),
-                        ("start-interval", .string), ("retries", .string)],
+        "copy": [
+            ("chown", .string), ("from", .string), ("chmod", .string), ("link", .bool),
+            ("exclude", .strings), ("parents", .bool)
+        ],
+        "add": [
+            ("chown", .string), ("chmod", .string), ("link", .bool), ("keep-git-dir", .bool),
+            ("checksum", .string), ("unpack", .bool), ("exclude", .strings)
+        ],
+        "healthcheck": [
+            ("interval", .string), ("timeout", .string), ("start-period", .string),
+            ("start-interval", .string), ("retries", .string)
+        ]
     ]
 
     /// Flags `RUN` accepts only with a `-labs` syntax (BuildKit's labs channel).
@@ -75,34 +81,42 @@ public enum InstructionParser {
         case "add", "copy":
             let name = command.uppercased()
             guard node.arguments.count >= 2 else {
-                throw InstructionError("\(name) requires at least two arguments, but only one was provided. Destination could not be determined")
+                throw InstructionError(
+                    "\(name) requires at least two arguments, but only one was provided. Destination could not be determined")
             }
             let f = try flags(node, command)
             let sources = try sourcesAndDestination(node, name)
             if command == "copy" {
-                return .copy(CopyInstruction(sources: sources, from: f.string("from"), chown: f.string("chown"),
-                                             chmod: f.string("chmod"), link: f.bool("link"), parents: f.bool("parents"),
-                                             excludes: f.list("exclude")))
+                return .copy(
+                    CopyInstruction(
+                        sources: sources, from: f.string("from"), chown: f.string("chown"),
+                        chmod: f.string("chmod"), link: f.bool("link"), parents: f.bool("parents"),
+                        excludes: f.list("exclude")))
             }
-            return .add(AddInstruction(sources: sources, chown: f.string("chown"), chmod: f.string("chmod"),
-                                       link: f.bool("link"), keepGitDir: f.optionalBool("keep-git-dir"),
-                                       checksum: f.string("checksum"), unpack: f.optionalBool("unpack"),
-                                       excludes: f.list("exclude")))
+            return .add(
+                AddInstruction(
+                    sources: sources, chown: f.string("chown"), chmod: f.string("chmod"),
+                    link: f.bool("link"), keepGitDir: f.optionalBool("keep-git-dir"),
+                    checksum: f.string("checksum"), unpack: f.optionalBool("unpack"),
+                    excludes: f.list("exclude")))
         case "from":
             let args = node.arguments
             var stageName: String?
             if args.count == 3 && args[1].lowercased() == "as" {
                 let lowered = args[2].lowercased()
                 guard isValidStageName(lowered) else {
-                    throw InstructionError("invalid name for build stage: \(goQuoted(args[2])), name can't start with a number or contain symbols")
+                    throw InstructionError(
+                        "invalid name for build stage: \(goQuoted(args[2])), name can't start with a number or contain symbols")
                 }
                 stageName = lowered
             } else if args.count != 1 {
                 throw InstructionError("FROM requires either one or three arguments")
             }
             let f = try flags(node, command)
-            return .from(FromInstruction(baseName: args[0], stageName: stageName, platform: f.string("platform"),
-                                         asKeyword: args.count == 3 ? args[1] : nil))
+            return .from(
+                FromInstruction(
+                    baseName: args[0], stageName: stageName, platform: f.string("platform"),
+                    asKeyword: args.count == 3 ? args[1] : nil))
         case "onbuild":
             guard let trigger = node.trigger else { throw InstructionError("ONBUILD requires at least one argument") }
             _ = try flags(node, command)
@@ -129,14 +143,18 @@ public enum InstructionParser {
             }
             let network = f.string("network") ?? "default"
             guard ["default", "none", "host"].contains(network) else {
-                throw InstructionError("invalid network mode \(goQuoted(network))", flagIndex: flagIndex(node, value: network, name: "network"))
+                throw InstructionError(
+                    "invalid network mode \(goQuoted(network))", flagIndex: flagIndex(node, value: network, name: "network"))
             }
             let security = f.string("security") ?? "sandbox"
             guard ["sandbox", "insecure"].contains(security) else {
-                throw InstructionError("unsupported security mode \(goQuoted(security))", flagIndex: flagIndex(node, value: security, name: "security"))
+                throw InstructionError(
+                    "unsupported security mode \(goQuoted(security))", flagIndex: flagIndex(node, value: security, name: "security"))
             }
-            return .run(RunInstruction(command: commandLine(node), mounts: mounts, network: network,
-                                       security: security, devices: f.list("device"), flagsUsed: f.used))
+            return .run(
+                RunInstruction(
+                    command: commandLine(node), mounts: mounts, network: network,
+                    security: security, devices: f.list("device"), flagsUsed: f.used))
         case "cmd":
             _ = try flags(node, command)
             return .cmd(commandLine(node))
@@ -173,8 +191,10 @@ public enum InstructionParser {
                 if let eq = word.firstIndex(of: "=") {
                     let key = String(word[..<eq])
                     if key.isEmpty { throw InstructionError("ARG names can not be blank") }
-                    defs.append(ArgDefinition(key: key, defaultValue: String(word[word.index(after: eq)...]),
-                                              documentation: docComment(node.comments, key)))
+                    defs.append(
+                        ArgDefinition(
+                            key: key, defaultValue: String(word[word.index(after: eq)...]),
+                            documentation: docComment(node.comments, key)))
                 } else {
                     defs.append(ArgDefinition(key: word, defaultValue: nil, documentation: docComment(node.comments, word)))
                 }
@@ -267,7 +287,8 @@ public enum InstructionParser {
             }
             if d == 0 { return 0 }
             guard d >= 1_000_000 else {
-                throw InstructionError("Interval \(goQuoted(name)) cannot be less than 1ms", flagIndex: flagIndex(node, value: text, name: name))
+                throw InstructionError(
+                    "Interval \(goQuoted(name)) cannot be less than 1ms", flagIndex: flagIndex(node, value: text, name: name))
             }
             return d
         }
@@ -277,8 +298,9 @@ public enum InstructionParser {
         check.startInterval = try interval("start-interval")
         if let retries = f.string("retries"), !retries.isEmpty {
             guard let n = Int32(retries) else {
-                throw InstructionError("strconv.ParseInt: parsing \(goQuoted(retries)): invalid syntax",
-                                       flagIndex: flagIndex(node, value: retries, name: "retries"))
+                throw InstructionError(
+                    "strconv.ParseInt: parsing \(goQuoted(retries)): invalid syntax",
+                    flagIndex: flagIndex(node, value: retries, name: "retries"))
             }
             guard n >= 0 else { throw InstructionError("--retries cannot be negative (\(n))") }
             check.retries = Int(n)
@@ -286,4 +308,3 @@ public enum InstructionParser {
         return check
     }
 }
-

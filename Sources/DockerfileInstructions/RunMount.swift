@@ -22,13 +22,17 @@ public struct RunMount: Sendable, Equatable {
     public var uid: UInt32?
     public var gid: UInt32?
 
-    static let allKeys = ["type", "from", "source", "target", "readonly", "id", "sharing", "required", "size",
-                          "mode", "uid", "gid", "src", "dst", "destination", "ro", "rw", "readwrite", "env"]
+    static let allKeys = [
+        "type", "from", "source", "target", "readonly", "id", "sharing", "required", "size",
+        "mode", "uid", "gid", "src", "dst", "destination", "ro", "rw", "readwrite", "env"
+    ]
 
     /// Parses one `--mount` value. Without `expand` (parse time) only its shape and `from` are
     /// checked, as in BuildKit; with it (build time) every value is expanded and validated.
-    public static func parse(_ value: String,
-                             expand: ((String) throws -> String)? = nil) throws(InstructionError) -> RunMount {
+    public static func parse(
+        _ value: String,
+        expand: ((String) throws -> String)? = nil
+    ) throws(InstructionError) -> RunMount {
         let fields = try GoValues.csvFields(value)
         var m = RunMount()
         var roAuto = true
@@ -66,8 +70,9 @@ public struct RunMount: Sendable, Equatable {
             switch key {
             case "type":
                 guard let t = MountType(rawValue: value.lowercased()) else {
-                    throw InstructionError(suggesting: "unsupported mount type \(goQuoted(value))", value,
-                                           MountType.allCases.map(\.rawValue))
+                    throw InstructionError(
+                        suggesting: "unsupported mount type \(goQuoted(value))", value,
+                        MountType.allCases.map(\.rawValue))
                 }
                 m.type = t
             case "from": m.from = value
@@ -94,8 +99,9 @@ public struct RunMount: Sendable, Equatable {
             case "id": m.id = value
             case "sharing":
                 guard let s = Sharing(rawValue: value.lowercased()) else {
-                    throw InstructionError(suggesting: "unsupported sharing value \(goQuoted(value))", value,
-                                           Sharing.allCases.map(\.rawValue))
+                    throw InstructionError(
+                        suggesting: "unsupported sharing value \(goQuoted(value))", value,
+                        Sharing.allCases.map(\.rawValue))
                 }
                 m.sharing = s
             case "mode":

@@ -31,14 +31,17 @@ public struct StagedDockerfile: Sendable {
             let instruction = try InstructionParser.parse(node, file: file.path, labs: labs)
             switch instruction.kind {
             case .from(let from):
-                stages.append(Stage(from: from, fromNode: node, instructions: [], index: stages.count,
-                                    documentation: from.stageName.flatMap { InstructionParser.docComment(node.comments, $0) }))
+                stages.append(
+                    Stage(
+                        from: from, fromNode: node, instructions: [], index: stages.count,
+                        documentation: from.stageName.flatMap { InstructionParser.docComment(node.comments, $0) }))
             case .arg where stages.isEmpty:
                 metaArgs.append(instruction)
             default:
                 guard !stages.isEmpty else {
-                    throw DockerfileError(file: file.path, position: node.position, endLine: node.endLine,
-                                          message: "no build stage in current context")
+                    throw DockerfileError(
+                        file: file.path, position: node.position, endLine: node.endLine,
+                        message: "no build stage in current context")
                 }
                 stages[stages.count - 1].instructions.append(instruction)
             }

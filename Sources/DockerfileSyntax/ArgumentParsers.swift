@@ -48,13 +48,15 @@ enum ArgumentParsers {
         "stopsignal": .string,
         "user": .string,
         "volume": .jsonOrList,
-        "workdir": .string,
+        "workdir": .string
     ]
 
     static func parser(for keyword: String) -> ArgumentParser { table[keyword] ?? .ignore }
 
-    static func run(_ parser: ArgumentParser, _ rest: ArraySlice<UInt8>, escape: UInt8,
-                    keyword: String) throws(LocalError) -> ParsedArguments {
+    static func run(
+        _ parser: ArgumentParser, _ rest: ArraySlice<UInt8>, escape: UInt8,
+        keyword: String
+    ) throws(LocalError) -> ParsedArguments {
         switch parser {
         case .ignore: return ParsedArguments(arguments: [""], isJSON: false)
         case .subCommand: return ParsedArguments(arguments: [], isJSON: false)
@@ -77,8 +79,9 @@ enum ArgumentParsers {
             while next < rest.endIndex && isASCIISpace(rest[next]) { next += 1 }
             if sep == rest.startIndex { return ParsedArguments(arguments: [], isJSON: false) }
             let command = try jsonOrString(rest[next...])
-            return ParsedArguments(arguments: [String(dockerfileBytes: rest[..<sep])] + command.arguments,
-                                   isJSON: command.isJSON)
+            return ParsedArguments(
+                arguments: [String(dockerfileBytes: rest[..<sep])] + command.arguments,
+                isJSON: command.isJSON)
         }
     }
 
@@ -206,8 +209,9 @@ enum ArgumentParsers {
         out.reserveCapacity(ws.count * 3)
         for w in ws {
             guard let eq = w.firstIndex(of: equals) else {
-                throw LocalError("Syntax error - can't find = in \(goQuote(String(dockerfileBytes: w[...]))). Must be of the form: name=value",
-                                 offset: rest.startIndex)
+                throw LocalError(
+                    "Syntax error - can't find = in \(goQuote(String(dockerfileBytes: w[...]))). Must be of the form: name=value",
+                    offset: rest.startIndex)
             }
             out.append(String(dockerfileBytes: w[..<eq]))
             out.append(String(dockerfileBytes: w[(eq + 1)...]))

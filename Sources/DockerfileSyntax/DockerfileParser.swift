@@ -81,8 +81,9 @@ private struct ParseRun {
     }
 
     func error(_ message: String, line: Int, endLine: Int? = nil, column: Int = 1) -> DockerfileError {
-        DockerfileError(file: path, position: SourcePosition(line: max(line, 1), column: column),
-                        endLine: endLine, message: message)
+        DockerfileError(
+            file: path, position: SourcePosition(line: max(line, 1), column: column),
+            endLine: endLine, message: message)
     }
 
     static func trimNewline(_ s: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
@@ -169,14 +170,16 @@ private struct ParseRun {
                 map.segments.append((joined.count, piece.startIndex))
                 joined.append(contentsOf: piece)
             }
-            let logical: ArraySlice<UInt8> = map.segments.count == 1 && map.segments[0].logical == firstPiece.startIndex
+            let logical: ArraySlice<UInt8> =
+                map.segments.count == 1 && map.segments[0].logical == firstPiece.startIndex
                 ? firstPiece : joined[...]
 
             if hasEmptyContinuation {
-                warnings.append(SyntaxWarning(
-                    kind: .emptyContinuation,
-                    message: "Empty continuation line found in: \(String(dockerfileBytes: logical))",
-                    position: SourcePosition(line: currentLine, column: 1)))
+                warnings.append(
+                    SyntaxWarning(
+                        kind: .emptyContinuation,
+                        message: "Empty continuation line found in: \(String(dockerfileBytes: logical))",
+                        position: SourcePosition(line: currentLine, column: 1)))
             }
 
             let splitter = InstructionSplitter(escape: escape)
@@ -210,21 +213,26 @@ private struct ParseRun {
                     guard terminated else {
                         throw error("unterminated heredoc", line: startLine, endLine: currentLine)
                     }
-                    heredocs.append(Heredoc(name: marker.name, fileDescriptor: marker.fileDescriptor,
-                                            expand: marker.expand, chomp: marker.chomp,
-                                            content: String(dockerfileBytes: content[...])))
+                    heredocs.append(
+                        Heredoc(
+                            name: marker.name, fileDescriptor: marker.fileDescriptor,
+                            expand: marker.expand, chomp: marker.chomp,
+                            content: String(dockerfileBytes: content[...])))
                 }
             }
 
-            nodes.append(parsed.node(map: map, run: self, startLine: startLine, endLine: currentLine,
-                                     heredocs: heredocs, comments: comments))
+            nodes.append(
+                parsed.node(
+                    map: map, run: self, startLine: startLine, endLine: currentLine,
+                    heredocs: heredocs, comments: comments))
             comments = []
         }
         guard !nodes.isEmpty else {
             throw error("file with no instructions", line: currentLine)
         }
-        return Dockerfile(path: path, nodes: nodes, directives: directives, escapeToken: escape,
-                          warnings: warnings)
+        return Dockerfile(
+            path: path, nodes: nodes, directives: directives, escapeToken: escape,
+            warnings: warnings)
     }
 
     /// A cheap necessary condition for a heredoc marker: some `<<` that starts a word (after
@@ -244,11 +252,14 @@ private struct ParseRun {
 }
 
 extension SplitInstruction {
-    fileprivate func node(map: SourceMap, run: ParseRun, startLine: Int, endLine: Int,
-                          heredocs: [Heredoc], comments: [String]) -> SyntaxNode {
+    fileprivate func node(
+        map: SourceMap, run: ParseRun, startLine: Int, endLine: Int,
+        heredocs: [Heredoc], comments: [String]
+    ) -> SyntaxNode {
         func pos(_ offset: Int) -> SourcePosition { run.position(absolute: map.absolute(offset)) }
-        let triggerNode = trigger?.value.node(map: map, run: run, startLine: startLine, endLine: endLine,
-                                              heredocs: heredocs, comments: [])
+        let triggerNode = trigger?.value.node(
+            map: map, run: run, startLine: startLine, endLine: endLine,
+            heredocs: heredocs, comments: [])
         return SyntaxNode(
             keyword: keyword, command: command, flags: flags, arguments: arguments, isJSON: isJSON, original: original,
             startLine: startLine, endLine: endLine, heredocs: heredocs, comments: comments,

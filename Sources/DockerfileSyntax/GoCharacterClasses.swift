@@ -66,7 +66,8 @@ extension ArraySlice where Element == UInt8 {
             var start = end - 1
             while start > startIndex && start > end - 4 && (self[start] & 0xC0) == 0x80 { start -= 1 }
             guard let (scalar, width) = decodeScalar(self, at: start), start + width == end,
-                  GoChars.isSpace(scalar) else { break }
+                GoChars.isSpace(scalar)
+            else { break }
             end = start
         }
         return self[startIndex..<end]

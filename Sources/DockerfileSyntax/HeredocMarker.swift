@@ -69,8 +69,9 @@ public struct HeredocMarker: Equatable, Sendable {
             throw LocalError("internal lexing of heredoc produced inconsistent results: \(rest)")
         }
         func quotes(_ s: String) -> Int { s.unicodeScalars.filter { $0 == "'" || $0 == "\"" }.count }
-        return HeredocMarker(name: names[0], fileDescriptor: Int(digits) ?? 0,
-                             expand: quotes(names[0]) == quotes(rawNames[0]), chomp: chomp)
+        return HeredocMarker(
+            name: names[0], fileDescriptor: Int(digits) ?? 0,
+            expand: quotes(names[0]) == quotes(rawNames[0]), chomp: chomp)
     }
 }
 

@@ -185,7 +185,8 @@ struct JSONArrayDecoder {
                     if u >= 0xD800 && u < 0xDC00 {
                         // A high surrogate pairs only with a following \u low surrogate.
                         if b.endIndex - i >= 6, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u"),
-                           let lo = hex4(i + 2), lo >= 0xDC00 && lo < 0xE000 {
+                            let lo = hex4(i + 2), lo >= 0xDC00 && lo < 0xE000
+                        {
                             i += 6
                             out.append(Unicode.Scalar(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00))!)
                         } else {

@@ -294,8 +294,9 @@ private struct LexState {
                     throw ExpansionError(message: "invalid pattern (\(pattern)) in substitution: \(error.message)")
                 }
                 let subject = value ?? ""
-                return ch == "%" ? compiled.removingSuffix(from: subject, greedy: greedy)
-                                 : compiled.removingPrefix(from: subject, greedy: greedy)
+                return ch == "%"
+                    ? compiled.removingSuffix(from: subject, greedy: greedy)
+                    : compiled.removingPrefix(from: subject, greedy: greedy)
             default:
                 throw ExpansionError(message: "unsupported modifier (\(modifier)) in substitution")
             }
@@ -319,8 +320,9 @@ private struct LexState {
                 throw ExpansionError(message: "invalid pattern (\(pattern)) in substitution: \(error.message)")
             }
             let subject = value ?? ""
-            return replaceAll ? compiled.replacingAll(in: subject, with: replacement)
-                              : compiled.replacingFirst(in: subject, with: replacement)
+            return replaceAll
+                ? compiled.replacingAll(in: subject, with: replacement)
+                : compiled.replacingFirst(in: subject, with: replacement)
         default:
             throw ExpansionError(message: "unsupported modifier (\(modifier)) in substitution")
         }

@@ -77,10 +77,12 @@ public final class SyntaxNode: Sendable {
     /// Where the argument text (after the flags) starts.
     public let argumentsPosition: SourcePosition
 
-    public init(keyword: String, command: String, flags: [String], arguments: [String], isJSON: Bool, original: String,
-                startLine: Int, endLine: Int, heredocs: [Heredoc], comments: [String],
-                trigger: SyntaxNode?, position: SourcePosition, flagPositions: [SourcePosition],
-                argumentsPosition: SourcePosition) {
+    public init(
+        keyword: String, command: String, flags: [String], arguments: [String], isJSON: Bool, original: String,
+        startLine: Int, endLine: Int, heredocs: [Heredoc], comments: [String],
+        trigger: SyntaxNode?, position: SourcePosition, flagPositions: [SourcePosition],
+        argumentsPosition: SourcePosition
+    ) {
         self.keyword = keyword; self.command = command; self.flags = flags; self.arguments = arguments; self.isJSON = isJSON
         self.original = original; self.startLine = startLine; self.endLine = endLine
         self.heredocs = heredocs; self.comments = comments; self.trigger = trigger

@@ -121,7 +121,9 @@ public final class BuildExecutor {
             return layers
         case .stage(let parent):
             // A cached parent's layers are shared; otherwise its tree is copied.
-            if let p = context.stageLayers[parent], let key = p.key, let layers = try startLayers(root, lowers: p.lowers, key: "stage " + key) {
+            if let p = context.stageLayers[parent], let key = p.key,
+                let layers = try startLayers(root, lowers: p.lowers, key: "stage " + key)
+            {
                 return layers
             }
             try TreeCopy.copy(context.stageRoots[parent]!, to: root)
@@ -133,7 +135,8 @@ public final class BuildExecutor {
                 if stepCacheDirectory != nil, getuid() == 0, let images = context.images {
                     let tree = try images.tree(ref, platform: stage.platform)
                     imageTrees.insert(tree)
-                    layers = try startLayers(root, lowers: [tree], key: "image " + (tree.split(separator: "/").last.map(String.init) ?? tree))
+                    layers = try startLayers(
+                        root, lowers: [tree], key: "image " + (tree.split(separator: "/").last.map(String.init) ?? tree))
                 }
                 if layers == nil {
                     guard mkdir(root, 0o755) == 0 else { throw ExecutorError.errno("mkdir", root) }
@@ -146,7 +149,8 @@ public final class BuildExecutor {
                 return layers
             } catch {
                 events?.stepFailed("\(error)")
-                throw ExecutorError(.wrapped(context: "FROM \(ref)", cause: error), at: SourceLocation(file: file, position: stage.fromPosition))
+                throw ExecutorError(
+                    .wrapped(context: "FROM \(ref)", cause: error), at: SourceLocation(file: file, position: stage.fromPosition))
             }
         }
     }
@@ -154,7 +158,8 @@ public final class BuildExecutor {
     /// One step: from the step cache when its key is there (its layer stacked on the stage),
     /// else carried out, its result stored under its key. Without layers (or after a step that
     /// could not be cached) it just runs.
-    func execute(_ operation: any StepOperation, title: String, stage: Int, in root: String, on layers: StageLayers?) throws(ExecutorError) {
+    func execute(_ operation: any StepOperation, title: String, stage: Int, in root: String, on layers: StageLayers?) throws(ExecutorError)
+    {
         guard let l = layers, let previous = l.key else {
             events?.stepStarted(title)
             try operation.execute(in: root, context: context)
@@ -162,7 +167,10 @@ public final class BuildExecutor {
             return
         }
         if let files = operation as? any FileOperation, files.copy.link,
-           try copyLinked(files, title: title, stage: stage, onto: l, after: previous) { return }
+            try copyLinked(files, title: title, stage: stage, onto: l, after: previous)
+        {
+            return
+        }
         let key = try operation.cacheKey(after: previous, in: context)
         if let key, useStepCache, let (cached, origin) = cachedLayer(key), try stack(l, cached, key: key) {
             events?.stepStarted(title)

@@ -43,21 +43,28 @@ struct CopyOperation: FileOperation {
             let clean = normalize("/" + p)
             let matches = expandWildcards(sourceRoot, String(clean.dropFirst()))
             if matches.isEmpty {
-                throw ExecutorError("\(c.isAdd ? "ADD" : "COPY") failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
+                throw ExecutorError(
+                    "\(c.isAdd ? "ADD" : "COPY") failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")"
+                )
             }
             for m in matches {
                 // An ignored source is left out; an ignored directory is still read when an
                 // exception may re-include something inside it.
                 if c.source == .context && !m.isEmpty && ignore.excludes(m)
-                    && !(isDirectory(sourceRoot + "/" + m, follow: false) && ignore.mayMatch(below: m, exceptions: true)) { continue }
+                    && !(isDirectory(sourceRoot + "/" + m, follow: false) && ignore.mayMatch(below: m, exceptions: true))
+                {
+                    continue
+                }
                 sources.append((m.isEmpty ? sourceRoot : sourceRoot + "/" + m, m))
             }
         }
         if sources.isEmpty && c.inlineFiles.isEmpty {
-            throw ExecutorError("\(c.isAdd ? "ADD" : "COPY") failed: every source (\(c.paths.joined(separator: " "))) is excluded by .dockerignore")
+            throw ExecutorError(
+                "\(c.isAdd ? "ADD" : "COPY") failed: every source (\(c.paths.joined(separator: " "))) is excluded by .dockerignore")
         }
         let destination = try scopedPath(root, normalize(c.destination))
-        let destIsDirectory = c.destination.hasSuffix("/") || sources.count + c.inlineFiles.count > 1
+        let destIsDirectory =
+            c.destination.hasSuffix("/") || sources.count + c.inlineFiles.count > 1
             || isDirectory(root + destination)
         if destIsDirectory {
             try makeDirectories(root, destination, owner: nil)
@@ -73,9 +80,12 @@ struct CopyOperation: FileOperation {
             if st.st_mode & S_IFMT == S_IFDIR {
                 let target = root + destination
                 if !isDirectory(target) { try makeDirectories(root, destination, owner: nil) }
-                try TreeCopy.copyContents(of: path, into: target, owner: owner, mode: mode,
-                                          filter: filter(sourceRelative: relative, includes: nil, ignore: ignore))
-            } else if c.isAdd && c.unpack != false && c.source == .context && st.st_size > 0, let unpacked = try context.unpackArchive(path, name: relative) {
+                try TreeCopy.copyContents(
+                    of: path, into: target, owner: owner, mode: mode,
+                    filter: filter(sourceRelative: relative, includes: nil, ignore: ignore))
+            } else if c.isAdd && c.unpack != false && c.source == .context && st.st_size > 0,
+                let unpacked = try context.unpackArchive(path, name: relative)
+            {
                 // ADD of a local tar archive (plain, gzip, bzip2, xz, zstd): its contents are
                 // merged into the destination directory, owners from the archive unless --chown.
                 if !isDirectory(root + destination) { try makeDirectories(root, destination, owner: nil) }
@@ -134,7 +144,8 @@ struct CopyOperation: FileOperation {
         let p = String(decoding: resolvedPath.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let r = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard p == r || p.hasPrefix(r == "/" ? "/" : r + "/") else {
-            throw ExecutorError("\(relative): a symlink that leads outside the \(copy.source == .context ? "build context" : "source stage")")
+            throw ExecutorError(
+                "\(relative): a symlink that leads outside the \(copy.source == .context ? "build context" : "source stage")")
         }
     }
 
@@ -142,7 +153,9 @@ struct CopyOperation: FileOperation {
     /// pivot in it (`COPY --parents ./src/./app/*.py /dst/` gives /dst/app/x.py). The source is
     /// an include pattern over the tree below the pivot (`**` for any depth); a source without
     /// wildcards must exist.
-    func copyWithParents(from sourceRoot: String, into root: String, owner: Ownership, mode: ModeChange?, ignore: DockerIgnore) throws(ExecutorError) {
+    func copyWithParents(
+        from sourceRoot: String, into root: String, owner: Ownership, mode: ModeChange?, ignore: DockerIgnore
+    ) throws(ExecutorError) {
         let c = copy
         let destination = try scopedPath(root, normalize(c.destination))
         try makeDirectories(root, destination, owner: nil)
@@ -156,18 +169,22 @@ struct CopyOperation: FileOperation {
             let pivotRelative = String(pivot.dropFirst())
             let base = pivotRelative.isEmpty ? sourceRoot : sourceRoot + "/" + pivotRelative
             guard isDirectory(base) else {
-                throw ExecutorError("COPY --parents failed: \(p): \(pivot) is not a directory in the \(c.source == .context ? "build context" : "source stage")")
+                throw ExecutorError(
+                    "COPY --parents failed: \(p): \(pivot) is not a directory in the \(c.source == .context ? "build context" : "source stage")"
+                )
             }
             try checkInside(base, sourceRoot, relative: pivotRelative)
             let wild = p.contains { "*?[".contains($0) }
             if !wild {
                 var st = stat()
                 guard lstat(base + "/" + pattern, &st) == 0 else {
-                    throw ExecutorError("COPY failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
+                    throw ExecutorError(
+                        "COPY failed: \(p): no such file or directory in the \(c.source == .context ? "build context" : "source stage")")
                 }
             }
-            let copied = try TreeCopy.copyContents(of: base, into: root + destination, owner: owner, mode: mode,
-                                                   filter: filter(sourceRelative: pivotRelative, includes: DockerIgnore(patterns: [pattern]), ignore: ignore))
+            let copied = try TreeCopy.copyContents(
+                of: base, into: root + destination, owner: owner, mode: mode,
+                filter: filter(sourceRelative: pivotRelative, includes: DockerIgnore(patterns: [pattern]), ignore: ignore))
             if !copied && !wild {
                 throw ExecutorError("COPY failed: \(p): excluded (by .dockerignore or --exclude)")
             }

@@ -40,7 +40,8 @@ public struct ExecutorError: Error, CustomStringConvertible {
         switch kind {
         case .failed(let m): return m
         case .system(let op, let path, let e): return "\(op) \(path): \(String(cString: strerror(e)))"
-        case .imageFile(let path, let op, let e): return "\(path) in the image: " + (op.map { "\($0): " } ?? "") + String(cString: strerror(e))
+        case .imageFile(let path, let op, let e):
+            return "\(path) in the image: " + (op.map { "\($0): " } ?? "") + String(cString: strerror(e))
         case .wrapped(let context, let cause): return "\(context): \(cause)"
         }
     }

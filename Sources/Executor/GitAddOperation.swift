@@ -20,7 +20,9 @@ public protocol GitRemote {
     func resolve(_ url: String, access: GitAccess) throws -> String
     /// Checks out the object `id` (what `resolve` returned) into the (existing) directory, with
     /// the `.git` directory when asked; returns the commit id and time.
-    func checkout(_ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess) throws -> (commit: String, time: Int64)
+    func checkout(
+        _ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess
+    ) throws -> (commit: String, time: Int64)
 }
 
 /// ADD of a git repository: the commit's tree (or the subdirectory's) is copied into the
@@ -96,7 +98,9 @@ struct GitAddOperation: FileOperation {
             if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
             host = String(authority)
         }
-        for (id, isToken) in [("GIT_AUTH_HEADER." + host, false), ("GIT_AUTH_TOKEN." + host, true), ("GIT_AUTH_HEADER", false), ("GIT_AUTH_TOKEN", true)] {
+        for (id, isToken) in [
+            ("GIT_AUTH_HEADER." + host, false), ("GIT_AUTH_TOKEN." + host, true), ("GIT_AUTH_HEADER", false), ("GIT_AUTH_TOKEN", true)
+        ] {
             guard let file = secrets[id] else { continue }
             guard let text = readText(file) else { throw ExecutorError("secret \(id): cannot read \(file)") }
             let value = String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())

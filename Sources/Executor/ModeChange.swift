@@ -5,9 +5,9 @@
 public struct ModeChange: Sendable, Equatable {
     enum Op: Character, Sendable { case add = "+", remove = "-", set = "=" }
     struct Clause: Sendable, Equatable {
-        var who: UInt32      // mask of the u/g/o permission bits the clause touches
+        var who: UInt32  // mask of the u/g/o permission bits the clause touches
         var op: Op
-        var perms: String    // letters from rwxXst
+        var perms: String  // letters from rwxXst
     }
     let octal: UInt32?
     let clauses: [Clause]

@@ -28,6 +28,7 @@ public enum PrivateDirectory {
         let mode = st.st_mode & 0o7777
         guard mode & 0o077 != 0 else { return nil }
         guard chmod(path, 0o700) == 0 else { throw .errno("chmod 0700", path) }
-        return "cache: \(path) was open to other users (mode \(String(mode, radix: 8))); it is now 0700, so that the setuid programs and device nodes of cached images cannot be reached by them"
+        return
+            "cache: \(path) was open to other users (mode \(String(mode, radix: 8))); it is now 0700, so that the setuid programs and device nodes of cached images cannot be reached by them"
     }
 }

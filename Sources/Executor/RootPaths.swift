@@ -35,7 +35,8 @@ func scopedPath(_ root: String, _ path: String, hops: Int = 0) throws(ExecutorEr
         let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         hops += 1
         if pending.isEmpty {
-            let through = try scopedPath(root, target.hasPrefix("/") ? target : "/" + (resolved + [target]).joined(separator: "/"), hops: hops)
+            let through = try scopedPath(
+                root, target.hasPrefix("/") ? target : "/" + (resolved + [target]).joined(separator: "/"), hops: hops)
             if isDirectory(root + through, follow: false) { return through }
             resolved = candidate
             continue

@@ -31,15 +31,21 @@ final class MountResources {
 
 extension RunOperation {
     /// The sandbox's mounts for the step's --mount options; secrets with env= go into `environment`.
-    func sandboxMounts(environment: inout [String], holding held: MountResources, context: ExecutionContext) throws(ExecutorError) -> [SandboxMount] {
+    func sandboxMounts(
+        environment: inout [String], holding held: MountResources, context: ExecutionContext
+    ) throws(ExecutorError) -> [SandboxMount] {
         let r = run, settings = context.sandbox
         var out: [SandboxMount] = []
         var sshMounts = 0
         for (index, m) in r.mounts.enumerated() {
-            let defaultTarget = m.type == .secret ? "/run/secrets/" + (m.id ?? "")
+            let defaultTarget =
+                m.type == .secret
+                ? "/run/secrets/" + (m.id ?? "")
                 : m.type == .ssh ? "/run/buildkit/ssh_agent.\(sshMounts)" : nil
             guard let rawTarget = m.target ?? defaultTarget, !rawTarget.isEmpty else {
-                if m.type == .secret, let env = m.env, !env.isEmpty { try secretEnvironment(m, env, &environment, secrets: settings.secrets); continue }
+                if m.type == .secret, let env = m.env, !env.isEmpty {
+                    try secretEnvironment(m, env, &environment, secrets: settings.secrets); continue
+                }
                 throw ExecutorError("RUN --mount=type=\(m.type.rawValue): a target is required")
             }
             let target = resolvePath(rawTarget, against: r.workingDirectory)
@@ -144,7 +150,9 @@ extension RunOperation {
         case .context:
             root = context.buildContext.directory
         case .stage(let i):
-            guard let r = context.stageRoots[i] else { throw ExecutorError("RUN --mount from=\(m.from ?? String(i)): stage \(i) has not been built") }
+            guard let r = context.stageRoots[i] else {
+                throw ExecutorError("RUN --mount from=\(m.from ?? String(i)): stage \(i) has not been built")
+            }
             root = r
         case .image(let ref):
             root = try context.imageRoot(ref)
@@ -154,7 +162,8 @@ extension RunOperation {
         var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         var resolvedRoot = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard realpath(root + relative, &resolved) != nil, realpath(root, &resolvedRoot) != nil else {
-            throw ExecutorError("RUN --mount=type=bind: source \(m.source ?? "/") does not exist\(m.from.map { " in \($0)" } ?? " in the build context")")
+            throw ExecutorError(
+                "RUN --mount=type=bind: source \(m.source ?? "/") does not exist\(m.from.map { " in \($0)" } ?? " in the build context")")
         }
         let path = String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let top = String(decoding: resolvedRoot.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

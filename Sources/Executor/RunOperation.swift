@@ -19,7 +19,9 @@ struct RunOperation: StepOperation {
         h.add(run.keyMaterial)
         h.add(context.sandbox.defaultNetwork)
         for (index, m) in run.mounts.enumerated() where m.type == .bind {
-            guard let identity = try context.sourceIdentity(run.mountSource(index), paths: [m.source ?? "/"], parents: false) else { return nil }
+            guard let identity = try context.sourceIdentity(run.mountSource(index), paths: [m.source ?? "/"], parents: false) else {
+                return nil
+            }
             h.add(identity)
         }
         return h.finalize()
@@ -58,14 +60,18 @@ struct RunOperation: StepOperation {
         spec.workingDirectory = r.workingDirectory
         spec.isolateNetwork = r.network == "none" || (r.network != "host" && context.sandbox.defaultNetwork == "none")
         let status: Int32
-        let sink: ((Int32, UnsafeRawBufferPointer) -> Void)? = context.events.map { e in { stream, bytes in e.stepOutput(bytes, stream: stream) } }
+        let sink: ((Int32, UnsafeRawBufferPointer) -> Void)? = context.events.map { e in
+            { stream, bytes in e.stepOutput(bytes, stream: stream) }
+        }
         do { status = try Sandbox.run(spec, output: sink) } catch {
             // A program for another architecture: the kernel says only "Exec format error" (or
             // "No such file" for a handler whose interpreter is not in the root).
             func arch(_ p: String) -> Substring { p.split(separator: "/").dropFirst().first ?? "" }
             let stagePlatform = context.stagePlatform
-            let foreign = arch(stagePlatform) == arch(Sandbox.hostPlatform) ? "" :
-                "\nnote: this stage is for \(stagePlatform) and this machine runs \(Sandbox.hostPlatform): running its programs needs a binfmt_misc handler for that architecture registered with the F flag (Debian: apt-get install qemu-user-static)"
+            let foreign =
+                arch(stagePlatform) == arch(Sandbox.hostPlatform)
+                ? ""
+                : "\nnote: this stage is for \(stagePlatform) and this machine runs \(Sandbox.hostPlatform): running its programs needs a binfmt_misc handler for that architecture registered with the F flag (Debian: apt-get install qemu-user-static)"
             throw ExecutorError(error.message + foreign)
         }
         guard status == 0 else {

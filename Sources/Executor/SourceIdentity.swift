@@ -41,7 +41,10 @@ extension ExecutionContext {
     func digestTree(_ relative: String, top: Bool, into h: inout SHA256) throws(ExecutorError) {
         let context = buildContext
         if !relative.isEmpty && context.ignore.excludes(relative)
-            && !(isDirectory(context.directory + "/" + relative, follow: top) && context.ignore.mayMatch(below: relative, exceptions: true)) { return }
+            && !(isDirectory(context.directory + "/" + relative, follow: top) && context.ignore.mayMatch(below: relative, exceptions: true))
+        {
+            return
+        }
         let path = relative.isEmpty ? context.directory : context.directory + "/" + relative
         var st = stat()
         guard (top ? stat(path, &st) : lstat(path, &st)) == 0 else {

@@ -118,7 +118,8 @@ extension BuildExecutor {
     func mountLayers(_ l: StageLayers) -> Bool {
         let lowers = l.lowers.joined(separator: ":")
         // Past the option string's limit (or with paths it cannot carry) the layers go one by one.
-        let oneByOne = lowers.utf8.count > Self.maximumLowerOptions
+        let oneByOne =
+            lowers.utf8.count > Self.maximumLowerOptions
             || (l.lowers + [l.upper, l.work]).contains(where: { $0.contains(where: { ",:\\".contains($0) }) })
         guard !oneByOne || (Self.appendsLayers && l.lowers.count <= Self.maximumLayers) else { return false }
         // The merged root directory is the upper directory itself: a fresh one takes the owner,
@@ -149,7 +150,8 @@ extension BuildExecutor {
             // what --cache-to exports): no redirects, no metacopy-only files (kernels before 4.19
             // know no metacopy option; userxattr turns both off itself).
             let options = "lowerdir=\(lowers),upperdir=\(l.upper),workdir=\(l.work)" + userxattr
-            mounted = (userxattr.isEmpty && gvmc_mount_overlay(l.root, options + ",redirect_dir=off,metacopy=off") == 0)
+            mounted =
+                (userxattr.isEmpty && gvmc_mount_overlay(l.root, options + ",redirect_dir=off,metacopy=off") == 0)
                 || gvmc_mount_overlay(l.root, options) == 0
         }
         guard mounted else {
@@ -210,12 +212,15 @@ extension BuildExecutor {
     /// symlinks; directories made on the way are new, 0755 and root's), and the layer is stacked
     /// on the stage. Its key leaves out the steps before it (unless --chown names need the
     /// stage's user database), so the layer is reused when they change. False when the layer cannot be stacked (the caller copies as without --link).
-    func copyLinked(_ operation: any FileOperation, title: String, stage: Int, onto l: StageLayers, after previous: String) throws(ExecutorError) -> Bool {
+    func copyLinked(
+        _ operation: any FileOperation, title: String, stage: Int, onto l: StageLayers, after previous: String
+    ) throws(ExecutorError) -> Bool {
         // --chown names are resolved through the stage's /etc/passwd and /etc/group: then the
         // layer depends on the steps before it after all.
         let byName = operation.copy.chown.map { $0.split(separator: ":").contains { UInt32($0) == nil } } ?? false
         guard let linkKey = try operation.cacheKey(after: byName ? previous : "COPY --link", in: context),
-              let cache = stepCacheDirectory, let dir = layerDirectory else { return false }
+            let cache = stepCacheDirectory, let dir = layerDirectory
+        else { return false }
         var layer: String
         var fromCache = false
         if useStepCache, let (cached, origin) = cachedLayer(linkKey) {

@@ -24,6 +24,7 @@ extension BuildExecutor {
     /// The FROM step of a stage built on an image (`[1/3] FROM debian:12`); nil for scratch and stages.
     public func fromStepName(_ stage: PlannedStage) -> String? {
         guard case .image(let ref) = stage.base else { return nil }
-        return Self.prefix(stage, multiStage: plan.stages.count > 1 || stage.index > 0, index: 1, total: stage.steps.count + 1) + "FROM " + ref
+        return Self.prefix(stage, multiStage: plan.stages.count > 1 || stage.index > 0, index: 1, total: stage.steps.count + 1) + "FROM "
+            + ref
     }
 }

@@ -21,8 +21,10 @@ public typealias CopyFilter = (String) -> CopyDecision
 public enum TreeCopy {
     /// Copies `source` (a file, symlink, device or directory tree) to `destination`, which must
     /// not exist. `owner` and `mode` override every copied entry's when given.
-    public static func copy(_ source: String, to destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
-                            filter: CopyFilter = { _ in .include }, relative: String = "") throws(ExecutorError) {
+    public static func copy(
+        _ source: String, to destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
+        filter: CopyFilter = { _ in .include }, relative: String = ""
+    ) throws(ExecutorError) {
         var links: [String: String] = [:]
         var st = stat()
         guard lstat(source, &st) == 0 else { throw .errno("stat", source) }
@@ -33,14 +35,18 @@ public enum TreeCopy {
     /// merging with the directories already there (their owner, mode and times become the
     /// source's, as BuildKit's copy does). Returns whether anything was copied.
     @discardableResult
-    public static func copyContents(of source: String, into destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
-                                    filter: CopyFilter = { _ in .include }, relative: String = "") throws(ExecutorError) -> Bool {
+    public static func copyContents(
+        of source: String, into destination: String, owner: Ownership? = nil, mode: ModeChange? = nil,
+        filter: CopyFilter = { _ in .include }, relative: String = ""
+    ) throws(ExecutorError) -> Bool {
         var links: [String: String] = [:]
         return try mergeChildren(source, destination, owner: owner, mode: mode, links: &links, filter: filter, relative: relative)
     }
 
-    static func mergeChildren(_ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?,
-                              links: inout [String: String], filter: CopyFilter, relative: String) throws(ExecutorError) -> Bool {
+    static func mergeChildren(
+        _ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?,
+        links: inout [String: String], filter: CopyFilter, relative: String
+    ) throws(ExecutorError) -> Bool {
         guard let names = listDirectory(source) else { throw .errno("opendir", source) }
         var copied = false
         for name in names.sorted() {
@@ -80,8 +86,10 @@ public enum TreeCopy {
     }
 
     /// Copies one entry whose `lstat` is `st`.
-    static func copyEntry(_ source: String, _ st: stat, _ destination: String, owner: Ownership?, mode: ModeChange?,
-                          links: inout [String: String], filter: CopyFilter, relative: String) throws(ExecutorError) {
+    static func copyEntry(
+        _ source: String, _ st: stat, _ destination: String, owner: Ownership?, mode: ModeChange?,
+        links: inout [String: String], filter: CopyFilter, relative: String
+    ) throws(ExecutorError) {
         let type = st.st_mode & S_IFMT
         if type != S_IFDIR && st.st_nlink > 1 {
             let key = "\(st.st_dev):\(st.st_ino)"
@@ -111,10 +119,13 @@ public enum TreeCopy {
             guard symlink(target, destination) == 0 else { throw .errno("symlink", destination) }
         case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
             let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: false)) } ?? (st.st_mode & 0o7777)
-            guard mknod(destination, type | permissions, st.st_rdev) == 0
+            guard
+                mknod(destination, type | permissions, st.st_rdev) == 0
                     || (errno == EPERM && (type == S_IFCHR || type == S_IFBLK)
-                        && RecordedOwner.makeDevice(destination, block: type == S_IFBLK, major: UInt32((st.st_rdev >> 8) & 0xFFF) | UInt32((st.st_rdev >> 32) & ~0xFFF),
-                                                     minor: UInt32(st.st_rdev & 0xFF) | UInt32((st.st_rdev >> 12) & ~0xFF)) == 0)
+                        && RecordedOwner.makeDevice(
+                            destination, block: type == S_IFBLK,
+                            major: UInt32((st.st_rdev >> 8) & 0xFFF) | UInt32((st.st_rdev >> 32) & ~0xFFF),
+                            minor: UInt32(st.st_rdev & 0xFF) | UInt32((st.st_rdev >> 12) & ~0xFF)) == 0)
             else { throw .errno("mknod", destination) }
         default:
             return
@@ -123,9 +134,12 @@ public enum TreeCopy {
     }
 
     /// Owner, mode, xattrs and times of `source` (whose `lstat` is `st`, or the overrides) onto `destination`.
-    static func applyMetadata(_ st: stat, _ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?) throws(ExecutorError) {
+    static func applyMetadata(
+        _ st: stat, _ source: String, _ destination: String, owner: Ownership?, mode: ModeChange?
+    ) throws(ExecutorError) {
         let type = st.st_mode & S_IFMT
-        let permissions = mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: type == S_IFDIR)) }
+        let permissions =
+            mode.map { mode_t($0.apply(to: UInt32(st.st_mode & 0o7777), isDirectory: type == S_IFDIR)) }
             ?? (st.st_mode & 0o7777)
         // The source's owner, as recorded when an unprivileged build could not set it.
         let recorded = owner == nil && RecordedOwner.isRecording ? RecordedOwner.read(source) : nil

@@ -55,7 +55,9 @@ public struct UserDatabase: Sendable {
             uid = entry.uid; gid = entry.gid; name = entry.name
         }
         if parts.count == 2 {
-            if let n = UInt32(parts[1]) { gid = n } else {
+            if let n = UInt32(parts[1]) {
+                gid = n
+            } else {
                 guard let g = groups.first(where: { $0.name == parts[1] }) else {
                     throw ExecutorError("unable to find group \(parts[1]): no matching entries in group file")
                 }

@@ -5,8 +5,10 @@ import SquashFS
 /// What Golem's VM init needs and `docker export` would add: /proc, /sys, /dev, /tmp, /var/tmp,
 /// /etc with regular hosts, resolv.conf and hostname (GOLEM.md §1.3).
 public enum BootFiles {
-    static let files: [(String, String)] = [("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
-                                            ("etc/resolv.conf", ""), ("etc/hostname", "golem\n")]
+    static let files: [(String, String)] = [
+        ("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+        ("etc/resolv.conf", ""), ("etc/hostname", "golem\n")
+    ]
 
     /// The sizes of the files `add` may write, for the writer's size census
     /// (SquashFSWriter.laterFileSizes), so deduplication sees them as the tree's files are added.

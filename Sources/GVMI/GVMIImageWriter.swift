@@ -34,10 +34,12 @@ public enum GVMIImageWriter {
     /// `chunkSize`, else of gvmkit-build's size for the file).
     /// `naming`: the file's final path from its SHA3-224 (in the directory of `path`), for names
     /// that carry the image hash; `path` when nil.
-    public static func write(to path: String, options: SquashFSOptions, config: ContainerConfig,
-                             chunkSize: ((UInt64) -> UInt64)? = nil, imageStore: ImageStoreEntry? = nil, hashes: ImageHashStore? = nil,
-                             naming: ((String) -> String)? = nil,
-                             populate: (SquashFSWriter) throws -> Void) throws -> GVMIResult {
+    public static func write(
+        to path: String, options: SquashFSOptions, config: ContainerConfig,
+        chunkSize: ((UInt64) -> UInt64)? = nil, imageStore: ImageStoreEntry? = nil, hashes: ImageHashStore? = nil,
+        naming: ((String) -> String)? = nil,
+        populate: (SquashFSWriter) throws -> Void
+    ) throws -> GVMIResult {
         let chunkSize = chunkSize ?? (hashes == nil ? nil : { ChunkedSHA256.defaultChunkSize(fileSize: $0) })
         let output = try OutputFile(target: path)
         var st = stat()
@@ -51,8 +53,9 @@ public enum GVMIImageWriter {
             result.path = naming?(result.sha3_224) ?? path
             try output.commit(as: result.path)
             if let hashes, let size = result.chunkSize {
-                hashes.save(path: result.path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), sha3_224: result.sha3_224,
-                            chunkSize: size, chunkSHA256: result.chunkSHA256)
+                hashes.save(
+                    path: result.path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), sha3_224: result.sha3_224,
+                    chunkSize: size, chunkSHA256: result.chunkSHA256)
             }
             return result
         }
@@ -72,12 +75,15 @@ public enum GVMIImageWriter {
             let chunks = chunkSize.map { ChunkedSHA256(chunkSize: $0(size), fileSize: size) }
             let (sha3, sha256, chunkHashes, atSquashFSEnd) = try Self.hashes(output, size: size, chunks: chunks, boundary: summary.fileSize)
             if let imageStore, let (prefixSHA256, sha3State) = atSquashFSEnd {
-                ImageStore.save(imageStore, imagePath: output.temporaryPath, fd: output.fileDescriptor,
-                                meta: StoredImage(summary: summary, sha256: prefixSHA256, sha3: sha3State))
+                ImageStore.save(
+                    imageStore, imagePath: output.temporaryPath, fd: output.fileDescriptor,
+                    meta: StoredImage(summary: summary, sha256: prefixSHA256, sha3: sha3State))
             }
-            return try commit(GVMIResult(path: path, size: size, sha3_224: sha3, sha256: sha256, squashfs: summary,
-                                     compression: options.compression.algorithm, chunkSize: chunkHashes?.chunkSize,
-                                     chunkSHA256: chunkHashes?.hashes ?? []))
+            return try commit(
+                GVMIResult(
+                    path: path, size: size, sha3_224: sha3, sha256: sha256, squashfs: summary,
+                    compression: options.compression.algorithm, chunkSize: chunkHashes?.chunkSize,
+                    chunkSHA256: chunkHashes?.hashes ?? []))
         } catch {
             output.discard()
             throw error
@@ -86,8 +92,10 @@ public enum GVMIImageWriter {
 
     /// The stored squashfs copied into `output` and checked, then the trailer; nil (and the
     /// entry removed) when the copy does not match what was recorded.
-    static func reuse(_ stored: (path: String, meta: StoredImage, sha3: SHA3_224), _ entry: ImageStoreEntry, output: OutputFile,
-                      trailer: [UInt8], chunkSize: ((UInt64) -> UInt64)?, options: SquashFSOptions) throws -> GVMIResult? {
+    static func reuse(
+        _ stored: (path: String, meta: StoredImage, sha3: SHA3_224), _ entry: ImageStoreEntry, output: OutputFile,
+        trailer: [UInt8], chunkSize: ((UInt64) -> UInt64)?, options: SquashFSOptions
+    ) throws -> GVMIResult? {
         let squashfsSize = stored.meta.squashfsSize
         let size = squashfsSize + UInt64(trailer.count)
         let input = open(stored.path, O_RDONLY | O_CLOEXEC)
@@ -116,9 +124,10 @@ public enum GVMIImageWriter {
             sha3.update(t); sha256.update(t); chunks?.update(t)
         }
         try output.truncate(to: size)
-        var result = GVMIResult(path: output.targetPath, size: size, sha3_224: sha3.finalize().hexString, sha256: sha256.finalize().hexString,
-                                squashfs: stored.meta.summary, compression: options.compression.algorithm,
-                                chunkSize: chunks?.chunkSize, chunkSHA256: chunks?.hashes ?? [])
+        var result = GVMIResult(
+            path: output.targetPath, size: size, sha3_224: sha3.finalize().hexString, sha256: sha256.finalize().hexString,
+            squashfs: stored.meta.summary, compression: options.compression.algorithm,
+            chunkSize: chunks?.chunkSize, chunkSHA256: chunks?.hashes ?? [])
         result.reusedSquashFS = true
         return result
     }
@@ -126,8 +135,11 @@ public enum GVMIImageWriter {
     /// SHA3-224 and SHA-256 of the file (and of its chunks), read back in large blocks; SHA3 on
     /// one thread, the SHA-256s on another. At `boundary` (the squashfs's end) also the SHA-256
     /// of the bytes before it and the SHA3 state there (for the image store).
-    static func hashes(_ output: OutputFile, size: UInt64, chunks: ChunkedSHA256?, boundary: UInt64)
-        throws -> (String, String, ChunkedSHA256?, (String, SHA3_224)?) {
+    static func hashes(
+        _ output: OutputFile, size: UInt64, chunks: ChunkedSHA256?, boundary: UInt64
+    )
+        throws -> (String, String, ChunkedSHA256?, (String, SHA3_224)?)
+    {
         let fd = output.fileDescriptor
         // Each field is written by one hash thread and read after both are joined.
         final class Box: @unchecked Sendable {

@@ -42,8 +42,9 @@ public enum GVMIInspector {
             }
             offset += off_t(n)
         }
-        return GVMIReport(path: path, size: size, sha3_224: sha3.finalize().hexString, sha256: sha256.finalize().hexString,
-                          config: m.config, configJSON: m.json, trailerOffset: m.trailerOffset, superblock: m.superblock)
+        return GVMIReport(
+            path: path, size: size, sha3_224: sha3.finalize().hexString, sha256: sha256.finalize().hexString,
+            config: m.config, configJSON: m.json, trailerOffset: m.trailerOffset, superblock: m.superblock)
     }
 
     /// The checks of `inspect` without hashing the file: the trailer's length and CRC, its JSON
@@ -79,7 +80,8 @@ public enum GVMIInspector {
         let config: ContainerConfig
         do { config = try ContainerConfig(json: json, document: "metadata JSON") } catch { throw GVMIError.badMetadata(error.reason) }
         guard trailerOffset >= 96 else {
-            throw SquashFSError.corrupt(offset: 0, reason: "the trailer starts at \(trailerOffset), leaving no room for a superblock (96 bytes)")
+            throw SquashFSError.corrupt(
+                offset: 0, reason: "the trailer starts at \(trailerOffset), leaving no room for a superblock (96 bytes)")
         }
         let superblock = try Superblock(try read(96, at: 0), fileSize: UInt64(trailerOffset))
         return GVMIMetadata(size: size, config: config, json: json, trailerOffset: UInt64(trailerOffset), superblock: superblock)

@@ -23,7 +23,8 @@ public enum GVMITrailer {
         guard fileTail.count >= 12 else { throw .truncated(fileSize: fileSize) }
         let lengthBytes = fileTail.suffix(8)
         guard lengthBytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let length = Int(String(decoding: lengthBytes, as: UTF8.self)) else {
+            let length = Int(String(decoding: lengthBytes, as: UTF8.self))
+        else {
             throw .badLength(offset: fileSize - 8, text: String(decoding: lengthBytes, as: UTF8.self))
         }
         guard length + 12 <= fileTail.count else {
@@ -66,7 +67,8 @@ public enum GVMIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badLength(let offset, let text): return "trailer length at offset \(offset) is not 8 decimal digits: \(text.debugDescription)"
         case .lengthBeyondFile(let length, let size): return "trailer claims \(length) bytes of JSON, but the file has only \(size) bytes"
         case .crcMismatch(let offset, let stored, let computed):
-            return "metadata CRC-32 at offset \(offset) is \(String(stored, radix: 16)), but the JSON hashes to \(String(computed, radix: 16))"
+            return
+                "metadata CRC-32 at offset \(offset) is \(String(stored, radix: 16)), but the JSON hashes to \(String(computed, radix: 16))"
         case .badMetadata(let m): return "metadata JSON: \(m)"
         }
     }

@@ -14,11 +14,14 @@ final class HashThread: @unchecked Sendable {
 
     func start() {
         let retained = Unmanaged.passRetained(self)
-        started = pthread_create(&thread, nil, { arg in
-            let me = Unmanaged<HashThread>.fromOpaque(arg!).takeRetainedValue()
-            me.body()
-            return nil
-        }, retained.toOpaque()) == 0
+        started =
+            pthread_create(
+                &thread, nil,
+                { arg in
+                    let me = Unmanaged<HashThread>.fromOpaque(arg!).takeRetainedValue()
+                    me.body()
+                    return nil
+                }, retained.toOpaque()) == 0
         if !started {
             retained.release()
             body()  // no thread to be had: run inline

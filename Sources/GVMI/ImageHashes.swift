@@ -86,12 +86,14 @@ public struct ImageHashStore: Sendable {
         // anything much larger is not one of ours. Only records this user wrote, in a directory
         // no one else can write, are believed (a `--cache-dir` may be a shared place).
         guard fstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size < 1 << 20,
-              info.st_uid == geteuid(), info.st_mode & 0o022 == 0,
-              lstat(directory, &area) == 0, area.st_uid == geteuid(), area.st_mode & 0o022 == 0 else { return nil }
+            info.st_uid == geteuid(), info.st_mode & 0o022 == 0,
+            lstat(directory, &area) == 0, area.st_uid == geteuid(), area.st_mode & 0o022 == 0
+        else { return nil }
         var data = [UInt8](repeating: 0, count: Int(info.st_size))
         guard data.withUnsafeMutableBytes({ read(file, $0.baseAddress, $0.count) }) == data.count,
-              let record = try? JSONDecoder().decode(ImageHashRecord.self, from: Data(data)),
-              record == Self.identity(st, record), record.sha3Digest != nil, record.chunkDigests != nil else { return nil }
+            let record = try? JSONDecoder().decode(ImageHashRecord.self, from: Data(data)),
+            record == Self.identity(st, record), record.sha3Digest != nil, record.chunkDigests != nil
+        else { return nil }
         // Marks the record used for `gvmc prune`'s least-recently-used order.
         futimens(file, nil)
         return record
@@ -101,9 +103,16 @@ public struct ImageHashStore: Sendable {
     /// file put at `path` since is not described). Best effort: the cache may be read-only.
     public func save(path: String, device: UInt64, inode: UInt64, sha3_224: String, chunkSize: UInt64, chunkSHA256: [[UInt8]]) {
         var st = stat()
-        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else { return }
-        save(path: path, Self.identity(st, ImageHashRecord(device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: sha3_224,
-                                                           chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString))))
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else {
+            return
+        }
+        save(
+            path: path,
+            Self.identity(
+                st,
+                ImageHashRecord(
+                    device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: sha3_224,
+                    chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString))))
     }
 
     /// The identity of the file open as `fd` (device, inode, size, mtime, ctime), to compare
@@ -111,7 +120,8 @@ public struct ImageHashStore: Sendable {
     public static func stamp(fd: Int32) -> [Int64]? {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return nil }
-        let r = identity(st, ImageHashRecord(device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: "", chunkSize: 0, chunkSHA256: []))
+        let r = identity(
+            st, ImageHashRecord(device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: "", chunkSize: 0, chunkSHA256: []))
         return [Int64(bitPattern: r.device), Int64(bitPattern: r.inode), Int64(bitPattern: r.size), r.modified, r.changed]
     }
 
@@ -120,13 +130,19 @@ public struct ImageHashStore: Sendable {
     public func save(path: String, fd: Int32, hashed: [Int64]?, sha3_224: String, chunkSize: UInt64, chunkSHA256: [[UInt8]]) {
         var st = stat()
         guard let hashed, Self.stamp(fd: fd) == hashed, fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
-        save(path: path, Self.identity(st, ImageHashRecord(device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: sha3_224,
-                                                           chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString))))
+        save(
+            path: path,
+            Self.identity(
+                st,
+                ImageHashRecord(
+                    device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: sha3_224,
+                    chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString))))
     }
 
     func save(path: String, _ record: ImageHashRecord) {
         guard record.chunkDigests != nil, record.sha3Digest != nil, let entry = entryPath(path),
-              makeDirectories(directory), let json = try? JSONEncoder().encode(record) else { return }
+            makeDirectories(directory), let json = try? JSONEncoder().encode(record)
+        else { return }
         let temp = entry + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }

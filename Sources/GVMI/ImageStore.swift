@@ -32,9 +32,11 @@ public struct ImageStoreEntry: Sendable {
     /// change the squashfs (workers, the block store).
     public init(store: String, treeKey: String, options: SquashFSOptions, reads: Bool) {
         let c = options.compression
-        let settings = ["gvmc image store 1", Self.writerIdentity, treeKey, c.algorithm.rawValue, c.level.map(String.init) ?? "default",
-                        String(options.blockSize), options.fixedTimestamp.map(String.init) ?? "file times",
-                        String(options.deduplicate), String(options.fragments), String(options.pad)]
+        let settings = [
+            "gvmc image store 1", Self.writerIdentity, treeKey, c.algorithm.rawValue, c.level.map(String.init) ?? "default",
+            String(options.blockSize), options.fixedTimestamp.map(String.init) ?? "file times",
+            String(options.deduplicate), String(options.fragments), String(options.pad)
+        ]
         directory = store + "/" + SHA256.hash(Array(settings.joined(separator: "\0").utf8)).hexString
         self.reads = reads
     }
@@ -87,7 +89,8 @@ enum ImageStore {
             return nil
         }
         guard let meta = try? JSONDecoder().decode(StoredImage.self, from: data), meta.version == StoredImage.version,
-              meta.checksum == meta.computedChecksum(), let sha3 = SHA3_224(state: hexBytes(meta.sha3State)) else {
+            meta.checksum == meta.computedChecksum(), let sha3 = SHA3_224(state: hexBytes(meta.sha3State))
+        else {
             discard(entry)
             return nil
         }

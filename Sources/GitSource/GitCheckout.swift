@@ -6,7 +6,7 @@ import Foundation
 
 extension GitFetch {
     struct Object {
-        var type: Int   // 1 commit, 2 tree, 3 blob, 4 tag
+        var type: Int  // 1 commit, 2 tree, 3 blob, 4 tag
         var data: [UInt8]
     }
 
@@ -52,7 +52,9 @@ extension GitFetch {
             // A name twice (say a symlink `a` and a directory `a`) would let the checkout write
             // through the symlink; git fsck refuses such trees too. Bytes are compared, as the
             // filesystem compares them (Swift's String equality would join NFC and NFD).
-            guard names.insert(raw).inserted else { throw GitError("tree \(id) has the entry \"\(String(decoding: raw, as: UTF8.self))\" twice") }
+            guard names.insert(raw).inserted else {
+                throw GitError("tree \(id) has the entry \"\(String(decoding: raw, as: UTF8.self))\" twice")
+            }
             out.append(TreeEntry(mode: mode, raw: raw, id: oid))
             i = nul + 21
         }
@@ -85,7 +87,9 @@ extension GitFetch {
                 // PATH_MAX, and a hostile one of a gigabyte is not inflated to find that out.
                 guard let info = objects.info(e.id) else { throw GitError("the server's pack lacks symlink \(e.id)") }
                 guard info.size < Self.pathMax else {
-                    throw GitError("tree \(tree): the symlink \(e.name) has a target of \(info.size) bytes, longer than PATH_MAX (\(Self.pathMax)) allows")
+                    throw GitError(
+                        "tree \(tree): the symlink \(e.name) has a target of \(info.size) bytes, longer than PATH_MAX (\(Self.pathMax)) allows"
+                    )
                 }
                 let blob = try object(objects, e.id, what: "symlink")
                 guard !blob.data.contains(0) else { throw GitError("tree \(tree): the symlink \(e.name) has a NUL byte in its target") }

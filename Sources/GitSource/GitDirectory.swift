@@ -35,20 +35,24 @@ struct GitDirectory {
         let packName = "pack-" + pack.checksum.hexString
         var files: [(String, UnsafeBufferPointer<UInt8>?, [UInt8], mode_t)] = [
             ("HEAD", nil, Array((commit + "\n").utf8), 0o644),
-            ("config", nil, Array("""
-                [core]
-                \trepositoryformatversion = 0
-                \tfilemode = true
-                \tbare = false
-                \tlogallrefupdates = true
-                [remote "origin"]
-                \turl = \(remote)
-                \tfetch = +refs/heads/*:refs/remotes/origin/*
+            (
+                "config", nil,
+                Array(
+                    """
+                    [core]
+                    \trepositoryformatversion = 0
+                    \tfilemode = true
+                    \tbare = false
+                    \tlogallrefupdates = true
+                    [remote "origin"]
+                    \turl = \(remote)
+                    \tfetch = +refs/heads/*:refs/remotes/origin/*
 
-                """.utf8), 0o644),
+                    """.utf8), 0o644
+            ),
             ("objects/pack/" + packName + ".pack", pack.bytes, [], 0o444),
             ("objects/pack/" + packName + ".idx", nil, try packIndex(), 0o444),
-            ("index", nil, try stagingIndex(), 0o644),
+            ("index", nil, try stagingIndex(), 0o644)
         ]
         if !shallow.isEmpty { files.append(("shallow", nil, Array(shallow.sorted().map { $0 + "\n" }.joined().utf8), 0o644)) }
         if let ref {
@@ -138,8 +142,10 @@ struct GitDirectory {
         be32(&out, UInt32(items.count))
         for item in items {
             let start = out.count
-            for value in [UInt32(truncatingIfNeeded: time), 0, UInt32(truncatingIfNeeded: time), 0, 0, 0, item.mode, 0, 0,
-                          UInt32(truncatingIfNeeded: item.size)] {
+            for value in [
+                UInt32(truncatingIfNeeded: time), 0, UInt32(truncatingIfNeeded: time), 0, 0, 0, item.mode, 0, 0,
+                UInt32(truncatingIfNeeded: item.size)
+            ] {
                 be32(&out, value)  // ctime, mtime (seconds, nanoseconds), dev, ino, mode, uid, gid, size
             }
             out += try raw(item.id)
@@ -157,11 +163,12 @@ struct GitDirectory {
         let chars = Array(id.utf8)
         guard chars.count == 40 else { throw GitError("malformed object id \(id)") }
         return try stride(from: 0, to: 40, by: 2).map { i in
-            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else { throw GitError("malformed object id \(id)") }
+            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else {
+                throw GitError("malformed object id \(id)")
+            }
             return b
         }
     }
-
 
     func be32(_ out: inout [UInt8], _ v: UInt32) { out += [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
 }

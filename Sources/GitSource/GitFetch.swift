@@ -37,7 +37,9 @@ public enum GitFetch {
                 subdir = f.count == 2 && !f[1].isEmpty && !f[1].split(separator: "/").allSatisfy({ $0 == "." }) ? f[1] : nil
             }
             guard repository.hasPrefix("https://") || repository.hasPrefix("http://") || ssh != nil else {
-                throw GitError("\(redacted(repository)): only git's smart HTTP transport (http://, https://) and SSH (ssh://, user@host:path) are supported")
+                throw GitError(
+                    "\(redacted(repository)): only git's smart HTTP transport (http://, https://) and SSH (ssh://, user@host:path) are supported"
+                )
             }
         }
 
@@ -66,7 +68,9 @@ public enum GitFetch {
             for name in ["refs/heads/" + ref, "refs/tags/" + ref, ref] {
                 if let id = refs[name] { return (name, id) }
             }
-            throw GitError("\(redacted(repository)): no branch or tag \(ref) (the repository has \(refs.keys.filter { $0.hasPrefix("refs/heads/") || $0.hasPrefix("refs/tags/") }.count) branches and tags)")
+            throw GitError(
+                "\(redacted(repository)): no branch or tag \(ref) (the repository has \(refs.keys.filter { $0.hasPrefix("refs/heads/") || $0.hasPrefix("refs/tags/") }.count) branches and tags)"
+            )
         }
     }
 
@@ -76,18 +80,26 @@ public enum GitFetch {
             try http.perform("GET", refsURL, headers: ["User-Agent: git/2.39-gvmc"] + authorizationHeader(authorization), limit: 64 << 20)
         }
         if advert.status == 401 || advert.status == 403 {
-            let host = repository.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map { String($0.split(separator: "@").last ?? $0) } ?? ""
-            throw GitError("\(redacted(repository)): HTTP \(advert.status): " + (authorization == nil
-                ? "the repository needs credentials: give a token as the build secret GIT_AUTH_TOKEN.\(host) (or GIT_AUTH_HEADER.\(host) for a whole Authorization value), e.g. --secret id=GIT_AUTH_TOKEN.\(host),env=TOKEN"
-                : "the server refused the credentials from the GIT_AUTH_TOKEN / GIT_AUTH_HEADER secret"))
+            let host =
+                repository.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map {
+                    String($0.split(separator: "@").last ?? $0)
+                } ?? ""
+            throw GitError(
+                "\(redacted(repository)): HTTP \(advert.status): "
+                    + (authorization == nil
+                        ? "the repository needs credentials: give a token as the build secret GIT_AUTH_TOKEN.\(host) (or GIT_AUTH_HEADER.\(host) for a whole Authorization value), e.g. --secret id=GIT_AUTH_TOKEN.\(host),env=TOKEN"
+                        : "the server refused the credentials from the GIT_AUTH_TOKEN / GIT_AUTH_HEADER secret"))
         }
         guard advert.status == 200 else { throw GitError("\(redacted(refsURL)): HTTP \(advert.status)") }
         // A smart server answers with its own type and a `# service=` pkt-line; a "dumb" one
         // (a plain web server over a bare repository) sends the file info/refs as it is.
-        guard advert.header("Content-Type")?.hasPrefix("application/x-git-upload-pack-advertisement") == true
-                || advert.body.count > 4 && advert.body[4...].starts(with: Array("# service=".utf8)) else {
-            throw GitError("\(redacted(repository)): the server does not speak git's smart HTTP protocol (it answered info/refs as a plain file: "
-                           + "a \"dumb\" HTTP server); gvmc fetches from smart HTTP servers (git http-backend, forges) and over SSH")
+        guard
+            advert.header("Content-Type")?.hasPrefix("application/x-git-upload-pack-advertisement") == true
+                || advert.body.count > 4 && advert.body[4...].starts(with: Array("# service=".utf8))
+        else {
+            throw GitError(
+                "\(redacted(repository)): the server does not speak git's smart HTTP protocol (it answered info/refs as a plain file: "
+                    + "a \"dumb\" HTTP server); gvmc fetches from smart HTTP servers (git http-backend, forges) and over SSH")
         }
         return try parseAdvertisement(advert.body)
     }
@@ -95,8 +107,10 @@ public enum GitFetch {
     /// A request to a git server, retried as the registry client retries: transport failures
     /// other than TLS trust, 429 and 5xx, `attempts` times with backoff, while `retryable` (the
     /// answer so far can be thrown away). Transport failures become readable errors.
-    static func withRetries(_ url: String, attempts: Int = 4, retryable: () -> Bool = { true },
-                            _ request: () throws -> HTTPResponse) throws -> HTTPResponse {
+    static func withRetries(
+        _ url: String, attempts: Int = 4, retryable: () -> Bool = { true },
+        _ request: () throws -> HTTPResponse
+    ) throws -> HTTPResponse {
         var attempt = 0
         while true {
             attempt += 1
@@ -153,24 +167,34 @@ public enum GitFetch {
                 var stream = demux
                 defer { demux = stream }
                 // Repeated only while no pack data has arrived (the shallow lines come again).
-                let response = try withRetries(repository + "/git-upload-pack", retryable: {
-                    guard stream.packBytes == 0 else { return false }
-                    stream = initial
-                    return true
-                }) {
-                    try http.perform("POST", repository + "/git-upload-pack",
-                                     headers: ["Content-Type: application/x-git-upload-pack-request",
-                                               "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"]
-                                         + authorizationHeader(authorization),
-                                     body: request) { status, chunk in status == 200 ? stream.feed(chunk) : true }
+                let response = try withRetries(
+                    repository + "/git-upload-pack",
+                    retryable: {
+                        guard stream.packBytes == 0 else { return false }
+                        stream = initial
+                        return true
+                    }
+                ) {
+                    try http.perform(
+                        "POST", repository + "/git-upload-pack",
+                        headers: [
+                            "Content-Type: application/x-git-upload-pack-request",
+                            "Accept: application/x-git-upload-pack-result", "User-Agent: git/2.39-gvmc"
+                        ]
+                            + authorizationHeader(authorization),
+                        body: request
+                    ) { status, chunk in status == 200 ? stream.feed(chunk) : true }
                 }
                 guard response.status == 200 else {
-                    throw GitError("\(redacted(repository))/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+                    throw GitError(
+                        "\(redacted(repository))/git-upload-pack: HTTP \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))"
+                    )
                 }
             }
         }
         guard let sshAgent else {
-            throw GitError("git over SSH signs in with an SSH agent: build with --ssh default (the agent in $SSH_AUTH_SOCK) or --ssh default=KEYFILE")
+            throw GitError(
+                "git over SSH signs in with an SSH agent: build with --ssh default (the agent in $SSH_AUTH_SOCK) or --ssh default=KEYFILE")
         }
         // git's SSH transport: the server speaks first (the refs, up to a flush packet), then
         // reads the request and answers on the same connection.
@@ -253,8 +277,10 @@ public enum GitFetch {
     /// fetched branch or tag as a local ref, `origin` set to the URL and an index matching the
     /// checkout. Returns the commit id and its committer time.
     /// Submodules are checked out too (`submodule`: how deep this one is).
-    public static func checkout(_ url: String, id: String? = nil, into destination: String, keepGitDir: Bool = false,
-                                authorization: String? = nil, sshAgent: String? = nil, submodule: Int = 0) throws -> (commit: String, time: Int64) {
+    public static func checkout(
+        _ url: String, id: String? = nil, into destination: String, keepGitDir: Bool = false,
+        authorization: String? = nil, sshAgent: String? = nil, submodule: Int = 0
+    ) throws -> (commit: String, time: Int64) {
         let source = try Source(url)
         let repository = source.repository
         let connection = try connect(source, authorization: authorization, sshAgent: sshAgent)
@@ -299,20 +325,24 @@ public enum GitFetch {
         var tree = treeID
         if let subdir = source.subdir {
             for component in subdir.split(separator: "/") where !component.isEmpty && component != "." {
-                guard let entry = try treeEntries(objects, tree).first(where: { $0.raw == Array(component.utf8) }), entry.mode == "40000" else {
+                guard let entry = try treeEntries(objects, tree).first(where: { $0.raw == Array(component.utf8) }), entry.mode == "40000"
+                else {
                     throw GitError("\(redacted(repository)): no directory \(subdir) in \(commitID)")
                 }
                 tree = entry.id
             }
         }
         try write(objects, tree: tree, to: destination, time: time)
-        try checkoutSubmodules(objects, tree: treeID, subdir: source.subdir, repository: repository, into: destination,
-                               depth: submodule, authorization: authorization, sshAgent: sshAgent)
+        try checkoutSubmodules(
+            objects, tree: treeID, subdir: source.subdir, repository: repository, into: destination,
+            depth: submodule, authorization: authorization, sshAgent: sshAgent)
         if keepGitDir && source.subdir == nil {
             // The local ref BuildKit's `git fetch origin <ref>:<ref>` makes (none for a commit id).
-            try GitDirectory(pack: objects, shallow: shallow, commit: commitID, tree: treeID,
-                             ref: resolved.name.map { ($0, want) }, remote: redacted(repository), time: time)
-                .write(to: destination + "/.git")
+            try GitDirectory(
+                pack: objects, shallow: shallow, commit: commitID, tree: treeID,
+                ref: resolved.name.map { ($0, want) }, remote: redacted(repository), time: time
+            )
+            .write(to: destination + "/.git")
         }
         return (commitID, time)
     }
@@ -338,8 +368,10 @@ public enum GitFetch {
     /// checkout: each gitlink in the checked-out tree is fetched from the URL .gitmodules gives
     /// for its path (a relative URL against the repository's) at the commit the gitlink records,
     /// and checked out in its place, recursively. Only http(s) and SSH URLs are followed.
-    static func checkoutSubmodules(_ objects: PackFile, tree: String, subdir: String?, repository: String,
-                                   into destination: String, depth: Int, authorization: String?, sshAgent: String?) throws {
+    static func checkoutSubmodules(
+        _ objects: PackFile, tree: String, subdir: String?, repository: String,
+        into destination: String, depth: Int, authorization: String?, sshAgent: String?
+    ) throws {
         var links: [(path: String, id: String)] = []
         func walk(_ t: String, _ prefix: String) throws {
             for e in try treeEntries(objects, t) {
@@ -362,9 +394,10 @@ public enum GitFetch {
             }
             let resolved = normalizedURL(submoduleURL(url, of: repository))
             do {
-                _ = try checkout(resolved + "#" + link.id, into: destination + "/" + link.path.dropFirst(base.count),
-                                 authorization: credentialsApply(to: resolved, from: repository) ? authorization : nil,
-                                 sshAgent: sshAgent, submodule: depth + 1)
+                _ = try checkout(
+                    resolved + "#" + link.id, into: destination + "/" + link.path.dropFirst(base.count),
+                    authorization: credentialsApply(to: resolved, from: repository) ? authorization : nil,
+                    sshAgent: sshAgent, submodule: depth + 1)
             } catch {
                 throw GitError(.submodule(path: link.path, url: redacted(resolved), commit: String(link.id.prefix(12)), cause: error))
             }
@@ -432,7 +465,8 @@ public enum GitFetch {
     /// The URL without user:password@, as BuildKit writes it into the kept repository's config.
     static func redacted(_ url: String) -> String {
         guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@"),
-              !url[scheme.upperBound..<at].contains("/") else { return url }
+            !url[scheme.upperBound..<at].contains("/")
+        else { return url }
         return String(url[..<scheme.upperBound]) + url[url.index(after: at)...]
     }
 

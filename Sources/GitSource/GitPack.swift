@@ -53,8 +53,10 @@ struct UploadPackStream {
                 let id = String(decoding: payload.dropFirst(8), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 guard id.count == 40, id.allSatisfy(\.isHexDigit) else { return fail("malformed upload-pack response") }
                 shallow.append(id)
-            } else if sideBand, let band = payload.first, !payload.starts(with: Array("NAK".utf8)), !payload.starts(with: Array("ACK".utf8)),
-                      !payload.starts(with: Array("unshallow".utf8)) {
+            } else if sideBand, let band = payload.first, !payload.starts(with: Array("NAK".utf8)),
+                !payload.starts(with: Array("ACK".utf8)),
+                !payload.starts(with: Array("unshallow".utf8))
+            {
                 if band == 1, !payload.dropFirst().withUnsafeBytes({ emit($0) }) { return false }
                 if band == 3 { return fail("the server: \(String(decoding: payload.dropFirst(), as: UTF8.self))") }
             } else if String(decoding: payload, as: UTF8.self).hasPrefix("ERR ") {
@@ -176,7 +178,8 @@ final class PackFile {
                 objectSize |= (c & 0x7f) << shift; shift += 7
             }
             guard objectSize <= maxInflated(at: i) else {
-                throw GitError("a packfile object at offset \(start) claims \(objectSize) bytes, more than the rest of the pack inflates to")
+                throw GitError(
+                    "a packfile object at offset \(start) claims \(objectSize) bytes, more than the rest of the pack inflates to")
             }
             var record = Record(offset: start, kind: kind, size: objectSize, data: 0, end: 0, baseOffset: -1, baseID: nil)
             switch kind {
@@ -191,7 +194,9 @@ final class PackFile {
                     c = Int(base[i]); i += 1
                     offset = ((offset + 1) << 7) | (c & 0x7f)
                 }
-                guard offset > 0, offset <= start, recordAt[start - offset] != nil else { throw GitError("a delta's base is missing from the packfile") }
+                guard offset > 0, offset <= start, recordAt[start - offset] != nil else {
+                    throw GitError("a delta's base is missing from the packfile")
+                }
                 record.baseOffset = start - offset
             case 7:  // REF_DELTA: the base named by id (maybe later in the pack)
                 guard i + 20 <= limit else { throw GitError("truncated packfile") }
@@ -283,7 +288,9 @@ final class PackFile {
                 }
             }
         }
-        guard resolved == deltas else { throw GitError("a delta's base is missing from the packfile (\(deltas - resolved) of \(deltas) deltas unresolved)") }
+        guard resolved == deltas else {
+            throw GitError("a delta's base is missing from the packfile (\(deltas - resolved) of \(deltas) deltas unresolved)")
+        }
     }
 
     /// Drops the mapping's pages in [from, to) from this process (MADV_DONTNEED on a private,
@@ -307,7 +314,9 @@ final class PackFile {
     /// Writes a blob's content to `fd`: a whole object inflates straight into it; a delta is
     /// built in memory first.
     func writeBlob(_ id: String, to fd: Int32, path: String) throws {
-        guard let info = infos[id], let r = recordAt[info.offset].map({ records[$0] }) else { throw GitError("the server's pack lacks file \(id)") }
+        guard let info = infos[id], let r = recordAt[info.offset].map({ records[$0] }) else {
+            throw GitError("the server's pack lacks file \(id)")
+        }
         func put(_ chunk: UnsafeRawBufferPointer) throws {
             if let problem = writeAll(fd, chunk) { throw GitError("write \(path): \(problem)") }
         }
@@ -450,7 +459,9 @@ final class PackFile {
         guard try varint() == base.count else { throw GitError("a delta does not fit its base") }
         let size = try varint()
         guard size <= limit, size <= (delta.count - i) << 21 else {
-            throw GitError("a delta claims a target of \(size) bytes, more than \(size <= limit ? "its \(delta.count) bytes can produce" : "gvmc builds in memory (\(limit) bytes)")")
+            throw GitError(
+                "a delta claims a target of \(size) bytes, more than \(size <= limit ? "its \(delta.count) bytes can produce" : "gvmc builds in memory (\(limit) bytes)")"
+            )
         }
         var out: [UInt8] = []
         out.reserveCapacity(size)

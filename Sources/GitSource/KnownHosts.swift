@@ -35,8 +35,10 @@ enum KnownHosts {
                     fields.removeFirst()
                 }
                 guard fields.count >= 3, matches(fields[0], host: host, port: port) else { continue }
-                out.append(Entry(type: fields[1], key: Data(base64Encoded: fields[2]).map(Array.init) ?? [], revoked: revoked,
-                                 location: "\(file):\(n + 1)"))
+                out.append(
+                    Entry(
+                        type: fields[1], key: Data(base64Encoded: fields[2]).map(Array.init) ?? [], revoked: revoked,
+                        location: "\(file):\(n + 1)"))
             }
         }
         return out
@@ -64,15 +66,17 @@ enum KnownHosts {
         guard !pinned.isEmpty, !pinned.contains(where: { $0.key == key }) else { return }
         let same = pinned.first { $0.type == type }
         let other = same == nil ? " (\(Set(pinned.map(\.type)).sorted().joined(separator: ", ")), and the server shows no such key)" : ""
-        throw GitError("SSH \(host): the server's \(type) host key is not the one \((same ?? pinned[0]).location) lists for it\(other): "
-                       + "refused (the host key changed, or someone is in the middle)")
+        throw GitError(
+            "SSH \(host): the server's \(type) host key is not the one \((same ?? pinned[0]).location) lists for it\(other): "
+                + "refused (the host key changed, or someone is in the middle)")
     }
 
     static func matches(_ patterns: String, host: String, port: Int) -> Bool {
         let name = port == 22 ? host : "[\(host)]:\(port)"
         if patterns.hasPrefix("|1|") {
             let parts = patterns.split(separator: "|")
-            guard parts.count == 3, let salt = Data(base64Encoded: String(parts[1])), let hash = Data(base64Encoded: String(parts[2])) else { return false }
+            guard parts.count == 3, let salt = Data(base64Encoded: String(parts[1])), let hash = Data(base64Encoded: String(parts[2]))
+            else { return false }
             let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(name.utf8), using: SymmetricKey(data: salt))
             return Data(mac) == hash
         }

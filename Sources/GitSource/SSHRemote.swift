@@ -23,7 +23,9 @@ struct SSHRemote: Equatable {
             path = String(rest[slash...])
             if path.hasPrefix("/~") { path = String(path.dropFirst()) }
             user = ""
-            if let at = authority.lastIndex(of: "@") { user = String(authority[..<at]); authority = authority[authority.index(after: at)...] }
+            if let at = authority.lastIndex(of: "@") {
+                user = String(authority[..<at]); authority = authority[authority.index(after: at)...]
+            }
             port = 22
             if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
                 host = String(authority[authority.index(after: authority.startIndex)..<close])
@@ -39,7 +41,8 @@ struct SSHRemote: Equatable {
         } else {
             // scp-like: no scheme, a colon before any slash.
             guard !repository.contains("://"), let colon = repository.firstIndex(of: ":"),
-                  !repository[..<colon].contains("/") else { return nil }
+                !repository[..<colon].contains("/")
+            else { return nil }
             rest = repository[..<colon]
             path = String(repository[repository.index(after: colon)...])
             user = ""

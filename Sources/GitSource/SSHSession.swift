@@ -39,8 +39,10 @@ final class SSHSession {
     let stallSeconds: Int
 
     /// The host key algorithms offered, ours in our order (known_hosts may move some first).
-    static let hostKeyAlgorithms = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-                                    "rsa-sha2-512", "rsa-sha2-256"]
+    static let hostKeyAlgorithms = [
+        "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+        "rsa-sha2-512", "rsa-sha2-256"
+    ]
 
     /// Connects, agrees on keys, checks the host key, signs in with the agent's keys and starts
     /// `command`. `rekeyLimit`: bytes each way after which we re-key (RFC 4253 §9: a gigabyte).
@@ -59,16 +61,18 @@ final class SSHSession {
         let session = remote.host.withCString { host in
             remote.user.withCString { user in
                 algorithms.withCString { keys in
-                    var options = gv_ssh_options(fd: fd, host: host, port: Int32(remote.port), user: user, host_keys: keys,
-                                                 timeout_s: stallSeconds, rekey_bytes: UInt64(rekeyLimit))
+                    var options = gv_ssh_options(
+                        fd: fd, host: host, port: Int32(remote.port), user: user, host_keys: keys,
+                        timeout_s: stallSeconds, rekey_bytes: UInt64(rekeyLimit))
                     return gv_ssh_connect(&options, &err, err.count)
                 }
             }
         }
         guard let session else {
             let why = message()
-            throw GitError("SSH \(name): key exchange: "
-                           + (why.hasPrefix("Timeout connecting") ? "no SSH server answered within \(stallSeconds) s: gave up" : why))
+            throw GitError(
+                "SSH \(name): key exchange: "
+                    + (why.hasPrefix("Timeout connecting") ? "no SSH server answered within \(stallSeconds) s: gave up" : why))
         }
         handle = session
         hostKey = Data(base64Encoded: String(cString: gv_ssh_host_key(session))).map(Array.init) ?? []
@@ -78,7 +82,9 @@ final class SSHSession {
         guard !keys.isEmpty else { throw GitError("SSH \(name): the SSH agent (--ssh default) holds no keys") }
         switch gv_ssh_auth_agent(session, agent, &err, err.count) {
         case 0: break
-        case 1: throw GitError("SSH \(name): permission denied: the server accepted none of the agent's \(keys.count) \(keys.count == 1 ? "key" : "keys")")
+        case 1:
+            throw GitError(
+                "SSH \(name): permission denied: the server accepted none of the agent's \(keys.count) \(keys.count == 1 ? "key" : "keys")")
         case 2: throw GitError("SSH \(name): permission denied: the server accepted a key of the agent but asks for more (partial success)")
         default: throw GitError("SSH \(name): authentication: \(message())")
         }

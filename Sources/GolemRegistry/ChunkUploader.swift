@@ -25,8 +25,10 @@ final class ChunkUploader: Sendable {
     }
     private let state = Mutex(State())
 
-    init(registry: String, retry: RetryPolicy, descriptor: ImageDescriptor, fd: Int32, path: String,
-         total: UInt64, progress: @escaping @Sendable (UInt64, UInt64) -> Void, log: @escaping @Sendable (String) -> Void) {
+    init(
+        registry: String, retry: RetryPolicy, descriptor: ImageDescriptor, fd: Int32, path: String,
+        total: UInt64, progress: @escaping @Sendable (UInt64, UInt64) -> Void, log: @escaping @Sendable (String) -> Void
+    ) {
         self.registry = registry
         self.retry = retry
         self.descriptor = descriptor
@@ -79,8 +81,10 @@ final class ChunkUploader: Sendable {
     private func send(_ index: Int, _ client: GolemRegistryClient, _ buffer: UnsafeMutableRawBufferPointer) throws(GolemRegistryError) {
         let (offset, length) = descriptor.chunk(index)
         var form = MultipartForm()
-        form.fields = [("descr-sha256", id), ("chunk-no", String(index)), ("chunk-sha256", descriptor.chunkHashes[index].hexString),
-                       ("chunk-pos", String(offset)), ("chunk-len", String(length))]
+        form.fields = [
+            ("descr-sha256", id), ("chunk-no", String(index)), ("chunk-sha256", descriptor.chunkHashes[index].hexString),
+            ("chunk-pos", String(offset)), ("chunk-len", String(length))
+        ]
         let head = form.head + form.fileHead(filename: "descriptor.txt"), tail = form.tail
         var used = 0
         func put(_ bytes: [UInt8]) {
@@ -102,8 +106,9 @@ final class ChunkUploader: Sendable {
         }
         used += length
         put(tail)
-        let r = try client.send("POST", "/v1/image/push/chunk", headers: [form.contentType],
-                                body: UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
+        let r = try client.send(
+            "POST", "/v1/image/push/chunk", headers: [form.contentType],
+            body: UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
         guard (200..<300).contains(r.status) else { throw .chunkRejected(index: index, status: r.status, message: client.message(r)) }
         state.withLock {
             $0.sent += UInt64(length)

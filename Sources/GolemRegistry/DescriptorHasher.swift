@@ -12,10 +12,13 @@ enum DescriptorHasher {
 
     /// Computes the descriptor of the `size` bytes readable at `fd` (`path` names it in errors);
     /// `progress` gets the byte count of each block read.
-    static func compute(fd: Int32, path: String, size: UInt64, chunkSize: UInt64,
-                        progress: (Int) -> Void = { _ in }) throws(GolemRegistryError) -> ImageDescriptor {
-        let ring = Ring(blocks: Int((size + UInt64(blockSize) - 1) / UInt64(blockSize)),
-                        chunkHashes: ChunkedSHA256(chunkSize: chunkSize, fileSize: size))
+    static func compute(
+        fd: Int32, path: String, size: UInt64, chunkSize: UInt64,
+        progress: (Int) -> Void = { _ in }
+    ) throws(GolemRegistryError) -> ImageDescriptor {
+        let ring = Ring(
+            blocks: Int((size + UInt64(blockSize) - 1) / UInt64(blockSize)),
+            chunkHashes: ChunkedSHA256(chunkSize: chunkSize, fileSize: size))
         defer { ring.release() }
         let group = DispatchGroup()
         ring.start(group) { ring, block in
@@ -34,8 +37,10 @@ enum DescriptorHasher {
                 let n = pread(fd, buffer.baseAddress! + done, length - done, off_t(offset) + off_t(done))
                 if n < 0, errno == EINTR { continue }
                 if n <= 0 {
-                    failure = n < 0 ? .io(path: path, operation: "read at offset \(offset)", errno: errno)
-                                    : .fileChanged(path: path, detail: "it is shorter than its \(size) bytes")
+                    failure =
+                        n < 0
+                        ? .io(path: path, operation: "read at offset \(offset)", errno: errno)
+                        : .fileChanged(path: path, detail: "it is shorter than its \(size) bytes")
                     break
                 }
                 done += n
@@ -126,8 +131,10 @@ enum DescriptorHasher {
 extension ImageDescriptor {
     /// The descriptor of the file at `path` with `chunkSize` (default: gvmkit-build's for its
     /// size), read once.
-    public static func compute(path: String, chunkSize: UInt64? = nil,
-                               progress: (Int) -> Void = { _ in }) throws(GolemRegistryError) -> ImageDescriptor {
+    public static func compute(
+        path: String, chunkSize: UInt64? = nil,
+        progress: (Int) -> Void = { _ in }
+    ) throws(GolemRegistryError) -> ImageDescriptor {
         let (fd, size) = try openImage(path)
         defer { close(fd) }
         let chunk = chunkSize ?? defaultChunkSize(fileSize: size)

@@ -19,15 +19,19 @@ public struct GolemCredentialStore: Sendable {
         if let path {
             self.path = path
         } else {
-            let config = environment["XDG_CONFIG_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+            let config =
+                environment["XDG_CONFIG_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
                 ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
             self.path = config + "/gvmc/golem-registry.json"
         }
     }
 
     /// The environment's credentials when both variables are set, else the stored ones for `registry`.
-    public func resolve(registry: String, environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws(GolemRegistryError) -> (RegistryCredentials, source: String)? {
+    public func resolve(
+        registry: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    )
+        throws(GolemRegistryError) -> (RegistryCredentials, source: String)?
+    {
         if let user = environment["REGISTRY_USER"], let token = environment["REGISTRY_TOKEN"], !user.isEmpty, !token.isEmpty {
             return (RegistryCredentials(username: user, token: token), "REGISTRY_USER/REGISTRY_TOKEN")
         }
@@ -62,12 +66,14 @@ public struct GolemCredentialStore: Sendable {
     private func write(_ all: [String: RegistryCredentials]) throws(GolemRegistryError) {
         let directory = (path as NSString).deletingLastPathComponent
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch { throw .io(path: directory, operation: "create the directory", errno: EACCES) }
         // Keyed by registry URL: Foundation's key order (ports compared as numbers), as always.
-        let data = JSONDocument.encodeInFoundationKeyOrder(all.mapValues { StoredCredentials(username: $0.username, token: $0.token) },
-                                                           options: [.prettyPrinted])
+        let data = JSONDocument.encodeInFoundationKeyOrder(
+            all.mapValues { StoredCredentials(username: $0.username, token: $0.token) },
+            options: [.prettyPrinted])
         let temporary = path + ".\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }

@@ -54,8 +54,10 @@ public final class GolemRegistryClient {
     }
 
     /// One request; transport failures, 429 and 5xx are retried, other answers returned.
-    func send(_ method: String, _ path: String, headers: [String] = [], body: [UInt8] = [], limit: Int = 1 << 20,
-              timeout: Int = 0) throws(GolemRegistryError) -> HTTPResponse {
+    func send(
+        _ method: String, _ path: String, headers: [String] = [], body: [UInt8] = [], limit: Int = 1 << 20,
+        timeout: Int = 0
+    ) throws(GolemRegistryError) -> HTTPResponse {
         let result: Result<HTTPResponse, GolemRegistryError> = body.withUnsafeBytes { bytes in
             do throws(GolemRegistryError) {
                 return .success(try send(method, path, headers: headers, body: bytes, limit: limit, timeout: timeout))
@@ -65,15 +67,18 @@ public final class GolemRegistryClient {
     }
 
     /// `send` with a body the caller owns (an upload buffer).
-    func send(_ method: String, _ path: String, headers: [String] = [], body: UnsafeRawBufferPointer, limit: Int = 1 << 20,
-              timeout: Int = 0) throws(GolemRegistryError) -> HTTPResponse {
+    func send(
+        _ method: String, _ path: String, headers: [String] = [], body: UnsafeRawBufferPointer, limit: Int = 1 << 20,
+        timeout: Int = 0
+    ) throws(GolemRegistryError) -> HTTPResponse {
         let url = registry + path
         var attempt = 0
         while true {
             attempt += 1
             let problem: String
             do {
-                let response = try http.perform(method, url, headers: headers + ["Expect:"], bodyBytes: body, limit: limit, timeout: timeout)
+                let response = try http.perform(
+                    method, url, headers: headers + ["Expect:"], bodyBytes: body, limit: limit, timeout: timeout)
                 guard response.status == 429 || response.status >= 500 else { return response }
                 if attempt >= retry.attempts {
                     throw GolemRegistryError.unexpectedStatus(url: url, status: response.status, message: message(response))
@@ -131,8 +136,9 @@ public final class GolemRegistryClient {
     /// `POST /v1/image/push/descr`.
     public func upload(descriptor: ImageDescriptor) throws(GolemRegistryError) {
         let form = MultipartForm()
-        let r = try send("POST", "/v1/image/push/descr", headers: [form.contentType],
-                         body: form.body(file: descriptor.bytes, filename: "descriptor.txt"))
+        let r = try send(
+            "POST", "/v1/image/push/descr", headers: [form.contentType],
+            body: form.body(file: descriptor.bytes, filename: "descriptor.txt"))
         guard (200..<300).contains(r.status) else {
             throw .unexpectedStatus(url: registry + "/v1/image/push/descr", status: r.status, message: message(r))
         }
@@ -143,8 +149,10 @@ public final class GolemRegistryClient {
     public func attach(id: String, name: GolemImageName, credentials: RegistryCredentials, check: Bool) throws(GolemRegistryError) {
         secret = credentials.token
         var form = MultipartForm()
-        form.fields = [("tag", name.tag), ("username", name.user ?? credentials.username), ("repository", name.repository),
-                       ("login", credentials.username), ("token", credentials.token)]
+        form.fields = [
+            ("tag", name.tag), ("username", name.user ?? credentials.username), ("repository", name.repository),
+            ("login", credentials.username), ("token", credentials.token)
+        ]
         if check { form.fields.append(("check", "true")) }
         let r = try send("POST", "/v1/image/descr/attach/\(id)", headers: [form.contentType], body: form.body)
         switch r.status {
@@ -158,7 +166,8 @@ public final class GolemRegistryClient {
     /// (`dev=true` otherwise, as the SDKs' dev mode does).
     public func info(tag: String? = nil, hash: String? = nil, count: Bool) throws(GolemRegistryError) -> ImageInfo {
         var query = URLComponents()
-        query.queryItems = [URLQueryItem(name: count ? "count" : "dev", value: "true")]
+        query.queryItems =
+            [URLQueryItem(name: count ? "count" : "dev", value: "true")]
             + (tag.map { [URLQueryItem(name: "tag", value: $0)] } ?? []) + (hash.map { [URLQueryItem(name: "hash", value: $0)] } ?? [])
         // `+` and `:` stay literal in URLComponents' query; a tag's `/` and `:` are fine in a query.
         let path = "/v1/image/info?" + (query.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")

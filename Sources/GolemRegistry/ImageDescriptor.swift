@@ -44,9 +44,10 @@ public struct ImageDescriptor: Sendable, Equatable {
         guard let chunkSize = result.chunkSize, result.sha3_224.utf8.count == 56 else { return nil }
         let hex = Array(result.sha3_224.utf8)
         func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
-        self.init(fileSize: result.size, chunkSize: chunkSize,
-                  sha3: stride(from: 0, to: 56, by: 2).map { nibble(hex[$0]) << 4 | nibble(hex[$0 + 1]) },
-                  chunkHashes: result.chunkSHA256)
+        self.init(
+            fileSize: result.size, chunkSize: chunkSize,
+            sha3: stride(from: 0, to: 56, by: 2).map { nibble(hex[$0]) << 4 | nibble(hex[$0 + 1]) },
+            chunkHashes: result.chunkSHA256)
     }
 
     /// The descriptor a record of the image's hashes gives (nil when the record is malformed).

@@ -35,16 +35,21 @@ public enum ImagePull {
     /// What the registry has under `reference` (`GET /v1/image/info`): the image's hash, download
     /// URL and size. `count` lets the registry count a download. An answer naming another hash
     /// than the one asked for is refused.
-    public static func resolve(_ reference: Reference, registry: String, retry: RetryPolicy = RetryPolicy(), count: Bool,
-                               log: @escaping @Sendable (String) -> Void = { _ in }) throws(GolemRegistryError) -> ImageInfo {
+    public static func resolve(
+        _ reference: Reference, registry: String, retry: RetryPolicy = RetryPolicy(), count: Bool,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(GolemRegistryError) -> ImageInfo {
         try resolve(reference, client: try client(registry, retry: retry, log: log), count: count)
     }
 
     /// Downloads `reference` from `registry` to `output` (counted as a download); returns what
     /// the registry resolved it to.
-    public static func pull(_ reference: Reference, to output: String, registry: String, progress: RegistryProgress = .quiet,
-                            retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in })
-        throws(GolemRegistryError) -> ImageInfo {
+    public static func pull(
+        _ reference: Reference, to output: String, registry: String, progress: RegistryProgress = .quiet,
+        retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in }
+    )
+        throws(GolemRegistryError) -> ImageInfo
+    {
         let client = try client(registry, retry: retry, log: log)
         progress.phase(.resolving)
         let info = try resolve(reference, client: client, count: true)
@@ -53,14 +58,20 @@ public enum ImagePull {
     }
 
     /// Downloads an image `resolve` named to `output`, without asking the registry again.
-    public static func pull(_ info: ImageInfo, to output: String, registry: String, progress: RegistryProgress = .quiet,
-                            retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in })
-        throws(GolemRegistryError) {
+    public static func pull(
+        _ info: ImageInfo, to output: String, registry: String, progress: RegistryProgress = .quiet,
+        retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in }
+    )
+        throws(GolemRegistryError)
+    {
         try save(info, to: output, client: try client(registry, retry: retry, log: log), progress: progress, retry: retry, log: log)
     }
 
-    private static func client(_ registry: String, retry: RetryPolicy, log: @escaping @Sendable (String) -> Void)
-        throws(GolemRegistryError) -> GolemRegistryClient {
+    private static func client(
+        _ registry: String, retry: RetryPolicy, log: @escaping @Sendable (String) -> Void
+    )
+        throws(GolemRegistryError) -> GolemRegistryClient
+    {
         let client = try GolemRegistryClient(registry: registry, retry: retry)
         client.log = log
         return client
@@ -83,8 +94,10 @@ public enum ImagePull {
     /// `info.sha3`; nothing is left at `output` otherwise. The bytes go to a partial file named
     /// after the image hash (`PartialDownload`): a pull that fails on the network or is killed
     /// leaves them there, and the next pull of the same image resumes after them with `Range`.
-    static func save(_ info: ImageInfo, to output: String, client: GolemRegistryClient, progress: RegistryProgress,
-                     retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) {
+    static func save(
+        _ info: ImageInfo, to output: String, client: GolemRegistryClient, progress: RegistryProgress,
+        retry: RetryPolicy, log: (String) -> Void
+    ) throws(GolemRegistryError) {
         let file = try PartialDownload(output: output, sha3: info.sha3, size: info.size, log: log)
         defer { file.close() }
         if file.kept > 0 { log("resuming \(info.sha3.prefix(12)) after the \(file.kept) bytes kept in \(file.path)") }
@@ -109,8 +122,10 @@ public enum ImagePull {
 
     /// Streams `info.url` into `file` after the bytes it holds, resuming with Range after
     /// transport failures; returns the SHA3-224 of the whole file.
-    static func download(_ info: ImageInfo, into file: PartialDownload, client: GolemRegistryClient, progress: RegistryProgress,
-                         retry: RetryPolicy, log: (String) -> Void) throws(GolemRegistryError) -> String {
+    static func download(
+        _ info: ImageInfo, into file: PartialDownload, client: GolemRegistryClient, progress: RegistryProgress,
+        retry: RetryPolicy, log: (String) -> Void
+    ) throws(GolemRegistryError) -> String {
         progress.phase(.downloading)
         var sha3 = try file.hashKept()
         var written = file.kept {
@@ -141,7 +156,9 @@ public enum ImagePull {
                     return true
                 }
                 // 416: nothing past what is kept (a complete partial file; the hash decides).
-                if (200..<300).contains(response.status) || response.status == 416 && written > 0 && (info.size == nil || written == info.size) {
+                if (200..<300).contains(response.status)
+                    || response.status == 416 && written > 0 && (info.size == nil || written == info.size)
+                {
                     try file.truncate(to: written)
                     return sha3.finalize().hexString
                 }
@@ -153,7 +170,9 @@ public enum ImagePull {
             } catch is StreamAborted {
                 throw failure ?? .io(path: file.path, operation: "write", errno: EIO)
             } catch let e as TransportError {
-                guard !e.isPermanent, attempt < retry.attempts else { throw .unreachable(url: info.url, reason: e.message, attempts: attempt) }
+                guard !e.isPermanent, attempt < retry.attempts else {
+                    throw .unreachable(url: info.url, reason: e.message, attempts: attempt)
+                }
                 problem = e.message
             } catch let e as GolemRegistryError {
                 throw e
@@ -161,7 +180,9 @@ public enum ImagePull {
                 throw .unreachable(url: info.url, reason: "\(error)", attempts: attempt)
             }
             let delay = retry.delay(after: attempt)
-            log("\(info.url): \(problem) after \(written) bytes; resuming in \(String(format: "%.1f", delay)) s (\(attempt)/\(retry.attempts - 1))")
+            log(
+                "\(info.url): \(problem) after \(written) bytes; resuming in \(String(format: "%.1f", delay)) s (\(attempt)/\(retry.attempts - 1))"
+            )
             usleep(UInt32(delay * 1_000_000))
         }
     }
@@ -206,7 +227,9 @@ final class PartialDownload {
             // link to another file).
             guard st.st_uid == geteuid(), st.st_nlink == 1 else {
                 Glibc.close(fd)
-                throw .io(path: path, operation: "use the partial download (another user's file, or one with other links; remove it)", errno: EPERM)
+                throw .io(
+                    path: path, operation: "use the partial download (another user's file, or one with other links; remove it)",
+                    errno: EPERM)
             }
             self.fd = fd
             kept = UInt64(st.st_size)
@@ -249,7 +272,9 @@ final class PartialDownload {
 
     /// Moves the checked file to the output.
     func commit() throws(GolemRegistryError) {
-        guard Self.names(path, fd) else { throw .io(path: path, operation: "rename to \(output) (the partial file was replaced)", errno: ESTALE) }
+        guard Self.names(path, fd) else {
+            throw .io(path: path, operation: "rename to \(output) (the partial file was replaced)", errno: ESTALE)
+        }
         guard fsync(fd) == 0 || errno == EINVAL, rename(path, output) == 0 else {
             throw .io(path: output, operation: "rename from \(path)", errno: errno)
         }

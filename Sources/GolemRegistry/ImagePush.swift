@@ -68,8 +68,10 @@ public enum ImagePush {
     /// before any upload), else anonymously (by hash only). `known`, the descriptor the build
     /// computed as it wrote the file, saves hashing it again (each chunk sent is still checked
     /// against it as it is read).
-    public static func push(path: String, name: GolemImageName?, credentials: RegistryCredentials?,
-                            options: PushOptions, known: ImageDescriptor? = nil) throws(GolemRegistryError) -> PushResult {
+    public static func push(
+        path: String, name: GolemImageName?, credentials: RegistryCredentials?,
+        options: PushOptions, known: ImageDescriptor? = nil
+    ) throws(GolemRegistryError) -> PushResult {
         options.progress.phase(.checking)
         try validate(path: path)
         let client = try GolemRegistryClient(registry: options.registry, retry: options.retry)
@@ -77,7 +79,8 @@ public enum ImagePush {
         if let name {
             guard name.user != nil else { throw .invalidImageName(name.description, reason: "a tag needs a user") }
             guard let credentials else {
-                throw .credentials("pushing to \(name) needs credentials for \(client.registry): run gvmc login, or set REGISTRY_USER and REGISTRY_TOKEN")
+                throw .credentials(
+                    "pushing to \(name) needs credentials for \(client.registry): run gvmc login, or set REGISTRY_USER and REGISTRY_TOKEN")
             }
             try client.checkLogin(credentials)
         }
@@ -87,7 +90,9 @@ public enum ImagePush {
         let chunkSize = options.chunkSize ?? ImageDescriptor.defaultChunkSize(fileSize: size)
         guard chunkSize > 0 else { throw .invalidDescriptor("chunk size 0") }
         if (size + chunkSize - 1) / chunkSize > 1000 {
-            options.log("warning: chunk size \(chunkSize) makes \((size + chunkSize - 1) / chunkSize) chunks; the Golem registry documents at most 1000")
+            options.log(
+                "warning: chunk size \(chunkSize) makes \((size + chunkSize - 1) / chunkSize) chunks; the Golem registry documents at most 1000"
+            )
         }
         // The descriptor: the build's own (`known`), else the one recorded when gvmc wrote the
         // file, else hashed now (and recorded, when the file did not change meanwhile).
@@ -99,7 +104,8 @@ public enum ImagePush {
                 hashed += UInt64($0)
                 options.progress.bytes(hashed, size)
             }
-            options.hashes?.save(path: path, fd: fd, hashed: before, sha3_224: computed.sha3Hex, chunkSize: chunkSize, chunkSHA256: computed.chunkHashes)
+            options.hashes?.save(
+                path: path, fd: fd, hashed: before, sha3_224: computed.sha3Hex, chunkSize: chunkSize, chunkSHA256: computed.chunkHashes)
             return computed
         }
         func fits(_ d: ImageDescriptor) -> Bool {
@@ -109,7 +115,9 @@ public enum ImagePush {
         var fromRecord = false, usedRecord = false
         if let known, fits(known) {
             descriptor = known
-        } else if options.readsRecordedHashes, let recorded = options.hashes?.load(path: path, fd: fd).flatMap(ImageDescriptor.init), fits(recorded) {
+        } else if options.readsRecordedHashes, let recorded = options.hashes?.load(path: path, fd: fd).flatMap(ImageDescriptor.init),
+            fits(recorded)
+        {
             descriptor = recorded
             fromRecord = true
             usedRecord = true
@@ -128,7 +136,9 @@ public enum ImagePush {
                 status = try client.status(of: id)
             }
             guard let known = status else {
-                throw .unexpectedStatus(url: client.registry + "/v1/image/descr/\(id)", status: 404, message: "the registry does not know the descriptor it was sent")
+                throw .unexpectedStatus(
+                    url: client.registry + "/v1/image/descr/\(id)", status: 404,
+                    message: "the registry does not know the descriptor it was sent")
             }
             current = known
             // Chunks the registry has are not read for the upload: with a recorded descriptor,
@@ -136,7 +146,9 @@ public enum ImagePush {
             // file's times did not show) never names the registry's image as this file.
             guard fromRecord else { break }
             fromRecord = false
-            let present = (0..<descriptor.chunkCount).filter { current.isComplete || ($0 < current.chunks.count && current.chunks[$0] == 1) }
+            let present = (0..<descriptor.chunkCount).filter {
+                current.isComplete || ($0 < current.chunks.count && current.chunks[$0] == 1)
+            }
             if try chunksMatch(present, descriptor: descriptor, fd: fd, path: path) { break }
             options.log("\(path) changed since its hashes were recorded: hashing it")
             descriptor = try hash()
@@ -149,10 +161,13 @@ public enum ImagePush {
             let missing = (0..<descriptor.chunkCount).filter { $0 >= current.chunks.count || current.chunks[$0] != 1 }
             let missingBytes = missing.reduce(UInt64(0)) { $0 + UInt64(descriptor.chunk($1).length) }
             if missing.count < descriptor.chunkCount {
-                options.log("the registry has \(descriptor.chunkCount - missing.count) of \(descriptor.chunkCount) chunks; sending \(missing.count)")
+                options.log(
+                    "the registry has \(descriptor.chunkCount - missing.count) of \(descriptor.chunkCount) chunks; sending \(missing.count)"
+                )
             }
-            let uploader = ChunkUploader(registry: client.registry, retry: options.retry, descriptor: descriptor, fd: fd,
-                                         path: path, total: missingBytes, progress: options.progress.bytes, log: options.log)
+            let uploader = ChunkUploader(
+                registry: client.registry, retry: options.retry, descriptor: descriptor, fd: fd,
+                path: path, total: missingBytes, progress: options.progress.bytes, log: options.log)
             do {
                 try uploader.upload(missing, workers: options.workers)
             } catch .fileChanged where usedRecord {
@@ -170,8 +185,9 @@ public enum ImagePush {
         if let name, let credentials { try client.attach(id: id, name: name, credentials: credentials, check: false) }
         // The registry's own link when it resolves the hash (as a requestor would get it).
         let url = (try? client.info(hash: descriptor.sha3Hex, count: false).url) ?? client.registry + "/download/\(id)"
-        return PushResult(path: path, registry: client.registry, size: size, sha3: descriptor.sha3Hex, descriptorID: id,
-                          downloadURL: url, name: name, chunkCount: descriptor.chunkCount, chunksSent: sent)
+        return PushResult(
+            path: path, registry: client.registry, size: size, sha3: descriptor.sha3Hex, descriptorID: id,
+            downloadURL: url, name: name, chunkCount: descriptor.chunkCount, chunksSent: sent)
     }
 
     /// Whether the chunks `indices` of the file have the descriptor's SHA-256s.
@@ -194,16 +210,19 @@ public enum ImagePush {
 
     /// Polls the descriptor's status until the registry reports the image complete (it checks
     /// the whole file's hash; the public registry's storage also lags, gvmkit-build waits 30 s).
-    static func waitForCompletion(_ client: GolemRegistryClient, id: String, chunkCount: Int,
-                                  timeout: Double) throws(GolemRegistryError) -> DescriptorStatus {
+    static func waitForCompletion(
+        _ client: GolemRegistryClient, id: String, chunkCount: Int,
+        timeout: Double
+    ) throws(GolemRegistryError) -> DescriptorStatus {
         let deadline = Date().addingTimeInterval(timeout)
         var delay = 0.2
         while true {
             let status = try client.status(of: id)
             if let status, status.isComplete { return status }
             if Date() >= deadline {
-                throw .incomplete(registry: client.registry, present: status?.chunks.filter { $0 == 1 }.count ?? 0,
-                                  total: chunkCount, seconds: Int(timeout))
+                throw .incomplete(
+                    registry: client.registry, present: status?.chunks.filter { $0 == 1 }.count ?? 0,
+                    total: chunkCount, seconds: Int(timeout))
             }
             usleep(UInt32(min(delay, max(0, deadline.timeIntervalSinceNow)) * 1_000_000))
             delay = min(delay * 2, 5)

@@ -17,8 +17,9 @@ struct MultipartForm {
     }
 
     func fileHead(filename: String) -> [UInt8] {
-        Array(("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\n"
-            + "Content-Type: application/octet-stream\r\n\r\n").utf8)
+        Array(
+            ("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\n"
+                + "Content-Type: application/octet-stream\r\n\r\n").utf8)
     }
 
     var tail: [UInt8] { Array("\r\n--\(boundary)--\r\n".utf8) }

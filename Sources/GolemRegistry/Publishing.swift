@@ -28,13 +28,17 @@ public enum Publishing {
     /// `hashing` (unless the descriptor is `known` or recorded) and `pushing to REGISTRY` with the
     /// upload's bar. A failure ends the vertex with ERROR, is printed after the display as
     /// `error: ...`, and is thrown.
-    public static func push(_ path: String, name: GolemImageName?, options: PushOptions, display: BuildProgress,
-                            known: ImageDescriptor? = nil) throws(GolemRegistryError) -> PushResult {
-        let shown = RegistryDisplay(display, names: [
-            .checking: "[internal] checking \(path)",
-            .hashing: "hashing \(path)",
-            .uploading: "pushing to \(trimmedRegistry(options.registry))" + (name.map { " as \($0)" } ?? ""),
-        ])
+    public static func push(
+        _ path: String, name: GolemImageName?, options: PushOptions, display: BuildProgress,
+        known: ImageDescriptor? = nil
+    ) throws(GolemRegistryError) -> PushResult {
+        let shown = RegistryDisplay(
+            display,
+            names: [
+                .checking: "[internal] checking \(path)",
+                .hashing: "hashing \(path)",
+                .uploading: "pushing to \(trimmedRegistry(options.registry))" + (name.map { " as \($0)" } ?? "")
+            ])
         var options = options
         options.progress = shown.progress
         options.log = { shown.log($0) }
@@ -53,11 +57,13 @@ public enum Publishing {
 extension PushResult {
     /// What a requestor needs to use the image, as the commands print it (quiet too).
     public var resultLines: [String] {
-        ["pushed \(path) to \(registry) (\(chunksSent) of \(chunkCount) chunks sent)",
-         "  image hash    \(sha3)",
-         "  download URL  \(downloadURL)",
-         "  task package  \(taskPackage)",
-         "  tag           \(name.map { $0.description } ?? "none (anonymous upload, named by its hash)")"]
+        [
+            "pushed \(path) to \(registry) (\(chunksSent) of \(chunkCount) chunks sent)",
+            "  image hash    \(sha3)",
+            "  download URL  \(downloadURL)",
+            "  task package  \(taskPackage)",
+            "  tag           \(name.map { $0.description } ?? "none (anonymous upload, named by its hash)")"
+        ]
     }
 
     /// What `build`/`convert --extra-json-info-path` adds after a push.
@@ -69,15 +75,17 @@ extension PushResult {
 
     /// The `push` object of a `--metadata-file`: `info` and the chunks sent of all.
     public var metadata: PushMetadata {
-        PushMetadata(downloadURL: downloadURL, taskPackage: taskPackage, descriptorSHA256: descriptorID, registry: registry,
-                     tag: name?.description, chunksSent: chunksSent, chunksTotal: chunkCount)
+        PushMetadata(
+            downloadURL: downloadURL, taskPackage: taskPackage, descriptorSHA256: descriptorID, registry: registry,
+            tag: name?.description, chunksSent: chunksSent, chunksTotal: chunkCount)
     }
 
     /// gvmkit-build's `--extra-json-info-path` fields, with the hashes named for what they are.
     public var gvmkitInfo: GvmkitPushInfo {
-        GvmkitPushInfo(imagePath: path, size: size, registry: registry, imageSha3_224: sha3, descriptorSha256: descriptorID,
-                       downloadUrl: downloadURL, taskPackage: taskPackage,
-                       repoInfo: name.map { .tagged(.init(url: registry, user: $0.user ?? "", repo: $0.repository, tag: $0.tag)) } ?? .anonymous)
+        GvmkitPushInfo(
+            imagePath: path, size: size, registry: registry, imageSha3_224: sha3, descriptorSha256: descriptorID,
+            downloadUrl: downloadURL, taskPackage: taskPackage,
+            repoInfo: name.map { .tagged(.init(url: registry, user: $0.user ?? "", repo: $0.repository, tag: $0.tag)) } ?? .anonymous)
     }
 }
 

@@ -69,7 +69,9 @@ public final class RegistryDisplay: Sendable {
 
     /// The last phase ended well.
     public func finish() {
-        state.withLock { s in endPhase(&s); s.phase = nil }
+        state.withLock { s in
+            endPhase(&s); s.phase = nil
+        }
     }
 
     /// The current phase failed with `message`, which follows the display as `error: ...`.

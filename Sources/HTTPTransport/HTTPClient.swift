@@ -51,19 +51,24 @@ public final class HTTPClient {
     /// of 2xx responses (return false to abort);
     /// other bodies are collected up to `limit` bytes (error texts, JSON). `timeout` (seconds,
     /// 0 for none) bounds the whole exchange.
-    public func perform(_ method: String, _ url: String, headers: [String], body: [UInt8] = [], resumeFrom: Int64 = 0,
-                 tlsVerify: Bool = true, limit: Int = 4 << 20,
-                 timeout: Int = 0, stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
+    public func perform(
+        _ method: String, _ url: String, headers: [String], body: [UInt8] = [], resumeFrom: Int64 = 0,
+        tlsVerify: Bool = true, limit: Int = 4 << 20,
+        timeout: Int = 0, stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil
+    ) throws -> HTTPResponse {
         try body.withUnsafeBytes { bp in
-            try perform(method, url, headers: headers, bodyBytes: bp, resumeFrom: resumeFrom, tlsVerify: tlsVerify, limit: limit,
-                        timeout: timeout, stream: stream)
+            try perform(
+                method, url, headers: headers, bodyBytes: bp, resumeFrom: resumeFrom, tlsVerify: tlsVerify, limit: limit,
+                timeout: timeout, stream: stream)
         }
     }
 
     /// `perform` with a body the caller owns (a large upload buffer, sent without a copy).
-    public func perform(_ method: String, _ url: String, headers: [String], bodyBytes bp: UnsafeRawBufferPointer, resumeFrom: Int64 = 0,
-                        tlsVerify: Bool = true, limit: Int = 4 << 20,
-                        timeout: Int = 0, stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
+    public func perform(
+        _ method: String, _ url: String, headers: [String], bodyBytes bp: UnsafeRawBufferPointer, resumeFrom: Int64 = 0,
+        tlsVerify: Bool = true, limit: Int = 4 << 20,
+        timeout: Int = 0, stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil
+    ) throws -> HTTPResponse {
         let sink = Sink(limit: limit, stream: stream)
         // Range is asked for here rather than with libcurl's resume option: libcurl fails a
         // resumed transfer the server answers with 200 (the whole body), which the caller
@@ -73,56 +78,58 @@ public final class HTTPClient {
         var cHeaders = headers.map { strdup($0) }
         defer { cHeaders.forEach { free($0) } }
         var response = gv_http_response()
-        let rc: Int32 = method.withCString { m in url.withCString { u in
-            cHeaders.withUnsafeMutableBufferPointer { hp in
-                hp.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: hp.count) { hptr in
-                    var req = gv_http_request()
-                    req.method = m
-                    req.url = u
-                    req.headers = UnsafePointer(hptr)
-                    req.header_count = Int32(hp.count)
-                    req.body = bp.baseAddress
-                    req.body_len = bp.count
-                    req.resume_from = 0
-                    req.tls_verify = tlsVerify ? 1 : 0
-                    req.follow_redirects = 1
-                    req.connect_timeout_s = 30
-                    req.low_speed_time_s = DownloadLimit.stallSeconds
-                    req.timeout_s = timeout
-                    req.ctx = context
-                    req.on_header = { ctx, data, len in
-                        let s = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
-                        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: len), as: UTF8.self)
-                        if line.hasPrefix("HTTP/") {  // a new response (after a redirect or 100)
-                            s.headers = [:]
-                            s.challenges = []
-                            let parts = line.split(separator: " ")
-                            s.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        let rc: Int32 = method.withCString { m in
+            url.withCString { u in
+                cHeaders.withUnsafeMutableBufferPointer { hp in
+                    hp.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: hp.count) { hptr in
+                        var req = gv_http_request()
+                        req.method = m
+                        req.url = u
+                        req.headers = UnsafePointer(hptr)
+                        req.header_count = Int32(hp.count)
+                        req.body = bp.baseAddress
+                        req.body_len = bp.count
+                        req.resume_from = 0
+                        req.tls_verify = tlsVerify ? 1 : 0
+                        req.follow_redirects = 1
+                        req.connect_timeout_s = 30
+                        req.low_speed_time_s = DownloadLimit.stallSeconds
+                        req.timeout_s = timeout
+                        req.ctx = context
+                        req.on_header = { ctx, data, len in
+                            let s = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
+                            let line = String(decoding: UnsafeRawBufferPointer(start: data, count: len), as: UTF8.self)
+                            if line.hasPrefix("HTTP/") {  // a new response (after a redirect or 100)
+                                s.headers = [:]
+                                s.challenges = []
+                                let parts = line.split(separator: " ")
+                                s.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+                                return len
+                            }
+                            if let colon = line.firstIndex(of: ":") {
+                                let name = line[..<colon].lowercased()
+                                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                                s.headers[name] = value
+                                if name == "www-authenticate" { s.challenges.append(value) }
+                            }
                             return len
                         }
-                        if let colon = line.firstIndex(of: ":") {
-                            let name = line[..<colon].lowercased()
-                            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                            s.headers[name] = value
-                            if name == "www-authenticate" { s.challenges.append(value) }
-                        }
-                        return len
-                    }
-                    req.on_data = { ctx, data, len in
-                        let s = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
-                        let chunk = UnsafeRawBufferPointer(start: data, count: len)
-                        if let stream = s.stream, (200..<300).contains(s.status) {
-                            if !stream(s.status, chunk) { s.streamFailed = true; return 0 }
+                        req.on_data = { ctx, data, len in
+                            let s = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
+                            let chunk = UnsafeRawBufferPointer(start: data, count: len)
+                            if let stream = s.stream, (200..<300).contains(s.status) {
+                                if !stream(s.status, chunk) { s.streamFailed = true; return 0 }
+                                return len
+                            }
+                            if s.body.count + len > s.limit { s.overflow = true; return 0 }
+                            s.body.append(contentsOf: chunk)
                             return len
                         }
-                        if s.body.count + len > s.limit { s.overflow = true; return 0 }
-                        s.body.append(contentsOf: chunk)
-                        return len
+                        return gv_http_perform(handle, &req, &response)
                     }
-                    return gv_http_perform(handle, &req, &response)
                 }
             }
-        } }
+        }
         let status = response.status
         if rc != 0 {
             if sink.streamFailed { throw StreamAborted() }

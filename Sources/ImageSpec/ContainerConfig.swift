@@ -99,8 +99,10 @@ public struct HealthConfig: Codable, Sendable, Equatable {
     public var startPeriod: Int64?
     public var startInterval: Int64?
 
-    public init(test: [String], interval: Int64? = nil, timeout: Int64? = nil, retries: Int? = nil,
-                startPeriod: Int64? = nil, startInterval: Int64? = nil) {
+    public init(
+        test: [String], interval: Int64? = nil, timeout: Int64? = nil, retries: Int? = nil,
+        startPeriod: Int64? = nil, startInterval: Int64? = nil
+    ) {
         self.test = test; self.interval = interval; self.timeout = timeout; self.retries = retries
         self.startPeriod = startPeriod; self.startInterval = startInterval
     }

@@ -16,8 +16,10 @@ public struct Descriptor: Codable, Sendable, Equatable {
     /// In an index: the platform of the manifest named.
     public var platform: Platform?
 
-    public init(mediaType: String?, digest: String, size: Int64, platform: Platform? = nil, urls: [String]? = nil,
-                annotations: [String: String]? = nil) {
+    public init(
+        mediaType: String?, digest: String, size: Int64, platform: Platform? = nil, urls: [String]? = nil,
+        annotations: [String: String]? = nil
+    ) {
         self.mediaType = mediaType; self.digest = digest; self.size = size
         self.platform = platform; self.urls = urls; self.annotations = annotations
     }

@@ -14,8 +14,10 @@ public struct ImageManifest: Codable, Sendable, Equatable {
     public var subject: Descriptor?
     public var annotations: [String: String]?
 
-    public init(mediaType: String? = MediaType.ociManifest, artifactType: String? = nil, config: Descriptor, layers: [Descriptor],
-                annotations: [String: String]? = nil) {
+    public init(
+        mediaType: String? = MediaType.ociManifest, artifactType: String? = nil, config: Descriptor, layers: [Descriptor],
+        annotations: [String: String]? = nil
+    ) {
         schemaVersion = 2
         self.mediaType = mediaType
         self.artifactType = artifactType

@@ -53,8 +53,9 @@ extension ImageSpecError {
         }
         switch error {
         case .typeMismatch(let type, let context):
-            self.init(document: document, field: Self.path(context.codingPath),
-                      .wrongType(expected: Self.kind(type), found: Self.found(context.debugDescription)))
+            self.init(
+                document: document, field: Self.path(context.codingPath),
+                .wrongType(expected: Self.kind(type), found: Self.found(context.debugDescription)))
         case .valueNotFound(let type, let context):
             self.init(document: document, field: Self.path(context.codingPath), .wrongType(expected: Self.kind(type), found: "null"))
         case .keyNotFound(let key, let context):
@@ -98,7 +99,8 @@ extension ImageSpecError {
     /// "a number" out of Foundation's "Expected to decode String but found a number instead."
     static func found(_ debugDescription: String) -> String? {
         guard let start = debugDescription.range(of: "but found "),
-              let end = debugDescription.range(of: " instead", range: start.upperBound..<debugDescription.endIndex) else { return nil }
+            let end = debugDescription.range(of: " instead", range: start.upperBound..<debugDescription.endIndex)
+        else { return nil }
         var what = Substring(debugDescription[start.upperBound..<end.lowerBound])
         for article in ["a ", "an "] where what.hasPrefix(article) { what = what.dropFirst(article.count) }
         switch what {

@@ -17,8 +17,10 @@ public enum JSONDocument {
     /// documents gvmc makes (a new manifest's digest is of these bytes; documents read from
     /// elsewhere are kept as they were read, see `Verbatim`). Files with a fixed format of their
     /// own pass theirs.
-    public static func encode<T: Encodable>(_ value: T,
-                                            formatting: JSONEncoder.OutputFormatting = [.sortedKeys, .withoutEscapingSlashes]) -> [UInt8] {
+    public static func encode<T: Encodable>(
+        _ value: T,
+        formatting: JSONEncoder.OutputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    ) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = formatting
         // JSONEncoder fails only on non-finite floating-point numbers, which no document gvmc
@@ -35,7 +37,8 @@ extension JSONDocument {
     /// as they were are written through this (the value is encoded, then ordered by Foundation).
     public static func encodeInFoundationKeyOrder<T: Encodable>(_ value: T, options: JSONSerialization.WritingOptions) -> [UInt8] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(encode(value, formatting: [])), options: [.fragmentsAllowed]),
-              let data = try? JSONSerialization.data(withJSONObject: object, options: options.union([.sortedKeys, .fragmentsAllowed])) else {
+            let data = try? JSONSerialization.data(withJSONObject: object, options: options.union([.sortedKeys, .fragmentsAllowed]))
+        else {
             return []
         }
         return Array(data)

@@ -20,12 +20,12 @@ public enum MediaType {
     public static func layerKind(_ type: String) -> (supported: Bool, foreign: Bool) {
         switch type {
         case "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
-             "application/vnd.oci.image.layer.v1.tar+zstd", "application/vnd.docker.image.rootfs.diff.tar.gzip",
-             "application/vnd.docker.image.rootfs.diff.tar", "application/vnd.docker.image.rootfs.diff.tar.zstd":
+            "application/vnd.oci.image.layer.v1.tar+zstd", "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.docker.image.rootfs.diff.tar", "application/vnd.docker.image.rootfs.diff.tar.zstd":
             return (true, false)
         case "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-             "application/vnd.oci.image.layer.nondistributable.v1.tar", "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-             "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd":
+            "application/vnd.oci.image.layer.nondistributable.v1.tar", "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd":
             return (true, true)
         default:
             return (false, false)

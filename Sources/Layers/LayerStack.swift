@@ -78,10 +78,11 @@ public struct FlattenedImage {
     public func write(to writer: SquashFSWriter) throws {
         if writer.options.deduplicate && writer.sharedSizes == nil {
             // Only files whose size another file has can be duplicates (hard links counted once).
-            writer.setSharedSizes(fileSizes: tree.fileSources().values.compactMap { entry -> UInt64? in
-                if case .file(_, let size) = entry.node.kind { return UInt64(size) }
-                return nil
-            })
+            writer.setSharedSizes(
+                fileSizes: tree.fileSources().values.compactMap { entry -> UInt64? in
+                    if case .file(_, let size) = entry.node.kind { return UInt64(size) }
+                    return nil
+                })
         }
         try forEachFinalFile { path, node, size, reader in
             var remaining = size
@@ -131,7 +132,9 @@ public struct FlattenedImage {
         try tree.walk { path, node, _ in
             guard node.isDirectory else { return }
             // The pointer is used inside the closure only: the array may be freed right after it.
-            let made = host(path).withUnsafeBufferPointer { mkdir(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 0o700) }
+            let made = host(path).withUnsafeBufferPointer {
+                mkdir(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 0o700)
+            }
             guard made == 0 else { throw fail("mkdir", path) }
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
@@ -141,14 +144,17 @@ public struct FlattenedImage {
         try forEachFinalFile { path, node, size, reader in
             let h = host(path)
             let fd = h.withUnsafeBufferPointer {
-                open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+                open(
+                    UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             }
             guard fd >= 0 else { throw fail("create", path) }
             defer { close(fd) }
             let entry = { "\(reader.name): entry \"\(path.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/"))\"" }
             var written: Int64 = 0
             while written < size {
-                let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), size - written))]))
+                let n = try reader.read(
+                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), size - written))]))
                 guard n > 0 else { throw LayerError("\(entry()) is truncated") }
                 try writer.write(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), at: written, what: entry)
                 written += Int64(n)
@@ -167,7 +173,9 @@ public struct FlattenedImage {
                 let cpath = UnsafeRawPointer(hb.baseAddress!).assumingMemoryBound(to: CChar.self)
                 if let first {
                     let t = host(first)
-                    let rc = t.withUnsafeBufferPointer { link(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), cpath) }
+                    let rc = t.withUnsafeBufferPointer {
+                        link(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), cpath)
+                    }
                     guard rc == 0 else { throw fail("link", path) }
                     return
                 }
@@ -178,23 +186,32 @@ public struct FlattenedImage {
                 case .symlink(let target):
                     guard symlink(String(decoding: target, as: UTF8.self), cpath) == 0 else { throw fail("symlink", path) }
                 case .characterDevice(let a, let b):
-                    guard mknod(cpath, S_IFCHR | 0o600, FlattenedImage.device(a, b)) == 0
-                            || (errno == EPERM && RecordedOwner.makeDevice(cpath, block: false, major: a, minor: b) == 0) else { throw fail("mknod", path) }
+                    guard
+                        mknod(cpath, S_IFCHR | 0o600, FlattenedImage.device(a, b)) == 0
+                            || (errno == EPERM && RecordedOwner.makeDevice(cpath, block: false, major: a, minor: b) == 0)
+                    else { throw fail("mknod", path) }
                 case .blockDevice(let a, let b):
-                    guard mknod(cpath, S_IFBLK | 0o600, FlattenedImage.device(a, b)) == 0
-                            || (errno == EPERM && RecordedOwner.makeDevice(cpath, block: true, major: a, minor: b) == 0) else { throw fail("mknod", path) }
+                    guard
+                        mknod(cpath, S_IFBLK | 0o600, FlattenedImage.device(a, b)) == 0
+                            || (errno == EPERM && RecordedOwner.makeDevice(cpath, block: true, major: a, minor: b) == 0)
+                    else { throw fail("mknod", path) }
                 case .fifo: guard mkfifo(cpath, 0o600) == 0 else { throw fail("mkfifo", path) }
                 case .socket: guard mknod(cpath, S_IFSOCK | 0o600, 0) == 0 else { throw fail("mknod", path) }
                 }
-                try FlattenedImage.setAttributes(cpath, m, symlink: { if case .symlink = node.kind { return true }; return false }(),
-                                                 strictXattrs: isRoot, path: path, fail: fail)
+                try FlattenedImage.setAttributes(
+                    cpath, m,
+                    symlink: {
+                        if case .symlink = node.kind { return true }; return false
+                    }(),
+                    strictXattrs: isRoot, path: path, fail: fail)
             }
         }
         for (path, node) in directories.reversed() {
             let h = host(path)
             try h.withUnsafeBufferPointer { hb throws in
-                try FlattenedImage.setAttributes(UnsafeRawPointer(hb.baseAddress!).assumingMemoryBound(to: CChar.self), node.metadata,
-                                                 symlink: false, strictXattrs: isRoot, path: path, fail: fail)
+                try FlattenedImage.setAttributes(
+                    UnsafeRawPointer(hb.baseAddress!).assumingMemoryBound(to: CChar.self), node.metadata,
+                    symlink: false, strictXattrs: isRoot, path: path, fail: fail)
             }
         }
     }
@@ -205,8 +222,10 @@ public struct FlattenedImage {
         return dev_t(((ma & 0xfffff000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffffff00) << 12) | (mi & 0xff))
     }
 
-    static func setAttributes(_ cpath: UnsafePointer<CChar>, _ m: EntryMetadata, symlink: Bool, strictXattrs: Bool, path: [[UInt8]],
-                              fail: (String, [[UInt8]]) -> LayerError) throws {
+    static func setAttributes(
+        _ cpath: UnsafePointer<CChar>, _ m: EntryMetadata, symlink: Bool, strictXattrs: Bool, path: [[UInt8]],
+        fail: (String, [[UInt8]]) -> LayerError
+    ) throws {
         guard RecordedOwner.set(cpath, uid: m.uid, gid: m.gid) == 0 else { throw fail("chown", path) }
         if !symlink { guard chmod(cpath, mode_t(m.permissions)) == 0 else { throw fail("chmod", path) } }
         for x in m.xattrs {
@@ -243,7 +262,9 @@ extension FlattenedImage {
                 var bytes = [UInt8](repeating: 0, count: Int(size))
                 var filled = 0
                 while filled < bytes.count {
-                    let n = try bytes.withUnsafeMutableBytes { try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+                    let n = try bytes.withUnsafeMutableBytes {
+                        try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...]))
+                    }
                     if n == 0 { break }
                     filled += n
                 }
@@ -262,8 +283,9 @@ extension FlattenedImage {
         var parts = try LayerTree.components(Array(path.utf8), layer: "", entry: Array(path.utf8))
         for _ in 0...LayerTree.maxSymlinkHops {
             guard let name = parts.last,
-                  let parent = try? tree.resolveParent(Array(parts.dropLast()), create: false, layer: 0, context: path),
-                  let node = parent.children[name] else { return nil }
+                let parent = try? tree.resolveParent(Array(parts.dropLast()), create: false, layer: 0, context: path),
+                let node = parent.children[name]
+            else { return nil }
             switch node.kind {
             case .file(let source, let size):
                 return (source, size)

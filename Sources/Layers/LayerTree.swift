@@ -57,7 +57,8 @@ public struct LayerTree {
             if part.count == 2 && part.allSatisfy({ $0 == UInt8(ascii: ".") }) {
                 guard !out.isEmpty else {
                     let what = linkTarget ? "hardlink target \"\(String(decoding: raw, as: UTF8.self))\"" : "path"
-                    throw LayerError("\(layer): entry \"\(String(decoding: entry, as: UTF8.self))\": \(what) points outside the root filesystem")
+                    throw LayerError(
+                        "\(layer): entry \"\(String(decoding: entry, as: UTF8.self))\": \(what) points outside the root filesystem")
                 }
                 out.removeLast()
                 continue
@@ -145,8 +146,9 @@ public struct LayerTree {
         guard e.uid >= 0, e.uid <= Int64(UInt32.max), e.gid >= 0, e.gid <= Int64(UInt32.max) else {
             throw LayerError("\(where_(name, e)): owner \(e.uid):\(e.gid) is out of range")
         }
-        return EntryMetadata(permissions: e.mode, uid: UInt32(e.uid), gid: UInt32(e.gid), mtime: e.mtime,
-                             xattrs: e.xattrs.sorted { $0.name.lexicographicallyPrecedes($1.name) })
+        return EntryMetadata(
+            permissions: e.mode, uid: UInt32(e.uid), gid: UInt32(e.gid), mtime: e.mtime,
+            xattrs: e.xattrs.sorted { $0.name.lexicographicallyPrecedes($1.name) })
     }
 
     /// Walks `parts` from the root as a chrooted process would: symlinks are followed, absolute

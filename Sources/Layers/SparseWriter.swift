@@ -60,6 +60,9 @@ struct SparseWriter {
         guard sinceCheck >= Self.checkInterval || bytes >= Self.checkInterval else { return }
         sinceCheck = 0
         guard let (free, floor) = Self.reserve(fd), free - bytes < floor else { return }
-        throw LayerError(.noSpace("\(what()): unpacking stopped: the filesystem would keep less than \(floor >> 20) MiB free (\(free >> 20) MiB left; gvmc leaves 5% of it, at most 1 GiB, free); make room or use a smaller image"))
+        throw LayerError(
+            .noSpace(
+                "\(what()): unpacking stopped: the filesystem would keep less than \(floor >> 20) MiB free (\(free >> 20) MiB left; gvmc leaves 5% of it, at most 1 GiB, free); make room or use a smaller image"
+            ))
     }
 }

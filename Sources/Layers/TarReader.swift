@@ -50,10 +50,11 @@ public final class TarReader {
         self.name = name
         buffer = UnsafeMutableRawPointer.allocate(byteCount: TarReader.bufferSize, alignment: 64)
         let context = Unmanaged.passUnretained(self).toOpaque()
-        handle = gv_tar_open({ ctx, out in
-            let reader = Unmanaged<TarReader>.fromOpaque(ctx!).takeUnretainedValue()
-            return reader.fill(out!)
-        }, context, &err, err.count)
+        handle = gv_tar_open(
+            { ctx, out in
+                let reader = Unmanaged<TarReader>.fromOpaque(ctx!).takeUnretainedValue()
+                return reader.fill(out!)
+            }, context, &err, err.count)
         if handle == nil {
             // deinit closes the file and frees the buffer.
             throw LayerError("\(name): not a readable tar archive: \(cMessage(err))")
@@ -119,9 +120,10 @@ public final class TarReader {
             let value = xv.map { Array(UnsafeRawBufferPointer(start: $0, count: xs)) } ?? []
             xattrs.append(ExtendedAttribute(name: String(cString: xn), value: value))
         }
-        return TarEntry(path: Array(UnsafeRawBufferPointer(start: e.path, count: strlen(e.path))), kind: kind,
-                        linkTarget: target, mode: UInt16(e.mode & 0o7777), uid: e.uid, gid: e.gid, mtime: e.mtime,
-                        size: e.size, major: e.rdev_major, minor: e.rdev_minor, xattrs: xattrs)
+        return TarEntry(
+            path: Array(UnsafeRawBufferPointer(start: e.path, count: strlen(e.path))), kind: kind,
+            linkTarget: target, mode: UInt16(e.mode & 0o7777), uid: e.uid, gid: e.gid, mtime: e.mtime,
+            size: e.size, major: e.rdev_major, minor: e.rdev_minor, xattrs: xattrs)
     }
 
     /// Reads the current entry's data; 0 at its end.

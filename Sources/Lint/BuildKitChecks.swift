@@ -26,8 +26,10 @@ struct BuildKitChecks {
             guard let config = stage.baseConfig, stage.parentIndex == nil, let actual = config.platformName else { continue }
             let arch = config.architecture?.lowercased() ?? ""
             if config.os?.lowercased() != "linux" || !(arch == "amd64" || arch == "x86_64") {
-                report("InvalidBaseImagePlatform", stage.stage.fromNode,
-                       "Base image \(stage.baseName ?? stage.stage.from.baseName) was pulled with platform \"\(actual)\", expected \"linux/amd64\" for current build", nil)
+                report(
+                    "InvalidBaseImagePlatform", stage.stage.fromNode,
+                    "Base image \(stage.baseName ?? stage.stage.from.baseName) was pulled with platform \"\(actual)\", expected \"linux/amd64\" for current build",
+                    nil)
             }
         }
         checkFromArgs()
@@ -96,7 +98,8 @@ struct BuildKitChecks {
         let first = String(last.split(separator: " ", omittingEmptySubsequences: false).first ?? "")
         if keys.contains(first) { return }
         let example = keys.count > 1 ? "<arg_key>" : keys[0]
-        report("InvalidDefinitionDescription", node, "Comment for \(instruction) should follow the format: `# \(example) <description>`", nil)
+        report(
+            "InvalidDefinitionDescription", node, "Comment for \(instruction) should follow the format: `# \(example) <description>`", nil)
     }
 
     func checkFromArgs() {
@@ -114,23 +117,30 @@ struct BuildKitChecks {
                 }
             }
             if let platform = stage.from.platform,
-               let result = try? lexer.expand(platform, lookup: { env[$0] ?? nil }) {
+                let result = try? lexer.expand(platform, lookup: { env[$0] ?? nil })
+            {
                 if result.matched == ["TARGETPLATFORM"] && result.unmatched.isEmpty && result.value == platformArgs["TARGETPLATFORM"] {
-                    report("RedundantTargetPlatform", node, "Setting platform to predefined \(platform) in FROM is redundant as this is the default behavior", nil)
+                    report(
+                        "RedundantTargetPlatform", node,
+                        "Setting platform to predefined \(platform) in FROM is redundant as this is the default behavior", nil)
                 }
                 if result.matched.isEmpty && result.unmatched.isEmpty {
                     let parts = result.value.split(separator: "/").map(String.init)
                     let os = parts.first ?? "", arch = parts.count > 1 ? parts[1] : ""
                     let name = stage.name ?? ""
                     if parts.count >= 2 && !name.contains(os) && !name.contains(arch) {
-                        report("FromPlatformFlagConstDisallowed", node, "FROM --platform flag should not use constant value \"\(result.value)\"", nil)
+                        report(
+                            "FromPlatformFlagConstDisallowed", node,
+                            "FROM --platform flag should not use constant value \"\(result.value)\"", nil)
                     }
                 }
             }
             // With defaults only, the base must be a usable image name.
             let defaultsOnly = env.compactMapValues { $0 }
             if let base = try? lexer.expand(stage.from.baseName, lookup: { defaultsOnly[$0] }).value, !isPlausibleImageName(base) {
-                report("InvalidDefaultArgInFrom", node, "Default value for ARG \(stage.from.baseName) results in empty or invalid base image name", nil)
+                report(
+                    "InvalidDefaultArgInFrom", node,
+                    "Default value for ARG \(stage.from.baseName) results in empty or invalid base image name", nil)
             }
         }
     }
@@ -138,7 +148,8 @@ struct BuildKitChecks {
     /// A light version of Docker's reference grammar: non-empty, lowercase repository, valid tag/digest.
     func isPlausibleImageName(_ name: String) -> Bool {
         guard !name.isEmpty, !name.hasPrefix("/"), !name.hasSuffix(":"), !name.hasSuffix("@"), !name.contains("//"),
-              !name.contains(" ") else { return false }
+            !name.contains(" ")
+        else { return false }
         var repo = Substring(name)
         if let at = repo.firstIndex(of: "@") { repo = repo[..<at] }
         if let colon = repo.lastIndex(of: ":"), !repo[colon...].contains("/") {
@@ -147,7 +158,8 @@ struct BuildKitChecks {
             repo = repo[..<colon]
         }
         let path = repo.split(separator: "/", omittingEmptySubsequences: false)
-        let components = path.count > 1 && (path[0].contains(".") || path[0].contains(":") || path[0] == "localhost") ? path.dropFirst() : path[...]
+        let components =
+            path.count > 1 && (path[0].contains(".") || path[0].contains(":") || path[0] == "localhost") ? path.dropFirst() : path[...]
         return !components.isEmpty && components.allSatisfy { !$0.isEmpty && $0 == $0.lowercased() }
     }
 
@@ -171,11 +183,15 @@ struct BuildKitChecks {
             switch w.instruction.kind {
             case .cmd(let line), .entrypoint(.some(let line)):
                 if line.prependShell && !shellSet {
-                    report("JSONArgsRecommended", node, "JSON arguments recommended for \(node.keyword) to prevent unintended behavior related to OS signals", nil)
+                    report(
+                        "JSONArgsRecommended", node,
+                        "JSON arguments recommended for \(node.keyword) to prevent unintended behavior related to OS signals", nil)
                 }
             case .entrypoint(.none):
                 if !node.isJSON && !shellSet {
-                    report("JSONArgsRecommended", node, "JSON arguments recommended for \(node.keyword) to prevent unintended behavior related to OS signals", nil)
+                    report(
+                        "JSONArgsRecommended", node,
+                        "JSON arguments recommended for \(node.keyword) to prevent unintended behavior related to OS signals", nil)
                 }
             case .shell:
                 shellSet = true
@@ -183,16 +199,22 @@ struct BuildKitChecks {
                 report("MaintainerDeprecated", node, "Maintainer instruction is deprecated in favor of using label", nil)
             case .workdir(let path):
                 if !workdirSet && !path.hasPrefix("/") {
-                    report("WorkdirRelativePath", node, "Relative workdir \"\(path)\" can have unexpected results if the base image changes", path)
+                    report(
+                        "WorkdirRelativePath", node, "Relative workdir \"\(path)\" can have unexpected results if the base image changes",
+                        path)
                 }
                 workdirSet = true
             case .env(let pairs), .label(let pairs):
                 for p in pairs where p.legacyForm {
-                    report("LegacyKeyValueFormat", node, "\"\(node.keyword) key=value\" should be used instead of legacy \"\(node.keyword) key value\" format", nil)
+                    report(
+                        "LegacyKeyValueFormat", node,
+                        "\"\(node.keyword) key=value\" should be used instead of legacy \"\(node.keyword) key value\" format", nil)
                 }
                 if node.command == "env" {
                     for p in pairs where isSecretKey(p.key) {
-                        report("SecretsUsedInArgOrEnv", node, "Do not use ARG or ENV instructions for sensitive data (ENV \"\(p.key)\")", p.key)
+                        report(
+                            "SecretsUsedInArgOrEnv", node, "Do not use ARG or ENV instructions for sensitive data (ENV \"\(p.key)\")", p.key
+                        )
                     }
                 }
             case .arg(let defs):
@@ -207,11 +229,14 @@ struct BuildKitChecks {
                         if let slash = port.lastIndex(of: "/") {
                             let proto = port[port.index(after: slash)...]
                             if proto != proto.lowercased() {
-                                report("ExposeProtoCasing", node, "Defined protocol '\(port)' in EXPOSE instruction should be lowercase", port)
+                                report(
+                                    "ExposeProtoCasing", node, "Defined protocol '\(port)' in EXPOSE instruction should be lowercase", port)
                             }
                         }
                         if port.contains(":") {
-                            report("ExposeInvalidFormat", node, "EXPOSE instruction should not define an IP address or host-port mapping, found '\(port)'", port)
+                            report(
+                                "ExposeInvalidFormat", node,
+                                "EXPOSE instruction should not define an IP address or host-port mapping, found '\(port)'", port)
                         }
                     }
                 }
@@ -225,7 +250,10 @@ struct BuildKitChecks {
             let once = ["cmd", "entrypoint", "healthcheck"]
             if once.contains(node.command) {
                 if let earlier = seen[node.command] {
-                    report("MultipleInstructionsDisallowed", earlier, "Multiple \(node.keyword) instructions should not be used in the same stage because only the last one will be used", nil)
+                    report(
+                        "MultipleInstructionsDisallowed", earlier,
+                        "Multiple \(node.keyword) instructions should not be used in the same stage because only the last one will be used",
+                        nil)
                 }
                 seen[node.command] = node
             }
@@ -238,7 +266,9 @@ struct BuildKitChecks {
         for source in s.sourcePaths where !source.contains("://") {
             let clean = resolvePath(source, against: "/").dropFirst()
             if isIgnored(String(clean)) {
-                report("CopyIgnoredFile", node, "Attempting to \(command) file \"\(clean.isEmpty ? "." : String(clean))\" that is excluded by .dockerignore", nil)
+                report(
+                    "CopyIgnoredFile", node,
+                    "Attempting to \(command) file \"\(clean.isEmpty ? "." : String(clean))\" that is excluded by .dockerignore", nil)
             }
         }
     }
@@ -278,4 +308,3 @@ struct BuildKitChecks {
         return parts.contains { deny.contains($0) } && !parts.contains { allow.contains($0) }
     }
 }
-

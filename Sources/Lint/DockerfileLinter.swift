@@ -28,28 +28,38 @@ public enum DockerfileLinter {
         do {
             file = try DockerfileParser.parse(bytes: bytes, path: path)
         } catch {
-            return [Finding(rule: "syntax", severity: .error, message: error.message, file: path,
-                            line: error.position.line, column: error.position.column, endLine: error.endLine)]
+            return [
+                Finding(
+                    rule: "syntax", severity: .error, message: error.message, file: path,
+                    line: error.position.line, column: error.position.column, endLine: error.endLine)
+            ]
         }
         let staged: StagedDockerfile
         do {
             staged = try StagedDockerfile.parse(file)
         } catch {
-            return [Finding(rule: "syntax", severity: .error, message: error.message, file: path,
-                            line: error.position.line, column: error.position.column, endLine: error.endLine)]
+            return [
+                Finding(
+                    rule: "syntax", severity: .error, message: error.message, file: path,
+                    line: error.position.line, column: error.position.column, endLine: error.endLine)
+            ]
         }
         let checkDirective = CheckDirective(file.directives.first { $0.name == "check" }?.value ?? "")
         func report(_ rule: String, _ node: SyntaxNode, _ message: String, _ subject: String?) {
             let (line, column) = position(of: subject, in: node)
-            findings.append(Finding(rule: rule, severity: RuleCatalog.rule(rule).severity, message: message, file: path,
-                                    line: line, column: column, endLine: node.endLine))
+            findings.append(
+                Finding(
+                    rule: rule, severity: RuleCatalog.rule(rule).severity, message: message, file: path,
+                    line: line, column: column, endLine: node.endLine))
         }
         let walker = StageWalker(file: staged, baseConfigs: options.baseConfigs)
         let stages = walker.walk()
         var experimental = options.experimental
         experimental.formUnion(checkDirective.experimental)
-        BuildKitChecks(file: staged, walker: walker, stages: stages, experimental: experimental,
-                       isIgnored: options.dockerIgnore.map { ignore in { ignore.excludes($0) } }, report: report).run()
+        BuildKitChecks(
+            file: staged, walker: walker, stages: stages, experimental: experimental,
+            isIgnored: options.dockerIgnore.map { ignore in { ignore.excludes($0) } }, report: report
+        ).run()
         GolemRules(walker: walker, stages: stages, report: report).run()
 
         // Suppressions: per-instruction comments, the check directive, then the configuration.

@@ -9,15 +9,18 @@ public enum OutputFormat: String, CaseIterable, Sendable {
 /// Renders findings in one of the output formats.
 public enum FindingFormatter {
     /// `sources` maps a file path to its text (for the source line and caret in tty output).
-    public static func render(_ findings: [Finding], format: OutputFormat, files: [String], sources: [String: [UInt8]],
-                              color: Bool, version: String) -> String {
+    public static func render(
+        _ findings: [Finding], format: OutputFormat, files: [String], sources: [String: [UInt8]],
+        color: Bool, version: String
+    ) -> String {
         switch format {
         case .tty: return tty(findings, sources: sources, color: color)
         case .json: return json(findings)
         case .sarif: return sarif(findings, files: files, version: version)
         case .github: return findings.map(github).joined()
         case .checkstyle: return checkstyle(findings, files: files)
-        case .gnu: return findings.map { "\($0.file):\($0.line).\($0.column): \($0.severity.rawValue): \($0.message) [\($0.rule)]\n" }.joined()
+        case .gnu:
+            return findings.map { "\($0.file):\($0.line).\($0.column): \($0.severity.rawValue): \($0.message) [\($0.rule)]\n" }.joined()
         }
     }
 
@@ -39,7 +42,9 @@ public enum FindingFormatter {
             if let lines = lineCache[f.file], f.line >= 1, f.line <= lines.count {
                 let text = lines[f.line - 1].replacingTabs()
                 out += "  \(f.line) | \(text)\n"
-                out += "  " + String(repeating: " ", count: String(f.line).count) + " | " + String(repeating: " ", count: max(0, f.column - 1)) + paint("^", "1;32") + "\n"
+                out +=
+                    "  " + String(repeating: " ", count: String(f.line).count) + " | " + String(repeating: " ", count: max(0, f.column - 1))
+                    + paint("^", "1;32") + "\n"
             }
         }
         return out
@@ -59,19 +64,22 @@ public enum FindingFormatter {
             if property { o = o.replacingAll(":", "%3A").replacingAll(",", "%2C") }
             return o
         }
-        return "::\(kind) file=\(esc(f.file, property: true)),line=\(f.line),endLine=\(f.endLine),col=\(f.column),title=\(esc(f.rule, property: true))::\(esc(f.message, property: false))\n"
+        return
+            "::\(kind) file=\(esc(f.file, property: true)),line=\(f.line),endLine=\(f.endLine),col=\(f.column),title=\(esc(f.rule, property: true))::\(esc(f.message, property: false))\n"
     }
 
     static func checkstyle(_ findings: [Finding], files: [String]) -> String {
         func x(_ s: String) -> String {
-            s.replacingAll("&", "&amp;").replacingAll("<", "&lt;").replacingAll(">", "&gt;").replacingAll("\"", "&quot;").replacingAll("'", "&apos;")
+            s.replacingAll("&", "&amp;").replacingAll("<", "&lt;").replacingAll(">", "&gt;").replacingAll("\"", "&quot;").replacingAll(
+                "'", "&apos;")
         }
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<checkstyle version=\"4.3\">\n"
         for file in files {
             out += "  <file name=\"\(x(file))\">\n"
             for f in findings where f.file == file {
                 let sev = f.severity == .error ? "error" : f.severity == .warning ? "warning" : "info"
-                out += "    <error line=\"\(f.line)\" column=\"\(f.column)\" severity=\"\(sev)\" message=\"\(x(f.message))\" source=\"gvmc.\(x(f.rule))\"/>\n"
+                out +=
+                    "    <error line=\"\(f.line)\" column=\"\(f.column)\" severity=\"\(sev)\" message=\"\(x(f.message))\" source=\"gvmc.\(x(f.rule))\"/>\n"
             }
             out += "  </file>\n"
         }
@@ -85,18 +93,20 @@ public enum FindingFormatter {
         let ruleObjects = rules.map { r -> String in
             var o = "{\"id\":\(q(r.id)),\"name\":\(q(r.id)),\"shortDescription\":{\"text\":\(q(r.summary))},"
             o += "\"fullDescription\":{\"text\":\(q(r.rationale))},"
-            o += "\"help\":{\"text\":\(q("\(r.rationale)\nFix: \(r.fix)\nExample:\n\(r.example)")),\"markdown\":\(q("\(r.rationale)\n\n**Fix:** \(r.fix)\n\n```dockerfile\n\(r.example)```"))},"
-            if let url = r.url { o += "\"helpUri\":\(q(url)),"}
+            o +=
+                "\"help\":{\"text\":\(q("\(r.rationale)\nFix: \(r.fix)\nExample:\n\(r.example)")),\"markdown\":\(q("\(r.rationale)\n\n**Fix:** \(r.fix)\n\n```dockerfile\n\(r.example)```"))},"
+            if let url = r.url { o += "\"helpUri\":\(q(url))," }
             o += "\"defaultConfiguration\":{\"level\":\(q(level(r.severity)))},"
             o += "\"properties\":{\"tags\":[\(q(r.id.hasPrefix("GVM") ? "golem" : "buildkit"))]}}"
             return o
         }
         let results = findings.map { f -> String in
             "{\"ruleId\":\(q(f.rule)),\"ruleIndex\":\(index[f.rule] ?? 0),\"level\":\(q(level(f.severity))),\"message\":{\"text\":\(q(f.message))},"
-            + "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":\(q(uri(f.file)))},\"region\":{\"startLine\":\(f.line),\"startColumn\":\(f.column),\"endLine\":\(f.endLine)}}}]}"
+                + "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":\(q(uri(f.file)))},\"region\":{\"startLine\":\(f.line),\"startColumn\":\(f.column),\"endLine\":\(f.endLine)}}}]}"
         }
         let artifacts = files.map { "{\"location\":{\"uri\":\(q(uri($0)))}}" }
-        return "{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{\"tool\":{\"driver\":{\"name\":\"gvmc\",\"informationUri\":\"https://github.com/golemfactory\",\"version\":\(q(version)),\"rules\":[\(ruleObjects.joined(separator: ","))]}},\"artifacts\":[\(artifacts.joined(separator: ","))],\"results\":[\(results.joined(separator: ","))]}]}\n"
+        return
+            "{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{\"tool\":{\"driver\":{\"name\":\"gvmc\",\"informationUri\":\"https://github.com/golemfactory\",\"version\":\(q(version)),\"rules\":[\(ruleObjects.joined(separator: ","))]}},\"artifacts\":[\(artifacts.joined(separator: ","))],\"results\":[\(results.joined(separator: ","))]}]}\n"
     }
 
     /// A relative URI reference for a path (percent-encoding what URIs cannot hold).

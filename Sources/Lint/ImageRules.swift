@@ -5,8 +5,10 @@ import SquashFS
 
 /// The lint rules checked on a built root filesystem or written image (GVM005, GVM018, GVM020, GVM021).
 public enum ImageRules {
-    public static func check(entries: [ImageEntry], volumes: [String], compression: Compression?, imageSize: UInt64?,
-                             file: String) -> [Finding] {
+    public static func check(
+        entries: [ImageEntry], volumes: [String], compression: Compression?, imageSize: UInt64?,
+        file: String
+    ) -> [Finding] {
         var findings: [Finding] = []
         func add(_ rule: String, _ message: String) {
             findings.append(Finding(rule: rule, severity: RuleCatalog.rule(rule).severity, message: message, file: file, line: 1))
@@ -29,7 +31,10 @@ public enum ImageRules {
             add("GVM018", "\(tmpDir) is not a real directory; the guest agent creates /var/tmp/guest_agent_private there")
         }
         if let root = byPath["/"], root.permissions & 0o005 != 0o005 {
-            add("GVM018", "the root directory has mode \(String(root.permissions, radix: 8)); older providers copy it, so non-root processes cannot use / (use 755)")
+            add(
+                "GVM018",
+                "the root directory has mode \(String(root.permissions, radix: 8)); older providers copy it, so non-root processes cannot use / (use 755)"
+            )
         }
         for volume in volumes {
             // A volume path must not cross a symlink (the guest opens components with O_NOFOLLOW).
@@ -43,7 +48,10 @@ public enum ImageRules {
             }
             let inside = entries.filter { $0.path.hasPrefix(volume + "/") }
             if let first = inside.first {
-                add("GVM005", "content placed in \"\(first.printablePath)\" (\(inside.count) entr\(inside.count == 1 ? "y" : "ies") under \(volume)) is hidden at runtime: VOLUME \"\(volume)\" is mounted over it as an empty host directory")
+                add(
+                    "GVM005",
+                    "content placed in \"\(first.printablePath)\" (\(inside.count) entr\(inside.count == 1 ? "y" : "ies") under \(volume)) is hidden at runtime: VOLUME \"\(volume)\" is mounted over it as an empty host directory"
+                )
             }
         }
         if let imageSize, imageSize > 1 << 30 {

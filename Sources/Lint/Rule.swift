@@ -6,7 +6,12 @@ public enum Severity: String, Sendable, Comparable, CaseIterable {
     case error, warning, info, none
 
     var rank: Int {
-        switch self { case .error: 3; case .warning: 2; case .info: 1; case .none: 0 }
+        switch self {
+        case .error: 3;
+        case .warning: 2;
+        case .info: 1;
+        case .none: 0
+        }
     }
     public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
 }
@@ -32,9 +37,10 @@ public enum RuleCatalog {
     public static let all: [Rule] = golem + buildKit
     public static let byID: [String: Rule] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
     /// Parse errors are findings too.
-    public static let syntax = Rule(id: "syntax", severity: .error, summary: "The Dockerfile cannot be parsed",
-                                    rationale: "BuildKit rejects the file; nothing can be built.",
-                                    example: "FROM alpine\nENV ONLYKEY\n", fix: "Fix the syntax error at the reported position.")
+    public static let syntax = Rule(
+        id: "syntax", severity: .error, summary: "The Dockerfile cannot be parsed",
+        rationale: "BuildKit rejects the file; nothing can be built.",
+        example: "FROM alpine\nENV ONLYKEY\n", fix: "Fix the syntax error at the reported position.")
 
     public static func rule(_ id: String) -> Rule { byID[id] ?? (id == "syntax" ? syntax : syntax) }
 }

@@ -33,7 +33,7 @@ struct WalkedStage {
 /// The platform args BuildKit predefines for FROM lines (linux/amd64 is Golem's platform).
 let platformArgs: [String: String] = [
     "TARGETPLATFORM": "linux/amd64", "TARGETOS": "linux", "TARGETARCH": "amd64", "TARGETVARIANT": "",
-    "BUILDPLATFORM": "linux/amd64", "BUILDOS": "linux", "BUILDARCH": "amd64", "BUILDVARIANT": "",
+    "BUILDPLATFORM": "linux/amd64", "BUILDOS": "linux", "BUILDARCH": "amd64", "BUILDVARIANT": ""
 ]
 
 struct StageWalker {
@@ -103,9 +103,11 @@ struct StageWalker {
                 walked.append(WalkedInstruction(instruction: instruction, variables: variables, workdir: workdir))
                 apply(instruction, to: &variables, workdir: &workdir)
             }
-            result.append(WalkedStage(stage: stage, instructions: walked, environmentKnown: known, baseName: base,
-                                      isScratch: isScratch, baseConfig: baseConfig, parentIndex: parentIndex,
-                                      initialVariables: initialVariables, initialWorkdir: initialWorkdir))
+            result.append(
+                WalkedStage(
+                    stage: stage, instructions: walked, environmentKnown: known, baseName: base,
+                    isScratch: isScratch, baseConfig: baseConfig, parentIndex: parentIndex,
+                    initialVariables: initialVariables, initialWorkdir: initialWorkdir))
         }
         return result
     }
@@ -150,7 +152,6 @@ struct StageWalker {
         }
     }
 }
-
 
 /// True when `path` equals `ancestor` or lies below it (component-wise).
 func isAtOrBelow(_ path: String, _ ancestor: String) -> Bool {

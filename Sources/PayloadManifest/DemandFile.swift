@@ -52,12 +52,16 @@ struct DemandFile: Decodable {
         }
         var b = ManifestBundle(manifest: Array(manifest), payload: payload)
         if let signature {
-            guard let raw = Data(base64Encoded: signature) else { throw .file(path: file, "\(SignedManifest.signatureProperty) is not base64 text") }
+            guard let raw = Data(base64Encoded: signature) else {
+                throw .file(path: file, "\(SignedManifest.signatureProperty) is not base64 text")
+            }
             b.signature = Array(raw)
         }
         b.algorithm = algorithm
         if let certificate {
-            guard let raw = Data(base64Encoded: certificate) else { throw .file(path: file, "\(SignedManifest.certificateProperty) is not base64 text") }
+            guard let raw = Data(base64Encoded: certificate) else {
+                throw .file(path: file, "\(SignedManifest.certificateProperty) is not base64 text")
+            }
             b.certificate = Array(raw)
         }
         return b

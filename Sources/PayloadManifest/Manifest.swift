@@ -16,8 +16,10 @@ public struct PayloadManifest: Decodable, Equatable, Sendable {
 
     public static let formatVersion = "0.1.0"
 
-    public init(version: String = PayloadManifest.formatVersion, createdAt: Date, expiresAt: Date,
-                metadata: Metadata? = nil, payload: [Payload], compManifest: CompManifest? = nil) {
+    public init(
+        version: String = PayloadManifest.formatVersion, createdAt: Date, expiresAt: Date,
+        metadata: Metadata? = nil, payload: [Payload], compManifest: CompManifest? = nil
+    ) {
         self.version = version
         self.createdAt = createdAt
         self.expiresAt = expiresAt
@@ -207,8 +209,10 @@ func rejectUnknownKeys(_ decoder: Decoder, known: [String]) throws {
     for key in all where !known.contains(key.stringValue) {
         let near = known.min { editDistance($0, key.stringValue) < editDistance($1, key.stringValue) }
         let hint = near.map { editDistance($0, key.stringValue) <= 3 ? " (did you mean \"\($0)\"?)" : "" } ?? ""
-        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key],
-            debugDescription: "unknown key\(hint); known here: \(known.joined(separator: ", "))"))
+        throw DecodingError.dataCorrupted(
+            .init(
+                codingPath: decoder.codingPath + [key],
+                debugDescription: "unknown key\(hint); known here: \(known.joined(separator: ", "))"))
     }
 }
 
@@ -275,7 +279,8 @@ extension PayloadManifest {
     private static func decodeTime(_ c: KeyedDecodingContainer<Keys>, _ key: Keys) throws -> Date {
         let text = try c.decode(String.self, forKey: key)
         guard let date = ManifestTime.parse(text) else {
-            throw DecodingError.dataCorruptedError(forKey: key, in: c,
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: c,
                 debugDescription: "\"\(text)\" is not an RFC 3339 time (e.g. 2026-12-04T13:00:00Z)")
         }
         return date
@@ -337,7 +342,8 @@ extension PayloadManifest.Script {
         commands = try c.decode([String].self, forKey: .commands)
         let text = try c.decodeIfPresent(String.self, forKey: .match) ?? "strict"
         guard let m = Match(rawValue: text) else {
-            throw DecodingError.dataCorruptedError(forKey: .match, in: c, debugDescription: "\"\(text)\" is neither \"strict\" nor \"regex\"")
+            throw DecodingError.dataCorruptedError(
+                forKey: .match, in: c, debugDescription: "\"\(text)\" is neither \"strict\" nor \"regex\"")
         }
         match = m
     }
@@ -375,7 +381,8 @@ extension PayloadManifest.Outbound: Decodable {
             let inner = try u.container(keyedBy: UnrestrictedKeys.self)
             unrestricted = try inner.decode(Bool.self, forKey: .urls)
             if !unrestricted {
-                throw DecodingError.dataCorruptedError(forKey: .urls, in: inner,
+                throw DecodingError.dataCorruptedError(
+                    forKey: .urls, in: inner,
                     debugDescription: "false is not a value providers read; list the hosts in \"urls\" instead")
             }
         }
@@ -383,11 +390,14 @@ extension PayloadManifest.Outbound: Decodable {
         case (let list?, false): access = .urls(list)
         case (nil, true): access = .unrestricted
         case (_?, true):
-            throw DecodingError.dataCorruptedError(forKey: .unrestricted, in: c,
+            throw DecodingError.dataCorruptedError(
+                forKey: .unrestricted, in: c,
                 debugDescription: "\"urls\" and \"unrestricted\" exclude each other: keep one")
         case (nil, false):
-            throw DecodingError.dataCorruptedError(forKey: .urls, in: c,
-                debugDescription: "neither \"urls\" nor \"unrestricted\": list the URLs the task may reach, or write \"unrestricted\": {\"urls\": true}")
+            throw DecodingError.dataCorruptedError(
+                forKey: .urls, in: c,
+                debugDescription:
+                    "neither \"urls\" nor \"unrestricted\": list the URLs the task may reach, or write \"unrestricted\": {\"urls\": true}")
         }
     }
 

@@ -53,19 +53,30 @@ extension PayloadManifest {
         func check(_ ok: Bool, _ at: String, _ message: @autoclosure () -> String) {
             if !ok { found.append(ManifestProblem(at, message())) }
         }
-        check(Semver.isValid(version), "version", "\"\(version)\" is not a semantic version (yagna reads it as one; GAP-5 manifests are \(Self.formatVersion))")
-        check(expiresAt > createdAt, "expiresAt", "\(ManifestTime.string(expiresAt)) is not after createdAt \(ManifestTime.string(createdAt))")
-        check(expiresAt > now, "expiresAt", "the manifest expired at \(ManifestTime.string(expiresAt)) (now \(ManifestTime.string(now))); providers refuse it")
-        check(createdAt <= now.addingTimeInterval(300), "createdAt", "\(ManifestTime.string(createdAt)) is in the future (now \(ManifestTime.string(now))): the manifest is not yet valid")
+        check(
+            Semver.isValid(version), "version",
+            "\"\(version)\" is not a semantic version (yagna reads it as one; GAP-5 manifests are \(Self.formatVersion))")
+        check(
+            expiresAt > createdAt, "expiresAt", "\(ManifestTime.string(expiresAt)) is not after createdAt \(ManifestTime.string(createdAt))"
+        )
+        check(
+            expiresAt > now, "expiresAt",
+            "the manifest expired at \(ManifestTime.string(expiresAt)) (now \(ManifestTime.string(now))); providers refuse it")
+        check(
+            createdAt <= now.addingTimeInterval(300), "createdAt",
+            "\(ManifestTime.string(createdAt)) is in the future (now \(ManifestTime.string(now))): the manifest is not yet valid")
         if let m = metadata {
             check(!m.name.isEmpty, "metadata.name", "empty")
-            check(Semver.isValid(m.version), "metadata.version", "\"\(m.version)\" is not a semantic version (yagna reads it as one, e.g. 1.0.0)")
+            check(
+                Semver.isValid(m.version), "metadata.version",
+                "\"\(m.version)\" is not a semantic version (yagna reads it as one, e.g. 1.0.0)")
         }
         check(!payload.isEmpty, "payload", "no payload: the manifest must name the image (hash and URL)")
         for (i, p) in payload.enumerated() {
             let at = "payload[\(i)]"
-            check(Self.isPayloadHash(p.hash), at + ".hash",
-                  "\"\(p.hash)\" is not sha3:<56 hex digits> (providers accept only the image's SHA3-224 in that form)")
+            check(
+                Self.isPayloadHash(p.hash), at + ".hash",
+                "\"\(p.hash)\" is not sha3:<56 hex digits> (providers accept only the image's SHA3-224 in that form)")
             check(!p.urls.isEmpty, at + ".urls", "empty: providers download the image from the first URL and skip a payload without one")
             for (j, url) in p.urls.enumerated() {
                 check(Self.isHTTPURL(url), at + ".urls[\(j)]", "\"\(url)\" is not an http(s) URL with a host")
@@ -76,8 +87,9 @@ extension PayloadManifest {
         }
         if let hash = imageHash {
             let want = Self.payloadHash(sha3_224: hash)
-            check(payload.contains { $0.hash.lowercased() == want }, "payload",
-                  "no payload has the image's hash \(want) (found \(payload.map(\.hash).joined(separator: ", ")))")
+            check(
+                payload.contains { $0.hash.lowercased() == want }, "payload",
+                "no payload has the image's hash \(want) (found \(payload.map(\.hash).joined(separator: ", ")))")
         }
         if let comp = compManifest {
             check(Semver.isValid(comp.version), "compManifest.version", "\"\(comp.version)\" is not a semantic version")
@@ -90,15 +102,19 @@ extension PayloadManifest {
             if let out = comp.net?.inet?.out {
                 let at = "compManifest.net.inet.out"
                 for (i, p) in out.protocols.enumerated() {
-                    check(Outbound.defaultProtocols.contains(p), at + ".protocols[\(i)]",
-                          "\"\(p)\" is not one of \(Outbound.defaultProtocols.joined(separator: ", "))")
+                    check(
+                        Outbound.defaultProtocols.contains(p), at + ".protocols[\(i)]",
+                        "\"\(p)\" is not one of \(Outbound.defaultProtocols.joined(separator: ", "))")
                 }
                 if case .urls(let urls) = out.access {
                     check(!urls.isEmpty, at + ".urls", "empty: no host would be reachable (use unrestricted for any host)")
                     for (i, url) in urls.enumerated() {
-                        if let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased(), let host = parsed.host, !host.isEmpty {
-                            check(out.protocols.contains(scheme), at + ".urls[\(i)]",
-                                  "\"\(url)\": its scheme \(scheme) is not among the protocols (\(out.protocols.joined(separator: ", ")))")
+                        if let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased(), let host = parsed.host,
+                            !host.isEmpty
+                        {
+                            check(
+                                out.protocols.contains(scheme), at + ".urls[\(i)]",
+                                "\"\(url)\": its scheme \(scheme) is not among the protocols (\(out.protocols.joined(separator: ", ")))")
                         } else {
                             check(false, at + ".urls[\(i)]", "\"\(url)\" is not a URL with a scheme and a host")
                         }
@@ -136,17 +152,19 @@ enum Semver {
             core = core[..<dash]
         }
         let parts = core.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 3 && parts.allSatisfy { p in
-            !p.isEmpty && p.allSatisfy(\.isASCII) && p.allSatisfy(\.isNumber) && (p == "0" || p.first != "0")
-        }
+        return parts.count == 3
+            && parts.allSatisfy { p in
+                !p.isEmpty && p.allSatisfy(\.isASCII) && p.allSatisfy(\.isNumber) && (p == "0" || p.first != "0")
+            }
     }
 
     private static func identifiers(_ s: Substring, numericLeadingZeroOK: Bool) -> Bool {
         let ids = s.split(separator: ".", omittingEmptySubsequences: false)
-        return !ids.isEmpty && ids.allSatisfy { id in
-            guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { return false }
-            if !numericLeadingZeroOK, id.allSatisfy(\.isNumber), id.count > 1, id.first == "0" { return false }
-            return true
-        }
+        return !ids.isEmpty
+            && ids.allSatisfy { id in
+                guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { return false }
+                if !numericLeadingZeroOK, id.allSatisfy(\.isNumber), id.count > 1, id.first == "0" { return false }
+                return true
+            }
     }
 }

@@ -26,8 +26,10 @@ extension PayloadManifest {
 
 extension ManifestVerifier {
     /// `verify` for callers that are not async (the command line).
-    public static func verifyNow(_ bundle: ManifestBundle, imageHash: String? = nil, trusted: [UInt8]? = nil,
-                                 now: Date = Date()) -> VerificationReport {
+    public static func verifyNow(
+        _ bundle: ManifestBundle, imageHash: String? = nil, trusted: [UInt8]? = nil,
+        now: Date = Date()
+    ) -> VerificationReport {
         let box = ReportBox()
         let done = DispatchSemaphore(value: 0)
         Task {

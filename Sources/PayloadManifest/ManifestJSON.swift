@@ -50,31 +50,74 @@ extension PayloadManifest {
             ("version", .string(version)),
             ("createdAt", .string(ManifestTime.string(createdAt))),
             ("expiresAt", .string(ManifestTime.string(expiresAt))),
-            ("metadata", metadata.map { m in
-                object([("name", .string(m.name)), ("description", m.description.map(OrderedJSON.string)),
+            (
+                "metadata",
+                metadata.map { m in
+                    object([
+                        ("name", .string(m.name)), ("description", m.description.map(OrderedJSON.string)),
                         ("version", .string(m.version)), ("authors", m.authors.map(OrderedJSON.strings)),
-                        ("homepage", m.homepage.map(OrderedJSON.string))])
-            }),
-            ("payload", .array(payload.map { p in
-                object([("platform", p.platform.map { pl in
-                            object([("arch", .string(pl.arch)), ("os", .string(pl.os)), ("osVersion", pl.osVersion.map(OrderedJSON.string))])
-                        }),
-                        ("urls", .strings(p.urls)), ("hash", .string(p.hash))])
-            })),
-            ("compManifest", compManifest.map { c in
-                object([("version", .string(c.version)),
-                        ("script", c.script.map { s in object([("commands", .strings(s.commands)), ("match", .string(s.match.rawValue))]) }),
-                        ("net", c.net.map { n in
-                            object([("inet", n.inet.map { i in
-                                object([("out", i.out.map { o in
-                                    switch o.access {
-                                    case .urls(let urls): return object([("protocols", .strings(o.protocols)), ("urls", .strings(urls))])
-                                    case .unrestricted: return object([("protocols", .strings(o.protocols)), ("unrestricted", object([("urls", .bool(true))]))])
-                                    }
-                                })])
-                            })])
-                        })])
-            }),
+                        ("homepage", m.homepage.map(OrderedJSON.string))
+                    ])
+                }
+            ),
+            (
+                "payload",
+                .array(
+                    payload.map { p in
+                        object([
+                            (
+                                "platform",
+                                p.platform.map { pl in
+                                    object([
+                                        ("arch", .string(pl.arch)), ("os", .string(pl.os)),
+                                        ("osVersion", pl.osVersion.map(OrderedJSON.string))
+                                    ])
+                                }
+                            ),
+                            ("urls", .strings(p.urls)), ("hash", .string(p.hash))
+                        ])
+                    })
+            ),
+            (
+                "compManifest",
+                compManifest.map { c in
+                    object([
+                        ("version", .string(c.version)),
+                        (
+                            "script",
+                            c.script.map { s in object([("commands", .strings(s.commands)), ("match", .string(s.match.rawValue))]) }
+                        ),
+                        (
+                            "net",
+                            c.net.map { n in
+                                object([
+                                    (
+                                        "inet",
+                                        n.inet.map { i in
+                                            object([
+                                                (
+                                                    "out",
+                                                    i.out.map { o in
+                                                        switch o.access {
+                                                        case .urls(let urls):
+                                                            return object([("protocols", .strings(o.protocols)), ("urls", .strings(urls))])
+                                                        case .unrestricted:
+                                                            return object([
+                                                                ("protocols", .strings(o.protocols)),
+                                                                ("unrestricted", object([("urls", .bool(true))]))
+                                                            ])
+                                                        }
+                                                    }
+                                                )
+                                            ])
+                                        }
+                                    )
+                                ])
+                            }
+                        )
+                    ])
+                }
+            )
         ])
     }
 }

@@ -47,7 +47,8 @@ public struct ManifestRequest: Sendable {
             throw .request("image hash \"\(imageHash)\" is not a SHA3-224 (56 hex digits, as `gvmc inspect` and `gvmc push` print it)")
         }
         guard !urls.isEmpty else {
-            throw .request("the payload needs the URL providers download the image from: give --url (the download URL `gvmc push` printed) or --tag")
+            throw .request(
+                "the payload needs the URL providers download the image from: give --url (the download URL `gvmc push` printed) or --tag")
         }
         if outboundAny && !outbound.isEmpty {
             throw .request("--outbound and --outbound-any exclude each other (a manifest has either \"urls\" or \"unrestricted\")")
@@ -58,28 +59,33 @@ public struct ManifestRequest: Sendable {
         var metadata: PayloadManifest.Metadata? = nil
         if name != nil || description != nil || version != nil || !authors.isEmpty || homepage != nil {
             guard let name, let version else {
-                throw .request("metadata needs both --name and --version (the manifest schema requires them; yapapi refuses metadata without them)")
+                throw .request(
+                    "metadata needs both --name and --version (the manifest schema requires them; yapapi refuses metadata without them)")
             }
-            metadata = .init(name: name, description: description, version: version,
-                             authors: authors.isEmpty ? nil : authors, homepage: homepage)
+            metadata = .init(
+                name: name, description: description, version: version,
+                authors: authors.isEmpty ? nil : authors, homepage: homepage)
         }
         var comp: PayloadManifest.CompManifest? = nil
         if outboundAny || !outbound.isEmpty || commands != nil {
             comp = .init()
-            comp?.script = .init(commands: commands ?? Self.defaultCommands,
-                                 match: match ?? (commands == nil ? .regex : .strict))
+            comp?.script = .init(
+                commands: commands ?? Self.defaultCommands,
+                match: match ?? (commands == nil ? .regex : .strict))
             if outboundAny || !outbound.isEmpty {
-                let out = PayloadManifest.Outbound(protocols: protocols ?? PayloadManifest.Outbound.defaultProtocols,
-                                                   access: outboundAny ? .unrestricted : .urls(outbound))
+                let out = PayloadManifest.Outbound(
+                    protocols: protocols ?? PayloadManifest.Outbound.defaultProtocols,
+                    access: outboundAny ? .unrestricted : .urls(outbound))
                 comp?.net = .init(inet: .init(out: out))
             }
         } else if match != nil {
             throw .request("--match without --command: there is no script to apply it to")
         }
-        let m = PayloadManifest(createdAt: createdAt, expiresAt: expiresAt ?? createdAt.addingTimeInterval(Self.defaultLifetime),
-                                metadata: metadata,
-                                payload: [.init(platform: platform, urls: urls, hash: PayloadManifest.payloadHash(sha3_224: hash))],
-                                compManifest: comp)
+        let m = PayloadManifest(
+            createdAt: createdAt, expiresAt: expiresAt ?? createdAt.addingTimeInterval(Self.defaultLifetime),
+            metadata: metadata,
+            payload: [.init(platform: platform, urls: urls, hash: PayloadManifest.payloadHash(sha3_224: hash))],
+            compManifest: comp)
         let problems = m.problems(now: createdAt)
         if !problems.isEmpty { throw .invalid(problems) }
         return m

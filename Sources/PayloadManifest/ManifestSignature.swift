@@ -31,7 +31,9 @@ public enum SignatureDigest: String, CaseIterable, Sendable {
             case .sha512: return .ecdsaWithSHA512
             }
         }
-        throw .key("\(key) keys cannot sign with a separate digest as providers verify (openssl dgst -\(rawValue)); use an RSA or ECDSA (P-256/384/521) key")
+        throw .key(
+            "\(key) keys cannot sign with a separate digest as providers verify (openssl dgst -\(rawValue)); use an RSA or ECDSA (P-256/384/521) key"
+        )
     }
 }
 
@@ -53,8 +55,10 @@ public struct SignedManifest: Equatable, Sendable {
 
     /// The demand properties in the order the documentation lists them.
     public var properties: [(String, String)] {
-        var p = [(Self.payloadProperty, payload), (Self.signatureProperty, Data(signature).base64EncodedString()),
-                 (Self.algorithmProperty, digest.rawValue)]
+        var p = [
+            (Self.payloadProperty, payload), (Self.signatureProperty, Data(signature).base64EncodedString()),
+            (Self.algorithmProperty, digest.rawValue)
+        ]
         if let certificate { p.append((Self.certificateProperty, Data(certificate).base64EncodedString())) }
         return p
     }
@@ -69,8 +73,10 @@ public struct SignedManifest: Equatable, Sendable {
     /// Signs `manifest` (the file's bytes) with the PEM private key; with a certificate (chain), the
     /// key must belong to the certificate providers will use: the last one in the file, as yagna
     /// takes it. The manifest is checked first (as at `now`): an invalid one is not signed.
-    public static func sign(manifest: [UInt8], keyPEM: String, certificate: [UInt8]?, digest: SignatureDigest,
-                            now: Date) throws(ManifestError) -> SignedManifest {
+    public static func sign(
+        manifest: [UInt8], keyPEM: String, certificate: [UInt8]?, digest: SignatureDigest,
+        now: Date
+    ) throws(ManifestError) -> SignedManifest {
         let parsed = try PayloadManifest(json: manifest)
         let problems = parsed.problems(now: now)
         if !problems.isEmpty { throw .invalid(problems) }
@@ -80,7 +86,9 @@ public struct SignedManifest: Equatable, Sendable {
             let signer = chain.signer
             if signer.publicKey != key.publicKey {
                 if let i = chain.certificates.firstIndex(where: { $0.publicKey == key.publicKey }) {
-                    throw .certificate("the key belongs to certificate \(i + 1) of \(chain.certificates.count) (\(signer.subject)), but providers verify with the last certificate in the file: put the author's certificate last")
+                    throw .certificate(
+                        "the key belongs to certificate \(i + 1) of \(chain.certificates.count) (\(signer.subject)), but providers verify with the last certificate in the file: put the author's certificate last"
+                    )
                 }
                 throw .certificate("the key does not belong to the certificate (\(signer.subject)); providers would refuse every signature")
             }
@@ -104,10 +112,14 @@ public struct SignedManifest: Equatable, Sendable {
 
     static func readPrivateKey(_ pem: String) throws(ManifestError) -> Certificate.PrivateKey {
         if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || pem.contains("Proc-Type: 4,ENCRYPTED") {
-            throw .key("the key is protected by a passphrase; write a decrypted copy for signing with `openssl pkey -in KEY -out PLAIN.pem` (keep it private)")
+            throw .key(
+                "the key is protected by a passphrase; write a decrypted copy for signing with `openssl pkey -in KEY -out PLAIN.pem` (keep it private)"
+            )
         }
         guard pem.contains("PRIVATE KEY-----") else {
-            if pem.contains("-----BEGIN CERTIFICATE-----") { throw .key("this is a certificate, not a private key (give the certificate with --cert)") }
+            if pem.contains("-----BEGIN CERTIFICATE-----") {
+                throw .key("this is a certificate, not a private key (give the certificate with --cert)")
+            }
             throw .key("not a PEM private key (PKCS#1 RSA, SEC1 EC or PKCS#8 expected)")
         }
         do {
@@ -160,7 +172,7 @@ extension SignedManifest {
         var files: [(String, [UInt8])] = [
             ("\(manifestName).base64", Array(payload.utf8)),
             (sig, signature),
-            (sig + ".base64", Array(Data(signature).base64EncodedString().utf8)),
+            (sig + ".base64", Array(Data(signature).base64EncodedString().utf8))
         ]
         if let certificate, let certificateName {
             files.append(("\(certificateName).base64", Array(Data(certificate).base64EncodedString().utf8)))

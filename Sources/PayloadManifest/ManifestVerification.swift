@@ -20,7 +20,8 @@ public struct ManifestBundle: Sendable {
     public var algorithm: String?
     public var certificate: [UInt8]?
 
-    public init(manifest: [UInt8], payload: String? = nil, signature: [UInt8]? = nil, algorithm: String? = nil, certificate: [UInt8]? = nil) {
+    public init(manifest: [UInt8], payload: String? = nil, signature: [UInt8]? = nil, algorithm: String? = nil, certificate: [UInt8]? = nil)
+    {
         self.manifest = manifest
         self.payload = payload ?? Data(manifest).base64EncodedString()
         self.signature = signature
@@ -32,8 +33,10 @@ public struct ManifestBundle: Sendable {
     /// demand.json, or the base64 text of a manifest. `signature` and `certificate` name files in
     /// the forms Golem's documentation makes with openssl (raw or base64 signature; PEM, DER or their
     /// base64 for the certificate).
-    public static func load(path: String, signature: String? = nil, certificate: String? = nil,
-                            digest: String? = nil) throws(ManifestError) -> ManifestBundle {
+    public static func load(
+        path: String, signature: String? = nil, certificate: String? = nil,
+        digest: String? = nil
+    ) throws(ManifestError) -> ManifestBundle {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw .file(path: path, "no such file or directory")
@@ -50,7 +53,8 @@ public struct ManifestBundle: Sendable {
         if DemandFile.isDemand(bytes) {
             bundle = try DemandFile.read(bytes, file: file).bundle(file: file)
         } else if let text = String(bytes: bytes, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
-                  !text.hasPrefix("{"), let decoded = Data(base64Encoded: text, options: .ignoreUnknownCharacters) {
+            !text.hasPrefix("{"), let decoded = Data(base64Encoded: text, options: .ignoreUnknownCharacters)
+        {
             // manifest.json.base64: the payload exactly as it would be sent (line breaks dropped).
             bundle = ManifestBundle(manifest: Array(decoded), payload: text.filter { !$0.isWhitespace })
         } else {
@@ -65,7 +69,8 @@ public struct ManifestBundle: Sendable {
         }
         if let certificate {
             let raw = try readFile(certificate)
-            bundle.certificate = (String(bytes: raw, encoding: .utf8)?.contains("-----BEGIN") == true) ? raw : (decodeBase64File(raw) ?? raw)
+            bundle.certificate =
+                (String(bytes: raw, encoding: .utf8)?.contains("-----BEGIN") == true) ? raw : (decodeBase64File(raw) ?? raw)
         }
         return bundle
     }
@@ -73,8 +78,9 @@ public struct ManifestBundle: Sendable {
     /// A file that holds base64 text only (the `--wrap=0` output of Golem's documentation).
     private static func decodeBase64File(_ raw: [UInt8]) -> [UInt8]? {
         guard let text = String(bytes: raw, encoding: .ascii)?.trimmingCharacters(in: .whitespacesAndNewlines),
-              !text.isEmpty, text.allSatisfy({ $0.isLetter || $0.isNumber || "+/=\n\r".contains($0) }),
-              let data = Data(base64Encoded: text, options: .ignoreUnknownCharacters) else { return nil }
+            !text.isEmpty, text.allSatisfy({ $0.isLetter || $0.isNumber || "+/=\n\r".contains($0) }),
+            let data = Data(base64Encoded: text, options: .ignoreUnknownCharacters)
+        else { return nil }
         return Array(data)
     }
 }
@@ -101,8 +107,10 @@ public struct VerificationReport: Sendable {
 public enum ManifestVerifier {
     /// Checks a bundle as at `now`. `imageHash`: the SHA3-224 (hex) of the image the manifest must
     /// name; `trusted`: CA certificates (PEM or DER bytes) the signer's chain must lead to.
-    public static func verify(_ bundle: ManifestBundle, imageHash: String? = nil, trusted: [UInt8]? = nil,
-                              now: Date = Date()) async -> VerificationReport {
+    public static func verify(
+        _ bundle: ManifestBundle, imageHash: String? = nil, trusted: [UInt8]? = nil,
+        now: Date = Date()
+    ) async -> VerificationReport {
         var report = VerificationReport()
         do {
             let manifest = try PayloadManifest(json: bundle.manifest)
@@ -123,7 +131,9 @@ public enum ManifestVerifier {
             return report
         }
         guard let certificate = bundle.certificate else {
-            report.problems.append(ManifestProblem("certificate", "missing: providers cannot verify a signature without \(SignedManifest.certificateProperty)"))
+            report.problems.append(
+                ManifestProblem("certificate", "missing: providers cannot verify a signature without \(SignedManifest.certificateProperty)")
+            )
             return report
         }
         let chain: CertificateChain
@@ -133,13 +143,17 @@ public enum ManifestVerifier {
         }
         let signer = chain.signer
         if signer.notValidAfter < now {
-            report.problems.append(ManifestProblem("certificate", "\(signer.subject) expired at \(ManifestTime.string(signer.notValidAfter))"))
+            report.problems.append(
+                ManifestProblem("certificate", "\(signer.subject) expired at \(ManifestTime.string(signer.notValidAfter))"))
         } else if signer.notValidBefore > now {
-            report.problems.append(ManifestProblem("certificate", "\(signer.subject) is valid only from \(ManifestTime.string(signer.notValidBefore))"))
+            report.problems.append(
+                ManifestProblem("certificate", "\(signer.subject) is valid only from \(ManifestTime.string(signer.notValidBefore))"))
         }
         let name = bundle.algorithm ?? ""
         guard let digest = SignatureDigest(openSSLName: name) else {
-            report.problems.append(ManifestProblem("signature", "algorithm \"\(name)\": gvmc checks sha256, sha384 and sha512 (\(SignedManifest.algorithmProperty))"))
+            report.problems.append(
+                ManifestProblem(
+                    "signature", "algorithm \"\(name)\": gvmc checks sha256, sha384 and sha512 (\(SignedManifest.algorithmProperty))"))
             return report
         }
         do {
@@ -153,7 +167,9 @@ public enum ManifestVerifier {
             report.problems.append(ManifestProblem("signature", "\(error)"))
         }
         guard let trusted else {
-            report.notes.append("certificate chain not checked (give --ca CA.pem: providers accept only authors whose chain ends at a certificate in their keystore)")
+            report.notes.append(
+                "certificate chain not checked (give --ca CA.pem: providers accept only authors whose chain ends at a certificate in their keystore)"
+            )
             return report
         }
         let roots: [Certificate]
@@ -163,14 +179,18 @@ public enum ManifestVerifier {
         }
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) { RFC5280Policy(fixedExpiryValidationTime: now) }
         let diagnostics = DiagnosticLog()
-        let result = await verifier.validate(leaf: signer, intermediates: CertificateStore(Array(chain.certificates.dropLast())),
-                                             diagnosticCallback: { diagnostics.add("\($0)") })
+        let result = await verifier.validate(
+            leaf: signer, intermediates: CertificateStore(Array(chain.certificates.dropLast())),
+            diagnosticCallback: { diagnostics.add("\($0)") })
         switch result {
         case .validCertificate(let validated):
-            report.passed.append("certificate: chains to \(validated.last?.subject.description ?? "the CA") (a chain of \(validated.count))")
+            report.passed.append(
+                "certificate: chains to \(validated.last?.subject.description ?? "the CA") (a chain of \(validated.count))")
         case .couldNotValidate(let failures):
             let reasons = failures.map { "\($0.policyFailureReason)" }
-            let detail = reasons.isEmpty ? "no chain from \(signer.subject) (issuer \(signer.issuer)) to a certificate in --ca" : reasons.joined(separator: "; ")
+            let detail =
+                reasons.isEmpty
+                ? "no chain from \(signer.subject) (issuer \(signer.issuer)) to a certificate in --ca" : reasons.joined(separator: "; ")
             report.problems.append(ManifestProblem("certificate", "not issued by the --ca certificates: \(detail)"))
         }
         return report
@@ -178,8 +198,10 @@ public enum ManifestVerifier {
 
     /// Why a signature does not verify, when the cause is a common one: it was made over the
     /// base64 text with line breaks or a final newline (`base64 manifest.json > manifest.json.base64`).
-    private static func mismatch(_ bundle: ManifestBundle, _ signature: [UInt8], _ signer: Certificate,
-                                 _ algorithm: Certificate.SignatureAlgorithm) -> String {
+    private static func mismatch(
+        _ bundle: ManifestBundle, _ signature: [UInt8], _ signer: Certificate,
+        _ algorithm: Certificate.SignatureAlgorithm
+    ) -> String {
         let payload = bundle.payload
         var wrapped = ""
         var i = payload.startIndex
@@ -188,12 +210,17 @@ public enum ManifestVerifier {
             wrapped += payload[i..<end] + "\n"
             i = end
         }
-        for (variant, what) in [(payload + "\n", "the base64 text followed by a newline"), (wrapped, "the base64 text wrapped at 76 columns (`base64` without --wrap=0)")] {
+        for (variant, what) in [
+            (payload + "\n", "the base64 text followed by a newline"),
+            (wrapped, "the base64 text wrapped at 76 columns (`base64` without --wrap=0)")
+        ] {
             if signer.publicKey.isValidSignature(signature, for: Array(variant.utf8), signatureAlgorithm: algorithm) {
-                return "the signature is over \(what); providers verify it over \(SignedManifest.payloadProperty), the base64 text without line breaks: sign the output of `base64 --wrap=0 manifest.json` (no newline), or use `gvmc manifest sign`"
+                return
+                    "the signature is over \(what); providers verify it over \(SignedManifest.payloadProperty), the base64 text without line breaks: sign the output of `base64 --wrap=0 manifest.json` (no newline), or use `gvmc manifest sign`"
             }
         }
-        return "does not verify over the base64 payload with \(signer.subject)'s key: the manifest was changed after signing, or it was signed with another key"
+        return
+            "does not verify over the base64 payload with \(signer.subject)'s key: the manifest was changed after signing, or it was signed with another key"
     }
 }
 

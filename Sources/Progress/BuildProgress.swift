@@ -54,8 +54,10 @@ public final class BuildProgress: @unchecked Sendable {
     private let title: String
 
     /// `auto` becomes tty when `fd` is a terminal (and TERM is not dumb), else plain, as BuildKit.
-    public init(mode: ProgressMode, fd: Int32 = 2, environment: [String: String] = ProcessInfo.processInfo.environment,
-                title: String = "Building", clock: @escaping () -> Date = Date.init) {
+    public init(
+        mode: ProgressMode, fd: Int32 = 2, environment: [String: String] = ProcessInfo.processInfo.environment,
+        title: String = "Building", clock: @escaping () -> Date = Date.init
+    ) {
         self.title = title
         var resolved = mode
         if mode == .auto { resolved = isatty(fd) == 1 && environment["TERM"] != "dumb" ? .tty : .plain }
@@ -118,8 +120,12 @@ public final class BuildProgress: @unchecked Sendable {
             let time = String(format: "%.1fs", (v.completed ?? now).timeIntervalSince(v.started))
             if v.completed == nil {
                 lines.append(.init(text: " => \(v.name)", time: time, style: .running))
-                for (id, t) in (transfers[v.number] ?? [:]).sorted(by: { $0.key < $1.key }) where t.current < t.total && t.completed == nil {
-                    lines.append(.init(text: " => => " + Self.transferLine(id, t, now: now), time: String(format: "%.1fs", now.timeIntervalSince(t.started)), style: .log))
+                for (id, t) in (transfers[v.number] ?? [:]).sorted(by: { $0.key < $1.key }) where t.current < t.total && t.completed == nil
+                {
+                    lines.append(
+                        .init(
+                            text: " => => " + Self.transferLine(id, t, now: now),
+                            time: String(format: "%.1fs", now.timeIntervalSince(t.started)), style: .log))
                 }
                 for l in (tails[v.number] ?? []).suffix(6) { lines.append(.init(text: " => => # " + l, time: "", style: .log)) }
             } else if v.cached {
@@ -133,7 +139,8 @@ public final class BuildProgress: @unchecked Sendable {
         let done = vertices.filter { $0.completed != nil }.count
         let failed = vertices.contains { $0.error != nil }
         let state = finished ? (failed ? " ERROR" : " FINISHED") : ""
-        let header = "[+] \(title) \(String(format: "%.1f", now.timeIntervalSince(started)))s (\(done)/\(max(total ?? 0, vertices.count)))\(state)"
+        let header =
+            "[+] \(title) \(String(format: "%.1f", now.timeIntervalSince(started)))s (\(done)/\(max(total ?? 0, vertices.count)))\(state)"
         screen.draw(header: header, lines: lines, final: finished, force: force)
     }
 
@@ -209,7 +216,8 @@ public final class BuildProgress: @unchecked Sendable {
         if rate > 0 && t.total > t.current { line += " \(Int((Double(t.total - t.current) / rate).rounded(.up)))s left" }
         let width = 16
         let filled = t.total > 0 ? min(width, Int(Double(width) * Double(t.current) / Double(t.total))) : 0
-        return line + " [" + String(repeating: "=", count: max(0, filled - 1)) + (filled > 0 ? ">" : "") + String(repeating: " ", count: width - filled) + "]"
+        return line + " [" + String(repeating: "=", count: max(0, filled - 1)) + (filled > 0 ? ">" : "")
+            + String(repeating: " ", count: width - filled) + "]"
     }
 
     // MARK: - Events
@@ -288,7 +296,11 @@ public final class BuildProgress: @unchecked Sendable {
 
     public func done(key: String? = nil) { finish { $0.key = key } }
     /// `from`: the shared cache the result came from (`registry HOST/REPO:TAG`), shown after CACHED.
-    public func cached(key: String? = nil, from: String? = nil) { finish { $0.cached = true; $0.key = key; $0.cachedFrom = from } }
+    public func cached(key: String? = nil, from: String? = nil) {
+        finish {
+            $0.cached = true; $0.key = key; $0.cachedFrom = from
+        }
+    }
     public func failed(_ message: String) { finish { $0.error = message } }
 
     private func finish(_ edit: (inout VertexRecord) -> Void) {
@@ -301,9 +313,13 @@ public final class BuildProgress: @unchecked Sendable {
             switch mode {
             case .plain:
                 printHeaderIfNeeded(n)
-                if v.cached { write("#\(n) CACHED" + (v.cachedFrom.map { " (\($0))" } ?? "") + "\n") }
-                else if let e = v.error { write("#\(n) ERROR: \(e)\n") }
-                else { write("#\(n) DONE \(String(format: "%.1f", v.duration))s\n") }
+                if v.cached {
+                    write("#\(n) CACHED" + (v.cachedFrom.map { " (\($0))" } ?? "") + "\n")
+                } else if let e = v.error {
+                    write("#\(n) ERROR: \(e)\n")
+                } else {
+                    write("#\(n) DONE \(String(format: "%.1f", v.duration))s\n")
+                }
                 if gitlabSections { write("\u{1B}[0Ksection_end:\(Int(clock().timeIntervalSince1970)):gvmc_step_\(n)\r\u{1B}[0K") }
             case .rawjson:
                 emitJSON(vertex: n)
@@ -360,7 +376,9 @@ public final class BuildProgress: @unchecked Sendable {
             var line = "\(result) in \(String(format: "%.1f", total))s"
             if !steps.isEmpty { line += ": \(steps.count) steps, \(cached) cached" }
             if !slowest.isEmpty {
-                line += "; slowest: " + slowest.map { "#\($0.number) \($0.name) \(String(format: "%.1f", $0.duration))s" }.joined(separator: ", ")
+                line +=
+                    "; slowest: "
+                    + slowest.map { "#\($0.number) \($0.name) \(String(format: "%.1f", $0.duration))s" }.joined(separator: ", ")
             }
             return line
         }
@@ -440,13 +458,21 @@ public final class BuildProgress: @unchecked Sendable {
     private func emitJSON(vertex n: Int) {
         guard mode == .rawjson else { return }
         let v = vertices[n - 1]
-        emit(SolveStatusLine(vertexes: [.init(digest: Self.digest(n, v.name), name: v.name, started: Self.time(v.started),
-                                              completed: v.completed.map(Self.time), cached: v.cached ? true : nil, error: v.error)]))
+        emit(
+            SolveStatusLine(vertexes: [
+                .init(
+                    digest: Self.digest(n, v.name), name: v.name, started: Self.time(v.started),
+                    completed: v.completed.map(Self.time), cached: v.cached ? true : nil, error: v.error)
+            ]))
     }
 
     private func emitJSON(transfer id: String, _ t: Transfer, vertex n: Int, now: Date) {
-        emit(SolveStatusLine(statuses: [.init(id: id, vertex: Self.digest(n, vertices[n - 1].name), current: t.current, total: t.total,
-                                              timestamp: Self.time(now), started: Self.time(t.started), completed: t.completed.map(Self.time))]))
+        emit(
+            SolveStatusLine(statuses: [
+                .init(
+                    id: id, vertex: Self.digest(n, vertices[n - 1].name), current: t.current, total: t.total,
+                    timestamp: Self.time(now), started: Self.time(t.started), completed: t.completed.map(Self.time))
+            ]))
     }
 
     private func emitJSON(status text: String, vertex n: Int) {
@@ -454,8 +480,12 @@ public final class BuildProgress: @unchecked Sendable {
     }
 
     private func emitJSON(log bytes: [UInt8], vertex n: Int, stream: Int32) {
-        emit(SolveStatusLine(logs: [.init(vertex: Self.digest(n, vertices[n - 1].name), stream: Int(stream),
-                                          data: Data(bytes).base64EncodedString(), timestamp: Self.time(clock()))]))
+        emit(
+            SolveStatusLine(logs: [
+                .init(
+                    vertex: Self.digest(n, vertices[n - 1].name), stream: Int(stream),
+                    data: Data(bytes).base64EncodedString(), timestamp: Self.time(clock()))
+            ]))
     }
 
     private func emit(_ line: SolveStatusLine) { write(line.line()) }
@@ -477,7 +507,8 @@ public enum Annotations {
             message = message.dropFirst(prefix.count)
         }
         func escape(_ s: some StringProtocol, property: Bool) -> String {
-            var out = String(s).replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D").replacingOccurrences(of: "\n", with: "%0A")
+            var out = String(s).replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D").replacingOccurrences(
+                of: "\n", with: "%0A")
             if property { out = out.replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: ",", with: "%2C") }
             return out
         }

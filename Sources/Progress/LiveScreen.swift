@@ -48,7 +48,8 @@ final class LiveScreen {
             let room = max(height - 2, 4)
             if shown.count > room {
                 let running = shown.filter { $0.style == .running || $0.style == .log }
-                shown = Array((shown.filter { $0.style != .running && $0.style != .log }.suffix(max(room - running.count, 0))) + running).suffix(room)
+                shown = Array((shown.filter { $0.style != .running && $0.style != .log }.suffix(max(room - running.count, 0))) + running)
+                    .suffix(room)
             }
         }
         var out = ""

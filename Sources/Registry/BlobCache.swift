@@ -38,9 +38,9 @@ public struct BlobCache: Sendable {
     public func store(_ digest: String, fetch: (Int32) throws -> Void) throws -> String {
         try validateDigest(digest, what: "blob")
         let final = path(for: digest)
-        if utimensat(AT_FDCWD, final, nil, 0) == 0 { return final }   // cached; its use recorded for `gvmc prune`
+        if utimensat(AT_FDCWD, final, nil, 0) == 0 { return final }  // cached; its use recorded for `gvmc prune`
         return try withLock(String(digest.dropFirst("sha256:".count))) {
-            if access(final, F_OK) == 0 { return final }   // another process finished it meanwhile
+            if access(final, F_OK) == 0 { return final }  // another process finished it meanwhile
             try fill(final, fetch: fetch)
             return final
         }

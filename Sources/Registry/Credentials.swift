@@ -44,7 +44,9 @@ public struct CredentialStore: Sendable {
             throw RegistryError("invalid --registry-auth \"\(text.prefix { $0 != ":" })...\": expected HOST=USER:PASSWORD")
         }
         let host = String(text[..<eq])
-        add(host: host, Credential(username: String(text[text.index(after: eq)..<colon]), password: String(text[text.index(after: colon)...])))
+        add(
+            host: host,
+            Credential(username: String(text[text.index(after: eq)..<colon]), password: String(text[text.index(after: colon)...])))
     }
 
     /// Reads Docker's config.json; a missing file is fine, a malformed one is an error.
@@ -61,7 +63,8 @@ public struct CredentialStore: Sendable {
             var pass = entry.password
             if let auth = entry.auth, !auth.isEmpty {
                 guard let decoded = Data(base64Encoded: auth).flatMap({ String(data: $0, encoding: .utf8) }),
-                      let colon = decoded.firstIndex(of: ":") else {
+                    let colon = decoded.firstIndex(of: ":")
+                else {
                     throw RegistryError("\(path): auths.\(key).auth is not base64 of USER:PASSWORD")
                 }
                 user = String(decoded[..<colon])
@@ -125,7 +128,15 @@ struct Challenge: Equatable {
                 var escaped = false
                 while let c = rest.first {
                     rest = rest.dropFirst()
-                    if escaped { value.append(c); escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { break } else { value.append(c) }
+                    if escaped {
+                        value.append(c); escaped = false
+                    } else if c == "\\" {
+                        escaped = true
+                    } else if c == "\"" {
+                        break
+                    } else {
+                        value.append(c)
+                    }
                 }
             } else {
                 let end = rest.firstIndex(of: ",") ?? rest.endIndex

@@ -38,7 +38,10 @@ extension BlobCache {
                 var off = 0
                 while off < n {
                     let w = write(fd, buffer.baseAddress! + off, n - off)
-                    if w < 0 { if errno == EINTR { continue }; throw RegistryError("cache: writing \(temp) failed: \(String(cString: strerror(errno)))") }
+                    if w < 0 {
+                        if errno == EINTR { continue };
+                        throw RegistryError("cache: writing \(temp) failed: \(String(cString: strerror(errno)))")
+                    }
                     off += w
                 }
             }
@@ -50,7 +53,9 @@ extension BlobCache {
         }
         let digest = "sha256:" + hasher.finalize().hexString
         let final = path(for: digest)
-        if access(final, F_OK) == 0 { unlink(temp) } else if rename(temp, final) != 0 {
+        if access(final, F_OK) == 0 {
+            unlink(temp)
+        } else if rename(temp, final) != 0 {
             unlink(temp)
             throw RegistryError("cache: rename to \(final) failed: \(String(cString: strerror(errno)))")
         }
@@ -80,7 +85,8 @@ extension ImagePuller {
                 var remaining = entry.size
                 let (digest, path) = try cache.storeComputingDigest { buffer in
                     guard remaining > 0 else { return 0 }
-                    let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), remaining))]))
+                    let n = try reader.read(
+                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), remaining))]))
                     guard n > 0 else { throw RegistryError("\(source): \(name) is truncated") }
                     remaining -= Int64(n)
                     return n
@@ -112,7 +118,9 @@ extension ImagePuller {
             throw RegistryError("\(source): no manifest.json; not a `docker save` archive")
         }
         let manifest: [DockerArchiveEntry]
-        do { manifest = try JSONDocument.decode([DockerArchiveEntry].self, from: manifestBytes, document: "\(source): manifest.json") } catch {
+        do {
+            manifest = try JSONDocument.decode([DockerArchiveEntry].self, from: manifestBytes, document: "\(source): manifest.json")
+        } catch {
             if case .notJSON = error.problem { throw RegistryError("\(source): no manifest.json; not a `docker save` archive") }
             throw RegistryError(error.description)
         }
@@ -130,7 +138,9 @@ extension ImagePuller {
             }
             chosen = first
         } else {
-            guard manifest.count == 1 else { throw RegistryError("\(source): the archive holds \(manifest.count) images; name one with :TAG") }
+            guard manifest.count == 1 else {
+                throw RegistryError("\(source): the archive holds \(manifest.count) images; name one with :TAG")
+            }
             chosen = manifest[0]
         }
         guard let configName = chosen.config, let layerNames = chosen.layers else {
@@ -152,8 +162,9 @@ extension ImagePuller {
             }
             layers.append(PulledLayer(path: layer.path, digest: layer.digest, mediaType: "application/vnd.docker.image.rootfs.diff.tar"))
         }
-        return PulledImage(source: source, manifestDigest: config.digest, configDigest: config.digest, config: configBlob,
-                           layers: layers, warnings: warnings)
+        return PulledImage(
+            source: source, manifestDigest: config.digest, configDigest: config.digest, config: configBlob,
+            layers: layers, warnings: warnings)
     }
 
     /// gzip, zstd, xz or bzip2 magic at the start of the file.

@@ -118,7 +118,9 @@ public final class ImagePuller {
         let entries = index.manifests.filter { $0.platform != nil && MediaType.accepted.contains($0.mediaType ?? MediaType.ociManifest) }
         if let exact = entries.first(where: { $0.platform!.matches(platform) }) { return exact }
         let available = entries.map { $0.platform!.description }.filter { $0 != "unknown/unknown" }
-        throw RegistryError("\(source): no image for platform \(platform) in the index (it has: \(available.isEmpty ? "nothing usable" : available.joined(separator: ", ")))")
+        throw RegistryError(
+            "\(source): no image for platform \(platform) in the index (it has: \(available.isEmpty ? "nothing usable" : available.joined(separator: ", ")))"
+        )
     }
 
     /// Layers of a manifest: supported media types only; foreign layers skipped with a warning.
@@ -177,9 +179,10 @@ public final class ImagePuller {
         }
         checkPlatform(config.value, source: source, warnings: &warnings)
         let paths = try download(layers, using: client)
-        return PulledImage(source: source, manifestDigest: digest, configDigest: configDescriptor.digest, config: config,
-                           layers: zip(layers, paths).map { PulledLayer(path: $1, digest: $0.digest, mediaType: $0.mediaType ?? "") },
-                           warnings: warnings)
+        return PulledImage(
+            source: source, manifestDigest: digest, configDigest: configDescriptor.digest, config: config,
+            layers: zip(layers, paths).map { PulledLayer(path: $1, digest: $0.digest, mediaType: $0.mediaType ?? "") },
+            warnings: warnings)
     }
 
     /// Downloads missing layers with `parallelism` workers, each with its own connection but
@@ -244,7 +247,9 @@ public final class ImagePuller {
         }
         func readVerified(_ d: Descriptor) throws -> [UInt8] {
             let path = try blobPath(d.digest)
-            guard let data = FileManager.default.contents(atPath: path) else { throw RegistryError("\(source): blob \(d.digest) is missing (\(path))") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw RegistryError("\(source): blob \(d.digest) is missing (\(path))")
+            }
             let bytes = Array(data)
             guard sha256Digest(bytes) == d.digest else { throw RegistryError("\(source): blob \(d.digest) is corrupt (digest mismatch)") }
             return bytes
@@ -287,7 +292,8 @@ public final class ImagePuller {
             guard access(path, R_OK) == 0 else { throw RegistryError("\(source): layer \(l.digest) is missing (\(path))") }
             pulled.append(PulledLayer(path: path, digest: l.digest, mediaType: l.mediaType ?? ""))
         }
-        return PulledImage(source: source, manifestDigest: chosen.digest, configDigest: configDescriptor.digest,
-                           config: config, layers: pulled, warnings: warnings)
+        return PulledImage(
+            source: source, manifestDigest: chosen.digest, configDigest: configDescriptor.digest,
+            config: config, layers: pulled, warnings: warnings)
     }
 }

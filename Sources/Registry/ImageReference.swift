@@ -46,8 +46,11 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         if registry == "index.docker.io" { registry = ImageReference.defaultRegistry }
         for c in path {
             guard ImageReference.isValidComponent(c) else {
-                throw ReferenceError(text, c.isEmpty ? "empty path component" :
-                    (c != c.lowercased() ? "repository name must be lowercase" : "invalid path component \"\(c)\""))
+                throw ReferenceError(
+                    text,
+                    c.isEmpty
+                        ? "empty path component"
+                        : (c != c.lowercased() ? "repository name must be lowercase" : "invalid path component \"\(c)\""))
             }
         }
         if registry == ImageReference.defaultRegistry && path.count == 1 { path.insert("library", at: 0) }
@@ -101,8 +104,15 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             if alnum(b[i]) { i += 1; continue }
             // A separator: ".", "_", "__" or a run of "-", followed by an alphanumeric.
             var j = i
-            if b[j] == 0x2E { j += 1 } else if b[j] == 0x5F { j += 1; if j < b.count && b[j] == 0x5F { j += 1 } }
-            else if b[j] == 0x2D { while j < b.count && b[j] == 0x2D { j += 1 } } else { return false }
+            if b[j] == 0x2E {
+                j += 1
+            } else if b[j] == 0x5F {
+                j += 1; if j < b.count && b[j] == 0x5F { j += 1 }
+            } else if b[j] == 0x2D {
+                while j < b.count && b[j] == 0x2D { j += 1 }
+            } else {
+                return false
+            }
             guard j < b.count, alnum(b[j]) else { return false }
             i = j
         }
@@ -117,10 +127,11 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             host = host[..<colon]
         }
         if host.hasPrefix("[") { return host.hasSuffix("]") && host.count > 2 }
-        return !host.isEmpty && host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
-            !label.isEmpty && label.first != "-" && label.last != "-"
-                && label.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" }
-        }
+        return !host.isEmpty
+            && host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+                !label.isEmpty && label.first != "-" && label.last != "-"
+                    && label.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" }
+            }
     }
 
     static func validateDigest(_ d: String, _ text: String) throws(ReferenceError) {

@@ -92,12 +92,14 @@ extension RegistryClient {
                     return
                 }
                 let end = min(offset + chunk, file.size)
-                let response = try request(location, method: "PATCH",
-                                           headers: ["Content-Type: application/octet-stream", "Content-Range: \(offset)-\(end - 1)", "Expect:"],
-                                           body: file.bytes(offset..<end), expected: [404, 416], attempts: 1)
+                let response = try request(
+                    location, method: "PATCH",
+                    headers: ["Content-Type: application/octet-stream", "Content-Range: \(offset)-\(end - 1)", "Expect:"],
+                    body: file.bytes(offset..<end), expected: [404, 416], attempts: 1)
                 // 416: the session holds other bytes than we think; 404: it expired. Both recover.
                 guard response.status == 202 else {
-                    throw RegistryError("blob \(digest): the registry refused the chunk at \(offset) (HTTP \(response.status))", transient: true)
+                    throw RegistryError(
+                        "blob \(digest): the registry refused the chunk at \(offset) (HTTP \(response.status))", transient: true)
                 }
                 location = try self.location(of: response, after: location)
                 offset = end
@@ -124,8 +126,9 @@ extension RegistryClient {
     /// PUT ?digest= with the last bytes (all of them for a one-request upload, none after chunks).
     private func finish(_ location: String, digest: String, file: MappedFile, body: UnsafeRawBufferPointer) throws {
         let url = location + (location.contains("?") ? "&" : "?") + "digest=" + percentEncode(digest)
-        let response = try request(url, method: "PUT", headers: ["Content-Type: application/octet-stream", "Expect:"],
-                                   body: body, expected: [400], attempts: 1)
+        let response = try request(
+            url, method: "PUT", headers: ["Content-Type: application/octet-stream", "Expect:"],
+            body: body, expected: [400], attempts: 1)
         guard response.status == 400 else { return }
         let why = registryMessage(response)
         if why.contains("DIGEST_INVALID") {
@@ -139,7 +142,8 @@ extension RegistryClient {
     private func uploadStatus(_ location: String) throws -> (String, Int) {
         let response = try request(location, attempts: 1)
         guard let range = response.header("Range"), let dash = range.lastIndex(of: "-"),
-              let last = Int(range[range.index(after: dash)...]) else {
+            let last = Int(range[range.index(after: dash)...])
+        else {
             throw RegistryError("upload status without a Range")
         }
         return (response.header("Location").map { Self.resolve($0, against: location) } ?? location, last == 0 ? 0 : last + 1)
@@ -153,7 +157,8 @@ extension RegistryClient {
             try request("/manifests/\(tag)", method: "PUT", headers: ["Content-Type: " + mediaType], body: body)
         }
         if let claimed = response.header("Docker-Content-Digest"), claimed.hasPrefix("sha256:"), claimed != digest {
-            throw RegistryError("\(reference.registry)/\(reference.repository):\(tag): the registry stored the manifest as \(claimed), not \(digest)")
+            throw RegistryError(
+                "\(reference.registry)/\(reference.repository):\(tag): the registry stored the manifest as \(claimed), not \(digest)")
         }
         return digest
     }

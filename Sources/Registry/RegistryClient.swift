@@ -49,10 +49,12 @@ final class RegistryClient {
     /// retried with backoff). `path` is below the repository URL, or a whole URL (an upload's
     /// Location). `body` is sent again on each try. `stream` gets 2xx bodies; `prepare` runs
     /// before each attempt and returns the Range start (for resumable downloads).
-    func request(_ path: String, method: String = "GET", accept: [String] = [], headers extra: [String] = [],
-                 body: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), expected: Set<Int> = [],
-                 attempts: Int? = nil, limit: Int = 4 << 20, prepare: () throws -> Int64 = { 0 },
-                 stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
+    func request(
+        _ path: String, method: String = "GET", accept: [String] = [], headers extra: [String] = [],
+        body: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), expected: Set<Int> = [],
+        attempts: Int? = nil, limit: Int = 4 << 20, prepare: () throws -> Int64 = { 0 },
+        stream: ((Int, UnsafeRawBufferPointer) -> Bool)? = nil
+    ) throws -> HTTPResponse {
         let maxAttempts = attempts ?? options.maxAttempts
         var attempt = 0
         var authTried = false
@@ -67,15 +69,17 @@ final class RegistryClient {
             // plain HTTP only where the registry itself may be plain.
             let sameOrigin = url.hasPrefix("\(scheme ?? "https")://\(host)/")
             if !sameOrigin && url.hasPrefix("http://") && !insecure {
-                throw RegistryError("\(shown): the registry \(reference.registry) sent a plain-HTTP location; refused (--insecure-registry allows it)")
+                throw RegistryError(
+                    "\(shown): the registry \(reference.registry) sent a plain-HTTP location; refused (--insecure-registry allows it)")
             }
             if let authorization, sameOrigin { headers.append("Authorization: " + authorization) }
             headers += extra
             let resume = try prepare()
             let response: HTTPResponse
             do {
-                response = try http.perform(method, url, headers: headers, bodyBytes: body, resumeFrom: resume, tlsVerify: !insecure,
-                                            limit: limit, stream: stream)
+                response = try http.perform(
+                    method, url, headers: headers, bodyBytes: body, resumeFrom: resume, tlsVerify: !insecure,
+                    limit: limit, stream: stream)
             } catch let e as TransportError {
                 if let hint = e.tlsHint(registry: reference.registry) { throw RegistryError("\(shown): \(e.message); \(hint)") }
                 if attempt < maxAttempts {
@@ -95,8 +99,10 @@ final class RegistryClient {
                 attempt -= 1
                 continue
             case 401, 403:
-                throw RegistryError("\(shown): \(response.status == 401 ? "authentication failed" : "access denied")\(registryMessage(response)); "
-                    + "give credentials with --registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json")
+                throw RegistryError(
+                    "\(shown): \(response.status == 401 ? "authentication failed" : "access denied")\(registryMessage(response)); "
+                        + "give credentials with --registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json"
+                )
             case 429, 500..<600:
                 if attempt < maxAttempts {
                     let retryAfter = response.header("Retry-After").flatMap(Double.init).map { min($0, 30) }
@@ -104,7 +110,8 @@ final class RegistryClient {
                     sleep(seconds: retryAfter ?? options.backoff * Double(1 << (attempt - 1)))
                     continue
                 }
-                throw RegistryError("\(shown): HTTP \(response.status)\(registryMessage(response)) (after \(attempt) attempts)", transient: true)
+                throw RegistryError(
+                    "\(shown): HTTP \(response.status)\(registryMessage(response)) (after \(attempt) attempts)", transient: true)
             case 404:
                 throw RegistryError("\(shown): not found\(registryMessage(response))")
             default:
@@ -119,7 +126,8 @@ final class RegistryClient {
     /// to a message, so a body of another shape adds nothing.
     func registryMessage(_ r: HTTPResponse) -> String {
         guard let reply = try? JSONDocument.decode(RegistryErrorReply.self, from: r.body, document: "error"),
-              let first = reply.errors.first else { return "" }
+            let first = reply.errors.first
+        else { return "" }
         return ": " + [first.code, first.message].compactMap { $0 }.joined(separator: " ")
     }
 
@@ -139,16 +147,19 @@ final class RegistryClient {
     /// the Bearer one is taken, else Basic, else the first (refused by name).
     func authenticate(_ response: HTTPResponse, url: String) throws {
         let offered = response.challenges.compactMap { header in Challenge(header).map { (header, $0) } }
-        guard let (header, challenge) = offered.first(where: { $0.1.scheme == "bearer" }) ?? offered.first(where: { $0.1.scheme == "basic" })
-                ?? offered.first else {
+        guard
+            let (header, challenge) = offered.first(where: { $0.1.scheme == "bearer" }) ?? offered.first(where: { $0.1.scheme == "basic" })
+                ?? offered.first
+        else {
             throw RegistryError("\(url): HTTP 401 without a WWW-Authenticate challenge")
         }
         let credential = options.credentials.credential(for: reference.registry)
         switch challenge.scheme {
         case "basic":
             guard let credential else {
-                throw RegistryError("\(url): the registry requires a username and password; give them with "
-                    + "--registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json")
+                throw RegistryError(
+                    "\(url): the registry requires a username and password; give them with "
+                        + "--registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json")
             }
             authorization = credential.basicHeader
         case "bearer":
@@ -167,10 +178,12 @@ final class RegistryClient {
             let reply: HTTPResponse
             do {
                 if let token = credential?.identityToken {
-                    let form = "grant_type=refresh_token&client_id=gvmc&refresh_token=\(percentEncode(token))&"
+                    let form =
+                        "grant_type=refresh_token&client_id=gvmc&refresh_token=\(percentEncode(token))&"
                         + query.joined(separator: "&")
-                    reply = try http.perform("POST", realm, headers: ["Content-Type: application/x-www-form-urlencoded"],
-                                             body: Array(form.utf8), tlsVerify: !insecure, limit: 1 << 20)
+                    reply = try http.perform(
+                        "POST", realm, headers: ["Content-Type: application/x-www-form-urlencoded"],
+                        body: Array(form.utf8), tlsVerify: !insecure, limit: 1 << 20)
                 } else {
                     reply = try http.perform("GET", tokenURL, headers: headers, tlsVerify: !insecure, limit: 1 << 20)
                 }
@@ -180,7 +193,8 @@ final class RegistryClient {
             guard reply.status == 200 else {
                 var why = ""
                 if reply.status == 401 || reply.status == 403 {
-                    why = credential == nil
+                    why =
+                        credential == nil
                         ? ": the registry requires a username and password; give them with --registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json"
                         : " (wrong credentials or an expired identity token?)"
                 }
@@ -188,7 +202,8 @@ final class RegistryClient {
             }
             let answer: TokenReply
             do { answer = try JSONDocument.decode(TokenReply.self, from: reply.body, document: "token server \(realm)") } catch {
-                throw RegistryError(error.field.isEmpty ? "token server \(realm): the reply has no token (\(error.reason))" : error.description)
+                throw RegistryError(
+                    error.field.isEmpty ? "token server \(realm): the reply has no token (\(error.reason))" : error.description)
             }
             guard let token = answer.token ?? answer.accessToken, !token.isEmpty else {
                 throw RegistryError("token server \(realm): the reply has no token")
@@ -200,31 +215,39 @@ final class RegistryClient {
     }
 
     func percentEncode(_ s: String) -> String {
-        s.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")) ?? s
+        s.addingPercentEncoding(
+            withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")) ?? s
     }
 
     /// A manifest or index by tag or digest; its digest is checked against the reference's
     /// digest or the registry's `Docker-Content-Digest`.
     func manifest(_ reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String) {
-        try checkedManifest(try request("/manifests/\(reference)", accept: MediaType.accepted + [MediaType.dockerSchema1Signed]),
-                            reference: reference)
+        try checkedManifest(
+            try request("/manifests/\(reference)", accept: MediaType.accepted + [MediaType.dockerSchema1Signed]),
+            reference: reference)
     }
 
     /// `manifest`, or nil when the registry answers 404 (no such tag, manifest or repository).
     func manifestIfPresent(_ reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String)? {
-        let response = try request("/manifests/\(reference)", accept: MediaType.accepted + [MediaType.dockerSchema1Signed],
-                                   expected: [404])
+        let response = try request(
+            "/manifests/\(reference)", accept: MediaType.accepted + [MediaType.dockerSchema1Signed],
+            expected: [404])
         return response.status == 404 ? nil : try checkedManifest(response, reference: reference)
     }
 
-    private func checkedManifest(_ response: HTTPResponse, reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String) {
+    private func checkedManifest(_ response: HTTPResponse, reference: String) throws -> (bytes: [UInt8], mediaType: String, digest: String)
+    {
         let digest = sha256Digest(response.body)
         if reference.hasPrefix("sha256:") {
             guard digest == reference else {
-                throw RegistryError("\(self.reference.registry)/\(self.reference.repository)@\(reference): the registry sent a manifest whose digest is \(digest)")
+                throw RegistryError(
+                    "\(self.reference.registry)/\(self.reference.repository)@\(reference): the registry sent a manifest whose digest is \(digest)"
+                )
             }
         } else if let claimed = response.header("Docker-Content-Digest"), claimed.hasPrefix("sha256:"), claimed != digest {
-            throw RegistryError("\(self.reference.registry)/\(self.reference.repository):\(reference): manifest digest \(digest) does not match the registry's Docker-Content-Digest \(claimed)")
+            throw RegistryError(
+                "\(self.reference.registry)/\(self.reference.repository):\(reference): manifest digest \(digest) does not match the registry's Docker-Content-Digest \(claimed)"
+            )
         }
         var type = response.header("Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         if let t = ManifestDocument.declaredMediaType(response.body) { type = t }
@@ -241,37 +264,40 @@ final class RegistryClient {
         var failure: String?
         func blobAttempt() throws {
             do {
-                _ = try request("/blobs/\(descriptor.digest)", prepare: {
-                    attemptStart = written
-                    firstChunk = true
-                    return written
-                }, stream: { status, chunk in
-                    if firstChunk {
-                        firstChunk = false
-                        if status != 206 && attemptStart > 0 {
-                            // The server ignored Range and sends the whole blob: start over.
-                            hasher = SHA256(); written = 0; _ = ftruncate(fd, 0)
+                _ = try request(
+                    "/blobs/\(descriptor.digest)",
+                    prepare: {
+                        attemptStart = written
+                        firstChunk = true
+                        return written
+                    },
+                    stream: { status, chunk in
+                        if firstChunk {
+                            firstChunk = false
+                            if status != 206 && attemptStart > 0 {
+                                // The server ignored Range and sends the whole blob: start over.
+                                hasher = SHA256(); written = 0; _ = ftruncate(fd, 0)
+                            }
                         }
-                    }
-                    if written + Int64(chunk.count) > descriptor.size {
-                        failure = "the registry sent more than the \(descriptor.size) bytes the manifest declares"
-                        return false
-                    }
-                    var off = 0
-                    while off < chunk.count {
-                        let n = pwrite(fd, chunk.baseAddress! + off, chunk.count - off, off_t(written) + off_t(off))
-                        if n < 0 {
-                            if errno == EINTR { continue }
-                            failure = "writing to the cache failed: \(String(cString: strerror(errno)))"
+                        if written + Int64(chunk.count) > descriptor.size {
+                            failure = "the registry sent more than the \(descriptor.size) bytes the manifest declares"
                             return false
                         }
-                        off += n
-                    }
-                    hasher.update(chunk)
-                    written += Int64(chunk.count)
-                    self.options.blobProgress(descriptor.digest, written, descriptor.size)
-                    return true
-                })
+                        var off = 0
+                        while off < chunk.count {
+                            let n = pwrite(fd, chunk.baseAddress! + off, chunk.count - off, off_t(written) + off_t(off))
+                            if n < 0 {
+                                if errno == EINTR { continue }
+                                failure = "writing to the cache failed: \(String(cString: strerror(errno)))"
+                                return false
+                            }
+                            off += n
+                        }
+                        hasher.update(chunk)
+                        written += Int64(chunk.count)
+                        self.options.blobProgress(descriptor.digest, written, descriptor.size)
+                        return true
+                    })
             } catch is StreamAborted {
                 throw RegistryError("blob \(descriptor.digest): \(failure ?? "download aborted")")
             }

@@ -17,7 +17,8 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
     /// `sha256:` and 64 lowercase hex digits: the only digests a cache may name (they become
     /// file names in a local layout).
     static func isDigest(_ d: String) -> Bool {
-        d.utf8.count == 71 && d.hasPrefix("sha256:") && d.utf8.dropFirst(7).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        d.utf8.count == 71 && d.hasPrefix("sha256:")
+            && d.utf8.dropFirst(7).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     static func io(_ operation: String, _ path: String) -> CacheError {

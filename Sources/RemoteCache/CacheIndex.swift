@@ -71,8 +71,10 @@ public struct CacheIndex: Codable, Sendable, Equatable {
         let types = Set(LayerCompression.allCases.map(\.mediaType))
         for r in index.records {
             guard r.key.utf8.count == 64, r.key.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
-                  CacheError.isDigest(r.layer), r.size >= 0, types.contains(r.mediaType) else {
-                throw CacheError("\(where_): the cache's configuration has a malformed record (key \(r.key.prefix(70)), layer \(r.layer.prefix(80)))")
+                CacheError.isDigest(r.layer), r.size >= 0, types.contains(r.mediaType)
+            else {
+                throw CacheError(
+                    "\(where_): the cache's configuration has a malformed record (key \(r.key.prefix(70)), layer \(r.layer.prefix(80)))")
             }
         }
         return index
@@ -82,16 +84,21 @@ public struct CacheIndex: Codable, Sendable, Equatable {
     /// Compact, keys sorted, `/` unescaped: the bytes (and so the digest) gvmc always wrote.
     public func manifest(config: (digest: String, size: Int64)) -> [UInt8] {
         var seen: Set<String> = []
-        let layers = records.filter { seen.insert($0.layer).inserted }.map { Descriptor(mediaType: $0.mediaType, digest: $0.layer, size: $0.size) }
-        return JSONDocument.encode(ImageManifest(mediaType: Self.manifestMediaType, artifactType: Self.artifactType,
-                                                 config: Descriptor(mediaType: Self.configMediaType, digest: config.digest, size: config.size),
-                                                 layers: layers))
+        let layers = records.filter { seen.insert($0.layer).inserted }.map {
+            Descriptor(mediaType: $0.mediaType, digest: $0.layer, size: $0.size)
+        }
+        return JSONDocument.encode(
+            ImageManifest(
+                mediaType: Self.manifestMediaType, artifactType: Self.artifactType,
+                config: Descriptor(mediaType: Self.configMediaType, digest: config.digest, size: config.size),
+                layers: layers))
     }
 
     /// The config descriptor of a cache manifest (nil: not an image manifest, or not a gvmc cache's).
     public static func configDescriptor(_ manifest: [UInt8]) -> Descriptor? {
         guard let image = try? JSONDocument.decode(ImageManifest.self, from: manifest, document: "cache manifest"),
-              image.config.mediaType == configMediaType, CacheError.isDigest(image.config.digest) else { return nil }
+            image.config.mediaType == configMediaType, CacheError.isDigest(image.config.digest)
+        else { return nil }
         return image.config
     }
 }

@@ -46,7 +46,9 @@ public struct CacheSpec: Sendable, Equatable {
             guard let ref = fields["ref"], !ref.isEmpty else { throw CacheError("\(flag) \(text): type=registry needs ref=HOST/REPO:TAG") }
             let reference: ImageReference
             do { reference = try ImageReference(ref) } catch { throw CacheError("\(flag) \(text): \(error)") }
-            guard !export || reference.digest == nil else { throw CacheError("\(flag) \(text): the cache is written under a tag, not a digest") }
+            guard !export || reference.digest == nil else {
+                throw CacheError("\(flag) \(text): the cache is written under a tag, not a digest")
+            }
             location = .registry(reference)
             known = ["type", "ref", "mode", "compression", "ignore-error", "oci-mediatypes", "image-manifest"]
         case "local":

@@ -116,7 +116,8 @@ final class LayoutCacheStore: CacheStore {
 
     func has(_ digest: String, size: Int64) throws(CacheError) -> Bool {
         var st = stat()
-        return CacheError.isDigest(digest) && lstat(blobPath(digest), &st) == 0 && st.st_mode & S_IFMT == S_IFREG && Int64(st.st_size) == size
+        return CacheError.isDigest(digest) && lstat(blobPath(digest), &st) == 0 && st.st_mode & S_IFMT == S_IFREG
+            && Int64(st.st_size) == size
     }
 
     func put(_ path: String, digest: String, size: Int64) throws(CacheError) {
@@ -162,8 +163,10 @@ final class LayoutCacheStore: CacheStore {
     func putIndexEntry(_ digest: String, size: Int64) throws(CacheError) {
         var index = try readIndex() ?? ImageIndex()
         index.manifests.removeAll { $0.annotations?[Self.refName] == tag }
-        index.manifests.append(Descriptor(mediaType: CacheIndex.manifestMediaType, digest: digest, size: size,
-                                          annotations: [Self.refName: tag]))
+        index.manifests.append(
+            Descriptor(
+                mediaType: CacheIndex.manifestMediaType, digest: digest, size: size,
+                annotations: [Self.refName: tag]))
         try writeAtomically(JSONDocument.encode(index), to: directory + "/index.json")
     }
 

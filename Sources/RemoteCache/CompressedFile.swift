@@ -41,7 +41,8 @@ final class CompressedFile {
         switch compression {
         case .gzip:
             // windowBits 15 + 16: a gzip header and trailer; level 6 as Go's and BuildKit's default.
-            guard deflateInit2_(&zlib, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            guard deflateInit2_(&zlib, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK
+            else {
                 close(fd); output.deallocate()
                 throw CacheError("zlib: cannot start a gzip stream")
             }
@@ -89,7 +90,9 @@ final class CompressedFile {
                     zlib.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
                     zlib.avail_out = uInt(output.count)
                     let rc = deflate(&zlib, final ? Z_FINISH : Z_NO_FLUSH)
-                    if rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR { failure = CacheError("zlib: deflate failed (\(rc))"); return }
+                    if rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR {
+                        failure = CacheError("zlib: deflate failed (\(rc))"); return
+                    }
                     let produced = output.count - Int(zlib.avail_out)
                     do throws(CacheError) { try emit(produced) } catch { failure = error; return }
                     if final ? rc == Z_STREAM_END : (zlib.avail_in == 0 && zlib.avail_out != 0) { break }

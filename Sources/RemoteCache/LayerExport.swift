@@ -16,7 +16,9 @@ public enum LayerExport {
     /// `userXattrs`: the layer was made by overlay with `userxattr` (a user namespace), whose
     /// markers are `user.overlay.*`; otherwise they are `trusted.overlay.*` and `user.overlay.*`
     /// are ordinary xattrs.
-    public static func write(_ directory: String, to path: String, compression: LayerCompression, userXattrs: Bool) throws(CacheError) -> (digest: String, size: Int64) {
+    public static func write(
+        _ directory: String, to path: String, compression: LayerCompression, userXattrs: Bool
+    ) throws(CacheError) -> (digest: String, size: Int64) {
         let out = try CompressedFile(path: path, compression: compression)
         var tar = TarWriter(out)
         var links: [ino_t: String] = [:]
@@ -25,7 +27,8 @@ public enum LayerExport {
         return try out.finish()
     }
 
-    static func entry(_ path: String, name: String, overlay: String, tar: inout TarWriter, links: inout [ino_t: String]) throws(CacheError) {
+    static func entry(_ path: String, name: String, overlay: String, tar: inout TarWriter, links: inout [ino_t: String]) throws(CacheError)
+    {
         var st = stat()
         guard lstat(path, &st) == 0 else { throw .io("lstat", path) }
         let type = st.st_mode & S_IFMT
@@ -37,8 +40,9 @@ public enum LayerExport {
             return
         }
         let xattrs = try readXattrs(path)
-        var header = TarHeader(name: name.isEmpty ? "./" : (type == S_IFDIR ? name + "/" : name), type: .file,
-                               mode: UInt32(st.st_mode & 0o7777), mtime: Int64(st.st_mtim.tv_sec))
+        var header = TarHeader(
+            name: name.isEmpty ? "./" : (type == S_IFDIR ? name + "/" : name), type: .file,
+            mode: UInt32(st.st_mode & 0o7777), mtime: Int64(st.st_mtim.tv_sec))
         header.uid = Int64(st.st_uid); header.gid = Int64(st.st_gid)
         var opaque = false
         for (key, value) in xattrs {
@@ -54,7 +58,9 @@ public enum LayerExport {
                 opaque = value == Array("y".utf8)
             case overlay + "redirect", overlay + "metacopy":
                 // The entry's content or name lives in another layer: this one cannot stand alone.
-                throw CacheError("\(path): an overlay \(key.dropFirst(overlay.count)) entry (the layer was made with redirect_dir or metacopy on); not exported")
+                throw CacheError(
+                    "\(path): an overlay \(key.dropFirst(overlay.count)) entry (the layer was made with redirect_dir or metacopy on); not exported"
+                )
             default:
                 if key.hasPrefix(overlay) || key.hasPrefix("user.gvmc.") { continue }
                 header.xattrs.append((key, value))
@@ -64,7 +70,10 @@ public enum LayerExport {
         case S_IFDIR:
             header.type = .directory
             try tar.add(header)
-            if opaque { try tar.add(TarHeader(name: name.isEmpty ? ".wh..wh..opq" : name + "/.wh..wh..opq", type: .file, mode: 0, mtime: header.mtime)) }
+            if opaque {
+                try tar.add(
+                    TarHeader(name: name.isEmpty ? ".wh..wh..opq" : name + "/.wh..wh..opq", type: .file, mode: 0, mtime: header.mtime))
+            }
             for child in try list(path).sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
                 try entry(path + "/" + child, name: name.isEmpty ? child : name + "/" + child, overlay: overlay, tar: &tar, links: &links)
             }
@@ -115,7 +124,9 @@ public enum LayerExport {
 
     static func readXattrs(_ path: String) throws(CacheError) -> [(String, [UInt8])] {
         let size = gvmc_llistxattr(path, nil, 0)
-        if size < 0 { return errno == ENOTSUP ? [] : try { () throws(CacheError) -> [(String, [UInt8])] in throw .io("llistxattr", path) }() }
+        if size < 0 {
+            return errno == ENOTSUP ? [] : try { () throws(CacheError) -> [(String, [UInt8])] in throw .io("llistxattr", path) }()
+        }
         guard size > 0 else { return [] }
         var names = [CChar](repeating: 0, count: size)
         let got = gvmc_llistxattr(path, &names, size)
@@ -179,7 +190,9 @@ struct TarWriter {
         if h.mtime < 0 || h.mtime > maxOctal11 { record("mtime", Array(String(h.mtime).utf8)) }
         for (key, value) in h.xattrs { record("SCHILY.xattr." + key, value) }
         if !records.isEmpty {
-            var pax = TarHeader(name: "PaxHeaders/" + String(h.name.utf8.suffix(80).filter { $0 != 0x2F }.map { Character(Unicode.Scalar($0)) }), type: .file, mode: 0o644, mtime: max(0, min(h.mtime, maxOctal11)))
+            var pax = TarHeader(
+                name: "PaxHeaders/" + String(h.name.utf8.suffix(80).filter { $0 != 0x2F }.map { Character(Unicode.Scalar($0)) }),
+                type: .file, mode: 0o644, mtime: max(0, min(h.mtime, maxOctal11)))
             pax.size = Int64(records.count)
             try out.write(block(pax, typeflag: 0x78))
             try out.write(records)

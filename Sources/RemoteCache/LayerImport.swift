@@ -40,7 +40,9 @@ public enum LayerImport {
                     guard isDirectory else { throw fail("a parent is not a directory", relative) }
                     continue
                 }
-                guard mkdir(host(current), 0o755) == 0, chmod(host(current), 0o755) == 0 else { throw CacheError.io("mkdir", host(current)) }
+                guard mkdir(host(current), 0o755) == 0, chmod(host(current), 0o755) == 0 else {
+                    throw CacheError.io("mkdir", host(current))
+                }
                 made[current] = true
                 directories.append((current, nil))
             }
@@ -69,7 +71,9 @@ public enum LayerImport {
                     guard mknod(host(target), S_IFCHR | 0o600, 0) == 0 else { throw CacheError.io("mknod (whiteout)", host(target)) }
                     // The whiteout's time as exported (the layer round-trips exactly).
                     var times = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
-                    guard utimensat(AT_FDCWD, host(target), &times, AT_SYMLINK_NOFOLLOW) == 0 else { throw CacheError.io("utimensat", host(target)) }
+                    guard utimensat(AT_FDCWD, host(target), &times, AT_SYMLINK_NOFOLLOW) == 0 else {
+                        throw CacheError.io("utimensat", host(target))
+                    }
                     made[target] = false
                     continue
                 }
@@ -111,18 +115,24 @@ public enum LayerImport {
                     regular.insert(relative)
                 case .hardlink:
                     guard let target = normalize(entry.linkTarget), regular.contains(target) else {
-                        throw fail("a hard link to \"\(String(decoding: entry.linkTarget, as: UTF8.self))\", which is not a file of this layer", relative)
+                        throw fail(
+                            "a hard link to \"\(String(decoding: entry.linkTarget, as: UTF8.self))\", which is not a file of this layer",
+                            relative)
                     }
                     guard link(host(target), path) == 0 else { throw CacheError.io("link", path) }
                     made[relative] = false
                     continue  // the link shares its target's attributes
                 case .symlink:
-                    guard symlink(String(decoding: entry.linkTarget, as: UTF8.self), path) == 0 else { throw CacheError.io("symlink", path) }
+                    guard symlink(String(decoding: entry.linkTarget, as: UTF8.self), path) == 0 else {
+                        throw CacheError.io("symlink", path)
+                    }
                 case .characterDevice, .blockDevice:
                     let block = entry.kind == .blockDevice
                     let dev = DeviceNumber.make(entry.major, entry.minor)
-                    guard mknod(path, (block ? S_IFBLK : S_IFCHR) | 0o600, dev) == 0
-                            || (errno == EPERM && RecordedOwner.makeDevice(path, block: block, major: entry.major, minor: entry.minor) == 0) else {
+                    guard
+                        mknod(path, (block ? S_IFBLK : S_IFCHR) | 0o600, dev) == 0
+                            || (errno == EPERM && RecordedOwner.makeDevice(path, block: block, major: entry.major, minor: entry.minor) == 0)
+                    else {
                         throw CacheError.io("mknod", path)
                     }
                 case .fifo:
@@ -149,7 +159,9 @@ public enum LayerImport {
         }
         // Directories last, deepest first: their times stay as the archive says.
         for (relative, entry) in directories.reversed() {
-            if let entry { try attributes(host(relative), entry, symlink: false, userXattrs: userXattrs) } else {
+            if let entry {
+                try attributes(host(relative), entry, symlink: false, userXattrs: userXattrs)
+            } else {
                 var times = [timespec(tv_sec: 0, tv_nsec: 0), timespec(tv_sec: 0, tv_nsec: 0)]
                 if !relative.isEmpty { utimensat(AT_FDCWD, host(relative), &times, AT_SYMLINK_NOFOLLOW) }
             }
@@ -170,13 +182,17 @@ public enum LayerImport {
     }
 
     static func attributes(_ path: String, _ e: TarEntry, symlink: Bool, userXattrs: Bool) throws(CacheError) {
-        guard RecordedOwner.set(path, uid: UInt32(clamping: e.uid), gid: UInt32(clamping: e.gid)) == 0 else { throw CacheError.io("chown", path) }
+        guard RecordedOwner.set(path, uid: UInt32(clamping: e.uid), gid: UInt32(clamping: e.gid)) == 0 else {
+            throw CacheError.io("chown", path)
+        }
         if !symlink { guard chmod(path, mode_t(e.mode)) == 0 else { throw CacheError.io("chmod", path) } }
         for x in e.xattrs {
             let key = String(decoding: x.name, as: UTF8.self)
             // Overlay's own (they would steer the mount: redirects, metacopy, opaque) and gvmc's
             // records: never from an archive.
-            if key.hasPrefix("trusted.overlay.") || (userXattrs && key.hasPrefix("user.overlay.")) || key.hasPrefix("user.gvmc.") { continue }
+            if key.hasPrefix("trusted.overlay.") || (userXattrs && key.hasPrefix("user.overlay.")) || key.hasPrefix("user.gvmc.") {
+                continue
+            }
             let rc = x.value.withUnsafeBytes { gvmc_lsetxattr(path, key, $0.baseAddress, $0.count) }
             if rc != 0 && geteuid() == 0 { throw CacheError.io("setxattr \(key)", path) }
         }

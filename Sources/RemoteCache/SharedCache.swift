@@ -76,11 +76,15 @@ public final class SharedCacheImport {
 func readIndex(_ store: CacheStore, scratch: String?) throws(CacheError) -> CacheIndex? {
     guard let manifest = try store.manifest() else { return nil }
     guard let config = CacheIndex.configDescriptor(manifest) else {
-        throw CacheError("\(store.label) holds something that is not a gvmc cache (config media type is not \(CacheIndex.configMediaType))",
-                         isForeign: true)
+        throw CacheError(
+            "\(store.label) holds something that is not a gvmc cache (config media type is not \(CacheIndex.configMediaType))",
+            isForeign: true)
     }
-    guard config.size >= 0 && config.size <= 64 << 20 else { throw CacheError("\(store.label): the cache's config is \(config.size) bytes") }
-    let temp = (scratch ?? FileManager.default.temporaryDirectory.path) + "/gvmc-cache-config-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    guard config.size >= 0 && config.size <= 64 << 20 else {
+        throw CacheError("\(store.label): the cache's config is \(config.size) bytes")
+    }
+    let temp =
+        (scratch ?? FileManager.default.temporaryDirectory.path) + "/gvmc-cache-config-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     defer { unlink(temp) }
     try store.fetch(config, to: temp)
     guard let data = FileManager.default.contents(atPath: temp) else { throw CacheError.io("read", temp) }
@@ -110,9 +114,11 @@ public enum SharedCacheExport {
     /// Exports `layers` (in build order) to `store`. `scratch`: a directory for the archives.
     /// `replace`: keys whose record in the store failed this build (their layers are uploaded
     /// again). `warn`: layers that cannot be exported (skipped), a damaged index (started anew).
-    public static func export(_ layers: [Layer], to store: CacheStore, compression: LayerCompression, scratch: String,
-                              userXattrs: Bool = false, replace: Set<String> = [], now: Int64 = Int64(time(nil)),
-                              status: (String) -> Void = { _ in }, warn: (String) -> Void = { _ in }) throws(CacheError) -> ExportSummary {
+    public static func export(
+        _ layers: [Layer], to store: CacheStore, compression: LayerCompression, scratch: String,
+        userXattrs: Bool = false, replace: Set<String> = [], now: Int64 = Int64(time(nil)),
+        status: (String) -> Void = { _ in }, warn: (String) -> Void = { _ in }
+    ) throws(CacheError) -> ExportSummary {
         var summary = ExportSummary()
         let existing = try currentIndex(store, scratch: scratch, warn: warn)
         var fresh: [CacheRecord] = []
@@ -128,14 +134,18 @@ public enum SharedCacheExport {
             let archive = scratch + "/export-\(fresh.count).tar"
             defer { unlink(archive) }
             let written: (digest: String, size: Int64)
-            do throws(CacheError) { written = try LayerExport.write(layer.path, to: archive, compression: compression, userXattrs: userXattrs) } catch {
+            do throws(CacheError) {
+                written = try LayerExport.write(layer.path, to: archive, compression: compression, userXattrs: userXattrs)
+            } catch {
                 warn("step \(layer.key.prefix(12)) is not exported: \(error.message)")
                 continue
             }
             try store.put(archive, digest: written.digest, size: written.size)
             status("layer \(layer.key.prefix(12)): \(written.digest.prefix(19)) \(written.size) bytes done")
-            fresh.append(CacheRecord(key: layer.key, layer: written.digest, size: written.size, mediaType: compression.mediaType,
-                                     stage: layer.stage, exported: now))
+            fresh.append(
+                CacheRecord(
+                    key: layer.key, layer: written.digest, size: written.size, mediaType: compression.mediaType,
+                    stage: layer.stage, exported: now))
             summary.written += 1
             summary.bytesWritten += written.size
         }
@@ -146,16 +156,22 @@ public enum SharedCacheExport {
                 let config = index.encoded()
                 let configPath = scratch + "/export-config.json"
                 defer { unlink(configPath) }
-                guard FileManager.default.createFile(atPath: configPath, contents: Data(config)) else { throw CacheError.io("create", configPath) }
+                guard FileManager.default.createFile(atPath: configPath, contents: Data(config)) else {
+                    throw CacheError.io("create", configPath)
+                }
                 let configDigest = "sha256:" + sha256Hex(config)
                 try store.put(configPath, digest: configDigest, size: Int64(config.count))
                 try store.putManifest(index.manifest(config: (configDigest, Int64(config.count))))
                 summary.records = index.records.count
                 // Another writer may have put its index between our read and our put: read back
                 // and, if our records are gone, merge again.
-                guard let now = try readIndex(store, scratch: scratch) else { throw CacheError("\(store.label): the cache is gone right after it was written") }
+                guard let now = try readIndex(store, scratch: scratch) else {
+                    throw CacheError("\(store.label): the cache is gone right after it was written")
+                }
                 if fresh.allSatisfy({ r in now.record(r.key)?.layer == r.layer }) { return }
-                guard attempt < 4 else { throw CacheError("\(store.label): other builds kept replacing the cache; this build's records were not kept") }
+                guard attempt < 4 else {
+                    throw CacheError("\(store.label): other builds kept replacing the cache; this build's records were not kept")
+                }
                 base = now
             }
         }

@@ -10,7 +10,8 @@ import Glibc
 /// Writes the /etc/hosts and /etc/resolv.conf that Golem's guest init writes into the image's root.
 public enum GuestFiles {
     /// The lines init.c appends to /etc/hosts ("%s\t%s\n" per entry).
-    public static let hostsEntries = "127.0.0.1\tlocalhost\n::1\tip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+    public static let hostsEntries =
+        "127.0.0.1\tlocalhost\n::1\tip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
     /// init.c's resolv.conf, whole.
     public static let resolvConf = "nameserver 1.1.1.1\nnameserver 8.8.8.8\n"
 
@@ -31,7 +32,9 @@ public enum GuestFiles {
             if fd >= 0 { fchmod(fd, 0o644) }
         }
         guard fd >= 0 else {
-            throw .image("a provider cannot boot this image: Golem's guest init writes \(path) and powers the VM off when it cannot (\(path): \(String(cString: strerror(errno)))); the image needs a real /etc directory")
+            throw .image(
+                "a provider cannot boot this image: Golem's guest init writes \(path) and powers the VM off when it cannot (\(path): \(String(cString: strerror(errno)))); the image needs a real /etc directory"
+            )
         }
         defer { close(fd) }
         let n = text.withCString { Glibc.write(fd, $0, strlen($0)) }

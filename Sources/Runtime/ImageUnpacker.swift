@@ -9,7 +9,9 @@ extension SandboxRun {
         do {
             let summary = try SquashFSReader(path: configuration.imagePath).unpack(to: directory)
             if !summary.skippedDevices.isEmpty {
-                note("unprivileged: \(summary.skippedDevices.count) device node(s) of the image left out (a user namespace cannot make them): \(summary.skippedDevices.prefix(5).joined(separator: ", "))")
+                note(
+                    "unprivileged: \(summary.skippedDevices.count) device node(s) of the image left out (a user namespace cannot make them): \(summary.skippedDevices.prefix(5).joined(separator: ", "))"
+                )
             }
         } catch {
             throw .imageUnreadable(path: configuration.imagePath, unpacking: true, cause: error)

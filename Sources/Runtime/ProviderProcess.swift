@@ -44,12 +44,17 @@ public enum ProviderSemantics {
             return (uid, gid, nil)
         }
         guard !text.trimmingSpaces.isEmpty else { return (0, 0, nil) }
-        return (0, 0, "the image's User \(quoted(text)) is not a numeric uid:gid; Golem's runtime then runs every process as root (0:0), and so does this run (write USER 1000:1000 to run as that user on a provider)")
+        return (
+            0, 0,
+            "the image's User \(quoted(text)) is not a numeric uid:gid; Golem's runtime then runs every process as root (0:0), and so does this run (write USER 1000:1000 to run as that user on a provider)"
+        )
     }
 
     /// The process a provider starts for `request`, and the warnings a user should read.
-    public static func process(config: ContainerConfig, request: ProcessRequest, version: GolemRuntimeVersion,
-                               extraEnvironment: [String]) throws(RunError) -> (process: ProviderProcess, warnings: [String]) {
+    public static func process(
+        config: ContainerConfig, request: ProcessRequest, version: GolemRuntimeVersion,
+        extraEnvironment: [String]
+    ) throws(RunError) -> (process: ProviderProcess, warnings: [String]) {
         var warnings: [String] = []
         let who = identity(user: config.user)
         if let w = who.warning { warnings.append(w) }
@@ -68,12 +73,15 @@ public enum ProviderSemantics {
         if version.passesEnvironment {
             environment = merged(config.env ?? [], extraEnvironment)
         } else if !extraEnvironment.isEmpty {
-            warnings.append("--env is dropped: ya-runtime-vm 0.5.x starts every process with an empty environment; on a provider write /bin/sh -c 'VAR=value command' (or run with --golem-runtime 0.4 to see what 0.4.x providers do)")
+            warnings.append(
+                "--env is dropped: ya-runtime-vm 0.5.x starts every process with an empty environment; on a provider write /bin/sh -c 'VAR=value command' (or run with --golem-runtime 0.4 to see what 0.4.x providers do)"
+            )
         }
         let directory = config.workingDir.map { $0.trimmingSpaces }.flatMap { $0.isEmpty ? nil : $0 } ?? "/"
         let executable = argv[0]
-        let process = ProviderProcess(executable: executable, arguments: [baseName(executable)] + argv.dropFirst(),
-                                      environment: environment, uid: who.uid, gid: who.gid, workingDirectory: directory)
+        let process = ProviderProcess(
+            executable: executable, arguments: [baseName(executable)] + argv.dropFirst(),
+            environment: environment, uid: who.uid, gid: who.gid, workingDirectory: directory)
         return (process, warnings)
     }
 
@@ -100,9 +108,11 @@ public enum ProviderSemantics {
     /// Why a command that is no path cannot start on a provider, and what to write instead.
     /// `found` lists where the image has a program of that name.
     public static func relativeCommandExplanation(_ command: String, found: [String]) -> String {
-        var text = "\(quoted(command)) is not a path: Golem's runtime execs the command exactly as given (execve, no PATH search, relative to the working directory), so it fails on a provider too."
+        var text =
+            "\(quoted(command)) is not a path: Golem's runtime execs the command exactly as given (execve, no PATH search, relative to the working directory), so it fails on a provider too."
         if found.isEmpty {
-            text += " The image has no \(command) in /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin or /bin; give the program's absolute path."
+            text +=
+                " The image has no \(command) in /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin or /bin; give the program's absolute path."
         } else {
             text += " Write its absolute path: \(found.joined(separator: " or "))."
         }
@@ -129,7 +139,9 @@ extension StringProtocol {
     var trimmingSpaces: String {
         let scalars = unicodeScalars.drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
         var s = String(String.UnicodeScalarView(scalars))
-        while let last = s.unicodeScalars.last, last == " " || last == "\t" || last == "\n" || last == "\r" { s.unicodeScalars.removeLast() }
+        while let last = s.unicodeScalars.last, last == " " || last == "\t" || last == "\n" || last == "\r" {
+            s.unicodeScalars.removeLast()
+        }
         return s
     }
 }

@@ -26,23 +26,32 @@ public final class ResourceLimits: @unchecked Sendable {
                 let dir = parent + "/" + name
                 if mkdir(dir, 0o755) == 0 {
                     limits.groups.append((dir, parent))
-                    _ = write(dir + "/memory.swap.max", "0") // a VM has no swap; absent without swap accounting
-                    let ok = write(dir + "/memory.max", "\(memoryBytes)") && write(dir + "/cpu.max", "\(quota) 100000")
+                    _ = write(dir + "/memory.swap.max", "0")  // a VM has no swap; absent without swap accounting
+                    let ok =
+                        write(dir + "/memory.max", "\(memoryBytes)") && write(dir + "/cpu.max", "\(quota) 100000")
                         && write(dir + "/cgroup.procs", "\(getpid())")
                     if ok { return (limits, nil) }
                 }
             }
             limits.remove()
-            return (limits, "--memory and --cpus are not enforced: this host's cgroup v2 (\(parent)) does not let gvmc make a child group with the memory and cpu controllers (run as root on a host that delegates them)")
+            return (
+                limits,
+                "--memory and --cpus are not enforced: this host's cgroup v2 (\(parent)) does not let gvmc make a child group with the memory and cpu controllers (run as root on a host that delegates them)"
+            )
         }
         // cgroup v1: the memory and cpu hierarchies.
         var missing: [String] = []
-        for (controller, files) in [("memory", [("memory.limit_in_bytes", "\(memoryBytes)")]),
-                                    ("cpu", [("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "\(quota)")])] {
-            guard let path = own[controller] ?? own.first(where: { $0.key.split(separator: ",").contains(Substring(controller)) })?.value else {
+        for (controller, files) in [
+            ("memory", [("memory.limit_in_bytes", "\(memoryBytes)")]),
+            ("cpu", [("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "\(quota)")])
+        ] {
+            guard let path = own[controller] ?? own.first(where: { $0.key.split(separator: ",").contains(Substring(controller)) })?.value
+            else {
                 missing.append(controller); continue
             }
-            let mount = ["/sys/fs/cgroup/" + controller, "/sys/fs/cgroup/cpu,cpuacct"].first { isDirectory($0 + "/") && fileExists($0 + "/tasks") }
+            let mount = ["/sys/fs/cgroup/" + controller, "/sys/fs/cgroup/cpu,cpuacct"].first {
+                isDirectory($0 + "/") && fileExists($0 + "/tasks")
+            }
             guard let mount else { missing.append(controller); continue }
             let parent = mount + (path == "/" ? "" : path)
             let dir = parent + "/" + name
@@ -53,8 +62,11 @@ public final class ResourceLimits: @unchecked Sendable {
             }
         }
         if missing.isEmpty { return (limits, nil) }
-        return (limits, "not enforced on this host (cgroup v1 \(missing.joined(separator: " and ")) controller not writable): " +
-                        missing.map { $0 == "memory" ? "--memory" : "--cpus" }.joined(separator: ", "))
+        return (
+            limits,
+            "not enforced on this host (cgroup v1 \(missing.joined(separator: " and ")) controller not writable): "
+                + missing.map { $0 == "memory" ? "--memory" : "--cpus" }.joined(separator: ", ")
+        )
     }
 
     /// Moves this process back to where it was and removes the groups (they must be empty of

@@ -28,7 +28,8 @@ public enum RunError: Error, Sendable, CustomStringConvertible, Equatable {
         switch self {
         case .emptyCommand: return "empty command"
         case .noEntrypoint: return "--entrypoint: the image has neither ENTRYPOINT nor CMD"
-        case .entrypointWithCommand: return "--entrypoint runs the image's ENTRYPOINT and CMD as a provider's start-entrypoint does; give no command after it"
+        case .entrypointWithCommand:
+            return "--entrypoint runs the image's ENTRYPOINT and CMD as a provider's start-entrypoint does; give no command after it"
         case .notAVolume(let path, let declared):
             let list = declared.isEmpty ? "the image declares no VOLUME" : "the image's volumes: " + declared.joined(separator: ", ")
             return "-v \(path): not a volume of the image (a provider mounts host directories only at VOLUME paths); \(list)"
@@ -38,10 +39,12 @@ public enum RunError: Error, Sendable, CustomStringConvertible, Equatable {
         case .cannotStart(let m): return m
         case .image(let m): return m
         case .imageUnreadable(let path, let unpacking, let cause):
-            return unpacking ? "cannot unpack \(path) (unprivileged runs read the image with gvmc's squashfs reader): \(cause)" : "\(path): \(cause)"
+            return unpacking
+                ? "cannot unpack \(path) (unprivileged runs read the image with gvmc's squashfs reader): \(cause)" : "\(path): \(cause)"
         case .setup(let m): return m
         case .system(let context, let e): return "\(context): \(String(cString: strerror(e)))"
-        case .missingTool(let tool, let package, let purpose): return "\(tool) is missing (\(purpose)); install it: apt-get install \(package)"
+        case .missingTool(let tool, let package, let purpose):
+            return "\(tool) is missing (\(purpose)); install it: apt-get install \(package)"
         case .vm(let m): return m
         }
     }

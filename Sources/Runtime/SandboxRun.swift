@@ -64,14 +64,16 @@ public final class SandboxRun {
         guard stat(image, &st) == 0 else { throw .system("cannot read the image's root", errno: errno) }
         // ya-runtime-vm ≥ 0.4.1 gives the upper directory the image root's mode (0700 before).
         guard mkdir(scratch + "/rw/upper", 0o755) == 0, chmod(scratch + "/rw/upper", st.st_mode & 0o7777) == 0,
-              mkdir(scratch + "/rw/work", 0o700) == 0 else {
+            mkdir(scratch + "/rw/work", 0o700) == 0
+        else {
             throw .system("cannot create the overlay's directories", errno: errno)
         }
         let lower: [UnsafeMutablePointer<CChar>?] = [strdup(image)]
         defer { for p in lower { free(p) } }
         let rc = lower.withUnsafeBufferPointer { l in
-            gvmc_mount_overlay_layers(rootfs, UnsafeRawPointer(l.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self), 1,
-                                      scratch + "/rw/upper", scratch + "/rw/work", UserNamespace.current != nil ? 1 : 0)
+            gvmc_mount_overlay_layers(
+                rootfs, UnsafeRawPointer(l.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self), 1,
+                scratch + "/rw/upper", scratch + "/rw/work", UserNamespace.current != nil ? 1 : 0)
         }
         guard rc == 0 else { throw .system("cannot mount the overlay over the image at \(rootfs)", errno: errno) }
         record(rootfs)
@@ -166,7 +168,9 @@ public final class SandboxRun {
                 next = openat(fd, part, gvmc_o_path | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             }
             guard next >= 0 else {
-                throw .image("a provider cannot mount \(path) in this image: /\(part) \(errno == ENOTDIR || errno == ELOOP ? "is a symlink or not a directory" : String(cString: strerror(errno))) (Golem's guest init opens each component without following symlinks)")
+                throw .image(
+                    "a provider cannot mount \(path) in this image: /\(part) \(errno == ENOTDIR || errno == ELOOP ? "is a symlink or not a directory" : String(cString: strerror(errno))) (Golem's guest init opens each component without following symlinks)"
+                )
             }
             Glibc.close(fd)
             fd = next

@@ -17,11 +17,18 @@ public enum VolumePlan {
     /// Checks the image's volume paths as Golem's guest init does (absolute, no empty, `.` or
     /// `..` component, not `/`): a path it refuses makes a provider fail the image's start.
     public static func checkDeclared(_ path: String) throws(RunError) {
-        guard path.hasPrefix("/") else { throw .badVolumePath(path, reason: "not an absolute path; Golem's runtime refuses it and the image does not start on a provider") }
+        guard path.hasPrefix("/") else {
+            throw .badVolumePath(
+                path, reason: "not an absolute path; Golem's runtime refuses it and the image does not start on a provider")
+        }
         guard path != "/" else { throw .badVolumePath(path, reason: "/ cannot be a host volume; Golem's runtime refuses it") }
         let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
         if parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
-            throw .badVolumePath(path, reason: "has an empty, . or .. component (a trailing slash counts); Golem's guest init refuses it with EINVAL and the image does not start on a provider — write it as /\(parts.filter { !$0.isEmpty && $0 != "." }.joined(separator: "/"))")
+            throw .badVolumePath(
+                path,
+                reason:
+                    "has an empty, . or .. component (a trailing slash counts); Golem's guest init refuses it with EINVAL and the image does not start on a provider — write it as /\(parts.filter { !$0.isEmpty && $0 != "." }.joined(separator: "/"))"
+            )
         }
     }
 
@@ -35,7 +42,9 @@ public enum VolumePlan {
         }
         defer { free(resolved) }
         var st = stat()
-        guard stat(resolved, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { throw .badBinding(text, reason: "\(host) is not a directory") }
+        guard stat(resolved, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw .badBinding(text, reason: "\(host) is not a directory")
+        }
         return (String(cString: resolved), volume)
     }
 

@@ -35,7 +35,9 @@ public final class SSHAgentClient {
 
     func call(_ message: [UInt8]) throws -> [UInt8] {
         guard AgentFraming.writeMessage(fd, message) else { throw SSHKeyError(.system(context: "the SSH agent at \(path)", errno: errno)) }
-        guard let answer = AgentFraming.readMessage(fd) else { throw SSHKeyError("the SSH agent at \(path) closed the connection or answered malformed") }
+        guard let answer = AgentFraming.readMessage(fd) else {
+            throw SSHKeyError("the SSH agent at \(path) closed the connection or answered malformed")
+        }
         return answer
     }
 

@@ -62,11 +62,14 @@ public struct SSHPrivateKey: @unchecked Sendable {
         case .p521(let k): ecdsa("ecdsa-sha2-nistp521", try k.signature(for: data).rawRepresentation, 66)
         case .rsa(let k, _, _):
             if flags & 4 != 0 {
-                w.string("rsa-sha2-512"); w.bytes(Array(try k.signature(for: SHA512.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation))
+                w.string("rsa-sha2-512");
+                w.bytes(Array(try k.signature(for: SHA512.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation))
             } else if flags & 2 != 0 {
-                w.string("rsa-sha2-256"); w.bytes(Array(try k.signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation))
+                w.string("rsa-sha2-256");
+                w.bytes(Array(try k.signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation))
             } else {
-                w.string("ssh-rsa"); w.bytes(Array(try k.signature(for: Insecure.SHA1.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation))
+                w.string("ssh-rsa");
+                w.bytes(Array(try k.signature(for: Insecure.SHA1.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation))
             }
         }
         return w.data
@@ -101,12 +104,12 @@ public struct SSHPrivateKey: @unchecked Sendable {
         var r = SSHReader(Array(decoded))
         guard r.take(magic.count) == magic else { throw SSHKeyError("\(path): not an openssh-key-v1 file") }
         let cipher = try r.text(), kdf = try r.text()
-        _ = try r.bytes()   // kdf options
+        _ = try r.bytes()  // kdf options
         guard cipher == "none", kdf == "none" else {
             throw SSHKeyError(.passphraseProtected(path: path, cipher: cipher))
         }
         let count = try r.u32()
-        for _ in 0..<count { _ = try r.bytes() }   // public keys
+        for _ in 0..<count { _ = try r.bytes() }  // public keys
         var p = SSHReader(try r.bytes())
         guard try p.u32() == p.u32() else { throw SSHKeyError("\(path): broken OpenSSH key (check bytes)") }
         var keys: [SSHPrivateKey] = []
@@ -129,7 +132,7 @@ public struct SSHPrivateKey: @unchecked Sendable {
                 }
             case "ssh-rsa":
                 let n = try p.mpint(), e = try p.mpint(), d = try p.mpint()
-                _ = try p.mpint()   // iqmp
+                _ = try p.mpint()  // iqmp
                 let pp = try p.mpint(), q = try p.mpint()
                 let key: _RSA.Signing.PrivateKey
                 do { key = try _RSA.Signing.PrivateKey(n: n, e: e, d: d, p: pp, q: q) } catch {
@@ -279,7 +282,8 @@ public final class SSHKeyAgent: Sendable {
             return w.data
         case 13:  // SSH_AGENTC_SIGN_REQUEST
             guard let blob = try? r.bytes(), let data = try? r.bytes(), let flags = try? r.u32(),
-                  let key = keys.first(where: { $0.publicBlob == blob }), let signature = try? key.sign(data, flags: flags) else { return [5] }
+                let key = keys.first(where: { $0.publicBlob == blob }), let signature = try? key.sign(data, flags: flags)
+            else { return [5] }
             var w = SSHWriter()
             w.byte(14); w.bytes(signature)
             return w.data

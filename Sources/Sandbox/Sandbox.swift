@@ -61,8 +61,10 @@ public enum Sandbox {
         var u = utsname()
         uname(&u)
         let machine = withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let oci: [String: String] = ["x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7", "armv6l": "arm/v6",
-                                     "i686": "386", "i386": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"]
+        let oci: [String: String] = [
+            "x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7", "armv6l": "arm/v6",
+            "i686": "386", "i386": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"
+        ]
         return "linux/" + (oci[machine] ?? machine)
     }()
 
@@ -75,8 +77,10 @@ public enum Sandbox {
     /// through pipes that gvmc copies to its own: a step never holds gvmc's terminal, so it can
     /// neither push keystrokes into the user's shell (TIOCSTI) nor change the terminal's settings.
     /// With `output`, what the step writes through those pipes goes to it instead (stream 1 or 2).
-    public static func run(_ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1,
-                           output: ((Int32, UnsafeRawBufferPointer) -> Void)? = nil) throws(SandboxError) -> Int32 {
+    public static func run(
+        _ spec: SandboxSpec, stdout: Int32 = -1, stderr: Int32 = -1,
+        output: ((Int32, UnsafeRawBufferPointer) -> Void)? = nil
+    ) throws(SandboxError) -> Int32 {
         guard spec.rootfs.hasPrefix("/") else { throw SandboxError(message: "rootfs \(spec.rootfs) must be an absolute path") }
         guard !spec.arguments.isEmpty else { throw SandboxError(message: "empty command") }
         try requirePrivileges()
@@ -91,23 +95,27 @@ public enum Sandbox {
         // resolv.conf and hosts are mount points for the step only: create what is missing and
         // take it away afterwards, so nothing leaks into the image.
         var created: [String] = []
-        defer { for path in created.reversed() { unlink(path) ; rmdir(path) } }
+        defer { for path in created.reversed() { unlink(path); rmdir(path) } }
         // Only through real directories: an image whose /etc (or resolv.conf) is a symlink gets no
         // mount point made, since a symlink could lead the parent, which runs on the host, to a
         // host directory. The step then resolves the files inside its root.
         for (file, source) in [("resolv.conf", spec.resolvConf), ("hosts", spec.hosts)] where source != nil {
-            try? prepareMountPoint(spec.rootfs, SandboxMount(.tmpfs(options: ""), target: "/etc/" + file, readOnly: true, isFile: true),
-                                   created: &created)
+            try? prepareMountPoint(
+                spec.rootfs, SandboxMount(.tmpfs(options: ""), target: "/etc/" + file, readOnly: true, isFile: true),
+                created: &created)
         }
         for m in spec.mounts { try prepareMountPoint(spec.rootfs, m, created: &created) }
 
-        let path = spec.environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+        let path =
+            spec.environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         let cArgs = spec.arguments.map { strdup($0) } + [nil]
         let cEnv = spec.environment.map { strdup($0) } + [nil]
-        let cStrings = [strdup(spec.rootfs), strdup(path), strdup(spec.workingDirectory), strdup(spec.hostname),
-                        spec.resolvConf.map { strdup($0) } ?? nil, spec.hosts.map { strdup($0) } ?? nil,
-                        spec.executable.map { strdup($0) } ?? nil]
+        let cStrings = [
+            strdup(spec.rootfs), strdup(path), strdup(spec.workingDirectory), strdup(spec.hostname),
+            spec.resolvConf.map { strdup($0) } ?? nil, spec.hosts.map { strdup($0) } ?? nil,
+            spec.executable.map { strdup($0) } ?? nil
+        ]
         defer {
             for p in cArgs { free(p) }
             for p in cEnv { free(p) }
@@ -122,8 +130,9 @@ public enum Sandbox {
         }
         defer { for row in mountStrings { for p in row { free(p) } } }
         let cMounts = zip(spec.mounts, mountStrings).map { m, c in
-            gvmc_mount(source: UnsafePointer(c[0]), target: UnsafePointer(c[1]), fstype: UnsafePointer(c[2]),
-                       data: UnsafePointer(c[3]), readonly: m.readOnly ? 1 : 0)
+            gvmc_mount(
+                source: UnsafePointer(c[0]), target: UnsafePointer(c[1]), fstype: UnsafePointer(c[2]),
+                data: UnsafePointer(c[3]), readonly: m.readOnly ? 1 : 0)
         }
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard devNull >= 0 else { throw SandboxError(.system(operation: "cannot open /dev/null", errno: errno)) }
@@ -136,36 +145,41 @@ public enum Sandbox {
         var error = [CChar](repeating: 0, count: 1024)
         let pid: pid_t = cArgs.withUnsafeBufferPointer { argv in
             cEnv.withUnsafeBufferPointer { envp in
-                groups.withUnsafeBufferPointer { g in cMounts.withUnsafeBufferPointer { mounts in
-                    var c = gvmc_sandbox_spec()
-                    c.rootfs = UnsafePointer(cStrings[0])
-                    c.argv = UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
-                    c.envp = UnsafeRawPointer(envp.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
-                    c.path_env = UnsafePointer(cStrings[1])
-                    c.exec_path = UnsafePointer(cStrings[6])
-                    c.cwd = UnsafePointer(cStrings[2])
-                    c.uid = uid_t(spec.uid)
-                    c.gid = gid_t(spec.gid)
-                    c.groups = g.baseAddress
-                    c.ngroups = Int32(g.count)
-                    c.new_network = spec.isolateNetwork ? 1 : 0
-                    c.loopback_up = spec.loopbackUp ? 1 : 0
-                    c.hostname = UnsafePointer(cStrings[3])
-                    c.host_resolv_conf = UnsafePointer(cStrings[4])
-                    c.host_hosts = UnsafePointer(cStrings[5])
-                    c.stdin_fd = devNull
-                    c.stdout_fd = childOut
-                    c.stderr_fd = childErr
-                    c.mounts = mounts.baseAddress
-                    c.nmounts = Int32(mounts.count)
-                    c.setgroups_denied = UserNamespace.current == .single ? 1 : 0
-                    return gvmc_sandbox_spawn(&c, &error, error.count)
-                } }
+                groups.withUnsafeBufferPointer { g in
+                    cMounts.withUnsafeBufferPointer { mounts in
+                        var c = gvmc_sandbox_spec()
+                        c.rootfs = UnsafePointer(cStrings[0])
+                        c.argv = UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                        c.envp = UnsafeRawPointer(envp.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                        c.path_env = UnsafePointer(cStrings[1])
+                        c.exec_path = UnsafePointer(cStrings[6])
+                        c.cwd = UnsafePointer(cStrings[2])
+                        c.uid = uid_t(spec.uid)
+                        c.gid = gid_t(spec.gid)
+                        c.groups = g.baseAddress
+                        c.ngroups = Int32(g.count)
+                        c.new_network = spec.isolateNetwork ? 1 : 0
+                        c.loopback_up = spec.loopbackUp ? 1 : 0
+                        c.hostname = UnsafePointer(cStrings[3])
+                        c.host_resolv_conf = UnsafePointer(cStrings[4])
+                        c.host_hosts = UnsafePointer(cStrings[5])
+                        c.stdin_fd = devNull
+                        c.stdout_fd = childOut
+                        c.stderr_fd = childErr
+                        c.mounts = mounts.baseAddress
+                        c.nmounts = Int32(mounts.count)
+                        c.setgroups_denied = UserNamespace.current == .single ? 1 : 0
+                        return gvmc_sandbox_spawn(&c, &error, error.count)
+                    }
+                }
             }
         }
         relay.closeWriteEnds()
         guard pid > 0 else {
-            throw SandboxError(.startFailed(command: spec.arguments[0], rootfs: spec.rootfs, reason: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+            throw SandboxError(
+                .startFailed(
+                    command: spec.arguments[0], rootfs: spec.rootfs,
+                    reason: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
         }
         RunningSandboxes.shared.add(pid)
         defer { RunningSandboxes.shared.remove(pid) }
@@ -253,10 +267,13 @@ extension Sandbox {
             let last = i == parts.count - 1
             if lstat(path, &st) == 0 {
                 guard st.st_mode & S_IFMT != S_IFLNK else {
-                    throw SandboxError(.mountTarget(target: m.target, reason: "/\(parts[...i].joined(separator: "/")) is a symlink in the image", errno: nil))
+                    throw SandboxError(
+                        .mountTarget(
+                            target: m.target, reason: "/\(parts[...i].joined(separator: "/")) is a symlink in the image", errno: nil))
                 }
                 if !last && st.st_mode & S_IFMT != S_IFDIR {
-                    throw SandboxError(.mountTarget(target: m.target, reason: "/\(parts[...i].joined(separator: "/")) is not a directory", errno: nil))
+                    throw SandboxError(
+                        .mountTarget(target: m.target, reason: "/\(parts[...i].joined(separator: "/")) is not a directory", errno: nil))
                 }
                 continue
             }

@@ -57,17 +57,21 @@ public enum UserNamespace {
             }
             let mapped: String?
             if mode == .subordinateIDs, let r = ranges.0, let g = ranges.1, let newuidmap = helpers.0, let newgidmap = helpers.1 {
-                mapped = run(newuidmap, ["\(child.pid)", "0", "\(uid)", "1", "1", "\(r.start)", "\(r.count)"])
+                mapped =
+                    run(newuidmap, ["\(child.pid)", "0", "\(uid)", "1", "1", "\(r.start)", "\(r.count)"])
                     ?? run(newgidmap, ["\(child.pid)", "0", "\(gid)", "1", "1", "\(g.start)", "\(g.count)"])
             } else {
-                mapped = writeFile("/proc/\(child.pid)/uid_map", "0 \(uid) 1\n")
+                mapped =
+                    writeFile("/proc/\(child.pid)/uid_map", "0 \(uid) 1\n")
                     ?? writeFile("/proc/\(child.pid)/setgroups", "deny\n")
                     ?? writeFile("/proc/\(child.pid)/gid_map", "0 \(gid) 1\n")
             }
             if let failure = mapped {
                 _ = gvmc_userns_start(&child, 0)
                 if mode == .subordinateIDs {
-                    log("warning: cannot map the subordinate ids of \(name ?? "uid \(uid)") (\(failure)); only root is mapped in the build's user namespace")
+                    log(
+                        "warning: cannot map the subordinate ids of \(name ?? "uid \(uid)") (\(failure)); only root is mapped in the build's user namespace"
+                    )
                     mode = .single
                     continue
                 }
@@ -88,10 +92,11 @@ public enum UserNamespace {
         defer { for p in cArgs { free(p) }; for p in cEnv { free(p) } }
         let rc = cArgs.withUnsafeBufferPointer { argv in
             cEnv.withUnsafeBufferPointer { envp in
-                gvmc_userns_spawn("/proc/self/exe",
-                                  UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
-                                  UnsafeRawPointer(envp.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
-                                  newUser ? 1 : 0, &child)
+                gvmc_userns_spawn(
+                    "/proc/self/exe",
+                    UnsafeRawPointer(argv.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
+                    UnsafeRawPointer(envp.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
+                    newUser ? 1 : 0, &child)
             }
         }
         return rc == 0 ? child : nil
@@ -119,16 +124,19 @@ public enum UserNamespace {
     /// Why only root works with a single mapping, and how to get subordinate ids.
     public static var singleMappingHint: String {
         let name = getenv(environmentKey + "_USER").map { String(cString: $0) } ?? "$USER"
-        return "only root is mapped in this unprivileged build's user namespace (no range for \(name) in /etc/subuid and /etc/subgid, or no newuidmap/newgidmap); add one (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 \(name)) or build as root"
+        return
+            "only root is mapped in this unprivileged build's user namespace (no range for \(name) in /etc/subuid and /etc/subgid, or no newuidmap/newgidmap); add one (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 \(name)) or build as root"
     }
 
     /// What a refused clone(CLONE_NEWUSER) means, and what to change.
     static func refusal(_ e: Int32) -> String {
         switch e {
         case EPERM:
-            return "the kernel refuses user namespaces to unprivileged users (sysctl kernel.unprivileged_userns_clone=0, AppArmor's kernel.apparmor_restrict_unprivileged_userns=1, a container's seccomp profile, or this process's uid or gid having no mapping in its own namespace); run gvmc as root, or allow them"
+            return
+                "the kernel refuses user namespaces to unprivileged users (sysctl kernel.unprivileged_userns_clone=0, AppArmor's kernel.apparmor_restrict_unprivileged_userns=1, a container's seccomp profile, or this process's uid or gid having no mapping in its own namespace); run gvmc as root, or allow them"
         case ENOSPC:
-            return "no user namespace can be created (sysctl user.max_user_namespaces is 0 or its limit is reached); run gvmc as root, or raise it"
+            return
+                "no user namespace can be created (sysctl user.max_user_namespaces is 0 or its limit is reached); run gvmc as root, or raise it"
         case EINVAL:
             return "this kernel has no user namespaces (CONFIG_USER_NS); run gvmc as root"
         default:
@@ -142,7 +150,8 @@ public enum UserNamespace {
         for line in text.split(separator: "\n") {
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count == 3, f[0] == name.map({ Substring($0) }) ?? "" || f[0] == Substring(String(id)),
-                  let start = UInt32(f[1]), let count = UInt32(f[2]), count > 0 else { continue }
+                let start = UInt32(f[1]), let count = UInt32(f[2]), count > 0
+            else { continue }
             return (start, count)
         }
         return nil

@@ -70,19 +70,23 @@ final class BlockPipeline: @unchecked Sendable {
         for _ in 0..<max(1, workers) {
             var thread = pthread_t()
             let box = Unmanaged.passRetained(self)
-            pthread_create(&thread, nil, { arg in
-                let pipeline = Unmanaged<BlockPipeline>.fromOpaque(arg!).takeRetainedValue()
-                pipeline.workerLoop()
-                return nil
-            }, box.toOpaque())
+            pthread_create(
+                &thread, nil,
+                { arg in
+                    let pipeline = Unmanaged<BlockPipeline>.fromOpaque(arg!).takeRetainedValue()
+                    pipeline.workerLoop()
+                    return nil
+                }, box.toOpaque())
             threads.append(thread)
         }
     }
 
     /// Submits a job; blocks while too many are in flight, delivering finished ones in order to
     /// `deliver` meanwhile (called on this thread).
-    func submit(_ input: UnsafeMutableRawBufferPointer, tag: BlockTag, compress: Bool,
-                deliver: (BlockJob) throws -> Void) rethrows {
+    func submit(
+        _ input: UnsafeMutableRawBufferPointer, tag: BlockTag, compress: Bool,
+        deliver: (BlockJob) throws -> Void
+    ) rethrows {
         lock.withLock {
             let job = BlockJob(sequence: nextSequence, input: input, tag: tag)
             nextSequence += 1

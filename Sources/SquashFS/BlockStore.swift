@@ -44,7 +44,8 @@ final class BlockStore: @unchecked Sendable {
         guard makeDirectories(directory) else { return nil }
         self.directory = directory
         self.reads = reads
-        let settings = "\(Self.writerVersion)\0\(compression.algorithm.rawValue)\0\(compression.level.map(String.init) ?? "default")\0\(blockSize)"
+        let settings =
+            "\(Self.writerVersion)\0\(compression.algorithm.rawValue)\0\(compression.level.map(String.init) ?? "default")\0\(blockSize)"
         fingerprint = SHA256.hash(Array(settings.utf8))
     }
 

@@ -18,14 +18,26 @@ public enum Compression: String, Sendable, CaseIterable {
 
     /// The superblock's compression id.
     var id: UInt16 {
-        switch self { case .gzip: 1; case .lzo: 3; case .xz: 4; case .lz4: 5; case .zstd: 6 }
+        switch self {
+        case .gzip: 1;
+        case .lzo: 3;
+        case .xz: 4;
+        case .lz4: 5;
+        case .zstd: 6
+        }
     }
 
     /// mksquashfs's default level for each compressor (nil: the compressor has no level). For
     /// gzip, libdeflate's level 6 would take half the CPU and beats zlib's 9 on binaries, but
     /// is up to 17% larger on repetitive text (measured), so the default stays 9.
     public var defaultLevel: Int? {
-        switch self { case .gzip: 9; case .xz: nil; case .lz4: nil; case .lzo: 8; case .zstd: 15 }
+        switch self {
+        case .gzip: 9;
+        case .xz: nil;
+        case .lz4: nil;
+        case .lzo: 8;
+        case .zstd: 15
+        }
     }
 
     /// Golem's guest kernel (Alpine 5.10 config-virt) has no zstd squashfs support.
@@ -107,8 +119,10 @@ struct BlockCompressor: Sendable {
     /// Per-thread state, reused across blocks (libdeflate compressor, zstd context, lz4 and lzo work memory).
     func makeContext() -> CompressionContext { CompressionContext(options: options, blockSize: blockSize) }
 
-    func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
-                  context: CompressionContext) -> Int? {
+    func compress(
+        _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
+        context: CompressionContext
+    ) -> Int? {
         let n = input.count
         guard n > 0 else { return nil }
         let src = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -133,13 +147,15 @@ struct BlockCompressor: Sendable {
         case .lz4:
             let r: Int32
             if let level = options.level {
-                r = LZ4_compress_HC_extStateHC(context.scratch, input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                               output.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                               Int32(n), Int32(output.count), Int32(level))
+                r = LZ4_compress_HC_extStateHC(
+                    context.scratch, input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    output.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    Int32(n), Int32(output.count), Int32(level))
             } else {
-                r = LZ4_compress_fast_extState(context.scratch, input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                               output.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                               Int32(n), Int32(output.count), 1)
+                r = LZ4_compress_fast_extState(
+                    context.scratch, input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    output.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    Int32(n), Int32(output.count), 1)
             }
             guard r > 0 else { return nil }
             produced = Int(r)
@@ -154,8 +170,9 @@ struct BlockCompressor: Sendable {
                 guard produced > 0 else { return nil }
             }
         case .zstd:
-            let r = ZSTD_compressCCtx(context.zstd, output.baseAddress, output.count, input.baseAddress, n,
-                                      Int32(options.effectiveLevel ?? 15))
+            let r = ZSTD_compressCCtx(
+                context.zstd, output.baseAddress, output.count, input.baseAddress, n,
+                Int32(options.effectiveLevel ?? 15))
             guard ZSTD_isError(r) == 0 else { return nil }
             produced = r
         }
@@ -191,8 +208,9 @@ struct BlockCompressor: Sendable {
         let entropy = log2(Double(n)) - sum / Double(n)
         guard entropy > 7.9 else { return false }
         let probe = context.probe(capacity: Int(LZ4_compressBound(Int32(n))))
-        let r = LZ4_compress_fast_extState(probe.state, input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                           probe.output.assumingMemoryBound(to: CChar.self), Int32(n), probe.capacity, 1)
+        let r = LZ4_compress_fast_extState(
+            probe.state, input.baseAddress!.assumingMemoryBound(to: CChar.self),
+            probe.output.assumingMemoryBound(to: CChar.self), Int32(n), probe.capacity, 1)
         return r <= 0 || Double(r) > Double(n) * 0.98
     }
 
@@ -209,12 +227,15 @@ struct BlockCompressor: Sendable {
             // A hostile header may declare a dictionary of gigabytes; a block is at most 1 MiB.
             var memlimit: UInt64 = 64 << 20
             var inPos = 0, outPos = 0
-            guard lzma_stream_buffer_decode(&memlimit, 0, nil, src, &inPos, input.count, dst, &outPos, output.count) == LZMA_OK else { return nil }
+            guard lzma_stream_buffer_decode(&memlimit, 0, nil, src, &inPos, input.count, dst, &outPos, output.count) == LZMA_OK else {
+                return nil
+            }
             return outPos
         case .lz4:
-            let r = LZ4_decompress_safe(input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                        output.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                        Int32(input.count), Int32(output.count))
+            let r = LZ4_decompress_safe(
+                input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                output.baseAddress!.assumingMemoryBound(to: CChar.self),
+                Int32(input.count), Int32(output.count))
             return r >= 0 ? Int(r) : nil
         case .lzo:
             var outLen = lzo_uint(output.count)

@@ -70,8 +70,10 @@ public struct DirectoryTreeReader {
         return errno == 0 ? sizes : nil
     }
 
-    private func walk(directory: String, relative: [UInt8], writer: SquashFSWriter,
-                      links: inout [DeviceInode: EntryPath]) throws {
+    private func walk(
+        directory: String, relative: [UInt8], writer: SquashFSWriter,
+        links: inout [DeviceInode: EntryPath]
+    ) throws {
         guard let dir = opendir(directory) else {
             throw SquashFSError.io(path: directory, operation: "open directory", errno: errno)
         }
@@ -95,7 +97,9 @@ public struct DirectoryTreeReader {
             var st = stat()
             let rc = fullBytes.withUnsafeBufferPointer { b -> Int32 in
                 var c = Array(b) + [0]
-                return c.withUnsafeMutableBufferPointer { lstat(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), &st) }
+                return c.withUnsafeMutableBufferPointer {
+                    lstat(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), &st)
+                }
             }
             guard rc == 0 else { throw SquashFSError.io(path: full, operation: "stat", errno: errno) }
             let cpath = fullBytes + [0]
@@ -111,8 +115,11 @@ public struct DirectoryTreeReader {
             var device: (block: Bool, major: UInt32, minor: UInt32)?
             let meta = try metadata(cpath, st, device: &device)
             if type == S_IFREG, let device {
-                try writer.add(path, device.block ? .blockDevice(major: device.major, minor: device.minor)
-                                                  : .characterDevice(major: device.major, minor: device.minor), metadata: meta)
+                try writer.add(
+                    path,
+                    device.block
+                        ? .blockDevice(major: device.major, minor: device.minor)
+                        : .characterDevice(major: device.major, minor: device.minor), metadata: meta)
                 continue
             }
             switch type {
@@ -125,8 +132,9 @@ public struct DirectoryTreeReader {
                 var buffer = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
                 let n = cpath.withUnsafeBufferPointer { p in
                     buffer.withUnsafeMutableBufferPointer {
-                        readlink(UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self),
-                                 UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
+                        readlink(
+                            UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self),
+                            UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
                     }
                 }
                 guard n >= 0 else { throw SquashFSError.io(path: full, operation: "readlink", errno: errno) }
@@ -134,8 +142,11 @@ public struct DirectoryTreeReader {
             case S_IFCHR, S_IFBLK:
                 let major = UInt32((st.st_rdev >> 8) & 0xFFF) | UInt32((st.st_rdev >> 32) & ~0xFFF)
                 let minor = UInt32(st.st_rdev & 0xFF) | UInt32((st.st_rdev >> 12) & ~0xFF)
-                try writer.add(path, type == S_IFCHR ? .characterDevice(major: major, minor: minor)
-                                                     : .blockDevice(major: major, minor: minor), metadata: meta)
+                try writer.add(
+                    path,
+                    type == S_IFCHR
+                        ? .characterDevice(major: major, minor: minor)
+                        : .blockDevice(major: major, minor: minor), metadata: meta)
             case S_IFIFO:
                 try writer.add(path, .fifo, metadata: meta)
             case S_IFSOCK:
@@ -151,9 +162,11 @@ public struct DirectoryTreeReader {
         return try metadata(Array(path.utf8) + [0], st, device: &device)
     }
 
-    private func metadata(_ cpath: [UInt8], _ st: stat, device: inout (block: Bool, major: UInt32, minor: UInt32)?) throws -> EntryMetadata {
-        var m = EntryMetadata(permissions: UInt16(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
-                              mtime: Int64(st.st_mtim.tv_sec), xattrs: try xattrs(cpath))
+    private func metadata(_ cpath: [UInt8], _ st: stat, device: inout (block: Bool, major: UInt32, minor: UInt32)?) throws -> EntryMetadata
+    {
+        var m = EntryMetadata(
+            permissions: UInt16(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
+            mtime: Int64(st.st_mtim.tv_sec), xattrs: try xattrs(cpath))
         if let owner = unrecordedOwner { m.uid = owner.uid; m.gid = owner.gid }
         if ownerRecords && !m.xattrs.isEmpty {
             if let i = m.xattrs.firstIndex(where: { $0.name.elementsEqual(RecordedOwner.xattrName.utf8) }) {
@@ -202,8 +215,10 @@ public struct DirectoryTreeReader {
         }
     }
 
-    private func addFile(_ cpath: [UInt8], display: String, path: EntryPath, metadata: EntryMetadata,
-                         size: UInt64, writer: SquashFSWriter) throws {
+    private func addFile(
+        _ cpath: [UInt8], display: String, path: EntryPath, metadata: EntryMetadata,
+        size: UInt64, writer: SquashFSWriter
+    ) throws {
         let fd = cpath.withUnsafeBufferPointer {
             open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_RDONLY | O_NOFOLLOW)
         }

@@ -23,7 +23,7 @@ enum Format {
 enum InodeType: UInt16 {
     case directory = 1, file, symlink, blockDevice, charDevice, fifo, socket
     case extendedDirectory, extendedFile, extendedSymlink, extendedBlockDevice, extendedCharDevice,
-         extendedFifo, extendedSocket
+        extendedFifo, extendedSocket
 
     /// The type stored in directory entries (always the basic one).
     var basic: UInt16 { rawValue > 7 ? rawValue - 7 : rawValue }

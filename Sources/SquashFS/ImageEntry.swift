@@ -29,16 +29,21 @@ public struct ImageEntry: Sendable {
         set { rawSymlinkTarget = newValue.map { Array($0.utf8) } }
     }
 
-    public init(path: String, kind: Kind, permissions: UInt16, uid: UInt32, gid: UInt32, mtime: UInt32, size: UInt64,
-                symlinkTarget: String? = nil, device: (major: UInt32, minor: UInt32)? = nil, nlink: UInt32 = 1,
-                inodeNumber: UInt32 = 0) {
-        self.init(rawPath: Array(path.utf8), kind: kind, permissions: permissions, uid: uid, gid: gid, mtime: mtime, size: size,
-                  rawSymlinkTarget: symlinkTarget.map { Array($0.utf8) }, device: device, nlink: nlink, inodeNumber: inodeNumber)
+    public init(
+        path: String, kind: Kind, permissions: UInt16, uid: UInt32, gid: UInt32, mtime: UInt32, size: UInt64,
+        symlinkTarget: String? = nil, device: (major: UInt32, minor: UInt32)? = nil, nlink: UInt32 = 1,
+        inodeNumber: UInt32 = 0
+    ) {
+        self.init(
+            rawPath: Array(path.utf8), kind: kind, permissions: permissions, uid: uid, gid: gid, mtime: mtime, size: size,
+            rawSymlinkTarget: symlinkTarget.map { Array($0.utf8) }, device: device, nlink: nlink, inodeNumber: inodeNumber)
     }
 
-    public init(rawPath: [UInt8], kind: Kind, permissions: UInt16, uid: UInt32, gid: UInt32, mtime: UInt32, size: UInt64,
-                rawSymlinkTarget: [UInt8]? = nil, device: (major: UInt32, minor: UInt32)? = nil, nlink: UInt32 = 1,
-                inodeNumber: UInt32 = 0) {
+    public init(
+        rawPath: [UInt8], kind: Kind, permissions: UInt16, uid: UInt32, gid: UInt32, mtime: UInt32, size: UInt64,
+        rawSymlinkTarget: [UInt8]? = nil, device: (major: UInt32, minor: UInt32)? = nil, nlink: UInt32 = 1,
+        inodeNumber: UInt32 = 0
+    ) {
         self.rawPath = rawPath; self.kind = kind; self.permissions = permissions; self.uid = uid; self.gid = gid
         self.mtime = mtime; self.size = size; self.rawSymlinkTarget = rawSymlinkTarget; self.device = device
         self.nlink = nlink; self.inodeNumber = inodeNumber
@@ -77,7 +82,8 @@ public func escapedName(_ bytes: [UInt8]) -> String {
         // One UTF-8 sequence, validated strictly: a stray, cut or overlong byte is escaped alone.
         let length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
         if i + length <= bytes.count, let text = String(validating: bytes[i..<(i + length)], as: UTF8.self),
-           let scalar = text.unicodeScalars.first {
+            let scalar = text.unicodeScalars.first
+        {
             switch scalar.properties.generalCategory {
             case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned, .surrogate:
                 for byte in bytes[i..<(i + length)] { octal(byte) }

@@ -49,7 +49,8 @@ extension SquashFSReader {
             let header = raw.u16(at: i)
             let length = Int(header & 0x7FFF)
             guard length > 0, length <= Format.metadataSize, length <= raw.count - i - 2 else {
-                throw .corrupt(offset: Int(fileOffset), reason: "\(what): metadata block of \(length) bytes runs past the table's end at \(end)")
+                throw .corrupt(
+                    offset: Int(fileOffset), reason: "\(what): metadata block of \(length) bytes runs past the table's end at \(end)")
             }
             table.blockAt[UInt64(i)] = table.bytes.count
             table.blocks.append((table.bytes.count, fileOffset))
@@ -57,10 +58,14 @@ extension SquashFSReader {
                 table.bytes += raw[(i + 2)..<(i + 2 + length)]
             } else {
                 let n = raw.withUnsafeBytes { src in
-                    buffer.withUnsafeMutableBytes { compressor.decompress(UnsafeRawBufferPointer(rebasing: src[(i + 2)..<(i + 2 + length)]), into: $0) }
+                    buffer.withUnsafeMutableBytes {
+                        compressor.decompress(UnsafeRawBufferPointer(rebasing: src[(i + 2)..<(i + 2 + length)]), into: $0)
+                    }
                 }
                 guard let n, n > 0 else {
-                    throw .corrupt(offset: Int(fileOffset), reason: "\(what): metadata block does not decompress with \(superblock.compression.rawValue)")
+                    throw .corrupt(
+                        offset: Int(fileOffset),
+                        reason: "\(what): metadata block does not decompress with \(superblock.compression.rawValue)")
                 }
                 table.bytes += buffer[0..<n]
             }

@@ -41,14 +41,17 @@ public final class OutputFile: @unchecked Sendable {
         let prefix = "." + base + ".", suffix = ".tmp"
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasPrefix(prefix), name.hasSuffix(suffix), name.utf8.count == prefix.utf8.count + 6 + suffix.utf8.count else { continue }
+            guard name.hasPrefix(prefix), name.hasSuffix(suffix), name.utf8.count == prefix.utf8.count + 6 + suffix.utf8.count else {
+                continue
+            }
             let path = dir + "/" + name
             let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { continue }
             defer { close(fd) }
             var st = stat()
             guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(),
-                  time(nil) - st.st_mtim.tv_sec >= 2, flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
+                time(nil) - st.st_mtim.tv_sec >= 2, flock(fd, LOCK_EX | LOCK_NB) == 0
+            else { continue }
             unlink(path)
         }
     }

@@ -68,7 +68,9 @@ public enum RecordedOwner {
     /// A recorded device node: (block, major, minor).
     public static func parseDevice(_ value: [UInt8]) -> (block: Bool, major: UInt32, minor: UInt32)? {
         let parts = String(decoding: value, as: UTF8.self).split(separator: ":")
-        guard parts.count == 3, parts[0] == "b" || parts[0] == "c", let major = UInt32(parts[1]), let minor = UInt32(parts[2]) else { return nil }
+        guard parts.count == 3, parts[0] == "b" || parts[0] == "c", let major = UInt32(parts[1]), let minor = UInt32(parts[2]) else {
+            return nil
+        }
         return (parts[0] == "b", major, minor)
     }
 

@@ -78,14 +78,18 @@ extension SquashFSReader {
         let bytes = count * 16
         let table = try indexedTable(at: superblock.fragmentTableStart, bytes: bytes, what: "fragment table")
         guard table.count >= bytes else {
-            throw .corrupt(offset: Int(clamping: superblock.fragmentTableStart), reason: "fragment table holds \(table.count / 16) entries, the superblock says \(count)")
+            throw .corrupt(
+                offset: Int(clamping: superblock.fragmentTableStart),
+                reason: "fragment table holds \(table.count / 16) entries, the superblock says \(count)")
         }
         return (0..<count).map { (table.u64(at: $0 * 16), table.u32(at: $0 * 16 + 8)) }
     }
 
     /// Writes a regular file's data: its full blocks, then its tail from a fragment.
-    private func writeContents(inodeAt i: Int, of entry: ImageEntry, to fd: Int32, path: String,
-                               fragments: [(start: UInt64, size: UInt32)], lastFragment: inout (index: UInt32, bytes: [UInt8])?) throws(SquashFSError) {
+    private func writeContents(
+        inodeAt i: Int, of entry: ImageEntry, to fd: Int32, path: String,
+        fragments: [(start: UInt64, size: UInt32)], lastFragment: inout (index: UInt32, bytes: [UInt8])?
+    ) throws(SquashFSError) {
         let t = inodeTable.bytes
         let body = i + 16
         let extended = t.u16(at: i) == InodeType.extendedFile.rawValue
@@ -114,7 +118,9 @@ extension SquashFSReader {
             }
             let data = try read(offset, stored, what: "data block \(b) of \(display(entry.rawPath))")
             offset += UInt64(stored)
-            let bytes = try block(data, uncompressed: word & 0x100_0000 != 0, expected: length, what: "data block \(b) of \(display(entry.rawPath))", buffer: &buffer)
+            let bytes = try block(
+                data, uncompressed: word & 0x100_0000 != 0, expected: length, what: "data block \(b) of \(display(entry.rawPath))",
+                buffer: &buffer)
             try put(bytes, fd: fd, at: written, path: path)
             written += UInt64(length)
         }
@@ -134,7 +140,10 @@ extension SquashFSReader {
             }
             let tail = Int(size - written)
             guard fragmentOffset <= bytes.count, tail <= bytes.count - fragmentOffset else {
-                throw inodeTable.corrupt(i, "file \(display(entry.rawPath)) reads \(tail) bytes at \(fragmentOffset) of fragment \(fragment) (\(bytes.count) bytes)")
+                throw inodeTable.corrupt(
+                    i,
+                    "file \(display(entry.rawPath)) reads \(tail) bytes at \(fragmentOffset) of fragment \(fragment) (\(bytes.count) bytes)"
+                )
             }
             try put(Array(bytes[fragmentOffset..<(fragmentOffset + tail)]), fd: fd, at: written, path: path)
         }
@@ -142,7 +151,9 @@ extension SquashFSReader {
     }
 
     /// A data or fragment block as stored: decompressed unless marked uncompressed.
-    private func block(_ data: [UInt8], uncompressed: Bool, expected: Int?, what: String, buffer: inout [UInt8]) throws(SquashFSError) -> [UInt8] {
+    private func block(
+        _ data: [UInt8], uncompressed: Bool, expected: Int?, what: String, buffer: inout [UInt8]
+    ) throws(SquashFSError) -> [UInt8] {
         if uncompressed { return data }
         let n = data.withUnsafeBytes { src in buffer.withUnsafeMutableBytes { compressor.decompress(src, into: $0) } }
         guard let n, expected.map({ n >= $0 }) ?? true else {

@@ -68,7 +68,9 @@ public final class SquashFSReader {
         let idBytes = Int(superblock.idCount) * 4
         let table = try indexedTable(at: superblock.idTableStart, bytes: idBytes, what: "id table")
         guard table.count >= idBytes else {
-            throw .corrupt(offset: Int(superblock.idTableStart), reason: "id table holds \(table.count / 4) ids, the superblock says \(superblock.idCount)")
+            throw .corrupt(
+                offset: Int(superblock.idTableStart),
+                reason: "id table holds \(table.count / 4) ids, the superblock says \(superblock.idCount)")
         }
         ids = (0..<Int(superblock.idCount)).map { table.u32(at: $0 * 4) }
         loaded = true
@@ -94,8 +96,9 @@ public final class SquashFSReader {
         let block = reference >> 16, offset = Int(reference & 0xFFFF)
         guard let base = inodeTable.blockAt[block], offset < Format.metadataSize else {
             // inodeTableStart < 2^63 and block < 2^48: the sum fits.
-            throw .corrupt(offset: Int(clamping: superblock.inodeTableStart + block),
-                           reason: "inode reference \(String(reference, radix: 16)) of \(display(path)) points to no inode table block")
+            throw .corrupt(
+                offset: Int(clamping: superblock.inodeTableStart + block),
+                reason: "inode reference \(String(reference, radix: 16)) of \(display(path)) points to no inode table block")
         }
         let i = base + offset
         guard i + 16 <= inodeTable.count else {
@@ -129,7 +132,8 @@ public final class SquashFSReader {
             let i = try inodePosition(next.reference, of: next.path)
             let (entry, listing) = try inode(at: i, path: next.path)
             if let listedType = next.listedType, listedType != InodeType(rawValue: inodeTable.bytes.u16(at: i))?.basic {
-                throw inodeTable.corrupt(i, "\(display(next.path)) is listed as type \(listedType), but its inode has type \(inodeTable.bytes.u16(at: i))")
+                throw inodeTable.corrupt(
+                    i, "\(display(next.path)) is listed as type \(listedType), but its inode has type \(inodeTable.bytes.u16(at: i))")
             }
             try visit(entry, i)
             guard let listing else { continue }
@@ -143,7 +147,8 @@ public final class SquashFSReader {
             for child in children.reversed() {
                 let childPath = next.path + [UInt8(ascii: "/")] + child.name
                 guard childPath.count <= Self.maxPathLength else {
-                    throw directoryTable.corrupt(child.position, "path \(display(childPath.prefix(64)))… is longer than \(Self.maxPathLength) bytes")
+                    throw directoryTable.corrupt(
+                        child.position, "path \(display(childPath.prefix(64)))… is longer than \(Self.maxPathLength) bytes")
                 }
                 pending.append((child.reference, childPath, child.type))
             }
@@ -157,13 +162,16 @@ public final class SquashFSReader {
     private func inode(at i: Int, path: [UInt8]) throws(SquashFSError) -> (ImageEntry, Listing?) {
         let t = inodeTable.bytes
         let type = t.u16(at: i)
-        var entry = ImageEntry(rawPath: path.isEmpty ? [UInt8(ascii: "/")] : path, kind: .file,
-                               permissions: t.u16(at: i + 2) & 0o7777, uid: try id(t.u16(at: i + 4), at: i + 4),
-                               gid: try id(t.u16(at: i + 6), at: i + 6), mtime: t.u32(at: i + 8), size: 0, nlink: 1,
-                               inodeNumber: t.u32(at: i + 12))
+        var entry = ImageEntry(
+            rawPath: path.isEmpty ? [UInt8(ascii: "/")] : path, kind: .file,
+            permissions: t.u16(at: i + 2) & 0o7777, uid: try id(t.u16(at: i + 4), at: i + 4),
+            gid: try id(t.u16(at: i + 6), at: i + 6), mtime: t.u32(at: i + 8), size: 0, nlink: 1,
+            inodeNumber: t.u32(at: i + 12))
         let body = i + 16
         func need(_ n: Int) throws(SquashFSError) {
-            guard n <= t.count - body else { throw inodeTable.corrupt(i, "inode of \(display(path)) is cut off by the end of the inode table") }
+            guard n <= t.count - body else {
+                throw inodeTable.corrupt(i, "inode of \(display(path)) is cut off by the end of the inode table")
+            }
         }
         switch type {
         case 1, 8:
@@ -182,7 +190,8 @@ public final class SquashFSReader {
             // The stored size counts 3 bytes for the implicit "." and "..".
             guard listingSize >= 3 else { throw inodeTable.corrupt(i, "directory \(display(path)) has size \(listingSize), less than 3") }
             guard let base = directoryTable.blockAt[UInt64(startBlock)], offset < Format.metadataSize else {
-                throw inodeTable.corrupt(i, "directory \(display(path)) points to no directory block (start \(startBlock), offset \(offset))")
+                throw inodeTable.corrupt(
+                    i, "directory \(display(path)) points to no directory block (start \(startBlock), offset \(offset))")
             }
             let start = base + offset
             guard listingSize - 3 <= directoryTable.count - start else {
@@ -225,21 +234,29 @@ public final class SquashFSReader {
     /// The entries of one directory listing: headers of up to 256 entries sharing an inode
     /// block, each entry an offset, type and name. Names must be valid file names in strictly
     /// ascending byte order (the kernel's lookup depends on it; it also rules out duplicates).
-    private func children(_ listing: Listing, of path: [UInt8]) throws(SquashFSError)
-        -> [(reference: UInt64, name: [UInt8], type: UInt16, position: Int)] {
+    private func children(
+        _ listing: Listing, of path: [UInt8]
+    ) throws(SquashFSError)
+        -> [(reference: UInt64, name: [UInt8], type: UInt16, position: Int)]
+    {
         let d = directoryTable.bytes
         var result: [(reference: UInt64, name: [UInt8], type: UInt16, position: Int)] = []
         var p = listing.start
         while p < listing.end {
-            guard listing.end - p >= 12 else { throw directoryTable.corrupt(p, "directory header in \(display(path)) is cut off by the listing's end") }
+            guard listing.end - p >= 12 else {
+                throw directoryTable.corrupt(p, "directory header in \(display(path)) is cut off by the listing's end")
+            }
             let count = Int(d.u32(at: p)) + 1
             let block = UInt64(d.u32(at: p + 4))
             guard count <= Self.maxEntriesPerHeader else {
-                throw directoryTable.corrupt(p, "directory header in \(display(path)) counts \(count) entries (at most \(Self.maxEntriesPerHeader))")
+                throw directoryTable.corrupt(
+                    p, "directory header in \(display(path)) counts \(count) entries (at most \(Self.maxEntriesPerHeader))")
             }
             p += 12
             for _ in 0..<count {
-                guard listing.end - p >= 8 else { throw directoryTable.corrupt(p, "entry in \(display(path)) is cut off by the listing's end") }
+                guard listing.end - p >= 8 else {
+                    throw directoryTable.corrupt(p, "entry in \(display(path)) is cut off by the listing's end")
+                }
                 let offset = UInt64(d.u16(at: p))
                 let type = d.u16(at: p + 4)
                 let nameLength = Int(d.u16(at: p + 6)) + 1

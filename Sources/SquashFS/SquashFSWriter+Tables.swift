@@ -121,7 +121,8 @@ struct TableLayout {
         case .file(let file):
             fileCount += 1
             let data = file.resolved
-            let extended = hasXattr || inode.linkCount > 1 || data.sparseBytes > 0
+            let extended =
+                hasXattr || inode.linkCount > 1 || data.sparseBytes > 0
                 || data.startBlock > UInt64(UInt32.max) || data.size > UInt64(UInt32.max)
             if extended {
                 try header(&w, .extendedFile, inode)
@@ -191,7 +192,8 @@ struct TableLayout {
                 let delta = Int64(c.inode.number) - Int64(base)
                 let entryEnd = end + 8 + c.name.count
                 guard UInt32(c.inode.reference! >> 16) == block, delta >= -32768, delta <= 32767,
-                      (listingStart + entryEnd - 1) / Format.metadataSize == headerBlock else { break }
+                    (listingStart + entryEnd - 1) / Format.metadataSize == headerBlock
+                else { break }
                 end = entryEnd
                 run += 1
             }
@@ -376,9 +378,10 @@ struct TableLayout {
         }
         try writer.output.truncate(to: fileSize)
 
-        return SquashFSSummary(bytesUsed: bytesUsed, fileSize: fileSize, inodes: Int(inodeCount), files: fileCount,
-                               directories: directoryCount, fragments: writer.fragmentEntries.count,
-                               duplicateFiles: writer.duplicateCount, dataBytes: writer.dataBytes)
+        return SquashFSSummary(
+            bytesUsed: bytesUsed, fileSize: fileSize, inodes: Int(inodeCount), files: fileCount,
+            directories: directoryCount, fragments: writer.fragmentEntries.count,
+            duplicateFiles: writer.duplicateCount, dataBytes: writer.dataBytes)
     }
 }
 

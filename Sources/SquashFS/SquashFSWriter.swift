@@ -49,8 +49,10 @@ public struct SquashFSSummary: Sendable, Codable, Equatable {
     public var duplicateFiles: Int
     public var dataBytes: UInt64
 
-    public init(bytesUsed: UInt64, fileSize: UInt64, inodes: Int, files: Int, directories: Int, fragments: Int,
-                duplicateFiles: Int, dataBytes: UInt64) {
+    public init(
+        bytesUsed: UInt64, fileSize: UInt64, inodes: Int, files: Int, directories: Int, fragments: Int,
+        duplicateFiles: Int, dataBytes: UInt64
+    ) {
         self.bytesUsed = bytesUsed; self.fileSize = fileSize; self.inodes = inodes; self.files = files
         self.directories = directories; self.fragments = fragments; self.duplicateFiles = duplicateFiles; self.dataBytes = dataBytes
     }
@@ -99,9 +101,13 @@ public final class SquashFSWriter {
         self.options = options
         self.output = output
         compressor = BlockCompressor(options: options.compression, blockSize: options.blockSize)
-        pipeline = BlockPipeline(compressor: compressor, workers: options.workers,
-                                 store: options.blockStore.flatMap { BlockStore(directory: $0, compression: options.compression, blockSize: options.blockSize,
-                                                                               reads: options.blockStoreReads) })
+        pipeline = BlockPipeline(
+            compressor: compressor, workers: options.workers,
+            store: options.blockStore.flatMap {
+                BlockStore(
+                    directory: $0, compression: options.compression, blockSize: options.blockSize,
+                    reads: options.blockStoreReads)
+            })
         let rootInode = Inode(kind: .directory, metadata: .defaultDirectory)
         root = TreeNode(name: [], inode: rootInode, parent: nil)
         optionsBlock = options.compression.optionsBlock(blockSize: options.blockSize)
@@ -136,8 +142,10 @@ public final class SquashFSWriter {
 
     /// Adds a regular file whose `size` bytes are pulled from `read` (which fills the buffer it is
     /// given and returns the byte count, 0 at the end). Data is compressed as it arrives.
-    public func addFile(_ path: EntryPath, metadata: EntryMetadata, size: UInt64,
-                        read: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
+    public func addFile(
+        _ path: EntryPath, metadata: EntryMetadata, size: UInt64,
+        read: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) throws {
         guard !path.isRoot else { throw SquashFSError.invalidTree(path: "/", reason: "the root must be a directory") }
         let data = FileData(size: size)
         try writeContent(data, path: path, read: read)
@@ -255,8 +263,10 @@ public final class SquashFSWriter {
         }
     }
 
-    private func writeContent(_ data: FileData, path: EntryPath,
-                              read: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
+    private func writeContent(
+        _ data: FileData, path: EntryPath,
+        read: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) throws {
         let blockSize = options.blockSize
         let size = data.size
         // With fragments, the last partial block (the tail) goes to a fragment; without, it is a

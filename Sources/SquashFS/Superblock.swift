@@ -48,13 +48,16 @@ public struct Superblock: Sendable {
             throw .corrupt(offset: 40, reason: "bytes_used \(bytesUsed) is beyond the end of the file (\(fileSize) bytes)")
         }
         guard inodeTableStart >= UInt64(Format.superblockSize), inodeTableStart < directoryTableStart else {
-            throw .corrupt(offset: 64, reason: "inode table start \(inodeTableStart) is not between the superblock and the directory table (\(directoryTableStart))")
+            throw .corrupt(
+                offset: 64,
+                reason:
+                    "inode table start \(inodeTableStart) is not between the superblock and the directory table (\(directoryTableStart))")
         }
         // Each table lies inside bytes_used; the optional ones may be absent (all ones).
         let tables: [(name: String, field: Int, start: UInt64, optional: Bool)] = [
             ("directory table", 72, directoryTableStart, false), ("id table", 48, idTableStart, false),
             ("xattr id table", 56, xattrIdTableStart, true), ("fragment table", 80, fragmentTableStart, true),
-            ("export table", 88, lookupTableStart, true),
+            ("export table", 88, lookupTableStart, true)
         ]
         for t in tables where !(t.optional && t.start == Format.invalidTable) {
             guard t.start < bytesUsed else {

@@ -13,7 +13,9 @@ import Sandbox
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build a .gvmi image from a Dockerfile.",
-        discussion: "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh (sockets, or key files served by an agent of gvmc's own). ADD of git repositories over https or SSH (#ref:subdir, --keep-git-dir, submodules; credentials from the GIT_AUTH_TOKEN secret or the --ssh default agent).")
+        discussion:
+            "FROM takes registry images (pulled into the blob cache), oci-layout://DIR[:TAG], scratch and stages of the same Dockerfile. COPY/ADD of local files (with .dockerignore) and --from stages or images, RUN in a namespace sandbox (as root, or unprivileged in a user namespace), and every configuration instruction. ADD of http(s) URLs downloads (with --checksum). RUN --mount=type=ssh forwards the agents given with --ssh (sockets, or key files served by an agent of gvmc's own). ADD of git repositories over https or SSH (#ref:subdir, --keep-git-dir, submodules; credentials from the GIT_AUTH_TOKEN secret or the --ssh default agent)."
+    )
 
     @Option(name: .shortAndLong, help: "The Dockerfile (default: CONTEXT/Dockerfile; '-' reads standard input).")
     var file: String?
@@ -30,10 +32,15 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Target platform; Golem runs linux/amd64.")
     var platform = "linux/amd64"
 
-    @Option(help: "Progress: auto, plain (BuildKit's plain output: steps, their output with times, DONE/CACHED/ERROR), tty (the same for now), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line).")
+    @Option(
+        help:
+            "Progress: auto, plain (BuildKit's plain output: steps, their output with times, DONE/CACHED/ERROR), tty (the same for now), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line)."
+    )
     var progress: ProgressMode = .auto
 
-    @Option(help: "Write a JSON file with the image, its configuration and every step (key, cached, duration), as docker buildx --metadata-file.")
+    @Option(
+        help:
+            "Write a JSON file with the image, its configuration and every step (key, cached, duration), as docker buildx --metadata-file.")
     var metadataFile: String?
 
     @Flag(help: "Run every step, even those whose result is in the step cache (results not in the cache yet are stored).")
@@ -42,13 +49,17 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Network for RUN steps: default (the host's) or none.")
     var network = "default"
 
-    @Option(help: "Allow an entitlement: network.host (RUN --network=host) or security.insecure (repeatable; as docker buildx build --allow).")
+    @Option(
+        help: "Allow an entitlement: network.host (RUN --network=host) or security.insecure (repeatable; as docker buildx build --allow).")
     var allow: [String] = []
 
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).")
     var secret: [String] = []
 
-    @Option(help: "An SSH agent for RUN --mount=type=ssh: default (= $SSH_AUTH_SOCK), ID (= $SSH_AUTH_SOCK), ID=SOCKET, or ID=KEYFILE[,KEYFILE...] (keys served by an agent of gvmc's own) (repeatable).")
+    @Option(
+        help:
+            "An SSH agent for RUN --mount=type=ssh: default (= $SSH_AUTH_SOCK), ID (= $SSH_AUTH_SOCK), ID=SOCKET, or ID=KEYFILE[,KEYFILE...] (keys served by an agent of gvmc's own) (repeatable)."
+    )
     var ssh: [String] = []
 
     @OptionGroup var image: ImageOptions
@@ -100,9 +111,10 @@ struct BuildCommand: ParsableCommand {
         guard ["default", "none", "host"].contains(network) else {
             throw ValidationError("--network \(network): expected default, none or host")
         }
-        let entitlements = Set(try allow.map { v throws in
-            do { return try Entitlement.parse(v) } catch { throw ValidationError("--allow \(v): \(error)") }
-        })
+        let entitlements = Set(
+            try allow.map { v throws in
+                do { return try Entitlement.parse(v) } catch { throw ValidationError("--allow \(v): \(error)") }
+            })
         if platform != "linux/amd64" {
             printError("warning: --platform \(platform): Golem providers run linux/amd64 VMs only")
         }
@@ -119,9 +131,10 @@ struct BuildCommand: ParsableCommand {
             agents.stop()
         }
         let base = (contextDir as NSString).lastPathComponent
-        var request = BuildRequest(dockerfile: bytes, dockerfileName: name, contextDirectory: contextDir, options: options, platform: platform,
-                                   cacheDirectory: registry.cacheDirectory, squashFS: squash,
-                                   outputPath: "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi")
+        var request = BuildRequest(
+            dockerfile: bytes, dockerfileName: name, contextDirectory: contextDir, options: options, platform: platform,
+            cacheDirectory: registry.cacheDirectory, squashFS: squash,
+            outputPath: "\(base.isEmpty || base == "/" ? "image" : base)\(target.map { "-" + $0 } ?? "").gvmi")
         if let output {
             request.outputPath = output
         } else if let (name, naming) = try publish.outputNaming() {
@@ -149,7 +162,9 @@ struct BuildCommand: ParsableCommand {
             let message = "error: \(error)"
             if display.mode == .plain || display.mode == .tty {
                 let line = Int("\(error)".dropFirst(name.count + 1).prefix { $0.isNumber })
-                printError(display.failureReport(dockerfile: bytes, file: name, line: "\(error)".hasPrefix(name + ":") ? line : nil), terminator: "")
+                printError(
+                    display.failureReport(dockerfile: bytes, file: name, line: "\(error)".hasPrefix(name + ":") ? line : nil),
+                    terminator: "")
             }
             printError(message)
             if let annotation = githubAnnotation(message) { print(annotation) }
@@ -177,7 +192,8 @@ struct BuildCommand: ParsableCommand {
         if let pushed { printPushResult(pushed) }
         if display.mode == .plain || display.mode == .tty { printError(display.summary(result: "built \(result.path)")) }
         build.finish()
-        for line in CacheCollection.collect(registry.cacheDirectory, setting: ProcessInfo.processInfo.environment["GVMC_CACHE_KEEP_STORAGE"])
+        for line in CacheCollection.collect(
+            registry.cacheDirectory, setting: ProcessInfo.processInfo.environment["GVMC_CACHE_KEEP_STORAGE"])
         where display.mode != .quiet || line.hasPrefix("warning:") {
             printError(line)
         }

@@ -14,7 +14,9 @@ import Executor
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert", abstract: "Convert a registry image (or an OCI layout) into a .gvmi, without Docker.",
-        discussion: "IMAGE is a reference (alpine:3.19, localhost:5000/app:1, ...@sha256:...), docker://REF, oci-layout://DIR[:TAG], or docker-archive://FILE.tar[:TAG] (`docker save` output).")
+        discussion:
+            "IMAGE is a reference (alpine:3.19, localhost:5000/app:1, ...@sha256:...), docker://REF, oci-layout://DIR[:TAG], or docker-archive://FILE.tar[:TAG] (`docker save` output)."
+    )
 
     @Argument(help: "The image to convert.")
     var imageName: String
@@ -25,17 +27,26 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Platform to take from a multi-platform index; Golem runs linux/amd64.")
     var platform = "linux/amd64"
 
-    @Option(help: "User in the trailer: 'resolve' (numeric uid:gid through the image's /etc/passwd and /etc/group) or 'drop' (no User, like gvmkit-build).")
+    @Option(
+        help:
+            "User in the trailer: 'resolve' (numeric uid:gid through the image's /etc/passwd and /etc/group) or 'drop' (no User, like gvmkit-build)."
+    )
     var userPolicy: ConversionRequest.UserPolicy = .resolve
 
     @OptionGroup var registry: RegistryFlags
     @OptionGroup var image: ImageOptions
     @OptionGroup var publish: PublishFlags
 
-    @Option(help: "Progress: auto, plain (BuildKit's plain output: the pull with each layer's size and time, the image write), tty, quiet (only warnings, errors and the result), rawjson.")
+    @Option(
+        help:
+            "Progress: auto, plain (BuildKit's plain output: the pull with each layer's size and time, the image write), tty, quiet (only warnings, errors and the result), rawjson."
+    )
     var progress: ProgressMode = .auto
 
-    @Option(help: "Write a JSON file with the image (path, size, hashes, compression), its configuration and its source, as docker buildx --metadata-file.")
+    @Option(
+        help:
+            "Write a JSON file with the image (path, size, hashes, compression), its configuration and its source, as docker buildx --metadata-file."
+    )
     var metadataFile: String?
 
     func run() throws {
@@ -57,8 +68,9 @@ struct ConvertCommand: ParsableCommand {
         CacheUse.holdShared(registry.cacheDirectory)
         try image.checkInfoPath()
         let source = try ImageSource(imageName)
-        var request = ConversionRequest(source: source, platform: platform, cacheDirectory: registry.cacheDirectory,
-                                        squashFS: try image.squashFSOptions(cacheDirectory: registry.cacheDirectory))
+        var request = ConversionRequest(
+            source: source, platform: platform, cacheDirectory: registry.cacheDirectory,
+            squashFS: try image.squashFSOptions(cacheDirectory: registry.cacheDirectory))
         request.userPolicy = userPolicy
         request.outputPath = output
         request.outputNaming = { [publish] imageID in try publish.outputName(imageID: imageID) }

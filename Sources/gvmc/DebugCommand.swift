@@ -9,7 +9,8 @@ import Foundation
 
 struct DebugCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "debug", abstract: "Developer tools.", subcommands: [ExpandCommand.self, ParseBenchCommand.self, DigestCommand.self, SandboxRunCommand.self, SSHAgentCommand.self])
+        commandName: "debug", abstract: "Developer tools.",
+        subcommands: [ExpandCommand.self, ParseBenchCommand.self, DigestCommand.self, SandboxRunCommand.self, SSHAgentCommand.self])
 }
 
 /// The agent `--ssh ID=KEYFILE` starts, for a command on the host (tests use ssh-add and
@@ -50,10 +51,10 @@ struct ExpandCommand: ParsableCommand {
         commandName: "expand",
         abstract: "Expand shell words read from stdin, one per line: WORD<TAB>k=v;k=v<TAB>ESCAPE.",
         discussion: """
-        The environment and escape columns are optional (escape defaults to \\). Each output line is \
-        the expanded word, or a line starting with ERROR. With --words the result is split into words \
-        and printed as a JSON array.
-        """)
+            The environment and escape columns are optional (escape defaults to \\). Each output line is \
+            the expanded word, or a line starting with ERROR. With --words the result is split into words \
+            and printed as a JSON array.
+            """)
 
     @Flag(help: "Split the result into words (as EXPOSE does) and print them as a JSON list.")
     var words = false
@@ -116,8 +117,10 @@ struct ParseBenchCommand: ParsableCommand {
         let secondsTaken = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let mb = Double(totalBytes * iterations) / 1_000_000
         let perFile = secondsTaken / Double(iterations * inputs.count) * 1e6
-        print(String(format: "parse: %d file(s), %d bytes, %d rounds: %.1f MB/s, %.1f µs per file, %d instructions/round",
-                     inputs.count, totalBytes, iterations, mb / secondsTaken, perFile, instructions / iterations))
+        print(
+            String(
+                format: "parse: %d file(s), %d bytes, %d rounds: %.1f MB/s, %.1f µs per file, %d instructions/round",
+                inputs.count, totalBytes, iterations, mb / secondsTaken, perFile, instructions / iterations))
     }
 }
 
@@ -132,7 +135,9 @@ struct DigestCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             var sha3 = SHA3_224()
             var sha256 = SHA256()
-            data.withUnsafeBytes { sha3.update($0); sha256.update($0) }
+            data.withUnsafeBytes {
+                sha3.update($0); sha256.update($0)
+            }
             print("\(sha256.finalize().hexString) \(sha3.finalize().hexString) \(path)")
         }
     }
@@ -146,15 +151,18 @@ struct SandboxRunCommand: ParsableCommand {
     @Option(help: "Network: default (host) or none.") var network = "default"
     @Option(help: "User as uid:gid.") var user = "0:0"
     @Option(help: "Working directory inside the root.") var workdir = "/"
-    @Option(help: "Environment KEY=VALUE (repeatable).") var env: [String] = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    @Option(help: "Environment KEY=VALUE (repeatable).") var env: [String] = [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    ]
     @Argument(parsing: .postTerminator, help: "The command after --.") var command: [String] = []
 
     func run() throws {
         let ids = user.split(separator: ":").compactMap { UInt32($0) }
         guard ids.count == 2 else { throw ValidationError("--user needs numeric uid:gid") }
         guard network == "default" || network == "none" else { throw ValidationError("--network is default or none") }
-        var spec = SandboxSpec(rootfs: rootfs.hasPrefix("/") ? rootfs : FileManager.default.currentDirectoryPath + "/" + rootfs,
-                               arguments: command.isEmpty ? ["/bin/sh"] : command, environment: env)
+        var spec = SandboxSpec(
+            rootfs: rootfs.hasPrefix("/") ? rootfs : FileManager.default.currentDirectoryPath + "/" + rootfs,
+            arguments: command.isEmpty ? ["/bin/sh"] : command, environment: env)
         spec.uid = ids[0]; spec.gid = ids[1]; spec.workingDirectory = workdir
         spec.isolateNetwork = network == "none"
         do {

@@ -13,7 +13,8 @@ struct GVMC: ParsableCommand {
             // GVMC_NO_FAST_PATH=1 turns that off (the tests compare both paths).
             let args = CommandLine.arguments
             if args.count > 1, args[1] == "lint", getenv("GVMC_NO_FAST_PATH") == nil,
-               let request = LintRequest.fastParse(args.dropFirst(2)) {
+                let request = LintRequest.fastParse(args.dropFirst(2))
+            {
                 try request.run(puller: { throw ExitCode(2) })
                 return
             }
@@ -34,6 +35,10 @@ struct GVMC: ParsableCommand {
         commandName: "gvmc",
         abstract: "Compile Dockerfiles into Golem VM images (.gvmi) without a Docker daemon.",
         version: "0.1.0",
-        subcommands: [BuildCommand.self, ConvertCommand.self, RunCommand.self, PushCommand.self, PullCommand.self, LoginCommand.self, LogoutCommand.self,
-                      LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, PruneCommand.self, ManifestCommand.self, DebugCommand.self])
+        subcommands: [
+            BuildCommand.self, ConvertCommand.self, RunCommand.self, PushCommand.self, PullCommand.self, LoginCommand.self,
+            LogoutCommand.self,
+            LintCommand.self, ParseCommand.self, PackCommand.self, InspectCommand.self, PruneCommand.self, ManifestCommand.self,
+            DebugCommand.self
+        ])
 }

@@ -14,7 +14,10 @@ struct ImageOptions: ParsableArguments {
     @Option(help: "Squashfs compressor: gzip (default), xz, lz4, lzo, zstd (zstd cannot be read by Golem providers).")
     var compression: Compression = .gzip
 
-    @Option(help: "Compression level (gzip 1-9, default 9 like mksquashfs, 6 is about 2x faster; xz 0-9; lz4 1-12 = LZ4HC; lzo 1-9 = liblzo2's lzo1x_999 at that level, as mksquashfs; without a level lzo uses gvmc's own encoder, faster than lzo1x_999 level 8 and not larger; zstd 1-22).")
+    @Option(
+        help:
+            "Compression level (gzip 1-9, default 9 like mksquashfs, 6 is about 2x faster; xz 0-9; lz4 1-12 = LZ4HC; lzo 1-9 = liblzo2's lzo1x_999 at that level, as mksquashfs; without a level lzo uses gvmc's own encoder, faster than lzo1x_999 level 8 and not larger; zstd 1-22)."
+    )
     var compressionLevel: Int?
 
     @Option(help: "Squashfs block size in bytes or with K/M suffix (4K-1M, power of two).")
@@ -29,7 +32,10 @@ struct ImageOptions: ParsableArguments {
     @Option(help: "Also write a JSON summary of the image (path, size, sha3_224, sha256, compression, source).")
     var extraJsonInfoPath: String?
 
-    @Flag(help: "Compress every block, without the cache's block store (which keeps compressed blocks for the next write) and, for build, without the image store (whole squashfs images of unchanged trees); the output is the same either way.")
+    @Flag(
+        help:
+            "Compress every block, without the cache's block store (which keeps compressed blocks for the next write) and, for build, without the image store (whole squashfs images of unchanged trees); the output is the same either way."
+    )
     var noBlockStore = false
 
     /// Writes the `--extra-json-info-path` summary (to a temporary file, then renamed).
@@ -53,7 +59,8 @@ struct ImageOptions: ParsableArguments {
     func writeInfo(_ r: GVMIResult, source: String, extra: [String: String] = [:]) throws {
         guard let path = extraJsonInfoPath else { return }
         let more = extra.keys.sorted().map { ",\(SyntaxJSON.quote($0)):\(SyntaxJSON.quote(extra[$0]!))" }.joined()
-        let json = "{\"path\":\(SyntaxJSON.quote(r.path)),\"size\":\(r.size),\"sha3_224\":\"\(r.sha3_224)\",\"sha256\":\"\(r.sha256)\",\"compression\":\"\(r.compression.rawValue)\",\"source\":\(SyntaxJSON.quote(source))\(more)}\n"
+        let json =
+            "{\"path\":\(SyntaxJSON.quote(r.path)),\"size\":\(r.size),\"sha3_224\":\"\(r.sha3_224)\",\"sha256\":\"\(r.sha256)\",\"compression\":\"\(r.compression.rawValue)\",\"source\":\(SyntaxJSON.quote(source))\(more)}\n"
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot write --extra-json-info-path \(path): \(String(cString: strerror(errno)))") }
@@ -90,7 +97,9 @@ struct ImageOptions: ParsableArguments {
         }
         do { try o.validate() } catch { throw ValidationError(error.description) }
         if !compression.readableByGolem {
-            printError("warning: zstd-compressed images cannot be mounted by Golem providers' kernels (no squashfs zstd support); use gzip, xz, lz4 or lzo")
+            printError(
+                "warning: zstd-compressed images cannot be mounted by Golem providers' kernels (no squashfs zstd support); use gzip, xz, lz4 or lzo"
+            )
         }
         return o
     }
@@ -178,7 +187,9 @@ func commandWords(_ text: String, flag: String) throws -> [String] {
 /// The line every image-writing command prints.
 func printImageResult(_ r: GVMIResult) {
     print("\(r.path)  size \(r.size) bytes  sha3-224 \(r.sha3_224)")
-    printError("  \(r.compression.rawValue), \(r.squashfs.inodes) inodes (\(r.squashfs.files) files, \(r.squashfs.directories) directories), \(r.squashfs.fragments) fragments, \(r.squashfs.duplicateFiles) duplicate files, sha256 \(r.sha256)")
+    printError(
+        "  \(r.compression.rawValue), \(r.squashfs.inodes) inodes (\(r.squashfs.files) files, \(r.squashfs.directories) directories), \(r.squashfs.fragments) fragments, \(r.squashfs.duplicateFiles) duplicate files, sha256 \(r.sha256)"
+    )
 }
 
 /// Writes a `--metadata-file` (docker buildx's flag) of build, convert or push, atomically.

@@ -49,7 +49,9 @@ struct InspectCommand: ParsableCommand {
             print("  size        \(report.size) bytes (squashfs \(sb.bytesUsed), metadata trailer at \(report.trailerOffset))")
             print("  sha3-224    \(report.sha3_224)")
             print("  sha256      \(report.sha256)")
-            print("  squashfs    4.0, \(sb.compression.rawValue), block \(sb.blockSize), \(sb.inodes) inodes, \(files) files, \(sb.fragments) fragments")
+            print(
+                "  squashfs    4.0, \(sb.compression.rawValue), block \(sb.blockSize), \(sb.inodes) inodes, \(files) files, \(sb.fragments) fragments"
+            )
             if !sb.compression.readableByGolem { print("  warning     zstd images cannot be mounted by Golem providers") }
             print("  config      \(String(decoding: report.configJSON, as: UTF8.self))")
         }
@@ -63,8 +65,13 @@ struct InspectCommand: ParsableCommand {
 func listLine(_ e: ImageEntry) -> String {
     let typeChar: Character
     switch e.kind {
-    case .directory: typeChar = "d"; case .file: typeChar = "-"; case .symlink: typeChar = "l"
-    case .blockDevice: typeChar = "b"; case .characterDevice: typeChar = "c"; case .fifo: typeChar = "p"; case .socket: typeChar = "s"
+    case .directory: typeChar = "d";
+    case .file: typeChar = "-";
+    case .symlink: typeChar = "l"
+    case .blockDevice: typeChar = "b";
+    case .characterDevice: typeChar = "c";
+    case .fifo: typeChar = "p";
+    case .socket: typeChar = "s"
     }
     let p = Int(e.permissions)
     func bits(_ shift: Int, _ special: Int, _ specialChar: Character) -> String {
@@ -80,4 +87,3 @@ func listLine(_ e: ImageEntry) -> String {
     let target = e.rawSymlinkTarget.map { " -> " + escapedName($0) } ?? ""
     return "\(mode) \(e.uid)/\(e.gid) \(size) \(e.mtime) \(escapedName(e.rawPath))\(target)"
 }
-

@@ -20,7 +20,9 @@ struct LintCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lint",
         abstract: "Check Dockerfiles (and .gvmi images) for what breaks or is ignored on Golem.",
-        discussion: "Suppress a rule for one instruction with `# gvmc ignore=GVM001,GVM014` on the line above it, or BuildKit's `# check=skip=...`. A .gvmc.yaml found upward from the Dockerfile can set ignored rules, severity overrides and the failure threshold.")
+        discussion:
+            "Suppress a rule for one instruction with `# gvmc ignore=GVM001,GVM014` on the line above it, or BuildKit's `# check=skip=...`. A .gvmc.yaml found upward from the Dockerfile can set ignored rules, severity overrides and the failure threshold."
+    )
 
     @Argument(help: "Dockerfiles to check ('-' reads standard input). Default: ./Dockerfile.")
     var files: [String] = []
@@ -51,10 +53,16 @@ struct LintCommand: ParsableCommand {
     @Flag(help: "Do not read any .gvmc.yaml.")
     var noConfig = false
 
-    @Option(help: ArgumentHelp("A base image's configuration JSON ([IMAGE=]FILE, as `skopeo inspect --config` prints it); rules then see inherited Env, Cmd/Entrypoint, User, Volumes and platform. Repeatable; without IMAGE= it applies to every external base.", valueName: "[image=]file"))
+    @Option(
+        help: ArgumentHelp(
+            "A base image's configuration JSON ([IMAGE=]FILE, as `skopeo inspect --config` prints it); rules then see inherited Env, Cmd/Entrypoint, User, Volumes and platform. Repeatable; without IMAGE= it applies to every external base.",
+            valueName: "[image=]file"))
     var baseConfig: [String] = []
 
-    @Flag(help: "Fetch the configuration of every external base image (manifest and config only, no layers) so rules see inherited Env, Cmd/Entrypoint, User, Volumes and platform.")
+    @Flag(
+        help:
+            "Fetch the configuration of every external base image (manifest and config only, no layers) so rules see inherited Env, Cmd/Entrypoint, User, Volumes and platform."
+    )
     var pull = false
 
     @OptionGroup var registry: RegistryFlags
@@ -73,9 +81,10 @@ struct LintCommand: ParsableCommand {
 
     /// The parsed options as plain values.
     var request: LintRequest {
-        LintRequest(files: files, format: format, ignore: ignore, error: error, warning: warning, info: info,
-                    experimental: experimental, failureThreshold: failureThreshold, noFail: noFail, config: config,
-                    noConfig: noConfig, baseConfig: baseConfig, pull: pull, image: image, noColor: noColor)
+        LintRequest(
+            files: files, format: format, ignore: ignore, error: error, warning: warning, info: info,
+            experimental: experimental, failureThreshold: failureThreshold, noFail: noFail, config: config,
+            noConfig: noConfig, baseConfig: baseConfig, pull: pull, image: image, noColor: noColor)
     }
 
     func run() throws {
@@ -95,7 +104,9 @@ struct LintCommand: ParsableCommand {
             printError("gvmc lint: unknown rule \(id) (gvmc lint --list-rules lists them)")
             throw ExitCode(2)
         }
-        print("\(rule.id) (\(rule.severity.rawValue)\(rule.needsImage ? ", needs the built image" : "")\(rule.experimental ? ", experimental" : "")): \(rule.summary)\n")
+        print(
+            "\(rule.id) (\(rule.severity.rawValue)\(rule.needsImage ? ", needs the built image" : "")\(rule.experimental ? ", experimental" : "")): \(rule.summary)\n"
+        )
         print("Why:\n  \(rule.rationale)\n")
         print("Example that triggers it:\n" + rule.example.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n")
         print("Fix:\n  \(rule.fix)")
@@ -142,7 +153,7 @@ struct LintRequest: Equatable {
             case "--no-config": guard value == nil else { return nil }; r.noConfig = true; continue
             case "--no-color": guard value == nil else { return nil }; r.noColor = true; continue
             case "-f", "--format", "--ignore", "--error", "--warning", "--info", "--experimental", "--failure-threshold",
-                 "--config", "--base-config":
+                "--config", "--base-config":
                 break
             default: return nil
             }
@@ -222,7 +233,8 @@ struct LintRequest: Equatable {
             for r in error { options.severity[r] = .error }
             for r in warning { options.severity[r] = .warning }
             for r in info { options.severity[r] = .info }
-            options.experimental = fileConfig.experimental.union(experimental.contains("all") ? Set(RuleCatalog.all.filter(\.experimental).map(\.id)) : Set(experimental))
+            options.experimental = fileConfig.experimental.union(
+                experimental.contains("all") ? Set(RuleCatalog.all.filter(\.experimental).map(\.id)) : Set(experimental))
             if threshold == nil { threshold = fileConfig.failureThreshold }
             for id in options.ignored.union(options.severity.keys) where RuleCatalog.byID[id] == nil && id != "syntax" {
                 printError("gvmc lint: unknown rule \(id) (gvmc lint --list-rules lists them)")
@@ -236,17 +248,20 @@ struct LintRequest: Equatable {
             do {
                 let report = try GVMIInspector.inspect(path: path)
                 let entries = try SquashFSReader(path: path).entries()
-                findings += ImageRules.check(entries: entries, volumes: report.config.volumes ?? [],
-                                             compression: report.superblock.compression, imageSize: report.size, file: path)
-                    .filter { !ignore.contains($0.rule) }
+                findings += ImageRules.check(
+                    entries: entries, volumes: report.config.volumes ?? [],
+                    compression: report.superblock.compression, imageSize: report.size, file: path
+                )
+                .filter { !ignore.contains($0.rule) }
             } catch {
                 printError("gvmc lint: \(path): \(error)")
                 throw ExitCode(2)
             }
         }
         let color = !noColor && format == .tty && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        let output = FindingFormatter.render(findings, format: format, files: targets.map { $0 == "-" ? "<stdin>" : $0 } + image,
-                                             sources: sources, color: color, version: GVMC.configuration.version)
+        let output = FindingFormatter.render(
+            findings, format: format, files: targets.map { $0 == "-" ? "<stdin>" : $0 } + image,
+            sources: sources, color: color, version: GVMC.configuration.version)
         FileHandle.standardOutput.write(Data(output.utf8))
         let limit = threshold ?? .warning
         if !noFail && limit != .none && findings.contains(where: { $0.severity >= limit && $0.severity != .none }) {
@@ -256,12 +271,18 @@ struct LintRequest: Equatable {
 
     /// `--pull`: the external bases the file names (FROM expanded with the global ARG defaults, as
     /// the planner does), each fetched once; a failure is a usage/I/O error (exit 2).
-    func pullBaseConfigs(_ bytes: [UInt8], _ display: String, into configs: inout [String: ImageConfiguration], puller: ImagePuller) throws {
+    func pullBaseConfigs(_ bytes: [UInt8], _ display: String, into configs: inout [String: ImageConfiguration], puller: ImagePuller) throws
+    {
         guard let parsed = try? DockerfileParser.parse(bytes: bytes, path: display),
-              let staged = try? StagedDockerfile.parse(parsed) else { return }
+            let staged = try? StagedDockerfile.parse(parsed)
+        else { return }
         final class Refs { var names: [String] = [] }
         let refs = Refs()
-        _ = try? BuildPlanner.plan(staged, baseConfig: { ref, _ in refs.names.append(ref); return nil })
+        _ = try? BuildPlanner.plan(
+            staged,
+            baseConfig: { ref, _ in
+                refs.names.append(ref); return nil
+            })
         for ref in refs.names where configs[ref] == nil {
             do {
                 let blob = try puller.pullConfig(try ImageSource(ref))

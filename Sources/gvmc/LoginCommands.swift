@@ -19,7 +19,7 @@ struct LoginCommand: ParsableCommand {
 
     func run() throws {
         let url = Publishing.trimmedRegistry(registry ?? PushOptions.defaultRegistry())
-        guard let user = username ?? prompt("Username: ") , !user.isEmpty else { throw ValidationError("a --username is needed") }
+        guard let user = username ?? prompt("Username: "), !user.isEmpty else { throw ValidationError("a --username is needed") }
         let token: String
         if passwordStdin {
             token = (readLine(strippingNewline: true) ?? "").trimmingCharacters(in: .whitespaces)

@@ -27,10 +27,10 @@ struct ManifestCreate: ParsableCommand {
         commandName: "create",
         abstract: "Write a manifest naming an image by its hash and the internet access its tasks need.",
         discussion: """
-        Defaults as the SDK helpers: protocols http, https, ws, wss; createdAt now (SOURCE_DATE_EPOCH \
-        when set); expiry 90 days later (golem-sdk-cli's); platform x86_64/linux. With outbound access \
-        and no --command, the script allows `run .*` and `transfer .*` (regex).
-        """)
+            Defaults as the SDK helpers: protocols http, https, ws, wss; createdAt now (SOURCE_DATE_EPOCH \
+            when set); expiry 90 days later (golem-sdk-cli's); platform x86_64/linux. With outbound access \
+            and no --command, the script allows `run .*` and `transfer .*` (regex).
+            """)
 
     @Argument(help: "The .gvmi image (its SHA3-224 becomes the payload hash).")
     var image: String?
@@ -41,7 +41,10 @@ struct ManifestCreate: ParsableCommand {
     @Option(help: "USER/REPO:TAG: the image the Golem registry has under that tag (its hash and download URL).")
     var tag: String?
 
-    @Option(help: "The Golem registry asked for --tag, or for the download URL when --url is not given (default: $REGISTRY_URL, else https://registry.golem.network).")
+    @Option(
+        help:
+            "The Golem registry asked for --tag, or for the download URL when --url is not given (default: $REGISTRY_URL, else https://registry.golem.network)."
+    )
     var registry: String?
 
     @Option(name: .customLong("url"), help: "Where providers download the image (repeatable; they take the first).")
@@ -134,10 +137,10 @@ struct ManifestSign: ParsableCommand {
         commandName: "sign",
         abstract: "Sign a manifest as providers verify it and write the four demand properties.",
         discussion: """
-        Writes into DIR: MANIFEST.base64 (the golem.srv.comp.payload value), MANIFEST.base64.sign.DIGEST \
-        (the raw signature, as `openssl dgst -sign` writes it) and its .base64, CERT.base64, and \
-        demand.json with the four properties for golem-js or yapapi's vm.manifest(...).
-        """)
+            Writes into DIR: MANIFEST.base64 (the golem.srv.comp.payload value), MANIFEST.base64.sign.DIGEST \
+            (the raw signature, as `openssl dgst -sign` writes it) and its .base64, CERT.base64, and \
+            demand.json with the four properties for golem-js or yapapi's vm.manifest(...).
+            """)
 
     @Argument(help: "The manifest JSON file (`-` for standard input).")
     var manifest: String
@@ -166,15 +169,22 @@ struct ManifestSign: ParsableCommand {
         let certificate = try cert.map { try readInput($0, option: "--cert") }
         let now = try failing { try PayloadManifest.now() }
         let signed = try failing(manifest == "-" ? "manifest" : manifest) {
-            try SignedManifest.sign(manifest: bytes, keyPEM: String(decoding: keyData, as: UTF8.self), certificate: certificate,
-                                    digest: d, now: now)
+            try SignedManifest.sign(
+                manifest: bytes, keyPEM: String(decoding: keyData, as: UTF8.self), certificate: certificate,
+                digest: d, now: now)
         }
         let base = manifest == "-" ? "manifest.json" : (manifest as NSString).lastPathComponent
-        let directory = output ?? (manifest == "-" ? "." : ((manifest as NSString).deletingLastPathComponent.isEmpty ? "." : (manifest as NSString).deletingLastPathComponent))
-        let written = try failing { try signed.write(to: directory, manifestName: base, certificateName: cert.map { ($0 as NSString).lastPathComponent }) }
+        let directory =
+            output
+            ?? (manifest == "-"
+                ? "." : ((manifest as NSString).deletingLastPathComponent.isEmpty ? "." : (manifest as NSString).deletingLastPathComponent))
+        let written = try failing {
+            try signed.write(to: directory, manifestName: base, certificateName: cert.map { ($0 as NSString).lastPathComponent })
+        }
         for path in written { print(path) }
         if cert == nil {
-            printError("warning: no --cert: providers cannot verify the signature without the author's certificate (golem.srv.comp.payload.cert)")
+            printError(
+                "warning: no --cert: providers cannot verify the signature without the author's certificate (golem.srv.comp.payload.cert)")
         }
     }
 }
@@ -231,11 +241,12 @@ func readInput(_ path: String, option: String? = nil) throws -> [UInt8] {
     return Array(data)
 }
 
-
 /// `--manifest-outbound` on the commands that make or publish an image: a manifest for that image
 /// (its hash, its download URL, the outbound URLs), written beside it as NAME.manifest.json.
 struct ManifestOutputOptions: ParsableArguments {
-    @Option(name: .customLong("manifest-outbound"), help: "Also write NAME.manifest.json beside the image, allowing this outbound URL (repeatable).")
+    @Option(
+        name: .customLong("manifest-outbound"),
+        help: "Also write NAME.manifest.json beside the image, allowing this outbound URL (repeatable).")
     var outbound: [String] = []
 
     @Flag(name: .customLong("manifest-outbound-any"), help: "Also write NAME.manifest.json allowing any outbound host.")
@@ -249,7 +260,9 @@ struct ManifestOutputOptions: ParsableArguments {
     /// Before any work: a manifest needs a download URL, from --manifest-url or from a push.
     func check(downloadURLComing: Bool) throws {
         guard wanted else {
-            if !urls.isEmpty { throw ValidationError("--manifest-url without --manifest-outbound or --manifest-outbound-any: no manifest is written") }
+            if !urls.isEmpty {
+                throw ValidationError("--manifest-url without --manifest-outbound or --manifest-outbound-any: no manifest is written")
+            }
             return
         }
         if urls.isEmpty && !downloadURLComing {

@@ -20,7 +20,10 @@ struct PackCommand: ParsableCommand {
     @OptionGroup var image: ImageOptions
     @OptionGroup var config: ConfigOptions
 
-    @Option(help: "The cache directory whose block store keeps compressed blocks between writes (default: $XDG_CACHE_HOME/gvmc, else ~/.cache/gvmc).")
+    @Option(
+        help:
+            "The cache directory whose block store keeps compressed blocks between writes (default: $XDG_CACHE_HOME/gvmc, else ~/.cache/gvmc)."
+    )
     var cacheDir: String?
 
     func run() throws {
@@ -29,8 +32,10 @@ struct PackCommand: ParsableCommand {
         CacheUse.holdShared(cache)
         let settings = try image.squashFSOptions(cacheDirectory: cache)
         let containerConfig = try config.containerConfig()
-        let result = try GVMIImageWriter.write(to: output, options: settings, config: containerConfig,
-                                               hashes: ImageHashStore(directory: CacheLayout(cache).hashes)) { writer in
+        let result = try GVMIImageWriter.write(
+            to: output, options: settings, config: containerConfig,
+            hashes: ImageHashStore(directory: CacheLayout(cache).hashes)
+        ) { writer in
             var reader = DirectoryTreeReader(rootPath: rootfs)
             reader.warn = { printError("warning: \($0)") }
             try reader.add(to: writer)

@@ -32,7 +32,9 @@ struct ParseCommand: ParsableCommand {
             case .json: print(SyntaxJSON.render(parsed), terminator: "")
             case .text:
                 for node in parsed.nodes {
-                    print("\(node.startLine)-\(node.endLine) \(node.command) \(node.flags) \(node.trigger.map { $0.command + " " + $0.astValues.description } ?? node.astValues.description)\(node.isJSON ? " (exec form)" : "")")
+                    print(
+                        "\(node.startLine)-\(node.endLine) \(node.command) \(node.flags) \(node.trigger.map { $0.command + " " + $0.astValues.description } ?? node.astValues.description)\(node.isJSON ? " (exec form)" : "")"
+                    )
                 }
                 for w in parsed.warnings { printError("\(name):\(w.position): warning: \(w.message)") }
             }
@@ -71,7 +73,9 @@ func printStages(_ staged: StagedDockerfile) {
         let platform = stage.from.platform.map { " --platform=\($0)" } ?? ""
         print("  stage \(stage.index): FROM\(platform) \(stage.from.baseName)\(name)  (line \(stage.fromNode.startLine))")
         for instruction in stage.instructions {
-            print("    \(instruction.node.startLine):\(instruction.node.position.column) \(instruction.node.keyword.uppercased()) \(summary(instruction.kind))")
+            print(
+                "    \(instruction.node.startLine):\(instruction.node.position.column) \(instruction.node.keyword.uppercased()) \(summary(instruction.kind))"
+            )
         }
     }
     for w in staged.file.warnings { printError("\(path):\(w.position): warning: \(w.message)") }

@@ -8,13 +8,18 @@ import Sandbox
 
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "prune", abstract: "Remove build cache: step layers and unpacked base images (with --all also downloaded blobs, images `gvmc run` pulled and RUN cache mounts).",
+        commandName: "prune",
+        abstract:
+            "Remove build cache: step layers and unpacked base images (with --all also downloaded blobs, images `gvmc run` pulled and RUN cache mounts).",
         discussion: "Waits while gvmc builds use the cache. Least recently used entries go first.")
 
     @Option(help: "Cache directory (default: $XDG_CACHE_HOME/gvmc or ~/.cache/gvmc).")
     var cacheDir: String?
 
-    @Flag(help: "Also remove downloaded blobs, the Golem images `gvmc run` pulled (and their interrupted downloads) and RUN --mount=type=cache directories.")
+    @Flag(
+        help:
+            "Also remove downloaded blobs, the Golem images `gvmc run` pulled (and their interrupted downloads) and RUN --mount=type=cache directories."
+    )
     var all = false
 
     @Option(help: "Keep the most recently used entries up to this size (bytes, or with K/M/G suffix).")
@@ -60,10 +65,15 @@ struct PruneCommand: ParsableCommand {
         }
         let now = Int64(time(nil))
         if verbose || dryRun {
-            for e in removed { print("\(dryRun ? "would remove" : "removed") \(e.path)  \(StorageSize.format(e.bytes))  last used \(ago(now - e.lastUsed))") }
+            for e in removed {
+                print(
+                    "\(dryRun ? "would remove" : "removed") \(e.path)  \(StorageSize.format(e.bytes))  last used \(ago(now - e.lastUsed))")
+            }
         }
         let total = removed.reduce(Int64(0)) { $0 + $1.bytes }
-        print("\(dryRun ? "Reclaimable" : "Reclaimed"): \(StorageSize.format(total)) in \(removed.count) \(removed.count == 1 ? "entry" : "entries")")
+        print(
+            "\(dryRun ? "Reclaimable" : "Reclaimed"): \(StorageSize.format(total)) in \(removed.count) \(removed.count == 1 ? "entry" : "entries")"
+        )
     }
 
     func ago(_ seconds: Int64) -> String {

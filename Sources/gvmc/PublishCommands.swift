@@ -18,7 +18,10 @@ struct UploadFlags: ParsableArguments {
     @Option(help: "Chunks uploaded in parallel.")
     var uploadWorkers = 4
 
-    @Option(help: "Upload chunk size, in bytes or with K/M/G (binary; default as gvmkit-build: 2M up to 200 MiB files, then 5M, 10M, 20M, 50M, and 100M past 5 GiB).")
+    @Option(
+        help:
+            "Upload chunk size, in bytes or with K/M/G (binary; default as gvmkit-build: 2M up to 200 MiB files, then 5M, 10M, 20M, 50M, and 100M past 5 GiB)."
+    )
     var chunkSize: String?
 
     var registryURL: String { registry ?? PushOptions.defaultRegistry() }
@@ -26,7 +29,9 @@ struct UploadFlags: ParsableArguments {
     /// Bad values stop the command before it builds or reads anything.
     func validate() throws {
         guard uploadWorkers >= 1 else { throw ValidationError("--upload-workers must be at least 1") }
-        if let chunkSize, (StorageSize.parse(chunkSize) ?? 0) <= 0 { throw ValidationError("--chunk-size \(chunkSize): expected a size such as 2M") }
+        if let chunkSize, (StorageSize.parse(chunkSize) ?? 0) <= 0 {
+            throw ValidationError("--chunk-size \(chunkSize): expected a size such as 2M")
+        }
     }
 
     /// The options of a push; its progress and notes are set by `push`.
@@ -44,7 +49,10 @@ struct UploadFlags: ParsableArguments {
 
 /// `--push`/`--push-to` of build and convert.
 struct PublishFlags: ParsableArguments {
-    @Flag(help: "Push the image to the Golem registry after it is written: to --tag (or --push-to) when given, else anonymously. `--push USER/REPO:TAG` is read as --push-to.")
+    @Flag(
+        help:
+            "Push the image to the Golem registry after it is written: to --tag (or --push-to) when given, else anonymously. `--push USER/REPO:TAG` is read as --push-to."
+    )
     var push = false
 
     @Option(name: .customLong("push-to"), help: "Push the image as USER/REPO:TAG after it is written.")
@@ -87,7 +95,9 @@ struct PublishFlags: ParsableArguments {
 }
 
 /// Publishing.push for a command: its error is printed after the display and ends the command.
-func pushImage(_ path: String, name: GolemImageName?, options: PushOptions, display: BuildProgress, known: ImageDescriptor? = nil) throws -> PushResult {
+func pushImage(
+    _ path: String, name: GolemImageName?, options: PushOptions, display: BuildProgress, known: ImageDescriptor? = nil
+) throws -> PushResult {
     do { return try Publishing.push(path, name: name, options: options, display: display, known: known) } catch { throw ExitCode(1) }
 }
 
@@ -124,7 +134,9 @@ func writePushInfo(_ r: PushResult, to path: String) throws {
 struct PushCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push", abstract: "Upload a .gvmi to the Golem registry (resumable; only missing chunks are sent).",
-        discussion: "With USER/REPO:TAG the image is tagged for that user (credentials from REGISTRY_USER/REGISTRY_TOKEN or gvmc login, checked before any upload); without it, it is uploaded anonymously and named by its hash. Prints the SHA3-224 image hash, the download URL and the hash:sha3:<hash>:<url> task package.")
+        discussion:
+            "With USER/REPO:TAG the image is tagged for that user (credentials from REGISTRY_USER/REGISTRY_TOKEN or gvmc login, checked before any upload); without it, it is uploaded anonymously and named by its hash. Prints the SHA3-224 image hash, the download URL and the hash:sha3:<hash>:<url> task package."
+    )
 
     @Argument(help: "The .gvmi file.")
     var file: String
@@ -134,16 +146,25 @@ struct PushCommand: ParsableCommand {
 
     @OptionGroup var upload: UploadFlags
 
-    @Option(help: "Progress: auto, plain (BuildKit's plain output: checking, hashing and pushing as steps, the upload's size and time), tty (a live view with the upload's bar, rate and time left), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line).")
+    @Option(
+        help:
+            "Progress: auto, plain (BuildKit's plain output: checking, hashing and pushing as steps, the upload's size and time), tty (a live view with the upload's bar, rate and time left), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line)."
+    )
     var progress: ProgressMode = .auto
 
     @Option(help: "Also write the result as JSON: repoInfo, imagePath, size, imageSha3_224, descriptorSha256, downloadUrl, taskPackage.")
     var extraJsonInfoPath: String?
 
-    @Option(help: "The cache directory where gvmc records the hashes of the images it writes, so an image it built is not read again to hash it (default: $XDG_CACHE_HOME/gvmc, else ~/.cache/gvmc).")
+    @Option(
+        help:
+            "The cache directory where gvmc records the hashes of the images it writes, so an image it built is not read again to hash it (default: $XDG_CACHE_HOME/gvmc, else ~/.cache/gvmc)."
+    )
     var cacheDir: String?
 
-    @Option(help: "Write a JSON file with the image (path, size, sha3_224) and the push (registry, tag, download_url, task_package, descriptor_sha256, chunks_sent, chunks_total), as docker buildx --metadata-file.")
+    @Option(
+        help:
+            "Write a JSON file with the image (path, size, sha3_224) and the push (registry, tag, download_url, task_package, descriptor_sha256, chunks_sent, chunks_total), as docker buildx --metadata-file."
+    )
     var metadataFile: String?
 
     @OptionGroup var manifest: ManifestOutputOptions
@@ -185,7 +206,10 @@ struct PullCommand: ParsableCommand {
     @Option(help: "The Golem registry (default: $REGISTRY_URL, else https://registry.golem.network).")
     var registry: String?
 
-    @Option(help: "Progress: auto, plain (BuildKit's plain output: resolving and downloading as steps, the download's size and time), tty (a live view with the download's bar, rate and time left), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line).")
+    @Option(
+        help:
+            "Progress: auto, plain (BuildKit's plain output: resolving and downloading as steps, the download's size and time), tty (a live view with the download's bar, rate and time left), quiet (only warnings, errors and the result), rawjson (one BuildKit SolveStatus-shaped JSON object per line)."
+    )
     var progress: ProgressMode = .auto
 
     func run() throws {
@@ -197,7 +221,8 @@ struct PullCommand: ParsableCommand {
         let path = output ?? ref.defaultOutput
         let url = Publishing.trimmedRegistry(registry ?? PushOptions.defaultRegistry())
         let display = BuildProgress(mode: progress, title: "Pulling")
-        let shown = RegistryDisplay(display, names: [.resolving: "resolving \(reference) at \(url)", .downloading: "downloading \(reference) to \(path)"])
+        let shown = RegistryDisplay(
+            display, names: [.resolving: "resolving \(reference) at \(url)", .downloading: "downloading \(reference) to \(path)"])
         let info: ImageInfo
         do {
             info = try ImagePull.pull(ref, to: path, registry: url, progress: shown.progress, log: { shown.log($0) })

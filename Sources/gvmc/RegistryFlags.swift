@@ -11,10 +11,14 @@ struct RegistryFlags: ParsableArguments {
     @Option(help: "Blob cache directory (default: $XDG_CACHE_HOME/gvmc or ~/.cache/gvmc).")
     var cacheDir: String?
 
-    @Option(name: .customLong("registry-auth"), help: "Credentials HOST=USER:PASSWORD (repeatable; also GVMC_REGISTRY_AUTH, ~/.docker/config.json).")
+    @Option(
+        name: .customLong("registry-auth"),
+        help: "Credentials HOST=USER:PASSWORD (repeatable; also GVMC_REGISTRY_AUTH, ~/.docker/config.json).")
     var registryAuth: [String] = []
 
-    @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for HOST[:PORT] (repeatable; localhost always is).")
+    @Option(
+        name: .customLong("insecure-registry"),
+        help: "Allow plain HTTP and unverified TLS for HOST[:PORT] (repeatable; localhost always is).")
     var insecureRegistries: [String] = []
 
     /// Absolute: the build's overlay options and the sandbox need absolute paths.
@@ -23,7 +27,9 @@ struct RegistryFlags: ParsableArguments {
     /// `progress`: where layer downloads and retries are reported (as the current vertex's
     /// statuses and log lines); without it they go to standard error.
     func puller(platform: String, quiet: Bool = false, progress: BuildProgress? = nil) throws -> ImagePuller {
-        ImagePuller(options: try options(quiet: quiet, progress: progress), cache: BlobCache(directory: cacheDirectory), platform: try Platform(platform))
+        ImagePuller(
+            options: try options(quiet: quiet, progress: progress), cache: BlobCache(directory: cacheDirectory),
+            platform: try Platform(platform))
     }
 
     /// Credentials (flags, GVMC_REGISTRY_AUTH, docker's config) and TLS choices for registries.
@@ -35,7 +41,8 @@ struct RegistryFlags: ParsableArguments {
             // Retries and warnings as the vertex's log; each download has its own status line.
             options.log = { line in if !line.hasPrefix("pulling ") { progress.log(line) } }
             // BuildKit's status line of a finished layer: `sha256:abcd… 12.3MB / 12.3MB 1.2s done`.
-            options.blobProgress = { digest, current, total in progress.transfer(String(digest.prefix(19)), current: current, total: total) }
+            options.blobProgress = { digest, current, total in progress.transfer(String(digest.prefix(19)), current: current, total: total)
+            }
             options.layerPulled = { digest, bytes, seconds in
                 let size = BuildProgress.humanSize(bytes)
                 progress.status("\(digest.prefix(19)) \(size) / \(size) \(String(format: "%.1f", seconds))s done")

@@ -21,7 +21,10 @@ struct RunCommand: ParsableCommand {
             started, 127: it does not exist).
             """)
 
-    @Argument(help: "The .gvmi file, or an image in the Golem registry: USER/REPO:TAG or its SHA3-224 hash (pulled into the cache and checked first).")
+    @Argument(
+        help:
+            "The .gvmi file, or an image in the Golem registry: USER/REPO:TAG or its SHA3-224 hash (pulled into the cache and checked first)."
+    )
     var image: String
 
     @Option(help: "The Golem registry for an image given by tag or hash (default: $REGISTRY_URL, else https://registry.golem.network).")
@@ -39,7 +42,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run the image's ENTRYPOINT and CMD (a provider's start-entrypoint mode).")
     var entrypoint = false
 
-    @Option(name: [.customShort("v"), .customLong("volume")], help: "HOST_DIR:VOLUME: a host directory for one of the image's volumes (repeatable).")
+    @Option(
+        name: [.customShort("v"), .customLong("volume")],
+        help: "HOST_DIR:VOLUME: a host directory for one of the image's volumes (repeatable).")
     var volumes: [String] = []
 
     @Option(help: "Where fresh volume directories are made and kept (default: a temporary directory, removed at the end).")
@@ -48,7 +53,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The ya-runtime-vm version to imitate: 0.5 (current providers: empty environment) or 0.4 (the image's ENV).")
     var golemRuntime: String = GolemRuntimeVersion.current.rawValue
 
-    @Option(name: [.customShort("e"), .customLong("env")], help: "K=V: a variable the requestor's command passes (repeatable; dropped by 0.5.x).")
+    @Option(
+        name: [.customShort("e"), .customLong("env")],
+        help: "K=V: a variable the requestor's command passes (repeatable; dropped by 0.5.x).")
     var env: [String] = []
 
     @Option(help: "The VM's memory (provider default 0.25 GiB): sizes the RAM overlay (and the cgroup limit where the host allows).")
@@ -77,7 +84,9 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard GolemRuntimeVersion(rawValue: golemRuntime) != nil else { throw ValidationError("--golem-runtime must be 0.5 or 0.4") }
-        guard RunConfiguration.parseSize(memory) != nil else { throw ValidationError("--memory \(memory): expected a size such as 512M, 1G or 0.25 (GiB)") }
+        guard RunConfiguration.parseSize(memory) != nil else {
+            throw ValidationError("--memory \(memory): expected a size such as 512M, 1G or 0.25 (GiB)")
+        }
         guard cpus > 0 && cpus <= 1024 else { throw ValidationError("--cpus must be a positive number") }
         guard ["none", "host"].contains(network) else { throw ValidationError("--network must be none or host") }
         if entrypoint && !command.isEmpty { throw ValidationError(RunError.entrypointWithCommand.description) }
@@ -91,8 +100,10 @@ struct RunCommand: ParsableCommand {
         // namespace's (unprivileged): gvmc runs again in one, and they die with it. An image of
         // the registry is looked up and pulled there, once (qemu needs no namespace).
         if !vm && !MountNamespace.isPrivate {
-            let outcome = geteuid() == 0 ? MountNamespace.reexec(arguments: CommandLine.arguments)
-                                         : UserNamespace.reexec(arguments: CommandLine.arguments, log: { printError($0) })
+            let outcome =
+                geteuid() == 0
+                ? MountNamespace.reexec(arguments: CommandLine.arguments)
+                : UserNamespace.reexec(arguments: CommandLine.arguments, log: { printError($0) })
             switch outcome {
             case .exited(let status): throw ExitCode(status)
             case .unavailable(let reason):
@@ -107,7 +118,9 @@ struct RunCommand: ParsableCommand {
         c.version = GolemRuntimeVersion(rawValue: golemRuntime)!
         c.environment = env
         c.bindings = volumes
-        c.workdir = workdir.map { ($0 as NSString).standardizingPath }.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+        c.workdir = workdir.map { ($0 as NSString).standardizingPath }.map {
+            $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0
+        }
         c.memoryBytes = RunConfiguration.parseSize(memory)!
         c.cpus = cpus
         c.hostNetwork = network == "host"
@@ -152,8 +165,11 @@ struct RunCommand: ParsableCommand {
         while true { pause() }
     }
 
-    private func execute(_ request: ProcessRequest, config: ContainerConfig, _ c: RunConfiguration, in session: SandboxRun) throws(RunError) -> Int32 {
-        let (process, warnings) = try ProviderSemantics.process(config: config, request: request, version: c.version, extraEnvironment: c.environment)
+    private func execute(
+        _ request: ProcessRequest, config: ContainerConfig, _ c: RunConfiguration, in session: SandboxRun
+    ) throws(RunError) -> Int32 {
+        let (process, warnings) = try ProviderSemantics.process(
+            config: config, request: request, version: c.version, extraEnvironment: c.environment)
         for w in warnings { printError("warning: \(w)") }
         return try session.run(process)
     }
@@ -171,10 +187,13 @@ struct RunCommand: ParsableCommand {
             printVolumes(run.volumes, c)
             // Interactive: one VM, `SHELL -c LINE` per line (the line filled in by the guest).
             let request = c.request ?? .shellLine(shell: shell, line: "")
-            let (process, warnings) = try ProviderSemantics.process(config: metadata.config, request: request, version: c.version, extraEnvironment: c.environment)
+            let (process, warnings) = try ProviderSemantics.process(
+                config: metadata.config, request: request, version: c.version, extraEnvironment: c.environment)
             for w in warnings { printError("warning: \(w)") }
-            let status = try run.run(process, interactive: c.request == nil, accelerator: VMRun.Accelerator(rawValue: accel)!,
-                                     kernel: kernel, modules: modules) { printError($0) }
+            let status = try run.run(
+                process, interactive: c.request == nil, accelerator: VMRun.Accelerator(rawValue: accel)!,
+                kernel: kernel, modules: modules
+            ) { printError($0) }
             waitIfInterrupted()
             return c.request == nil ? 0 : status
         } catch {
@@ -185,14 +204,18 @@ struct RunCommand: ParsableCommand {
 
     private func printVolumes(_ volumes: [PlannedVolume], _ c: RunConfiguration) {
         for v in volumes {
-            printError("volume \(v.path) → \(v.hostDirectory)\(v.bound ? "" : c.workdir == nil ? " (removed at the end; --workdir DIR keeps it)" : "")")
+            printError(
+                "volume \(v.path) → \(v.hostDirectory)\(v.bound ? "" : c.workdir == nil ? " (removed at the end; --workdir DIR keeps it)" : "")"
+            )
         }
     }
 
     /// The image as a file: the path given, or the registry's image for a tag or hash, pulled
     /// into the cache (`golem-images/<sha3>.gvmi`, checked against its hash) unless already there.
     private func localImage() throws -> String {
-        if FileManager.default.fileExists(atPath: image) || image.hasSuffix(".gvmi") || image.contains("/") && !GolemImageName.looksLikeTaggedName(image) {
+        if FileManager.default.fileExists(atPath: image) || image.hasSuffix(".gvmi")
+            || image.contains("/") && !GolemImageName.looksLikeTaggedName(image)
+        {
             return image
         }
         let reference: ImagePull.Reference
@@ -200,7 +223,8 @@ struct RunCommand: ParsableCommand {
             printError("error: \(image): no such file, and not an image of the Golem registry (USER/REPO:TAG or a SHA3-224 hash)")
             throw ExitCode(125)
         }
-        let cache = CacheLayout(absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment))).golemImages
+        let cache = CacheLayout(absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment)))
+            .golemImages
         let registryURL = registry ?? PushOptions.defaultRegistry()
         do {
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
@@ -213,7 +237,8 @@ struct RunCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: path) { return path }
             // The download as a vertex with its bar, as `gvmc pull` shows it.
             let display = BuildProgress(mode: progress, title: "Pulling")
-            let shown = RegistryDisplay(display, names: [.downloading: "pulling \(image) (sha3:\(info.sha3)) from \(Publishing.trimmedRegistry(registryURL))"])
+            let shown = RegistryDisplay(
+                display, names: [.downloading: "pulling \(image) (sha3:\(info.sha3)) from \(Publishing.trimmedRegistry(registryURL))"])
             defer { display.close() }
             do {
                 try ImagePull.pull(info, to: path, registry: registryURL, progress: shown.progress, log: { shown.log($0) })

@@ -6,7 +6,8 @@ import Testing
 
 @Suite struct CacheCollectTests {
     func file(_ path: String, bytes: Int) {
-        #expect(FileManager.default.createFile(atPath: path, contents: Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) })))
+        #expect(
+            FileManager.default.createFile(atPath: path, contents: Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) })))
     }
 
     func setTime(_ path: String, _ t: Int64) {
@@ -136,11 +137,14 @@ import Testing
         all.all = true
         all.dryRun = true
         let listed = try CachePrune.prune(cache, all).map(\.path).sorted()
-        #expect(listed == ["golem-images/" + hash + ".gvmi", "golem-images/" + (interrupted as NSString).lastPathComponent].sorted(), "\(listed)")
+        #expect(
+            listed == ["golem-images/" + hash + ".gvmi", "golem-images/" + (interrupted as NSString).lastPathComponent].sorted(),
+            "\(listed)")
         all.dryRun = false
         _ = try CachePrune.prune(cache, all)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: images) == [(writing as NSString).lastPathComponent],
-                "prune --all must remove the pulled image and the interrupted download, and keep the one a pull writes")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: images) == [(writing as NSString).lastPathComponent],
+            "prune --all must remove the pulled image and the interrupted download, and keep the one a pull writes")
         close(pull)
         _ = try CachePrune.prune(cache, all)
         #expect(try FileManager.default.contentsOfDirectory(atPath: images) == [])

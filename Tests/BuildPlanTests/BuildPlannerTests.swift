@@ -4,12 +4,15 @@ import DockerfileInstructions
 import DockerfileSyntax
 import Testing
 
-func plan(_ text: String, args: [String: String] = [:], target: String? = nil,
-          base: @escaping BaseConfigLookup = { _, _ in nil }) throws -> BuildPlan {
+func plan(
+    _ text: String, args: [String: String] = [:], target: String? = nil,
+    base: @escaping BaseConfigLookup = { _, _ in nil }
+) throws -> BuildPlan {
     var o = BuildOptions()
     o.buildArgs = args
     o.target = target
-    return try BuildPlanner.plan(try StagedDockerfile.parse(try DockerfileParser.parse(text, path: "Dockerfile")), options: o, baseConfig: base)
+    return try BuildPlanner.plan(
+        try StagedDockerfile.parse(try DockerfileParser.parse(text, path: "Dockerfile")), options: o, baseConfig: base)
 }
 
 func runs(_ stage: PlannedStage) -> [RunStep] {
@@ -22,17 +25,18 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
 
 @Suite struct ArgAndEnvScoping {
     @Test func globalArgsReachOnlyFromUnlessRedeclared() throws {
-        let p = try plan("""
-        ARG VERSION=1.0
-        ARG UNSET
-        FROM alpine:$VERSION
-        RUN echo "[$VERSION]"
-        ARG VERSION
-        ARG UNSET
-        LABEL v=$VERSION u=${UNSET-unset} stage=${TARGETARCH:-none}
-        ARG TARGETARCH
-        LABEL arch=$TARGETARCH
-        """)
+        let p = try plan(
+            """
+            ARG VERSION=1.0
+            ARG UNSET
+            FROM alpine:$VERSION
+            RUN echo "[$VERSION]"
+            ARG VERSION
+            ARG UNSET
+            LABEL v=$VERSION u=${UNSET-unset} stage=${TARGETARCH:-none}
+            ARG TARGETARCH
+            LABEL arch=$TARGETARCH
+            """)
         let stage = p.targetStage
         #expect(stage.base == .image("alpine:1.0"))
         #expect(runs(stage)[0].environment.contains { $0.hasPrefix("VERSION=") } == false)
@@ -40,8 +44,9 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
     }
 
     @Test func buildArgsOverrideDeclaredArgsOnly() throws {
-        let p = try plan("ARG A=global\nFROM scratch\nARG A\nARG B=default\nLABEL a=$A b=$B c=${C:-undeclared}\n",
-                         args: ["A": "cli", "B": "cli-b", "C": "cli-c"])
+        let p = try plan(
+            "ARG A=global\nFROM scratch\nARG A\nARG B=default\nLABEL a=$A b=$B c=${C:-undeclared}\n",
+            args: ["A": "cli", "B": "cli-b", "C": "cli-c"])
         #expect(p.targetStage.config.labels == ["a": "cli", "b": "cli-b", "c": "undeclared"])
     }
 
@@ -52,12 +57,14 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
     }
 
     @Test func runEnvironmentHasEnvArgsAndProxyArgs() throws {
-        let p = try plan("FROM scratch\nENV PATH=/bin\nARG MODE=fast\nARG EMPTY\nRUN make\n", args: ["http_proxy": "http://proxy:3128", "OTHER": "x"])
+        let p = try plan(
+            "FROM scratch\nENV PATH=/bin\nARG MODE=fast\nARG EMPTY\nRUN make\n", args: ["http_proxy": "http://proxy:3128", "OTHER": "x"])
         #expect(runs(p.targetStage)[0].environment == ["PATH=/bin", "MODE=fast", "http_proxy=http://proxy:3128"])
     }
 
     @Test func childStagesInheritArgsAndEnvOfTheirParentStage() throws {
-        let p = try plan("FROM scratch AS base\nARG V=9\nENV E=e\nFROM base\nLABEL v=$V e=$E\nFROM scratch AS other\nLABEL v=${V:-none}\n", target: "1")
+        let p = try plan(
+            "FROM scratch AS base\nARG V=9\nENV E=e\nFROM base\nLABEL v=$V e=$E\nFROM scratch AS other\nLABEL v=${V:-none}\n", target: "1")
         #expect(p.targetStage.config.labels == ["v": "9", "e": "e"])
         let q = try plan("FROM scratch AS base\nARG V=9\nFROM scratch AS other\nLABEL v=${V:-none}\n")
         #expect(q.targetStage.config.labels == ["v": "none"])
@@ -71,8 +78,10 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
         var o = BuildOptions()
         o.targetPlatform = "linux/arm64"
         o.buildPlatform = "linux/amd64"
-        let text = "ARG P=linux/riscv64\nFROM --platform=$BUILDPLATFORM golang AS build\nARG TARGETARCH\nRUN echo $TARGETARCH\nFROM --platform=$P tool AS t\nFROM alpine\nCOPY --from=build /x /x\nCOPY --from=t /y /y\n"
-        let p = try BuildPlanner.plan(try StagedDockerfile.parse(try DockerfileParser.parse(text, path: "Dockerfile")), options: o) { ref, platform in
+        let text =
+            "ARG P=linux/riscv64\nFROM --platform=$BUILDPLATFORM golang AS build\nARG TARGETARCH\nRUN echo $TARGETARCH\nFROM --platform=$P tool AS t\nFROM alpine\nCOPY --from=build /x /x\nCOPY --from=t /y /y\n"
+        let p = try BuildPlanner.plan(try StagedDockerfile.parse(try DockerfileParser.parse(text, path: "Dockerfile")), options: o) {
+            ref, platform in
             asked.calls.append("\(ref) \(platform ?? "-")")
             return nil
         }
@@ -85,7 +94,8 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
         var config = ImageConfig()
         config.setEnv("PATH", "/usr/local/bin:/usr/bin")
         config.workingDir = "/srv"
-        let p = try plan("FROM python:3.11\nENV PATH=/opt/venv/bin:$PATH\nCOPY app.py .\n", base: { r, _ in r == "python:3.11" ? config : nil })
+        let p = try plan(
+            "FROM python:3.11\nENV PATH=/opt/venv/bin:$PATH\nCOPY app.py .\n", base: { r, _ in r == "python:3.11" ? config : nil })
         #expect(p.targetStage.config.envValue("PATH") == "/opt/venv/bin:/usr/local/bin:/usr/bin")
         #expect(copies(p.targetStage)[0].destination == "/srv/")
     }
@@ -93,7 +103,8 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
 
 @Suite struct ImageConfiguration {
     @Test func shellFormIsWrappedInTheStageShell() throws {
-        let p = try plan("FROM scratch\nCMD echo hi\nSHELL [\"/bin/bash\", \"-eo\", \"pipefail\", \"-c\"]\nENTRYPOINT run me\nRUN make all\n")
+        let p = try plan(
+            "FROM scratch\nCMD echo hi\nSHELL [\"/bin/bash\", \"-eo\", \"pipefail\", \"-c\"]\nENTRYPOINT run me\nRUN make all\n")
         let c = p.targetStage.config
         #expect(c.entrypoint == ["/bin/bash", "-eo", "pipefail", "-c", "run me"])
         #expect(c.cmd == ["/bin/sh", "-c", "echo hi"])
@@ -110,18 +121,19 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
     }
 
     @Test func workdirVolumeExposeLabelsHealthcheckAndOnbuild() throws {
-        let p = try plan("""
-        FROM scratch
-        ENV ROOT=/golem
-        WORKDIR $ROOT
-        WORKDIR work
-        VOLUME $ROOT/output /data
-        EXPOSE 80 8000-8002/UDP
-        USER 1000:1000
-        STOPSIGNAL SIGINT
-        HEALTHCHECK --retries=2 CMD ["/bin/check"]
-        ONBUILD RUN echo child
-        """)
+        let p = try plan(
+            """
+            FROM scratch
+            ENV ROOT=/golem
+            WORKDIR $ROOT
+            WORKDIR work
+            VOLUME $ROOT/output /data
+            EXPOSE 80 8000-8002/UDP
+            USER 1000:1000
+            STOPSIGNAL SIGINT
+            HEALTHCHECK --retries=2 CMD ["/bin/check"]
+            ONBUILD RUN echo child
+            """)
         let c = p.targetStage.config
         #expect(c.workingDir == "/golem/work")
         #expect(c.volumes == ["/golem/output", "/data"])
@@ -129,14 +141,18 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
         #expect(c.user == "1000:1000" && c.stopSignal == "SIGINT")
         #expect(c.healthcheck?.test == ["CMD", "/bin/check"] && c.healthcheck?.retries == 2)
         #expect(c.onBuild == ["RUN echo child"])
-        let dirs: [String] = p.targetStage.steps.compactMap { if case .makeDirectory(let path, _) = $0.kind { return path } else { return nil } }
+        let dirs: [String] = p.targetStage.steps.compactMap {
+            if case .makeDirectory(let path, _) = $0.kind { return path } else { return nil }
+        }
         #expect(dirs == ["/golem", "/golem/work"])
     }
 }
 
 @Suite struct StepsAndStages {
     @Test func copyDestinationsAndSources() throws {
-        let p = try plan("FROM scratch AS build\nFROM scratch\nWORKDIR /app\nARG SRC=src\nCOPY --chown=1:2 $SRC/ ./\nCOPY --from=build /out/bin /usr/bin/tool\nCOPY a b dir/\n")
+        let p = try plan(
+            "FROM scratch AS build\nFROM scratch\nWORKDIR /app\nARG SRC=src\nCOPY --chown=1:2 $SRC/ ./\nCOPY --from=build /out/bin /usr/bin/tool\nCOPY a b dir/\n"
+        )
         let c = copies(p.targetStage)
         #expect(c[0].paths == ["src/"] && c[0].destination == "/app/" && c[0].chown == "1:2" && c[0].source == .context)
         #expect(c[1].source == .stage(0) && c[1].destination == "/usr/bin/tool")
@@ -153,10 +169,14 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
     }
 
     @Test func runHeredocForms() throws {
-        let p = try plan("FROM scratch\nRUN <<EOF\necho one\nEOF\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN <<A cat && <<B cat\na\nA\nb\nB\n")
+        let p = try plan(
+            "FROM scratch\nRUN <<EOF\necho one\nEOF\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN <<A cat && <<B cat\na\nA\nb\nB\n"
+        )
         let r = runs(p.targetStage)
         #expect(r[0].argv == ["/bin/sh", "-c", "echo one\n"])
-        #expect(r[1].argv == ["/bin/sh", "-c", "/dev/pipes/heredoc-5"] && r[1].files["/dev/pipes/heredoc-5"] == "#!/usr/bin/env python3\nprint(1)\n")
+        #expect(
+            r[1].argv == ["/bin/sh", "-c", "/dev/pipes/heredoc-5"]
+                && r[1].files["/dev/pipes/heredoc-5"] == "#!/usr/bin/env python3\nprint(1)\n")
         #expect(r[2].argv == ["/bin/sh", "-c", "<<A cat && <<B cat\na\nA\nb\nB"])
     }
 
@@ -182,7 +202,9 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
     }
 
     @Test func platformArgsInFrom() throws {
-        let p = try plan("FROM --platform=$BUILDPLATFORM golang:1.22 AS build\nARG TARGETOS TARGETARCH\nRUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build\nLABEL t=$TARGETOS/$TARGETARCH\n")
+        let p = try plan(
+            "FROM --platform=$BUILDPLATFORM golang:1.22 AS build\nARG TARGETOS TARGETARCH\nRUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build\nLABEL t=$TARGETOS/$TARGETARCH\n"
+        )
         #expect(p.targetStage.platform == "linux/amd64")
         #expect(p.targetStage.config.labels["t"] == "linux/amd64")
         #expect(runs(p.targetStage)[0].environment.contains("TARGETARCH=amd64"))
@@ -211,8 +233,10 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
     }
 
     @Test func forbiddenOrBrokenTriggersNameTheFrom() {
-        for (trigger, why) in [("FROM x", "FROM is not allowed as a trigger"), ("ONBUILD RUN x", "ONBUILD is not allowed as a trigger"),
-                               ("RUN --bogus=1 x", "unknown flag")] {
+        for (trigger, why) in [
+            ("FROM x", "FROM is not allowed as a trigger"), ("ONBUILD RUN x", "ONBUILD is not allowed as a trigger"),
+            ("RUN --bogus=1 x", "unknown flag")
+        ] {
             var base = ImageConfig()
             base.onBuild = [trigger]
             var message = ""
@@ -226,18 +250,19 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
 /// stage's name (any case) or index, else an image; no `from=` is the build context.
 @Suite struct MountSources {
     @Test func mountFromNamesAStageByNameOrIndexElseAnImage() throws {
-        let p = try plan("""
-        FROM scratch AS Builder
-        COPY a /a
-        FROM scratch
-        RUN --mount=type=bind,from=builder,source=/a,target=/x \\
-            --mount=type=bind,from=0,target=/y \\
-            --mount=type=bind,from=alpine:3,target=/z \\
-            --mount=type=bind,target=/ctx \\
-            --mount=type=cache,target=/c \\
-            true
-        COPY --from=builder /a /b
-        """)
+        let p = try plan(
+            """
+            FROM scratch AS Builder
+            COPY a /a
+            FROM scratch
+            RUN --mount=type=bind,from=builder,source=/a,target=/x \\
+                --mount=type=bind,from=0,target=/y \\
+                --mount=type=bind,from=alpine:3,target=/z \\
+                --mount=type=bind,target=/ctx \\
+                --mount=type=cache,target=/c \\
+                true
+            COPY --from=builder /a /b
+            """)
         let run = try #require(runs(p.targetStage).first)
         #expect(run.mountSources == [.stage(0), .stage(0), .image("alpine:3"), .context, .context])
         #expect(copies(p.targetStage).first?.source == .stage(0), "the same rule as COPY --from")
@@ -248,12 +273,16 @@ func copies(_ stage: PlannedStage) -> [CopyStep] {
 /// what the step key resolves to a commit.
 @Suite struct GitSources {
     @Test func gitSchemesScpFormsAndDotGitURLsAreGitOthersAreNot() {
-        for git in ["git://host/repo", "ssh://git@host/repo", "git@github.com:org/repo.git", "git@host:repo#main",
-                    "https://host/org/repo.git", "http://host/repo.git#v1.0:sub/dir"] {
+        for git in [
+            "git://host/repo", "ssh://git@host/repo", "git@github.com:org/repo.git", "git@host:repo#main",
+            "https://host/org/repo.git", "http://host/repo.git#v1.0:sub/dir"
+        ] {
             #expect(CopyStep.isGitSource(git), "\(git)")
         }
-        for other in ["https://host/file.tar.gz", "https://host/repo.git/file", "https://host/repo", "repo.git", "./x.git",
-                      "ftp://host/repo.git", "https://host/x#frag.git"] {
+        for other in [
+            "https://host/file.tar.gz", "https://host/repo.git/file", "https://host/repo", "repo.git", "./x.git",
+            "ftp://host/repo.git", "https://host/x#frag.git"
+        ] {
             #expect(!CopyStep.isGitSource(other), "\(other)")
         }
     }

@@ -61,7 +61,8 @@ private func referenceMatch(_ pattern: ArraySlice<String>, _ path: ArraySlice<St
 @Suite struct DockerIgnoreMatching {
     @Test func theFuzzersTimeoutInputIsAnsweredAtOnce() {
         // Found by the dockerignore fuzzer (timeout after 10 s; minutes with longer lines).
-        let hex = "2a2a5b2a2a2a5d2a2a2aaa2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a612d7a5d3f2e69722c5c5c5c5c5c5c5c5c5c5c5c5c2f2a2a2e782f790a7478740a8a5c73"
+        let hex =
+            "2a2a5b2a2a2a5d2a2a2aaa2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a612d7a5d3f2e69722c5c5c5c5c5c5c5c5c5c5c5c5c2f2a2a2e782f790a7478740a8a5c73"
         let bytes = stride(from: 0, to: hex.count, by: 2).map { UInt8(hex.dropFirst($0).prefix(2), radix: 16)! }
         let text = String(decoding: bytes, as: UTF8.self)
         let ignore = DockerIgnore(text: text)
@@ -92,7 +93,9 @@ private func referenceMatch(_ pattern: ArraySlice<String>, _ path: ArraySlice<St
             let s = (0..<Int.random(in: 0...7, using: &random)).map { _ in nameAlphabet.randomElement(using: &random)! }
             let expected = referenceGlob(p[...], s[...])
             let got = DockerIgnore.glob(p[...], s[...])
-            #expect(got == expected, "\(String(String.UnicodeScalarView(p)).debugDescription) vs \(String(String.UnicodeScalarView(s)).debugDescription)")
+            #expect(
+                got == expected,
+                "\(String(String.UnicodeScalarView(p)).debugDescription) vs \(String(String.UnicodeScalarView(s)).debugDescription)")
             if got != expected { break }
         }
     }

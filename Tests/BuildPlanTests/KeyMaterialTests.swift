@@ -5,8 +5,9 @@
 import Testing
 
 @Suite struct StepKeyMaterial {
-    let run = RunStep(argv: ["/bin/sh", "-c", "make"], environment: ["A=1"], workingDirectory: "/src", user: nil,
-                      network: "default", mounts: [], files: [:])
+    let run = RunStep(
+        argv: ["/bin/sh", "-c", "make"], environment: ["A=1"], workingDirectory: "/src", user: nil,
+        network: "default", mounts: [], files: [:])
 
     @Test func everyRunOperandChangesTheKey() {
         var variants: [RunStep] = []
@@ -35,8 +36,9 @@ import Testing
     }
 
     @Test func copyOperandsChangeTheKey() {
-        let copy = CopyStep(source: .context, paths: ["src/"], inlineFiles: [], destination: "/app/", chown: nil, chmod: nil,
-                            link: false, parents: false, excludes: [], isAdd: false, unpack: nil, checksum: nil)
+        let copy = CopyStep(
+            source: .context, paths: ["src/"], inlineFiles: [], destination: "/app/", chown: nil, chmod: nil,
+            link: false, parents: false, excludes: [], isAdd: false, unpack: nil, checksum: nil)
         var variants: [CopyStep] = []
         var c = copy; c.source = .stage(0); variants.append(c)
         c = copy; c.source = .image("alpine"); variants.append(c)

@@ -14,9 +14,10 @@ import Glibc
 func request(_ dockerfile: String, context: String, output: String) -> BuildRequest {
     var squash = SquashFSOptions()
     squash.fixedTimestamp = 1_700_000_000
-    return BuildRequest(dockerfile: Array(dockerfile.utf8), dockerfileName: "Dockerfile", contextDirectory: context,
-                        options: BuildOptions(), platform: "linux/amd64", cacheDirectory: context + "/cache",
-                        squashFS: squash, outputPath: output)
+    return BuildRequest(
+        dockerfile: Array(dockerfile.utf8), dockerfileName: "Dockerfile", contextDirectory: context,
+        options: BuildOptions(), platform: "linux/amd64", cacheDirectory: context + "/cache",
+        squashFS: squash, outputPath: output)
 }
 
 func noRegistry(_ platform: String) throws -> ImagePuller { throw RegistryError("no registry in this test") }
@@ -26,8 +27,9 @@ struct ImageBuildLibrary {
     @Test func aRequestBuildsAnImageWithTheContextsFileAndGolemsBootFiles() throws {
         let scratch = Scratch()
         FileManager.default.createFile(atPath: scratch.sub("hello.txt"), contents: Data("hi\n".utf8))
-        let build = ImageBuild(request("FROM scratch\nCOPY hello.txt /srv/\nWORKDIR /srv\n", context: scratch.path, output: scratch.sub("out.gvmi")),
-                               puller: noRegistry)
+        let build = ImageBuild(
+            request("FROM scratch\nCOPY hello.txt /srv/\nWORKDIR /srv\n", context: scratch.path, output: scratch.sub("out.gvmi")),
+            puller: noRegistry)
         let progress = BuildProgress(mode: .quiet)
         build.progress = progress
         let result = try build.run()
@@ -37,12 +39,16 @@ struct ImageBuildLibrary {
         let file = try #require(entries.first { $0.path == "/srv/hello.txt" })
         #expect(file.size == 3)
         #expect(entries.contains { $0.path == "/dev" })  // the boot files Golem's init needs
-        #expect(progress.records.map(\.name) == ["[internal] load build definition from Dockerfile", "[internal] load .dockerignore",
-                                                  "[1/2] COPY hello.txt /srv/", "[2/2] WORKDIR /srv", "writing image \(scratch.sub("out.gvmi"))"])
+        #expect(
+            progress.records.map(\.name) == [
+                "[internal] load build definition from Dockerfile", "[internal] load .dockerignore",
+                "[1/2] COPY hello.txt /srv/", "[2/2] WORKDIR /srv", "writing image \(scratch.sub("out.gvmi"))"
+            ])
         #expect(progress.records.allSatisfy { $0.completed != nil && $0.error == nil })
         // The same request again: the same bytes.
-        let again = ImageBuild(request("FROM scratch\nCOPY hello.txt /srv/\nWORKDIR /srv\n", context: scratch.path, output: scratch.sub("again.gvmi")),
-                               puller: noRegistry)
+        let again = ImageBuild(
+            request("FROM scratch\nCOPY hello.txt /srv/\nWORKDIR /srv\n", context: scratch.path, output: scratch.sub("again.gvmi")),
+            puller: noRegistry)
         #expect(try again.run().sha3_224 == result.sha3_224)
         again.finish()
     }
@@ -50,12 +56,16 @@ struct ImageBuildLibrary {
     @Test func errorsSayWhatFailedAndWhere() throws {
         let scratch = Scratch()
         func failure(_ dockerfile: String) -> BuildError? {
-            do { _ = try ImageBuild(request(dockerfile, context: scratch.path, output: scratch.sub("x.gvmi")), puller: noRegistry).run(); return nil }
-            catch { return error }
+            do {
+                _ = try ImageBuild(request(dockerfile, context: scratch.path, output: scratch.sub("x.gvmi")), puller: noRegistry).run();
+                return nil
+            } catch { return error }
         }
         guard case .definition(let syntax)? = failure("FROM scratch\nCOPY\n") else { Issue.record("no definition error"); return }
         #expect(syntax.hasPrefix("Dockerfile:2:1:"), "\(syntax)")
-        guard case .definition(let base)? = failure("FROM scratch\nFROM example.invalid/app:1\n") else { Issue.record("no base image error"); return }
+        guard case .definition(let base)? = failure("FROM scratch\nFROM example.invalid/app:1\n") else {
+            Issue.record("no base image error"); return
+        }
         #expect(base.contains("Dockerfile:2:1: FROM example.invalid/app:1: no registry in this test"), "\(base)")
         guard case .step(let step)? = failure("FROM scratch\nCOPY missing.txt /\n") else { Issue.record("no step error"); return }
         #expect("\(step)".contains("missing.txt"))
@@ -74,12 +84,17 @@ struct ImageBuildLibrary {
         files.remove()
         #expect(access(path, F_OK) != 0)
         #expect { try SecretFiles(["src=/etc/hostname"]) } throws: { "\($0)".contains("id= is required") }
-        #expect { try SecretFiles(["id=x,env=GVMC_TEST_UNSET_VARIABLE"]) } throws: { "\($0)".contains("GVMC_TEST_UNSET_VARIABLE is not set") }
+        #expect { try SecretFiles(["id=x,env=GVMC_TEST_UNSET_VARIABLE"]) } throws: {
+            "\($0)".contains("GVMC_TEST_UNSET_VARIABLE is not set")
+        }
     }
 
     @Test func cacheCollectionHonoursItsSetting() {
         let scratch = Scratch()
         #expect(CacheCollection.collect(scratch.path, setting: "off").isEmpty)
-        #expect(CacheCollection.collect(scratch.path, setting: "lots") == ["warning: GVMC_CACHE_KEEP_STORAGE=lots is not a size; the cache was not collected"])
+        #expect(
+            CacheCollection.collect(scratch.path, setting: "lots") == [
+                "warning: GVMC_CACHE_KEEP_STORAGE=lots is not a size; the cache was not collected"
+            ])
     }
 }

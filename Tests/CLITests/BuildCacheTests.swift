@@ -10,7 +10,8 @@ extension BuildCommand {
     /// The step cache: a step whose inputs are unchanged is not run again (its layer is
     /// stacked), and the image is the same bytes; a change re-runs that step and every later one.
     @Test func stepCacheReusesUnchangedStepsOnly() throws {
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             \(BuildFixture.toolsStage)
             FROM tools
             ARG FLAVOR=a
@@ -66,7 +67,8 @@ extension BuildCommand {
     /// and the tree is whole; without it the steps past the limit run uncached, still correctly.
     @Test func longStagesAreCachedStepByStep() throws {
         let steps = (1...90).map { "WORKDIR /d\($0)" }.joined(separator: "\n")
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             \(BuildFixture.toolsStage)
             FROM tools
             \(steps)
@@ -96,7 +98,8 @@ extension BuildCommand {
     /// `gvmc prune`: least recently used first, `--filter until=`, `--keep-storage`, `--all`,
     /// `--dry-run`; it waits for a build that is using the cache.
     @Test func pruneRemovesLeastRecentlyUsedCacheAndWaitsForBuilds() throws {
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             \(BuildFixture.toolsStage)
             FROM tools
             ARG V
@@ -109,8 +112,9 @@ extension BuildCommand {
         func build(_ v: String, keep: String = "off") throws -> [String] {
             // Without the block store: the sizes and counts below are the step layers' alone
             // (the store's pruning is tested with `gvmc pack`).
-            let r = GVMCBinary.run(["build", "--no-block-store", "--build-arg", "V=\(v)", "--cache-dir", cache, "-o", ctx + "/\(v).gvmi", ctx],
-                                   env: ["GVMC_CACHE_KEEP_STORAGE": keep])
+            let r = GVMCBinary.run(
+                ["build", "--no-block-store", "--build-arg", "V=\(v)", "--cache-dir", cache, "-o", ctx + "/\(v).gvmi", ctx],
+                env: ["GVMC_CACHE_KEEP_STORAGE": keep])
             try #require(r.status == 0, "\(r.err)")
             lastErr = r.err
             return builtSteps(r.err).filter { $0.id.hasPrefix("#1.") }.map { $0.cached ? "cached" : "ran" }
@@ -131,12 +135,16 @@ extension BuildCommand {
         for l in layersA { #expect(Tools.run(["touch", "-d", "2 days ago", cache + "/steps/" + l + ".used"]).status == 0) }
         #expect(try build("b") == ["cached", "cached"])
         let dry = prune(["--dry-run", "--filter", "until=24h"])
-        #expect(dry.status == 0 && dry.out.contains("Reclaimable: ") && dry.out.contains("in 2 entries") && dry.out.contains("2d ago"), "\(dry.out)")
+        #expect(
+            dry.status == 0 && dry.out.contains("Reclaimable: ") && dry.out.contains("in 2 entries") && dry.out.contains("2d ago"),
+            "\(dry.out)")
         #expect(layers().count == 6, "a dry run removes nothing")
         #expect(prune(["--filter", "until=72h"]).out.contains("in 0 entries"))
         let old = prune(["--filter", "until=24h"])
-        #expect(old.status == 0 && old.out.contains("in 2 entries") && layers() == layersB.union(layersA.filter { layers().contains($0) }) && layers().count == 4,
-                "\(old.out) \(layers())")
+        #expect(
+            old.status == 0 && old.out.contains("in 2 entries") && layers() == layersB.union(layersA.filter { layers().contains($0) })
+                && layers().count == 4,
+            "\(old.out) \(layers())")
         // b is still cached; a runs again (tools stage included).
         #expect(try build("b") == ["cached", "cached"])
         #expect(try build("a") == ["ran", "ran"])
@@ -154,11 +162,15 @@ extension BuildCommand {
         // The automatic collection after a build (GVMC_CACHE_KEEP_STORAGE, 4 MiB here): a's
         // 3 MB layer fits, the tools stage's busybox (2 MB), used before it, does not.
         #expect(try build("a", keep: "4M") == ["ran", "ran"])
-        #expect(lastErr.contains("cache: removed 1 entry") && lastErr.contains("least recently used build cache") && layers().count == 3, "\(lastErr) \(layers())")
+        #expect(
+            lastErr.contains("cache: removed 1 entry") && lastErr.contains("least recently used build cache") && layers().count == 3,
+            "\(lastErr) \(layers())")
         // b's build redoes busybox's COPY, and then a's layers (less recent) and busybox go, and
         // the record of a.gvmi's hashes (for a push), written before b's layers.
         #expect(try build("b", keep: "4M") == ["ran", "ran"])
-        #expect(lastErr.contains("cache: removed 4 entries") && lastErr.contains("least recently used build cache") && layers().count == 3, "\(lastErr) \(layers())")
+        #expect(
+            lastErr.contains("cache: removed 4 entries") && lastErr.contains("least recently used build cache") && layers().count == 3,
+            "\(lastErr) \(layers())")
         #expect(try build("b") == ["cached", "cached"])
         #expect(try build("a") == ["ran", "ran"])
         #expect(!lastErr.contains("cache: removed"))
@@ -174,7 +186,9 @@ extension BuildCommand {
         let waited = prune([])
         running.waitUntilExit()
         #expect(running.terminationStatus == 0)
-        #expect(waited.status == 0 && waited.err.contains("waiting for the gvmc builds using") && Date().timeIntervalSince(started) > 1, "\(waited.err)")
+        #expect(
+            waited.status == 0 && waited.err.contains("waiting for the gvmc builds using") && Date().timeIntervalSince(started) > 1,
+            "\(waited.err)")
         #expect(layers().isEmpty, "the slow build's layers, stored after the prune began waiting, are removed")
         #expect(prune(["--filter", "until=soon"]).status != 0 && prune(["--keep-storage", "lots"]).status != 0)
     }
@@ -183,7 +197,8 @@ extension BuildCommand {
     /// destination is not resolved through the stage's symlinks and directories made on the way
     /// are new (0755, root's); the layer is reused when steps before it change.
     @Test func copyLinkCopiesIntoALayerOfItsOwn() throws {
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             \(BuildFixture.toolsStage)
             FROM tools
             ARG V=1
@@ -203,9 +218,12 @@ extension BuildCommand {
         #expect(lines.map(\.cached) == [false, true, true, false, false], "\(second.err)")
         let list = Tools.run(["unsquashfs", "-lln", ctx + "/2.gvmi"]).output
         func entry(_ path: String) -> String? {
-            list.split(separator: "\n").first { $0.hasSuffix(" squashfs-root" + path) || $0.contains(" squashfs-root" + path + " -> ") }.map(String.init)
+            list.split(separator: "\n").first { $0.hasSuffix(" squashfs-root" + path) || $0.contains(" squashfs-root" + path + " -> ") }
+                .map(String.init)
         }
-        #expect(entry("/linkdir")?.hasPrefix("drwxr-xr-x 0/0") == true, "the symlink is replaced by the layer's directory: \(entry("/linkdir") ?? "-")")
+        #expect(
+            entry("/linkdir")?.hasPrefix("drwxr-xr-x 0/0") == true,
+            "the symlink is replaced by the layer's directory: \(entry("/linkdir") ?? "-")")
         #expect(entry("/linkdir/a") != nil)
         #expect(entry("/plainlink")?.hasPrefix("lrwxrwxrwx") == true && entry("/real/a") != nil, "without --link the symlink is followed")
         #expect(Tools.run(["unsquashfs", "-cat", ctx + "/2.gvmi", "real-list"]).output == "a\n")
@@ -219,7 +237,8 @@ extension BuildCommand {
     /// added) copies the squashfs of the earlier build instead of writing it, and the image is
     /// byte for byte what a build without any cache makes; prune removes the store's entries.
     @Test func rebuildOfTheSameTreeTakesTheSquashFSFromTheImageStore() throws {
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             \(BuildFixture.toolsStage)
             FROM tools
             COPY app.txt /app/
@@ -257,7 +276,8 @@ extension BuildCommand {
     /// `--no-cache` build (whose layers stay private where the keys exist) stores nothing, and a
     /// later cached build gets the tree of its own layers.
     @Test func imageStoreNeverServesAnotherRunsTree() throws {
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             \(BuildFixture.toolsStage)
             FROM tools
             RUN cat /proc/sys/kernel/random/uuid > /stamp

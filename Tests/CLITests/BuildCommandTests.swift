@@ -23,44 +23,47 @@ enum BuildFixture {
         try FileManager.default.copyItem(atPath: busybox!, toPath: dir + "/busybox")
         write(dir + "/Dockerfile", dockerfile)
         for (name, text) in files {
-            try FileManager.default.createDirectory(atPath: (dir + "/" + name as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: (dir + "/" + name as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             write(dir + "/" + name, text)
         }
         return dir
     }
 }
 
-@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (RUN namespaces, loop mount) and busybox (apt-get install busybox-static)"))
+@Suite(
+    .serialized, .enabled(if: BuildFixture.canRun, "needs root (RUN namespaces, loop mount) and busybox (apt-get install busybox-static)"))
 struct BuildCommand {
     let dockerfile = """
-    ARG GREETING=hello
-    FROM scratch AS tools
-    COPY busybox /bin/busybox
-    RUN ["/bin/busybox", "--install", "-s", "/bin"]
+        ARG GREETING=hello
+        FROM scratch AS tools
+        COPY busybox /bin/busybox
+        RUN ["/bin/busybox", "--install", "-s", "/bin"]
 
-    FROM tools AS build
-    ARG GREETING
-    RUN echo "$GREETING from $(hostname)" > /greeting.txt
+        FROM tools AS build
+        ARG GREETING
+        RUN echo "$GREETING from $(hostname)" > /greeting.txt
 
-    FROM tools
-    RUN mkdir -p /etc && printf 'root:x:0:0::/root:/bin/sh\\napp:x:1000:1000::/home/app:/bin/sh\\n' > /etc/passwd \\
-     && printf 'root:x:0:\\napp:x:1000:\\n' > /etc/group
-    WORKDIR /golem/work
-    COPY --from=build /greeting.txt ./
-    COPY --chown=app:app src/ ./src/
-    COPY <<EOF /golem/work/run.sh
-    #!/bin/sh
-    cat /golem/work/greeting.txt
-    EOF
-    RUN chmod 755 /golem/work/run.sh
-    ENV MODE=fast
-    USER app
-    VOLUME /golem/output
-    ENTRYPOINT ["/golem/work/run.sh"]
-    """
+        FROM tools
+        RUN mkdir -p /etc && printf 'root:x:0:0::/root:/bin/sh\\napp:x:1000:1000::/home/app:/bin/sh\\n' > /etc/passwd \\
+         && printf 'root:x:0:\\napp:x:1000:\\n' > /etc/group
+        WORKDIR /golem/work
+        COPY --from=build /greeting.txt ./
+        COPY --chown=app:app src/ ./src/
+        COPY <<EOF /golem/work/run.sh
+        #!/bin/sh
+        cat /golem/work/greeting.txt
+        EOF
+        RUN chmod 755 /golem/work/run.sh
+        ENV MODE=fast
+        USER app
+        VOLUME /golem/output
+        ENTRYPOINT ["/golem/work/run.sh"]
+        """
 
     @Test func buildsAnImageTheKernelReadsWithTheRightConfig() throws {
-        let ctx = try BuildFixture.context(dockerfile, files: ["src/task.py": "print(1)\n", "src/notes.md": "x", ".dockerignore": "**/*.md\n"])
+        let ctx = try BuildFixture.context(
+            dockerfile, files: ["src/task.py": "print(1)\n", "src/notes.md": "x", ".dockerignore": "**/*.md\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let out = ctx + "/out.gvmi"
         let r = GVMCBinary.run(["build", "--build-arg", "GREETING=hi", "-o", out, ctx])
@@ -81,14 +84,18 @@ struct BuildCommand {
         mount.arguments = ["-o", "loop,ro", "-t", "squashfs", out, mnt]
         try mount.run(); mount.waitUntilExit()
         #expect(mount.terminationStatus == 0)
-        defer { let u = Process(); u.executableURL = URL(fileURLWithPath: "/bin/umount"); u.arguments = [mnt]; try? u.run(); u.waitUntilExit() }
+        defer {
+            let u = Process(); u.executableURL = URL(fileURLWithPath: "/bin/umount"); u.arguments = [mnt]; try? u.run(); u.waitUntilExit()
+        }
         #expect(try String(contentsOfFile: mnt + "/golem/work/greeting.txt", encoding: .utf8) == "hi from buildkitsandbox\n")
         #expect(FileManager.default.fileExists(atPath: mnt + "/golem/work/src/task.py"))
         #expect(!FileManager.default.fileExists(atPath: mnt + "/golem/work/src/notes.md"))
         let owner = try FileManager.default.attributesOfItem(atPath: mnt + "/golem/work/src/task.py")[.ownerAccountID] as? Int
         #expect(owner == 1000)
         #expect(try String(contentsOfFile: mnt + "/golem/work/run.sh", encoding: .utf8).hasPrefix("#!/bin/sh\n"))
-        for boot in ["proc", "sys", "dev", "tmp", "var/tmp"] { #expect(FileManager.default.fileExists(atPath: mnt + "/" + boot), "\(boot)") }
+        for boot in ["proc", "sys", "dev", "tmp", "var/tmp"] {
+            #expect(FileManager.default.fileExists(atPath: mnt + "/" + boot), "\(boot)")
+        }
         var st = stat()
         #expect(lstat(mnt + "/etc/resolv.conf", &st) == 0 && st.st_mode & S_IFMT == S_IFREG)
         #expect(!FileManager.default.fileExists(atPath: mnt + "/.dockerenv"))
@@ -121,7 +128,8 @@ struct BuildCommand {
     }
 
     @Test func runMountsCacheTmpfsBindAndSecretLeaveNoTrace() throws {
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             FROM scratch AS tools
             COPY busybox /bin/busybox
             RUN ["/bin/busybox", "--install", "-s", "/bin"]
@@ -141,8 +149,11 @@ struct BuildCommand {
         var counts: [String] = []
         for round in 0..<2 {
             // The second build runs its steps again (--no-cache) to see the cache mount's count.
-            let r = GVMCBinary.run(["build"] + (round == 1 ? ["--no-cache"] : []) + ["-o", out, "--cache-dir", ctx + "/cache", "--secret", "id=tok,src=\(ctx)/secret.txt",
-                                    "--secret", "id=tok2,env=GVMC_TEST_TOKEN", "-f", ctx + "/Dockerfile", ctx], env: ["GVMC_TEST_TOKEN": "abcdef"])
+            let r = GVMCBinary.run(
+                ["build"] + (round == 1 ? ["--no-cache"] : []) + [
+                    "-o", out, "--cache-dir", ctx + "/cache", "--secret", "id=tok,src=\(ctx)/secret.txt",
+                    "--secret", "id=tok2,env=GVMC_TEST_TOKEN", "-f", ctx + "/Dockerfile", ctx
+                ], env: ["GVMC_TEST_TOKEN": "abcdef"])
             #expect(r.status == 0, "\(r.err)")
             counts.append(Tools.run(["unsquashfs", "-cat", out, "run-count"]).output)
         }
@@ -154,9 +165,12 @@ struct BuildCommand {
         for stub in ["scratch", "mnt", "run/secrets", "var/cache", "stagefile\n"] {
             #expect(!list.contains("squashfs-root/" + stub), "mount point \(stub) left in the image:\n\(list)")
         }
-        #expect(!FileManager.default.fileExists(atPath: ctx + "/ctxdir/new") && !FileManager.default.fileExists(atPath: ctx + "/ctxdir/discarded"))
-        let missing = GVMCBinary.run(["build", "-o", out, "--cache-dir", ctx + "/cache", "-f", "-", ctx],
-                                     stdin: "FROM scratch\nCOPY busybox /bin/sh\nRUN --mount=type=secret,id=nope,required /bin/sh -c true\n")
+        #expect(
+            !FileManager.default.fileExists(atPath: ctx + "/ctxdir/new")
+                && !FileManager.default.fileExists(atPath: ctx + "/ctxdir/discarded"))
+        let missing = GVMCBinary.run(
+            ["build", "-o", out, "--cache-dir", ctx + "/cache", "-f", "-", ctx],
+            stdin: "FROM scratch\nCOPY busybox /bin/sh\nRUN --mount=type=secret,id=nope,required /bin/sh -c true\n")
         #expect(missing.status == 1 && missing.err.contains("<stdin>:3:1: secret nope is required but was not given"), "\(missing.err)")
     }
 
@@ -178,7 +192,10 @@ struct BuildCommand {
             for who in ["a", "b"] {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: GVMCBinary.path)
-                p.arguments = ["build", "--build-arg", "WHO=\(who)", "--progress", "quiet", "-o", ctx + "/\(who).gvmi", "--cache-dir", ctx + "/cache", ctx]
+                p.arguments = [
+                    "build", "--build-arg", "WHO=\(who)", "--progress", "quiet", "-o", ctx + "/\(who).gvmi", "--cache-dir", ctx + "/cache",
+                    ctx
+                ]
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle.nullDevice
                 try p.run()
@@ -187,12 +204,14 @@ struct BuildCommand {
             }
             for p in builds { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
             let dirs = (try? FileManager.default.contentsOfDirectory(atPath: ctx + "/cache/run-cache")) ?? []
-            let log = dirs.first { $0.hasPrefix("shared-\(sharing)-") && !$0.hasSuffix(".lock") && !$0.hasSuffix(".used") }
+            let log =
+                dirs.first { $0.hasPrefix("shared-\(sharing)-") && !$0.hasSuffix(".lock") && !$0.hasSuffix(".used") }
                 .flatMap { try? String(contentsOfFile: ctx + "/cache/run-cache/" + $0 + "/log", encoding: .utf8) } ?? ""
             // Which build reaches its step first depends on the machine's load; what matters is
             // that the steps do not overlap.
             if sharing == "locked" {
-                #expect(["start a\nend a\nstart b\nend b\n", "start b\nend b\nstart a\nend a\n"].contains(log), "one step at a time: \(log)")
+                #expect(
+                    ["start a\nend a\nstart b\nend b\n", "start b\nend b\nstart a\nend a\n"].contains(log), "one step at a time: \(log)")
             } else {
                 #expect(["start a\nend a\n", "start b\nend b\n"].contains(log), "the second step used a directory of its own: \(log)")
             }
@@ -200,8 +219,9 @@ struct BuildCommand {
     }
 
     @Test func addUnpacksLocalArchivesSafely() throws {
-        let ctx = try BuildFixture.context("FROM scratch\nADD arch.tar.gz /opt/app/\nADD --chown=7:8 arch.tar.gz /owned\nADD notar.txt text.gz /files/\n",
-                                           files: ["src/inner/a.txt": "hi\n", "notar.txt": "plain text\n"])
+        let ctx = try BuildFixture.context(
+            "FROM scratch\nADD arch.tar.gz /opt/app/\nADD --chown=7:8 arch.tar.gz /owned\nADD notar.txt text.gz /files/\n",
+            files: ["src/inner/a.txt": "hi\n", "notar.txt": "plain text\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         #expect(Tools.run(["tar", "--owner=1234", "--group=99", "-czf", ctx + "/arch.tar.gz", "-C", ctx + "/src", "."]).status == 0)
         #expect(Tools.run(["sh", "-c", "gzip -c \(ctx)/notar.txt > \(ctx)/text.gz"]).status == 0)
@@ -209,43 +229,57 @@ struct BuildCommand {
         let r = GVMCBinary.run(["build", "-o", out, ctx])
         #expect(r.status == 0, "\(r.err)")
         let list = Tools.run(["unsquashfs", "-lln", out]).output
-        #expect(list.contains("-rw-r--r-- 1234/99") && list.contains("squashfs-root/opt/app/inner/a.txt"), "owners from the archive:\n\(list)")
+        #expect(
+            list.contains("-rw-r--r-- 1234/99") && list.contains("squashfs-root/opt/app/inner/a.txt"), "owners from the archive:\n\(list)")
         #expect(list.contains("-rw-r--r-- 7/8") && list.contains("squashfs-root/owned/inner/a.txt"), "--chown applies to unpacked files")
-        #expect(list.contains("squashfs-root/files/notar.txt") && list.contains("squashfs-root/files/text.gz"), "non-archives are copied as files")
+        #expect(
+            list.contains("squashfs-root/files/notar.txt") && list.contains("squashfs-root/files/text.gz"),
+            "non-archives are copied as files")
         // A hostile archive is refused with the Dockerfile position, and writes nothing outside.
-        #expect(Tools.run(["python3", "-c", "import tarfile,io,sys; t=tarfile.open(sys.argv[1],'w'); i=tarfile.TarInfo('../../gvmc-add-escape'); i.size=1; t.addfile(i, io.BytesIO(b'x')); t.close()", ctx + "/evil.tar"]).status == 0)
+        #expect(
+            Tools.run([
+                "python3", "-c",
+                "import tarfile,io,sys; t=tarfile.open(sys.argv[1],'w'); i=tarfile.TarInfo('../../gvmc-add-escape'); i.size=1; t.addfile(i, io.BytesIO(b'x')); t.close()",
+                ctx + "/evil.tar"
+            ]).status == 0)
         let refused = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/e.gvmi", ctx], stdin: "FROM scratch\nADD evil.tar /x/\n")
-        #expect(refused.status == 1 && refused.err.contains("<stdin>:2:1: ADD failed: archive evil.tar: entry \"../../gvmc-add-escape\": path points outside"), "\(refused.err)")
+        #expect(
+            refused.status == 1
+                && refused.err.contains("<stdin>:2:1: ADD failed: archive evil.tar: entry \"../../gvmc-add-escape\": path points outside"),
+            "\(refused.err)")
         #expect(!FileManager.default.fileExists(atPath: ctx + "/e.gvmi"))
     }
 
     /// BuildKit's own integration test for COPY/ADD --exclude (frontend/dockerfile/
     /// exclude_patterns_test.go), the same tree and Dockerfile, with its expected results.
     @Test func excludePatternsFilterAsInBuildKit() throws {
-        let files = ["dir1/file-101.png": "2", "dir1/file-102.txt": "3", "dir1/file-103.jpeg": "4",
-                     "dir2/file-201.pdf": "6", "dir2/file-202.jpeg": "7", "dir2/file-203.png": "8",
-                     "dir3/file-301.mp3": "9", "dir3/file-302.mpeg": "10", "dir4/file-401.txt": "11"]
-        let ctx = try BuildFixture.context("""
-        FROM scratch AS builder1
-        COPY --exclude=*/*.png --exclude=*/*.jpeg . /1
-        FROM scratch AS builder2
-        COPY --exclude=*/*.pdf --exclude=*/*.txt . /2
-        FROM scratch AS builder3
-        ADD --exclude=*.mp3 dir3/ /3/
-        FROM scratch AS builder4
-        COPY --exclude=*.mp3 --exclude=*.jpeg --exclude=*.png --exclude=*.pdf --exclude=*.txt dir* /4/
-        FROM scratch AS builder5
-        ADD --exclude=*.mp* --exclude=*.jpeg --exclude=*.png --exclude=*.pdf dir* /5
-        FROM scratch AS builder6
-        ADD --exclude=* dir* /6
-        FROM scratch
-        COPY --from=builder1 / /builder1
-        COPY --from=builder2 / /builder2
-        COPY --from=builder3 / /builder3
-        COPY --from=builder4 / /builder4
-        COPY --from=builder5 / /builder5
-        COPY --from=builder6 / /builder6
-        """, files: files)
+        let files = [
+            "dir1/file-101.png": "2", "dir1/file-102.txt": "3", "dir1/file-103.jpeg": "4",
+            "dir2/file-201.pdf": "6", "dir2/file-202.jpeg": "7", "dir2/file-203.png": "8",
+            "dir3/file-301.mp3": "9", "dir3/file-302.mpeg": "10", "dir4/file-401.txt": "11"
+        ]
+        let ctx = try BuildFixture.context(
+            """
+            FROM scratch AS builder1
+            COPY --exclude=*/*.png --exclude=*/*.jpeg . /1
+            FROM scratch AS builder2
+            COPY --exclude=*/*.pdf --exclude=*/*.txt . /2
+            FROM scratch AS builder3
+            ADD --exclude=*.mp3 dir3/ /3/
+            FROM scratch AS builder4
+            COPY --exclude=*.mp3 --exclude=*.jpeg --exclude=*.png --exclude=*.pdf --exclude=*.txt dir* /4/
+            FROM scratch AS builder5
+            ADD --exclude=*.mp* --exclude=*.jpeg --exclude=*.png --exclude=*.pdf dir* /5
+            FROM scratch AS builder6
+            ADD --exclude=* dir* /6
+            FROM scratch
+            COPY --from=builder1 / /builder1
+            COPY --from=builder2 / /builder2
+            COPY --from=builder3 / /builder3
+            COPY --from=builder4 / /builder4
+            COPY --from=builder5 / /builder5
+            COPY --from=builder6 / /builder6
+            """, files: files)
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         try FileManager.default.removeItem(atPath: ctx + "/busybox")
         symlink("file-401.txt", ctx + "/dir4/file-402.txt")
@@ -271,7 +305,7 @@ struct BuildCommand {
             ("builder5/5/file-101.png", nil), ("builder5/5/file-102.txt", "3"), ("builder5/5/file-103.jpeg", nil),
             ("builder5/5/file-201.pdf", nil), ("builder5/5/file-202.jpeg", nil), ("builder5/5/file-203.png", nil),
             ("builder5/5/file-301.mp3", nil), ("builder5/5/file-302.mpeg", nil), ("builder5/5/file-401.txt", "11"),
-            ("builder5/5/file-402.txt", "->file-401.txt"), ("builder5/5/file-403.txt", "->file-404.txt"),
+            ("builder5/5/file-402.txt", "->file-401.txt"), ("builder5/5/file-403.txt", "->file-404.txt")
         ]
         for (path, expected) in cases {
             let full = x + "/" + path
@@ -287,17 +321,21 @@ struct BuildCommand {
     }
 
     @Test func parentsKeepSourcePathsAndDockerignoreExceptionsReinclude() throws {
-        let ctx = try BuildFixture.context("""
-        FROM scratch
-        COPY --parents x/a.txt y/a.txt /no_pivot/
-        COPY --parents ./x/./y/*.txt /pivot/
-        COPY --parents **/*.md /docs/
-        COPY --parents --exclude=**/skip.md **/*.md /docs2/
-        COPY docs /plain/
-        COPY *.txt *.md /txt/
-        """, files: ["x/a.txt": "xa", "y/a.txt": "ya", "x/y/b.txt": "xyb", "x/y/c.md": "md", "x/y/skip.md": "s",
-                     "docs/README.md": "readme", "docs/internal.txt": "secret", "top.md": "top",
-                     "secret.txt": "never copied", ".dockerignore": "docs\n!docs/README.md\nsecret.txt\n!**/keep\n"])
+        let ctx = try BuildFixture.context(
+            """
+            FROM scratch
+            COPY --parents x/a.txt y/a.txt /no_pivot/
+            COPY --parents ./x/./y/*.txt /pivot/
+            COPY --parents **/*.md /docs/
+            COPY --parents --exclude=**/skip.md **/*.md /docs2/
+            COPY docs /plain/
+            COPY *.txt *.md /txt/
+            """,
+            files: [
+                "x/a.txt": "xa", "y/a.txt": "ya", "x/y/b.txt": "xyb", "x/y/c.md": "md", "x/y/skip.md": "s",
+                "docs/README.md": "readme", "docs/internal.txt": "secret", "top.md": "top",
+                "secret.txt": "never copied", ".dockerignore": "docs\n!docs/README.md\nsecret.txt\n!**/keep\n"
+            ])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let out = ctx + "/out.gvmi"
         let r = GVMCBinary.run(["build", "-o", out, ctx])
@@ -309,12 +347,15 @@ struct BuildCommand {
         #expect(read("pivot/y/b.txt") == "xyb" && !FileManager.default.fileExists(atPath: x + "/pivot/x"))
         #expect(read("docs/top.md") == "top" && read("docs/x/y/c.md") == "md" && read("docs/x/y/skip.md") == "s")
         #expect(read("docs/docs/README.md") == "readme", "an exception in .dockerignore re-includes a file of an ignored directory")
-        #expect(!FileManager.default.fileExists(atPath: x + "/docs/x/a.txt") && !FileManager.default.fileExists(atPath: x + "/docs/y"),
-                "only matching files and their parents are copied")
+        #expect(
+            !FileManager.default.fileExists(atPath: x + "/docs/x/a.txt") && !FileManager.default.fileExists(atPath: x + "/docs/y"),
+            "only matching files and their parents are copied")
         #expect(read("docs2/x/y/c.md") == "md" && read("docs2/x/y/skip.md") == nil)
         #expect(read("plain/README.md") == "readme" && read("plain/internal.txt") == nil)
-        #expect(read("txt/secret.txt") == nil && read("txt/top.md") == "top", "an ignored file stays out even when an exception pattern has **")
-        let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nCOPY --parents nope/a.txt /d/\n")
+        #expect(
+            read("txt/secret.txt") == nil && read("txt/top.md") == "top", "an ignored file stays out even when an exception pattern has **")
+        let missing = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nCOPY --parents nope/a.txt /d/\n")
         #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: COPY failed: nope/a.txt: no such file"), "\(missing.err)")
     }
 

@@ -9,19 +9,24 @@ import Glibc
 extension BuildCommand {
     /// RUN --mount=type=ssh against a real ssh-agent holding a real key: a static client (built
     /// here from C) asks the forwarded socket for the agent's identities inside the sandbox.
-    @Test(.enabled(if: Tools.exists("ssh-agent") && Tools.exists("ssh-keygen") && Tools.exists("clang"),
-                   "needs openssh-client (make test-deps) and clang (the Swift toolchain's)"))
+    @Test(
+        .enabled(
+            if: Tools.exists("ssh-agent") && Tools.exists("ssh-keygen") && Tools.exists("clang"),
+            "needs openssh-client (make test-deps) and clang (the Swift toolchain's)"))
     func sshMountsForwardTheAgent() throws {
-        let ctx = try BuildFixture.context("""
-        FROM scratch
-        COPY busybox /bin/busybox
-        COPY agentc /agentc
-        RUN --mount=type=ssh ["/agentc", "", "/default.txt"]
-        RUN --mount=type=ssh,id=other,target=/tmp/sock,uid=1000,mode=0660 ["/agentc", "/tmp/sock", "/other.txt"]
-        RUN --mount=type=ssh,id=absent ["/bin/busybox", "sh", "-c", "echo [$SSH_AUTH_SOCK] > /absent.txt; /bin/busybox ls /run/buildkit 2>/dev/null | /bin/busybox wc -l >> /absent.txt"]
-        """)
+        let ctx = try BuildFixture.context(
+            """
+            FROM scratch
+            COPY busybox /bin/busybox
+            COPY agentc /agentc
+            RUN --mount=type=ssh ["/agentc", "", "/default.txt"]
+            RUN --mount=type=ssh,id=other,target=/tmp/sock,uid=1000,mode=0660 ["/agentc", "/tmp/sock", "/other.txt"]
+            RUN --mount=type=ssh,id=absent ["/bin/busybox", "sh", "-c", "echo [$SSH_AUTH_SOCK] > /absent.txt; /bin/busybox ls /run/buildkit 2>/dev/null | /bin/busybox wc -l >> /absent.txt"]
+            """)
         defer { try? FileManager.default.removeItem(atPath: ctx) }
-        write(ctx + "/agentc.c", """
+        write(
+            ctx + "/agentc.c",
+            """
             #include <stdio.h>
             #include <stdlib.h>
             #include <string.h>
@@ -64,16 +69,20 @@ extension BuildCommand {
         #expect(cat("absent.txt") == "[]\n0\n", "an optional agent that was not given mounts nothing")
         let list = Tools.run(["unsquashfs", "-lls", out]).output
         #expect(!list.contains("ssh_agent") && !list.contains("tmp/sock"), "no socket or mount point lands in the image:\n\(list)")
-        let required = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/r.gvmi", ctx],
-                                      stdin: "FROM scratch\nCOPY busybox /bin/busybox\nRUN --mount=type=ssh,required [\"/bin/busybox\", \"true\"]\n")
-        #expect(required.status == 1 && required.err.contains("<stdin>:3:1: ssh agent default is required but was not given"), "\(required.err)")
+        let required = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/r.gvmi", ctx],
+            stdin: "FROM scratch\nCOPY busybox /bin/busybox\nRUN --mount=type=ssh,required [\"/bin/busybox\", \"true\"]\n")
+        #expect(
+            required.status == 1 && required.err.contains("<stdin>:3:1: ssh agent default is required but was not given"), "\(required.err)"
+        )
         // Key files (docker build's --ssh default=~/.ssh/id_ed25519): an agent of gvmc's own
         // serves them; its socket and directory are gone after the build.
         #expect(Tools.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f", ctx + "/rsa"]).status == 0)
         let tmp = ctx + "/tmp"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        let keyFiles = GVMCBinary.run(["build", "--no-cache", "--ssh", "default=\(ctx)/key,\(ctx)/rsa", "--ssh", "other=\(ctx)/rsa", "-o", ctx + "/k.gvmi", ctx],
-                                      env: ["TMPDIR": tmp])
+        let keyFiles = GVMCBinary.run(
+            ["build", "--no-cache", "--ssh", "default=\(ctx)/key,\(ctx)/rsa", "--ssh", "other=\(ctx)/rsa", "-o", ctx + "/k.gvmi", ctx],
+            env: ["TMPDIR": tmp])
         #expect(keyFiles.status == 0, "\(keyFiles.err)")
         #expect(Tools.run(["unsquashfs", "-cat", ctx + "/k.gvmi", "default.txt"]).output.contains("type=12 keys=2 "))
         #expect(Tools.run(["unsquashfs", "-cat", ctx + "/k.gvmi", "other.txt"]).output.contains("type=12 keys=1 "))
@@ -91,8 +100,10 @@ extension BuildCommand {
     func sshKeyFilesSignAsOpenSSHExpects() throws {
         let dir = try BuildFixture.context("FROM scratch\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let kinds: [(String, [String])] = [("ed", ["-t", "ed25519"]), ("p256", ["-t", "ecdsa", "-b", "256"]), ("p521", ["-t", "ecdsa", "-b", "521"]),
-                                           ("rsa", ["-t", "rsa", "-b", "3072"]), ("pem", ["-t", "rsa", "-b", "2048", "-m", "PEM"])]
+        let kinds: [(String, [String])] = [
+            ("ed", ["-t", "ed25519"]), ("p256", ["-t", "ecdsa", "-b", "256"]), ("p521", ["-t", "ecdsa", "-b", "521"]),
+            ("rsa", ["-t", "rsa", "-b", "3072"]), ("pem", ["-t", "rsa", "-b", "2048", "-m", "PEM"])
+        ]
         for (name, args) in kinds {
             #expect(Tools.run(["ssh-keygen", "-q", "-N", "", "-C", name, "-f", dir + "/" + name] + args).status == 0)
         }
@@ -101,13 +112,19 @@ extension BuildCommand {
         #expect(listed.status == 0, "\(listed.err)")
         let expected = kinds.map { (try? String(contentsOfFile: dir + "/" + $0.0 + ".pub", encoding: .utf8)) ?? "" }
             .map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
-        #expect(listed.out.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") } == expected, "\(listed.out)")
+        #expect(
+            listed.out.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") } == expected, "\(listed.out)"
+        )
         write(dir + "/data", "signed by gvmc's agent\n")
         for (name, _) in kinds {
-            let sign = GVMCBinary.run(["debug", "ssh-agent", "--key", dir + "/" + name, "--", "ssh-keygen", "-Y", "sign", "-f", dir + "/" + name + ".pub", "-n", "file", dir + "/data"])
+            let sign = GVMCBinary.run([
+                "debug", "ssh-agent", "--key", dir + "/" + name, "--", "ssh-keygen", "-Y", "sign", "-f", dir + "/" + name + ".pub", "-n",
+                "file", dir + "/data"
+            ])
             #expect(sign.status == 0, "\(name): \(sign.err)")
             write(dir + "/allowed", "signer " + expected[kinds.firstIndex { $0.0 == name }!] + "\n")
-            let verify = Tools.run(["sh", "-c", "ssh-keygen -Y verify -f \(dir)/allowed -I signer -n file -s \(dir)/data.sig < \(dir)/data"])
+            let verify = Tools.run(["sh", "-c", "ssh-keygen -Y verify -f \(dir)/allowed -I signer -n file -s \(dir)/data.sig < \(dir)/data"]
+            )
             #expect(verify.status == 0 && verify.output.contains("Good \"file\" signature"), "\(name): \(verify.output)")
             try? FileManager.default.removeItem(atPath: dir + "/data.sig")
         }
@@ -171,7 +188,8 @@ extension BuildCommand {
         let server = try GitHTTPServer(root: dir + "/served", token: "s3cret-token")
         defer { server.stop() }
         let url = server.base + "/repo.git"
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             FROM scratch
             ADD --chown=5:6 \(url)#\(pinned) /src/pinned/
             ADD \(url) /src/main/
@@ -206,8 +224,10 @@ extension BuildCommand {
                 return e
             }
         }
-        let cases: [(String, String, String, (UInt32, UInt32))] = [("main", "main", "main", (0, 0)), ("v1", "v1", "v1", (0, 0)),
-                                                                    ("feature:dir", "featdir", "featdir", (0, 0)), (pinned, "pinned", "pinned", (5, 6))]
+        let cases: [(String, String, String, (UInt32, UInt32))] = [
+            ("main", "main", "main", (0, 0)), ("v1", "v1", "v1", (0, 0)),
+            ("feature:dir", "featdir", "featdir", (0, 0)), (pinned, "pinned", "pinned", (5, 6))
+        ]
         for (ref, name, sub, owner) in cases {
             let got = try TreeSnapshot.take(ctx + "/x/src/" + sub, mtimes: false)
             #expect(got.filter { $0.key != "/" }.values.allSatisfy { $0.uid == owner.0 && $0.gid == owner.1 }, "\(name): owners")
@@ -217,10 +237,16 @@ extension BuildCommand {
         }
         // The submodule is checked out at the commit the branch records, with its own time.
         _ = try reference("withsub", "withsub")
-        #expect(Tools.run(["sh", "-c", "mkdir -p \(ctx)/ref-withsub/vendor/lib && git -C \(lib) -c tar.umask=022 archive main | tar -x -C \(ctx)/ref-withsub/vendor/lib"]).status == 0)
+        #expect(
+            Tools.run([
+                "sh", "-c",
+                "mkdir -p \(ctx)/ref-withsub/vendor/lib && git -C \(lib) -c tar.umask=022 archive main | tar -x -C \(ctx)/ref-withsub/vendor/lib"
+            ]).status == 0)
         let withSub = try TreeSnapshot.take(ctx + "/ref-withsub", mtimes: false)
         let gotSub = try TreeSnapshot.take(ctx + "/x/src/withsub")
-        #expect(TreeSnapshot.diff(normalized(withSub), normalized(gotSub)).isEmpty, "\(TreeSnapshot.diff(normalized(withSub), normalized(gotSub)).prefix(5))")
+        #expect(
+            TreeSnapshot.diff(normalized(withSub), normalized(gotSub)).isEmpty,
+            "\(TreeSnapshot.diff(normalized(withSub), normalized(gotSub)).prefix(5))")
         #expect(gotSub["/vendor/lib/inc/lib.h"]?.mtime == 1_600_000_000 && gotSub["/README"]?.mtime == 1_700_000_250)
         // Every time is the commit's committer time.
         let times = try TreeSnapshot.take(ctx + "/x/src/featdir")
@@ -263,21 +289,25 @@ extension BuildCommand {
         #expect(Tools.run(["unsquashfs", "-cat", third.image, "src/v1/README"]).output == "hello\n")
         // Errors name the line and what is wrong.
         let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nADD \(url)#nope /x/\n")
-        #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: ") && missing.err.contains("no branch or tag nope"), "\(missing.err)")
+        #expect(
+            missing.status == 1 && missing.err.contains("<stdin>:2:1: ") && missing.err.contains("no branch or tag nope"), "\(missing.err)")
         // A private repository: credentials come from the GIT_AUTH_TOKEN.<host> build secret
         // (BuildKit's name) and land nowhere in the image.
         let host = String(url.dropFirst("http://".count).prefix { $0 != "/" })
         let privateURL = url.replacingOccurrences(of: "/repo.git", with: "/private/repo.git")
         let privateFile = "FROM scratch\nADD --keep-git-dir=true \(privateURL)#v1 /p/\n"
         let denied = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/p.gvmi", ctx], stdin: privateFile)
-        #expect(denied.status == 1 && denied.err.contains("<stdin>:2:1: ") && denied.err.contains("HTTP 401")
+        #expect(
+            denied.status == 1 && denied.err.contains("<stdin>:2:1: ") && denied.err.contains("HTTP 401")
                 && denied.err.contains("--secret id=GIT_AUTH_TOKEN.\(host),env=TOKEN"), "\(denied.err)")
         write(ctx + "/token", "s3cret-token\n")
         write(ctx + "/wrong", "guess\n")
-        let refused = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/p.gvmi", "--secret", "id=GIT_AUTH_TOKEN,src=\(ctx)/wrong", ctx], stdin: privateFile)
+        let refused = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/p.gvmi", "--secret", "id=GIT_AUTH_TOKEN,src=\(ctx)/wrong", ctx], stdin: privateFile)
         #expect(refused.status == 1 && refused.err.contains("refused the credentials"), "\(refused.err)")
-        let allowed = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/p.gvmi", "--secret", "id=GIT_AUTH_TOKEN.\(host),src=\(ctx)/token", ctx],
-                                     stdin: privateFile)
+        let allowed = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/p.gvmi", "--secret", "id=GIT_AUTH_TOKEN.\(host),src=\(ctx)/token", ctx],
+            stdin: privateFile)
         #expect(allowed.status == 0, "\(allowed.err)")
         #expect(Tools.run(["unsquashfs", "-q", "-d", ctx + "/p", ctx + "/p.gvmi"]).status == 0)
         #expect(Tools.run(["git", "-C", ctx + "/p/p", "-c", "safe.directory=*", "rev-parse", "HEAD"]).output.hasPrefix(pinned))
@@ -289,14 +319,19 @@ extension BuildCommand {
     /// signed as rsa-sha2-512): the files arrive; known_hosts is honoured in its plain and hashed
     /// forms and a changed host key is refused; an RSA-only server works too; a missing agent or
     /// key is a clear error.
-    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && Tools.exists("git"),
-                   "needs root, git and sshd (openssh-server)"))
+    @Test(
+        .enabled(
+            if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && Tools.exists("git"),
+            "needs root, git and sshd (openssh-server)"))
     func addGitOverSSHSignsInWithTheAgent() throws {
         let dir = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let port = Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]).output
+        let port = Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+            .output
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let setup = Tools.run(["sh", "-c", """
+        let setup = Tools.run([
+            "sh", "-c",
+            """
             set -e; cd \(dir); mkdir -p /run/sshd home/.ssh
             ssh-keygen -q -t ed25519 -N '' -f host; ssh-keygen -q -t ed25519 -N '' -f other_host; ssh-keygen -q -t rsa -b 2048 -N '' -f host_rsa
             ssh-keygen -q -t ed25519 -N '' -f client; ssh-keygen -q -t rsa -b 2048 -N '' -f client_rsa
@@ -305,22 +340,28 @@ extension BuildCommand {
             git add -A; git -c user.name=t -c user.email=t@e commit -q -m one; git tag v1; echo two > README
             git -c user.name=t -c user.email=t@e commit -q -am two; cd ..; git clone -q --bare w served/repo.git
             printf 'Port \(port)\nListenAddress 127.0.0.1\nHostKey \(dir)/host\nAuthorizedKeysFile \(dir)/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nPidFile \(dir)/sshd.pid\n' > sshd_config
-            """])
+            """
+        ])
         try #require(setup.status == 0, "\(setup.output)")
         // sshd as a daemon of its own (run by Foundation's Process, its forks for each
         // connection stall Process's child monitoring); stopped through its pid file.
         try #require(Tools.run(["/usr/sbin/sshd", "-f", dir + "/sshd_config"]).status == 0)
         // A second server with only an RSA host key (Azure DevOps and older servers offer no other).
-        let rsaPort = Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]).output
+        let rsaPort = Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+            .output
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let rsaConfig = try String(contentsOfFile: dir + "/sshd_config", encoding: .utf8)
-            .replacingOccurrences(of: "Port \(port)", with: "Port \(rsaPort)").replacingOccurrences(of: "HostKey \(dir)/host\n", with: "HostKey \(dir)/host_rsa\n")
+            .replacingOccurrences(of: "Port \(port)", with: "Port \(rsaPort)").replacingOccurrences(
+                of: "HostKey \(dir)/host\n", with: "HostKey \(dir)/host_rsa\n"
+            )
             .replacingOccurrences(of: "sshd.pid", with: "sshd_rsa.pid")
         write(dir + "/sshd_rsa_config", rsaConfig)
         try #require(Tools.run(["/usr/sbin/sshd", "-f", dir + "/sshd_rsa_config"]).status == 0)
         defer {
             for file in ["sshd.pid", "sshd_rsa.pid"] {
-                if let pid = (try? String(contentsOfFile: dir + "/" + file, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                if let pid = (try? String(contentsOfFile: dir + "/" + file, encoding: .utf8)).flatMap({
+                    Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                }) {
                     kill(pid, SIGKILL)
                 }
             }
@@ -331,7 +372,8 @@ extension BuildCommand {
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let keys = "default=\(dir)/client,\(dir)/client_rsa"
         func build(_ ssh: String?) -> (status: Int32, out: String, err: String) {
-            GVMCBinary.run(["build", "--no-cache", "-o", ctx + "/o.gvmi"] + (ssh.map { ["--ssh", $0] } ?? []) + [ctx], env: ["HOME": dir + "/home"])
+            GVMCBinary.run(
+                ["build", "--no-cache", "-o", ctx + "/o.gvmi"] + (ssh.map { ["--ssh", $0] } ?? []) + [ctx], env: ["HOME": dir + "/home"])
         }
         // An unknown host is accepted (as BuildKit runs ssh: StrictHostKeyChecking=no).
         let first = build(keys)
@@ -341,7 +383,8 @@ extension BuildCommand {
         #expect(Tools.run(["unsquashfs", "-lln", ctx + "/o.gvmi", "src/bin/run"]).output.contains("-rwxr-xr-x 0/0"))
         // known_hosts with the server's key, plain then hashed: accepted; with another key: refused.
         let hostKey = try String(contentsOfFile: dir + "/host.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
-        let otherKey = try String(contentsOfFile: dir + "/other_host.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+        let otherKey = try String(contentsOfFile: dir + "/other_host.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(
+            separator: " ")
         let knownHosts = dir + "/home/.ssh/known_hosts"
         write(knownHosts, "[127.0.0.1]:\(port) \(hostKey)\n")
         #expect(build(keys).status == 0)
@@ -350,16 +393,19 @@ extension BuildCommand {
         #expect(build(keys).status == 0, "a hashed known_hosts entry")
         write(knownHosts, "[127.0.0.1]:\(port) \(otherKey)\n")
         let changed = build(keys)
-        #expect(changed.status == 1 && changed.err.contains("<stdin>") == false && changed.err.contains(":2:1: ")
+        #expect(
+            changed.status == 1 && changed.err.contains("<stdin>") == false && changed.err.contains(":2:1: ")
                 && changed.err.contains("is not the one") && changed.err.contains("known_hosts:1"), "\(changed.err)")
         try FileManager.default.removeItem(atPath: knownHosts)
         // The RSA-only server: its rsa-sha2-512 signature verifies, and known_hosts applies to it.
         let rsaURL = "ssh://root@127.0.0.1:\(rsaPort)\(dir)/served/repo.git"
         for _ in 0..<100 where Tools.run(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(rsaPort)"]).status != 0 { usleep(50_000) }
-        let rsaKey = try String(contentsOfFile: dir + "/host_rsa.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+        let rsaKey = try String(contentsOfFile: dir + "/host_rsa.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(
+            separator: " ")
         write(knownHosts, "[127.0.0.1]:\(rsaPort) \(rsaKey)\n")
-        let viaRSA = GVMCBinary.run(["build", "--no-cache", "-f", "-", "-o", ctx + "/r.gvmi", "--ssh", keys, ctx],
-                                    stdin: "FROM scratch\nADD \(rsaURL)#v1 /x/\n", env: ["HOME": dir + "/home"])
+        let viaRSA = GVMCBinary.run(
+            ["build", "--no-cache", "-f", "-", "-o", ctx + "/r.gvmi", "--ssh", keys, ctx],
+            stdin: "FROM scratch\nADD \(rsaURL)#v1 /x/\n", env: ["HOME": dir + "/home"])
         #expect(viaRSA.status == 0, "\(viaRSA.err)")
         #expect(Tools.run(["unsquashfs", "-cat", ctx + "/r.gvmi", "x/README"]).output == "over ssh\n")
         try FileManager.default.removeItem(atPath: knownHosts)
@@ -369,9 +415,12 @@ extension BuildCommand {
         let refused = build("default=\(dir)/client")
         #expect(refused.status == 1 && refused.err.contains("permission denied"), "\(refused.err)")
         // A path the server has no repository at: git-upload-pack's own message.
-        let missing = GVMCBinary.run(["build", "--no-cache", "-f", "-", "-o", ctx + "/m.gvmi", "--ssh", keys, ctx],
-                                     stdin: "FROM scratch\nADD ssh://root@127.0.0.1:\(port)/nowhere/repo.git /x/\n", env: ["HOME": dir + "/home"])
-        #expect(missing.status == 1 && missing.err.contains("<stdin>:2:1: ") && missing.err.contains("does not appear to be a git repository"), "\(missing.err)")
+        let missing = GVMCBinary.run(
+            ["build", "--no-cache", "-f", "-", "-o", ctx + "/m.gvmi", "--ssh", keys, ctx],
+            stdin: "FROM scratch\nADD ssh://root@127.0.0.1:\(port)/nowhere/repo.git /x/\n", env: ["HOME": dir + "/home"])
+        #expect(
+            missing.status == 1 && missing.err.contains("<stdin>:2:1: ") && missing.err.contains("does not appear to be a git repository"),
+            "\(missing.err)")
     }
 
     /// A hostile repository cannot write outside the checkout: a tree holding both a symlink
@@ -383,7 +432,9 @@ extension BuildCommand {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/outside", withIntermediateDirectories: true)
         #expect(Tools.run(["git", "init", "-q", "--bare", dir + "/served/evil.git"]).status == 0)
-        let forge = Tools.run(["python3", "-c", """
+        let forge = Tools.run([
+            "python3", "-c",
+            """
             import os, subprocess, sys
             g, target = sys.argv[1], sys.argv[2]
             env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@e")
@@ -395,11 +446,13 @@ extension BuildCommand {
             commit = subprocess.run(["git", "--git-dir", g, "commit-tree", outer, "-m", "evil"], capture_output=True, check=True, env=env).stdout.strip().decode()
             subprocess.run(["git", "--git-dir", g, "update-ref", "refs/heads/main", commit], check=True)
             subprocess.run(["git", "--git-dir", g, "symbolic-ref", "HEAD", "refs/heads/main"], check=True)
-            """, dir + "/served/evil.git", dir + "/outside"])
+            """, dir + "/served/evil.git", dir + "/outside"
+        ])
         try #require(forge.status == 0, "\(forge.output)")
         let server = try GitHTTPServer(root: dir + "/served")
         defer { server.stop() }
-        let r = GVMCBinary.run(["build", "--no-cache", "-f", "-", "-o", dir + "/o.gvmi", dir], stdin: "FROM scratch\nADD \(server.base)/evil.git /src/\n")
+        let r = GVMCBinary.run(
+            ["build", "--no-cache", "-f", "-", "-o", dir + "/o.gvmi", dir], stdin: "FROM scratch\nADD \(server.base)/evil.git /src/\n")
         #expect(r.status == 1 && r.err.contains("<stdin>:2:1: ") && r.err.contains("has the entry \"a\" twice"), "\(r.err)")
         #expect((try? FileManager.default.contentsOfDirectory(atPath: dir + "/outside")) == [], "nothing written through the symlink")
         #expect(!FileManager.default.fileExists(atPath: dir + "/o.gvmi"))
@@ -412,11 +465,14 @@ extension BuildCommand {
     func addGitKeepsThePackOnDiskNotInMemory() throws {
         let dir = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let setup = Tools.run(["sh", "-c", """
+        let setup = Tools.run([
+            "sh", "-c",
+            """
             cd \(dir) && git init -q -b main w && cd w && for i in $(seq 1 16); do head -c 2500000 /dev/urandom > f$i.bin; done &&
             git add -A && git -c user.name=t -c user.email=t@e commit -q -m big && cd .. && git clone -q --bare w served/repo.git &&
             mkdir copy && cp w/*.bin copy/
-            """])
+            """
+        ])
         try #require(setup.status == 0, "\(setup.output)")
         let server = try GitHTTPServer(root: dir + "/served")
         defer { server.stop() }
@@ -426,17 +482,23 @@ extension BuildCommand {
         write(dir + "/copy/Dockerfile", "FROM scratch\nCOPY . /src/\n")
         /// gvmc's peak resident memory in MiB (getrusage of python's only child).
         func peak(_ context: String) throws -> Double {
-            let r = Tools.run(["python3", "-c", "import resource,subprocess,sys; r=subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-                               + "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
-                               GVMCBinary.path, "build", "--no-cache", "--cache-dir", dir + "/cache", "-o", context + ".gvmi", context])
+            let r = Tools.run([
+                "python3", "-c",
+                "import resource,subprocess,sys; r=subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+                    + "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                GVMCBinary.path, "build", "--no-cache", "--cache-dir", dir + "/cache", "-o", context + ".gvmi", context
+            ])
             let fields = r.output.split(separator: " ")
             try #require(fields.count == 2 && fields[0] == "0", "\(r.output)")
             return (Double(fields[1].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) / 1024
         }
         let copied = try peak(dir + "/copy"), fetched = try peak(dir + "/git")
-        let pack = Double(Tools.run(["du", "-sm", dir + "/served/repo.git"]).output.split(separator: "\t").first.flatMap { Double($0) } ?? 0)
+        let pack = Double(
+            Tools.run(["du", "-sm", dir + "/served/repo.git"]).output.split(separator: "\t").first.flatMap { Double($0) } ?? 0)
         #expect(pack >= 38, "\(pack) MiB")
-        #expect(fetched < copied + pack / 2, "ADD of git peaked at \(fetched) MiB, COPY of the same files at \(copied) MiB, the pack is \(pack) MiB")
+        #expect(
+            fetched < copied + pack / 2,
+            "ADD of git peaked at \(fetched) MiB, COPY of the same files at \(copied) MiB, the pack is \(pack) MiB")
         #expect(Tools.run(["sh", "-c", "unsquashfs -cat \(dir)/git.gvmi src/f9.bin | cmp - \(dir)/w/f9.bin"]).status == 0)
     }
 
@@ -444,7 +506,8 @@ extension BuildCommand {
         let ctx = try BuildFixture.context("", files: ["srv/file.txt": "downloaded content\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         // A real HTTP server on a free loopback port (Python's http.server sends Last-Modified).
-        let port = Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]).output
+        let port = Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+            .output
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -464,7 +527,9 @@ extension BuildCommand {
         write(ctx + "/tree/inner/a.txt", "in the archive\n")
         #expect(Tools.run(["tar", "-czf", ctx + "/srv/arch.tar.gz", "-C", ctx + "/tree", "."]).status == 0)
         #expect(Tools.run(["cp", ctx + "/srv/arch.tar.gz", ctx + "/local.tar.gz"]).status == 0)
-        write(ctx + "/Dockerfile", """
+        write(
+            ctx + "/Dockerfile",
+            """
             FROM scratch
             ADD \(url) /dl/
             ADD --checksum=sha256:\(sum) --chmod=644 \(url) /dl/renamed.txt
@@ -477,27 +542,37 @@ extension BuildCommand {
         let r = GVMCBinary.run(["build", "-o", ctx + "/o.gvmi", ctx])
         #expect(r.status == 0, "\(r.err)")
         let list = Tools.run(["unsquashfs", "-lln", "-UTC", ctx + "/o.gvmi"]).output
-        #expect(list.contains("squashfs-root/remote-kept/arch.tar.gz") && list.contains("squashfs-root/remote-unpacked/inner/a.txt")
+        #expect(
+            list.contains("squashfs-root/remote-kept/arch.tar.gz") && list.contains("squashfs-root/remote-unpacked/inner/a.txt")
                 && list.contains("squashfs-root/local-kept/local.tar.gz") && !list.contains("squashfs-root/local-kept/inner"),
-                "remote archives are kept unless --unpack=true, local ones unpacked unless --unpack=false:\n\(list)")
-        #expect(list.contains("-rw------- 0/0                      19 2020-09-13 12:26 squashfs-root/dl/file.txt"), "mode 0600 and Last-Modified:\n\(list)")
+            "remote archives are kept unless --unpack=true, local ones unpacked unless --unpack=false:\n\(list)")
+        #expect(
+            list.contains("-rw------- 0/0                      19 2020-09-13 12:26 squashfs-root/dl/file.txt"),
+            "mode 0600 and Last-Modified:\n\(list)")
         #expect(list.contains("-rw-r--r-- 0/0") && list.contains("squashfs-root/dl/renamed.txt"))
         #expect(list.contains("squashfs-root/dl/by-sha512.txt") && list.contains("squashfs-root/dl/by-sha384.txt"), "\(list)")
         #expect(Tools.run(["unsquashfs", "-cat", ctx + "/o.gvmi", "dl/file.txt"]).output == "downloaded content\n")
-        let wrong = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/w.gvmi", ctx],
-                                   stdin: "FROM scratch\nADD --checksum=sha256:\(String(repeating: "0", count: 64)) \(url) /x\n")
+        let wrong = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/w.gvmi", ctx],
+            stdin: "FROM scratch\nADD --checksum=sha256:\(String(repeating: "0", count: 64)) \(url) /x\n")
         #expect(wrong.status == 1 && wrong.err.contains("<stdin>:2:1: ADD \(url): checksum mismatch"), "\(wrong.err)")
         // A malformed value is an error at its line, found before anything is fetched (not a
         // mismatch after the download).
         for bad in ["sha256:xyz", "md5:\(String(repeating: "0", count: 32))", "sha512:\(String(repeating: "A", count: 128))", "sha256"] {
-            let malformed = GVMCBinary.run(["build", "--no-cache", "-f", "-", "-o", ctx + "/m.gvmi", ctx],
-                                           stdin: "FROM scratch\nADD --checksum=\(bad) \(url)?never /x\n")
-            #expect(malformed.status == 1 && malformed.err.contains("<stdin>:2:") && malformed.err.contains(": ADD --checksum=\(bad): not a digest"), "\(malformed.err)")
+            let malformed = GVMCBinary.run(
+                ["build", "--no-cache", "-f", "-", "-o", ctx + "/m.gvmi", ctx],
+                stdin: "FROM scratch\nADD --checksum=\(bad) \(url)?never /x\n")
+            #expect(
+                malformed.status == 1 && malformed.err.contains("<stdin>:2:")
+                    && malformed.err.contains(": ADD --checksum=\(bad): not a digest"), "\(malformed.err)")
         }
-        let tls = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/t.gvmi", ctx], stdin: "FROM scratch\nADD https://127.0.0.1:\(port)/file.txt /x\n")
-        #expect(tls.status == 1 && tls.err.contains("<stdin>:2:1: ADD https://127.0.0.1:\(port)/file.txt") && !tls.err.contains("attempts"),
-                "a TLS failure is final, not retried: \(tls.err)")
-        let missing = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nADD http://127.0.0.1:\(port)/nope /x\n")
+        let tls = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/t.gvmi", ctx], stdin: "FROM scratch\nADD https://127.0.0.1:\(port)/file.txt /x\n")
+        #expect(
+            tls.status == 1 && tls.err.contains("<stdin>:2:1: ADD https://127.0.0.1:\(port)/file.txt") && !tls.err.contains("attempts"),
+            "a TLS failure is final, not retried: \(tls.err)")
+        let missing = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/m.gvmi", ctx], stdin: "FROM scratch\nADD http://127.0.0.1:\(port)/nope /x\n")
         #expect(missing.status == 1 && missing.err.contains("HTTP 404"), "\(missing.err)")
         #expect(!FileManager.default.fileExists(atPath: ctx + "/w.gvmi") && !FileManager.default.fileExists(atPath: ctx + "/m.gvmi"))
     }
@@ -512,7 +587,8 @@ final class GitHTTPServer {
     init(root: String, token: String? = nil) throws {
         let portFile = root + "/.port-" + UUID().uuidString
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = (token.map { ["GIT_TEST_TOKEN=" + $0] } ?? []) + ["python3", RegistryFixture.fixtures + "/git_http.py", root, portFile]
+        process.arguments =
+            (token.map { ["GIT_TEST_TOKEN=" + $0] } ?? []) + ["python3", RegistryFixture.fixtures + "/git_http.py", root, portFile]
         try process.run()
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: portFile) { usleep(50_000) }
         base = "http://127.0.0.1:" + ((try? String(contentsOfFile: portFile, encoding: .utf8)) ?? "0")

@@ -54,7 +54,8 @@ extension BuildCommand {
     /// script(1) here, so its own standard streams are a terminal.
     @Test(.enabled(if: Tools.exists("script"), "needs script(1) (util-linux) for a terminal"))
     func aRunStepNeverHoldsTheUsersTerminal() throws {
-        let ctx = try BuildFixture.context("""
+        let ctx = try BuildFixture.context(
+            """
             FROM scratch
             COPY busybox /bin/busybox
             RUN ["/bin/busybox", "sh", "-c", "for fd in 0 1 2; do [ -t $fd ] && echo TTY-$fd; done; (echo > /dev/tty) 2>/dev/null && echo DEV-TTY-OPENED-$((40+2)); /bin/busybox readlink /proc/self/fd/0; echo step-ran"]
@@ -63,7 +64,9 @@ extension BuildCommand {
         let command = "env XDG_CACHE_HOME=\(testCacheHome) \(GVMCBinary.path) build --progress plain -o \(ctx)/out.gvmi \(ctx)"
         let r = Tools.run(["script", "-qec", command, "/dev/null"])
         #expect(r.output.contains("step-ran"), "\(r.output)")
-        #expect(!["TTY-0", "TTY-1", "TTY-2"].contains { r.output.contains($0) }, "the step's standard streams were the user's terminal: \(r.output)")
+        #expect(
+            !["TTY-0", "TTY-1", "TTY-2"].contains { r.output.contains($0) },
+            "the step's standard streams were the user's terminal: \(r.output)")
         #expect(!r.output.contains("OPENED-42"), "the step could open the user's terminal: \(r.output)")
         #expect(r.output.contains("/dev/null"), "standard input should be /dev/null: \(r.output)")
     }
@@ -100,31 +103,34 @@ extension BuildCommand {
 
 enum EscapeFixture {
     static let compiler: String? = {
-        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/opt/swift/usr/bin", "/usr/bin"]
+        let dirs =
+            (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/opt/swift/usr/bin", "/usr/bin"]
         guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libc.a") else { return nil }
-        return ["clang", "cc"].lazy.flatMap { name in dirs.map { "\($0)/\(name)" } }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return ["clang", "cc"].lazy.flatMap { name in dirs.map { "\($0)/\(name)" } }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }()
 
     /// A static program that tries the chroot escape (chroot into a subdirectory, climb with "..",
     /// chroot again) and writes argv[1]; it prints where it wrote.
     static func compileEscape(with compiler: String, to output: String, scratch: String) throws {
         let source = """
-        #include <fcntl.h>
-        #include <stdio.h>
-        #include <sys/stat.h>
-        #include <unistd.h>
-        int main(int argc, char **argv) {
-            if (argc < 2) return 1;
-            mkdir("/jail", 0755);
-            if (chroot("/jail") != 0) { perror("chroot"); return 2; }
-            for (int i = 0; i < 64; i++) chdir("..");
-            if (chroot(".") != 0) { perror("chroot ."); return 3; }
-            int fd = open(argv[1], O_CREAT | O_WRONLY, 0644);
-            if (fd < 0) { perror(argv[1]); return 4; }
-            dprintf(fd, "escaped from the build\\n");
-            return 0;
-        }
-        """
+            #include <fcntl.h>
+            #include <stdio.h>
+            #include <sys/stat.h>
+            #include <unistd.h>
+            int main(int argc, char **argv) {
+                if (argc < 2) return 1;
+                mkdir("/jail", 0755);
+                if (chroot("/jail") != 0) { perror("chroot"); return 2; }
+                for (int i = 0; i < 64; i++) chdir("..");
+                if (chroot(".") != 0) { perror("chroot ."); return 3; }
+                int fd = open(argv[1], O_CREAT | O_WRONLY, 0644);
+                if (fd < 0) { perror(argv[1]); return 4; }
+                dprintf(fd, "escaped from the build\\n");
+                return 0;
+            }
+            """
         try source.write(toFile: scratch + "/escape.c", atomically: true, encoding: .utf8)
         let r = Tools.run([compiler, "-static", "-O1", "-o", output, scratch + "/escape.c"])
         guard r.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: r.output]) }
@@ -134,29 +140,29 @@ enum EscapeFixture {
     /// (or `rawConfig` as the config blob's bytes).
     static func makeLayout(_ layout: String, tag: String, rootfs: String, onBuild: [String], rawConfig: String? = nil) throws {
         let script = """
-        import hashlib, io, json, os, sys, tarfile
-        layout, tag, rootfs, triggers = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-        os.makedirs(layout + "/blobs/sha256", exist_ok=True)
-        def blob(data):
-            d = hashlib.sha256(data).hexdigest()
-            open(layout + "/blobs/sha256/" + d, "wb").write(data)
-            return "sha256:" + d, len(data)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
-            for name in sorted(os.listdir(rootfs)):
-                t.add(os.path.join(rootfs, name), arcname=name)
-        layer, layer_size = blob(buf.getvalue())
-        config = {"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"], "OnBuild": triggers},
-                  "rootfs": {"type": "layers", "diff_ids": [layer]}}
-        cfg, cfg_size = blob(sys.argv[5].encode() if len(sys.argv) > 5 else json.dumps(config).encode())
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": cfg_size},
-                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}]}
-        man, man_size = blob(json.dumps(manifest).encode())
-        json.dump({"imageLayoutVersion": "1.0.0"}, open(layout + "/oci-layout", "w"))
-        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man,
-                   "size": man_size, "annotations": {"org.opencontainers.image.ref.name": tag}}]}, open(layout + "/index.json", "w"))
-        """
+            import hashlib, io, json, os, sys, tarfile
+            layout, tag, rootfs, triggers = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+            os.makedirs(layout + "/blobs/sha256", exist_ok=True)
+            def blob(data):
+                d = hashlib.sha256(data).hexdigest()
+                open(layout + "/blobs/sha256/" + d, "wb").write(data)
+                return "sha256:" + d, len(data)
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+                for name in sorted(os.listdir(rootfs)):
+                    t.add(os.path.join(rootfs, name), arcname=name)
+            layer, layer_size = blob(buf.getvalue())
+            config = {"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"], "OnBuild": triggers},
+                      "rootfs": {"type": "layers", "diff_ids": [layer]}}
+            cfg, cfg_size = blob(sys.argv[5].encode() if len(sys.argv) > 5 else json.dumps(config).encode())
+            manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": cfg_size},
+                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}]}
+            man, man_size = blob(json.dumps(manifest).encode())
+            json.dump({"imageLayoutVersion": "1.0.0"}, open(layout + "/oci-layout", "w"))
+            json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man,
+                       "size": man_size, "annotations": {"org.opencontainers.image.ref.name": tag}}]}, open(layout + "/index.json", "w"))
+            """
         let triggers = String(decoding: try JSONSerialization.data(withJSONObject: onBuild), as: UTF8.self)
         let r = Tools.run(["python3", "-c", script, layout, tag, rootfs, triggers] + (rawConfig.map { [$0] } ?? []))
         guard r.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: r.output]) }
@@ -200,26 +206,33 @@ extension ConvertCommand {
         write(rootfs + "/bin/hello", "hello\n")
         try EscapeFixture.makeLayout(scratch.sub("good"), tag: "v1", rootfs: rootfs, onBuild: [])
         let out = scratch.sub("out.gvmi")
-        let unwritable = GVMCBinary.run(["convert", "oci-layout://" + scratch.sub("good") + ":v1", "-o", out,
-                                         "--extra-json-info-path", scratch.sub("missing-dir/info.json"), "--cache-dir", scratch.sub("c")])
+        let unwritable = GVMCBinary.run([
+            "convert", "oci-layout://" + scratch.sub("good") + ":v1", "-o", out,
+            "--extra-json-info-path", scratch.sub("missing-dir/info.json"), "--cache-dir", scratch.sub("c")
+        ])
         #expect(unwritable.status == 1)
-        #expect(unwritable.err.contains("--extra-json-info-path") && unwritable.err.contains("No such file or directory"), "\(unwritable.err)")
+        #expect(
+            unwritable.err.contains("--extra-json-info-path") && unwritable.err.contains("No such file or directory"), "\(unwritable.err)")
         #expect(!FileManager.default.fileExists(atPath: out), "a failed convert left its output")
 
         try EscapeFixture.makeLayout(scratch.sub("lying"), tag: "v1", rootfs: rootfs, onBuild: [], rawConfig: "[\"not a config\"]")
         let lying = GVMCBinary.run(["convert", "oci-layout://" + scratch.sub("lying") + ":v1", "-o", out, "--cache-dir", scratch.sub("c")])
         #expect(lying.status == 1)
-        let digest = try #require(try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("lying/blobs/sha256")).first { name in
-            (try? String(contentsOfFile: scratch.sub("lying/blobs/sha256/" + name), encoding: .utf8)) == "[\"not a config\"]"
-        })
+        let digest = try #require(
+            try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("lying/blobs/sha256")).first { name in
+                (try? String(contentsOfFile: scratch.sub("lying/blobs/sha256/" + name), encoding: .utf8)) == "[\"not a config\"]"
+            })
         #expect(lying.err.contains("lying") && lying.err.contains("config sha256:" + digest), "\(lying.err)")
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 
     /// An unprivileged build is root of a user namespace: the same escape must not reach the
     /// invoking user's files, and RUN gets the same capabilities and seccomp filter as root's.
-    @Test(.enabled(if: BuildFixture.canRun && Tools.exists("setpriv") && Tools.exists("newuidmap") && Tools.exists("useradd") && Tools.hasUnsquashfs,
-                   "needs root (to make a test user), setpriv, newuidmap (uidmap) and unsquashfs"))
+    @Test(
+        .enabled(
+            if: BuildFixture.canRun && Tools.exists("setpriv") && Tools.exists("newuidmap") && Tools.exists("useradd")
+                && Tools.hasUnsquashfs,
+            "needs root (to make a test user), setpriv, newuidmap (uidmap) and unsquashfs"))
     func unprivilegedBuildsAreConfinedAsRootBuildsAre() throws {
         guard let compiler = EscapeFixture.compiler else {
             Issue.record("skipped: no C compiler with a static libc (clang or cc, libc6-dev) to build the escape program")
@@ -239,7 +252,9 @@ extension ConvertCommand {
         try FileManager.default.copyItem(atPath: BuildFixture.busybox!, toPath: ctx + "/busybox")
         try EscapeFixture.compileEscape(with: compiler, to: ctx + "/escape", scratch: scratch.path)
         let marker = home + "/escaped"
-        write(ctx + "/Dockerfile", """
+        write(
+            ctx + "/Dockerfile",
+            """
             FROM scratch
             COPY busybox /bin/busybox
             COPY escape /bin/escape

@@ -19,7 +19,9 @@ enum RegistryFixture {
     static var layout: String { LoopbackRegistries.layout }
 
     /// Files a .gvmi adds when the image lacks them (GOLEM.md §1.3).
-    static let bootPaths: Set<String> = ["/dev", "/proc", "/sys", "/tmp", "/var", "/var/tmp", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
+    static let bootPaths: Set<String> = [
+        "/dev", "/proc", "/sys", "/tmp", "/var", "/var/tmp", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"
+    ]
 
     /// `umoci unpack` of a layout tag, the reference tree.
     static func umociTree(_ tag: String, scratch: Scratch) -> String {
@@ -31,8 +33,10 @@ enum RegistryFixture {
 
     /// The image's tree (through unsquashfs, or the kernel when it can mount) equals `expected`
     /// plus the boot files.
-    static func expectTree(_ image: String, equals expected: String, scratch: Scratch, kernel: Bool = false,
-                           sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectTree(
+        _ image: String, equals expected: String, scratch: Scratch, kernel: Bool = false,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let root: String
         var mounted = false
         if kernel {
@@ -52,8 +56,9 @@ enum RegistryFixture {
         var got = try TreeSnapshot.take(root)
         for p in bootPaths where want[p] == nil { got[p] = nil }
         let differences = TreeSnapshot.diff(want, got)
-        #expect(differences.isEmpty, "tree differs from umoci unpack:\n\(differences.prefix(20).joined(separator: "\n"))",
-                sourceLocation: sourceLocation)
+        #expect(
+            differences.isEmpty, "tree differs from umoci unpack:\n\(differences.prefix(20).joined(separator: "\n"))",
+            sourceLocation: sourceLocation)
     }
 
     static func config(_ image: String) throws -> [String: Any] {
@@ -72,8 +77,10 @@ struct ConvertCommand {
     @Test func multiLayerImageEqualsUmociUnpackThroughUnsquashfsAndTheKernel() throws {
         let scratch = Scratch()
         let out = scratch.sub("multi.gvmi")
-        let r = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", out,
-                                "--cache-dir", scratch.sub("cache"), "--extra-json-info-path", scratch.sub("info.json")])
+        let r = GVMCBinary.run([
+            "convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", out,
+            "--cache-dir", scratch.sub("cache"), "--extra-json-info-path", scratch.sub("info.json")
+        ])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.hasPrefix(out + "  size "), "prints path, size and sha3-224: \(r.out)")
         #expect(r.err.contains("[GVM001]"), "the Entrypoint is reported as ignored by Golem: \(r.err)")
@@ -91,8 +98,10 @@ struct ConvertCommand {
         #expect((config["Volumes"] as? [String: Any])?.keys.sorted() == ["/golem/output"])
         #expect(config["Entrypoint"] as? [String] == ["/bin/sh"])
         #expect((config["Labels"] as? [String: String])?["org.example"] == "gvmc")
-        let info = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("info.json")))) as? [String: Any])
-        #expect((info["source_digest"] as? String)?.hasPrefix("sha256:") == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
+        let info = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("info.json")))) as? [String: Any])
+        #expect(
+            (info["source_digest"] as? String)?.hasPrefix("sha256:") == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
     }
 
     /// BuildKit's plain output: the pull as one vertex with a status per downloaded layer (size,
@@ -100,8 +109,10 @@ struct ConvertCommand {
     @Test func progressShowsEachLayerAndTheMetadataFileMatchesTheImage() throws {
         let scratch = Scratch()
         let out = scratch.sub("p.gvmi"), meta = scratch.sub("meta.json")
-        let r = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", out, "--cache-dir", scratch.sub("cache"),
-                                "--progress", "plain", "--metadata-file", meta])
+        let r = GVMCBinary.run([
+            "convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", out, "--cache-dir", scratch.sub("cache"),
+            "--progress", "plain", "--metadata-file", meta
+        ])
         try #require(r.status == 0, "\(r.err)")
         let lines = r.err.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("#1 [internal] load metadata and layers for ") }, "\(r.err)")
@@ -117,8 +128,10 @@ struct ConvertCommand {
         #expect((metadata["config"] as? [String: Any])?["WorkingDir"] as? String == "/golem")
         #expect(((metadata["source"] as? [String: Any])?["manifest_digest"] as? String)?.hasPrefix("sha256:") == true)
         // quiet: warnings and the result only.
-        let quiet = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", scratch.sub("q.gvmi"),
-                                    "--cache-dir", scratch.sub("cache"), "--progress", "quiet"])
+        let quiet = GVMCBinary.run([
+            "convert", RegistryFixture.registry("PLAIN") + "/test/multi:v1", "-o", scratch.sub("q.gvmi"),
+            "--cache-dir", scratch.sub("cache"), "--progress", "quiet"
+        ])
         #expect(quiet.status == 0 && !quiet.err.contains("#1") && quiet.err.contains("[GVM001]"), "\(quiet.err)")
     }
 
@@ -130,8 +143,9 @@ struct ConvertCommand {
         let scratch = Scratch()
         let nonce = UUID().uuidString.prefix(8).lowercased()
         let ref = RegistryFixture.registry("PROXY") + "/f/slow-\(nonce)/test/multi:v1"
-        let (status, screen, drawn) = PseudoTerminal.run(["convert", ref, "-o", scratch.sub("t.gvmi"), "--cache-dir", scratch.sub("c1"), "--progress", "tty"],
-                                                         columns: 70, typescript: scratch.sub("typescript"))
+        let (status, screen, drawn) = PseudoTerminal.run(
+            ["convert", ref, "-o", scratch.sub("t.gvmi"), "--cache-dir", scratch.sub("c1"), "--progress", "tty"],
+            columns: 70, typescript: scratch.sub("typescript"))
         try #require(status == 0, "\(screen)")
         let transfers = drawn.filter { $0.hasPrefix(" => => sha256:") && $0.contains("B/s") }
         #expect(!transfers.isEmpty, "a download was drawn while it ran: \(screen)")
@@ -140,14 +154,18 @@ struct ConvertCommand {
         #expect(!view.isEmpty && view.allSatisfy { $0.count <= 70 }, "every line fits the 70 columns: \(view.filter { $0.count > 70 })")
         #expect(screen.contains("FINISHED"))
         // rawjson: each layer's statuses grow to its size.
-        let json = GVMCBinary.run(["convert", RegistryFixture.registry("PROXY") + "/f/slow-\(nonce)x/test/multi:v1", "-o", scratch.sub("j.gvmi"),
-                                   "--cache-dir", scratch.sub("c2"), "--progress", "rawjson"])
+        let json = GVMCBinary.run([
+            "convert", RegistryFixture.registry("PROXY") + "/f/slow-\(nonce)x/test/multi:v1", "-o", scratch.sub("j.gvmi"),
+            "--cache-dir", scratch.sub("c2"), "--progress", "rawjson"
+        ])
         try #require(json.status == 0, "\(json.err)")
         var last: [String: (Int, Int)] = [:]
         for line in json.err.split(separator: "\n") where line.hasPrefix("{") {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             for status in (object["statuses"] as? [[String: Any]]) ?? [] {
-                if let id = status["id"] as? String, let c = status["current"] as? Int, let t = status["total"] as? Int { last[id] = (c, t) }
+                if let id = status["id"] as? String, let c = status["current"] as? Int, let t = status["total"] as? Int {
+                    last[id] = (c, t)
+                }
             }
         }
         #expect(last.count >= 4 && last.values.allSatisfy { $0.0 == $0.1 }, "\(last)")
@@ -158,24 +176,31 @@ struct ConvertCommand {
         let scratch = Scratch()
         var hashes: Set<String> = []
         // A `docker save` style tarball of the same image, written by skopeo.
-        let save = Tools.run(["skopeo", "copy", "-q", "oci:\(RegistryFixture.layout):multi", "docker-archive:\(scratch.sub("saved.tar")):test/multi:v1"])
+        let save = Tools.run([
+            "skopeo", "copy", "-q", "oci:\(RegistryFixture.layout):multi", "docker-archive:\(scratch.sub("saved.tar")):test/multi:v1"
+        ])
         #expect(save.status == 0, "\(save.output)")
-        let sources = [RegistryFixture.registry("PLAIN") + "/test/multi:v1", RegistryFixture.registry("PLAIN") + "/test/schema2:v1",
-                       "oci-layout://" + RegistryFixture.layout + ":multi", RegistryFixture.registry("TOKEN") + "/test/multi:v1",
-                       "docker-archive://" + scratch.sub("saved.tar"), "docker-archive:" + scratch.sub("saved.tar") + ":test/multi:v1"]
+        let sources = [
+            RegistryFixture.registry("PLAIN") + "/test/multi:v1", RegistryFixture.registry("PLAIN") + "/test/schema2:v1",
+            "oci-layout://" + RegistryFixture.layout + ":multi", RegistryFixture.registry("TOKEN") + "/test/multi:v1",
+            "docker-archive://" + scratch.sub("saved.tar"), "docker-archive:" + scratch.sub("saved.tar") + ":test/multi:v1"
+        ]
         for (i, source) in sources.enumerated() {
             let r = GVMCBinary.run(["convert", source, "-o", scratch.sub("\(i).gvmi"), "--cache-dir", scratch.sub("cache-\(i)")])
             #expect(r.status == 0, "\(source): \(r.err)")
             if let hash = r.out.split(separator: " ").last { hashes.insert(String(hash)) }
         }
         #expect(hashes.count == 1, "Docker schema 2, OCI, a layout, a token-auth registry and docker save give one image: \(hashes)")
-        let wrongTag = GVMCBinary.run(["convert", "docker-archive:" + scratch.sub("saved.tar") + ":nope", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("c")])
+        let wrongTag = GVMCBinary.run([
+            "convert", "docker-archive:" + scratch.sub("saved.tar") + ":nope", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("c")
+        ])
         #expect(wrongTag.status == 1 && wrongTag.err.contains("no image tagged nope (tags: docker.io/test/multi:v1)"), "\(wrongTag.err)")
     }
 
     @Test func defaultOutputNameFollowsGvmkitBuild() throws {
         let scratch = Scratch()
-        let r = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/zstd:v1", "--cache-dir", scratch.sub("cache")], cwd: scratch.path)
+        let r = GVMCBinary.run(
+            ["convert", RegistryFixture.registry("PLAIN") + "/test/zstd:v1", "--cache-dir", scratch.sub("cache")], cwd: scratch.path)
         #expect(r.status == 0, "\(r.err)")
         let files = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".gvmi") }
         #expect(files.count == 1 && files[0].hasPrefix("zstd-v1-") && files[0].count == "zstd-v1-".count + 10 + 5, "\(files)")
@@ -190,11 +215,15 @@ struct ConvertCommand {
         let amd = GVMCBinary.run(["convert", ref, "-o", scratch.sub("amd.gvmi"), "--cache-dir", scratch.sub("c")])
         #expect(amd.status == 0, "\(amd.err)")
         #expect(Tools.run(["unsquashfs", "-cat", scratch.sub("amd.gvmi"), "arch"]).output == "amd64\n")
-        let arm = GVMCBinary.run(["convert", ref, "--platform", "linux/arm64", "-o", scratch.sub("arm.gvmi"), "--cache-dir", scratch.sub("c")])
+        let arm = GVMCBinary.run([
+            "convert", ref, "--platform", "linux/arm64", "-o", scratch.sub("arm.gvmi"), "--cache-dir", scratch.sub("c")
+        ])
         #expect(arm.status == 0, "\(arm.err)")
         #expect(Tools.run(["unsquashfs", "-cat", scratch.sub("arm.gvmi"), "arch"]).output == "arm64\n")
         #expect(arm.err.contains("linux/arm64; Golem providers run linux/amd64 VMs"))
-        let none = GVMCBinary.run(["convert", ref, "--platform", "linux/s390x", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("c")])
+        let none = GVMCBinary.run([
+            "convert", ref, "--platform", "linux/s390x", "-o", scratch.sub("x.gvmi"), "--cache-dir", scratch.sub("c")
+        ])
         #expect(none.status == 1 && none.err.contains("no image for platform linux/s390x") && none.err.contains("linux/amd64, linux/arm64"))
         #expect(!FileManager.default.fileExists(atPath: scratch.sub("x.gvmi")))
     }
@@ -202,7 +231,9 @@ struct ConvertCommand {
     @Test func foreignLayersAreSkippedWithAWarning() throws {
         let scratch = Scratch()
         let out = scratch.sub("f.gvmi")
-        let r = GVMCBinary.run(["convert", "oci-layout://" + RegistryFixture.layout + ":foreign", "-o", out, "--cache-dir", scratch.sub("c")])
+        let r = GVMCBinary.run([
+            "convert", "oci-layout://" + RegistryFixture.layout + ":foreign", "-o", out, "--cache-dir", scratch.sub("c")
+        ])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.err.contains("skipping foreign (non-distributable) layer sha256:"), "\(r.err)")
         let list = Tools.run(["unsquashfs", "-lls", out]).output
@@ -211,14 +242,20 @@ struct ConvertCommand {
 
     @Test func userIsResolvedToNumericIdsOrDropped() throws {
         let scratch = Scratch()
-        let ok = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/user:v1", "-o", scratch.sub("u.gvmi"), "--cache-dir", scratch.sub("c")])
+        let ok = GVMCBinary.run([
+            "convert", RegistryFixture.registry("PLAIN") + "/test/user:v1", "-o", scratch.sub("u.gvmi"), "--cache-dir", scratch.sub("c")
+        ])
         #expect(ok.status == 0, "\(ok.err)")
         #expect(try RegistryFixture.config(scratch.sub("u.gvmi"))["User"] as? String == "1000:1001")
-        let bad = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/baduser:v1", "-o", scratch.sub("b.gvmi"), "--cache-dir", scratch.sub("c")])
+        let bad = GVMCBinary.run([
+            "convert", RegistryFixture.registry("PLAIN") + "/test/baduser:v1", "-o", scratch.sub("b.gvmi"), "--cache-dir", scratch.sub("c")
+        ])
         #expect(bad.status == 1 && bad.err.contains("USER nobody-here") && bad.err.contains("--user-policy drop"), "\(bad.err)")
         #expect(!FileManager.default.fileExists(atPath: scratch.sub("b.gvmi")))
-        let dropped = GVMCBinary.run(["convert", RegistryFixture.registry("PLAIN") + "/test/baduser:v1", "--user-policy", "drop",
-                                      "-o", scratch.sub("d.gvmi"), "--cache-dir", scratch.sub("c")])
+        let dropped = GVMCBinary.run([
+            "convert", RegistryFixture.registry("PLAIN") + "/test/baduser:v1", "--user-policy", "drop",
+            "-o", scratch.sub("d.gvmi"), "--cache-dir", scratch.sub("c")
+        ])
         #expect(dropped.status == 0, "\(dropped.err)")
         let droppedConfig = try RegistryFixture.config(scratch.sub("d.gvmi"))
         #expect(droppedConfig["User"] == nil)
@@ -228,19 +265,28 @@ struct ConvertCommand {
         let scratch = Scratch()
         let host = RegistryFixture.registry("BASIC")
         let ref = host + "/test/multi:v1"
-        let anonymous = GVMCBinary.run(["convert", ref, "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")], env: ["HOME": scratch.path])
-        #expect(anonymous.status == 1 && anonymous.err.contains("requires a username and password") && anonymous.err.contains("--registry-auth \(host)="))
-        let wrong = GVMCBinary.run(["convert", ref, "--registry-auth", "\(host)=gvmc:wrong", "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")])
+        let anonymous = GVMCBinary.run(
+            ["convert", ref, "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")], env: ["HOME": scratch.path])
+        #expect(
+            anonymous.status == 1 && anonymous.err.contains("requires a username and password")
+                && anonymous.err.contains("--registry-auth \(host)="))
+        let wrong = GVMCBinary.run([
+            "convert", ref, "--registry-auth", "\(host)=gvmc:wrong", "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")
+        ])
         #expect(wrong.status == 1 && wrong.err.contains("authentication failed"), "\(wrong.err)")
-        let flag = GVMCBinary.run(["convert", ref, "--registry-auth", "\(host)=gvmc:s3cret", "-o", scratch.sub("f.gvmi"), "--cache-dir", scratch.sub("c1")])
+        let flag = GVMCBinary.run([
+            "convert", ref, "--registry-auth", "\(host)=gvmc:s3cret", "-o", scratch.sub("f.gvmi"), "--cache-dir", scratch.sub("c1")
+        ])
         #expect(flag.status == 0, "\(flag.err)")
-        let env = GVMCBinary.run(["convert", ref, "-o", scratch.sub("e.gvmi"), "--cache-dir", scratch.sub("c2")],
-                                 env: ["GVMC_REGISTRY_AUTH": "\(host)=gvmc:s3cret"])
+        let env = GVMCBinary.run(
+            ["convert", ref, "-o", scratch.sub("e.gvmi"), "--cache-dir", scratch.sub("c2")],
+            env: ["GVMC_REGISTRY_AUTH": "\(host)=gvmc:s3cret"])
         #expect(env.status == 0, "\(env.err)")
         try FileManager.default.createDirectory(atPath: scratch.sub("docker"), withIntermediateDirectories: true)
         let auth = Data("gvmc:s3cret".utf8).base64EncodedString()
         write(scratch.sub("docker/config.json"), "{\"auths\":{\"http://\(host)\":{\"auth\":\"\(auth)\"}}}")
-        let config = GVMCBinary.run(["convert", ref, "-o", scratch.sub("d.gvmi"), "--cache-dir", scratch.sub("c3")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
+        let config = GVMCBinary.run(
+            ["convert", ref, "-o", scratch.sub("d.gvmi"), "--cache-dir", scratch.sub("c3")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
         #expect(config.status == 0, "\(config.err)")
     }
 
@@ -259,13 +305,19 @@ struct ConvertCommand {
             Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('\(ip)',0)); print(s.getsockname()[1])"]).output
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        #expect(Tools.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", scratch.sub("tls.key"), "-out", scratch.sub("tls.crt"),
-                           "-days", "2", "-subj", "/CN=gvmc-tls", "-addext", "subjectAltName=IP:\(ip)"]).status == 0)
+        #expect(
+            Tools.run([
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", scratch.sub("tls.key"), "-out",
+                scratch.sub("tls.crt"),
+                "-days", "2", "-subj", "/CN=gvmc-tls", "-addext", "subjectAltName=IP:\(ip)"
+            ]).status == 0)
         var servers: [Process] = []
         defer { for p in servers { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
         func start(_ name: String, _ port: String, tls: Bool) throws -> String {
             let tlsYAML = tls ? ", tls: {certificate: \(scratch.sub("tls.crt")), key: \(scratch.sub("tls.key"))}" : ""
-            write(scratch.sub(name + ".yml"), """
+            write(
+                scratch.sub(name + ".yml"),
+                """
                 version: 0.1
                 log: {level: error}
                 storage: {filesystem: {rootdirectory: \(scratch.sub(name + "-data"))}}
@@ -279,23 +331,37 @@ struct ConvertCommand {
             try p.run()
             servers.append(p)
             for _ in 0..<100 where Tools.run(["bash", "-c", "exec 3<>/dev/tcp/\(ip)/\(port)"]).status != 0 { usleep(100_000) }
-            let push = Tools.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:\(RegistryFixture.layout):multi", "docker://\(ip):\(port)/test/multi:v1"])
+            let push = Tools.run([
+                "skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:\(RegistryFixture.layout):multi",
+                "docker://\(ip):\(port)/test/multi:v1"
+            ])
             #expect(push.status == 0, "skopeo: \(push.output)")
             return "\(ip):\(port)"
         }
         let tlsHost = try start("tls", port(), tls: true)
         let plainHost = try start("plain", port(), tls: false)
         let verified = GVMCBinary.run(["convert", tlsHost + "/test/multi:v1", "-o", scratch.sub("v.gvmi"), "--cache-dir", scratch.sub("c")])
-        #expect(verified.status == 1 && verified.err.contains("certificate is not trusted") && verified.err.contains("--insecure-registry \(tlsHost)")
+        #expect(
+            verified.status == 1 && verified.err.contains("certificate is not trusted")
+                && verified.err.contains("--insecure-registry \(tlsHost)")
                 && !verified.err.contains("retrying"), "a certificate error is final, with the way out: \(verified.err)")
-        let insecure = GVMCBinary.run(["convert", tlsHost + "/test/multi:v1", "--insecure-registry", tlsHost, "-o", scratch.sub("i.gvmi"), "--cache-dir", scratch.sub("c")])
+        let insecure = GVMCBinary.run([
+            "convert", tlsHost + "/test/multi:v1", "--insecure-registry", tlsHost, "-o", scratch.sub("i.gvmi"), "--cache-dir",
+            scratch.sub("c")
+        ])
         #expect(insecure.status == 0, "\(insecure.err)")
         let plain = GVMCBinary.run(["convert", plainHost + "/test/multi:v1", "-o", scratch.sub("p.gvmi"), "--cache-dir", scratch.sub("c2")])
-        #expect(plain.status == 1 && plain.err.contains("answers plain HTTP") && plain.err.contains("--insecure-registry \(plainHost)")
+        #expect(
+            plain.status == 1 && plain.err.contains("answers plain HTTP") && plain.err.contains("--insecure-registry \(plainHost)")
                 && !plain.err.contains("retrying"), "no fallback to plain HTTP without --insecure-registry: \(plain.err)")
-        let allowed = GVMCBinary.run(["convert", plainHost + "/test/multi:v1", "--insecure-registry", plainHost, "-o", scratch.sub("q.gvmi"), "--cache-dir", scratch.sub("c2")])
+        let allowed = GVMCBinary.run([
+            "convert", plainHost + "/test/multi:v1", "--insecure-registry", plainHost, "-o", scratch.sub("q.gvmi"), "--cache-dir",
+            scratch.sub("c2")
+        ])
         #expect(allowed.status == 0, "\(allowed.err)")
-        #expect(!FileManager.default.fileExists(atPath: scratch.sub("v.gvmi")) && !FileManager.default.fileExists(atPath: scratch.sub("p.gvmi")))
+        #expect(
+            !FileManager.default.fileExists(atPath: scratch.sub("v.gvmi")) && !FileManager.default.fileExists(atPath: scratch.sub("p.gvmi"))
+        )
     }
 
     /// A token server that hands out tokens only for basic credentials, or for a posted refresh
@@ -304,34 +370,48 @@ struct ConvertCommand {
         let scratch = Scratch()
         let host = RegistryFixture.registry("TOKAUTH")
         let ref = host + "/test/multi:v1"
-        let anonymous = GVMCBinary.run(["convert", ref, "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")], env: ["HOME": scratch.path])
-        #expect(anonymous.status == 1 && anonymous.err.contains("HTTP 401") && anonymous.err.contains("--registry-auth \(host)="), "\(anonymous.err)")
-        let flag = GVMCBinary.run(["convert", ref, "--registry-auth", "\(host)=gvmc:s3cret", "-o", scratch.sub("f.gvmi"), "--cache-dir", scratch.sub("c1")])
+        let anonymous = GVMCBinary.run(
+            ["convert", ref, "-o", scratch.sub("a.gvmi"), "--cache-dir", scratch.sub("c")], env: ["HOME": scratch.path])
+        #expect(
+            anonymous.status == 1 && anonymous.err.contains("HTTP 401") && anonymous.err.contains("--registry-auth \(host)="),
+            "\(anonymous.err)")
+        let flag = GVMCBinary.run([
+            "convert", ref, "--registry-auth", "\(host)=gvmc:s3cret", "-o", scratch.sub("f.gvmi"), "--cache-dir", scratch.sub("c1")
+        ])
         #expect(flag.status == 0, "\(flag.err)")
         try FileManager.default.createDirectory(atPath: scratch.sub("docker"), withIntermediateDirectories: true)
         write(scratch.sub("docker/config.json"), "{\"auths\":{\"\(host)\":{\"identitytoken\":\"gvmc-refresh\"}}}")
-        let identity = GVMCBinary.run(["convert", ref, "-o", scratch.sub("i.gvmi"), "--cache-dir", scratch.sub("c2")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
+        let identity = GVMCBinary.run(
+            ["convert", ref, "-o", scratch.sub("i.gvmi"), "--cache-dir", scratch.sub("c2")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
         #expect(identity.status == 0, "\(identity.err)")
         write(scratch.sub("docker/config.json"), "{\"auths\":{\"\(host)\":{\"identitytoken\":\"expired\"}}}")
-        let stale = GVMCBinary.run(["convert", ref, "-o", scratch.sub("s.gvmi"), "--cache-dir", scratch.sub("c3")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
+        let stale = GVMCBinary.run(
+            ["convert", ref, "-o", scratch.sub("s.gvmi"), "--cache-dir", scratch.sub("c3")], env: ["DOCKER_CONFIG": scratch.sub("docker")])
         #expect(stale.status == 1 && stale.err.contains("HTTP 401"), "\(stale.err)")
         let log = (try? String(contentsOfFile: (RegistryFixture.ports["WORK"] ?? "") + "/tokenauth-server.log", encoding: .utf8)) ?? ""
-        #expect(log.contains("token Basic repository:test/multi:pull") && log.contains("token refresh repository:test/multi:pull"), "\(log)")
+        #expect(
+            log.contains("token Basic repository:test/multi:pull") && log.contains("token refresh repository:test/multi:pull"), "\(log)")
     }
 
     @Test func transientFaultsAreRetriedAndResumed() throws {
         let scratch = Scratch()
         let proxy = RegistryFixture.registry("PROXY")
         for mode in ["reset", "e500", "e429", "redirect"] {
-            let r = GVMCBinary.run(["convert", "\(proxy)/f/\(mode)-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1", "-o", scratch.sub("\(mode).gvmi"),
-                                    "--cache-dir", scratch.sub("cache-\(mode)")])
+            let r = GVMCBinary.run([
+                "convert", "\(proxy)/f/\(mode)-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1", "-o",
+                scratch.sub("\(mode).gvmi"),
+                "--cache-dir", scratch.sub("cache-\(mode)")
+            ])
             #expect(r.status == 0, "\(mode): \(r.err)")
             #expect(mode == "redirect" || r.err.contains("retrying"), "\(mode): \(r.err)")
         }
         // Interrupted blob downloads continue where they stopped (HTTP Range), not from zero.
         let log = (try? String(contentsOfFile: RegistryFixture.ports["WORK"]! + "/proxy.log", encoding: .utf8)) ?? ""
-        #expect(log.split(separator: "\n").contains { $0.contains("/f/reset-") && $0.contains("/blobs/") && $0.hasSuffix("bytes=514985-") }, "\(log.suffix(600))")
-        let hashes = Set(["reset", "e500", "e429", "redirect"].map { Tools.run(["sha256sum", scratch.sub("\($0).gvmi")]).output.prefix(64) })
+        #expect(
+            log.split(separator: "\n").contains { $0.contains("/f/reset-") && $0.contains("/blobs/") && $0.hasSuffix("bytes=514985-") },
+            "\(log.suffix(600))")
+        let hashes = Set(
+            ["reset", "e500", "e429", "redirect"].map { Tools.run(["sha256sum", scratch.sub("\($0).gvmi")]).output.prefix(64) })
         #expect(hashes.count == 1)
     }
 
@@ -340,11 +420,16 @@ struct ConvertCommand {
         let proxy = RegistryFixture.registry("PROXY")
         for mode in ["wrong", "truncate", "html"] {
             let cache = scratch.sub("cache-\(mode)")
-            let r = GVMCBinary.run(["convert", "\(proxy)/f/\(mode)-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1", "-o", scratch.sub("\(mode).gvmi"),
-                                    "--cache-dir", cache])
+            let r = GVMCBinary.run([
+                "convert", "\(proxy)/f/\(mode)-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1", "-o",
+                scratch.sub("\(mode).gvmi"),
+                "--cache-dir", cache
+            ])
             #expect(r.status == 1, "\(mode) must fail")
-            let expected = ["wrong": "whose digest is sha256:", "truncate": "after 5 attempts",
-                            "html": "the registry sent a malformed manifest (not JSON; 53 bytes: \"<html> <body>Please log in"][mode]!
+            let expected = [
+                "wrong": "whose digest is sha256:", "truncate": "after 5 attempts",
+                "html": "the registry sent a malformed manifest (not JSON; 53 bytes: \"<html> <body>Please log in"
+            ][mode]!
             #expect(r.err.contains(expected), "\(r.err)")
             #expect(RegistryFixture.blobs(cache).isEmpty, "no blob, not even a partial one: \(RegistryFixture.blobs(cache))")
             #expect(!FileManager.default.fileExists(atPath: scratch.sub("\(mode).gvmi")))
@@ -392,8 +477,10 @@ struct ConvertCommand {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: GVMCBinary.path)
         // Every blob transfer is cut in half: gvmc keeps a partial blob and backs off between retries.
-        p.arguments = ["convert", RegistryFixture.registry("PROXY") + "/f/truncate-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1",
-                       "-o", scratch.sub("out.gvmi"), "--cache-dir", scratch.sub("cache")]
+        p.arguments = [
+            "convert", RegistryFixture.registry("PROXY") + "/f/truncate-\(UUID().uuidString.prefix(8).lowercased())/test/multi:v1",
+            "-o", scratch.sub("out.gvmi"), "--cache-dir", scratch.sub("cache")
+        ]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -416,7 +503,9 @@ struct ConvertCommand {
         #expect(RegistryFixture.blobs(scratch.sub("cache")).count == 1, "only the config blob is fetched")
         write(scratch.sub("Missing"), "FROM \(RegistryFixture.registry("PLAIN"))/test/nothere:v1\n")
         let missing = GVMCBinary.run(["lint", "--pull", "--cache-dir", scratch.sub("cache"), scratch.sub("Missing")])
-        #expect(missing.status == 2 && missing.err.contains("--pull \(RegistryFixture.registry("PLAIN"))/test/nothere:v1") && missing.err.contains("not found"))
+        #expect(
+            missing.status == 2 && missing.err.contains("--pull \(RegistryFixture.registry("PLAIN"))/test/nothere:v1")
+                && missing.err.contains("not found"))
     }
 
     @Test func hostileLayersAreRejectedOrContained() throws {
@@ -428,7 +517,7 @@ struct ConvertCommand {
             ("hostile-dotdot", "entry \"../../../../tmp/gvmc-escape\": path points outside the root filesystem"),
             ("hostile-hardlink-out", "entry \"hl\": hardlink target \"../../../../etc/passwd\" points outside the root filesystem"),
             ("hostile-absurd-size", "corrupt or truncated archive"),
-            ("hostile-truncated", "corrupt or truncated archive"),
+            ("hostile-truncated", "corrupt or truncated archive")
         ]
         for (tag, message) in rejected {
             let r = convert(tag)
@@ -457,17 +546,20 @@ struct ConvertCommand {
         let scratch = Scratch()
         let ref = RegistryFixture.registry("PLAIN") + "/test/multiarch:v1"
         func build(_ dockerfile: String, _ flags: [String] = []) -> (status: Int32, out: String, err: String) {
-            GVMCBinary.run(["build", "-f", "-", "-o", scratch.sub("p.gvmi"), "--cache-dir", scratch.sub("cache")] + flags + [scratch.path],
-                           stdin: dockerfile)
+            GVMCBinary.run(
+                ["build", "-f", "-", "-o", scratch.sub("p.gvmi"), "--cache-dir", scratch.sub("cache")] + flags + [scratch.path],
+                stdin: dockerfile)
         }
         func cat(_ path: String) -> String { Tools.run(["unsquashfs", "-cat", scratch.sub("p.gvmi"), path]).output }
         // An amd64 image that copies from an arm64 stage (a stage for another platform, no RUN in it).
-        let mixed = build("FROM --platform=linux/arm64 \(ref) AS arm\nFROM \(ref)\nCOPY --from=arm /arch /arm-arch\nRUN cat /arch /arm-arch > /both\n")
+        let mixed = build(
+            "FROM --platform=linux/arm64 \(ref) AS arm\nFROM \(ref)\nCOPY --from=arm /arch /arm-arch\nRUN cat /arch /arm-arch > /both\n")
         #expect(mixed.status == 0, "\(mixed.err)")
         #expect(cat("both") == "amd64\narm64\n")
         // Cross-compiling: --platform linux/arm64, a build stage on the build platform that runs
         // (natively) and sees TARGETARCH, and a final arm64 stage without RUN.
-        let cross = build("""
+        let cross = build(
+            """
             FROM --platform=$BUILDPLATFORM \(ref) AS build
             ARG TARGETARCH
             RUN echo "$TARGETARCH from $(cat /arch)" > /out
@@ -482,16 +574,21 @@ struct ConvertCommand {
         // aarch64 the fixture's header-only executable would fail differently.)
         if !FileManager.default.fileExists(atPath: "/proc/sys/fs/binfmt_misc/qemu-aarch64") {
             let foreign = build("FROM --platform=linux/arm64 \(ref)\nRUN true\n")
-            #expect(foreign.status == 1 && foreign.err.contains("<stdin>:2:1: ") && foreign.err.contains("Exec format error")
+            #expect(
+                foreign.status == 1 && foreign.err.contains("<stdin>:2:1: ") && foreign.err.contains("Exec format error")
                     && foreign.err.contains("this stage is for linux/arm64 and this machine runs linux/amd64")
                     && foreign.err.contains("qemu-user-static"), "\(foreign.err)")
             // A stage FROM that stage is arm64 too.
             let child = build("FROM --platform=linux/arm64 \(ref) AS arm\nFROM arm\nRUN true\n")
-            #expect(child.status == 1 && child.err.contains("<stdin>:3:1: ") && child.err.contains("this stage is for linux/arm64"), "\(child.err)")
+            #expect(
+                child.status == 1 && child.err.contains("<stdin>:3:1: ") && child.err.contains("this stage is for linux/arm64"),
+                "\(child.err)")
         }
         // A platform no index entry has, and one that is not a platform: the FROM line.
         let none = build("# c\nFROM --platform=linux/s390x \(ref) AS x\nFROM scratch\nCOPY --from=x /arch /a\n")
-        #expect(none.status == 1 && none.err.contains("<stdin>:2:1: FROM") && none.err.contains("no image for platform linux/s390x"), "\(none.err)")
+        #expect(
+            none.status == 1 && none.err.contains("<stdin>:2:1: FROM") && none.err.contains("no image for platform linux/s390x"),
+            "\(none.err)")
         let bad = build("FROM --platform=windows \(ref)\n")
         #expect(bad.status == 1 && bad.err.contains("<stdin>:1:1: FROM --platform=windows: invalid platform"), "\(bad.err)")
     }
@@ -501,7 +598,9 @@ struct ConvertCommand {
         let scratch = Scratch()
         let ctx = scratch.sub("ctx")
         try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
-        write(ctx + "/Dockerfile", """
+        write(
+            ctx + "/Dockerfile",
+            """
             FROM \(RegistryFixture.registry("PLAIN"))/test/multi:v1
             RUN echo "$(cat /etc/motd | wc -l) $(id -u)" > /golem/result && rm /opq/c
             COPY --from=oci-layout://\(RegistryFixture.layout):zstd /zst/hello /golem/hello
@@ -536,7 +635,9 @@ struct ConvertCommand {
         write(ctx + "/src/task.sh", "#!/bin/sh\necho task\n")
         chmod(ctx + "/src/task.sh", 0o755)
         write(ctx + "/src/sub/d.txt", "data\n")
-        write(ctx + "/Dockerfile", """
+        write(
+            ctx + "/Dockerfile",
+            """
             FROM \(RegistryFixture.registry("PLAIN"))/test/user:v1
             USER root
             RUN ["/bin/busybox", "--install", "-s", "/bin"]
@@ -552,15 +653,19 @@ struct ConvertCommand {
             USER worker
             """)
         try FileManager.default.createDirectory(atPath: scratch.sub("tmp"), withIntermediateDirectories: true)
-        let ours = GVMCBinary.run(["build", "-o", scratch.sub("g.gvmi"), "--cache-dir", scratch.sub("cache"), ctx], env: ["TMPDIR": scratch.sub("tmp")])
+        let ours = GVMCBinary.run(
+            ["build", "-o", scratch.sub("g.gvmi"), "--cache-dir", scratch.sub("cache"), ctx], env: ["TMPDIR": scratch.sub("tmp")])
         #expect(ours.status == 0, "\(ours.err)")
         // The base image is unpacked once into the cache and mounted as an overlay's lower layer;
         // after the build no mount is left.
-        let trees = ((try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache") + "/rootfs")) ?? []).filter { !$0.hasSuffix(".used") }
+        let trees = ((try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache") + "/rootfs")) ?? []).filter {
+            !$0.hasSuffix(".used")
+        }
         #expect(trees.count == 1 && trees[0].count == 64, "\(trees)")
         #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(scratch.path))
         let buildah = ["buildah", "--root", scratch.sub("storage"), "--runroot", scratch.sub("run"), "--storage-driver", "vfs"]
-        let bud = Tools.run(["env", "BUILDAH_ISOLATION=chroot"] + buildah + ["bud", "--layers=false", "--tls-verify=false", "-t", "ref", ctx])
+        let bud = Tools.run(
+            ["env", "BUILDAH_ISOLATION=chroot"] + buildah + ["bud", "--layers=false", "--tls-verify=false", "-t", "ref", ctx])
         #expect(bud.status == 0, "buildah bud: \(bud.output.suffix(800))")
         let push = Tools.run(buildah + ["push", "ref", "oci:\(scratch.sub("oci")):v1"])
         #expect(push.status == 0, "buildah push: \(push.output.suffix(400))")
@@ -581,7 +686,9 @@ struct ConvertCommand {
         #expect(differences.isEmpty, "gvmc's tree differs from buildah's:\n\(differences.prefix(20).joined(separator: "\n"))")
         #expect(mine["/app/hard"]?.linkGroup != 0 && mine["/app/hard"]?.linkGroup == mine["/app/hello.txt"]?.linkGroup)
         // Config: buildah's runtime view (config.json of the bundle) against gvmc's trailer.
-        let bundle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("bundle/config.json")))) as? [String: Any])
+        let bundle = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("bundle/config.json"))))
+                as? [String: Any])
         let process = try #require(bundle["process"] as? [String: Any])
         let user = try #require(process["user"] as? [String: Any])
         let config = try RegistryFixture.config(scratch.sub("g.gvmi"))

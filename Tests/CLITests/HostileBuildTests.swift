@@ -8,12 +8,17 @@ import Glibc
 
 /// `make test` runs the attack suite again against the release binary (`GVMC_TEST_BINARY`); on a
 /// machine where the suite cannot run, that run would pass with every test skipped. This fails it.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["GVMC_TEST_BINARY"].map { !$0.isEmpty } ?? false,
-                "runs only when GVMC_TEST_BINARY names a binary to attack"))
+@Suite(
+    .enabled(
+        if: ProcessInfo.processInfo.environment["GVMC_TEST_BINARY"].map { !$0.isEmpty } ?? false,
+        "runs only when GVMC_TEST_BINARY names a binary to attack"))
 struct HostileBuildPreconditions {
     @Test func theAttackSuiteRunsAgainstTheGivenBinary() {
         let binary = ProcessInfo.processInfo.environment["GVMC_TEST_BINARY"] ?? ""
-        #expect(BuildFixture.canRun, "GVMC_TEST_BINARY=\(binary) asks for the attack suite, but it would be skipped here: it needs root, /dev/loop-control and busybox (apt-get install busybox-static)")
+        #expect(
+            BuildFixture.canRun,
+            "GVMC_TEST_BINARY=\(binary) asks for the attack suite, but it would be skipped here: it needs root, /dev/loop-control and busybox (apt-get install busybox-static)"
+        )
         #expect(access(binary, X_OK) == 0, "GVMC_TEST_BINARY=\(binary) is not an executable file")
     }
 }
@@ -30,14 +35,17 @@ struct HostileBuild {
         let up = String(repeating: "../", count: 16)
         for instruction in ["COPY", "ADD", "COPY --link"] {
             write(victim, "host file\n")
-            let r = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/out.gvmi", "--cache-dir", ctx + "/cache", ctx],
-                                   stdin: "FROM scratch\n\(instruction) <<\(up)\(victim.dropFirst()) /dst/\nowned\n\(up)\(victim.dropFirst())\n")
-            #expect(r.status == 1 && r.err.contains("<stdin>:2:") && r.err.contains("a heredoc's name is the name of the file it becomes"),
-                    "\(instruction): \(r.err)")
+            let r = GVMCBinary.run(
+                ["build", "-f", "-", "-o", ctx + "/out.gvmi", "--cache-dir", ctx + "/cache", ctx],
+                stdin: "FROM scratch\n\(instruction) <<\(up)\(victim.dropFirst()) /dst/\nowned\n\(up)\(victim.dropFirst())\n")
+            #expect(
+                r.status == 1 && r.err.contains("<stdin>:2:") && r.err.contains("a heredoc's name is the name of the file it becomes"),
+                "\(instruction): \(r.err)")
             #expect((try? String(contentsOfFile: victim, encoding: .utf8)) == "host file\n", "\(instruction): the host file is untouched")
             #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
         }
-        let plain = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/ok.gvmi", ctx], stdin: "FROM scratch\nCOPY <<notes.txt /dst/\nfine\nnotes.txt\n")
+        let plain = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/ok.gvmi", ctx], stdin: "FROM scratch\nCOPY <<notes.txt /dst/\nfine\nnotes.txt\n")
         #expect(plain.status == 0, "\(plain.err)")
         #expect(Tools.run(["unsquashfs", "-cat", ctx + "/ok.gvmi", "dst/notes.txt"]).output == "fine\n")
     }
@@ -51,9 +59,12 @@ struct HostileBuild {
         try FileManager.default.createDirectory(atPath: ctx + "/etc", withIntermediateDirectories: true)
         symlink("/etc/passwd", ctx + "/etc/passwd")
         write(ctx + "/f", "x")
-        let r = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: "FROM scratch\nCOPY etc/ /etc/\nCOPY --chown=nobody f /f\n")
-        #expect(r.status == 1 && r.err.contains("<stdin>:3:1: ") && r.err.contains("/etc/passwd in the image: Too many levels of symbolic links"),
-                "the host's nobody must not be found: \(r.err)")
+        let r = GVMCBinary.run(
+            ["build", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: "FROM scratch\nCOPY etc/ /etc/\nCOPY --chown=nobody f /f\n")
+        #expect(
+            r.status == 1 && r.err.contains("<stdin>:3:1: ")
+                && r.err.contains("/etc/passwd in the image: Too many levels of symbolic links"),
+            "the host's nobody must not be found: \(r.err)")
         #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
         // A FIFO as /etc/group, a device (/dev/null's numbers) as /etc/passwd.
         for (file, kind) in [("group", "a FIFO"), ("passwd", "a character device")] {
@@ -63,8 +74,10 @@ struct HostileBuild {
             let dockerfile = ctx + "/Dockerfile.\(file)"
             write(dockerfile, "FROM scratch\nCOPY etc/ /etc/\nCOPY --chown=1:1 f /f\n")
             let t = Tools.run(["timeout", "20", GVMCBinary.path, "build", "-f", dockerfile, "-o", ctx + "/out.gvmi", ctx])
-            #expect(t.status == 1 && t.output.contains("Dockerfile.\(file):3:1: ") && t.output.contains("/etc/\(file) in the image is \(kind), not a regular file"),
-                    "\(file): \(t.status) \(t.output)")
+            #expect(
+                t.status == 1 && t.output.contains("Dockerfile.\(file):3:1: ")
+                    && t.output.contains("/etc/\(file) in the image is \(kind), not a regular file"),
+                "\(file): \(t.status) \(t.output)")
         }
     }
 
@@ -73,20 +86,25 @@ struct HostileBuild {
     @Test func hostNetworkNeedsTheEntitlement() throws {
         let ctx = try BuildFixture.context("")
         defer { try? FileManager.default.removeItem(atPath: ctx) }
-        let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN --network=host [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox cat /proc/net/dev > /netdev\"]\n"
+        let dockerfile =
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN --network=host [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox cat /proc/net/dev > /netdev\"]\n"
         let refused = GVMCBinary.run(["build", "--network", "none", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: dockerfile)
         #expect(refused.status == 1 && refused.err.contains("<stdin>:3:5: network.host is not allowed"), "\(refused.err)")
         #expect(!FileManager.default.fileExists(atPath: ctx + "/out.gvmi"))
         #expect(!refused.err.contains("] COPY busybox"), "nothing runs before the check")
-        let allowed = GVMCBinary.run(["build", "--network", "none", "--allow", "network.host", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: dockerfile)
+        let allowed = GVMCBinary.run(
+            ["build", "--network", "none", "--allow", "network.host", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: dockerfile)
         #expect(allowed.status == 0, "\(allowed.err)")
         let interfaces = try String(contentsOfFile: "/proc/net/dev", encoding: .utf8).split(separator: "\n").count
-        #expect(Tools.run(["unsquashfs", "-cat", ctx + "/out.gvmi", "netdev"]).output.split(separator: "\n").count == interfaces, "the host's interfaces")
+        #expect(
+            Tools.run(["unsquashfs", "-cat", ctx + "/out.gvmi", "netdev"]).output.split(separator: "\n").count == interfaces,
+            "the host's interfaces")
         let bad = GVMCBinary.run(["build", "--allow", "network.everything", "-f", "-", "-o", ctx + "/x.gvmi", ctx], stdin: dockerfile)
         #expect(bad.status != 0 && bad.err.contains("--allow network.everything: unknown entitlement network.everything"), "\(bad.err)")
         // RUN --security=insecure (a privileged step in BuildKit) needs its entitlement too; with
         // it, the step still runs confined.
-        let insecure = "FROM scratch\nCOPY busybox /bin/busybox\nRUN --security=insecure [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox grep CapBnd /proc/self/status > /caps\"]\n"
+        let insecure =
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN --security=insecure [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox grep CapBnd /proc/self/status > /caps\"]\n"
         let notAllowed = GVMCBinary.run(["build", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: insecure)
         #expect(notAllowed.status == 1 && notAllowed.err.contains("<stdin>:3:5: security.insecure is not allowed"), "\(notAllowed.err)")
         let confined = GVMCBinary.run(["build", "--allow", "security.insecure", "-f", "-", "-o", ctx + "/out.gvmi", ctx], stdin: insecure)
@@ -101,24 +119,30 @@ struct HostileBuild {
         let scratch = Scratch()
         chmod(scratch.path, 0o755)  // only the cache's own modes may keep other users out
         let layer = scratch.sub("base.tar.gz")
-        HostileImage.tar(layer, """
-        add("bin", type=tarfile.DIRTYPE, mode=0o755)
-        add("bin/busybox", busybox, mode=0o755)
-        add("bin/sh", type=tarfile.SYMTYPE, link="busybox")
-        add("bin/setuid-tool", busybox, mode=0o4755)
-        """)
+        HostileImage.tar(
+            layer,
+            """
+            add("bin", type=tarfile.DIRTYPE, mode=0o755)
+            add("bin/busybox", busybox, mode=0o755)
+            add("bin/sh", type=tarfile.SYMTYPE, link="busybox")
+            add("bin/setuid-tool", busybox, mode=0o4755)
+            """)
         let image = HostileImage.layout(scratch.sub("layout"), tag: "suid", layers: [layer])
         let ctx = scratch.sub("ctx")
         try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
         let cache = scratch.sub("cache")
         func build() -> (status: Int32, out: String, err: String) {
-            GVMCBinary.run(["build", "-f", "-", "-o", scratch.sub("out.gvmi"), "--cache-dir", cache, ctx],
-                           stdin: "FROM \(image)\nRUN cp /bin/busybox /bin/step-setuid && chmod 4755 /bin/step-setuid\n")
+            GVMCBinary.run(
+                ["build", "-f", "-", "-o", scratch.sub("out.gvmi"), "--cache-dir", cache, ctx],
+                stdin: "FROM \(image)\nRUN cp /bin/busybox /bin/step-setuid && chmod 4755 /bin/step-setuid\n")
         }
         let r = build()
         #expect(r.status == 0, "\(r.err)")
         let trees = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/rootfs"))?.filter { !$0.hasSuffix(".used") } ?? []
-        let layers = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/steps"))?.filter { !$0.hasSuffix(".used") && !$0.hasPrefix(".") } ?? []
+        let layers =
+            (try? FileManager.default.contentsOfDirectory(atPath: cache + "/steps"))?.filter {
+                !$0.hasSuffix(".used") && !$0.hasPrefix(".")
+            } ?? []
         #expect(trees.count == 1 && layers.count == 1, "\(trees) \(layers)")
         let targets = trees.map { cache + "/rootfs/\($0)/bin/setuid-tool" } + layers.map { cache + "/steps/\($0)/bin/step-setuid" }
         for path in targets {
@@ -136,7 +160,9 @@ struct HostileBuild {
         chmod(cache + "/steps", 0o755)
         chmod(cache + "/rootfs", 0o755)
         let again = build()
-        #expect(again.status == 0 && again.err.contains("warning: cache: \(cache)/steps was open to other users (mode 755); it is now 0700"), "\(again.err)")
+        #expect(
+            again.status == 0 && again.err.contains("warning: cache: \(cache)/steps was open to other users (mode 755); it is now 0700"),
+            "\(again.err)")
         #expect(again.err.contains("\(cache)/rootfs was open to other users"), "\(again.err)")
         let third = build()
         #expect(third.status == 0 && !third.err.contains("open to other users"), "\(third.err)")
@@ -157,22 +183,29 @@ struct HostileBuild {
         let ctx = try BuildFixture.context("")
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let out = scratch.sub("out.gvmi")
-        let r = GVMCBinary.run(["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx], stdin: "FROM \(image)\nCOPY <<note /\nx\nnote\n")
+        let r = GVMCBinary.run(
+            ["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx], stdin: "FROM \(image)\nCOPY <<note /\nx\nnote\n")
         #expect(r.status == 0, "\(r.err)")
-        let trees = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/rootfs")))?.filter { !$0.hasSuffix(".used") } ?? []
+        let trees =
+            (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/rootfs")))?.filter { !$0.hasSuffix(".used") } ?? []
         var st = stat()
         #expect(trees.count == 1 && lstat(scratch.sub("cache/rootfs/\(trees.first ?? "?")/big"), &st) == 0)
         #expect(st.st_size == (2 << 30) + 4 && st.st_blocks * 512 < 1 << 20, "\(st.st_blocks * 512) bytes allocated")
         #expect(Tools.run(["unsquashfs", "-lls", out]).output.contains(" \((2 << 30) + 4) "), "the image keeps the size")
         // COPY --from the image copies it into a step layer of the cache: holes stay holes there too.
-        let copied = GVMCBinary.run(["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx],
-                                    stdin: "FROM \(image) AS sparse\nFROM scratch\nCOPY --from=sparse /big /copied\n")
+        let copied = GVMCBinary.run(
+            ["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx],
+            stdin: "FROM \(image) AS sparse\nFROM scratch\nCOPY --from=sparse /big /copied\n")
         #expect(copied.status == 0, "\(copied.err)")
-        let layers = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/steps")))?.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".used") } ?? []
+        let layers =
+            (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/steps")))?.filter {
+                !$0.hasPrefix(".") && !$0.hasSuffix(".used")
+            } ?? []
         let layer = layers.first { FileManager.default.fileExists(atPath: scratch.sub("cache/steps/\($0)/copied")) } ?? "?"
         var c = stat()
-        #expect(lstat(scratch.sub("cache/steps/\(layer)/copied"), &c) == 0 && c.st_size == (2 << 30) + 4 && c.st_blocks * 512 < 1 << 20,
-                "\(c.st_blocks * 512) bytes allocated by COPY --from")
+        #expect(
+            lstat(scratch.sub("cache/steps/\(layer)/copied"), &c) == 0 && c.st_size == (2 << 30) + 4 && c.st_blocks * 512 < 1 << 20,
+            "\(c.st_blocks * 512) bytes allocated by COPY --from")
         #expect(Tools.run(["unsquashfs", "-lls", out]).output.contains(" \((2 << 30) + 4) "), "the copy keeps the size")
     }
 
@@ -184,27 +217,31 @@ struct HostileBuild {
         let scratch = Scratch()
         let layer = scratch.sub("deep.tar.gz")
         // 28 levels of 120-byte names (paths up to 3.4 KB), with a file and a link at each level.
-        HostileImage.tar(layer, """
-        add("bin", type=tarfile.DIRTYPE, mode=0o755)
-        add("bin/busybox", busybox, mode=0o755)
-        path = "deep"
-        add(path, type=tarfile.DIRTYPE, mode=0o755)
-        for level in range(28):
-            path += "/" + ("level%02d-" % level) + "n" * 112
-            add(path, type=tarfile.DIRTYPE, mode=0o750)
-            add(path + "/file", data=("%d\\n" % level).encode())
-            add(path + "/link", type=tarfile.SYMTYPE, link="file")
-        """)
+        HostileImage.tar(
+            layer,
+            """
+            add("bin", type=tarfile.DIRTYPE, mode=0o755)
+            add("bin/busybox", busybox, mode=0o755)
+            path = "deep"
+            add(path, type=tarfile.DIRTYPE, mode=0o755)
+            for level in range(28):
+                path += "/" + ("level%02d-" % level) + "n" * 112
+                add(path, type=tarfile.DIRTYPE, mode=0o750)
+                add(path + "/file", data=("%d\\n" % level).encode())
+                add(path + "/link", type=tarfile.SYMTYPE, link="file")
+            """)
         let image = HostileImage.layout(scratch.sub("layout"), tag: "deep", layers: [layer])
         let ctx = scratch.sub("ctx")
         try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
         let out = scratch.sub("out.gvmi")
-        let r = GVMCBinary.run(["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx],
-                               stdin: "FROM \(image)\nRUN [\"/bin/busybox\", \"find\", \"/deep\", \"-name\", \"file\", \"-newer\", \"/bin/busybox\"]\n",
-                               env: ["GLIBC_TUNABLES": "glibc.malloc.perturb=165"])
+        let r = GVMCBinary.run(
+            ["build", "-f", "-", "-o", out, "--cache-dir", scratch.sub("cache"), ctx],
+            stdin: "FROM \(image)\nRUN [\"/bin/busybox\", \"find\", \"/deep\", \"-name\", \"file\", \"-newer\", \"/bin/busybox\"]\n",
+            env: ["GLIBC_TUNABLES": "glibc.malloc.perturb=165"])
         #expect(r.status == 0, "\(r.err)")
         // The unpacked tree, in the cache and in the image, has every name and nothing else.
-        let trees = (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/rootfs")))?.filter { !$0.hasSuffix(".used") } ?? []
+        let trees =
+            (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("cache/rootfs")))?.filter { !$0.hasSuffix(".used") } ?? []
         #expect(trees.count == 1)
         var expected: [String] = ["/deep"]
         var path = "/deep"
@@ -215,7 +252,8 @@ struct HostileBuild {
         let tree = scratch.sub("cache/rootfs/\(trees.first ?? "?")")
         let found = Tools.run(["find", tree + "/deep"]).output.split(separator: "\n").map { String($0.dropFirst(tree.count)) }
         #expect(found.sorted() == expected.sorted(), "\(Set(found).symmetricDifference(expected).prefix(4))")
-        let listed = Set(Tools.run(["unsquashfs", "-l", out]).output.split(separator: "\n").map { String($0.dropFirst("squashfs-root".count)) })
+        let listed = Set(
+            Tools.run(["unsquashfs", "-l", out]).output.split(separator: "\n").map { String($0.dropFirst("squashfs-root".count)) })
         #expect(expected.allSatisfy(listed.contains), "missing from the image: \(expected.filter { !listed.contains($0) }.prefix(2))")
         #expect(Tools.run(["cat", tree + path + "/file"]).output == "27\n")
     }
@@ -233,10 +271,13 @@ struct HostileBuild {
         defer { _ = Tools.run(["umount", small]) }
         let ctx = try BuildFixture.context("")
         defer { try? FileManager.default.removeItem(atPath: ctx) }
-        let r = GVMCBinary.run(["build", "-f", "-", "-o", scratch.sub("out.gvmi"), "--cache-dir", small + "/cache", ctx],
-                               stdin: "FROM \(image)\nCOPY <<note /\nx\nnote\n")
-        #expect(r.status == 1 && r.err.contains("<stdin>:1:1: FROM") && r.err.contains("layer sha256:") && r.err.contains("entry \"bomb\": unpacking stopped"),
-                "\(r.err)")
+        let r = GVMCBinary.run(
+            ["build", "-f", "-", "-o", scratch.sub("out.gvmi"), "--cache-dir", small + "/cache", ctx],
+            stdin: "FROM \(image)\nCOPY <<note /\nx\nnote\n")
+        #expect(
+            r.status == 1 && r.err.contains("<stdin>:1:1: FROM") && r.err.contains("layer sha256:")
+                && r.err.contains("entry \"bomb\": unpacking stopped"),
+            "\(r.err)")
         #expect(!FileManager.default.fileExists(atPath: scratch.sub("out.gvmi")))
     }
 
@@ -246,12 +287,15 @@ struct HostileBuild {
         let scratch = Scratch()
         let tmp = scratch.sub("tmp")
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        let ctx = try BuildFixture.context("FROM scratch\nCOPY busybox /bin/busybox\nCOPY busybox /bin/sh\nARG N\nRUN /bin/busybox sleep $N\n")
+        let ctx = try BuildFixture.context(
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY busybox /bin/sh\nARG N\nRUN /bin/busybox sleep $N\n")
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         func start(_ seconds: Int) throws -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: GVMCBinary.path)
-            p.arguments = ["build", "--build-arg", "N=\(seconds)", "-o", scratch.sub("\(seconds).gvmi"), "--cache-dir", scratch.sub("cache"), ctx]
+            p.arguments = [
+                "build", "--build-arg", "N=\(seconds)", "-o", scratch.sub("\(seconds).gvmi"), "--cache-dir", scratch.sub("cache"), ctx
+            ]
             p.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
             FileManager.default.createFile(atPath: scratch.sub("\(seconds).log"), contents: nil)
             p.standardError = FileHandle(forWritingAtPath: scratch.sub("\(seconds).log"))
@@ -260,7 +304,9 @@ struct HostileBuild {
             return p
         }
         func log(_ seconds: Int) -> String { (try? String(contentsOfFile: scratch.sub("\(seconds).log"), encoding: .utf8)) ?? "" }
-        func buildDirectories() -> Set<String> { Set(((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).filter { $0.hasPrefix("gvmc-build-") }) }
+        func buildDirectories() -> Set<String> {
+            Set(((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).filter { $0.hasPrefix("gvmc-build-") })
+        }
         func mounted() -> Bool { ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(tmp + "/") }
         func waitFor(_ what: String, _ condition: () -> Bool) -> Bool {
             var ok = condition()
@@ -274,7 +320,8 @@ struct HostileBuild {
         let killed = try start(2)
         // Its stage is mounted in the build's own mount namespace (MountNamespace), not here.
         guard waitFor("the first build's directory", { !buildDirectories().isEmpty }) else {
-            Issue.record("first build: \(killed.isRunning ? "running" : "exited \(killed.terminationStatus)"): \(log(2)) \(buildDirectories())")
+            Issue.record(
+                "first build: \(killed.isRunning ? "running" : "exited \(killed.terminationStatus)"): \(log(2)) \(buildDirectories())")
             return
         }
         usleep(300_000)
@@ -285,10 +332,14 @@ struct HostileBuild {
         #expect(stale.count == 1, "a killed build leaves its directory: \(stale)")
         #expect(!mounted(), "the killed build's mounts went with its mount namespace")
         let running = try start(8)
-        guard waitFor("the next build to collect the killed one's directory", { buildDirectories().count == 1 && buildDirectories() != stale }) else { return }
+        guard
+            waitFor(
+                "the next build to collect the killed one's directory", { buildDirectories().count == 1 && buildDirectories() != stale })
+        else { return }
         let mine = buildDirectories()
         // A third build while the second runs: the second's directory stays.
-        let next = GVMCBinary.run(["build", "--build-arg", "N=0", "-o", scratch.sub("0.gvmi"), "--cache-dir", scratch.sub("cache"), ctx], env: ["TMPDIR": tmp])
+        let next = GVMCBinary.run(
+            ["build", "--build-arg", "N=0", "-o", scratch.sub("0.gvmi"), "--cache-dir", scratch.sub("cache"), ctx], env: ["TMPDIR": tmp])
         #expect(next.status == 0, "\(next.err)")
         #expect(running.isRunning && buildDirectories() == mine, "the running build's directory is untouched")
         running.waitUntilExit()

@@ -11,9 +11,12 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/root/etc", withIntermediateDirectories: true)
         write(dir + "/root/etc/hostname", "golem\n")
-        let pack = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/out.gvmi", "--volume", "/golem/output",
-                                   "--env", "A=1", "--user", "1000:1000", "--entrypoint", "[\"/bin/sh\",\"-c\",\"x\"]"],
-                                  env: ["SOURCE_DATE_EPOCH": "1700000000"])
+        let pack = GVMCBinary.run(
+            [
+                "pack", dir + "/root", "-o", dir + "/out.gvmi", "--volume", "/golem/output",
+                "--env", "A=1", "--user", "1000:1000", "--entrypoint", "[\"/bin/sh\",\"-c\",\"x\"]"
+            ],
+            env: ["SOURCE_DATE_EPOCH": "1700000000"])
         #expect(pack.status == 0, "\(pack.err)")
         let fields = pack.out.split(separator: " ", omittingEmptySubsequences: true)
         #expect(fields.first.map(String.init) == dir + "/out.gvmi")
@@ -26,10 +29,12 @@ import Glibc
         #expect(config["User"] as? String == "1000:1000")
         #expect((config["Volumes"] as? [String: Any])?.keys.sorted() == ["/golem/output"])
         #expect(config["Env"] as? [String] == ["A=1"])
-        let info = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/two.gvmi", "--extra-json-info-path", dir + "/info.json"],
-                                  env: ["SOURCE_DATE_EPOCH": "1700000000"])
+        let info = GVMCBinary.run(
+            ["pack", dir + "/root", "-o", dir + "/two.gvmi", "--extra-json-info-path", dir + "/info.json"],
+            env: ["SOURCE_DATE_EPOCH": "1700000000"])
         #expect(info.status == 0)
-        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/info.json"))) as? [String: Any])
+        let summary = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/info.json"))) as? [String: Any])
         #expect(summary["path"] as? String == dir + "/two.gvmi" && summary["compression"] as? String == "gzip")
         #expect((summary["sha3_224"] as? String)?.count == 56 && (summary["sha256"] as? String)?.count == 64)
         #expect(summary["size"] as? Int == (try FileManager.default.attributesOfItem(atPath: dir + "/two.gvmi")[.size] as? Int))
@@ -69,9 +74,9 @@ import Glibc
         try FileManager.default.createDirectory(atPath: dir + "/root", withIntermediateDirectories: true)
         let names: [[UInt8]] = [
             Array("x\n-rwsr-xr-x 0 0 0 forged-su".utf8),  // a newline forging a setuid entry
-            Array("\u{1B}]0;owned\u{07}\u{1B}[2J".utf8),          // terminal title and clear screen
-            Array("latin1-".utf8) + [0xE9, 0xFF],                 // not UTF-8
-            Array("back\\slash \u{202E}txt.exe ünï".utf8),     // backslash, right-to-left override
+            Array("\u{1B}]0;owned\u{07}\u{1B}[2J".utf8),  // terminal title and clear screen
+            Array("latin1-".utf8) + [0xE9, 0xFF],  // not UTF-8
+            Array("back\\slash \u{202E}txt.exe ünï".utf8)  // backslash, right-to-left override
         ]
         for name in names {
             let fd = (Array((dir + "/root/").utf8) + name + [0]).withUnsafeBufferPointer {
@@ -126,7 +131,8 @@ extension ImageCommands {
         let blocks = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/cache/blocks")) ?? []
         #expect(blocks.count >= 2, "\(blocks)")  // equal blocks of the repeated text are one entry
         let second = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/2.gvmi", "--cache-dir", dir + "/cache"], env: env)
-        let none = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/3.gvmi", "--no-block-store", "--cache-dir", dir + "/empty-cache"], env: env)
+        let none = GVMCBinary.run(
+            ["pack", dir + "/root", "-o", dir + "/3.gvmi", "--no-block-store", "--cache-dir", dir + "/empty-cache"], env: env)
         #expect(second.status == 0 && none.status == 0)
         #expect(FileManager.default.contentsEqual(atPath: dir + "/1.gvmi", andPath: dir + "/2.gvmi"))
         #expect(FileManager.default.contentsEqual(atPath: dir + "/1.gvmi", andPath: dir + "/3.gvmi"))

@@ -15,7 +15,9 @@ enum GVMCBinary {
     }()
 
     @discardableResult
-    static func run(_ args: [String], stdin: String? = nil, cwd: String? = nil, env: [String: String] = [:]) -> (status: Int32, out: String, err: String) {
+    static func run(
+        _ args: [String], stdin: String? = nil, cwd: String? = nil, env: [String: String] = [:]
+    ) -> (status: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
@@ -91,13 +93,15 @@ func write(_ path: String, _ text: String) { FileManager.default.createFile(atPa
             ["--experimental", "all", "--format", "checkstyle", dir + "/bad"], ["--config", dir + "/.gvmc.yaml", dir + "/bad"],
             ["--base-config", dir + "/base.json", dir + "/bad"], ["--no-color", "--format", "github", dir + "/bad"],
             [dir + "/missing"], ["--ignore", "NOPE42", dir + "/bad"], ["--format", "yaml", dir + "/bad"], ["--format"],
-            ["--no-fail=true", dir + "/bad"], ["--", dir + "/bad"], ["-"], [],
+            ["--no-fail=true", dir + "/bad"], ["--", dir + "/bad"], ["-"], []
         ]
         for args in lists {
             let fast = GVMCBinary.run(["lint"] + args, stdin: bad, cwd: dir)
             let slow = GVMCBinary.run(["lint"] + args, stdin: bad, cwd: dir, env: ["GVMC_NO_FAST_PATH": "1"])
-            #expect(fast.status == slow.status && fast.out == slow.out && fast.err == slow.err,
-                    "lint \(args): fast \(fast.status) \(fast.out.prefix(200)) \(fast.err.prefix(200)); ArgumentParser \(slow.status) \(slow.out.prefix(200)) \(slow.err.prefix(200))")
+            #expect(
+                fast.status == slow.status && fast.out == slow.out && fast.err == slow.err,
+                "lint \(args): fast \(fast.status) \(fast.out.prefix(200)) \(fast.err.prefix(200)); ArgumentParser \(slow.status) \(slow.out.prefix(200)) \(slow.err.prefix(200))"
+            )
         }
     }
 
@@ -118,7 +122,10 @@ func write(_ path: String, _ text: String) { FileManager.default.createFile(atPa
         let items = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
         #expect(items.contains { $0["code"] as? String == "GVM001" && $0["line"] as? Int == 2 && $0["level"] as? String == "warning" })
         let gh = GVMCBinary.run(["lint", "--format", "github", dir + "/Dockerfile"])
-        #expect(gh.out.split(separator: "\n").allSatisfy { $0.hasPrefix("::warning file=") || $0.hasPrefix("::error file=") || $0.hasPrefix("::notice file=") })
+        #expect(
+            gh.out.split(separator: "\n").allSatisfy {
+                $0.hasPrefix("::warning file=") || $0.hasPrefix("::error file=") || $0.hasPrefix("::notice file=")
+            })
         #expect(gh.out.contains(",line=2,") && gh.out.contains("title=GVM001::"))
         let cs = GVMCBinary.run(["lint", "--format", "checkstyle", dir + "/Dockerfile"])
         let xml = try XMLDocumentParser.parse(cs.out)
@@ -146,7 +153,9 @@ func write(_ path: String, _ text: String) { FileManager.default.createFile(atPa
     @Test func explainPrintsRationaleExampleAndFix() {
         let r = GVMCBinary.run(["lint", "--explain", "GVM005"])
         #expect(r.status == 0)
-        #expect(r.out.contains("GVM005 (warning)") && r.out.contains("Why:") && r.out.contains("Example that triggers it:") && r.out.contains("Fix:"))
+        #expect(
+            r.out.contains("GVM005 (warning)") && r.out.contains("Why:") && r.out.contains("Example that triggers it:")
+                && r.out.contains("Fix:"))
         #expect(GVMCBinary.run(["lint", "--explain", "GVM999"]).status == 2)
         #expect(GVMCBinary.run(["lint", "--list-rules"]).out.split(separator: "\n").count >= 43)
     }
@@ -156,9 +165,13 @@ func write(_ path: String, _ text: String) { FileManager.default.createFile(atPa
 enum XMLDocumentParser {
     final class Delegate: NSObject, XMLParserDelegate {
         var items: [String] = []
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                    attributes: [String: String] = [:]) {
-            if name == "error" { items.append("error:\(attributes["line"] ?? ""):\(attributes["severity"] ?? ""):\(attributes["source"] ?? "")") }
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+            attributes: [String: String] = [:]
+        ) {
+            if name == "error" {
+                items.append("error:\(attributes["line"] ?? ""):\(attributes["severity"] ?? ""):\(attributes["source"] ?? "")")
+            }
         }
     }
     static func parse(_ text: String) throws -> [String] {
@@ -186,7 +199,8 @@ func builtSteps(_ err: String) -> [(id: String, cached: Bool)] {
             let label = rest[rest.index(after: rest.startIndex)..<close]
             let words = label.split(separator: " ")
             let stageName = words.count > 1 ? String(words[0]) : ""
-            guard let slash = words.last?.firstIndex(of: "/"), let i = Int(words.last![..<slash].trimmingCharacters(in: .whitespaces)) else { continue }
+            guard let slash = words.last?.firstIndex(of: "/"), let i = Int(words.last![..<slash].trimmingCharacters(in: .whitespaces))
+            else { continue }
             if !stages.contains(stageName) { stages.append(stageName) }
             let s = stages.firstIndex(of: stageName)!
             if rest[close...].hasPrefix("] FROM ") { fromOffset[s] = 1; continue }

@@ -3,7 +3,8 @@
 import Foundation
 import Testing
 
-@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (RUN namespaces, loop mount) and busybox (apt-get install busybox-static)"))
+@Suite(
+    .serialized, .enabled(if: BuildFixture.canRun, "needs root (RUN namespaces, loop mount) and busybox (apt-get install busybox-static)"))
 struct ProgressOutput {
     static let dockerfile = """
         \(BuildFixture.toolsStage)
@@ -33,25 +34,26 @@ struct ProgressOutput {
         try #require(first.status == 0, "\(first.err)")
         let masked = Self.masked(first.err)
         let steps = masked[try #require(masked.range(of: "#3 "))!.lowerBound...].components(separatedBy: "\n#8 ")[0]
-        #expect(steps == """
-            #3 [tools 1/2] COPY busybox /bin/busybox
-            #3 DONE Xs
+        #expect(
+            steps == """
+                #3 [tools 1/2] COPY busybox /bin/busybox
+                #3 DONE Xs
 
-            #4 [tools 2/2] RUN ["/bin/busybox", "--install", "-s", "/bin"]
-            #4 DONE Xs
+                #4 [tools 2/2] RUN ["/bin/busybox", "--install", "-s", "/bin"]
+                #4 DONE Xs
 
-            #5 [app 1/3] WORKDIR /app
-            #5 DONE Xs
+                #5 [app 1/3] WORKDIR /app
+                #5 DONE Xs
 
-            #6 [app 2/3] RUN echo hello && echo warn >&2
-            #6 T hello
-            #6 T warn
-            #6 DONE Xs
+                #6 [app 2/3] RUN echo hello && echo warn >&2
+                #6 T hello
+                #6 T warn
+                #6 DONE Xs
 
-            #7 [app 3/3] COPY data.txt /app/
-            #7 DONE Xs
+                #7 [app 3/3] COPY data.txt /app/
+                #7 DONE Xs
 
-            """, "\(first.err)")
+                """, "\(first.err)")
         #expect(masked.contains("\n#8 writing image \(ctx)/app.gvmi\n#8 squashfs gzip: "))
         #expect(first.err.hasPrefix("#1 [internal] load build definition from Dockerfile\n#1 transferring dockerfile: "))
         #expect(first.err.contains("\n\n#2 [internal] load .dockerignore\n#2 transferring context: 13B done\n#2 DONE 0.0s\n"))
@@ -60,16 +62,18 @@ struct ProgressOutput {
         write(ctx + "/data.txt", "y\n")
         let second = GVMCBinary.run(args)
         try #require(second.status == 0, "\(second.err)")
-        #expect(Self.masked(second.err).contains("""
-            #5 [app 1/3] WORKDIR /app
-            #5 CACHED
+        #expect(
+            Self.masked(second.err).contains(
+                """
+                #5 [app 1/3] WORKDIR /app
+                #5 CACHED
 
-            #6 [app 2/3] RUN echo hello && echo warn >&2
-            #6 CACHED
+                #6 [app 2/3] RUN echo hello && echo warn >&2
+                #6 CACHED
 
-            #7 [app 3/3] COPY data.txt /app/
-            #7 DONE Xs
-            """), "\(second.err)")
+                #7 [app 3/3] COPY data.txt /app/
+                #7 DONE Xs
+                """), "\(second.err)")
         #expect(second.err.contains(": 5 steps, 4 cached"))
     }
 
@@ -87,27 +91,31 @@ struct ProgressOutput {
     }
 
     @Test func aFailingStepEndsWithItsOutputAndTheDockerfileExcerpt() throws {
-        let ctx = try BuildFixture.context("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo compiling; exit 3\"]\nCOPY busybox /b\n")
+        let ctx = try BuildFixture.context(
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo compiling; exit 3\"]\nCOPY busybox /b\n"
+        )
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let r = GVMCBinary.run(["build", "--progress", "plain", "--cache-dir", ctx + "/cache", "-o", ctx + "/x.gvmi", ctx])
         #expect(r.status == 1)
-        #expect(Self.masked(r.err).contains("""
-            #4 [2/3] RUN ["/bin/busybox", "sh", "-c", "echo compiling; exit 3"]
-            #4 T compiling
-            #4 ERROR: RUN echo compiling; exit 3 did not complete successfully: exit code 3
-            ------
-             > [2/3] RUN ["/bin/busybox", "sh", "-c", "echo compiling; exit 3"]:
-            T compiling
-            ------
-            \(ctx)/Dockerfile:3
-            --------------------
-             1 |     FROM scratch
-             2 |     COPY busybox /bin/busybox
-             3 | >>> RUN ["/bin/busybox", "sh", "-c", "echo compiling; exit 3"]
-             4 |     COPY busybox /b
-            --------------------
-            error: \(ctx)/Dockerfile:3:1: RUN echo compiling; exit 3 did not complete successfully: exit code 3
-            """), "\(r.err)")
+        #expect(
+            Self.masked(r.err).contains(
+                """
+                #4 [2/3] RUN ["/bin/busybox", "sh", "-c", "echo compiling; exit 3"]
+                #4 T compiling
+                #4 ERROR: RUN echo compiling; exit 3 did not complete successfully: exit code 3
+                ------
+                 > [2/3] RUN ["/bin/busybox", "sh", "-c", "echo compiling; exit 3"]:
+                T compiling
+                ------
+                \(ctx)/Dockerfile:3
+                --------------------
+                 1 |     FROM scratch
+                 2 |     COPY busybox /bin/busybox
+                 3 | >>> RUN ["/bin/busybox", "sh", "-c", "echo compiling; exit 3"]
+                 4 |     COPY busybox /b
+                --------------------
+                error: \(ctx)/Dockerfile:3:1: RUN echo compiling; exit 3 did not complete successfully: exit code 3
+                """), "\(r.err)")
         #expect(!r.err.contains("[3/3]"), "nothing runs after the failure")
     }
 
@@ -143,11 +151,15 @@ struct ProgressOutput {
     @Test func metadataFileAgreesWithInspectAndAnnotationsWithTheWarnings() throws {
         let ctx = try BuildFixture.context(Self.dockerfile, files: ["data.txt": "x\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
-        let r = GVMCBinary.run(["build", "--metadata-file", ctx + "/meta.json", "--cache-dir", ctx + "/cache", "-o", ctx + "/app.gvmi", ctx],
-                               env: ["GITHUB_ACTIONS": "true"])
+        let r = GVMCBinary.run(
+            ["build", "--metadata-file", ctx + "/meta.json", "--cache-dir", ctx + "/cache", "-o", ctx + "/app.gvmi", ctx],
+            env: ["GITHUB_ACTIONS": "true"])
         try #require(r.status == 0, "\(r.err)")
-        let meta = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ctx + "/meta.json"))) as? [String: Any])
-        let inspect = try #require(try JSONSerialization.jsonObject(with: Data(GVMCBinary.run(["inspect", "--json", ctx + "/app.gvmi"]).out.utf8)) as? [String: Any])
+        let meta = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ctx + "/meta.json"))) as? [String: Any])
+        let inspect = try #require(
+            try JSONSerialization.jsonObject(with: Data(GVMCBinary.run(["inspect", "--json", ctx + "/app.gvmi"]).out.utf8))
+                as? [String: Any])
         let image = try #require(meta["image"] as? [String: Any])
         #expect(image["sha3_224"] as? String == inspect["sha3_224"] as? String)
         #expect(image["sha256"] as? String == inspect["sha256"] as? String)
@@ -173,7 +185,8 @@ struct ProgressOutput {
         let ctx = try BuildFixture.context(Self.dockerfile, files: ["data.txt": "x\n"])
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         func inTerminal(_ env: String) throws -> String {
-            let command = "stty cols 60 rows 30; \(env) \(GVMCBinary.path) build --no-cache --cache-dir \(ctx)/cache -o \(ctx)/app.gvmi \(ctx)"
+            let command =
+                "stty cols 60 rows 30; \(env) \(GVMCBinary.path) build --no-cache --cache-dir \(ctx)/cache -o \(ctx)/app.gvmi \(ctx)"
             let r = Tools.run(["script", "-qfec", command, ctx + "/typescript"])
             try #require(r.status == 0, "\(r.output)")
             return String(decoding: FileManager.default.contents(atPath: ctx + "/typescript") ?? Data(), as: UTF8.self)
@@ -198,13 +211,17 @@ struct ProgressOutput {
 
 /// A base image unpacked into the cache by a build: its file bytes are a transfer of the FROM
 /// step, as the squashfs write is one of the image's (a bar in tty, a `done` status in plain).
-@Suite(.serialized, .enabled(if: BuildFixture.canRun && RegistryFixture.available, "needs root, busybox and the loopback registries (make test-deps)"))
+@Suite(
+    .serialized,
+    .enabled(if: BuildFixture.canRun && RegistryFixture.available, "needs root, busybox and the loopback registries (make test-deps)"))
 struct UnpackingProgress {
     @Test func unpackingTheBaseImageIsAStatusOfTheFromStep() throws {
         let scratch = Scratch()
         let ref = RegistryFixture.registry("PLAIN") + "/test/multi:v1"
         write(scratch.sub("Dockerfile"), "FROM \(ref)\nWORKDIR /app\n")
-        let plain = GVMCBinary.run(["build", "--progress", "plain", "--cache-dir", scratch.sub("c1"), "-o", scratch.sub("p.gvmi"), scratch.path])
+        let plain = GVMCBinary.run([
+            "build", "--progress", "plain", "--cache-dir", scratch.sub("c1"), "-o", scratch.sub("p.gvmi"), scratch.path
+        ])
         try #require(plain.status == 0, "\(plain.err)")
         let lines = plain.err.split(separator: "\n").map(String.init)
         let from = try #require(lines.first { $0.hasSuffix(" [1/2] FROM \(ref)") }, "\(plain.err)")
@@ -214,7 +231,9 @@ struct UnpackingProgress {
         // `#N unpacking 1.03MB / 1.03MB 0.1s done`: all of the image's file bytes.
         #expect(words.count == 7 && words[2] == words[4] && words[2].hasSuffix("B") && words[6] == "done", "\(unpacking)")
         // rawjson (a fresh cache, so the image is unpacked again): the statuses end at the total.
-        let json = GVMCBinary.run(["build", "--progress", "rawjson", "--cache-dir", scratch.sub("c2"), "-o", scratch.sub("j.gvmi"), scratch.path])
+        let json = GVMCBinary.run([
+            "build", "--progress", "rawjson", "--cache-dir", scratch.sub("c2"), "-o", scratch.sub("j.gvmi"), scratch.path
+        ])
         try #require(json.status == 0, "\(json.err)")
         var last: (current: Int, total: Int, completed: Bool)?
         for line in json.err.split(separator: "\n") where line.hasPrefix("{") {

@@ -14,8 +14,9 @@ enum PublishFixture {
     static func image(_ dir: String, bytes: Int, seed: UInt64, recorded: Bool = true) throws -> String {
         try FileManager.default.createDirectory(atPath: dir + "/root/golem", withIntermediateDirectories: true)
         writeRandomFile(dir + "/root/golem/data", count: bytes, seed: seed)
-        let r = GVMCBinary.run(["pack", "--compression", "lz4", "-o", dir + "/app.gvmi", dir + "/root"]
-                               + (recorded ? [] : ["--cache-dir", dir + "/pack-cache"]))
+        let r = GVMCBinary.run(
+            ["pack", "--compression", "lz4", "-o", dir + "/app.gvmi", dir + "/root"]
+                + (recorded ? [] : ["--cache-dir", dir + "/pack-cache"]))
         try #require(r.status == 0, "\(r.err)")
         return dir + "/app.gvmi"
     }
@@ -35,8 +36,11 @@ enum PublishFixture {
         let dir = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = try PublishFixture.image(dir, bytes: 3 << 20, seed: 30)
-        let r = GVMCBinary.run(["push", file, "alice/app:1.0", "--registry", server.url, "--progress", "quiet",
-                                "--extra-json-info-path", dir + "/info.json"], env: PublishFixture.alice)
+        let r = GVMCBinary.run(
+            [
+                "push", file, "alice/app:1.0", "--registry", server.url, "--progress", "quiet",
+                "--extra-json-info-path", dir + "/info.json"
+            ], env: PublishFixture.alice)
         #expect(r.status == 0, "\(r.err)")
         let sha3 = pythonSHA3(file)
         #expect(PublishFixture.field(r.out, "image hash") == sha3, "\(r.out)")
@@ -135,7 +139,9 @@ enum PublishFixture {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         writeRandomFile(dir + "/x.gvmi", count: 4096, seed: 34)
         let r = GVMCBinary.run(["push", dir + "/x.gvmi", "--registry", server.url])
-        #expect(r.status == 1 && r.err.hasPrefix("#1 [internal] checking \(dir)/x.gvmi\n#1 ERROR: \(dir)/x.gvmi: not a valid .gvmi: "), "\(r.err)")
+        #expect(
+            r.status == 1 && r.err.hasPrefix("#1 [internal] checking \(dir)/x.gvmi\n#1 ERROR: \(dir)/x.gvmi: not a valid .gvmi: "),
+            "\(r.err)")
         #expect(r.err.contains("\nerror: \(dir)/x.gvmi: not a valid .gvmi: "), "\(r.err)")
         #expect(server.counters().isEmpty)
     }
@@ -143,15 +149,19 @@ enum PublishFixture {
 
 /// Done when: `gvmc build --push alice/app:1.0 CONTEXT` against the test registry gives an image
 /// yapapi resolves by tag, whose downloaded bytes hash to the resolved hash.
-@Suite(.serialized, .enabled(if: BuildFixture.canRun && GolemClients.hasYapapi,
-                             "needs root, busybox and yapapi in .venv (make test-deps)"))
+@Suite(
+    .serialized,
+    .enabled(
+        if: BuildFixture.canRun && GolemClients.hasYapapi,
+        "needs root, busybox and yapapi in .venv (make test-deps)"))
 struct BuildAndPush {
     @Test func buildPushResolvesByTagToTheBytesItBuilt() throws {
         let server = try GolemRegistryServer()
         let ctx = try BuildFixture.context(BuildFixture.toolsStage + "\nRUN echo hello > /golem-hello\nVOLUME /golem/output\n")
         defer { try? FileManager.default.removeItem(atPath: ctx) }
-        let r = GVMCBinary.run(["build", "--push", "alice/app:1.0", "--progress", "plain", ctx], cwd: ctx,
-                               env: PublishFixture.alice.merging(["REGISTRY_URL": server.url]) { $1 })
+        let r = GVMCBinary.run(
+            ["build", "--push", "alice/app:1.0", "--progress", "plain", ctx], cwd: ctx,
+            env: PublishFixture.alice.merging(["REGISTRY_URL": server.url]) { $1 })
         #expect(r.status == 0, "\(r.err)")
         // The push as further vertices of the build, without a hashing one: the build's read-back gave the descriptor.
         let written = try #require(r.err.range(of: " writing image "), "\(r.err)")
@@ -192,20 +202,26 @@ struct ConvertAndPush {
         let server = try GolemRegistryServer()
         let scratch = Scratch()
         let out = scratch.sub("multi.gvmi")
-        let r = GVMCBinary.run(["convert", "oci-layout://" + RegistryFixture.layout + ":multi", "-o", out, "--cache-dir", scratch.sub("cache"),
-                                "--push-to", "alice/multi:v1", "--registry", server.url, "--extra-json-info-path", scratch.sub("info.json"),
-                                "--metadata-file", scratch.sub("meta.json")],
-                               env: PublishFixture.alice)
+        let r = GVMCBinary.run(
+            [
+                "convert", "oci-layout://" + RegistryFixture.layout + ":multi", "-o", out, "--cache-dir", scratch.sub("cache"),
+                "--push-to", "alice/multi:v1", "--registry", server.url, "--extra-json-info-path", scratch.sub("info.json"),
+                "--metadata-file", scratch.sub("meta.json")
+            ],
+            env: PublishFixture.alice)
         #expect(r.status == 0, "\(r.err)")
         #expect(PublishFixture.field(r.out, "image hash") == pythonSHA3(out), "\(r.out)")
         #expect(PublishFixture.field(r.out, "tag") == "alice/multi:v1")
         // The info file carries the push: what a requestor needs, as the printed lines say it.
-        let info = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("info.json")))) as? [String: Any])
+        let info = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("info.json")))) as? [String: Any])
         #expect(info["sha3_224"] as? String == pythonSHA3(out) && info["tag"] as? String == "alice/multi:v1", "\(info)")
         #expect(info["task_package"] as? String == "hash:sha3:\(pythonSHA3(out)):\(info["download_url"] as? String ?? "?")")
-        #expect((info["download_url"] as? String)?.hasPrefix(server.url) == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
+        #expect(
+            (info["download_url"] as? String)?.hasPrefix(server.url) == true && (info["image_id"] as? String)?.hasPrefix("sha256:") == true)
         // So does --metadata-file, beside the image and its source.
-        let meta = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("meta.json")))) as? [String: Any])
+        let meta = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("meta.json")))) as? [String: Any])
         let push = try #require(meta["push"] as? [String: Any], "\(meta)")
         #expect(push["tag"] as? String == "alice/multi:v1" && push["task_package"] as? String == info["task_package"] as? String, "\(push)")
         #expect(push["chunks_sent"] as? Int == push["chunks_total"] as? Int && (push["chunks_total"] as? Int ?? 0) > 0, "\(push)")
@@ -219,14 +235,20 @@ extension ConvertAndPush {
     /// `-t` without `-o`: `user-repo-tag-<10 hex of the image id>.gvmi`, gvmkit-build's name.
     @Test func tagNamesTheOutputAfterTheImageID() throws {
         let scratch = Scratch()
-        let r = GVMCBinary.run(["convert", "oci-layout://" + RegistryFixture.layout + ":multi", "-t", "alice/multi:v1", "--progress", "quiet",
-                                "--cache-dir", scratch.sub("cache"), "--metadata-file", scratch.sub("meta.json")], cwd: scratch.path)
+        let r = GVMCBinary.run(
+            [
+                "convert", "oci-layout://" + RegistryFixture.layout + ":multi", "-t", "alice/multi:v1", "--progress", "quiet",
+                "--cache-dir", scratch.sub("cache"), "--metadata-file", scratch.sub("meta.json")
+            ], cwd: scratch.path)
         #expect(r.status == 0, "\(r.err)")
-        let meta = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("meta.json")))) as? [String: Any])
+        let meta = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: scratch.sub("meta.json")))) as? [String: Any])
         let source = try #require(meta["source"] as? [String: Any], "\(meta)")
         let id = try #require(source["image_id"] as? String ?? source["imageID"] as? String, "\(source)")
         let name = "alice-multi-v1-\(id.dropFirst("sha256:".count).prefix(10)).gvmi"
-        #expect(FileManager.default.fileExists(atPath: scratch.sub(name)), "\(name): \((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? [])")
+        #expect(
+            FileManager.default.fileExists(atPath: scratch.sub(name)),
+            "\(name): \((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? [])")
     }
 }
 
@@ -242,7 +264,8 @@ struct RunFromTheRegistry {
         try FileManager.default.copyItem(atPath: BuildFixture.busybox!, toPath: dir + "/root/bin/busybox")
         let pack = GVMCBinary.run(["pack", dir + "/root", "-o", dir + "/tool.gvmi", "--no-block-store"])
         try #require(pack.status == 0, "\(pack.err)")
-        let push = GVMCBinary.run(["push", dir + "/tool.gvmi", "alice/tool:1", "--registry", server.url, "--progress", "quiet"], env: PublishFixture.alice)
+        let push = GVMCBinary.run(
+            ["push", dir + "/tool.gvmi", "alice/tool:1", "--registry", server.url, "--progress", "quiet"], env: PublishFixture.alice)
         try #require(push.status == 0, "\(push.err)")
         let hash = try #require(PublishFixture.field(push.out, "image hash"))
         let args = ["--registry", server.url, "--cache-dir", dir + "/cache", "--", "/bin/busybox", "echo", "from the registry"]
@@ -259,8 +282,11 @@ struct RunFromTheRegistry {
         let second = GVMCBinary.run(["run", hash] + args)
         #expect(second.status == 0 && second.out.contains("from the registry") && !second.err.contains("pulling"), "\(second.err)")
         // --progress quiet: nothing about the pull.
-        let quiet = GVMCBinary.run(["run", "alice/tool:1", "--progress", "quiet"] + args.map { $0 == dir + "/cache" ? dir + "/cache2" : $0 })
-        #expect(quiet.status == 0 && quiet.out.contains("from the registry") && !quiet.err.contains("pull") && !quiet.err.contains("#1"), "\(quiet.err)")
+        let quiet = GVMCBinary.run(
+            ["run", "alice/tool:1", "--progress", "quiet"] + args.map { $0 == dir + "/cache" ? dir + "/cache2" : $0 })
+        #expect(
+            quiet.status == 0 && quiet.out.contains("from the registry") && !quiet.err.contains("pull") && !quiet.err.contains("#1"),
+            "\(quiet.err)")
         let unknown = GVMCBinary.run(["run", "alice/nothing:1"] + args)
         #expect(unknown.status == 125 && unknown.err.contains("alice/nothing:1"), "\(unknown.err)")
     }

@@ -30,21 +30,27 @@ import Testing
         let r = GVMCBinary.run(["push", file, "alice/app:1", "--registry", server.url, "--progress", "plain"], env: PublishFixture.alice)
         #expect(r.status == 0, "\(r.err)")
         let masked = ProgressOutput.masked(r.err)
-        #expect(masked.hasPrefix("""
-            #1 [internal] checking \(file)
-            #1 T using the credentials of alice from REGISTRY_USER/REGISTRY_TOKEN
-            #1 DONE Xs
+        #expect(
+            masked.hasPrefix(
+                """
+                #1 [internal] checking \(file)
+                #1 T using the credentials of alice from REGISTRY_USER/REGISTRY_TOKEN
+                #1 DONE Xs
 
-            #2 hashing \(file)
-            #2 hashing \(size) / \(size) 
-            """), "\(r.err)")
+                #2 hashing \(file)
+                #2 hashing \(size) / \(size) 
+                """), "\(r.err)")
         #expect(masked.contains("\n#2 DONE Xs\n\n#3 pushing to \(server.url) as alice/app:1\n"), "\(r.err)")
         let lines = r.err.split(separator: "\n")
-        #expect(lines.contains { $0.hasPrefix("#3 ") && $0.contains("/v1/image/push/chunk: HTTP 503") && $0.contains("retrying in") }, "\(r.err)")
+        #expect(
+            lines.contains { $0.hasPrefix("#3 ") && $0.contains("/v1/image/push/chunk: HTTP 503") && $0.contains("retrying in") },
+            "\(r.err)")
         // Statuses sparingly: the upload's done line (and one per 5 s for a slow one), not one per chunk.
         let uploads = lines.filter { $0.hasPrefix("#3 uploading ") }
-        #expect(uploads.count == 1 && uploads.last?.hasPrefix("#3 uploading \(size) / \(size) ") == true && uploads.last?.hasSuffix("s done") == true,
-                "\(r.err)")
+        #expect(
+            uploads.count == 1 && uploads.last?.hasPrefix("#3 uploading \(size) / \(size) ") == true
+                && uploads.last?.hasSuffix("s done") == true,
+            "\(r.err)")
         #expect(lines.last?.hasPrefix("#3 DONE ") == true, "\(r.err)")
         #expect(!r.err.contains("hashing:") && !r.err.contains("pushing:"), "no TransferProgress lines")
         #expect(PublishFixture.field(r.out, "tag") == "alice/app:1", "\(r.out)")
@@ -92,12 +98,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = try PublishFixture.image(dir, bytes: 8 << 20, seed: 42)
         server.faults(#"{"chunk_delay": 0.6}"#)
-        let (status, screen, lines) = PseudoTerminal.run(["push", file, "--registry", server.url, "--upload-workers", "1"],
-                                                         columns: 70, typescript: dir + "/typescript")
+        let (status, screen, lines) = PseudoTerminal.run(
+            ["push", file, "--registry", server.url, "--upload-workers", "1"],
+            columns: 70, typescript: dir + "/typescript")
         try #require(status == 0, "\(screen)")
         let bars = lines.filter { $0.hasPrefix(" => => uploading ") }
-        #expect(bars.contains { $0.contains(" / \(Self.megabytes(Self.fileSize(file))) ") && $0.contains("B/s") && $0.contains("s left") },
-                "the upload was drawn with its size, rate and time left: \(bars)")
+        #expect(
+            bars.contains { $0.contains(" / \(Self.megabytes(Self.fileSize(file))) ") && $0.contains("B/s") && $0.contains("s left") },
+            "the upload was drawn with its size, rate and time left: \(bars)")
         let view = lines.filter { $0.hasPrefix(" => ") || $0.hasPrefix("[+] ") }
         #expect(view.allSatisfy { $0.count <= 70 }, "every line fits the 70 columns: \(view.filter { $0.count > 70 })")
         #expect(screen.contains("[+] Pushing ") && screen.contains("(3/3) FINISHED"), "\(screen)")
@@ -117,8 +125,9 @@ import Testing
         // A warning still shows (a 1 MB image in 1 KiB chunks: over the registry's 1000).
         let small = try PublishFixture.image(dir + "/small", bytes: 1 << 20, seed: 46)
         let warned = GVMCBinary.run(["push", small, "--registry", server.url, "--progress", "quiet", "--chunk-size", "1K"])
-        #expect(warned.status == 0 && warned.err.hasPrefix("warning: chunk size 1024 makes ") && warned.err.split(separator: "\n").count == 1,
-                "\(warned.err)")
+        #expect(
+            warned.status == 0 && warned.err.hasPrefix("warning: chunk size 1024 makes ") && warned.err.split(separator: "\n").count == 1,
+            "\(warned.err)")
     }
 
     @Test func pushMetadataFileAgreesWithInspectAndTheRegistry() throws {
@@ -126,13 +135,16 @@ import Testing
         let dir = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = try PublishFixture.image(dir, bytes: 5 << 20, seed: 44)
-        let r = GVMCBinary.run(["push", file, "alice/app:3", "--registry", server.url, "--progress", "quiet", "--metadata-file", dir + "/meta.json"],
-                               env: PublishFixture.alice)
+        let r = GVMCBinary.run(
+            ["push", file, "alice/app:3", "--registry", server.url, "--progress", "quiet", "--metadata-file", dir + "/meta.json"],
+            env: PublishFixture.alice)
         try #require(r.status == 0, "\(r.err)")
-        let meta = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/meta.json"))) as? [String: Any])
+        let meta = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/meta.json"))) as? [String: Any])
         let image = try #require(meta["image"] as? [String: Any])
         let push = try #require(meta["push"] as? [String: Any])
-        let inspect = try #require(try JSONSerialization.jsonObject(with: Data(GVMCBinary.run(["inspect", "--json", file]).out.utf8)) as? [String: Any])
+        let inspect = try #require(
+            try JSONSerialization.jsonObject(with: Data(GVMCBinary.run(["inspect", "--json", file]).out.utf8)) as? [String: Any])
         #expect(image["path"] as? String == file && image["size"] as? Int == inspect["size"] as? Int)
         #expect(image["sha3_224"] as? String == inspect["sha3_224"] as? String && image["sha3_224"] as? String == pythonSHA3(file))
         #expect(push["registry"] as? String == server.url && push["tag"] as? String == "alice/app:3")
@@ -145,7 +157,8 @@ import Testing
         let status = try #require(try JSONSerialization.jsonObject(with: Data(descriptor.utf8)) as? [String: Any], "\(descriptor)")
         #expect(status["status"] as? String == "full")
         let chunks = try #require(status["chunks"] as? [Int])
-        #expect(push["chunks_total"] as? Int == chunks.count && push["chunks_sent"] as? Int == chunks.count && chunks.allSatisfy { $0 == 1 })
+        #expect(
+            push["chunks_total"] as? Int == chunks.count && push["chunks_sent"] as? Int == chunks.count && chunks.allSatisfy { $0 == 1 })
     }
 
     @Test func plainPullShowsResolvingAndDownloadingVertices() throws {
@@ -159,18 +172,23 @@ import Testing
         let r = GVMCBinary.run(["pull", "alice/app:4", "-o", out, "--registry", server.url, "--progress", "plain"])
         #expect(r.status == 0, "\(r.err)")
         let size = Self.megabytes(Self.fileSize(file))
-        #expect(ProgressOutput.masked(r.err).hasPrefix("""
-            #1 resolving alice/app:4 at \(server.url)
-            #1 DONE Xs
+        #expect(
+            ProgressOutput.masked(r.err).hasPrefix(
+                """
+                #1 resolving alice/app:4 at \(server.url)
+                #1 DONE Xs
 
-            #2 downloading alice/app:4 to \(out)
-            #2 downloading \(size) / \(size) 
-            """), "\(r.err)")
+                #2 downloading alice/app:4 to \(out)
+                #2 downloading \(size) / \(size) 
+                """), "\(r.err)")
         #expect(r.err.split(separator: "\n").last?.hasPrefix("#2 DONE ") == true, "\(r.err)")
         #expect(FileManager.default.contentsEqual(atPath: file, andPath: out))
         // A failure: the vertex's ERROR, then the error line.
         let missing = GVMCBinary.run(["pull", "alice/none:1", "-o", dir + "/none.gvmi", "--registry", server.url, "--progress", "plain"])
-        #expect(missing.status == 1 && missing.err.contains("\n#1 ERROR: \(server.url): no image tagged alice/none:1\nerror: \(server.url): no image tagged alice/none:1\n"),
-                "\(missing.err)")
+        #expect(
+            missing.status == 1
+                && missing.err.contains(
+                    "\n#1 ERROR: \(server.url): no image tagged alice/none:1\nerror: \(server.url): no image tagged alice/none:1\n"),
+            "\(missing.err)")
     }
 }

@@ -31,14 +31,18 @@ enum RunFixture {
     /// The image built with `USER 1000:1000`, and one whose User is the name "worker" (gvmc build
     /// writes names as numbers, other builders do not: made with `gvmc pack --config`).
     static let images: (numeric: String, named: String)? = {
-        guard BuildFixture.canRun, let ctx = try? BuildFixture.context(dockerfile(user: "1000:1000"), files: ["hosts": "127.0.0.1 image-entry\n"]) else { return nil }
+        guard BuildFixture.canRun,
+            let ctx = try? BuildFixture.context(dockerfile(user: "1000:1000"), files: ["hosts": "127.0.0.1 image-entry\n"])
+        else { return nil }
         defer { try? FileManager.default.removeItem(atPath: ctx) }
         let dir = tempDirectory()
         let numeric = dir + "/numeric.gvmi", named = dir + "/named.gvmi"
         let r = GVMCBinary.run(["build", "--progress", "quiet", "-o", numeric, ctx])
         guard r.status == 0 else { print("fixture build failed: \(r.err)"); return nil }
         let rootfs = dir + "/rootfs"
-        for sub in ["bin", "etc", "golem/output", "proc", "sys", "dev"] { try? FileManager.default.createDirectory(atPath: rootfs + "/" + sub, withIntermediateDirectories: true) }
+        for sub in ["bin", "etc", "golem/output", "proc", "sys", "dev"] {
+            try? FileManager.default.createDirectory(atPath: rootfs + "/" + sub, withIntermediateDirectories: true)
+        }
         try? FileManager.default.copyItem(atPath: BuildFixture.busybox!, toPath: rootfs + "/bin/busybox")
         for applet in ["sh", "id", "ls", "ping", "true"] { symlink("busybox", rootfs + "/bin/" + applet) }
         write(rootfs + "/etc/passwd", "root:x:0:0::/root:/bin/sh\nworker:x:1000:1000::/golem:/bin/sh\n")
@@ -66,7 +70,7 @@ struct RunCommandTests {
     @Test func aFileWrittenIntoAVolumeIsInTheHostDirectory() throws {
         let host = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: host) }
-        chmod(host, 0o777) // the image runs as 1000:1000
+        chmod(host, 0o777)  // the image runs as 1000:1000
         let r = RunFixture.run(["-v", "\(host):/golem/output", image, "--", "/bin/sh", "-c", "echo result > /golem/output/out.txt"])
         #expect(r.status == 0, "\(r.err)")
         #expect((try? String(contentsOfFile: host + "/out.txt", encoding: .utf8)) == "result\n")
@@ -135,7 +139,9 @@ struct RunCommandTests {
     @Test func networkNoneHasOnlyLoopbackAndHostHasTheHostsInterfaces() throws {
         let none = RunFixture.run([image, "--", "/bin/ls", "/sys/class/net"])
         #expect(none.out == "lo\n", "\(none.out) \(none.err)")
-        let route = RunFixture.run([namedUserImage, "--", "/bin/sh", "-c", "ping -c 1 -W 1 1.1.1.1 2>&1; ping -c 1 -W 1 127.0.0.1 >/dev/null && echo loopback-up"])
+        let route = RunFixture.run([
+            namedUserImage, "--", "/bin/sh", "-c", "ping -c 1 -W 1 1.1.1.1 2>&1; ping -c 1 -W 1 127.0.0.1 >/dev/null && echo loopback-up"
+        ])
         #expect(route.out.contains("unreachable") && route.out.contains("loopback-up"), "\(route.out)")
         let host = RunFixture.run(["--network", "host", image, "--", "/bin/ls", "/sys/class/net"])
         let hostInterfaces = try FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").sorted()
@@ -193,8 +199,10 @@ struct RunCommandTests {
 
     /// An ordinary user with subordinate ids: the image is unpacked by gvmc's reader in a user
     /// namespace, and behaves as it does for root.
-    @Test(.enabled(if: Tools.exists("setpriv") && Tools.exists("newuidmap") && Tools.exists("useradd"),
-                   "needs setpriv, newuidmap (uidmap) and useradd to run as an ordinary user"))
+    @Test(
+        .enabled(
+            if: Tools.exists("setpriv") && Tools.exists("newuidmap") && Tools.exists("useradd"),
+            "needs setpriv, newuidmap (uidmap) and useradd to run as an ordinary user"))
     func anOrdinaryUserRunsTheImageAsRootDoes() throws {
         let scratch = Scratch()
         chmod(scratch.path, 0o755)
@@ -209,8 +217,11 @@ struct RunCommandTests {
         let copy = home + "/image.gvmi"
         try FileManager.default.copyItem(atPath: image, toPath: copy)
         chmod(copy, 0o644)
-        let r = user.gvmc(["run", "-v", volume + ":/golem/output", copy, "--", "/bin/sh", "-c",
-                           "id; pwd; hostname; ls -A /golem/output; echo out > /golem/output/f; exit 7"], home: home)
+        let r = user.gvmc(
+            [
+                "run", "-v", volume + ":/golem/output", copy, "--", "/bin/sh", "-c",
+                "id; pwd; hostname; ls -A /golem/output; echo out > /golem/output/f; exit 7"
+            ], home: home)
         #expect(r.status == 7, "\(r.output)")
         #expect(r.output.contains("uid=1000(worker) gid=1000") && r.output.contains("/golem/work\ngolem\n"), "\(r.output)")
         #expect(!r.output.contains("image-file"), "\(r.output)")

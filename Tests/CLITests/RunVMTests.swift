@@ -11,7 +11,9 @@ import Glibc
 enum VMFixture {
     /// `--kernel FILE --modules DIR`, or why there is none.
     static let kernel: Result<[String], VMUnavailable> = {
-        guard Tools.exists("qemu-system-x86_64") else { return .failure(VMUnavailable("qemu-system-x86_64 missing (apt-get install qemu-system-x86)")) }
+        guard Tools.exists("qemu-system-x86_64") else {
+            return .failure(VMUnavailable("qemu-system-x86_64 missing (apt-get install qemu-system-x86)"))
+        }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let r = Tools.run([root + "/scripts/fetch-vm-kernel.sh"])
         let dir = r.output.split(separator: "\n").last.map(String.init) ?? ""
@@ -26,8 +28,12 @@ enum VMFixture {
     static var isAvailable: Bool { if case .success = kernel { return true }; return false }
 }
 
-@Suite(.serialized, .enabled(if: BuildFixture.canRun, "needs root (namespaces, loop mount) and busybox (apt-get install busybox-static)"),
-       .enabled(if: VMFixture.isAvailable, "needs qemu-system-x86_64 (apt-get install qemu-system-x86) and Debian's kernel from scripts/fetch-vm-kernel.sh (apt-get download linux-image-amd64, kmod's depmod)"))
+@Suite(
+    .serialized, .enabled(if: BuildFixture.canRun, "needs root (namespaces, loop mount) and busybox (apt-get install busybox-static)"),
+    .enabled(
+        if: VMFixture.isAvailable,
+        "needs qemu-system-x86_64 (apt-get install qemu-system-x86) and Debian's kernel from scripts/fetch-vm-kernel.sh (apt-get download linux-image-amd64, kmod's depmod)"
+    ))
 struct RunVMTests {
     let image: String
     let kernelArguments: [String]
@@ -41,11 +47,12 @@ struct RunVMTests {
         let volume = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: volume) }
         chmod(volume, 0o777)
-        let script = "id; pwd; hostname; cat /etc/resolv.conf; tail -1 /etc/hosts; ls -A /golem/output; env; stat -c %a /tmp; echo to-stderr >&2; echo out > /golem/output/written; exit 7"
+        let script =
+            "id; pwd; hostname; cat /etc/resolv.conf; tail -1 /etc/hosts; ls -A /golem/output; env; stat -c %a /tmp; echo to-stderr >&2; echo out > /golem/output/written; exit 7"
         let cases: [(options: [String], command: [String], status: Int32)] = [
             (["-v", volume + ":/golem/output"], ["--", "/bin/sh", "-c", script], 7),
             (["--golem-runtime", "0.4", "--env", "EXTRA=1"], ["--", "/bin/env"], 0),
-            (["--entrypoint"], [], 0),
+            (["--entrypoint"], [], 0)
         ]
         for (i, c) in cases.enumerated() {
             unlink(volume + "/written")
@@ -54,11 +61,14 @@ struct RunVMTests {
             let vm = RunFixture.run(["--vm"] + (i == 0 ? [] : ["--accel", "tcg"]) + kernelArguments + c.options + [image] + c.command)
             #expect(sandbox.status == c.status, "sandbox: \(sandbox.err)")
             #expect(vm.status == c.status, "vm: \(vm.err)")
-            #expect(vm.out == sandbox.out, "stdout differs for \(c.command):\nsandbox:\n\(sandbox.out)\nvm:\n\(vm.out)\nvm stderr:\n\(vm.err)")
+            #expect(
+                vm.out == sandbox.out, "stdout differs for \(c.command):\nsandbox:\n\(sandbox.out)\nvm:\n\(vm.out)\nvm stderr:\n\(vm.err)")
             #expect(vm.err.contains("accelerator: "), "\(vm.err)")
             if i == 0 {
                 #expect(vm.err.contains("to-stderr"), "\(vm.err)")
-                #expect((try? String(contentsOfFile: volume + "/written", encoding: .utf8)) == "out\n", "the VM's write into the volume is not on the host")
+                #expect(
+                    (try? String(contentsOfFile: volume + "/written", encoding: .utf8)) == "out\n",
+                    "the VM's write into the volume is not on the host")
             }
         }
         // A command given without a path: the same explanation, before any VM boots.
@@ -79,7 +89,8 @@ struct RunVMTests {
     @Test func ctrlCDuringAVMRunLeavesNoQemuAndNoDirectoryBehind() throws {
         let tmp = tempDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let pid = EscapeFixture.spawnGVMC(["run", "--vm", "--accel", "tcg"] + kernelArguments + [image, "--", "/bin/sleep", "600"], tmp: tmp)
+        let pid = EscapeFixture.spawnGVMC(
+            ["run", "--vm", "--accel", "tcg"] + kernelArguments + [image, "--", "/bin/sleep", "600"], tmp: tmp)
         #expect(pid > 0)
         func qemus() -> [String] { EscapeFixture.processes().filter { $0.contains("qemu-system") && $0.contains(tmp) } }
         let deadline = Date().addingTimeInterval(30)
@@ -108,7 +119,10 @@ struct RunVMTests {
         write(dir + "/config.json", #"{"Env":["PATH=/usr/bin:/bin","LANG=C.UTF-8"],"Volumes":{"/golem/output":{}},"WorkingDir":"/root"}"#)
         let p = GVMCBinary.run(["pack", "--config", dir + "/config.json", "-o", dir + "/debian.gvmi", rootfs])
         #expect(p.status == 0, "\(p.err)")
-        let command = ["--", "/bin/sh", "-c", ". /etc/os-release; echo $ID $VERSION_ID; id; pwd; ls -A /golem/output; cat /etc/resolv.conf; echo ${LANG:-no-LANG}; exit 3"]
+        let command = [
+            "--", "/bin/sh", "-c",
+            ". /etc/os-release; echo $ID $VERSION_ID; id; pwd; ls -A /golem/output; cat /etc/resolv.conf; echo ${LANG:-no-LANG}; exit 3"
+        ]
         let sandbox = RunFixture.run([dir + "/debian.gvmi"] + command)
         #expect(sandbox.status == 3 && sandbox.out.hasPrefix("debian 12\nuid=0(root) gid=0(root)"), "\(sandbox.out) \(sandbox.err)")
         #expect(sandbox.out.hasSuffix("nameserver 1.1.1.1\nnameserver 8.8.8.8\nno-LANG\n"), "\(sandbox.out)")

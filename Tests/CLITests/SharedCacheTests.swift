@@ -29,12 +29,16 @@ struct Runners {
     }
 
     /// A build with a fresh cache directory (a new CI runner) unless `cache` names one.
-    mutating func build(_ ctx: String, cache: String? = nil, _ flags: [String], env: [String: String] = [:]) throws
-        -> (steps: [(id: String, cached: Bool)], err: String, image: String, status: Int32) {
+    mutating func build(
+        _ ctx: String, cache: String? = nil, _ flags: [String], env: [String: String] = [:]
+    ) throws
+        -> (steps: [(id: String, cached: Bool)], err: String, image: String, status: Int32)
+    {
         n += 1
         let image = root + "/image\(n).gvmi"
-        let r = GVMCBinary.run(["build", "--progress", "plain", "--cache-dir", cache ?? root + "/cache\(n)", "-o", image] + flags + [ctx],
-                               env: ["SOURCE_DATE_EPOCH": "1700000000"].merging(env) { $1 })
+        let r = GVMCBinary.run(
+            ["build", "--progress", "plain", "--cache-dir", cache ?? root + "/cache\(n)", "-o", image] + flags + [ctx],
+            env: ["SOURCE_DATE_EPOCH": "1700000000"].merging(env) { $1 })
         return (builtSteps(r.err), r.err, image, r.status)
     }
 
@@ -79,7 +83,9 @@ extension BuildCommand {
         let index = try #require(FileManager.default.contents(atPath: layout + "/index.json"))
         let manifestDigest = try #require(String(decoding: index, as: UTF8.self).firstMatch(of: /sha256:([0-9a-f]{64})/)?.1)
         let manifest = try #require(FileManager.default.contents(atPath: layout + "/blobs/sha256/" + manifestDigest))
-        let layers = String(decoding: manifest, as: UTF8.self).matches(of: /"digest":"sha256:([0-9a-f]{64})","mediaType":"application\/vnd.oci.image.layer/).map { String($0.1) }
+        let layers = String(decoding: manifest, as: UTF8.self).matches(
+            of: /"digest":"sha256:([0-9a-f]{64})","mediaType":"application\/vnd.oci.image.layer/
+        ).map { String($0.1) }
         try #require(layers.count == Runners.all.count, "\(String(decoding: manifest, as: UTF8.self))")
         let third = layout + "/blobs/sha256/" + layers[2]
         var bytes = try #require(FileManager.default.contents(atPath: third))
@@ -122,7 +128,8 @@ extension BuildCommand {
         defer { try? FileManager.default.removeItem(atPath: runners.root) }
         let first = runners.root + "/first", second = runners.root + "/second"
         for layout in [first, second] {
-            let r = try runners.build(try runners.checkout("export-\((layout as NSString).lastPathComponent)"), ["--cache-to", "type=local,dest=\(layout)"])
+            let r = try runners.build(
+                try runners.checkout("export-\((layout as NSString).lastPathComponent)"), ["--cache-to", "type=local,dest=\(layout)"])
             try #require(r.status == 0, "\(r.err)")
         }
         // Every layer of the first cache damaged: each step comes from the second.
@@ -132,15 +139,19 @@ extension BuildCommand {
             bytes[bytes.count / 2] ^= 0xFF
             try bytes.write(to: URL(fileURLWithPath: path))
         }
-        let both = try runners.build(try runners.checkout("both"), ["--cache-from", "type=local,src=\(first)", "--cache-from", "type=local,src=\(second)"])
+        let both = try runners.build(
+            try runners.checkout("both"), ["--cache-from", "type=local,src=\(first)", "--cache-from", "type=local,src=\(second)"])
         try #require(both.status == 0, "\(both.err)")
         #expect(both.steps.count == Runners.all.count && both.steps.allSatisfy(\.cached), "\(both.err)")
         #expect(both.err.contains("asking the next cache") && both.err.contains("CACHED (local \(second):latest)"), "\(both.err)")
 
         // A damaged index (the config blob the manifest names): the export warns and starts anew.
-        let manifest = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: second + "/index.json"))) as? [String: Any])
+        let manifest = try #require(
+            try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: second + "/index.json"))) as? [String: Any])
         let manifestDigest = try #require(((manifest["manifests"] as? [[String: Any]])?.first?["digest"] as? String)?.dropFirst(7))
-        let doc = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: second + "/blobs/sha256/" + manifestDigest))) as? [String: Any])
+        let doc = try #require(
+            try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: second + "/blobs/sha256/" + manifestDigest)))
+                as? [String: Any])
         let configDigest = try #require(((doc["config"] as? [String: Any])?["digest"] as? String)?.dropFirst(7))
         try Data("{\"records\": 5}".utf8).write(to: URL(fileURLWithPath: second + "/blobs/sha256/" + configDigest))
         let restarted = try runners.build(try runners.checkout("restart"), ["--cache-to", "type=local,dest=\(second)"])
@@ -150,7 +161,8 @@ extension BuildCommand {
         #expect(after.status == 0 && after.steps.allSatisfy(\.cached), "\(after.err)")
 
         // A file name that is not UTF-8: that layer is skipped with a warning, the others go out.
-        let odd = try BuildFixture.context("""
+        let odd = try BuildFixture.context(
+            """
             \(BuildFixture.toolsStage)
             FROM tools
             RUN touch "/odd-$(printf '\\377')" && echo ok > /ok
@@ -161,6 +173,8 @@ extension BuildCommand {
         try #require(skipped.status == 0, "\(skipped.err)")
         #expect(skipped.err.contains("is not exported") && skipped.err.contains("not UTF-8"), "\(skipped.err)")
         let reuse = try runners.build(odd, ["--cache-from", "type=local,src=\(runners.root)/odd"])
-        #expect(reuse.status == 0 && reuse.steps.filter { !$0.cached }.map(\.id) == ["#1.1"], "only the step with the odd name runs: \(reuse.err)")
+        #expect(
+            reuse.status == 0 && reuse.steps.filter { !$0.cached }.map(\.id) == ["#1.1"],
+            "only the step with the odd name runs: \(reuse.err)")
     }
 }

@@ -12,7 +12,8 @@ extension BuildCommand {
     /// The blob's file in the registry's storage.
     func registryBlob(_ registry: String, _ digest: String) -> String {
         let hex = String(digest.dropFirst("sha256:".count))
-        return (RegistryFixture.ports["WORK"] ?? "/nonexistent") + "/\(registry)-data/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
+        return (RegistryFixture.ports["WORK"] ?? "/nonexistent")
+            + "/\(registry)-data/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
     }
 
     /// The layer digests of the cache manifest under `ref`, in order.
@@ -91,8 +92,10 @@ extension BuildCommand {
         }
         let results = Results()
         DispatchQueue.concurrentPerform(iterations: contexts.count) { i in
-            let r = GVMCBinary.run(["build", "--progress", "plain", "--cache-dir", root + "/cc\(i)", "-o", root + "/cc\(i).gvmi",
-                                    "--cache-to", "type=registry,ref=\(ref)", contexts[i]])
+            let r = GVMCBinary.run([
+                "build", "--progress", "plain", "--cache-dir", root + "/cc\(i)", "-o", root + "/cc\(i).gvmi",
+                "--cache-to", "type=registry,ref=\(ref)", contexts[i]
+            ])
             results.lock.withLock { results.items.append((r.status, r.err)) }
         }
         #expect(results.items.count == contexts.count)
@@ -131,7 +134,8 @@ extension BuildCommand {
         // An export refused fails the build, unless ignore-error=true.
         let noPush = try runners.build(try runners.checkout("d"), ["--cache-to", "type=registry,ref=\(basic)/ci/auth:v1"])
         #expect(noPush.status != 0 && noPush.err.contains("--cache-to"), "\(noPush.err)")
-        let ignored = try runners.build(try runners.checkout("e"), ["--cache-to", "type=registry,ref=\(basic)/ci/auth:v1,ignore-error=true"])
+        let ignored = try runners.build(
+            try runners.checkout("e"), ["--cache-to", "type=registry,ref=\(basic)/ci/auth:v1,ignore-error=true"])
         #expect(ignored.status == 0 && ignored.err.contains("warning: --cache-to"), "\(ignored.err)")
         // Bearer tokens (the token server grants anonymous pull and push).
         let t = try runners.build(try runners.checkout("f"), ["--cache-to", "type=registry,ref=\(token)/ci/token:v1"])

@@ -37,21 +37,28 @@ final class TestUser {
 
     func restoreSubordinateIDs() {
         for (file, original) in originals {
-            if let original { try? original.write(toFile: file, atomically: true, encoding: .utf8); chmod(file, 0o644) } else { unlink(file) }
+            if let original {
+                try? original.write(toFile: file, atomically: true, encoding: .utf8); chmod(file, 0o644)
+            } else {
+                unlink(file)
+            }
         }
     }
 
     /// Runs gvmc as this user (its own cache and TMPDIR under `home`); `wrap` goes before gvmc
     /// (e.g. an unshare that leaves no user namespace to create).
     func gvmc(_ args: [String], home: String, wrap: [String] = []) -> (status: Int32, output: String) {
-        Tools.run(["setpriv", "--reuid=\(uid)", "--regid=65534", "--clear-groups"] + wrap
-                  + ["env", "HOME=\(home)", "TMPDIR=\(home)/tmp", "XDG_CACHE_HOME=\(home)/cache", "NO_COLOR=1", GVMCBinary.path] + args)
+        Tools.run(
+            ["setpriv", "--reuid=\(uid)", "--regid=65534", "--clear-groups"] + wrap
+                + ["env", "HOME=\(home)", "TMPDIR=\(home)/tmp", "XDG_CACHE_HOME=\(home)/cache", "NO_COLOR=1", GVMCBinary.path] + args)
     }
 }
 
 extension ConvertCommand {
-    @Test(.enabled(if: BuildFixture.canRun && Tools.exists("setpriv") && Tools.exists("newuidmap") && Tools.exists("useradd"),
-                   "needs root (to make a test user), loop devices, setpriv and newuidmap (uidmap)"))
+    @Test(
+        .enabled(
+            if: BuildFixture.canRun && Tools.exists("setpriv") && Tools.exists("newuidmap") && Tools.exists("useradd"),
+            "needs root (to make a test user), loop devices, setpriv and newuidmap (uidmap)"))
     func unprivilegedBuildsGiveTheRootBuildsTree() throws {
         let scratch = Scratch()
         chmod(scratch.path, 0o755)
@@ -81,16 +88,18 @@ extension ConvertCommand {
             COPY --from=files /devices-null /copied-null
             WORKDIR /app
             """
-        let runs = copies + "\n" + """
-            USER root
-            RUN ["/bin/busybox", "--install", "-s", "/bin"]
-            RUN rm -rf /opq && mkdir /opq && echo new > /opq/new && rm /bin/ls && echo "$(id -u):$(id -g)" > /app/id
-            """
-        let owners = runs + "\n" + """
-            RUN echo "worker:x:1500:1500::/app:/bin/sh" >> /etc/passwd && echo "worker:x:1500:" >> /etc/group && chown worker /app /app/id
-            USER worker
-            RUN id -u > /app/worker-id && touch /app/by-worker
-            """
+        let runs =
+            copies + "\n" + """
+                USER root
+                RUN ["/bin/busybox", "--install", "-s", "/bin"]
+                RUN rm -rf /opq && mkdir /opq && echo new > /opq/new && rm /bin/ls && echo "$(id -u):$(id -g)" > /app/id
+                """
+        let owners =
+            runs + "\n" + """
+                RUN echo "worker:x:1500:1500::/app:/bin/sh" >> /etc/passwd && echo "worker:x:1500:" >> /etc/group && chown worker /app /app/id
+                USER worker
+                RUN id -u > /app/worker-id && touch /app/by-worker
+                """
         let cases: [(String, String)] = [("copies", copies), ("runs", runs), ("owners", owners)]
         var contexts: [String: String] = [:]
         for (name, text) in cases { contexts[name] = try context(name, text) }
@@ -115,14 +124,17 @@ extension ConvertCommand {
 
         func expectSame(_ name: String, _ mode: String) throws {
             let out = home + "/\(mode)-\(name).gvmi"
-            let r = user.gvmc(["build", "--progress", "quiet", "-o", out, contexts[name]!], home: home,
-                              wrap: mode == "none" ? ["unshare", "--user", "--map-user=\(user.uid)"] : [])
+            let r = user.gvmc(
+                ["build", "--progress", "quiet", "-o", out, contexts[name]!], home: home,
+                wrap: mode == "none" ? ["unshare", "--user", "--map-user=\(user.uid)"] : [])
             #expect(r.status == 0, "\(mode) \(name): \(r.output)")
             guard r.status == 0 else { return }
             var st = stat()
             #expect(stat(out, &st) == 0 && st.st_uid == user.uid, "the image belongs to the user who built it")
             let differences = TreeSnapshot.diff(rootTrees[name]!, try tree(out))
-            #expect(differences.isEmpty, "\(mode) \(name): the unprivileged tree differs from root's:\n\(differences.prefix(20).joined(separator: "\n"))")
+            #expect(
+                differences.isEmpty,
+                "\(mode) \(name): the unprivileged tree differs from root's:\n\(differences.prefix(20).joined(separator: "\n"))")
         }
 
         // The shared step cache between two unprivileged runners (their own cache directories):
@@ -130,14 +142,22 @@ extension ConvertCommand {
         // an opaque directory and a whiteout among them), and the tree is still root's.
         func expectSharedCache(_ name: String, _ mode: String) throws {
             let layout = home + "/shared-\(mode)-\(name)", out = home + "/b-\(mode)-\(name).gvmi"
-            let a = user.gvmc(["build", "--progress", "plain", "--cache-dir", home + "/ca-\(mode)-\(name)", "-o", home + "/a-\(mode)-\(name).gvmi",
-                               "--cache-to", "type=local,dest=\(layout)", contexts[name]!], home: home)
+            let a = user.gvmc(
+                [
+                    "build", "--progress", "plain", "--cache-dir", home + "/ca-\(mode)-\(name)", "-o", home + "/a-\(mode)-\(name).gvmi",
+                    "--cache-to", "type=local,dest=\(layout)", contexts[name]!
+                ], home: home)
             try #require(a.status == 0, "\(mode) \(name): \(a.output)")
-            let b = user.gvmc(["build", "--progress", "plain", "--cache-dir", home + "/cb-\(mode)-\(name)", "-o", out,
-                               "--cache-from", "type=local,src=\(layout)", contexts[name]!], home: home)
+            let b = user.gvmc(
+                [
+                    "build", "--progress", "plain", "--cache-dir", home + "/cb-\(mode)-\(name)", "-o", out,
+                    "--cache-from", "type=local,src=\(layout)", contexts[name]!
+                ], home: home)
             try #require(b.status == 0, "\(mode) \(name): \(b.output)")
             let steps = builtSteps(b.output)
-            #expect(!steps.isEmpty && steps.allSatisfy(\.cached) && b.output.contains("CACHED (local \(layout):latest)"), "\(mode) \(name): \(b.output)")
+            #expect(
+                !steps.isEmpty && steps.allSatisfy(\.cached) && b.output.contains("CACHED (local \(layout):latest)"),
+                "\(mode) \(name): \(b.output)")
             let differences = TreeSnapshot.diff(rootTrees[name]!, try tree(out))
             #expect(differences.isEmpty, "\(mode) \(name) through the shared cache:\n\(differences.prefix(20).joined(separator: "\n"))")
         }
@@ -152,14 +172,17 @@ extension ConvertCommand {
         try expectSame("runs", "single")
         try expectSharedCache("runs", "single")
         let refused = user.gvmc(["build", "--progress", "quiet", "-o", home + "/x.gvmi", contexts["owners"]!], home: home)
-        #expect(refused.status == 1 && refused.output.contains("Dockerfile:11:1: RUN")
+        #expect(
+            refused.status == 1 && refused.output.contains("Dockerfile:11:1: RUN")
                 && refused.output.contains("no range for \(user.name) in /etc/subuid"), "\(refused.output)")
         // No user namespace at all (the user's gid is unmapped in the namespace it runs in, so
         // the kernel refuses a nested one): a build without RUN still works, RUN says why not.
         try expectSame("copies", "none")
-        let noRun = user.gvmc(["build", "--progress", "quiet", "-o", home + "/y.gvmi", contexts["runs"]!], home: home,
-                              wrap: ["unshare", "--user", "--map-user=\(user.uid)"])
-        #expect(noRun.status == 1 && noRun.output.contains("Dockerfile:9:1: RUN needs root or a user namespace")
+        let noRun = user.gvmc(
+            ["build", "--progress", "quiet", "-o", home + "/y.gvmi", contexts["runs"]!], home: home,
+            wrap: ["unshare", "--user", "--map-user=\(user.uid)"])
+        #expect(
+            noRun.status == 1 && noRun.output.contains("Dockerfile:9:1: RUN needs root or a user namespace")
                 && noRun.output.contains("refuses user namespaces"), "\(noRun.output)")
         #expect(!FileManager.default.fileExists(atPath: home + "/x.gvmi") && !FileManager.default.fileExists(atPath: home + "/y.gvmi"))
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: home + "/tmp")) ?? ["?"]).isEmpty, "no build directory is left")

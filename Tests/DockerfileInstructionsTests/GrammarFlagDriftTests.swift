@@ -9,18 +9,21 @@ private func grammarRule(_ name: String) -> String {
     while let open = text.range(of: "(*"), let close = text.range(of: "*)", range: open.upperBound..<text.endIndex) {
         text.removeSubrange(open.lowerBound..<close.upperBound)
     }
-    let re = try! NSRegularExpression(pattern: "(?m)^" + NSRegularExpression.escapedPattern(for: name) + "\\s*=(.*?);\\s*$",
-                                      options: [.dotMatchesLineSeparators])
+    let re = try! NSRegularExpression(
+        pattern: "(?m)^" + NSRegularExpression.escapedPattern(for: name) + "\\s*=(.*?);\\s*$",
+        options: [.dotMatchesLineSeparators])
     guard let m = re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
-          let r = Range(m.range(at: 1), in: text) else { return "" }
+        let r = Range(m.range(at: 1), in: text)
+    else { return "" }
     return String(text[r])
 }
 
 private func names(_ body: String, _ pattern: String) -> Set<String> {
     let re = try! NSRegularExpression(pattern: pattern)
-    return Set(re.matches(in: body, range: NSRange(body.startIndex..., in: body)).compactMap {
-        Range($0.range(at: 1), in: body).map { String(body[$0]) }
-    })
+    return Set(
+        re.matches(in: body, range: NSRange(body.startIndex..., in: body)).compactMap {
+            Range($0.range(at: 1), in: body).map { String(body[$0]) }
+        })
 }
 
 @Suite struct GrammarFlagDrift {

@@ -24,12 +24,18 @@ private let rejections: [Rejection] = [
     .init(dockerfile: "FROM a\nCOPY --link= a b\n", message: "missing a value on flag: --link", position: "2:6"),
     .init(dockerfile: "FROM a\nCOPY --link=maybe a b\n", message: "expecting boolean value for flag --link, not: maybe", position: "2:6"),
     .init(dockerfile: "FROM a\nCOPY --from a b\n", message: "missing a value on flag: --from", position: "2:6"),
-    .init(dockerfile: "FROM a\nCOPY onlyone\n", message: "COPY requires at least two arguments, but only one was provided. Destination could not be determined", position: "2:1"),
-    .init(dockerfile: "FROM a\nADD x\n", message: "ADD requires at least two arguments, but only one was provided. Destination could not be determined", position: "2:1"),
+    .init(
+        dockerfile: "FROM a\nCOPY onlyone\n",
+        message: "COPY requires at least two arguments, but only one was provided. Destination could not be determined", position: "2:1"),
+    .init(
+        dockerfile: "FROM a\nADD x\n",
+        message: "ADD requires at least two arguments, but only one was provided. Destination could not be determined", position: "2:1"),
     .init(dockerfile: "FROM a\nADD --from=x a b\n", message: "unknown flag: --from", position: "2:5"),
     .init(dockerfile: "FROM a\nCOPY a <<EOF\nx\nEOF\n", message: "COPY cannot accept a heredoc as a destination", position: "2:1"),
     .init(dockerfile: "FROM a b\n", message: "FROM requires either one or three arguments", position: "1:1"),
-    .init(dockerfile: "FROM a AS 1st\n", message: "invalid name for build stage: \"1st\", name can't start with a number or contain symbols", position: "1:1"),
+    .init(
+        dockerfile: "FROM a AS 1st\n", message: "invalid name for build stage: \"1st\", name can't start with a number or contain symbols",
+        position: "1:1"),
     .init(dockerfile: "FROM a AS b c\n", message: "FROM requires either one or three arguments", position: "1:1"),
     .init(dockerfile: "FROM --platfrom=x a\n", message: "unknown flag: --platfrom (did you mean platform?)", position: "1:6"),
     .init(dockerfile: "FROM a\nONBUILD ONBUILD RUN x\n", message: "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", position: "2:1"),
@@ -56,15 +62,21 @@ private let rejections: [Rejection] = [
     .init(dockerfile: "FROM a\nHEALTHCHECK RUN x\n", message: "Unknown type \"RUN\" in HEALTHCHECK (try CMD)", position: "2:1"),
     .init(dockerfile: "FROM a\nHEALTHCHECK CMD\n", message: "Missing command after HEALTHCHECK CMD", position: "2:1"),
     .init(dockerfile: "FROM a\nHEALTHCHECK --interval=5 CMD x\n", message: "time: invalid duration \"5\"", position: "2:13"),
-    .init(dockerfile: "FROM a\nHEALTHCHECK --timeout=1us CMD x\n", message: "Interval \"timeout\" cannot be less than 1ms", position: "2:13"),
+    .init(
+        dockerfile: "FROM a\nHEALTHCHECK --timeout=1us CMD x\n", message: "Interval \"timeout\" cannot be less than 1ms", position: "2:13"),
     .init(dockerfile: "FROM a\nHEALTHCHECK --retries=-1 CMD x\n", message: "--retries cannot be negative (-1)", position: "2:1"),
-    .init(dockerfile: "FROM a\nHEALTHCHECK --retries=x CMD x\n", message: "strconv.ParseInt: parsing \"x\": invalid syntax", position: "2:13"),
+    .init(
+        dockerfile: "FROM a\nHEALTHCHECK --retries=x CMD x\n", message: "strconv.ParseInt: parsing \"x\": invalid syntax", position: "2:13"),
     .init(dockerfile: "FROM a\nRUN --network=bridge x\n", message: "invalid network mode \"bridge\"", position: "2:5"),
     .init(dockerfile: "FROM a\nRUN --security=privileged x\n", message: "unsupported security mode \"privileged\"", position: "2:5"),
     .init(dockerfile: "FROM a\nRUN --device=/dev/fuse x\n", message: "unknown flag: --device", position: "2:5"),
-    .init(dockerfile: "FROM a\nRUN --mount=from=$STAGE,target=/x x\n", message: "'from' doesn't support variable expansion, define alias stage instead", position: "2:5"),
-    .init(dockerfile: "FROM a\nRUN --mount='type=bind,\"a' x\n", message: "failed to parse csv mounts: extraneous or missing \" in quoted-field", position: "2:5"),
-    .init(dockerfile: "FROM a\nRUN --mount x\n", message: "missing a value on flag: --mount", position: "2:5"),
+    .init(
+        dockerfile: "FROM a\nRUN --mount=from=$STAGE,target=/x x\n",
+        message: "'from' doesn't support variable expansion, define alias stage instead", position: "2:5"),
+    .init(
+        dockerfile: "FROM a\nRUN --mount='type=bind,\"a' x\n",
+        message: "failed to parse csv mounts: extraneous or missing \" in quoted-field", position: "2:5"),
+    .init(dockerfile: "FROM a\nRUN --mount x\n", message: "missing a value on flag: --mount", position: "2:5")
 ]
 
 @Suite struct InstructionValidation {
@@ -92,7 +104,9 @@ private let rejections: [Rejection] = [
     }
 
     @Test func copyAndAddFlags() throws {
-        let s = try stages("FROM a\nCOPY --from=b --chown=1:2 --chmod=755 --link --parents --exclude=*.md --exclude=x a <<EOF /d/\nbody\nEOF\nADD --unpack=false --keep-git-dir --checksum=sha256:00 u /x\n")
+        let s = try stages(
+            "FROM a\nCOPY --from=b --chown=1:2 --chmod=755 --link --parents --exclude=*.md --exclude=x a <<EOF /d/\nbody\nEOF\nADD --unpack=false --keep-git-dir --checksum=sha256:00 u /x\n"
+        )
         guard case .copy(let copy) = s.stages[0].instructions[0].kind else { Issue.record("not copy"); return }
         #expect(copy.from == "b" && copy.chown == "1:2" && copy.chmod == "755" && copy.link && copy.parents)
         #expect(copy.excludes == ["*.md", "x"])
@@ -103,7 +117,8 @@ private let rejections: [Rejection] = [
     }
 
     @Test func runFlagsAndMounts() throws {
-        let s = try stages("FROM a\nRUN --mount=type=cache,target=/c,sharing=locked --mount=type=secret,id=tok --network=none --security=insecure make\n")
+        let s = try stages(
+            "FROM a\nRUN --mount=type=cache,target=/c,sharing=locked --mount=type=secret,id=tok --network=none --security=insecure make\n")
         guard case .run(let run) = s.stages[0].instructions[0].kind else { Issue.record("not run"); return }
         #expect(run.network == "none" && run.security == "insecure")
         #expect(run.mounts.count == 2)
@@ -132,11 +147,14 @@ private let rejections: [Rejection] = [
     }
 
     @Test func healthcheckValues() throws {
-        let s = try stages("FROM a\nHEALTHCHECK --interval=1m30s --timeout=500ms --retries=3 CMD curl -f localhost\nHEALTHCHECK CMD [\"x\"]\nHEALTHCHECK none\n")
+        let s = try stages(
+            "FROM a\nHEALTHCHECK --interval=1m30s --timeout=500ms --retries=3 CMD curl -f localhost\nHEALTHCHECK CMD [\"x\"]\nHEALTHCHECK none\n"
+        )
         let checks: [Healthcheck] = s.stages[0].instructions.compactMap {
             if case .healthcheck(let h) = $0.kind { return h } else { return nil }
         }
-        #expect(checks[0] == Healthcheck(test: ["CMD-SHELL", "curl -f localhost"], interval: 90_000_000_000, timeout: 500_000_000, retries: 3))
+        #expect(
+            checks[0] == Healthcheck(test: ["CMD-SHELL", "curl -f localhost"], interval: 90_000_000_000, timeout: 500_000_000, retries: 3))
         #expect(checks[1].test == ["CMD", "x"])
         #expect(checks[2].test == ["NONE"])
     }
@@ -154,9 +172,14 @@ private let rejections: [Rejection] = [
     @Test func envKeepsLegacyFormAndArgDocComments() throws {
         let s = try stages("# VERSION the release to build\nARG VERSION=1.0 OTHER\nFROM a\nENV A=1 B=\"2\"\nENV LEGACY value with spaces\n")
         guard case .arg(let args) = s.metaArgs[0].kind else { Issue.record("not arg"); return }
-        #expect(args == [ArgDefinition(key: "VERSION", defaultValue: "1.0", documentation: "the release to build"),
-                         ArgDefinition(key: "OTHER", defaultValue: nil, documentation: nil)])
-        #expect(s.stages[0].instructions[0].kind == .env([KeyValue(key: "A", value: "1", legacyForm: false), KeyValue(key: "B", value: "\"2\"", legacyForm: false)]))
+        #expect(
+            args == [
+                ArgDefinition(key: "VERSION", defaultValue: "1.0", documentation: "the release to build"),
+                ArgDefinition(key: "OTHER", defaultValue: nil, documentation: nil)
+            ])
+        #expect(
+            s.stages[0].instructions[0].kind
+                == .env([KeyValue(key: "A", value: "1", legacyForm: false), KeyValue(key: "B", value: "\"2\"", legacyForm: false)]))
         #expect(s.stages[0].instructions[1].kind == .env([KeyValue(key: "LEGACY", value: "value with spaces", legacyForm: true)]))
     }
 

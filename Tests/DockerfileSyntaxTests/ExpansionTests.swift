@@ -12,7 +12,7 @@ struct ExpansionRow: CustomTestStringConvertible, Sendable {
 
 private let env: [String: String] = [
     "HOME": "/root", "EMPTY": "", "PATH": "/usr/bin:/bin", "NAME": "app", "FILE": "archive.tar.gz",
-    "SPACED": "a  b c", "KO": "한국어", "ÄÖ": "umlaut", "DOLLAR": "x$0y", "NL": "a\nb", "ZERO": "<${0}>",
+    "SPACED": "a  b c", "KO": "한국어", "ÄÖ": "umlaut", "DOLLAR": "x$0y", "NL": "a\nb", "ZERO": "<${0}>"
 ]
 
 private let rows: [ExpansionRow] = [
@@ -122,7 +122,7 @@ private let rows: [ExpansionRow] = [
     // backtick escape
     .init(word: "a`$HOME", expected: "a$HOME", escape: "`"),
     .init(word: "c:\\path", expected: "c:\\path", escape: "`"),
-    .init(word: "\"a`\"b\"", expected: "a\"b", escape: "`"),
+    .init(word: "\"a`\"b\"", expected: "a\"b", escape: "`")
 ]
 
 @Suite struct ShellExpansion {

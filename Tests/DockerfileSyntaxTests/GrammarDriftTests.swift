@@ -18,8 +18,9 @@ enum Grammar {
         }
         let pattern = "(?m)^" + NSRegularExpression.escapedPattern(for: name) + "\\s*=(.*?);\\s*$"
         guard let re = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]),
-              let m = re.firstMatch(in: t, range: NSRange(t.startIndex..., in: t)),
-              let r = Range(m.range(at: 1), in: t) else { return "" }
+            let m = re.firstMatch(in: t, range: NSRange(t.startIndex..., in: t)),
+            let r = Range(m.range(at: 1), in: t)
+        else { return "" }
         return String(t[r])
     }
 
@@ -27,9 +28,10 @@ enum Grammar {
     static func terminals(_ rule: String, matching pattern: String) -> Set<String> {
         let re = try! NSRegularExpression(pattern: pattern)
         let body = self.rule(rule)
-        return Set(re.matches(in: body, range: NSRange(body.startIndex..., in: body)).compactMap {
-            Range($0.range(at: 1), in: body).map { String(body[$0]) }
-        })
+        return Set(
+            re.matches(in: body, range: NSRange(body.startIndex..., in: body)).compactMap {
+                Range($0.range(at: 1), in: body).map { String(body[$0]) }
+            })
     }
 }
 

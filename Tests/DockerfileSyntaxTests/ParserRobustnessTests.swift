@@ -28,7 +28,8 @@ enum Corpus {
     }
 
     /// Interesting bytes: every character with meaning somewhere in the language.
-    static let alphabet: [UInt8] = Array("\\`\"'$#{}[]<>-=:, \t\r\n\u{0B}\u{0C}abcEOF0123456789/*?%".utf8) + [0x00, 0xC3, 0xA9, 0xFF, 0xEF, 0xBB, 0xBF]
+    static let alphabet: [UInt8] =
+        Array("\\`\"'$#{}[]<>-=:, \t\r\n\u{0B}\u{0C}abcEOF0123456789/*?%".utf8) + [0x00, 0xC3, 0xA9, 0xFF, 0xEF, 0xBB, 0xBF]
 
     static func mutate(_ input: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
         var bytes = input

@@ -99,6 +99,9 @@ import Testing
 
     @Test func jsonDocumentHasBuildKitKeys() throws {
         let json = SyntaxJSON.render(try parse("FROM a\nENV k=v\n"))
-        #expect(json.contains("\"cmd\": \"env\", \"sub_cmd\": null, \"json\": false, \"original\": \"ENV k=v\", \"start_line\": 2, \"end_line\": 2, \"flags\": [], \"value\": [\"k\", \"v\"], \"heredocs\": []"))
+        #expect(
+            json.contains(
+                "\"cmd\": \"env\", \"sub_cmd\": null, \"json\": false, \"original\": \"ENV k=v\", \"start_line\": 2, \"end_line\": 2, \"flags\": [], \"value\": [\"k\", \"v\"], \"heredocs\": []"
+            ))
     }
 }

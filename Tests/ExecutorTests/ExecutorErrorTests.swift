@@ -18,8 +18,9 @@ import Testing
     }
 
     @Test func aFailedSystemCallKeepsItsErrnoAndPath() throws {
-        let context = ExecutionContext(buildContext: BuildContext(directory: "/nonexistent", ignore: DockerIgnore(text: "")),
-                                       workDirectory: "/nonexistent/work")
+        let context = ExecutionContext(
+            buildContext: BuildContext(directory: "/nonexistent", ignore: DockerIgnore(text: "")),
+            workDirectory: "/nonexistent/work")
         do {
             _ = try context.scratchDirectory("x")
             Issue.record("mkdtemp under a missing directory succeeded")

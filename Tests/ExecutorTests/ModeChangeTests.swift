@@ -29,8 +29,10 @@ import Glibc
         return out
     }
 
-    @Test(arguments: ["755", "0644", "600", "4755", "1777", "0", "u=rwX,go=rX", "+x", "a-w", "go-rwx", "u+x,g-w", "o=", "=r",
-                      "+X", "a+X", "g=u", "u=rwx,g=rx,o=", "ug+w,o-r", "g+s", "u+s,o+t", "+t", "a=rwX", "u-x,+X", "go+rX,u-w"])
+    @Test(arguments: [
+        "755", "0644", "600", "4755", "1777", "0", "u=rwX,go=rX", "+x", "a-w", "go-rwx", "u+x,g-w", "o=", "=r",
+        "+X", "a+X", "g=u", "u=rwx,g=rx,o=", "ug+w,o-r", "g+s", "u+s,o+t", "+t", "a=rwX", "u-x,+X", "go+rX,u-w"
+    ])
     func symbolicAndOctalModesDoWhatChmodDoes(_ spec: String) throws {
         // "g=u" copies bits in chmod(1); gvmc does not parse it: it must be refused, not misread.
         if spec == "g=u" {
@@ -47,14 +49,17 @@ import Glibc
             try #require(lstat(e.path, &st) == 0)
             let byChmod = UInt32(st.st_mode & 0o7777)
             let byGvmc = change.apply(to: e.mode, isDirectory: e.isDirectory)
-            let comment: Comment = "\(spec) on a \(e.isDirectory ? "directory" : "file") \(String(e.mode, radix: 8)): gvmc \(String(byGvmc, radix: 8)), chmod \(String(byChmod, radix: 8))"
+            let comment: Comment =
+                "\(spec) on a \(e.isDirectory ? "directory" : "file") \(String(e.mode, radix: 8)): gvmc \(String(byGvmc, radix: 8)), chmod \(String(byChmod, radix: 8))"
             #expect(byGvmc == byChmod, comment)
         }
     }
 
     @Test func malformedModesAreRefusedWithTheReason() {
-        for (spec, reason) in [("8", "needs +, - or ="), ("17777", "octal modes go up to 7777"), ("q+r", "unknown class \"q\""),
-                               ("u+z", "unknown permission in \"z\""), ("u+r,", "\"\" needs +, - or =")] {
+        for (spec, reason) in [
+            ("8", "needs +, - or ="), ("17777", "octal modes go up to 7777"), ("q+r", "unknown class \"q\""),
+            ("u+z", "unknown permission in \"z\""), ("u+r,", "\"\" needs +, - or =")
+        ] {
             var message = "accepted"
             do { _ = try ModeChange(spec) } catch { message = error.message }
             #expect(message.hasPrefix("invalid --chmod \(spec): ") && message.contains(reason), "\(spec): \(message)")

@@ -16,7 +16,7 @@ import Testing
         let files: [(String, String, Int)] = [
             ("a.txt", "alpha\n", 0o644), ("b.log", "log\n", 0o644), ("tool", "#!/bin/sh\necho tool\n", 0o755),
             ("dir/sub/x.py", "print(1)\n", 0o644), ("dir/sub/y.txt", "why\n", 0o600), ("pkg.tar", "not really a tar\n", 0o644),
-            (".dockerignore", "*.log\n", 0o644),
+            (".dockerignore", "*.log\n", 0o644)
         ]
         for (path, content, mode) in files {
             try Data(content.utf8).write(to: URL(fileURLWithPath: dir + "/" + path))
@@ -86,7 +86,9 @@ import Testing
     /// Every git ref naming one commit.
     struct OneCommit: GitRemote {
         func resolve(_ url: String, access: GitAccess) throws -> String { "0123456789abcdef0123456789abcdef01234567" }
-        func checkout(_ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess) throws -> (commit: String, time: Int64) {
+        func checkout(
+            _ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess
+        ) throws -> (commit: String, time: Int64) {
             throw ExecutorError("not checked out in this test")
         }
     }
@@ -94,8 +96,10 @@ import Testing
     /// The key of `step` after layers keyed `previous`, with the stage `base` cached under
     /// "base-stage-key", images known by a shared tree named "image-tree-id" and every git ref
     /// naming one commit (`sources`; else neither images nor git).
-    static func keys(_ steps: [Step], plan: BuildPlan, context: String, after previous: String, defaultNetwork: String = "default",
-                     sources: Bool = true) throws -> [String?] {
+    static func keys(
+        _ steps: [Step], plan: BuildPlan, context: String, after previous: String, defaultNetwork: String = "default",
+        sources: Bool = true
+    ) throws -> [String?] {
         let executor = try BuildExecutor(plan: plan, context: BuildContext(directory: context, ignore: DockerIgnore(text: "*.log\n")))
         defer { executor.finish() }
         if sources {
@@ -283,7 +287,7 @@ import Testing
             try Self.keys(steps, plan: plan, context: context, after: "previous-key"),
             try Self.keys(steps, plan: plan, context: context, after: "COPY --link"),
             try Self.keys(steps, plan: plan, context: context, after: "previous-key", defaultNetwork: "none"),
-            try Self.keys(steps, plan: plan, context: context, after: "previous-key", sources: false),
+            try Self.keys(steps, plan: plan, context: context, after: "previous-key", sources: false)
         ]
         var computed: [String] = []
         for (n, step) in steps.enumerated() {
@@ -302,7 +306,8 @@ import Testing
         let context = try Self.makeContext()
         let cache = NSTemporaryDirectory() + "/step-keys-cache-" + UUID().uuidString
         defer { for d in [context, cache] { try? FileManager.default.removeItem(atPath: d) } }
-        let plan = try Self.plan("""
+        let plan = try Self.plan(
+            """
             FROM scratch AS base
             COPY a.txt /a
             WORKDIR /w
@@ -319,13 +324,14 @@ import Testing
             executor.stepCacheDirectory = cache
             let root = try executor.run()
             #expect(FileManager.default.contents(atPath: root + "/b") == Data("alpha\n".utf8))
-            #expect(executor.layerRecords.map { "\($0.stage) \($0.key)" } == [
-                "0 07de7f4c010137d6554ff24fde8bcd189c312a21aa7f776e5e1b3148ef63373e",
-                "0 769145037f1fd99627fbea82fcf8abd2cbd2673c0d5c35c97e409b237bcae794",
-                "1 1a232335b4cc33535cb3b9629fea5fdb81d11ee9523b3e926a62e003d506ec45",
-                "1 bce6ace1ae1183b683db5a85ac4198bc62b458a046bd59db199e3b61880f9c7b",
-                "1 42d5cf826d17d1932273a7544ae6e94c83ca0f7fbef0aa8269651309cb5389c4",
-            ])
+            #expect(
+                executor.layerRecords.map { "\($0.stage) \($0.key)" } == [
+                    "0 07de7f4c010137d6554ff24fde8bcd189c312a21aa7f776e5e1b3148ef63373e",
+                    "0 769145037f1fd99627fbea82fcf8abd2cbd2673c0d5c35c97e409b237bcae794",
+                    "1 1a232335b4cc33535cb3b9629fea5fdb81d11ee9523b3e926a62e003d506ec45",
+                    "1 bce6ace1ae1183b683db5a85ac4198bc62b458a046bd59db199e3b61880f9c7b",
+                    "1 42d5cf826d17d1932273a7544ae6e94c83ca0f7fbef0aa8269651309cb5389c4"
+                ])
         }
     }
 }

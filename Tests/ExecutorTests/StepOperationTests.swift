@@ -10,7 +10,8 @@ import Testing
     static func steps(_ text: String) throws -> [Step] { try StepKeyTests.plan("FROM scratch\n" + text).targetStage.steps }
 
     @Test func eachStepIsTheOperationOfItsKind() throws {
-        let kinds = try Self.steps("""
+        let kinds = try Self.steps(
+            """
             COPY a /a
             ADD a /a
             ADD https://example.com/x /x
@@ -19,9 +20,13 @@ import Testing
             ADD https://example.com/x https://github.com/x/y.git /z/
             RUN true
             WORKDIR /w
-            """).map { String(describing: type(of: $0.operation)) }
-        #expect(kinds == ["CopyOperation", "CopyOperation", "URLAddOperation", "GitAddOperation", "GitAddOperation",
-                          "GitAddOperation", "RunOperation", "WorkdirOperation"])
+            """
+        ).map { String(describing: type(of: $0.operation)) }
+        #expect(
+            kinds == [
+                "CopyOperation", "CopyOperation", "URLAddOperation", "GitAddOperation", "GitAddOperation",
+                "GitAddOperation", "RunOperation", "WorkdirOperation"
+            ])
     }
 
     /// A context, a root to build in and the context's operations share.
@@ -35,8 +40,9 @@ import Testing
             try FileManager.default.moveItem(atPath: source, toPath: scratch.sub("context"))
             try FileManager.default.createDirectory(atPath: scratch.sub("root"), withIntermediateDirectories: false)
             try FileManager.default.createDirectory(atPath: scratch.sub("work"), withIntermediateDirectories: false)
-            context = ExecutionContext(buildContext: BuildContext(directory: scratch.sub("context"), ignore: DockerIgnore(text: "*.log\n")),
-                                       workDirectory: scratch.sub("work"))
+            context = ExecutionContext(
+                buildContext: BuildContext(directory: scratch.sub("context"), ignore: DockerIgnore(text: "*.log\n")),
+                workDirectory: scratch.sub("work"))
         }
 
         func run(_ text: String) throws {
@@ -47,7 +53,8 @@ import Testing
     @Test(.enabled(if: getuid() == 0, "owners are set as root"))
     func copyLeavesOutWhatTheContextIgnoresAndWhatIsExcluded() throws {
         let s = try Setup()
-        try s.run("""
+        try s.run(
+            """
             COPY . /all/
             COPY --exclude=sub/*.txt dir /e/
             COPY --chmod=0600 a.txt /x/
@@ -92,7 +99,9 @@ import Testing
             accesses.append(access)
             return "0123456789abcdef0123456789abcdef01234567"
         }
-        func checkout(_ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess) throws -> (commit: String, time: Int64) {
+        func checkout(
+            _ url: String, id: String, into directory: String, keepGitDir: Bool, access: GitAccess
+        ) throws -> (commit: String, time: Int64) {
             try Data("readme\n".utf8).write(to: URL(fileURLWithPath: directory + "/README"))
             return (id, 0)
         }
@@ -107,7 +116,8 @@ import Testing
         try Data("t0ken\n".utf8).write(to: URL(fileURLWithPath: token))
         s.context.sandbox.secrets = ["GIT_AUTH_TOKEN.git.example.com:8443": token]
         s.context.sandbox.sshAgents = ["default": "/run/agent.sock"]
-        let steps = try Self.steps("""
+        let steps = try Self.steps(
+            """
             ADD https://git.example.com:8443/x/y.git#main /src
             ADD https://git.example.com:8443/x/y.git#main /again
             """)

@@ -20,7 +20,10 @@ import Glibc
         for dir in ["bin", "etc/conf.d", "empty", "locked", "tmp"] {
             try fm.createDirectory(atPath: src + "/" + dir, withIntermediateDirectories: true)
         }
-        for (file, text) in [("bin/tool", "#!/bin/sh\n"), ("etc/conf.d/a.conf", "a=1\n"), ("locked/secret", "s\n"), ("bin/big", String(repeating: "y", count: 200_000))] {
+        for (file, text) in [
+            ("bin/tool", "#!/bin/sh\n"), ("etc/conf.d/a.conf", "a=1\n"), ("locked/secret", "s\n"),
+            ("bin/big", String(repeating: "y", count: 200_000))
+        ] {
             #expect(fm.createFile(atPath: src + "/" + file, contents: Data(text.utf8)))
         }
         #expect(link(src + "/bin/tool", src + "/bin/tool-again") == 0)
@@ -28,14 +31,21 @@ import Glibc
         try fm.createSymbolicLink(atPath: src + "/bin/sh", withDestinationPath: "tool")
         try fm.createSymbolicLink(atPath: src + "/etc/abs", withDestinationPath: "/bin/tool")
         try fm.createSymbolicLink(atPath: src + "/dangling", withDestinationPath: "../nowhere")
-        for (path, mode) in [("bin/tool", 0o4755), ("etc/conf.d/a.conf", 0o640), ("tmp", 0o1777), ("locked/secret", 0o400),
-                             ("locked", 0o500), ("etc/conf.d", 0o750)] as [(String, mode_t)] {
+        for (path, mode) in [
+            ("bin/tool", 0o4755), ("etc/conf.d/a.conf", 0o640), ("tmp", 0o1777), ("locked/secret", 0o400),
+            ("locked", 0o500), ("etc/conf.d", 0o750)
+        ] as [(String, mode_t)] {
             #expect(chmod(src + "/" + path, mode) == 0)
         }
         #expect(lchown(src + "/etc/abs", 123, 456) == 0 || getuid() != 0)
         // Times last, deepest first: setting a child's time does not change its directory's.
-        for (i, path) in ["bin/sh", "bin/tool", "bin/big", "etc/conf.d/a.conf", "etc/conf.d", "etc/abs", "locked", "empty", "bin", "etc", ""].enumerated() {
-            var times = [timespec(tv_sec: 1_000_000_000 + i * 86_400, tv_nsec: 123_456_789), timespec(tv_sec: 1_200_000_000 + i * 3600, tv_nsec: 987_654_321)]
+        for (i, path) in [
+            "bin/sh", "bin/tool", "bin/big", "etc/conf.d/a.conf", "etc/conf.d", "etc/abs", "locked", "empty", "bin", "etc", ""
+        ].enumerated() {
+            var times = [
+                timespec(tv_sec: 1_000_000_000 + i * 86_400, tv_nsec: 123_456_789),
+                timespec(tv_sec: 1_200_000_000 + i * 3600, tv_nsec: 987_654_321)
+            ]
             #expect(utimensat(AT_FDCWD, src + "/" + path, &times, AT_SYMLINK_NOFOLLOW) == 0, "\(path)")
         }
     }
@@ -73,7 +83,11 @@ import Glibc
             if getuid() == 0 { #expect(entry.uid == 4321 && entry.gid == 8765, "\(path): \(entry)") }
             switch entry.type {
             case "dir": #expect(entry.mode & 0o777 == 0o755, "\(path): \(entry)")
-            case "file": #expect(entry.mode & 0o777 == (path == "/bin/tool" || path.hasSuffix("tool-again") || path.hasSuffix("tool-link") ? 0o755 : 0o644), "\(path): \(entry)")
+            case "file":
+                #expect(
+                    entry.mode & 0o777
+                        == (path == "/bin/tool" || path.hasSuffix("tool-again") || path.hasSuffix("tool-link") ? 0o755 : 0o644),
+                    "\(path): \(entry)")
             default: break
             }
         }
@@ -119,7 +133,9 @@ import Glibc
         #expect(chmod(tree + "/locked", 0o700) == 0)
         try FileManager.default.createDirectory(atPath: tree + "/locked/inner/deeper", withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: tree + "/locked/inner/deeper/file", contents: Data("d".utf8)))
-        #expect(chmod(tree + "/locked/inner/deeper", 0o000) == 0 && chmod(tree + "/locked/inner", 0o555) == 0 && chmod(tree + "/locked", 0o555) == 0)
+        #expect(
+            chmod(tree + "/locked/inner/deeper", 0o000) == 0 && chmod(tree + "/locked/inner", 0o555) == 0
+                && chmod(tree + "/locked", 0o555) == 0)
         // A symlink out of the tree is removed, not followed.
         let outside = scratch.sub("outside")
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)

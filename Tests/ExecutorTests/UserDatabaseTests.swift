@@ -9,7 +9,8 @@ import Testing
         let root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: root + "/etc/passwd", contents: Data("root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n".utf8))
+        FileManager.default.createFile(
+            atPath: root + "/etc/passwd", contents: Data("root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n".utf8))
         FileManager.default.createFile(atPath: root + "/etc/group", contents: Data("root:x:0:\napp:x:1001:\nwheel:x:10:app,root\n".utf8))
         let db = try UserDatabase(rootfs: root)
         let app = try db.resolve("app")

@@ -29,12 +29,15 @@ import Glibc
         var options = SquashFSOptions()
         options.fixedTimestamp = 1_700_000_000
         var calls = 0
-        let result = try GVMIImageWriter.write(to: dir + "/" + name, options: options, config: config(label),
-                                               chunkSize: chunk.map { c in { _ in c } }, imageStore: store) { writer in
+        let result = try GVMIImageWriter.write(
+            to: dir + "/" + name, options: options, config: config(label),
+            chunkSize: chunk.map { c in { _ in c } }, imageStore: store
+        ) { writer in
             calls += 1
             for i in 0..<40 {
                 let text = String(repeating: "line \(i) of a file that compresses\n", count: 400 + i * 37)
-                try writer.addFile(try EntryPath("app/file\(i).txt"), metadata: EntryMetadata(permissions: 0o644), contents: Array(text.utf8))
+                try writer.addFile(
+                    try EntryPath("app/file\(i).txt"), metadata: EntryMetadata(permissions: 0o644), contents: Array(text.utf8))
             }
             try BootFiles.add(to: writer)
         }
@@ -108,11 +111,16 @@ import Glibc
             return ImageStoreEntry(store: "/s", treeKey: tree, options: o, reads: true).directory
         }
         let plain = key { _ in }
-        #expect(key({ $0.workers = 7; $0.blockStore = "/x" }) == plain)
+        #expect(
+            key({
+                $0.workers = 7; $0.blockStore = "/x"
+            }) == plain)
         #expect(key({ _ in }, tree: "u") != plain)
-        for edit: (inout SquashFSOptions) -> Void in [{ $0.compression = CompressionOptions(.xz) }, { $0.compression.level = 3 },
-                                                      { $0.blockSize = 1 << 20 }, { $0.fixedTimestamp = nil }, { $0.fixedTimestamp = 2 },
-                                                      { $0.deduplicate = false }, { $0.fragments = false }, { $0.pad = false }] {
+        for edit: (inout SquashFSOptions) -> Void in [
+            { $0.compression = CompressionOptions(.xz) }, { $0.compression.level = 3 },
+            { $0.blockSize = 1 << 20 }, { $0.fixedTimestamp = nil }, { $0.fixedTimestamp = 2 },
+            { $0.deduplicate = false }, { $0.fragments = false }, { $0.pad = false }
+        ] {
             #expect(key(edit) != plain)
         }
     }

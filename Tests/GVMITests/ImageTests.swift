@@ -35,8 +35,9 @@ private func writeImage(_ path: String, timestamp: Int64? = 1_700_000_000) throw
     options.fixedTimestamp = timestamp
     return try GVMIImageWriter.write(to: path, options: options, config: sampleConfig()) { writer in
         try writer.add(try EntryPath("golem/work"), .directory, metadata: EntryMetadata(permissions: 0o755))
-        try writer.addFile(try EntryPath("golem/work/task.sh"), metadata: EntryMetadata(permissions: 0o755),
-                           contents: Array("#!/bin/sh\necho hi\n".utf8))
+        try writer.addFile(
+            try EntryPath("golem/work/task.sh"), metadata: EntryMetadata(permissions: 0o755),
+            contents: Array("#!/bin/sh\necho hi\n".utf8))
         try writer.add(try EntryPath("proc"), .directory, metadata: EntryMetadata(permissions: 0o555))
     }
 }
@@ -60,7 +61,11 @@ private func writeImage(_ path: String, timestamp: Int64? = 1_700_000_000) throw
         let dir = tempDir()
         defer { _ = run(["rm", "-rf", dir]) }
         let result = try writeImage(dir + "/a.gvmi")
-        let (status, out) = run(["python3", "-c", "import hashlib,sys; d=open(sys.argv[1],'rb').read(); print(hashlib.sha3_224(d).hexdigest(), hashlib.sha256(d).hexdigest(), len(d))", dir + "/a.gvmi"])
+        let (status, out) = run([
+            "python3", "-c",
+            "import hashlib,sys; d=open(sys.argv[1],'rb').read(); print(hashlib.sha3_224(d).hexdigest(), hashlib.sha256(d).hexdigest(), len(d))",
+            dir + "/a.gvmi"
+        ])
         #expect(status == 0)
         #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == "\(result.sha3_224) \(result.sha256) \(result.size)")
     }

@@ -19,8 +19,10 @@ final class LoopbackServer {
         let portFile = NSTemporaryDirectory() + "port-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: portFile) }
         if arguments.contains("PORT") {
-            port = Int(Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-                .output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            port =
+                Int(
+                    Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+                        .output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = arguments.map { $0 == "PORT_FILE" ? portFile : $0 == "PORT" ? String(port) : $0 }
@@ -41,8 +43,11 @@ final class LoopbackServer {
     }
 }
 
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/git") && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"),
-                "needs git and python3"))
+@Suite(
+    .enabled(
+        if: FileManager.default.isExecutableFile(atPath: "/usr/bin/git")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"),
+        "needs git and python3"))
 struct GitHTTPTests {
     let dir = NSTemporaryDirectory() + "githttp-" + UUID().uuidString
 
@@ -67,9 +72,11 @@ struct GitHTTPTests {
     @Test func aSubmoduleURLClimbingOutOfScopeGetsNoToken() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/root", withIntermediateDirectories: true)
-        let server = try LoopbackServer([LoopbackServer.fixtures + "/git_http.py", dir + "/root", "PORT_FILE"],
-                                        environment: ["GIT_TEST_TOKEN": "s3cret", "GIT_TEST_LOG": dir + "/log"])
-        try sh("""
+        let server = try LoopbackServer(
+            [LoopbackServer.fixtures + "/git_http.py", dir + "/root", "PORT_FILE"],
+            environment: ["GIT_TEST_TOKEN": "s3cret", "GIT_TEST_LOG": dir + "/log"])
+        try sh(
+            """
             git init -q -b main x; cd x; echo sub > README; git add -A; git -c user.name=t -c user.email=t@e commit -q -m x; cd ..
             git clone -q --bare x root/public/x.git
             git init -q -b main app; cd app; echo app > README
@@ -93,7 +100,8 @@ struct GitHTTPTests {
     @Test func aDumbHTTPServerIsNamedAsSuch() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try sh("""
+        try sh(
+            """
             git init -q -b main w; cd w; echo x > README; git add -A; git -c user.name=t -c user.email=t@e commit -q -m x; cd ..
             git clone -q --bare w served/r.git; git -C served/r.git update-server-info
             """)
@@ -109,7 +117,8 @@ struct GitHTTPTests {
             .output.trimmingCharacters(in: .whitespacesAndNewlines)
         let start = Date()
         let error = checkout("http://127.0.0.1:\(port)/r.git")
-        #expect(error.hasPrefix("http://127.0.0.1:\(port)/r.git/info/refs?service=git-upload-pack: ") && error.contains("(after 4 attempts)")
+        #expect(
+            error.hasPrefix("http://127.0.0.1:\(port)/r.git/info/refs?service=git-upload-pack: ") && error.contains("(after 4 attempts)")
                 && !error.contains("TransportError("), "\(error)")
         #expect(Date().timeIntervalSince(start) > 1.5, "backoff between attempts")
     }
@@ -145,10 +154,14 @@ struct GitHTTPTests {
         let fd = open(dir + "/download", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(fd) }
         let start = Date()
-        let download = DownloadLimit.$stallOverride.withValue(2) { Result { try URLDownload.fetch(server.base + "/stall", to: fd, attempts: 2) } }
+        let download = DownloadLimit.$stallOverride.withValue(2) {
+            Result { try URLDownload.fetch(server.base + "/stall", to: fd, attempts: 2) }
+        }
         let took = Date().timeIntervalSince(start)
         #expect(throws: HTTPError.self) { try download.get() }
-        if case .failure(let e) = download { #expect("\(e)".contains("the last 2 seconds") && "\(e)".contains("(after 2 attempts)"), "\(e)") }
+        if case .failure(let e) = download {
+            #expect("\(e)".contains("the last 2 seconds") && "\(e)".contains("(after 2 attempts)"), "\(e)")
+        }
         print("a stalled download abandoned after \(String(format: "%.1f", took)) s")
         #expect(took < 60, "\(took) s")
     }

@@ -133,7 +133,8 @@ struct CraftedPack {
         let base = Array("hello, world\n".utf8)
         var pack = CraftedPack()
         pack.whole(3, base)
-        pack.refDelta(base: CraftedPack.id("blob", base), CraftedPack.varint(base.count) + CraftedPack.varint(1 << 50) + [5] + Array("hello".utf8))
+        pack.refDelta(
+            base: CraftedPack.id("blob", base), CraftedPack.varint(base.count) + CraftedPack.varint(1 << 50) + [5] + Array("hello".utf8))
         #expect(pack.bytes.count < 200)
         #expect { try index(pack) } throws: { "\($0)".contains("a delta claims a target of 1125899906842624 bytes") }
 
@@ -151,8 +152,9 @@ struct CraftedPack {
         var pack = CraftedPack()
         for i in stride(from: n, through: 1, by: -1) {
             let target = contents[i]
-            pack.refDelta(base: CraftedPack.id("blob", contents[i - 1]),
-                          CraftedPack.varint(contents[i - 1].count) + CraftedPack.varint(target.count) + [UInt8(target.count)] + target)
+            pack.refDelta(
+                base: CraftedPack.id("blob", contents[i - 1]),
+                CraftedPack.varint(contents[i - 1].count) + CraftedPack.varint(target.count) + [UInt8(target.count)] + target)
         }
         pack.whole(3, contents[0])
         var indexed: PackFile?
@@ -180,7 +182,8 @@ struct CraftedPack {
             var at = stamp.count
             while at < size {
                 let length = min(size - at, 0xff_ffff)
-                delta += [0x80 | 0x0f | 0x70] + withUnsafeBytes(of: UInt32(at).littleEndian, Array.init)
+                delta +=
+                    [0x80 | 0x0f | 0x70] + withUnsafeBytes(of: UInt32(at).littleEndian, Array.init)
                     + withUnsafeBytes(of: UInt32(length).littleEndian, { Array($0.prefix(3)) })
                 at += length
             }
@@ -217,8 +220,9 @@ struct CraftedPack {
         let packFile = try index(pack)
         var usage = rusage()
         let took = seconds {
-            #expect { try GitFetch.write(packFile, tree: CraftedPack.id("tree", bigTree).hexString, to: dir + "/big", time: 0) }
-                throws: { "\($0)".contains("has a target of 1073741824 bytes, longer than PATH_MAX (4096) allows") }
+            #expect { try GitFetch.write(packFile, tree: CraftedPack.id("tree", bigTree).hexString, to: dir + "/big", time: 0) } throws: {
+                "\($0)".contains("has a target of 1073741824 bytes, longer than PATH_MAX (4096) allows")
+            }
         }
         getrusage(RUSAGE_SELF.rawValue, &usage)
         #expect(took < 5 && usage.ru_maxrss < 1 << 20, "\(took) s, peak \(usage.ru_maxrss) KiB")

@@ -20,15 +20,17 @@ import Testing
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/git"), "needs git"),
-          arguments: [("ofs", "--delta-base-offset"), ("ref", "")])
+    @Test(
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/git"), "needs git"),
+        arguments: [("ofs", "--delta-base-offset"), ("ref", "")])
     func deltaChainsRebuildWithoutACache(kind: String, flag: String) throws {
         let dir = NSTemporaryDirectory() + "/gitpack-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // 60 versions of a file, each a small edit of the one before: git stores them as a
         // chain of deltas (depth up to 50).
-        let setup = sh("""
+        let setup = sh(
+            """
             cd \(dir) && git init -q r && cd r && for i in $(seq 1 60); do
               seq 1 3000 | sed "s/^$i\\$/changed $i/" > f$i.txt; done &&
             git add -A && git -c user.name=t -c user.email=t@e commit -q -m all &&
@@ -38,8 +40,10 @@ import Testing
         let packPath = dir + "/p-" + sh("cat \(dir)/name").output.trimmingCharacters(in: .whitespacesAndNewlines) + ".pack"
         let listed = sh("cd \(dir) && git verify-pack -v \(packPath.replacingOccurrences(of: ".pack", with: ".idx"))").output
         // "<id> <type> <size> <size-in-pack> <offset> [<depth> <base>]"
-        let rows: [[String]] = listed.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
-            .filter { $0.count >= 5 && $0[0].count == 40 }
+        let rows: [[String]] = listed.split(separator: "\n").map {
+            $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        }
+        .filter { $0.count >= 5 && $0[0].count == 40 }
         let deepest = rows.compactMap { $0.count >= 7 ? Int($0[5]) : nil }.max() ?? 0
         #expect(rows.count == 62 && deepest >= 3, "a commit, a tree, 60 blobs, delta chains \(deepest) deep")
         let fd = open(packPath, O_RDONLY | O_CLOEXEC)
@@ -51,7 +55,12 @@ import Testing
             let info = try #require(pack.info(id), "\(id) missing")
             #expect(info.type == types[row[1]] && info.offset == Int(row[4]), "\(row)")
             // verify-pack gives a delta's own size; the object's is cat-file's.
-            #expect(info.size == (row.count == 5 ? Int(row[2]) : Int(sh("cd \(dir)/r && git cat-file -s \(id)").output.trimmingCharacters(in: .whitespacesAndNewlines))), "\(row)")
+            #expect(
+                info.size
+                    == (row.count == 5
+                        ? Int(row[2])
+                        : Int(sh("cd \(dir)/r && git cat-file -s \(id)").output.trimmingCharacters(in: .whitespacesAndNewlines))),
+                "\(row)")
             let object = try #require(try pack.object(id))
             #expect(PackFile.id(type: object.type, object.data) == id)
         }
@@ -69,7 +78,8 @@ import Testing
         let dir = NSTemporaryDirectory() + "/gitnames-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
-        let setup = sh("""
+        let setup = sh(
+            """
             cd \(dir) && git init -q r && cd r && printf nfc > "$(printf 'caf\\303\\251')" && printf nfd > "$(printf 'cafe\\314\\201')" &&
             printf latin > "$(printf '\\351t\\351')" && ln -s "$(printf 'l\\351')" link &&
             git add -A && git -c user.name=t -c user.email=t@e commit -q -m names && git rev-parse HEAD^{tree} > ../tree &&
@@ -79,7 +89,8 @@ import Testing
         try #require(setup.status == 0, "\(setup.output)")
         let packPath = dir + "/p-" + sh("cat \(dir)/name").output.trimmingCharacters(in: .whitespacesAndNewlines) + ".pack"
         let pack = try PackFile(fd: open(packPath, O_RDONLY | O_CLOEXEC))
-        try GitFetch.write(pack, tree: sh("cat \(dir)/tree").output.trimmingCharacters(in: .whitespacesAndNewlines), to: dir + "/out", time: 0)
+        try GitFetch.write(
+            pack, tree: sh("cat \(dir)/tree").output.trimmingCharacters(in: .whitespacesAndNewlines), to: dir + "/out", time: 0)
         #expect(sh("ls \(dir)/out | wc -l").output.trimmingCharacters(in: .whitespaces) == "4\n")
         let diff = sh("diff -r --no-dereference \(dir)/expected \(dir)/out")
         #expect(diff.status == 0, "\(diff.output)")

@@ -18,11 +18,14 @@ final class SSHFixture {
 
     init() throws {
         dir = NSTemporaryDirectory() + "gitssh-" + UUID().uuidString
-        let setup = Tools.run(["sh", "-c", """
+        let setup = Tools.run([
+            "sh", "-c",
+            """
             set -e; mkdir -p \(dir) /run/sshd; cd \(dir)
             for k in host_ed:ed25519 host_ec:ecdsa other_ec:ecdsa client:ed25519; do ssh-keygen -q -t ${k#*:} -N '' -f ${k%:*}; done
             cp client.pub authorized_keys
-            """])
+            """
+        ])
         try #require(setup.status == 0, "\(setup.output)")
         agentProcess.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-agent")
         agentProcess.arguments = ["-D", "-a", agent]
@@ -36,11 +39,16 @@ final class SSHFixture {
     /// Starts an sshd with these host keys (file names in `dir`) and extra configuration; its port.
     /// It logs to `<name>.log` (LogLevel DEBUG1: one "SSH2_MSG_NEWKEYS received" per key exchange).
     func start(_ name: String, hostKeys: [String], extra: String = "") throws -> Int {
-        let port = Int(Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-            .output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        let config = ["Port \(port)", "ListenAddress 127.0.0.1", "AuthorizedKeysFile \(dir)/authorized_keys", "StrictModes no", "UsePAM no",
-                      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password",
-                      "PidFile \(dir)/\(name).pid", "LogLevel DEBUG1"] + hostKeys.map { "HostKey \(dir)/\($0)" } + (extra.isEmpty ? [] : [extra])
+        let port =
+            Int(
+                Tools.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+                    .output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let config =
+            [
+                "Port \(port)", "ListenAddress 127.0.0.1", "AuthorizedKeysFile \(dir)/authorized_keys", "StrictModes no", "UsePAM no",
+                "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password",
+                "PidFile \(dir)/\(name).pid", "LogLevel DEBUG1"
+            ] + hostKeys.map { "HostKey \(dir)/\($0)" } + (extra.isEmpty ? [] : [extra])
         try (config.joined(separator: "\n") + "\n").write(toFile: dir + "/\(name).config", atomically: true, encoding: .utf8)
         // sshd daemonizes (its own forks per connection would stall Process's child monitoring).
         try #require(Tools.run(["/usr/sbin/sshd", "-f", dir + "/\(name).config", "-E", dir + "/\(name).log"]).status == 0)
@@ -51,7 +59,8 @@ final class SSHFixture {
 
     /// The key exchanges (the first and every re-key) the server `name` has finished so far.
     func keyExchanges(_ name: String) -> Int {
-        ((try? String(contentsOfFile: dir + "/\(name).log", encoding: .utf8)) ?? "").components(separatedBy: "SSH2_MSG_NEWKEYS received").count - 1
+        ((try? String(contentsOfFile: dir + "/\(name).log", encoding: .utf8)) ?? "").components(separatedBy: "SSH2_MSG_NEWKEYS received")
+            .count - 1
     }
 
     /// A known_hosts line for `[127.0.0.1]:port` with the public key of `key`.
@@ -62,7 +71,9 @@ final class SSHFixture {
 
     deinit {
         for file in pidFiles {
-            if let pid = (try? String(contentsOfFile: file, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+            if let pid = (try? String(contentsOfFile: file, encoding: .utf8)).flatMap({
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }) {
                 kill(pid, SIGKILL)
             }
         }
@@ -72,8 +83,11 @@ final class SSHFixture {
     }
 }
 
-@Suite(.serialized, .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && Tools.exists("git")
-                             && Tools.exists("ssh-agent"), "needs root, git, sshd and ssh-agent (openssh-server, openssh-client)"))
+@Suite(
+    .serialized,
+    .enabled(
+        if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") && Tools.exists("git")
+            && Tools.exists("ssh-agent"), "needs root, git, sshd and ssh-agent (openssh-server, openssh-client)"))
 struct GitSSHTests {
     /// Connects with known_hosts holding `lines`; the host key type the server showed, or the error.
     func connect(_ fixture: SSHFixture, port: Int, knownHosts lines: String) -> String {
@@ -81,8 +95,10 @@ struct GitSSHTests {
         _ = FileManager.default.createFile(atPath: file, contents: Data(lines.utf8))
         return KnownHosts.$override.withValue([file]) {
             do {
-                return try SSHSession(SSHRemote(user: "root", host: "127.0.0.1", port: port, path: "/"), agent: fixture.agent, command: "true")
-                    .hostKeyType
+                return try SSHSession(
+                    SSHRemote(user: "root", host: "127.0.0.1", port: port, path: "/"), agent: fixture.agent, command: "true"
+                )
+                .hostKeyType
             } catch {
                 return "\(error)"
             }
@@ -97,7 +113,8 @@ struct GitSSHTests {
         let both = try fixture.start("both", hostKeys: ["host_ed", "host_ec"])
         let impostor = try fixture.start("impostor", hostKeys: ["other_ec"])
         let refused = connect(fixture, port: impostor, knownHosts: try fixture.knownHost(impostor, "host_ed"))
-        #expect(refused.contains("the server's ecdsa-sha2-nistp256 host key is not the one") && refused.contains("known_hosts:1")
+        #expect(
+            refused.contains("the server's ecdsa-sha2-nistp256 host key is not the one") && refused.contains("known_hosts:1")
                 && refused.contains("(ssh-ed25519, and the server shows no such key)"), "\(refused)")
         #expect(connect(fixture, port: both, knownHosts: try fixture.knownHost(both, "host_ec")) == "ecdsa-sha2-nistp256")
         #expect(connect(fixture, port: both, knownHosts: try fixture.knownHost(both, "host_ed")) == "ssh-ed25519")
@@ -129,7 +146,9 @@ struct GitSSHTests {
         // A listener that accepts and says nothing.
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(listener) }
-        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var address = sockaddr_in(
+            sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")),
+            sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         try withUnsafeMutablePointer(to: &address) { a in
             try a.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -138,7 +157,8 @@ struct GitSSHTests {
         }
         let mute = SSHRemote(user: "root", host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port)), path: "/")
         let never = DownloadLimit.$stallOverride.withValue(2) { Result { try SSHSession(mute, agent: fixture.agent, command: "true") } }
-        #expect("\(never)".contains("SSH root@127.0.0.1:\(mute.port): key exchange: no SSH server answered within 2 s: gave up"), "\(never)")
+        #expect(
+            "\(never)".contains("SSH root@127.0.0.1:\(mute.port): key exchange: no SSH server answered within 2 s: gave up"), "\(never)")
     }
 
     /// sshd with `RekeyLimit 1M` re-keys every megabyte: a 30 MB repository arrives whole and
@@ -149,12 +169,15 @@ struct GitSSHTests {
         let fixture = try SSHFixture()
         let port = try fixture.start("rekey", hostKeys: ["host_ed"], extra: "RekeyLimit 1M")
         let dir = fixture.dir
-        let setup = Tools.run(["sh", "-c", """
+        let setup = Tools.run([
+            "sh", "-c",
+            """
             set -e; cd \(dir); git init -q -b main w; cd w
             for i in 1 2 3; do head -c 10000000 /dev/urandom > blob$i.bin; done; echo small > README
             git add -A; git -c user.name=t -c user.email=t@e commit -q -m big; cd ..; git clone -q --bare w served.git
             mkdir expected; git --git-dir served.git archive HEAD | tar -x -C expected
-            """])
+            """
+        ])
         try #require(setup.status == 0, "\(setup.output)")
         try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
         let start = Date()
@@ -179,9 +202,10 @@ struct GitSSHTests {
         // Our side: a re-key after every 256 KiB of a 10 MB `cat`, from a server that never
         // starts one itself; stderr lines before, between and after the output stay apart from it.
         let quietPort = try fixture.start("quiet", hostKeys: ["host_ed"])
-        let session = try SSHSession(SSHRemote(user: "root", host: "127.0.0.1", port: quietPort, path: "/"), agent: fixture.agent,
-                                     command: "echo before >&2; head -c 5000000 \(dir)/w/blob1.bin; echo between >&2; "
-                                         + "tail -c +5000001 \(dir)/w/blob1.bin; echo after >&2", rekeyLimit: 256 << 10)
+        let session = try SSHSession(
+            SSHRemote(user: "root", host: "127.0.0.1", port: quietPort, path: "/"), agent: fixture.agent,
+            command: "echo before >&2; head -c 5000000 \(dir)/w/blob1.bin; echo between >&2; "
+                + "tail -c +5000001 \(dir)/w/blob1.bin; echo after >&2", rekeyLimit: 256 << 10)
         var received = SHA256()
         var count = 0
         while let chunk = try session.read() { received.update(data: chunk); count += chunk.count }

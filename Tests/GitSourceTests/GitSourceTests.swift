@@ -56,13 +56,17 @@ import Testing
         let scp = try #require(SSHRemote("git@github.com:org/repo.git"))
         #expect(scp == SSHRemote(user: "git", host: "github.com", port: 22, path: "org/repo.git"))
         #expect(scp.uploadPack == "git-upload-pack 'org/repo.git'")
-        #expect(SSHRemote("ssh://git@host.example:2222/srv/r.git") == SSHRemote(user: "git", host: "host.example", port: 2222, path: "/srv/r.git"))
+        #expect(
+            SSHRemote("ssh://git@host.example:2222/srv/r.git")
+                == SSHRemote(user: "git", host: "host.example", port: 2222, path: "/srv/r.git"))
         #expect(SSHRemote("ssh://git@[::1]:2200/r.git") == SSHRemote(user: "git", host: "::1", port: 2200, path: "/r.git"))
         #expect(SSHRemote("ssh://git@host/~user/r.git")?.path == "~user/r.git")
         #expect(SSHRemote("git@h:it's.git")?.uploadPack == "git-upload-pack 'it'\\''s.git'")
         #expect(SSHRemote("https://h/r.git") == nil && SSHRemote("./dir:x") == nil && SSHRemote("ssh://h:notaport/r") == nil)
         let source = try GitFetch.Source("git@github.com:org/repo.git#v1:sub")
-        #expect(source.repository == "git@github.com:org/repo.git" && source.ref == "v1" && source.subdir == "sub" && source.ssh?.host == "github.com")
+        #expect(
+            source.repository == "git@github.com:org/repo.git" && source.ref == "v1" && source.subdir == "sub"
+                && source.ssh?.host == "github.com")
     }
 
     /// known_hosts patterns as OpenSSH matches them: `[host]:port` for other ports (the

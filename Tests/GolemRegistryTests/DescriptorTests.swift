@@ -65,12 +65,16 @@ import TestSupport
     }
 
     @Test func aPushIsReportedWithTheHashesNamedForWhatTheyAre() throws {
-        let r = PushResult(path: "app.gvmi", registry: "http://r", size: 10, sha3: "aa", descriptorID: "bb", downloadURL: "http://r/download/bb",
-                           name: try GolemImageName("alice/app:1"), chunkCount: 3, chunksSent: 2)
+        let r = PushResult(
+            path: "app.gvmi", registry: "http://r", size: 10, sha3: "aa", descriptorID: "bb", downloadURL: "http://r/download/bb",
+            name: try GolemImageName("alice/app:1"), chunkCount: 3, chunksSent: 2)
         #expect(r.resultLines.first == "pushed app.gvmi to http://r (2 of 3 chunks sent)")
         #expect(r.resultLines.contains("  task package  hash:sha3:aa:http://r/download/bb"))
-        #expect(r.info == ["download_url": "http://r/download/bb", "task_package": "hash:sha3:aa:http://r/download/bb",
-                           "descriptor_sha256": "bb", "registry": "http://r", "tag": "alice/app:1"])
+        #expect(
+            r.info == [
+                "download_url": "http://r/download/bb", "task_package": "hash:sha3:aa:http://r/download/bb",
+                "descriptor_sha256": "bb", "registry": "http://r", "tag": "alice/app:1"
+            ])
         #expect(r.metadata.chunksSent == 2 && r.metadata.chunksTotal == 3)
         #expect(r.gvmkitInfo.imageSha3_224 == "aa" && r.gvmkitInfo.descriptorSha256 == "bb")
     }

@@ -76,8 +76,9 @@ import TestSupport
         let pushed = try ImagePush.push(path: path, name: nil, credentials: nil, options: options)
         #expect(pushed.sha3 == pythonSHA3(path) && pushed.chunkCount == 3)
         #expect(notes.contain("changed since its hashes were recorded"), "\(notes.lines)")
-        #expect(try load(store, path)?.chunkSHA256 == (try JSONDecoder().decode(ImageHashRecord.self, from: honest)).chunkSHA256,
-                "the push recorded what it hashed")
+        #expect(
+            try load(store, path)?.chunkSHA256 == (try JSONDecoder().decode(ImageHashRecord.self, from: honest)).chunkSHA256,
+            "the push recorded what it hashed")
 
         // A record naming an image the registry has (so no chunk would be read for an upload):
         // the chunks are checked against the file before the push believes it.
@@ -126,7 +127,9 @@ import TestSupport
         guard lstat(path, &st) == 0 else { return nil }
         for name in try FileManager.default.contentsOfDirectory(atPath: store.directory) {
             let file = store.directory + "/" + name
-            if let r = try? JSONDecoder().decode(ImageHashRecord.self, from: Data(contentsOf: URL(fileURLWithPath: file))), r.inode == UInt64(st.st_ino) {
+            if let r = try? JSONDecoder().decode(ImageHashRecord.self, from: Data(contentsOf: URL(fileURLWithPath: file))),
+                r.inode == UInt64(st.st_ino)
+            {
                 return file
             }
         }

@@ -10,8 +10,10 @@ import TestSupport
 enum Images {
     /// A .gvmi at `path` holding `bytes` random bytes (seeded: the same seed gives the same image).
     @discardableResult
-    static func make(_ path: String, bytes: Int, seed: UInt64, chunkSize: ((UInt64) -> UInt64)? = nil,
-                     hashes: ImageHashStore? = nil) throws -> GVMIResult {
+    static func make(
+        _ path: String, bytes: Int, seed: UInt64, chunkSize: ((UInt64) -> UInt64)? = nil,
+        hashes: ImageHashStore? = nil
+    ) throws -> GVMIResult {
         let payload = path + ".payload"
         writeRandomFile(payload, count: bytes, seed: seed)
         defer { try? FileManager.default.removeItem(atPath: payload) }

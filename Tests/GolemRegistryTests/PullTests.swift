@@ -11,13 +11,16 @@ import TestSupport
         let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Images.make(dir + "/app.gvmi", bytes: 6 << 20, seed: 20)
-        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: try GolemImageName("alice/app:2"),
-                                        credentials: RegistryCredentials(username: "alice", token: "secret"), options: testPushOptions(server))
+        let pushed = try ImagePush.push(
+            path: dir + "/app.gvmi", name: try GolemImageName("alice/app:2"),
+            credentials: RegistryCredentials(username: "alice", token: "secret"), options: testPushOptions(server))
         var retry = RetryPolicy()
         retry.initialDelay = 0.05
-        let byTag = try ImagePull.pull(try .init("alice/app:2"), to: dir + "/by-tag.gvmi", registry: server.url, progress: .quiet, retry: retry)
+        let byTag = try ImagePull.pull(
+            try .init("alice/app:2"), to: dir + "/by-tag.gvmi", registry: server.url, progress: .quiet, retry: retry)
         server.faults(#"{"cut_downloads": 1}"#)
-        let byHash = try ImagePull.pull(try .init(pushed.sha3), to: dir + "/by-hash.gvmi", registry: server.url, progress: .quiet, retry: retry)
+        let byHash = try ImagePull.pull(
+            try .init(pushed.sha3), to: dir + "/by-hash.gvmi", registry: server.url, progress: .quiet, retry: retry)
         #expect(byTag.sha3 == pushed.sha3 && byHash.sha3 == pushed.sha3)
         let original = FileManager.default.contents(atPath: dir + "/app.gvmi")
         #expect(FileManager.default.contents(atPath: dir + "/by-tag.gvmi") == original)
@@ -47,8 +50,9 @@ import TestSupport
         let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Images.make(dir + "/app.gvmi", bytes: 1 << 20, seed: 22)
-        let pushed = try ImagePush.push(path: dir + "/app.gvmi", name: try GolemImageName("alice/app:3"),
-                                        credentials: RegistryCredentials(username: "alice", token: "secret"), options: testPushOptions(server))
+        let pushed = try ImagePush.push(
+            path: dir + "/app.gvmi", name: try GolemImageName("alice/app:3"),
+            credentials: RegistryCredentials(username: "alice", token: "secret"), options: testPushOptions(server))
         server.resetCounters()
         let byTag = try ImagePull.resolve(.tag(try GolemImageName("alice/app:3")), registry: server.url, count: false)
         let byHash = try ImagePull.resolve(.hash(pushed.sha3), registry: server.url, count: false)
@@ -74,7 +78,9 @@ import TestSupport
         once.attempts = 1
         // The download is cut after half its bytes, and this pull does not retry.
         server.faults(#"{"cut_downloads": 1}"#)
-        let failed = Result { try ImagePull.pull(try .init(pushed.sha3), to: dir + "/out/app.gvmi", registry: server.url, progress: .quiet, retry: once) }
+        let failed = Result {
+            try ImagePull.pull(try .init(pushed.sha3), to: dir + "/out/app.gvmi", registry: server.url, progress: .quiet, retry: once)
+        }
         guard case .failure(let error) = failed else { Issue.record("the cut pull succeeded"); return }
         let partial = dir + "/out/app.gvmi.\(pushed.sha3.prefix(16)).partial"
         #expect("\(error)".contains("are kept in \(partial)"), "\(error)")
@@ -83,7 +89,8 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: dir + "/out/app.gvmi"))
 
         server.resetCounters()
-        let resumed = try ImagePull.pull(try .init(pushed.sha3), to: dir + "/out/app.gvmi", registry: server.url, progress: .quiet, retry: once)
+        let resumed = try ImagePull.pull(
+            try .init(pushed.sha3), to: dir + "/out/app.gvmi", registry: server.url, progress: .quiet, retry: once)
         #expect(resumed.sha3 == pushed.sha3)
         #expect(server.counters()["download_ranged"] == 1, "the second pull asked for the rest only: \(server.counters())")
         #expect(FileManager.default.contents(atPath: dir + "/out/app.gvmi") == FileManager.default.contents(atPath: dir + "/app.gvmi"))
@@ -141,7 +148,9 @@ import TestSupport
         #expect(done.wait(timeout: .now() + 30) == .success)
         #expect(throws: Never.self) { try outcome.result?.get() }
         #expect(FileManager.default.contents(atPath: dir + "/out.gvmi") == FileManager.default.contents(atPath: dir + "/app.gvmi"))
-        #expect((try? FileManager.default.attributesOfItem(atPath: dir + "/theirs.gvmi")[.size] as? Int) == 0, "the renamed file was not written")
+        #expect(
+            (try? FileManager.default.attributesOfItem(atPath: dir + "/theirs.gvmi")[.size] as? Int) == 0,
+            "the renamed file was not written")
     }
 
     @Test func aPartialFileWithAnotherNameIsRefusedAndThatFileIsUntouched() throws {

@@ -53,7 +53,10 @@ import TestSupport
         let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Images.make(dir + "/app.gvmi", bytes: 15 << 20, seed: 12)
-        let failed = Result { try ImagePush.push(path: dir + "/app.gvmi", name: nil, credentials: nil, options: testPushOptions(server, workers: 1, attempts: 2)) }
+        let failed = Result {
+            try ImagePush.push(
+                path: dir + "/app.gvmi", name: nil, credentials: nil, options: testPushOptions(server, workers: 1, attempts: 2))
+        }
         guard case .failure(let error) = failed else { Issue.record("the push did not fail"); return }
         #expect("\(error)".contains("HTTP 503"), "\(error)")
         let stored = server.counters()["chunks_stored"] ?? 0
@@ -88,7 +91,8 @@ import TestSupport
         try Images.make(dir + "/app.gvmi", bytes: 1 << 20, seed: 13)
         let wrong = RegistryCredentials(username: "alice", token: "not-the-token")
         #expect {
-            try ImagePush.push(path: dir + "/app.gvmi", name: try GolemImageName("alice/app:1"), credentials: wrong, options: testPushOptions(server))
+            try ImagePush.push(
+                path: dir + "/app.gvmi", name: try GolemImageName("alice/app:1"), credentials: wrong, options: testPushOptions(server))
         } throws: { error in
             let text = "\(error)"
             return text.contains("refused the token of user alice") && !text.contains("not-the-token")
@@ -103,7 +107,8 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Images.make(dir + "/app.gvmi", bytes: 1 << 20, seed: 14)
         #expect {
-            try ImagePush.push(path: dir + "/app.gvmi", name: try GolemImageName("bob/app:1"), credentials: alice, options: testPushOptions(server))
+            try ImagePush.push(
+                path: dir + "/app.gvmi", name: try GolemImageName("bob/app:1"), credentials: alice, options: testPushOptions(server))
         } throws: { error in "\(error)".contains("bob/app:1 cannot be set (HTTP 403") }
         #expect(server.counters()["chunk_posts"] == nil)
     }
@@ -144,7 +149,8 @@ import TestSupport
             try ImagePush.push(path: dir + "/app.gvmi", name: nil, credentials: nil, options: options)
         } throws: { error in
             let text = "\(error)"
-            return text.hasPrefix("http://127.0.0.1:9/v1/image/descr/") && text.contains("cannot be reached") && text.contains("(after 3 attempts)")
+            return text.hasPrefix("http://127.0.0.1:9/v1/image/descr/") && text.contains("cannot be reached")
+                && text.contains("(after 3 attempts)")
         }
     }
 }

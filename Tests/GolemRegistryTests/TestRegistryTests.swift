@@ -15,17 +15,20 @@ struct TestRegistryWithRealClients {
         writeRandomFile(file, count: 5 * 1_048_576 + 9, seed: 3)
         let sha3 = pythonSHA3(file)
 
-        let anonymous = GolemClients.gvmkit(["-d", file, "--push", "--nologin", "--hide-progress"], environment: ["REGISTRY_URL": server.url])
+        let anonymous = GolemClients.gvmkit(
+            ["-d", file, "--push", "--nologin", "--hide-progress"], environment: ["REGISTRY_URL": server.url])
         #expect(anonymous.status == 0 && anonymous.output.contains("image validated successfully"), "\(anonymous.output)")
         #expect(server.counters()["chunks_stored"] == 3)
         #expect(server.counters()["chunk_posts"] == 3)
 
-        let tagged = GolemClients.gvmkit(["-d", file, "--push-to", "alice/app:1.0", "--hide-progress"],
-                                         environment: ["REGISTRY_URL": server.url, "REGISTRY_USER": "alice", "REGISTRY_TOKEN": "secret"])
+        let tagged = GolemClients.gvmkit(
+            ["-d", file, "--push-to", "alice/app:1.0", "--hide-progress"],
+            environment: ["REGISTRY_URL": server.url, "REGISTRY_USER": "alice", "REGISTRY_TOKEN": "secret"])
         #expect(tagged.status == 0 && tagged.output.contains("alice/app:1.0"), "\(tagged.output)")
 
-        let wrong = GolemClients.gvmkit(["-d", file, "--push-to", "alice/app:1.1", "--hide-progress"],
-                                        environment: ["REGISTRY_URL": server.url, "REGISTRY_USER": "alice", "REGISTRY_TOKEN": "nope"])
+        let wrong = GolemClients.gvmkit(
+            ["-d", file, "--push-to", "alice/app:1.1", "--hide-progress"],
+            environment: ["REGISTRY_URL": server.url, "REGISTRY_USER": "alice", "REGISTRY_TOKEN": "nope"])
         #expect(wrong.status != 0 && wrong.output.contains("failed to log in"), "\(wrong.output)")
 
         for resolved in [GolemClients.yapapiResolve(server.url, tag: "alice/app:1.0"), GolemClients.yapapiResolve(server.url, hash: sha3)] {

@@ -20,13 +20,16 @@ import Testing
             (#"{"config":{"Volumes":["/data"]}}"#, "config.Volumes", "expected an object, found a list"),
             (#"{"config":{"Volumes":{"/data":"yes"}}}"#, "config.Volumes./data", "expected an object, found a string"),
             (#"{"config":{"Labels":{"a":1}}}"#, "config.Labels.a", "expected a string, found a number"),
-            (#"{"config":{"Healthcheck":{"Test":["CMD","true"],"Interval":"30s"}}}"#, "config.Healthcheck.Interval", "expected an integer, found a string"),
+            (
+                #"{"config":{"Healthcheck":{"Test":["CMD","true"],"Interval":"30s"}}}"#, "config.Healthcheck.Interval",
+                "expected an integer, found a string"
+            ),
             (#"{"config":{"ArgsEscaped":"true"}}"#, "config.ArgsEscaped", "expected true or false, found a string"),
             (#"{"config":{"Cmd":["sh",1]}}"#, "config.Cmd[1]", "expected a string, found a number"),
             (#"{"rootfs":{"type":"layers","diff_ids":"sha256:a"}}"#, "rootfs.diff_ids", "expected a list, found a string"),
             (#"{"rootfs":{"type":"layers"}}"#, "rootfs.diff_ids", "missing (required)"),
             (#"{"history":[{"empty_layer":"no"}]}"#, "history[0].empty_layer", "expected true or false, found a string"),
-            (#"{"architecture":64}"#, "architecture", "expected a string, found a number"),
+            (#"{"architecture":64}"#, "architecture", "expected a string, found a number")
         ]
         for (json, field, reason) in cases {
             let e = try #require(error(ImageConfiguration.self, json), "\(json) was accepted")
@@ -67,10 +70,16 @@ import Testing
             Issue.record("not taken for an image manifest"); return
         }
         #expect(m.schemaVersion == nil && m.mediaType == nil)
-        guard case .other = try ManifestDocument(decoding: Array(#"{"config":{"digest":"sha256:c","size":1}}"#.utf8), declaredType: nil, document: "m") else {
+        guard
+            case .other = try ManifestDocument(
+                decoding: Array(#"{"config":{"digest":"sha256:c","size":1}}"#.utf8), declaredType: nil, document: "m")
+        else {
             Issue.record("a manifest without layers is not an image manifest"); return
         }
-        guard case .index(let i) = try ManifestDocument(decoding: Array(#"{"manifests":[],"layers":null}"#.utf8), declaredType: nil, document: "m") else {
+        guard
+            case .index(let i) = try ManifestDocument(
+                decoding: Array(#"{"manifests":[],"layers":null}"#.utf8), declaredType: nil, document: "m")
+        else {
             Issue.record("manifests and no layers is an index"); return
         }
         #expect(i.manifests.isEmpty)

@@ -17,14 +17,19 @@ enum Fixture {
     static let layout: String = {
         let dir = Scratch()
         _ = Unmanaged.passRetained(dir)  // kept for the whole test process
-        let r = Tools.run(["python3", script, dir.path + "/layout", Tools.run(["sh", "-c", "command -v busybox"]).output.trimmingCharacters(in: .whitespacesAndNewlines)])
+        let r = Tools.run([
+            "python3", script, dir.path + "/layout",
+            Tools.run(["sh", "-c", "command -v busybox"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        ])
         if r.status != 0 { Issue.record("oci_fixtures.py failed: \(r.output)") }
         return dir.path + "/layout"
     }()
 
     static func image(_ tag: String) throws -> FlattenedImage {
-        let pulled = try ImagePuller(options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
-                                     platform: Platform(architecture: "amd64", os: "linux")).pull(.ociLayout(path: layout, tag: tag))
+        let pulled = try ImagePuller(
+            options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
+            platform: Platform(architecture: "amd64", os: "linux")
+        ).pull(.ociLayout(path: layout, tag: tag))
         return try FlattenedImage(layers: pulled.layers.map { LayerFile(path: $0.path, digest: $0.digest) })
     }
 }
@@ -76,8 +81,10 @@ struct LayerApplication {
 
     @Test func aCorruptedBlobIsNamedByItsDigest() throws {
         let scratch = Scratch()
-        let pulled = try ImagePuller(options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
-                                     platform: Platform(architecture: "amd64", os: "linux")).pull(.ociLayout(path: Fixture.layout, tag: "zstd"))
+        let pulled = try ImagePuller(
+            options: RegistryOptions(), cache: BlobCache(directory: "/nonexistent"),
+            platform: Platform(architecture: "amd64", os: "linux")
+        ).pull(.ociLayout(path: Fixture.layout, tag: "zstd"))
         let layer = try #require(pulled.layers.last)
         var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: layer.path)))
         bytes[bytes.count / 2] ^= 0x55
@@ -91,7 +98,9 @@ struct LayerApplication {
     /// path's buffer was used after the buffer was freed, which gave garbage names and false errors).
     @Test func deepTreesWithLongPathsExtractUnderTheirNames() throws {
         let scratch = Scratch()
-        let r = Tools.run(["python3", "-c", """
+        let r = Tools.run([
+            "python3", "-c",
+            """
             import io, sys, tarfile
             t = tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT)
             names = []
@@ -106,7 +115,8 @@ struct LayerApplication {
                 i = tarfile.TarInfo(path + "/leaf"); i.size = len(data); t.addfile(i, io.BytesIO(data))
             t.close()
             open(sys.argv[2], "w").write("\\n".join(names))
-            """, scratch.sub("deep.tar"), scratch.sub("names")])
+            """, scratch.sub("deep.tar"), scratch.sub("names")
+        ])
         #expect(r.status == 0, "\(r.output)")
         let flat = try FlattenedImage(layers: [LayerFile(path: scratch.sub("deep.tar"), digest: nil, label: "deep.tar")])
         let root = scratch.sub("root")

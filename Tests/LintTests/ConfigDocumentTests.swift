@@ -23,16 +23,22 @@ import Testing
     }
 
     @Test func aConfigFileTakesOneIdOrAListAndTheOtherSpellings() throws {
-        let c = try LintConfig(path: "c", text: "ignore: GVM001\nignored: [GVM014]\noverride:\n  style: GVM003\nfailure_threshold: none\nexperimental: [InvalidDefinitionDescription]\n")
+        let c = try LintConfig(
+            path: "c",
+            text:
+                "ignore: GVM001\nignored: [GVM014]\noverride:\n  style: GVM003\nfailure_threshold: none\nexperimental: [InvalidDefinitionDescription]\n"
+        )
         #expect(c.ignored == ["GVM001", "GVM014"] && c.severity == ["GVM003": .info] && c.failureThreshold == Severity.none)
         #expect(c.experimental == ["InvalidDefinitionDescription"])
         #expect(try LintConfig(path: "c", text: "# nothing yet\n").ignored.isEmpty)
     }
 
     @Test func aBaseConfigurationIsReadInEachForm() throws {
-        let oci = try ImageConfiguration(baseConfig: Array(#"{"os":"linux","architecture":"arm64","variant":"","config":{"User":"app"}}"#.utf8), source: "a")
+        let oci = try ImageConfiguration(
+            baseConfig: Array(#"{"os":"linux","architecture":"arm64","variant":"","config":{"User":"app"}}"#.utf8), source: "a")
         #expect(oci.config?.user == "app" && oci.platform?.architecture == "arm64")
-        let inspect = try ImageConfiguration(baseConfig: Array(#"{"Id":"sha256:x","Config":{"WorkingDir":"/srv"},"Os":"linux"}"#.utf8), source: "b")
+        let inspect = try ImageConfiguration(
+            baseConfig: Array(#"{"Id":"sha256:x","Config":{"WorkingDir":"/srv"},"Os":"linux"}"#.utf8), source: "b")
         #expect(inspect.config?.workingDir == "/srv")
         let bare = try ImageConfiguration(baseConfig: Array(#"{"Env":["A=1"],"Volumes":{"/o":{}}}"#.utf8), source: "c")
         #expect(bare.config?.env == ["A=1"] && bare.config?.volumes == ["/o"])

@@ -14,7 +14,8 @@ import TestSupport
         try Data(#"{"golem.srv.comp.payload":"\#(payload)","golem.srv.comp.payload.sig.algorithm":"sha256","other":1}"#.utf8)
             .write(to: URL(fileURLWithPath: file))
         let bundle = try ManifestBundle.load(path: file)
-        #expect(bundle.manifest == Array(manifest.utf8) && bundle.payload == payload && bundle.algorithm == "sha256" && bundle.signature == nil)
+        #expect(
+            bundle.manifest == Array(manifest.utf8) && bundle.payload == payload && bundle.algorithm == "sha256" && bundle.signature == nil)
 
         try Data(#"{"golem.srv.comp.payload":"\#(payload)","golem.srv.comp.payload.sig":42}"#.utf8).write(to: URL(fileURLWithPath: file))
         #expect {

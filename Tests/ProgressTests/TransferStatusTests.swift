@@ -60,14 +60,15 @@ final class Recorded {
         }
         r.at(11) { $0.transferDone("uploading") }
         r.at(11.5) { $0.done() }
-        #expect(r.output() == """
-            #1 pushing to registry
-            #1 uploading 600kB / 1MB 5.0s
-            #1 uploading 900kB / 1MB 10.1s
-            #1 uploading 1MB / 1MB 11.0s done
-            #1 DONE 11.5s
+        #expect(
+            r.output() == """
+                #1 pushing to registry
+                #1 uploading 600kB / 1MB 5.0s
+                #1 uploading 900kB / 1MB 10.1s
+                #1 uploading 1MB / 1MB 11.0s done
+                #1 DONE 11.5s
 
-            """)
+                """)
     }
 
     @Test func rawjsonStatusesEndAtTheFullSizeWithCompleted() throws {
@@ -90,12 +91,18 @@ final class Recorded {
     @Test func ttyHeaderNamesTheCommandAndAFinishedTransferHasNoBar() {
         let r = Recorded(.tty, title: "Pushing")
         r.at(0) { $0.start("pushing to registry") }
-        r.at(1) { $0.transfer("ended", current: 400, total: 1000); $0.transfer("running", current: 400, total: 1000) }
-        r.at(2) { $0.transfer("ended", current: 900, total: 1000); $0.transferDone("ended") }
+        r.at(1) {
+            $0.transfer("ended", current: 400, total: 1000); $0.transfer("running", current: 400, total: 1000)
+        }
+        r.at(2) {
+            $0.transfer("ended", current: 900, total: 1000); $0.transferDone("ended")
+        }
         r.at(3) { $0.close() }
         let out = r.output()
         let final = out.components(separatedBy: "[+] Pushing 3.0s (0/1) FINISHED").last ?? ""
         #expect(out.contains("[+] Pushing 3.0s (0/1) FINISHED"), "\(out)")
-        #expect(final.contains(" => pushing to registry") && final.contains(" => => running 400B / 1kB ") && !final.contains("ended"), "\(final)")
+        #expect(
+            final.contains(" => pushing to registry") && final.contains(" => => running 400B / 1kB ") && !final.contains("ended"),
+            "\(final)")
     }
 }

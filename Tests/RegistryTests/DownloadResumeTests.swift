@@ -60,7 +60,9 @@ struct DownloadResumeTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(blob))
         let blobRequests = server.requests.filter { $0.contains("/blobs/") }
         if mode != "multi" {
-            #expect(blobRequests == ["/v2/\(mode)/blobs/\(digest) -", "/v2/\(mode)/blobs/\(digest) bytes=\(blob.count / 2)-"], "\(blobRequests)")
+            #expect(
+                blobRequests == ["/v2/\(mode)/blobs/\(digest) -", "/v2/\(mode)/blobs/\(digest) bytes=\(blob.count / 2)-"], "\(blobRequests)"
+            )
         }
     }
 }

@@ -13,7 +13,10 @@ import Testing
         ("localhost/app", "localhost/app:latest", "localhost/app:latest"),
         ("localhost:5000/a/b:tag", "localhost:5000/a/b:tag", "localhost:5000/a/b:tag"),
         ("127.0.0.1:5000/x", "127.0.0.1:5000/x:latest", "127.0.0.1:5000/x:latest"),
-        ("my-registry.example.com:443/a__b/c-d.e", "my-registry.example.com:443/a__b/c-d.e:latest", "my-registry.example.com:443/a__b/c-d.e:latest"),
+        (
+            "my-registry.example.com:443/a__b/c-d.e", "my-registry.example.com:443/a__b/c-d.e:latest",
+            "my-registry.example.com:443/a__b/c-d.e:latest"
+        )
     ])
     func normalisesLikeDocker(_ input: String, _ full: String, _ familiar: String) throws {
         let r = try ImageReference(input)
@@ -36,8 +39,10 @@ import Testing
         #expect(!(try ImageReference("ghcr.io/a/b").isLocalhost))
     }
 
-    @Test(arguments: ["", "Alpine", "alpine:", "alpine:-bad", "a//b", "-a", "a-", "a@sha256:abc", "a@sha256:" + String(repeating: "G", count: 64),
-                      "alpine:" + String(repeating: "t", count: 129), "bad_host:x/y", "a..b"])
+    @Test(arguments: [
+        "", "Alpine", "alpine:", "alpine:-bad", "a//b", "-a", "a-", "a@sha256:abc", "a@sha256:" + String(repeating: "G", count: 64),
+        "alpine:" + String(repeating: "t", count: 129), "bad_host:x/y", "a..b"
+    ])
     func rejectsInvalidReferences(_ input: String) {
         #expect(throws: ReferenceError.self, "\(input)") { try ImageReference(input) }
     }

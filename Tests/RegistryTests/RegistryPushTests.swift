@@ -38,7 +38,8 @@ struct BlobFile {
 struct RegistryPushTests {
     /// ~70 MiB: three PATCH chunks (32 + 32 + 6 MiB), shared by the tests that need a big blob;
     /// in the registries' directory, which goes when the test process does.
-    static let large: BlobFile? = try? BlobFile((LoopbackRegistries.ports["WORK"] ?? "/nonexistent") + "/large-blob", size: 70 << 20 | 12345)
+    static let large: BlobFile? = try? BlobFile(
+        (LoopbackRegistries.ports["WORK"] ?? "/nonexistent") + "/large-blob", size: 70 << 20 | 12345)
 
     static func repository(_ server: String, _ path: String, user: String? = nil) throws -> RegistryRepository {
         var options = RegistryOptions()
@@ -100,8 +101,11 @@ struct RegistryPushTests {
         let viaProxy = try Self.repository("PROXY", "f/\(nonce)/" + name)
         #expect(try viaProxy.pushBlob(path: blob.path, digest: blob.digest, size: blob.size) == true)
         let chunk = 32 << 20, size = Int(blob.size)
-        #expect(Self.proxyRequests(nonce) == ["HEAD -", "POST -", "PATCH 0-\(chunk - 1)", "PATCH \(chunk)-\(2 * chunk - 1)",
-                                              "PATCH \(2 * chunk)-\(size - 1)", "PUT -"])
+        #expect(
+            Self.proxyRequests(nonce) == [
+                "HEAD -", "POST -", "PATCH 0-\(chunk - 1)", "PATCH \(chunk)-\(2 * chunk - 1)",
+                "PATCH \(2 * chunk)-\(size - 1)", "PUT -"
+            ])
         #expect(try viaProxy.pushBlob(path: blob.path, digest: blob.digest, size: blob.size) == false)
         #expect(Self.curlBlob(name, blob.digest, to: scratch.sub("curl")) && Self.sameFiles(blob.path, scratch.sub("curl")))
         try Self.repository("PLAIN", name).downloadBlob(blob.descriptor, to: scratch.sub("downloaded"))
@@ -135,7 +139,8 @@ struct RegistryPushTests {
         let error = try #require(throws: RegistryError.self) {
             try repository.pushBlob(path: other.path, digest: blob.digest, size: blob.size)
         }
-        #expect(error.message.contains("blob \(blob.digest)") && error.message.contains(other.path)
+        #expect(
+            error.message.contains("blob \(blob.digest)") && error.message.contains(other.path)
                 && error.message.contains("DIGEST_INVALID"), "\(error.message)")
         #expect(try !repository.hasBlob(blob.digest, size: blob.size))
         let short = try #require(throws: RegistryError.self) {
@@ -161,12 +166,13 @@ struct RegistryPushTests {
 
     /// An OCI manifest of the remote build cache's shape: its own config media type and an artifactType.
     static func cacheManifest(config: BlobFile, layer: BlobFile) -> [UInt8] {
-        Array("""
-        {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",\
-        "artifactType":"application/vnd.gvmc.cache.v1",\
-        "config":{"mediaType":"application/vnd.gvmc.cache.config.v1+json","digest":"\(config.digest)","size":\(config.size)},\
-        "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"\(layer.digest)","size":\(layer.size)}]}
-        """.utf8)
+        Array(
+            """
+            {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",\
+            "artifactType":"application/vnd.gvmc.cache.v1",\
+            "config":{"mediaType":"application/vnd.gvmc.cache.config.v1+json","digest":"\(config.digest)","size":\(config.size)},\
+            "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"\(layer.digest)","size":\(layer.size)}]}
+            """.utf8)
     }
 
     /// Pushes a config, a layer and the cache manifest under `tag`; the manifest's bytes and digest.
@@ -187,7 +193,9 @@ struct RegistryPushTests {
         #expect(try repository.manifestIfPresent("buildcache") == nil, "no repository yet")
         let (manifest, digest) = try Self.pushCacheImage(repository, tag: "buildcache", scratch: scratch)
         #expect(digest == "sha256:" + SHA256.hash(data: manifest).map { String(format: "%02x", $0) }.joined())
-        let skopeo = Tools.run(["skopeo", "inspect", "--raw", "--tls-verify=false", "docker://\(LoopbackRegistries.registry("PLAIN"))/\(name):buildcache"])
+        let skopeo = Tools.run([
+            "skopeo", "inspect", "--raw", "--tls-verify=false", "docker://\(LoopbackRegistries.registry("PLAIN"))/\(name):buildcache"
+        ])
         #expect(skopeo.status == 0 && Array(skopeo.output.utf8) == manifest, "\(skopeo.output)")
         for reference in ["buildcache", digest] {
             let read = try #require(try repository.manifestIfPresent(reference))
@@ -211,11 +219,14 @@ struct RegistryPushTests {
             try anonymous.pushBlob(path: blob.path, digest: blob.digest, size: blob.size)
         }
         #expect(error.message.contains("requires a username and password") && error.message.contains("--registry-auth"), "\(error.message)")
-        let wrong = try RegistryRepository(try ImageReference(LoopbackRegistries.registry("BASIC") + "/" + name), options: {
-            var options = RegistryOptions()
-            options.credentials.add(host: LoopbackRegistries.registry("BASIC"), Credential(username: "gvmc", password: "wrong-password"))
-            return options
-        }())
+        let wrong = try RegistryRepository(
+            try ImageReference(LoopbackRegistries.registry("BASIC") + "/" + name),
+            options: {
+                var options = RegistryOptions()
+                options.credentials.add(
+                    host: LoopbackRegistries.registry("BASIC"), Credential(username: "gvmc", password: "wrong-password"))
+                return options
+            }())
         let refused = try #require(throws: RegistryError.self) { try wrong.pushBlob(path: blob.path, digest: blob.digest, size: blob.size) }
         #expect(refused.message.contains("authentication failed") && !refused.message.contains("wrong-password"), "\(refused.message)")
     }
@@ -237,8 +248,11 @@ struct RegistryPushTests {
         #expect(try target.pushBlob(path: blob.path, digest: blob.digest, size: blob.size, mountFrom: name) == false)
         #expect(try target.hasBlob(blob.digest, size: blob.size))
 
-        let log = (try? String(contentsOfFile: (LoopbackRegistries.ports["WORK"] ?? "") + (server == "TOKEN" ? "/token-server.log" : "/tokenauth-server.log"),
-                               encoding: .utf8)) ?? ""
+        let log =
+            (try? String(
+                contentsOfFile: (LoopbackRegistries.ports["WORK"] ?? "")
+                    + (server == "TOKEN" ? "/token-server.log" : "/tokenauth-server.log"),
+                encoding: .utf8)) ?? ""
         // "token HOW SCOPE SCOPE...", scopes and their actions sorted (the registry lists them in no fixed order).
         let scopes = log.split(separator: "\n").filter { $0.contains(name) }.map { line in
             line.split(separator: " ").dropFirst(2).map { scope in
@@ -246,14 +260,19 @@ struct RegistryPushTests {
                 return scope[..<colon] + ":" + scope[colon...].dropFirst().split(separator: ",").sorted().joined(separator: ",")
             }.sorted().joined(separator: " ")
         }
-        #expect(scopes == ["repository:\(name):pull", "repository:\(name):pull,push",
-                           "repository:\(name):pull repository:\(targetName):pull,push"], "\(scopes)")
+        #expect(
+            scopes == [
+                "repository:\(name):pull", "repository:\(name):pull,push",
+                "repository:\(name):pull repository:\(targetName):pull,push"
+            ], "\(scopes)")
     }
 
     @Test func uploadLocationsResolveAgainstTheRequest() {
         let base = "http://r:5000/v2/a/b/blobs/uploads/"
         #expect(RegistryClient.resolve("https://s3.example/up?x=1", against: base) == "https://s3.example/up?x=1")
-        #expect(RegistryClient.resolve("/v2/a/b/blobs/uploads/u1?_state=z", against: base + "?mount=x") == "http://r:5000/v2/a/b/blobs/uploads/u1?_state=z")
+        #expect(
+            RegistryClient.resolve("/v2/a/b/blobs/uploads/u1?_state=z", against: base + "?mount=x")
+                == "http://r:5000/v2/a/b/blobs/uploads/u1?_state=z")
         #expect(RegistryClient.resolve("u2?_state=y", against: base + "u1?_state=z") == "http://r:5000/v2/a/b/blobs/uploads/u2?_state=y")
     }
 }

@@ -9,7 +9,10 @@ import Testing
 
 @Suite struct StrictDocuments {
     /// An OCI layout whose manifest is `manifest(configDescriptor)` and whose config is `config`.
-    func layout(_ scratch: Scratch, config: String, manifest: ((String, Int) -> String)? = nil, ociLayout: String = #"{"imageLayoutVersion":"1.0.0"}"#) throws -> String {
+    func layout(
+        _ scratch: Scratch, config: String, manifest: ((String, Int) -> String)? = nil,
+        ociLayout: String = #"{"imageLayoutVersion":"1.0.0"}"#
+    ) throws -> String {
         let dir = scratch.sub("layout")
         try FileManager.default.createDirectory(atPath: dir + "/blobs/sha256", withIntermediateDirectories: true)
         func blob(_ text: String) throws -> (String, Int) {
@@ -18,17 +21,23 @@ import Testing
             return (digest, text.utf8.count)
         }
         let (c, cn) = try blob(config)
-        let m = manifest?(c, cn) ?? #"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(c)","size":\#(cn)},"layers":[]}"#
+        let m =
+            manifest?(c, cn)
+            ?? #"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(c)","size":\#(cn)},"layers":[]}"#
         let (md, mn) = try blob(m)
         try Data(ociLayout.utf8).write(to: URL(fileURLWithPath: dir + "/oci-layout"))
-        try Data(#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(md)","size":\#(mn),"annotations":{"org.opencontainers.image.ref.name":"t"}}]}"#.utf8)
-            .write(to: URL(fileURLWithPath: dir + "/index.json"))
+        try Data(
+            #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(md)","size":\#(mn),"annotations":{"org.opencontainers.image.ref.name":"t"}}]}"#
+                .utf8
+        )
+        .write(to: URL(fileURLWithPath: dir + "/index.json"))
         return dir
     }
 
     func pullError(_ dir: String, _ scratch: Scratch) -> String {
-        let puller = ImagePuller(options: RegistryOptions(), cache: BlobCache(directory: scratch.sub("cache")),
-                                 platform: Platform(architecture: "amd64", os: "linux"))
+        let puller = ImagePuller(
+            options: RegistryOptions(), cache: BlobCache(directory: scratch.sub("cache")),
+            platform: Platform(architecture: "amd64", os: "linux"))
         do { _ = try puller.pull(.ociLayout(path: dir, tag: "t")); return "" } catch { return "\(error)" }
     }
 
@@ -46,24 +55,31 @@ import Testing
             #"{"schemaVersion":2,"config":{"digest":"\#(c)","size":\#(n)},"layers":[{"digest":"\#(c)","size":"\#(n)"}]}"#
         }
         let message = pullError(dir, scratch)
-        #expect(message.hasPrefix("oci-layout://\(dir):t: the registry sent a malformed manifest (layers[0].size: expected an integer, found a string;"), "\(message)")
+        #expect(
+            message.hasPrefix(
+                "oci-layout://\(dir):t: the registry sent a malformed manifest (layers[0].size: expected an integer, found a string;"),
+            "\(message)")
     }
 
     @Test func anOCILayoutFileOfTheWrongShapeSaysWhy() throws {
         let scratch = Scratch()
         let dir = try layout(scratch, config: "{}", ociLayout: #"{"imageLayoutVersion":1}"#)
-        #expect(pullError(dir, scratch).hasSuffix("not an OCI image layout (no valid oci-layout file: imageLayoutVersion: expected a string, found a number)"))
+        #expect(
+            pullError(dir, scratch).hasSuffix(
+                "not an OCI image layout (no valid oci-layout file: imageLayoutVersion: expected a string, found a number)"))
     }
 
     @Test func aMistypedDockerConfigEntryIsNamedNotSkipped() throws {
         let scratch = Scratch()
-        try Data(#"{"auths": {"x.io": {"auth": 12}}, "credsStore": "desktop"}"#.utf8).write(to: URL(fileURLWithPath: scratch.sub("config.json")))
+        try Data(#"{"auths": {"x.io": {"auth": 12}}, "credsStore": "desktop"}"#.utf8).write(
+            to: URL(fileURLWithPath: scratch.sub("config.json")))
         #expect {
             _ = try CredentialStore.standard(flags: [], environment: ["DOCKER_CONFIG": scratch.path])
         } throws: { error in
             "\(error)" == "\(scratch.path)/config.json: auths.x.io.auth: expected a string, found a number"
         }
-        try Data(#"{"auths": {"x.io": {}}, "credHelpers": {"gcr.io": "gcloud"}}"#.utf8).write(to: URL(fileURLWithPath: scratch.sub("config.json")))
+        try Data(#"{"auths": {"x.io": {}}, "credHelpers": {"gcr.io": "gcloud"}}"#.utf8).write(
+            to: URL(fileURLWithPath: scratch.sub("config.json")))
         #expect(try CredentialStore.standard(flags: [], environment: ["DOCKER_CONFIG": scratch.path]).credential(for: "x.io") == nil)
     }
 }

@@ -49,7 +49,9 @@ struct LayerArchiveTests {
         #expect(chmod(dir + "/etc/deep", 0o2750) == 0)
         var times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 0), timespec(tv_sec: 1_600_000_000, tv_nsec: 0)]
         // The whiteout too: its time must come back from the archive, not from the import's clock.
-        for p in ["/etc/greeting", "/etc/removed", "/etc/deep/er", "/etc/deep", "/etc", ""] { utimensat(AT_FDCWD, dir + p, &times, AT_SYMLINK_NOFOLLOW) }
+        for p in ["/etc/greeting", "/etc/removed", "/etc/deep/er", "/etc/deep", "/etc", ""] {
+            utimensat(AT_FDCWD, dir + p, &times, AT_SYMLINK_NOFOLLOW)
+        }
         return dir
     }
 
@@ -83,8 +85,10 @@ struct LayerArchiveTests {
         let listing = Tools.run(["tar", "-tvzf", blob])
         #expect(listing.status == 0, "\(listing.output)")
         let names = Set(Tools.run(["tar", "-tzf", blob]).output.split(separator: "\n").map(String.init))
-        for name in ["./", "etc/", "etc/.wh.removed", "etc/deep/.wh..wh..opq", "etc/greeting", "etc/hard", "etc/link", "etc/deep/日本語.txt",
-                     "etc/deep/er/" + String(repeating: "n", count: 120), "etc/tty0", "etc/fifo"] {
+        for name in [
+            "./", "etc/", "etc/.wh.removed", "etc/deep/.wh..wh..opq", "etc/greeting", "etc/hard", "etc/link", "etc/deep/日本語.txt",
+            "etc/deep/er/" + String(repeating: "n", count: 120), "etc/tty0", "etc/fifo"
+        ] {
             #expect(names.contains(name), "\(name) in \(names.sorted())")
         }
         #expect(!names.contains("etc/removed"))
@@ -100,7 +104,7 @@ struct LayerArchiveTests {
         ("hardlink-dotdot", [("h", "hardlink", "../../etc/passwd")], "not a file of this layer"),
         ("hardlink-to-symlink", [("s", "symlink", "/etc/passwd"), ("h", "hardlink", "s")], "not a file of this layer"),
         ("whiteout-dotdot", [("d/x", "file", ""), ("d/.wh..", "file", "")], "a whiteout of"),
-        ("file-over-directory", [("d/x", "file", ""), ("d", "file", "")], "replaces a directory"),
+        ("file-over-directory", [("d/x", "file", ""), ("d", "file", "")], "replaces a directory")
     ])
     func hostileArchivesAreRefused(_ name: String, _ entries: [(String, String, String)], _ message: String) throws {
         let blob = tempDirectory() + "/\(name).tar"
@@ -153,12 +157,16 @@ struct CacheFormatTests {
         #expect(try CacheSpec("127.0.0.1:5000/ci/cache", export: false).label == "registry 127.0.0.1:5000/ci/cache:latest")
         let l = try CacheSpec("type=local,dest=/tmp/c,tag=v1,ignore-error=true", export: true)
         #expect(l.location == .local(directory: "/tmp/c", tag: "v1") && l.ignoreError)
-        for (bad, why) in [("type=s3,bucket=x", "not supported"), ("type=local,dest=/x", "src="), ("type=registry", "ref="),
-                           ("type=registry,ref=a/b,mode=max", "for --cache-to"), ("type=registry,ref=a/b,colour=red", "unknown key colour")] {
+        for (bad, why) in [
+            ("type=s3,bucket=x", "not supported"), ("type=local,dest=/x", "src="), ("type=registry", "ref="),
+            ("type=registry,ref=a/b,mode=max", "for --cache-to"), ("type=registry,ref=a/b,colour=red", "unknown key colour")
+        ] {
             #expect(throws: CacheError.self) { try CacheSpec(bad, export: false) }
             do { _ = try CacheSpec(bad, export: false) } catch { #expect(error.message.contains(why), "\(bad): \(error.message)") }
         }
-        let pinned = #expect(throws: CacheError.self) { try CacheSpec("type=registry,ref=h/r@sha256:" + String(repeating: "a", count: 64), export: true) }
+        let pinned = #expect(throws: CacheError.self) {
+            try CacheSpec("type=registry,ref=h/r@sha256:" + String(repeating: "a", count: 64), export: true)
+        }
         #expect(pinned?.message.contains("not a digest") == true)
     }
 
@@ -180,6 +188,8 @@ struct CacheFormatTests {
         let manifest = merged.manifest(config: (digest, 10))
         #expect(CacheIndex.configDescriptor(manifest)?.digest == digest)
         #expect(CacheIndex.configDescriptor(old.manifest(config: ("sha256:../../etc/passwd", 10))) == nil, "a digest that is not one")
-        #expect(CacheIndex.configDescriptor(Array(#"{"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:x","size":1}}"#.utf8)) == nil)
+        #expect(
+            CacheIndex.configDescriptor(
+                Array(#"{"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:x","size":1}}"#.utf8)) == nil)
     }
 }

@@ -6,8 +6,10 @@ import Runtime
 import Testing
 
 @Suite struct ProviderSemanticsTests {
-    func config(user: String? = nil, env: [String]? = ["PATH=/usr/bin:/bin", "MODE=fast"], workingDir: String? = nil,
-                entrypoint: [String]? = nil, cmd: [String]? = nil) -> ContainerConfig {
+    func config(
+        user: String? = nil, env: [String]? = ["PATH=/usr/bin:/bin", "MODE=fast"], workingDir: String? = nil,
+        entrypoint: [String]? = nil, cmd: [String]? = nil
+    ) -> ContainerConfig {
         var c = ContainerConfig()
         c.user = user; c.env = env; c.workingDir = workingDir; c.entrypoint = entrypoint; c.cmd = cmd
         return c
@@ -32,16 +34,21 @@ import Testing
         let c = config()
         let new = try ProviderSemantics.process(config: c, request: .command(["/bin/env"]), version: .v0_5, extraEnvironment: [])
         #expect(new.process.environment.isEmpty)
-        let old = try ProviderSemantics.process(config: c, request: .command(["/bin/env"]), version: .v0_4, extraEnvironment: ["MODE=slow", "X=1"])
+        let old = try ProviderSemantics.process(
+            config: c, request: .command(["/bin/env"]), version: .v0_4, extraEnvironment: ["MODE=slow", "X=1"])
         #expect(old.process.environment == ["PATH=/usr/bin:/bin", "MODE=slow", "X=1"])
         let dropped = try ProviderSemantics.process(config: c, request: .command(["/bin/env"]), version: .v0_5, extraEnvironment: ["X=1"])
         #expect(dropped.process.environment.isEmpty && dropped.warnings.contains { $0.contains("--env is dropped") })
     }
 
     @Test func theCommandIsExecdByItsPathWithItsBaseNameAsArgv0() throws {
-        let p = try ProviderSemantics.process(config: config(workingDir: "/golem/work"), request: .command(["/bin/echo", "hi"]), version: .v0_5, extraEnvironment: []).process
+        let p = try ProviderSemantics.process(
+            config: config(workingDir: "/golem/work"), request: .command(["/bin/echo", "hi"]), version: .v0_5, extraEnvironment: []
+        ).process
         #expect(p.executable == "/bin/echo" && p.arguments == ["echo", "hi"] && p.workingDirectory == "/golem/work")
-        let root = try ProviderSemantics.process(config: config(workingDir: "  "), request: .command(["echo"]), version: .v0_5, extraEnvironment: []).process
+        let root = try ProviderSemantics.process(
+            config: config(workingDir: "  "), request: .command(["echo"]), version: .v0_5, extraEnvironment: []
+        ).process
         #expect(root.workingDirectory == "/" && root.executable == "echo")
     }
 
@@ -49,7 +56,9 @@ import Testing
         let c = config(entrypoint: ["/bin/sh", "-c"], cmd: ["echo started"])
         let p = try ProviderSemantics.process(config: c, request: .entrypoint, version: .v0_5, extraEnvironment: []).process
         #expect(p.executable == "/bin/sh" && p.arguments == ["sh", "-c", "echo started"])
-        #expect(throws: RunError.noEntrypoint) { try ProviderSemantics.process(config: config(), request: .entrypoint, version: .v0_5, extraEnvironment: []) }
+        #expect(throws: RunError.noEntrypoint) {
+            try ProviderSemantics.process(config: config(), request: .entrypoint, version: .v0_5, extraEnvironment: [])
+        }
     }
 
     @Test func aRelativeCommandsExplanationSaysWhatToWrite() {

@@ -10,7 +10,10 @@ import Testing
         let vm = RunError.imageUnreadable(path: "/i.gvmi", unpacking: false, cause: cause)
         #expect(vm.description == "/i.gvmi: corrupt squashfs at offset 96: bad inode")
         let unpacking = RunError.imageUnreadable(path: "/i.gvmi", unpacking: true, cause: cause)
-        #expect(unpacking.description == "cannot unpack /i.gvmi (unprivileged runs read the image with gvmc's squashfs reader): corrupt squashfs at offset 96: bad inode")
+        #expect(
+            unpacking.description
+                == "cannot unpack /i.gvmi (unprivileged runs read the image with gvmc's squashfs reader): corrupt squashfs at offset 96: bad inode"
+        )
         guard case .imageUnreadable(_, _, let kept) = unpacking else { Issue.record("unexpected case"); return }
         #expect(kept == cause)
     }

@@ -5,8 +5,11 @@ import Foundation
 import Testing
 
 @Suite struct VMPiecesTests {
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/busybox") || FileManager.default.isExecutableFile(atPath: "/bin/busybox"),
-                   "needs busybox's cpio to read the archive back"))
+    @Test(
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/busybox")
+                || FileManager.default.isExecutableFile(atPath: "/bin/busybox"),
+            "needs busybox's cpio to read the archive back"))
     func cpioReadsTheInitramfsBackEntryForEntry() throws {
         var cpio = CPIOArchive()
         cpio.directory("bin")
@@ -19,7 +22,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data(cpio.finished()).write(to: URL(fileURLWithPath: dir + "/a.cpio"))
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/bin/busybox") ? "/usr/bin/busybox" : "/bin/busybox")
+        p.executableURL = URL(
+            fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/bin/busybox") ? "/usr/bin/busybox" : "/bin/busybox")
         p.arguments = ["cpio", "-tv", "-F", dir + "/a.cpio"]
         let out = Pipe()
         p.standardOutput = out
@@ -36,23 +40,31 @@ import Testing
 
     @Test func modulesLoadAfterTheirDependenciesEachOnce() throws {
         let dep = """
-        kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/fscache/fscache.ko kernel/fs/netfs/netfs.ko
-        kernel/net/9p/9pnet.ko:
-        kernel/fs/fscache/fscache.ko: kernel/fs/netfs/netfs.ko
-        kernel/fs/netfs/netfs.ko:
-        kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko kernel/drivers/virtio/virtio_ring.ko
-        kernel/drivers/virtio/virtio_ring.ko:
-        kernel/fs/squashfs/squashfs.ko:
-        """
+            kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/fscache/fscache.ko kernel/fs/netfs/netfs.ko
+            kernel/net/9p/9pnet.ko:
+            kernel/fs/fscache/fscache.ko: kernel/fs/netfs/netfs.ko
+            kernel/fs/netfs/netfs.ko:
+            kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko kernel/drivers/virtio/virtio_ring.ko
+            kernel/drivers/virtio/virtio_ring.ko:
+            kernel/fs/squashfs/squashfs.ko:
+            """
         let order = try GuestKernel.order(["9pnet_virtio", "9p", "overlay", "squashfs"], modulesDep: dep)
-        #expect(order == ["kernel/drivers/virtio/virtio_ring.ko", "kernel/net/9p/9pnet.ko", "kernel/net/9p/9pnet_virtio.ko",
-                          "kernel/fs/netfs/netfs.ko", "kernel/fs/fscache/fscache.ko", "kernel/fs/9p/9p.ko", "kernel/fs/squashfs/squashfs.ko"])
+        #expect(
+            order == [
+                "kernel/drivers/virtio/virtio_ring.ko", "kernel/net/9p/9pnet.ko", "kernel/net/9p/9pnet_virtio.ko",
+                "kernel/fs/netfs/netfs.ko", "kernel/fs/fscache/fscache.ko", "kernel/fs/9p/9p.ko", "kernel/fs/squashfs/squashfs.ko"
+            ])
     }
 
     @Test func theGuestRunsTheCommandByItsPathWithOnlyItsEnvironment() {
-        let p = ProviderProcess(executable: "echo", arguments: ["echo", "it's"], environment: ["A=1"], uid: 1000, gid: 1000, workingDirectory: "/w")
-        let script = GuestInit.script(modules: [], version: .v0_5, memoryBytes: 256 << 20, volumes: ["/golem/output"], process: p, hostname: "golem")
-        #expect(script.contains("'env' '-i' 'A=1' 'nsenter' '-r/mnt/newroot' '-w/mnt/newroot/w' '-F' '-S' '1000' '-G' '1000' '--' './echo' 'it'\\''s'"), "\(script)")
+        let p = ProviderProcess(
+            executable: "echo", arguments: ["echo", "it's"], environment: ["A=1"], uid: 1000, gid: 1000, workingDirectory: "/w")
+        let script = GuestInit.script(
+            modules: [], version: .v0_5, memoryBytes: 256 << 20, volumes: ["/golem/output"], process: p, hostname: "golem")
+        #expect(
+            script.contains(
+                "'env' '-i' 'A=1' 'nsenter' '-r/mnt/newroot' '-w/mnt/newroot/w' '-F' '-S' '1000' '-G' '1000' '--' './echo' 'it'\\''s'"),
+            "\(script)")
         #expect(script.contains("mount -t 9p -o trans=virtio,version=9p2000.L,msize=104857600 mnt0 '/mnt/newroot/golem/output'"))
         #expect(!script.contains("size=134217728"), "0.5.x has no overlay size limit of its own")
         let old = GuestInit.script(modules: [], version: .v0_4, memoryBytes: 256 << 20, volumes: [], process: p, hostname: "golem")

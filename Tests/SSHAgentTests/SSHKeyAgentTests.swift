@@ -59,7 +59,9 @@ import Testing
         #expect(answer?.type == 12 && answer?.count == 1, "\(String(describing: answer))")
         // stop() returns although both clients keep their connections open.
         let stopped = DispatchSemaphore(value: 0)
-        Thread { agent.stop(); stopped.signal() }.start()
+        Thread {
+            agent.stop(); stopped.signal()
+        }.start()
         #expect(stopped.wait(timeout: .now() + 10) == .success, "stop() waits for idle clients forever")
         // Both clients see the end of the stream, not a hang.
         var byte: UInt8 = 0

@@ -20,7 +20,10 @@ import Testing
 
     @Test func aPassphraseProtectedKeyNamesTheWayOut() {
         let error = SSHKeyError(.passphraseProtected(path: "/k", cipher: "aes256-ctr"))
-        #expect(error.description == "/k: the key is passphrase-protected (aes256-ctr); gvmc cannot ask for the passphrase: ssh-add /k, then --ssh ID=$SSH_AUTH_SOCK")
+        #expect(
+            error.description
+                == "/k: the key is passphrase-protected (aes256-ctr); gvmc cannot ask for the passphrase: ssh-add /k, then --ssh ID=$SSH_AUTH_SOCK"
+        )
         #expect(error.errno == nil && error.cause == nil)
     }
 }

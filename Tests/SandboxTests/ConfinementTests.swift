@@ -24,10 +24,11 @@ extension SandboxIsolation {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (status, out) = try BusyboxRoot.run(root, "grep -E '^(CapBnd|CapEff|CapInh|CapAmb|Seccomp|NoNewPrivs):' /proc/self/status")
         #expect(status == 0)
-        let fields = Dictionary(out.split(separator: "\n").map { line -> (String, String) in
-            let kv = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            return (kv[0], kv.count > 1 ? kv[1] : "")
-        }, uniquingKeysWith: { a, _ in a })
+        let fields = Dictionary(
+            out.split(separator: "\n").map { line -> (String, String) in
+                let kv = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                return (kv[0], kv.count > 1 ? kv[1] : "")
+            }, uniquingKeysWith: { a, _ in a })
         // Docker's default set: chown dac_override fowner fsetid kill setgid setuid setpcap
         // net_bind_service net_raw sys_chroot mknod audit_write setfcap.
         #expect(fields["CapBnd"] == "00000000a80425fb", "\(out)")
@@ -38,7 +39,9 @@ extension SandboxIsolation {
         // As in Docker: setuid programs (su, sudo) keep working.
         #expect(fields["NoNewPrivs"] == "0")
         // A non-root USER has no capabilities at all.
-        let (_, user) = try BusyboxRoot.run(root, "grep -E '^CapEff:' /proc/self/status") { $0.uid = 1000; $0.gid = 1000 }
+        let (_, user) = try BusyboxRoot.run(root, "grep -E '^CapEff:' /proc/self/status") {
+            $0.uid = 1000; $0.gid = 1000
+        }
         #expect(user.contains("0000000000000000"), "\(user)")
     }
 
@@ -55,20 +58,20 @@ extension SandboxIsolation {
         // outside it, climb with "..", and chroot to where that lands. Under chroot(2) it reaches
         // the host's /; after pivot_root the host's root is gone from the namespace.
         let source = """
-        #include <fcntl.h>
-        #include <sys/stat.h>
-        #include <unistd.h>
-        int main(void) {
-            mkdir("/escape-dir", 0755);
-            if (chroot("/escape-dir") != 0) return 2;
-            for (int i = 0; i < 64; i++) chdir("..");
-            if (chroot(".") != 0) return 3;
-            int fd = open("\(marker)", O_CREAT | O_WRONLY, 0644);
-            if (fd < 0) return 4;
-            write(fd, "escaped\\n", 8);
-            return 0;
-        }
-        """
+            #include <fcntl.h>
+            #include <sys/stat.h>
+            #include <unistd.h>
+            int main(void) {
+                mkdir("/escape-dir", 0755);
+                if (chroot("/escape-dir") != 0) return 2;
+                for (int i = 0; i < 64; i++) chdir("..");
+                if (chroot(".") != 0) return 3;
+                int fd = open("\(marker)", O_CREAT | O_WRONLY, 0644);
+                if (fd < 0) return 4;
+                write(fd, "escaped\\n", 8);
+                return 0;
+            }
+            """
         try Self.compileStatic(source, with: compiler, to: root + "/bin/escape")
         let (status, out) = try BusyboxRoot.run(root, "/bin/escape; echo status=$?")
         #expect(status == 0)
@@ -90,7 +93,7 @@ extension SandboxIsolation {
             "umount -l /proc",
             "unshare -U -r true",
             "unshare -m true",
-            "nsenter -t 1 -m true",
+            "nsenter -t 1 -m true"
         ]
         let script = attempts.map { "if \($0) 2>/dev/null; then echo 'ALLOWED: \($0)'; fi" }.joined(separator: "; ")
         let (status, out) = try BusyboxRoot.run(root, script + "; echo done")
@@ -105,15 +108,18 @@ extension SandboxIsolation {
         let root = try Self.confinementRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         // Masked files read as empty; which of them exist depends on the kernel's configuration.
-        let masked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/interrupts"].filter { FileManager.default.fileExists(atPath: $0) }
+        let masked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/interrupts"].filter {
+            FileManager.default.fileExists(atPath: $0)
+        }
         #expect(!masked.isEmpty)
         let readOnly = ["/proc/sysrq-trigger", "/proc/sys", "/proc/irq", "/sys"].filter { FileManager.default.fileExists(atPath: $0) }
-        let script = masked.map { "echo \($0)=$(head -c 16 \($0) 2>/dev/null | wc -c)" }.joined(separator: "; ") + """
+        let script =
+            masked.map { "echo \($0)=$(head -c 16 \($0) 2>/dev/null | wc -c)" }.joined(separator: "; ") + """
 
-        echo x > /proc/sys/kernel/domainname 2>/dev/null && echo SYSCTL-WRITTEN
-        touch /sys/gvmc-test 2>/dev/null && echo SYS-WRITTEN
-        cat /proc/self/mountinfo
-        """
+                echo x > /proc/sys/kernel/domainname 2>/dev/null && echo SYSCTL-WRITTEN
+                touch /sys/gvmc-test 2>/dev/null && echo SYS-WRITTEN
+                cat /proc/self/mountinfo
+                """
         let (status, out) = try BusyboxRoot.run(root, script)
         #expect(status == 0)
         for path in masked { #expect(out.contains("\(path)=0"), "\(path) is readable: \(out)") }
@@ -132,13 +138,13 @@ extension SandboxIsolation {
         // A device node shipped by a hostile base image: a step must not be able to open it.
         #expect(mknod(root + "/imagedev", S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0)
         let script = """
-        mknod /tmp/disk b 8 0 2>/dev/null && echo BLOCK-MADE
-        mknod /tmp/mem c 1 1 2>/dev/null && echo MEM-MADE
-        mknod /tmp/null c 1 3 && echo null-made
-        mknod /tmp/fifo p && echo fifo-made
-        echo x > /imagedev 2>/dev/null && echo IMAGE-DEVICE-OPENED
-        echo x > /dev/null && echo dev-null-works
-        """
+            mknod /tmp/disk b 8 0 2>/dev/null && echo BLOCK-MADE
+            mknod /tmp/mem c 1 1 2>/dev/null && echo MEM-MADE
+            mknod /tmp/null c 1 3 && echo null-made
+            mknod /tmp/fifo p && echo fifo-made
+            echo x > /imagedev 2>/dev/null && echo IMAGE-DEVICE-OPENED
+            echo x > /dev/null && echo dev-null-works
+            """
         let (status, out) = try BusyboxRoot.run(root, script)
         #expect(status == 0)
         #expect(!out.contains("BLOCK-MADE"), "\(out)")
@@ -211,7 +217,8 @@ extension SandboxIsolation {
             return
         }
         guard Sandbox.landlockABI >= 6 else {
-            Issue.record("skipped: this kernel's Landlock (ABI \(Sandbox.landlockABI)) cannot scope abstract sockets (needs ABI 6, Linux 6.12)")
+            Issue.record(
+                "skipped: this kernel's Landlock (ABI \(Sandbox.landlockABI)) cannot scope abstract sockets (needs ABI 6, Linux 6.12)")
             return
         }
         let root = try Self.confinementRoot()
@@ -230,22 +237,22 @@ extension SandboxIsolation {
         #expect(bound == 0)
         #expect(listen(listener, 4) == 0)
         let source = """
-        #include <errno.h>
-        #include <stdio.h>
-        #include <string.h>
-        #include <sys/socket.h>
-        #include <sys/un.h>
-        int main(int argc, char **argv) {
-            struct sockaddr_un a = {0};
-            a.sun_family = AF_UNIX;
-            size_t n = strlen(argv[1]);
-            memcpy(a.sun_path + 1, argv[1], n);
-            int s = socket(AF_UNIX, SOCK_STREAM, 0);
-            if (connect(s, (struct sockaddr *)&a, sizeof(sa_family_t) + 1 + n) == 0) { puts("CONNECTED"); return 0; }
-            printf("refused: %s\\n", strerror(errno));
-            return 1;
-        }
-        """
+            #include <errno.h>
+            #include <stdio.h>
+            #include <string.h>
+            #include <sys/socket.h>
+            #include <sys/un.h>
+            int main(int argc, char **argv) {
+                struct sockaddr_un a = {0};
+                a.sun_family = AF_UNIX;
+                size_t n = strlen(argv[1]);
+                memcpy(a.sun_path + 1, argv[1], n);
+                int s = socket(AF_UNIX, SOCK_STREAM, 0);
+                if (connect(s, (struct sockaddr *)&a, sizeof(sa_family_t) + 1 + n) == 0) { puts("CONNECTED"); return 0; }
+                printf("refused: %s\\n", strerror(errno));
+                return 1;
+            }
+            """
         try Self.compileStatic(source, with: compiler, to: root + "/bin/connect")
         let (_, out) = try BusyboxRoot.run(root, "/bin/connect \(name)")
         #expect(!out.contains("CONNECTED"), "the step reached the host's abstract socket: \(out)")
@@ -256,9 +263,13 @@ extension SandboxIsolation {
 
     static let compiler: String? = {
         for candidate in ["clang", "cc", "gcc"] {
-            for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") + ["/opt/swift/usr/bin", "/usr/bin"] {
+            for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") + [
+                "/opt/swift/usr/bin", "/usr/bin"
+            ] {
                 let path = "\(dir)/\(candidate)"
-                if access(path, X_OK) == 0, access("/usr/lib/x86_64-linux-gnu/libc.a", R_OK) == 0 || access("/usr/lib/aarch64-linux-gnu/libc.a", R_OK) == 0 {
+                if access(path, X_OK) == 0,
+                    access("/usr/lib/x86_64-linux-gnu/libc.a", R_OK) == 0 || access("/usr/lib/aarch64-linux-gnu/libc.a", R_OK) == 0
+                {
                     return path
                 }
             }
@@ -275,7 +286,9 @@ extension SandboxIsolation {
         process.arguments = ["-static", "-O1", "-o", output, dir + "/p.c"]
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "\(compiler) failed"]) }
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "\(compiler) failed"])
+        }
     }
 
     static func temporaryDirectory() throws -> String {

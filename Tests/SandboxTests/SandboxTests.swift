@@ -21,10 +21,13 @@ enum BusyboxRoot {
             try fm.createDirectory(atPath: root + "/" + d, withIntermediateDirectories: true)
         }
         try fm.copyItem(atPath: busybox!, toPath: root + "/bin/busybox")
-        for applet in ["sh", "ls", "ps", "id", "cat", "echo", "touch", "mount", "hostname", "sleep", "ip", "true", "false", "test", "grep", "wc"] {
+        for applet in [
+            "sh", "ls", "ps", "id", "cat", "echo", "touch", "mount", "hostname", "sleep", "ip", "true", "false", "test", "grep", "wc"
+        ] {
             symlink("busybox", root + "/bin/" + applet)
         }
-        fm.createFile(atPath: root + "/etc/passwd", contents: Data("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n".utf8))
+        fm.createFile(
+            atPath: root + "/etc/passwd", contents: Data("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n".utf8))
         fm.createFile(atPath: root + "/etc/group", contents: Data("root:x:0:\napp:x:1000:\n".utf8))
         return root
     }
@@ -101,7 +104,9 @@ struct SandboxIsolation {
         let root = try BusyboxRoot.make()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (_, isolated) = try BusyboxRoot.run(root, "cat /proc/net/dev") { $0.isolateNetwork = true }
-        let interfaces = isolated.split(separator: "\n").dropFirst(2).map { $0.split(separator: ":")[0].trimmingCharacters(in: .whitespaces) }
+        let interfaces = isolated.split(separator: "\n").dropFirst(2).map {
+            $0.split(separator: ":")[0].trimmingCharacters(in: .whitespaces)
+        }
         #expect(interfaces == ["lo"], "\(isolated)")
     }
 

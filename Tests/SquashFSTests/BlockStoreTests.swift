@@ -45,7 +45,9 @@ import Glibc
         let warm = try write("warm.sqfs", store: store)
         #expect(plain == cold && cold == warm)
         // Another setting is another key: nothing is shared with a different level.
-        try pack(root, to: scratch.sub("level.sqfs")) { $0.compression = CompressionOptions(compression, level: compression == .lz4 ? 9 : 1); $0.blockStore = store }
+        try pack(root, to: scratch.sub("level.sqfs")) {
+            $0.compression = CompressionOptions(compression, level: compression == .lz4 ? 9 : 1); $0.blockStore = store
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: store).count > entries.count)
     }
 
@@ -53,7 +55,9 @@ import Glibc
         let scratch = Scratch()
         let root = try tree(scratch)
         let store = scratch.sub("blocks")
-        try pack(root, to: scratch.sub("a.sqfs")) { $0.fixedTimestamp = 1; $0.blockStore = store }
+        try pack(root, to: scratch.sub("a.sqfs")) {
+            $0.fixedTimestamp = 1; $0.blockStore = store
+        }
         let reference = bytes(scratch.sub("a.sqfs"))
         let names = try FileManager.default.contentsOfDirectory(atPath: store).sorted()
         // One entry with a flipped payload byte, one cut short, one with a wrong magic.
@@ -63,7 +67,9 @@ import Glibc
         try cut.write(to: URL(fileURLWithPath: store + "/" + names[1]))
         var magic = bytes(store + "/" + names[2]); magic[0] = 0
         try magic.write(to: URL(fileURLWithPath: store + "/" + names[2]))
-        try pack(root, to: scratch.sub("b.sqfs")) { $0.fixedTimestamp = 1; $0.blockStore = store }
+        try pack(root, to: scratch.sub("b.sqfs")) {
+            $0.fixedTimestamp = 1; $0.blockStore = store
+        }
         #expect(bytes(scratch.sub("b.sqfs")) == reference)
         // The damaged entries were replaced by good ones.
         for name in names.prefix(3) {
@@ -81,7 +87,9 @@ import Glibc
         let results = Mutex([Data]())
         let dir = scratch.path
         DispatchQueue.concurrentPerform(iterations: 4) { i in
-            _ = try? pack(root, to: dir + "/c\(i).sqfs") { $0.fixedTimestamp = 1; $0.blockStore = store; $0.workers = 2 }
+            _ = try? pack(root, to: dir + "/c\(i).sqfs") {
+                $0.fixedTimestamp = 1; $0.blockStore = store; $0.workers = 2
+            }
             let data = FileManager.default.contents(atPath: dir + "/c\(i).sqfs") ?? Data()
             results.withLock { $0.append(data) }
         }

@@ -29,7 +29,9 @@ struct CraftedImage {
     }
 
     /// A basic directory whose listing holds `children` (name, inode), in the order given.
-    mutating func directory(_ children: [(name: [UInt8], inode: (reference: UInt64, number: UInt32), type: UInt16)]) -> (reference: UInt64, number: UInt32) {
+    mutating func directory(
+        _ children: [(name: [UInt8], inode: (reference: UInt64, number: UInt32), type: UInt16)]
+    ) -> (reference: UInt64, number: UInt32) {
         let listingStart = directories.count
         if !children.isEmpty {
             let base = children.map(\.inode.number).min()!

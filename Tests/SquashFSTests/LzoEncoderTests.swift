@@ -60,14 +60,21 @@ struct LzoEncoderTests {
             #expect(out[0] != 17, "\(name): a stream starting with 17 announces LZO-RLE to the kernel")
             var back = [UInt8](repeating: 0, count: n + 64)
             var backLength = lzo_uint(back.count)
-            let rc = back.withUnsafeMutableBufferPointer { b in lzo1x_decompress_safe(out, lzo_uint(size), b.baseAddress, &backLength, nil) }
-            #expect(rc == LZO_E_OK && Int(backLength) == n && Array(back.prefix(n)) == input, "\(name): liblzo2 reads back rc=\(rc) \(backLength)/\(n)")
+            let rc = back.withUnsafeMutableBufferPointer { b in lzo1x_decompress_safe(out, lzo_uint(size), b.baseAddress, &backLength, nil)
+            }
+            #expect(
+                rc == LZO_E_OK && Int(backLength) == n && Array(back.prefix(n)) == input,
+                "\(name): liblzo2 reads back rc=\(rc) \(backLength)/\(n)")
             var refOut = [UInt8](repeating: 0, count: n + n / 16 + 67)
             var refLength = lzo_uint(refOut.count)
-            _ = refOut.withUnsafeMutableBufferPointer { o in lzo1x_999_compress_level(input, lzo_uint(n), o.baseAddress, &refLength, work, nil, 0, nil, 8) }
+            _ = refOut.withUnsafeMutableBufferPointer { o in
+                lzo1x_999_compress_level(input, lzo_uint(n), o.baseAddress, &refLength, work, nil, 0, nil, 8)
+            }
             if n >= 4096 {
                 ours += min(size, n); reference += min(Int(refLength), n)
-                #expect(Double(min(size, n)) <= Double(min(Int(refLength), n)) * 1.02 + 16, "\(name): \(size) bytes against lzo1x_999's \(refLength)")
+                #expect(
+                    Double(min(size, n)) <= Double(min(Int(refLength), n)) * 1.02 + 16,
+                    "\(name): \(size) bytes against lzo1x_999's \(refLength)")
             }
         }
         #expect(ours <= reference, "in all \(ours) bytes against lzo1x_999 level 8's \(reference)")

@@ -34,7 +34,9 @@ private func smallTree() -> (CraftedImage, root: UInt64) {
 /// leaves that thread blocked, but the test fails instead of hanging the run).
 func finishes(within seconds: Double, _ body: @escaping @Sendable () -> Void) -> Bool {
     let done = DispatchSemaphore(value: 0)
-    Thread.detachNewThread { body(); done.signal() }
+    Thread.detachNewThread {
+        body(); done.signal()
+    }
     return done.wait(timeout: .now() + seconds) == .success
 }
 
@@ -107,8 +109,10 @@ func finishes(within seconds: Double, _ body: @escaping @Sendable () -> Void) ->
 
     @Test func invalidDuplicateAndUnsortedNamesAreRefused() throws {
         let scratch = Scratch()
-        for (names, expected) in [(["a/b"], "invalid name"), ([".."], "invalid name"), (["b", "a"], "out of order"),
-                                  (["a", "a"], "duplicated")] {
+        for (names, expected) in [
+            (["a/b"], "invalid name"), ([".."], "invalid name"), (["b", "a"], "out of order"),
+            (["a", "a"], "duplicated")
+        ] {
             var c = CraftedImage()
             let children = names.map { (name: Array($0.utf8), inode: c.file(), type: UInt16(2)) }
             let root = c.directory(children)
@@ -142,7 +146,9 @@ func finishes(within seconds: Double, _ body: @escaping @Sendable () -> Void) ->
     @Test func writerImagesSurviveRandomByteFlips() throws {
         let scratch = Scratch()
         let root = scratch.sub("root")
-        for dir in ["etc", "usr/bin", "usr/lib/x"] { try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true) }
+        for dir in ["etc", "usr/bin", "usr/lib/x"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+        }
         for i in 0..<40 { FileManager.default.createFile(atPath: root + "/usr/lib/x/f\(i)", contents: Data("\(i)".utf8)) }
         symlink("../lib", root + "/usr/bin/l")
         try pack(root, to: scratch.sub("good.sqfs"))
@@ -165,9 +171,10 @@ func finishes(within seconds: Double, _ body: @escaping @Sendable () -> Void) ->
         let fifo = scratch.sub("image.fifo")
         #expect(mkfifo(fifo, 0o644) == 0)
         let outcome = Captured()
-        #expect(finishes(within: 5) {
-            do { _ = try SquashFSReader(path: fifo) } catch { outcome.set("\(error)") }
-        }, "opening a FIFO must not wait for a writer")
+        #expect(
+            finishes(within: 5) {
+                do { _ = try SquashFSReader(path: fifo) } catch { outcome.set("\(error)") }
+            }, "opening a FIFO must not wait for a writer")
         #expect(outcome.get().contains("is a FIFO, not a regular file"), "\(outcome.get())")
         #expect { try SquashFSReader(path: "/dev/zero") } throws: { "\($0)".contains("is a character device") }
         #expect { try SquashFSReader(path: scratch.path) } throws: { "\($0)".contains("is a directory") }

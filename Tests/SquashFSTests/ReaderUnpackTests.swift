@@ -17,7 +17,11 @@ import Glibc
         mkdir(out, 0o755)
         let summary = try SquashFSReader(path: scratch.sub("image.sqfs")).unpack(to: out)
         #expect(summary.skippedDevices.isEmpty)
-        func withoutXattrs(_ s: [String: EntrySnapshot]) -> [String: EntrySnapshot] { s.mapValues { var e = $0; e.xattrs = [:]; return e } }
+        func withoutXattrs(_ s: [String: EntrySnapshot]) -> [String: EntrySnapshot] {
+            s.mapValues {
+                var e = $0; e.xattrs = [:]; return e
+            }
+        }
         let differences = TreeSnapshot.diff(withoutXattrs(try TreeSnapshot.take(tree)), withoutXattrs(try TreeSnapshot.take(out)))
         #expect(differences.isEmpty, "unpacked tree differs:\n\(differences.prefix(20).joined(separator: "\n"))")
         // Holes stay holes.

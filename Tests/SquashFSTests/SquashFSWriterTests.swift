@@ -50,7 +50,9 @@ func makeEverythingTree(_ root: String) throws {
     withUnsafeMutableBytes(of: &addr.sun_path) { p in
         for (i, b) in sockPath.utf8.prefix(p.count - 1).enumerated() { p[i] = b }
     }
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    _ = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
     close(sock)
     // Long (255-byte) and non-UTF-8 names.
     try write(String(repeating: "n", count: 255), Data("long".utf8))
@@ -58,7 +60,9 @@ func makeEverythingTree(_ root: String) throws {
     try write("latin1-\u{00E9}", Data("utf8".utf8))
     _ = weird
     let raw: [UInt8] = Array((root + "/bad-").utf8) + [0xFF, 0xFE, 0x41, 0]
-    _ = raw.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644) }
+    _ = raw.withUnsafeBufferPointer {
+        open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644)
+    }
     // Deep nesting.
     var deep = "deep"
     for i in 0..<60 { deep += "/level\(i)" }
@@ -89,8 +93,9 @@ func makeEverythingTree(_ root: String) throws {
         try expectUnsquashfsMatches(scratch.sub("image.sqfs"), tree, scratch: scratch)
     }
 
-    @Test(.enabled(if: Tools.canLoopMount, "needs root and /dev/loop-control for a kernel loop mount"),
-          arguments: Compression.allCases)
+    @Test(
+        .enabled(if: Tools.canLoopMount, "needs root and /dev/loop-control for a kernel loop mount"),
+        arguments: Compression.allCases)
     func kernelMountsEveryCompressorAndSeesTheSameTree(_ compression: Compression) throws {
         let scratch = Scratch()
         let tree = scratch.sub("tree")
@@ -99,15 +104,18 @@ func makeEverythingTree(_ root: String) throws {
         try expectKernelMountMatches(scratch.sub("image.sqfs"), tree, scratch: scratch)
     }
 
-    @Test(.enabled(if: Tools.canLoopMount, "needs root and /dev/loop-control for a kernel loop mount"),
-          arguments: [4096, 65536, 1 << 20])
+    @Test(
+        .enabled(if: Tools.canLoopMount, "needs root and /dev/loop-control for a kernel loop mount"),
+        arguments: [4096, 65536, 1 << 20])
     func otherBlockSizesAndNoFragments(_ blockSize: Int) throws {
         let scratch = Scratch()
         let tree = scratch.sub("tree")
         try makeEverythingTree(tree)
         try pack(tree, to: scratch.sub("a.sqfs")) { $0.blockSize = blockSize }
         try expectKernelMountMatches(scratch.sub("a.sqfs"), tree, scratch: scratch)
-        try pack(tree, to: scratch.sub("b.sqfs")) { $0.blockSize = blockSize; $0.fragments = false; $0.deduplicate = false }
+        try pack(tree, to: scratch.sub("b.sqfs")) {
+            $0.blockSize = blockSize; $0.fragments = false; $0.deduplicate = false
+        }
         try expectKernelMountMatches(scratch.sub("b.sqfs"), tree, scratch: scratch)
     }
 
@@ -265,7 +273,8 @@ func makeEverythingTree(_ root: String) throws {
         let tree = scratch.sub("tree")
         try makeEverythingTree(tree)
         func write(_ name: String, _ bytes: [UInt8]) throws {
-            try FileManager.default.createDirectory(atPath: ((tree + "/" + name) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: ((tree + "/" + name) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try Data(bytes).write(to: URL(fileURLWithPath: tree + "/" + name))
         }
         // Same size and content (small, held back, and over 1 MiB, streamed), same size with
@@ -295,12 +304,14 @@ func makeEverythingTree(_ root: String) throws {
             writer.sharedSizes = sharedSizes
             writer.laterFileSizes = [6]
             try DirectoryTreeReader(rootPath: root ?? tree).add(to: writer)
-            try writer.addFile(try EntryPath("later-hostname"), metadata: EntryMetadata(permissions: 0o644), contents: Array("golem\n".utf8))
+            try writer.addFile(
+                try EntryPath("later-hostname"), metadata: EntryMetadata(permissions: 0o644), contents: Array("golem\n".utf8))
             let summary = try writer.finish()
             try output.commit()
             return (try Data(contentsOf: URL(fileURLWithPath: scratch.sub(name))), summary.duplicateFiles)
         }
-        let everySize = Set(Tools.run(["find", tree, "-type", "f", "-printf", "%s\n"]).output.split(separator: "\n").compactMap { UInt64($0) })
+        let everySize = Set(
+            Tools.run(["find", tree, "-type", "f", "-printf", "%s\n"]).output.split(separator: "\n").compactMap { UInt64($0) })
         #expect(everySize.count > shared.count)
         let hashedAll = try image("all.sqfs", sharedSizes: everySize)
         let sizeFirst = try image("size-first.sqfs", sharedSizes: nil)

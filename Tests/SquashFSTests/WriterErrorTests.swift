@@ -63,7 +63,9 @@ import Glibc
         #expect(throws: SquashFSError.self) { try writer.addHardlink(try EntryPath("x"), target: try EntryPath("missing")) }
         #expect(throws: SquashFSError.self) { try writer.addHardlink(try EntryPath("y"), target: try EntryPath("dir")) }
         try writer.addFile(try EntryPath("file"), metadata: EntryMetadata(permissions: 0o644), contents: [1])
-        #expect(throws: SquashFSError.self) { try writer.add(try EntryPath("file/child"), .fifo, metadata: EntryMetadata(permissions: 0o644)) }
+        #expect(throws: SquashFSError.self) {
+            try writer.add(try EntryPath("file/child"), .fifo, metadata: EntryMetadata(permissions: 0o644))
+        }
     }
 
     @Test(.enabled(if: getuid() == 0, "needs root to mount a small tmpfs"))
@@ -93,8 +95,9 @@ import Glibc
         let source = scratch.sub("source")
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         var random = SystemRandomNumberGenerator()
-        FileManager.default.createFile(atPath: source + "/damaged.bin",
-                                       contents: Data((0..<200_000).map { _ in UInt8.random(in: 0...32, using: &random) }))
+        FileManager.default.createFile(
+            atPath: source + "/damaged.bin",
+            contents: Data((0..<200_000).map { _ in UInt8.random(in: 0...32, using: &random) }))
         let broken = scratch.sub("broken.sqfs")
         #expect(Tools.run(["mksquashfs", source, broken, "-noappend", "-quiet", "-no-progress"]).status == 0)
         let fd = open(broken, O_WRONLY)

@@ -9,7 +9,8 @@ public enum GolemClients {
     public static let gvmkitBuild = TestFixtures.packageRoot + "/.venv/bin/gvmkit-build"
     public static let python = TestFixtures.packageRoot + "/.venv/bin/python"
     public static let hasGvmkitBuild = FileManager.default.isExecutableFile(atPath: gvmkitBuild)
-    public static let hasYapapi = FileManager.default.isExecutableFile(atPath: python)
+    public static let hasYapapi =
+        FileManager.default.isExecutableFile(atPath: python)
         && Tools.run([python, "-c", "import yapapi.payload.package"]).status == 0
     public static let why = "needs gvmkit-build==0.3.19 and yapapi==0.13.1 in .venv (make test-deps installs them)"
 
@@ -21,8 +22,11 @@ public enum GolemClients {
     /// yapapi's `resolve_package_url(registry, image_tag=)` or `(image_hash=)`: the task package string.
     public static func yapapiResolve(_ registry: String, tag: String? = nil, hash: String? = nil) -> (status: Int32, output: String) {
         let argument = tag.map { "image_tag='\($0)'" } ?? "image_hash='\(hash ?? "")'"
-        return Tools.run([python, "-c", "import asyncio, yapapi.payload.package as p; "
-            + "print(asyncio.run(p.resolve_package_url('\(registry)', \(argument))))"])
+        return Tools.run([
+            python, "-c",
+            "import asyncio, yapapi.payload.package as p; "
+                + "print(asyncio.run(p.resolve_package_url('\(registry)', \(argument))))"
+        ])
     }
 }
 
@@ -47,7 +51,9 @@ public final class GolemRegistryServer {
             if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let p = Int(text) { port = p; break }
             usleep(50_000)
         }
-        guard port > 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "the test registry did not start"]) }
+        guard port > 0 else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "the test registry did not start"])
+        }
     }
 
     deinit {

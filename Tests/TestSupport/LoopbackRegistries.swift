@@ -11,8 +11,10 @@ import Glibc
 
 public enum LoopbackRegistries {
     public static let fixtures = TestFixtures.directory
-    public static let missingTools: [String] = ["docker-registry", "skopeo", "umoci", "htpasswd", "openssl", "python3", "busybox", "zstd", "unsquashfs"]
-        .filter { !Tools.exists($0) }
+    public static let missingTools: [String] = [
+        "docker-registry", "skopeo", "umoci", "htpasswd", "openssl", "python3", "busybox", "zstd", "unsquashfs"
+    ]
+    .filter { !Tools.exists($0) }
     public static let available = missingTools.isEmpty
     public static let why = "needs \(missingTools.joined(separator: ", ")) (make test-deps installs them)"
 

@@ -8,12 +8,18 @@ public final class PKI {
     public static let available = Tools.exists("openssl")
 
     public init() throws {
-        try openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
-                    "-subj", "/CN=Test CA", "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        try openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key", "-out", "other-ca.pem", "-days", "30",
-                    "-subj", "/CN=Other CA", "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        try openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "author.key", "-out", "author.csr", "-subj", "/O=Golem test/CN=Author")
-        try openssl("x509", "-req", "-in", "author.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "author.pem", "-days", "30")
+        try openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+            "-subj", "/CN=Test CA", "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        try openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key", "-out", "other-ca.pem", "-days", "30",
+            "-subj", "/CN=Other CA", "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        try openssl(
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "author.key", "-out", "author.csr", "-subj",
+            "/O=Golem test/CN=Author")
+        try openssl(
+            "x509", "-req", "-in", "author.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "author.pem", "-days", "30"
+        )
         try openssl("x509", "-pubkey", "-noout", "-in", "author.pem", "-out", "author.pub")
     }
 
@@ -28,4 +34,3 @@ public final class PKI {
 }
 
 public struct PKIError: Error { public var message: String }
-

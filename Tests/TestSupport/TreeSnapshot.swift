@@ -42,9 +42,10 @@ public enum TreeSnapshot {
             var st = stat()
             guard lstat(cpath, &st) == 0 else { throw POSIXError(.init(rawValue: errno)!, userInfo: ["path": display]) }
             let fmt = st.st_mode & S_IFMT
-            var e = EntrySnapshot(type: "?", mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, size: 0,
-                                  content: "", target: "", rdev: 0, mtime: mtimes ? Int64(st.st_mtim.tv_sec) : 0,
-                                  xattrs: xattrs(cpath), linkGroup: 0)
+            var e = EntrySnapshot(
+                type: "?", mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, size: 0,
+                content: "", target: "", rdev: 0, mtime: mtimes ? Int64(st.st_mtim.tv_sec) : 0,
+                xattrs: xattrs(cpath), linkGroup: 0)
             switch fmt {
             case S_IFDIR: e.type = "dir"
             case S_IFREG:
@@ -185,23 +186,30 @@ public func pack(_ root: String, to image: String, _ configure: (inout SquashFSO
 // (a release build of the package compiles this target too).
 #if canImport(Testing)
 /// Extracts with unsquashfs and compares with the source tree.
-public func expectUnsquashfsMatches(_ image: String, _ source: String, scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) throws {
+public func expectUnsquashfsMatches(
+    _ image: String, _ source: String, scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
     let out = scratch.sub("unsquashfs-\(UUID().uuidString)")
     let r = Tools.run(["unsquashfs", "-no-progress", "-d", out, image])
     #expect(r.status == 0, "unsquashfs failed: \(r.output)", sourceLocation: sourceLocation)
     let expected = try TreeSnapshot.take(source)
     let actual = try TreeSnapshot.take(out)
     let differences = TreeSnapshot.diff(expected, actual)
-    #expect(differences.isEmpty, "unsquashfs tree differs:\n\(differences.prefix(20).joined(separator: "\n"))", sourceLocation: sourceLocation)
+    #expect(
+        differences.isEmpty, "unsquashfs tree differs:\n\(differences.prefix(20).joined(separator: "\n"))", sourceLocation: sourceLocation)
 }
 
 /// Mounts with the kernel's squashfs driver and compares with the source tree.
-public func expectKernelMountMatches(_ image: String, _ source: String, scratch: Scratch, contents: Bool = true,
-                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+public func expectKernelMountMatches(
+    _ image: String, _ source: String, scratch: Scratch, contents: Bool = true,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
     let mountPoint = scratch.sub("mnt-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
     let r = Tools.run(["mount", "-o", "loop,ro", "-t", "squashfs", image, mountPoint])
-    #expect(r.status == 0, "kernel mount failed: \(r.output) \(Tools.run(["sh", "-c", "dmesg | tail -3"]).output)", sourceLocation: sourceLocation)
+    #expect(
+        r.status == 0, "kernel mount failed: \(r.output) \(Tools.run(["sh", "-c", "dmesg | tail -3"]).output)",
+        sourceLocation: sourceLocation)
     guard r.status == 0 else { return }
     defer { _ = Tools.run(["umount", mountPoint]) }
     let expected = try TreeSnapshot.take(source, contents: contents)

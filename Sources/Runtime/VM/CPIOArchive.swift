@@ -35,8 +35,10 @@ public struct CPIOArchive {
 
     /// One newc record: "070701", 13 eight-digit hex fields, the name with its NUL, padding to
     /// four bytes, the data, padding to four bytes. Paths are stored without a leading slash.
-    private mutating func entry(_ path: String, mode: UInt32, nlink: UInt32, data: [UInt8],
-                                rdev: (UInt32, UInt32) = (0, 0), counted: Bool = true) {
+    private mutating func entry(
+        _ path: String, mode: UInt32, nlink: UInt32, data: [UInt8],
+        rdev: (UInt32, UInt32) = (0, 0), counted: Bool = true
+    ) {
         let name = Array((path.hasPrefix("/") ? String(path.dropFirst()) : path).utf8) + [0]
         let fields: [UInt32] = [counted ? inode : 0, mode, 0, 0, nlink, 0, UInt32(data.count), 0, 0, rdev.0, rdev.1, UInt32(name.count), 0]
         if counted { inode += 1 }

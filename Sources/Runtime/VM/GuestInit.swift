@@ -20,73 +20,78 @@ public enum GuestInit {
     /// mnt0, mnt1, ... in the order given. `interactive`: `process` is `SHELL -c ""`, run once
     /// per line read from ttyS3 with the line as its command, each followed by an exit marker,
     /// until the end line (ya-runtime-dbg's session: one VM, one process per line).
-    public static func script(modules: [String], version: GolemRuntimeVersion, memoryBytes: UInt64, volumes: [String],
-                              process: ProviderProcess, hostname: String, interactive: Bool = false) -> String {
+    public static func script(
+        modules: [String], version: GolemRuntimeVersion, memoryBytes: UInt64, volumes: [String],
+        process: ProviderProcess, hostname: String, interactive: Bool = false
+    ) -> String {
         let root = "/mnt/newroot"
         // ≤0.4.x: a 128 MiB tmpfs; 0.5.x: the initramfs tmpfs, default size (half the RAM).
         let overlayOptions = version == .v0_5 ? "mode=0755" : "mode=0755,size=\(version.overlayBytes(memoryBytes: memoryBytes))"
         var s = """
-        #!/bin/busybox sh
-        /bin/busybox --install -s /bin
-        export PATH=/bin
-        mount -t proc proc /proc
-        mount -t sysfs sysfs /sys
-        mount -t devtmpfs -o mode=0755,size=2M devtmpfs /dev
-        fail() { echo "\(failedMarker)$*" > /dev/ttyS0; sync; poweroff -f; }
-        for m in \(modules.map(quote).joined(separator: " ")); do insmod "$m" || fail "insmod $m"; done
-        i=0; while [ ! -b /dev/vda ] && [ $i -lt 200 ]; do usleep 20000; i=$((i+1)); done
-        mkdir -p /mnt/image /mnt/overlay \(root)
-        mount -t squashfs -o ro,nodev /dev/vda /mnt/image || fail "the .gvmi (/dev/vda) does not mount as squashfs"
-        mount -t tmpfs -o \(overlayOptions) tmpfs /mnt/overlay || fail "tmpfs for the overlay"
-        mkdir /mnt/overlay/upper /mnt/overlay/work
-        chmod "$(stat -c %a /mnt/image)" /mnt/overlay/upper
-        mount -t overlay overlay -o lowerdir=/mnt/image,upperdir=/mnt/overlay/upper,workdir=/mnt/overlay/work \(root) || fail "overlay"
+            #!/bin/busybox sh
+            /bin/busybox --install -s /bin
+            export PATH=/bin
+            mount -t proc proc /proc
+            mount -t sysfs sysfs /sys
+            mount -t devtmpfs -o mode=0755,size=2M devtmpfs /dev
+            fail() { echo "\(failedMarker)$*" > /dev/ttyS0; sync; poweroff -f; }
+            for m in \(modules.map(quote).joined(separator: " ")); do insmod "$m" || fail "insmod $m"; done
+            i=0; while [ ! -b /dev/vda ] && [ $i -lt 200 ]; do usleep 20000; i=$((i+1)); done
+            mkdir -p /mnt/image /mnt/overlay \(root)
+            mount -t squashfs -o ro,nodev /dev/vda /mnt/image || fail "the .gvmi (/dev/vda) does not mount as squashfs"
+            mount -t tmpfs -o \(overlayOptions) tmpfs /mnt/overlay || fail "tmpfs for the overlay"
+            mkdir /mnt/overlay/upper /mnt/overlay/work
+            chmod "$(stat -c %a /mnt/image)" /mnt/overlay/upper
+            mount -t overlay overlay -o lowerdir=/mnt/image,upperdir=/mnt/overlay/upper,workdir=/mnt/overlay/work \(root) || fail "overlay"
 
-        """
+            """
         for (i, path) in volumes.enumerated() {
-            s += "mkdir -p \(quote(root + path)) && mount -t 9p -o trans=virtio,version=9p2000.L,msize=104857600 mnt\(i) \(quote(root + path)) || fail \(quote("volume " + path))\n"
+            s +=
+                "mkdir -p \(quote(root + path)) && mount -t 9p -o trans=virtio,version=9p2000.L,msize=104857600 mnt\(i) \(quote(root + path)) || fail \(quote("volume " + path))\n"
         }
         s += """
-        mount -t proc -o nodev,nosuid,noexec proc \(root)/proc || fail "mount /proc: the image needs a /proc directory"
-        mount -t sysfs -o nodev,nosuid,noexec sysfs \(root)/sys || fail "mount /sys: the image needs a /sys directory"
-        mkdir -p \(root)/dev \(root)/tmp
-        mount -t devtmpfs -o nosuid,mode=0755,size=2M devtmpfs \(root)/dev
-        ln -s /proc/self/fd \(root)/dev/fd
-        mount -t tmpfs -o nosuid,mode=0777 tmpfs \(root)/tmp
-        mkdir -p \(root)/dev/pts \(root)/dev/shm
-        mount -t devpts -o nosuid,noexec,gid=5,mode=0620 devpts \(root)/dev/pts
-        mount -t tmpfs -o nodev,nosuid,noexec tmpfs \(root)/dev/shm
-        printf \(quote(GuestFiles.hostsEntries)) >> \(root)/etc/hosts || fail "/etc/hosts cannot be written"
-        printf \(quote(GuestFiles.resolvConf)) > \(root)/etc/resolv.conf || fail "/etc/resolv.conf cannot be written"
-        hostname \(quote(hostname))
-        ifconfig lo 127.0.0.1 netmask 255.255.255.0 up
-        stty -F /dev/ttyS1 raw -echo
-        stty -F /dev/ttyS2 raw -echo
+            mount -t proc -o nodev,nosuid,noexec proc \(root)/proc || fail "mount /proc: the image needs a /proc directory"
+            mount -t sysfs -o nodev,nosuid,noexec sysfs \(root)/sys || fail "mount /sys: the image needs a /sys directory"
+            mkdir -p \(root)/dev \(root)/tmp
+            mount -t devtmpfs -o nosuid,mode=0755,size=2M devtmpfs \(root)/dev
+            ln -s /proc/self/fd \(root)/dev/fd
+            mount -t tmpfs -o nosuid,mode=0777 tmpfs \(root)/tmp
+            mkdir -p \(root)/dev/pts \(root)/dev/shm
+            mount -t devpts -o nosuid,noexec,gid=5,mode=0620 devpts \(root)/dev/pts
+            mount -t tmpfs -o nodev,nosuid,noexec tmpfs \(root)/dev/shm
+            printf \(quote(GuestFiles.hostsEntries)) >> \(root)/etc/hosts || fail "/etc/hosts cannot be written"
+            printf \(quote(GuestFiles.resolvConf)) > \(root)/etc/resolv.conf || fail "/etc/resolv.conf cannot be written"
+            hostname \(quote(hostname))
+            ifconfig lo 127.0.0.1 netmask 255.255.255.0 up
+            stty -F /dev/ttyS1 raw -echo
+            stty -F /dev/ttyS2 raw -echo
 
-        """
+            """
         // nsenter -F: chroot, chdir (opened before the chroot, so given as a path in init's
         // root), setgid, setuid, then exec. A path with a slash is never looked up in PATH.
         let cwd = root + process.workingDirectory
-        let noDirectory = "{ echo \(quote(cannotStartMarker + "chdir to the working directory " + process.workingDirectory + ": No such file or directory")) > /dev/ttyS0; "
+        let noDirectory =
+            "{ echo \(quote(cannotStartMarker + "chdir to the working directory " + process.workingDirectory + ": No such file or directory")) > /dev/ttyS0; "
         var command = ["env", "-i"] + process.environment + ["nsenter", "-r" + root, "-w" + cwd, "-F"]
         if process.uid != 0 || process.gid != 0 { command += ["-S", String(process.uid), "-G", String(process.gid)] }
         let path = process.executable.contains("/") ? process.executable : "./" + process.executable
         if interactive {
-            let run = (command + ["--", path, "-c"]).map(quote).joined(separator: " ") + " \"$line\" </dev/null >/dev/ttyS1 2>/dev/ttyS2 3<&-"
+            let run =
+                (command + ["--", path, "-c"]).map(quote).joined(separator: " ") + " \"$line\" </dev/null >/dev/ttyS1 2>/dev/ttyS2 3<&-"
             s += """
-            stty -F /dev/ttyS3 -echo
-            exec 3</dev/ttyS3
-            echo \(bootedMarker) > /dev/ttyS0
-            while IFS= read -r line <&3; do
-              [ "$line" = \(quote(endLine)) ] && break
-              [ -d \(quote(cwd)) ] || \(noDirectory)continue; }
-              \(run)
-              echo "\(exitMarker)$?" > /dev/ttyS0
-            done
-            sync
-            poweroff -f
+                stty -F /dev/ttyS3 -echo
+                exec 3</dev/ttyS3
+                echo \(bootedMarker) > /dev/ttyS0
+                while IFS= read -r line <&3; do
+                  [ "$line" = \(quote(endLine)) ] && break
+                  [ -d \(quote(cwd)) ] || \(noDirectory)continue; }
+                  \(run)
+                  echo "\(exitMarker)$?" > /dev/ttyS0
+                done
+                sync
+                poweroff -f
 
-            """
+                """
             return s
         }
         // The booted marker goes out once the guest is ready for the command (in a session only
@@ -97,12 +102,12 @@ public enum GuestInit {
         command += ["--", path] + process.arguments.dropFirst()
         s += command.map(quote).joined(separator: " ") + " </dev/null >/dev/ttyS1 2>/dev/ttyS2\n"
         s += """
-        status=$?
-        sync
-        echo "\(exitMarker)$status" > /dev/ttyS0
-        poweroff -f
+            status=$?
+            sync
+            echo "\(exitMarker)$status" > /dev/ttyS0
+            poweroff -f
 
-        """
+            """
         return s
     }
 

@@ -23,13 +23,18 @@ public struct GuestKernel: Sendable {
             kernelPath = (candidates.contains(running) ? running : candidates.last).map { "/boot/" + $0 }
         }
         guard let kernelPath, access(kernelPath, R_OK) == 0 else {
-            throw .missingTool(kernel ?? "a kernel in /boot", package: "linux-image-amd64",
-                               purpose: "--vm boots it; or give --kernel FILE --modules DIR, e.g. from `apt-get download linux-image-amd64` unpacked with dpkg-deb -x")
+            throw .missingTool(
+                kernel ?? "a kernel in /boot", package: "linux-image-amd64",
+                purpose:
+                    "--vm boots it; or give --kernel FILE --modules DIR, e.g. from `apt-get download linux-image-amd64` unpacked with dpkg-deb -x"
+            )
         }
         let version = kernelPath.split(separator: "/").last.map { String($0.dropFirst("vmlinuz-".count)) } ?? ""
         let dir = modules ?? "/lib/modules/" + version
         guard let dep = readText(dir + "/modules.dep") else {
-            throw .vm("\(dir)/modules.dep is missing: --vm needs the kernel's modules with their dependency list (give --modules DIR, or run depmod -b ROOT VERSION on an unpacked kernel package)")
+            throw .vm(
+                "\(dir)/modules.dep is missing: --vm needs the kernel's modules with their dependency list (give --modules DIR, or run depmod -b ROOT VERSION on an unpacked kernel package)"
+            )
         }
         return GuestKernel(kernel: kernelPath, modulesDirectory: dir, modules: try order(needed, modulesDep: dep))
     }

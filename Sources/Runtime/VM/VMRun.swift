@@ -45,8 +45,10 @@ public final class VMRun {
     /// Boots the VM, runs `process` in it and returns its exit status; `log` gets what gvmc says.
     /// `interactive`: `process` is `SHELL -c ""`, run once per line of standard input (each
     /// line's exit code logged) until its end; the last status is returned.
-    public func run(_ process: ProviderProcess, interactive: Bool = false, accelerator: Accelerator, kernel: String?, modules: String?,
-                    log: @escaping (String) -> Void) throws(RunError) -> Int32 {
+    public func run(
+        _ process: ProviderProcess, interactive: Bool = false, accelerator: Accelerator, kernel: String?, modules: String?,
+        log: @escaping (String) -> Void
+    ) throws(RunError) -> Int32 {
         self.interactive = interactive
         self.log = log
         if !interactive { try checkCommand(process) }
@@ -99,7 +101,9 @@ public final class VMRun {
     private func checkCommand(_ process: ProviderProcess) throws(RunError) {
         guard !process.executable.contains("/") else { return }
         let entries: [ImageEntry]
-        do { entries = try SquashFSReader(path: configuration.imagePath).entries() } catch { throw .imageUnreadable(path: configuration.imagePath, unpacking: false, cause: error) }
+        do { entries = try SquashFSReader(path: configuration.imagePath).entries() } catch {
+            throw .imageUnreadable(path: configuration.imagePath, unpacking: false, cause: error)
+        }
         let paths = Set(entries.map(\.path))
         try ProviderSemantics.checkRelativeCommand(process) { paths.contains($0) }
     }
@@ -118,9 +122,10 @@ public final class VMRun {
             cpio.file(name, bytes)
             loaded.append("/" + name)
         }
-        let script = GuestInit.script(modules: loaded, version: configuration.version, memoryBytes: configuration.memoryBytes,
-                                      volumes: volumes.map(\.path), process: process, hostname: configuration.hostname,
-                                      interactive: interactive)
+        let script = GuestInit.script(
+            modules: loaded, version: configuration.version, memoryBytes: configuration.memoryBytes,
+            volumes: volumes.map(\.path), process: process, hostname: configuration.hostname,
+            interactive: interactive)
         cpio.file("init", Array(script.utf8), mode: 0o755)
         try writeFile(scratch + "/initramfs.cpio", cpio.finished())
     }
@@ -131,16 +136,22 @@ public final class VMRun {
 
     /// ya-runtime-vm's qemu command line (vmrt.rs), with gvmc's serial ports for the output.
     func arguments(_ qemuPath: String, guest: GuestKernel, kvm: Bool) -> [String] {
-        var a = [qemuPath, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                 "-m", "\(max(64, configuration.memoryBytes >> 20))M", "-smp", "\(max(1, Int(configuration.cpus.rounded(.up))))"]
+        var a = [
+            qemuPath, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-m", "\(max(64, configuration.memoryBytes >> 20))M", "-smp", "\(max(1, Int(configuration.cpus.rounded(.up))))"
+        ]
         a += kvm ? ["-accel", "kvm", "-cpu", "host,-sgx"] : ["-accel", "tcg", "-cpu", "max"]
-        a += ["-kernel", guest.kernel, "-initrd", scratch + "/initramfs.cpio",
-              "-append", "console=ttyS0 panic=1 quiet loglevel=3 hostname=\(configuration.hostname)"]
+        a += [
+            "-kernel", guest.kernel, "-initrd", scratch + "/initramfs.cpio",
+            "-append", "console=ttyS0 panic=1 quiet loglevel=3 hostname=\(configuration.hostname)"
+        ]
         for i in 0..<4 {
             a += ["-chardev", "pipe,id=serial\(i),path=\(scratch)/ttyS\(i)", "-serial", "chardev:serial\(i)"]
         }
-        a += ["-drive", "file=\(configuration.imagePath),cache=unsafe,readonly=on,format=raw,id=rootfs-0,if=none",
-              "-device", "virtio-blk-pci,drive=rootfs-0,serial=rootfs-0"]
+        a += [
+            "-drive", "file=\(configuration.imagePath),cache=unsafe,readonly=on,format=raw,id=rootfs-0,if=none",
+            "-device", "virtio-blk-pci,drive=rootfs-0,serial=rootfs-0"
+        ]
         for (i, v) in volumes.enumerated() {
             a += ["-virtfs", "local,path=\(v.hostDirectory),security_model=none,mount_tag=mnt\(i)"]
         }
@@ -167,10 +178,13 @@ public final class VMRun {
         let argv = arguments(qemuPath, guest: guest, kvm: kvm).map { strdup($0) } + [nil]
         let envp = environmentStrings().map { strdup($0) } + [nil]
         defer { for p in argv + envp { free(p) } }
-        let pid = argv.withUnsafeBufferPointer { a in envp.withUnsafeBufferPointer { e in
-            gvmc_spawn_tied(qemuPath, UnsafeRawPointer(a.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
-                            UnsafeRawPointer(e.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self), devNull, logFD, logFD)
-        } }
+        let pid = argv.withUnsafeBufferPointer { a in
+            envp.withUnsafeBufferPointer { e in
+                gvmc_spawn_tied(
+                    qemuPath, UnsafeRawPointer(a.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
+                    UnsafeRawPointer(e.baseAddress!).assumingMemoryBound(to: UnsafePointer<CChar>?.self), devNull, logFD, logFD)
+            }
+        }
         guard pid > 0 else { throw .system("cannot start \(qemuPath)", errno: errno) }
         qemu = pid
         defer { qemu = 0 }
@@ -225,7 +239,7 @@ public final class VMRun {
                     return .notBooted("no guest init after \(Int(limit)) s")
                 }
             } else if !gotData {
-                break // qemu is gone and the pipes are drained
+                break  // qemu is gone and the pipes are drained
             }
         }
         if !exited { var st: Int32 = 0; waitpid(pid, &st, 0); qemuStatus = st }
@@ -235,7 +249,9 @@ public final class VMRun {
         if let refusal { return .cannotStart(refusal) }
         let qemuLog = readText(scratch + "/qemu.log") ?? ""
         let detail = (qemuLog.split(separator: "\n").suffix(3).map(String.init) + consoleLog.suffix(10)).joined(separator: "\n  ")
-        return booted ? .failed("the guest stopped before the command ended:\n  \(detail)") : .notBooted("qemu ended (status \(qemuStatus)) before the guest's init ran:\n  \(detail)")
+        return booted
+            ? .failed("the guest stopped before the command ended:\n  \(detail)")
+            : .notBooted("qemu ended (status \(qemuStatus)) before the guest's init ran:\n  \(detail)")
     }
 
     private var consoleLog: [String] = []
@@ -250,7 +266,8 @@ public final class VMRun {
         for path in ["/bin/busybox", "/usr/bin/busybox"] {
             guard let bytes = readBytes(path) else { continue }
             if isStaticELF(bytes) { return bytes }
-            throw .missingTool("a static busybox (\(path) is dynamically linked)", package: "busybox-static", purpose: "--vm's guest init runs on it")
+            throw .missingTool(
+                "a static busybox (\(path) is dynamically linked)", package: "busybox-static", purpose: "--vm's guest init runs on it")
         }
         throw .missingTool("busybox", package: "busybox-static", purpose: "--vm's guest init runs on it")
     }
