@@ -171,7 +171,8 @@ let package = Package(
         .testTarget(name: "SSHAgentTests", dependencies: ["SSHAgent"]),
         .testTarget(
             name: "BuildTests", dependencies: ["Build", "BuildPlan", "ImageSpec", "Progress", "Registry", "SquashFS", "TestSupport"]),
-        .testTarget(name: "RemoteCacheTests", dependencies: ["ImageSpec", "RemoteCache", "CSystem", "TestSupport"]),
+        .testTarget(
+            name: "RemoteCacheTests", dependencies: ["ImageSpec", "RemoteCache", "Registry", "HTTPTransport", "CSystem", "TestSupport"]),
         .testTarget(name: "PayloadManifestTests", dependencies: ["PayloadManifest", "GVMI", "TestSupport"]),
         .testTarget(name: "GolemRegistryTests", dependencies: ["GolemRegistry", "GVMI", "ImageSpec", "SquashFS", "TestSupport"]),
         .testTarget(name: "ProgressTests", dependencies: ["Progress"])

@@ -112,12 +112,12 @@ public final class BaseImages {
                 TreeRemoval.remove(trees + "/" + name)
             }
             let temp = final + ".partial-\(getpid())"
-            guard mkdir(temp, 0o755) == 0 else { throw RegistryError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
+            guard mkdir(temp, 0o755) == 0 else { throw RegistryError.system("cache: cannot create ", temp) }
             TemporaryDirectories.shared.add(temp)
             defer { TemporaryDirectories.shared.remove(temp) }
             do {
                 try extract(ref, platform: platform, to: temp)
-                guard rename(temp, final) == 0 else { throw RegistryError("cache: rename \(temp): \(String(cString: strerror(errno)))") }
+                guard rename(temp, final) == 0 else { throw RegistryError.system("cache: rename ", temp) }
                 CacheUse.stored(final)
             } catch {
                 TreeRemoval.remove(temp)

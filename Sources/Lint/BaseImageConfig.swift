@@ -17,7 +17,7 @@ extension ImageConfiguration {
                 config = try JSONDocument.decode(ContainerConfig.self, from: json, document: source)
             }
         } catch {
-            throw LintConfigError(path: source, message: error.reason)
+            throw LintConfigError(path: source, message: error.reason, cause: error)
         }
     }
 

@@ -28,9 +28,9 @@ public struct LintConfig: Sendable {
         } catch let error as LintConfigError {
             throw error
         } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
-            throw LintConfigError(path: path, message: context.debugDescription)
+            throw LintConfigError(path: path, message: context.debugDescription, cause: DecodingError.dataCorrupted(context))
         } catch {
-            throw LintConfigError(path: path, message: "not valid YAML: \(error)")
+            throw LintConfigError(path: path, message: "not valid YAML: \(error)", cause: error)
         }
         ignored = Set(file.ignored)
         experimental = Set(file.experimental)
@@ -122,5 +122,7 @@ struct LintConfigFile: Decodable {
 public struct LintConfigError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var message: String
+    /// The error the message was made from (the YAML parser's, the decoder's, the document's), if any.
+    public var cause: (any Error & Sendable)? = nil
     public var description: String { "\(path): \(message)" }
 }

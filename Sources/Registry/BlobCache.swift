@@ -51,10 +51,10 @@ public struct BlobCache: Sendable {
         try prepare()
         let lockPath = CacheLayout(directory).locks + "/" + name
         let lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lockFD >= 0 else { throw RegistryError("cache: cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard lockFD >= 0 else { throw RegistryError.system("cache: cannot open ", lockPath) }
         defer { close(lockFD) }
         while flock(lockFD, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw RegistryError("cache: cannot lock \(lockPath): \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else { throw RegistryError.system("cache: cannot lock ", lockPath) }
         }
         defer { flock(lockFD, LOCK_UN) }
         return try body()
@@ -64,14 +64,14 @@ public struct BlobCache: Sendable {
     private func fill(_ final: String, fetch: (Int32) throws -> Void) throws {
         let temp = final + ".partial-\(getpid())"
         let fd = open(temp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RegistryError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw RegistryError.system("cache: cannot create ", temp) }
         TemporaryFiles.shared.register(temp)  // removed on Ctrl-C
         defer { TemporaryFiles.shared.unregister(temp) }
         do {
             defer { close(fd) }
             try fetch(fd)
-            guard fsync(fd) == 0 else { throw RegistryError("cache: fsync \(temp) failed: \(String(cString: strerror(errno)))") }
-            guard rename(temp, final) == 0 else { throw RegistryError("cache: rename \(temp) failed: \(String(cString: strerror(errno)))") }
+            guard fsync(fd) == 0 else { throw RegistryError.system("cache: fsync ", temp, " failed") }
+            guard rename(temp, final) == 0 else { throw RegistryError.system("cache: rename ", temp, " failed") }
         } catch {
             unlink(temp)
             throw error

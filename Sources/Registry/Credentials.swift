@@ -56,7 +56,7 @@ public struct CredentialStore: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else { return }
         let file: DockerConfigFile
         do { file = try JSONDocument.decode(DockerConfigFile.self, from: Array(data), document: path) } catch {
-            throw RegistryError(error.description)
+            throw RegistryError(nil, cause: error)
         }
         for (key, entry) in file.auths ?? [:] {
             var user = entry.username

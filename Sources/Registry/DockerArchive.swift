@@ -24,7 +24,7 @@ extension BlobCache {
         try prepare()
         let temp = blobDirectory + "/.import-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RegistryError("cache: cannot create \(temp): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw RegistryError.system("cache: cannot create ", temp) }
         TemporaryFiles.shared.register(temp)
         defer { TemporaryFiles.shared.unregister(temp) }
         var hasher = SHA256()
@@ -40,7 +40,7 @@ extension BlobCache {
                     let w = write(fd, buffer.baseAddress! + off, n - off)
                     if w < 0 {
                         if errno == EINTR { continue };
-                        throw RegistryError("cache: writing \(temp) failed: \(String(cString: strerror(errno)))")
+                        throw RegistryError.system("cache: writing ", temp, " failed")
                     }
                     off += w
                 }
@@ -57,7 +57,7 @@ extension BlobCache {
             unlink(temp)
         } else if rename(temp, final) != 0 {
             unlink(temp)
-            throw RegistryError("cache: rename to \(final) failed: \(String(cString: strerror(errno)))")
+            throw RegistryError.system("cache: rename to ", final, " failed")
         }
         return (digest, final)
     }
@@ -67,7 +67,7 @@ extension ImagePuller {
     func pullFromDockerArchive(_ file: String, tag: String?) throws -> PulledImage {
         let source = "docker-archive://\(file)" + (tag.map { ":" + $0 } ?? "")
         let reader: TarReader
-        do { reader = try TarReader(path: file, name: source) } catch { throw RegistryError(error.description) }
+        do { reader = try TarReader(path: file, name: source) } catch { throw RegistryError(nil, cause: error) }
         var stored: [String: (digest: String, path: String)] = [:]
         var links: [String: String] = [:]
         var small: [String: [UInt8]] = [:]
@@ -122,7 +122,7 @@ extension ImagePuller {
             manifest = try JSONDocument.decode([DockerArchiveEntry].self, from: manifestBytes, document: "\(source): manifest.json")
         } catch {
             if case .notJSON = error.problem { throw RegistryError("\(source): no manifest.json; not a `docker save` archive") }
-            throw RegistryError(error.description)
+            throw RegistryError(nil, cause: error)
         }
         guard !manifest.isEmpty else { throw RegistryError("\(source): no manifest.json; not a `docker save` archive") }
         let chosen: DockerArchiveEntry
@@ -158,7 +158,8 @@ extension ImagePuller {
             let layer = try lookup(name)
             // `docker save` layers are uncompressed: their digest is the config's diff_id.
             if i < diffIDs.count, !(try isCompressed(layer.path)), diffIDs[i] != layer.digest {
-                throw RegistryError("\(source): layer \(name) has digest \(layer.digest), but the image config expects \(diffIDs[i])")
+                throw RegistryError(
+                    .digestMismatch(subject: source, check: .archiveLayer(name: name), expected: diffIDs[i], actual: layer.digest))
             }
             layers.append(PulledLayer(path: layer.path, digest: layer.digest, mediaType: "application/vnd.docker.image.rootfs.diff.tar"))
         }

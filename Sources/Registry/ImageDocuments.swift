@@ -31,9 +31,7 @@ extension ImagePuller {
 
     private func malformed(_ bytes: [UInt8], _ error: ImageSpecError, source: String) -> RegistryError {
         let head = String(decoding: bytes.prefix(64), as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ")
-        var why = error.reason
-        if case .notJSON = error.problem { why = "not JSON" }
-        return RegistryError("\(source): the registry sent a malformed manifest (\(why); \(bytes.count) bytes: \"\(head)\")")
+        return RegistryError(.malformed(source: source, size: bytes.count, head: head, cause: error))
     }
 
     /// Reads and decodes an image's config blob, keeping its bytes; a failure (a descriptor that
@@ -41,10 +39,10 @@ extension ImagePuller {
     func imageConfig(_ d: Descriptor, of source: String, read: () throws -> [UInt8]) throws -> Verbatim<ImageConfiguration> {
         let bytes: [UInt8]
         do { bytes = try read() } catch let e as RegistryError {
-            throw RegistryError(e.message.hasPrefix(source) ? e.message : "\(source): config \(d.digest): \(e.message)")
+            throw e.message.hasPrefix(source) ? e : RegistryError("\(source): config \(d.digest)", cause: e)
         }
         do { return try Verbatim(decoding: bytes, document: "\(source): config \(d.digest)") } catch {
-            throw RegistryError(error.description)
+            throw RegistryError(nil, cause: error)
         }
     }
 }

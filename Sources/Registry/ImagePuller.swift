@@ -38,7 +38,7 @@ public enum ImageSource: Sendable, CustomStringConvertible {
             return
         }
         let ref = text.hasPrefix("docker://") ? String(text.dropFirst(9)) : text
-        do { self = .registry(try ImageReference(ref)) } catch { throw RegistryError(error.description) }
+        do { self = .registry(try ImageReference(ref)) } catch { throw RegistryError(nil, cause: error) }
     }
 
     public var description: String {
@@ -118,9 +118,7 @@ public final class ImagePuller {
         let entries = index.manifests.filter { $0.platform != nil && MediaType.accepted.contains($0.mediaType ?? MediaType.ociManifest) }
         if let exact = entries.first(where: { $0.platform!.matches(platform) }) { return exact }
         let available = entries.map { $0.platform!.description }.filter { $0 != "unknown/unknown" }
-        throw RegistryError(
-            "\(source): no image for platform \(platform) in the index (it has: \(available.isEmpty ? "nothing usable" : available.joined(separator: ", ")))"
-        )
+        throw RegistryError(.platformNotFound(reference: source, platform: platform.description, available: available))
     }
 
     /// Layers of a manifest: supported media types only; foreign layers skipped with a warning.
@@ -251,7 +249,10 @@ public final class ImagePuller {
                 throw RegistryError("\(source): blob \(d.digest) is missing (\(path))")
             }
             let bytes = Array(data)
-            guard sha256Digest(bytes) == d.digest else { throw RegistryError("\(source): blob \(d.digest) is corrupt (digest mismatch)") }
+            let actual = sha256Digest(bytes)
+            guard actual == d.digest else {
+                throw RegistryError(.digestMismatch(subject: source, check: .layoutBlob, expected: d.digest, actual: actual))
+            }
             return bytes
         }
         guard let layoutData = FileManager.default.contents(atPath: dir + "/oci-layout") else {

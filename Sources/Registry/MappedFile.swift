@@ -11,7 +11,7 @@ final class MappedFile {
     init(_ path: String, expectedSize: Int64) throws(RegistryError) {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RegistryError("\(path): cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw RegistryError.system("", path, ": cannot open") }
         defer { close(fd) }  // the mapping outlives the descriptor
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw RegistryError("\(path): not a regular file") }
@@ -21,7 +21,7 @@ final class MappedFile {
         size = Int(st.st_size)
         guard size > 0 else { base = nil; return }  // mmap refuses a length of 0
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-            throw RegistryError("\(path): cannot map: \(String(cString: strerror(errno)))")
+            throw RegistryError.system("", path, ": cannot map")
         }
         base = UnsafeRawPointer(mapped)
     }

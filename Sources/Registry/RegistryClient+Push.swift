@@ -98,15 +98,14 @@ extension RegistryClient {
                     body: file.bytes(offset..<end), expected: [404, 416], attempts: 1)
                 // 416: the session holds other bytes than we think; 404: it expired. Both recover.
                 guard response.status == 202 else {
-                    throw RegistryError(
-                        "blob \(digest): the registry refused the chunk at \(offset) (HTTP \(response.status))", transient: true)
+                    throw RegistryError(.chunkRefused(digest: digest, offset: offset, status: response.status))
                 }
                 location = try self.location(of: response, after: location)
                 offset = end
             } catch let error as RegistryError where error.isTransient {
                 failures += 1
                 guard failures < options.maxAttempts else {
-                    throw RegistryError("blob \(digest): upload of \(file.path) failed: \(error.message)")
+                    throw RegistryError("blob \(digest): upload of \(file.path) failed", cause: error)
                 }
                 options.log("\(reference.registry): blob \(digest): \(error.message); recovering (\(failures)/\(options.maxAttempts - 1))")
                 sleep(seconds: options.backoff * Double(1 << (failures - 1)))
@@ -158,7 +157,9 @@ extension RegistryClient {
         }
         if let claimed = response.header("Docker-Content-Digest"), claimed.hasPrefix("sha256:"), claimed != digest {
             throw RegistryError(
-                "\(reference.registry)/\(reference.repository):\(tag): the registry stored the manifest as \(claimed), not \(digest)")
+                .digestMismatch(
+                    subject: "\(reference.registry)/\(reference.repository):\(tag)", check: .storedManifest, expected: digest,
+                    actual: claimed))
         }
         return digest
     }

@@ -37,7 +37,7 @@ final class RegistryClient {
     init(reference: ImageReference, options: RegistryOptions) throws(RegistryError) {
         self.reference = reference
         self.options = options
-        do { http = try HTTPClient() } catch { throw RegistryError(error.message) }
+        do { http = try HTTPClient() } catch { throw RegistryError(nil, cause: error) }
         host = reference.registry == ImageReference.defaultRegistry ? "registry-1.docker.io" : reference.registry
         insecure = reference.isLocalhost || options.insecureRegistries.contains(reference.registry)
     }
@@ -81,13 +81,15 @@ final class RegistryClient {
                     method, url, headers: headers, bodyBytes: body, resumeFrom: resume, tlsVerify: !insecure,
                     limit: limit, stream: stream)
             } catch let e as TransportError {
-                if let hint = e.tlsHint(registry: reference.registry) { throw RegistryError("\(shown): \(e.message); \(hint)") }
+                if let hint = e.tlsHint(registry: reference.registry) {
+                    throw RegistryError(.transport(subject: shown, cause: e, attempts: nil, hint: hint))
+                }
                 if attempt < maxAttempts {
                     options.log("\(reference.registry): \(e.message); retrying (\(attempt)/\(maxAttempts - 1))")
                     sleep(seconds: options.backoff * Double(1 << (attempt - 1)))
                     continue
                 }
-                throw RegistryError("\(shown): \(e.message) (after \(attempt) attempts)", transient: true)
+                throw RegistryError(.transport(subject: shown, cause: e, attempts: attempt, hint: nil))
             }
             if expected.contains(response.status) { return response }
             switch response.status {
@@ -100,9 +102,7 @@ final class RegistryClient {
                 continue
             case 401, 403:
                 throw RegistryError(
-                    "\(shown): \(response.status == 401 ? "authentication failed" : "access denied")\(registryMessage(response)); "
-                        + "give credentials with --registry-auth \(reference.registry)=USER:PASSWORD, GVMC_REGISTRY_AUTH or ~/.docker/config.json"
-                )
+                    .authFailed(url: shown, status: response.status, reply: registryReply(response), registry: reference.registry))
             case 429, 500..<600:
                 if attempt < maxAttempts {
                     let retryAfter = response.header("Retry-After").flatMap(Double.init).map { min($0, 30) }
@@ -110,26 +110,26 @@ final class RegistryClient {
                     sleep(seconds: retryAfter ?? options.backoff * Double(1 << (attempt - 1)))
                     continue
                 }
-                throw RegistryError(
-                    "\(shown): HTTP \(response.status)\(registryMessage(response)) (after \(attempt) attempts)", transient: true)
-            case 404:
-                throw RegistryError("\(shown): not found\(registryMessage(response))")
+                throw RegistryError(.status(url: shown, status: response.status, reply: registryReply(response), attempts: attempt))
             default:
-                throw RegistryError("\(shown): HTTP \(response.status)\(registryMessage(response))")
+                throw RegistryError(.status(url: shown, status: response.status, reply: registryReply(response), attempts: nil))
             }
         }
     }
 
     func sleep(seconds: Double) { usleep(UInt32(max(0, min(seconds, 60)) * 1_000_000)) }
 
-    /// The registry's own error text (`{"errors":[{"code","message"}]}`), if any: it only adds
-    /// to a message, so a body of another shape adds nothing.
-    func registryMessage(_ r: HTTPResponse) -> String {
+    /// The registry's own error (`{"errors":[{"code","message"}]}`), if any: it only adds to a
+    /// message, so a body of another shape adds nothing.
+    func registryReply(_ r: HTTPResponse) -> RegistryError.Reply? {
         guard let reply = try? JSONDocument.decode(RegistryErrorReply.self, from: r.body, document: "error"),
             let first = reply.errors.first
-        else { return "" }
-        return ": " + [first.code, first.message].compactMap { $0 }.joined(separator: " ")
+        else { return nil }
+        return RegistryError.Reply(code: first.code, message: first.message)
     }
+
+    /// `registryReply` as appended to a message: `: CODE message`, or nothing.
+    func registryMessage(_ r: HTTPResponse) -> String { registryReply(r)?.suffix ?? "" }
 
     /// HTTPS first; plain HTTP only for insecure hosts whose HTTPS does not answer (as Docker).
     func chooseScheme() throws {
@@ -188,7 +188,7 @@ final class RegistryClient {
                     reply = try http.perform("GET", tokenURL, headers: headers, tlsVerify: !insecure, limit: 1 << 20)
                 }
             } catch let e as TransportError {
-                throw RegistryError("token server \(realm): \(e.message)")
+                throw RegistryError(.transport(subject: "token server \(realm)", cause: e, attempts: nil, hint: nil))
             }
             guard reply.status == 200 else {
                 var why = ""
@@ -241,13 +241,15 @@ final class RegistryClient {
         if reference.hasPrefix("sha256:") {
             guard digest == reference else {
                 throw RegistryError(
-                    "\(self.reference.registry)/\(self.reference.repository)@\(reference): the registry sent a manifest whose digest is \(digest)"
-                )
+                    .digestMismatch(
+                        subject: "\(self.reference.registry)/\(self.reference.repository)@\(reference)", check: .manifest,
+                        expected: reference, actual: digest))
             }
         } else if let claimed = response.header("Docker-Content-Digest"), claimed.hasPrefix("sha256:"), claimed != digest {
             throw RegistryError(
-                "\(self.reference.registry)/\(self.reference.repository):\(reference): manifest digest \(digest) does not match the registry's Docker-Content-Digest \(claimed)"
-            )
+                .digestMismatch(
+                    subject: "\(self.reference.registry)/\(self.reference.repository):\(reference)", check: .contentDigestHeader,
+                    expected: claimed, actual: digest))
         }
         var type = response.header("Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         if let t = ManifestDocument.declaredMediaType(response.body) { type = t }
@@ -315,7 +317,8 @@ final class RegistryClient {
         }
         let digest = "sha256:" + hasher.finalize().hexString
         guard digest == descriptor.digest else {
-            throw RegistryError("blob \(descriptor.digest): the registry sent bytes whose digest is \(digest); nothing was cached")
+            throw RegistryError(
+                .digestMismatch(subject: "blob \(descriptor.digest)", check: .blob, expected: descriptor.digest, actual: digest))
         }
     }
 }

@@ -67,13 +67,13 @@ public final class RegistryRepository {
     public func downloadBlob(_ descriptor: Descriptor, to path: String) throws(RegistryError) {
         try validateDigest(descriptor.digest, what: "\(name): blob")
         let output: OutputFile
-        do { output = try OutputFile(target: path) } catch { throw RegistryError(error.description) }
+        do { output = try OutputFile(target: path) } catch { throw RegistryError(nil, cause: error) }
         do throws(RegistryError) {
             try typed { try client.blob(descriptor, to: output.fileDescriptor) }
             guard fsync(output.fileDescriptor) == 0 else {
-                throw RegistryError("\(output.temporaryPath): fsync failed: \(String(cString: strerror(errno)))")
+                throw RegistryError.system("", output.temporaryPath, ": fsync failed")
             }
-            do { try output.commit() } catch { throw RegistryError(error.description) }
+            do { try output.commit() } catch { throw RegistryError(nil, cause: error) }
         } catch {
             output.discard()
             throw error
@@ -89,7 +89,7 @@ public final class RegistryRepository {
     /// The client's errors as RegistryError (a transport's own error types keep their message).
     private func typed<T>(_ body: () throws -> T) throws(RegistryError) -> T {
         do { return try body() } catch let error as RegistryError { throw error } catch {
-            throw RegistryError("\(name): \(error)")
+            throw RegistryError(name, cause: error)
         }
     }
 }

@@ -66,7 +66,7 @@ public struct CacheIndex: Codable, Sendable, Equatable {
     public static func decode(_ bytes: [UInt8], from where_: String) throws(CacheError) -> CacheIndex {
         let index: CacheIndex
         do { index = try JSONDocument.decode(CacheIndex.self, from: bytes, document: where_) } catch {
-            throw CacheError("\(where_): the cache's configuration is not gvmc's format: \(error.reason)")
+            throw CacheError(.malformed(context: "\(where_): the cache's configuration is not gvmc's format", cause: error))
         }
         let types = Set(LayerCompression.allCases.map(\.mediaType))
         for r in index.records {

@@ -45,7 +45,7 @@ public struct CacheSpec: Sendable, Equatable {
         case "registry":
             guard let ref = fields["ref"], !ref.isEmpty else { throw CacheError("\(flag) \(text): type=registry needs ref=HOST/REPO:TAG") }
             let reference: ImageReference
-            do { reference = try ImageReference(ref) } catch { throw CacheError("\(flag) \(text): \(error)") }
+            do { reference = try ImageReference(ref) } catch { throw CacheError("\(flag) \(text)", cause: error) }
             guard !export || reference.digest == nil else {
                 throw CacheError("\(flag) \(text): the cache is written under a tag, not a digest")
             }

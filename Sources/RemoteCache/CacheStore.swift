@@ -59,7 +59,7 @@ final class LayoutCacheStore: CacheStore {
         guard access(directory + "/index.json", F_OK) == 0 else { return nil }
         let bytes = try readSmall(directory + "/index.json", limit: 4 << 20)
         do { return try JSONDocument.decode(ImageIndex.self, from: bytes, document: "\(directory)/index.json") } catch {
-            throw CacheError("\(label): \(error.document) is not an OCI image index: \(error.reason)")
+            throw CacheError(.malformed(context: "\(label): \(error.document) is not an OCI image index", cause: error))
         }
     }
 
@@ -105,7 +105,7 @@ final class LayoutCacheStore: CacheStore {
         do throws(CacheError) {
             let (digest, size) = try copy(blobPath(descriptor.digest), to: temp, limit: descriptor.size)
             guard digest == descriptor.digest, size == descriptor.size else {
-                throw CacheError("\(label): blob \(descriptor.digest) does not match its digest (\(digest), \(size) bytes); not used")
+                throw CacheError(.digestMismatch(label: label, expected: descriptor.digest, actual: digest, size: size))
             }
             guard rename(temp, path) == 0 else { throw CacheError.io("rename", path) }
         } catch {

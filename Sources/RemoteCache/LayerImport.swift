@@ -18,7 +18,7 @@ public enum LayerImport {
     /// the archive's root entry). `userXattrs`: overlay mounted with `userxattr` (a user namespace).
     public static func extract(_ blob: String, name: String, into directory: String, userXattrs: Bool) throws(CacheError) {
         let reader: TarReader
-        do { reader = try TarReader(path: blob, name: name) } catch { throw CacheError(error.message) }
+        do { reader = try TarReader(path: blob, name: name) } catch { throw CacheError(nil, cause: error) }
         let opaqueXattr = userXattrs ? "user.overlay.opaque" : "trusted.overlay.opaque"
         // Relative path → whether it is a directory made here; "" is the root.
         var made: [String: Bool] = ["": true]
@@ -146,11 +146,11 @@ public enum LayerImport {
             // The whole archive was read: its digest is the blob's (checked by the caller's download too).
             _ = try reader.finish()
         } catch let e as LayerError {
-            throw CacheError(e.message)
+            throw CacheError(nil, cause: e)
         } catch let e as CacheError {
             throw e
         } catch {
-            throw CacheError("\(name): \(error)")
+            throw CacheError(name, cause: error)
         }
         for dir in opaque {
             guard made[dir] == true else { throw fail("an opaque marker outside a directory", dir) }

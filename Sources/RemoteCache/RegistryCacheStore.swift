@@ -15,28 +15,34 @@ final class RegistryCacheStore: CacheStore {
         self.label = label
         tag = reference.tag ?? "latest"
         readReference = reference.manifestReference
-        do { repository = try RegistryRepository(reference, options: options) } catch { throw CacheError("\(label): \(error)") }
+        do { repository = try RegistryRepository(reference, options: options) } catch {
+            throw CacheError(.registry(label: label, cause: error))
+        }
     }
 
     func manifest() throws(CacheError) -> [UInt8]? {
-        do { return try repository.manifestIfPresent(readReference)?.bytes } catch { throw CacheError("\(label): \(error)") }
+        do { return try repository.manifestIfPresent(readReference)?.bytes } catch {
+            throw CacheError(.registry(label: label, cause: error))
+        }
     }
 
     func fetch(_ descriptor: Descriptor, to path: String) throws(CacheError) {
-        do { try repository.downloadBlob(descriptor, to: path) } catch { throw CacheError("\(label): \(error)") }
+        do { try repository.downloadBlob(descriptor, to: path) } catch { throw CacheError(.registry(label: label, cause: error)) }
     }
 
     func has(_ digest: String, size: Int64) throws(CacheError) -> Bool {
-        do { return try repository.hasBlob(digest, size: size) } catch { throw CacheError("\(label): \(error)") }
+        do { return try repository.hasBlob(digest, size: size) } catch { throw CacheError(.registry(label: label, cause: error)) }
     }
 
     func put(_ path: String, digest: String, size: Int64) throws(CacheError) {
-        do { try repository.pushBlob(path: path, digest: digest, size: size) } catch { throw CacheError("\(label): \(error)") }
+        do { try repository.pushBlob(path: path, digest: digest, size: size) } catch {
+            throw CacheError(.registry(label: label, cause: error))
+        }
     }
 
     func putManifest(_ bytes: [UInt8]) throws(CacheError) {
         do { _ = try repository.pushManifest(bytes, mediaType: CacheIndex.manifestMediaType, tag: tag) } catch {
-            throw CacheError("\(label): \(error)")
+            throw CacheError(.registry(label: label, cause: error))
         }
     }
 }

@@ -76,9 +76,7 @@ public final class SharedCacheImport {
 func readIndex(_ store: CacheStore, scratch: String?) throws(CacheError) -> CacheIndex? {
     guard let manifest = try store.manifest() else { return nil }
     guard let config = CacheIndex.configDescriptor(manifest) else {
-        throw CacheError(
-            "\(store.label) holds something that is not a gvmc cache (config media type is not \(CacheIndex.configMediaType))",
-            isForeign: true)
+        throw CacheError(.foreign(label: store.label, configMediaType: CacheIndex.configMediaType))
     }
     guard config.size >= 0 && config.size <= 64 << 20 else {
         throw CacheError("\(store.label): the cache's config is \(config.size) bytes")

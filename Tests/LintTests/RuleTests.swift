@@ -216,6 +216,13 @@ private let cases: [RuleCase] = [
         #expect(throws: LintConfigError.self) { try LintConfig(path: "c", text: "ignored: [a\n") }
     }
 
+    @Test func configErrorsKeepTheParsersError() throws {
+        let yaml = try #require(throws: LintConfigError.self) { try LintConfig(path: "c", text: "ignored: [a\n") }
+        #expect(yaml.cause != nil && yaml.description == "c: not valid YAML: \(yaml.cause!)", "\(yaml)")
+        let unknown = try #require(throws: LintConfigError.self) { try LintConfig(path: "c", text: "ignored: [NOPE1]\n") }
+        #expect(unknown.cause == nil && unknown.description == "c: unknown rule \"NOPE1\"")
+    }
+
     @Test func imageRulesCheckTheTree() {
         func entry(_ path: String, _ kind: ImageEntry.Kind, target: String? = nil, mode: UInt16 = 0o755) -> ImageEntry {
             ImageEntry(
