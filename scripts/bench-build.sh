@@ -4,7 +4,8 @@
 # as the issue's reference numbers), 2 processors, in the same run. Base images come from a
 # local docker-registry: busybox (with a 50 MB COPY of many small files and RUN steps) and the
 # Debian minbase rootfs (with RUN steps). Reports medians, the ratio (target <= 0.5) and peak RSS.
-# BENCH_CONTEXTS="debian" runs one context.
+# BENCH_CONTEXTS="debian" runs one context; GVMC_FLAGS adds options to gvmc's builds (e.g.
+# "--compression-level 7": lzo through liblzo2's lzo1x_999 at level 7).
 set -euo pipefail
 gvmc=$(readlink -f "${1:-.build/release/gvmc}")
 runs=${RUNS:-3}
@@ -63,13 +64,14 @@ peer() {  # context name
   umoci unpack --image "$work/oci:v1" "$work/bundle" >/dev/null &&
   mksquashfs "$work/bundle/rootfs" "$work/p.sqfs" -noappend -comp "$comp" -processors 2 -quiet -no-progress >/dev/null
 }
-ours() { "$gvmc" build --no-cache -o "$work/g.gvmi" --cache-dir "$work/cache" --compression "$comp" --jobs 2 "$work/ctx-$1"; }
+ours() { "$gvmc" build --no-cache -o "$work/g.gvmi" --cache-dir "$work/cache" --compression "$comp" $GVMC_FLAGS --jobs 2 "$work/ctx-$1"; }
 # Rebuilds with the cache (step cache and block store): unchanged, and after the last
 # instruction changed (a LABEL appended each run: every RUN and COPY stays cached).
-rebuild() { "$gvmc" build -o "$work/r.gvmi" --cache-dir "$work/cache" --compression "$comp" --jobs 2 "$work/ctx-$1"; }
+rebuild() { "$gvmc" build -o "$work/r.gvmi" --cache-dir "$work/cache" --compression "$comp" $GVMC_FLAGS --jobs 2 "$work/ctx-$1"; }
 edited() { echo "LABEL rev=$RANDOM$RANDOM" >> "$work/ctx-$1/Dockerfile"; rebuild "$1"; }
 export -f peer ours rebuild edited
-export work gvmc comp
+GVMC_FLAGS=${GVMC_FLAGS:-}
+export work gvmc comp GVMC_FLAGS
 
 printf '%-8s %-5s %9s %9s %7s %9s %7s\n' base comp gvmc_s peer_s ratio gvmc_MB size_r
 for ctx in ${BENCH_CONTEXTS:-busybox debian}; do

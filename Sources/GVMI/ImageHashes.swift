@@ -106,13 +106,7 @@ public struct ImageHashStore: Sendable {
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else {
             return
         }
-        save(
-            path: path,
-            Self.identity(
-                st,
-                ImageHashRecord(
-                    device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: sha3_224,
-                    chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString))))
+        save(path: path, Self.record(st, sha3_224: sha3_224, chunkSize: chunkSize, chunkSHA256: chunkSHA256))
     }
 
     /// The identity of the file open as `fd` (device, inode, size, mtime, ctime), to compare
@@ -130,13 +124,16 @@ public struct ImageHashStore: Sendable {
     public func save(path: String, fd: Int32, hashed: [Int64]?, sha3_224: String, chunkSize: UInt64, chunkSHA256: [[UInt8]]) {
         var st = stat()
         guard let hashed, Self.stamp(fd: fd) == hashed, fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
-        save(
-            path: path,
-            Self.identity(
-                st,
-                ImageHashRecord(
-                    device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: sha3_224,
-                    chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString))))
+        save(path: path, Self.record(st, sha3_224: sha3_224, chunkSize: chunkSize, chunkSHA256: chunkSHA256))
+    }
+
+    /// The record of hashes computed over the file whose `stat` is `st`.
+    static func record(_ st: stat, sha3_224: String, chunkSize: UInt64, chunkSHA256: [[UInt8]]) -> ImageHashRecord {
+        identity(
+            st,
+            ImageHashRecord(
+                device: 0, inode: 0, size: 0, modified: 0, changed: 0, sha3_224: sha3_224,
+                chunkSize: chunkSize, chunkSHA256: chunkSHA256.map(\.hexString)))
     }
 
     func save(path: String, _ record: ImageHashRecord) {

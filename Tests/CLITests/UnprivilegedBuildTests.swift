@@ -13,8 +13,14 @@ final class TestUser {
     let name = "gvmc-unpriv"
     let uid: UInt32 = 47110
     private var originals: [(file: String, text: String?)] = []
+    /// The user, /etc/subuid and /etc/subgid are the machine's: one TestUser at a time, across
+    /// the suites running in parallel and across test processes (flock conflicts between two
+    /// open files of one process too).
+    private let lock: Int32
 
     init() throws {
+        lock = open("/tmp/gvmc-test-user.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        while lock >= 0 && flock(lock, LOCK_EX) != 0 && errno == EINTR {}
         _ = Tools.run(["userdel", name])
         let add = Tools.run(["useradd", "-M", "-N", "-g", "nogroup", "-u", "\(uid)", "-s", "/bin/sh", name])
         guard add.status == 0 else { throw POSIXError(.EPERM, userInfo: ["useradd": add.output]) }
@@ -24,6 +30,7 @@ final class TestUser {
     deinit {
         restoreSubordinateIDs()
         _ = Tools.run(["userdel", name])
+        if lock >= 0 { close(lock) }
     }
 
     /// Gives the user 65536 subordinate ids (or none).
