@@ -36,6 +36,14 @@ public enum CacheUse {
         }
     }
 
+    /// Records a use of a file entry that is read where it is (a pulled image): its access time
+    /// becomes now, its modification time stays; explicit, so it holds on `noatime` mounts too.
+    public static func accessed(_ path: String) {
+        // UTIME_NOW and UTIME_OMIT (linux/stat.h), which Glibc's module does not export.
+        var times = [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 1), timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2)]
+        _ = utimensat(AT_FDCWD, path, &times, 0)
+    }
+
     /// A new cache entry: its use, and its size (so that pruning need not walk it again).
     public static func stored(_ entry: String) {
         var seen = Set<[UInt64]>()

@@ -2,16 +2,17 @@
 // limits, and every process it starts inherits it. cgroup v2 where the host has it, else the v1
 // memory and cpu hierarchies; where the host allows neither, the run goes on without limits and
 // says so.
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Sendable without checks: `groups` is filled by `apply` before the value is returned and only
-/// read afterwards (by `release`, on the thread that ends the run, or the signal thread).
-public final class ResourceLimits: @unchecked Sendable {
+/// The cgroups a run made for `--memory` and `--cpus`; `groups` is in a Mutex since the run's end
+/// and the signal thread may both remove them.
+public final class ResourceLimits: Sendable {
     /// The cgroup directories made (one for v2; memory and cpu for v1), each with the parent
     /// this process came from.
-    private var groups: [(path: String, parent: String)] = []
+    private let groups = Mutex<[(path: String, parent: String)]>([])
 
     /// Limits this process to `memoryBytes` and `cpus`; `note` says what could not be applied.
     public static func apply(memoryBytes: UInt64, cpus: Double) -> (limits: ResourceLimits, note: String?) {
@@ -25,7 +26,7 @@ public final class ResourceLimits: @unchecked Sendable {
             if controllers.contains("memory") && controllers.contains("cpu") {
                 let dir = parent + "/" + name
                 if mkdir(dir, 0o755) == 0 {
-                    limits.groups.append((dir, parent))
+                    limits.groups.withLock { $0.append((dir, parent)) }
                     _ = write(dir + "/memory.swap.max", "0")  // a VM has no swap; absent without swap accounting
                     let ok =
                         write(dir + "/memory.max", "\(memoryBytes)") && write(dir + "/cpu.max", "\(quota) 100000")
@@ -56,7 +57,7 @@ public final class ResourceLimits: @unchecked Sendable {
             let parent = mount + (path == "/" ? "" : path)
             let dir = parent + "/" + name
             guard mkdir(dir, 0o755) == 0 else { missing.append(controller); continue }
-            limits.groups.append((dir, parent))
+            limits.groups.withLock { $0.append((dir, parent)) }
             guard files.allSatisfy({ write(dir + "/" + $0.0, $0.1) }), write(dir + "/cgroup.procs", "\(getpid())") else {
                 missing.append(controller); continue
             }
@@ -73,14 +74,18 @@ public final class ResourceLimits: @unchecked Sendable {
     /// other processes: call after the sandboxed ones are gone; retried for a second while the
     /// killed ones exit).
     public func remove() {
-        for (path, parent) in groups.reversed() {
+        // The run's end and the signal thread may both call this: the first takes the groups.
+        let taken = groups.withLock { g in
+            defer { g = [] }
+            return g
+        }
+        for (path, parent) in taken.reversed() {
             _ = Self.write(parent + "/cgroup.procs", "\(getpid())")
             for _ in 0..<100 {
                 if rmdir(path) == 0 || errno == ENOENT { break }
                 usleep(10_000)
             }
         }
-        groups = []
     }
 
     /// This process's cgroups from /proc/self/cgroup: controller list ("" for v2) → path.

@@ -315,7 +315,14 @@ public final class RunningSandboxes: Sendable {
         return true
     }
 
-    func add(_ pid: pid_t) { state.withLock { _ = $0.pids.insert(pid) } }
+    /// A sandbox started while `killAll` ran (Ctrl-C at that moment) is killed at once.
+    func add(_ pid: pid_t) {
+        let interrupted = state.withLock { s in
+            s.pids.insert(pid)
+            return s.interrupted
+        }
+        if interrupted { kill(pid, SIGKILL) }
+    }
     func remove(_ pid: pid_t) { state.withLock { _ = $0.pids.remove(pid) } }
 
     /// Whether `killAll` has run: gvmc is being interrupted, and the thread that interrupts it

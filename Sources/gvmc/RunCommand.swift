@@ -223,18 +223,26 @@ struct RunCommand: ParsableCommand {
             printError("error: \(image): no such file, and not an image of the Golem registry (USER/REPO:TAG or a SHA3-224 hash)")
             throw ExitCode(125)
         }
-        let cache = CacheLayout(absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment)))
-            .golemImages
+        let cacheDirectory = absolutePath(cacheDir ?? BlobCache.defaultDirectory(environment: ProcessInfo.processInfo.environment))
+        let cache = CacheLayout(cacheDirectory).golemImages
         let registryURL = registry ?? PushOptions.defaultRegistry()
         do {
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+            // The image is a cache entry `gvmc prune --all` may remove: the cache is held in use
+            // (as builds hold it) until this run ends, and the image's use recorded (its atime,
+            // which prune reads, set even on a noatime mount).
+            CacheUse.holdShared(cacheDirectory)
+            func used(_ path: String) -> String {
+                CacheUse.accessed(path)
+                return path
+            }
             if case .hash(let hash) = reference, FileManager.default.fileExists(atPath: cache + "/" + hash + ".gvmi") {
-                return cache + "/" + hash + ".gvmi"
+                return used(cache + "/" + hash + ".gvmi")
             }
             // One question to the registry names the cache file and what to download.
             let info = try ImagePull.resolve(reference, registry: registryURL, count: false)
             let path = cache + "/" + info.sha3 + ".gvmi"
-            if FileManager.default.fileExists(atPath: path) { return path }
+            if FileManager.default.fileExists(atPath: path) { return used(path) }
             // The download as a vertex with its bar, as `gvmc pull` shows it.
             let display = BuildProgress(mode: progress, title: "Pulling")
             let shown = RegistryDisplay(

@@ -149,4 +149,28 @@ import Testing
         _ = try CachePrune.prune(cache, all)
         #expect(try FileManager.default.contentsOfDirectory(atPath: images) == [])
     }
+
+    /// `gvmc run` records each use of a pulled image (its access time, set explicitly, so a
+    /// noatime mount does not hide it): one pulled long ago but run now is not "unused".
+    @Test func aPulledImageRunNowIsNotUnused() throws {
+        let cache = NSTemporaryDirectory() + "/collect-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let images = CacheLayout(cache).golemImages + "/"
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        let old = images + String(repeating: "a", count: 56) + ".gvmi", run = images + String(repeating: "b", count: 56) + ".gvmi"
+        let longAgo = Int64(time(nil)) - 100 * 86400
+        for path in [old, run] {
+            file(path, bytes: 4096)
+            setTime(path, longAgo)
+        }
+        CacheUse.accessed(run)
+        var st = stat()
+        #expect(lstat(run, &st) == 0 && Int64(st.st_mtim.tv_sec) == longAgo, "the image's modification time stays")
+        var options = PruneOptions()
+        options.all = true
+        options.unusedFor = 60 * 86400
+        let removed = try CachePrune.prune(cache, options).map(\.path)
+        #expect(removed == ["golem-images/" + (old as NSString).lastPathComponent], "\(removed)")
+        #expect(FileManager.default.fileExists(atPath: run))
+    }
 }

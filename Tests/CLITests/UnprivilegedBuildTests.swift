@@ -20,7 +20,11 @@ final class TestUser {
 
     init() throws {
         lock = open("/tmp/gvmc-test-user.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        while lock >= 0 && flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+        guard lock >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        while flock(lock, LOCK_EX) != 0 {
+            // Thrown after every property is set: deinit closes the descriptor.
+            guard errno == EINTR else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        }
         _ = Tools.run(["userdel", name])
         let add = Tools.run(["useradd", "-M", "-N", "-g", "nogroup", "-u", "\(uid)", "-s", "/bin/sh", name])
         guard add.status == 0 else { throw POSIXError(.EPERM, userInfo: ["useradd": add.output]) }
@@ -30,7 +34,7 @@ final class TestUser {
     deinit {
         restoreSubordinateIDs()
         _ = Tools.run(["userdel", name])
-        if lock >= 0 { close(lock) }
+        close(lock)
     }
 
     /// Gives the user 65536 subordinate ids (or none).
